@@ -1,0 +1,11 @@
+/* registry.c - the benchmarks moebench knows, in the order `moebench run` runs them. */
+#include <stddef.h>
+
+#include "session.h"
+
+extern const struct bench_desc bench_peak;
+
+const struct bench_desc *const bench_registry[] = {
+	&bench_peak,
+	NULL,
+};

@@ -1,0 +1,54 @@
+/*
+ * backend_nocuda.c - the CUDA side of backend.h for builds without CUDA: no device
+ * is ever found, and the reason says the build left CUDA out.
+ */
+#include "backend.h"
+
+#include <stdio.h>
+
+#include "status.h"
+
+int backend_cuda_devices(struct device_info *devs, int max, int *count, char *why,
+			 size_t why_len)
+{
+	(void)devs;
+	(void)max;
+	*count = 0;
+	snprintf(why, why_len, "this moebench was built without CUDA (MOEBENCH_CUDA=OFF or nvcc not found)");
+	return MB_ERR_UNSUPPORTED;
+}
+
+void backend_cuda_versions(char *driver, char *runtime, size_t len)
+{
+	snprintf(driver, len, "n/a");
+	snprintf(runtime, len, "n/a");
+}
+
+void backend_cublaslt_version(char *out, size_t len)
+{
+	snprintf(out, len, "n/a");
+}
+
+int backend_cuda_open_stream(struct backend *b, char *why, size_t why_len)
+{
+	(void)b;
+	snprintf(why, why_len, "built without CUDA");
+	return MB_ERR_UNSUPPORTED;
+}
+
+void backend_close(struct backend *b)
+{
+	b->stream = NULL;
+}
+
+int backend_cuda_flush_l2(struct backend *b)
+{
+	(void)b;
+	return MB_OK;
+}
+
+int backend_sync(struct backend *b)
+{
+	(void)b;
+	return MB_OK;
+}

@@ -1,0 +1,84 @@
+/*
+ * cli.h - declarative long options for moebench's subcommands.
+ *
+ * A command lists its options in a table; cli_parse fills the targets from argv,
+ * checks every value (type, range, choice), collects positional arguments, and
+ * cli_help prints the table with each default. Options are `--name value` or
+ * `--name=value`; sizes accept K, M, G suffixes (powers of 1024).
+ *
+ * User errors are one line `moebench: error: ...` plus, when the user can fix it, a
+ * line `hint: ...`, both on stderr; the command then exits with status 2.
+ */
+#ifndef MB_HARNESS_CLI_H
+#define MB_HARNESS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum cli_kind {
+	CLI_FLAG,   /* bool, no value */
+	CLI_INT,    /* int */
+	CLI_SIZE,   /* int64_t, K/M/G suffixes */
+	CLI_DOUBLE, /* double */
+	CLI_STRING, /* const char * (points into argv or the default) */
+	CLI_CHOICE, /* const char *, one of `choices` ("auto|cpu|cuda") */
+	CLI_U64,    /* uint64_t (seeds) */
+};
+
+struct cli_opt {
+	const char *name;    /* without the leading "--" */
+	enum cli_kind kind;
+	void *target;
+	const char *def;     /* default as text (applied before parsing; shown in help) */
+	const char *help;
+	double min, max;     /* inclusive range for numbers; min > max means unchecked */
+	const char *choices; /* for CLI_CHOICE */
+};
+
+#define CLI_END { NULL, CLI_FLAG, NULL, NULL, NULL, 0, 0, NULL }
+
+/* The options every measuring command shares. */
+struct cli_common {
+	const char *backend;   /* auto|cpu|cuda */
+	int device;
+	int warmup;
+	int iters;
+	double min_time;
+	const char *out;
+	const char *format;    /* text|json|csv|gbench|bmf */
+	uint64_t seed;
+	bool quiet;
+	bool force;
+	bool cold;
+	const char *hardware;
+	const char *counters;
+};
+
+/* cli_common_opts returns the shared option entries bound to c, with the given
+ * defaults for warmup, iters and min_time (commands differ there). The returned array
+ * is static and ends with CLI_END; cli_parse takes it beside the command's own. */
+const struct cli_opt *cli_common_opts(struct cli_common *c, const char *warmup,
+				      const char *iters, const char *min_time);
+
+/* cli_parse parses argv[1..argc) (argv[0] is the command name) against two option
+ * tables (either may be NULL). Positional arguments are stored in pos (at most
+ * max_pos; *n_pos receives the count). --help prints help and sets *help_shown.
+ * Returns 0 on success, 2 after printing an error. */
+int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *a,
+	      const struct cli_opt *b, char **pos, int max_pos, int *n_pos, bool *help_shown,
+	      const char *usage);
+
+/* cli_help prints "usage" and both tables with defaults to stdout. */
+void cli_help(const char *cmd, const char *usage, const struct cli_opt *a,
+	      const struct cli_opt *b);
+
+/* cli_error prints "moebench: error: <msg>" and, if hint is not NULL, "hint: <hint>".
+ * Returns 2, the exit status for bad input. */
+int cli_error(const char *hint, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* cli_note prints "moebench: <msg>" to stderr unless quiet. */
+void cli_note(bool quiet, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* cli_parse_size parses "4096", "4K", "1.5M" into *out (powers of 1024). */
+int cli_parse_size(const char *s, int64_t *out);
+
+#endif

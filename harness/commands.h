@@ -1,0 +1,12 @@
+/* commands.h - the subcommands that are not benchmarks (main.c dispatches to them). */
+#ifndef MB_HARNESS_COMMANDS_H
+#define MB_HARNESS_COMMANDS_H
+
+#include "build_info.h"
+
+#define MOEBENCH_VERSION_STR MOEBENCH_VERSION
+
+int cmd_info(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+
+#endif

@@ -1,0 +1,157 @@
+/* driver.c - the generic benchmark driver (see driver.h). */
+#define _GNU_SOURCE
+#include "driver.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "counters.h"
+#include "result.h"
+#include "stats.h"
+#include "status.h"
+#include "timer.h"
+
+#define MAX_REPS 100000
+
+/* check_once poisons the output, runs once and checks against the reference. */
+static int check_once(struct run_ctx *ctx, struct bench_case *c, struct bench_check *chk)
+{
+	int err = c->poison ? c->poison(c->state) : MB_OK;
+	if (!err)
+		err = c->run(c->state);
+	if (!err)
+		err = backend_sync(ctx->backend);
+	if (!err)
+		err = c->check(c->state, chk);
+	return err;
+}
+
+/* time_case warms up, then times at least iters repetitions and min_time seconds.
+ * *samples is allocated here; *n receives the count. */
+static int time_case(struct run_ctx *ctx, struct bench_case *c, double **samples, long *n)
+{
+	const struct cli_common *o = ctx->opts;
+	long cap = o->iters, have = 0;
+	double *s = malloc((size_t)cap * sizeof(*s)), total = 0;
+	int err = s ? MB_OK : MB_ERR_NOMEM;
+	for (int i = 0; i < o->warmup && !err; i++)
+		err = c->run(c->state);
+	if (!err)
+		err = backend_sync(ctx->backend);
+	long want = o->iters;
+	counters_start(ctx->counters);
+	while (!err && have < want) {
+		err = timer_reps(ctx->backend, c->run, c->state, want - have, o->cold, s + have);
+		for (long i = have; i < want && !err; i++)
+			total += s[i];
+		have = want;
+		if (err || total >= o->min_time || have >= MAX_REPS)
+			break;
+		/* NOTE: extend by the estimated count to reach min_time, at least doubling
+		 * the rate of progress so a slow estimate cannot stall the loop. */
+		double per = total / (double)have;
+		long more = per > 0 ? (long)ceil((o->min_time - total) / per) : have;
+		want = have + (more < have ? (more > 0 ? more : 1) : have);
+		if (want > MAX_REPS)
+			want = MAX_REPS;
+		double *ns = realloc(s, (size_t)want * sizeof(*s));
+		if (!ns)
+			err = MB_ERR_NOMEM;
+		else
+			s = ns;
+	}
+	counters_stop(ctx->counters);
+	*samples = s;
+	*n = have;
+	return err;
+}
+
+/* record_perf stores time statistics and the metrics derived from the shapes. */
+static int record_perf(cJSON *rec, const struct bench_case *c, const struct stats *st)
+{
+	int err = result_set_time(rec, st);
+	double rate = NAN;
+	if (!err && c->flops > 0) {
+		rate = c->flops / st->median / 1e12;
+		err = result_set_metric(rec, "tflops", rate);
+	}
+	if (!err && c->bytes > 0) {
+		double gbps = c->bytes / st->median / 1e9;
+		if (!(c->flops > 0))
+			rate = gbps;
+		err = result_set_metric(rec, "gbps", gbps);
+	}
+	if (!err && isfinite(rate))
+		err = result_set_metric(rec, "pct_peak", 100.0 * rate / c->peak);
+	if (!err && isfinite(rate)) {
+		cJSON *pk = cJSON_AddObjectToObject(rec, "peak");
+		if (!pk)
+			return MB_ERR_NOMEM;
+		if (isfinite(c->peak))
+			cJSON_AddNumberToObject(pk, "datasheet", c->peak);
+		else
+			cJSON_AddNullToObject(pk, "datasheet");
+		cJSON_AddStringToObject(pk, "unit", c->flops > 0 ? "tflops" : "gbps");
+		if (c->peak_source && isfinite(c->peak))
+			cJSON_AddStringToObject(pk, "source", c->peak_source);
+		else
+			cJSON_AddNullToObject(pk, "source");
+	}
+	return err;
+}
+
+/* record_unmeasured stores an all-null time_s for a case that failed its check. */
+static int record_unmeasured(cJSON *rec)
+{
+	struct stats st = { NAN, NAN, NAN, NAN, NAN, NAN, 0 };
+	return result_set_time(rec, &st);
+}
+
+int driver_run_case(struct run_ctx *ctx, struct bench_case *c)
+{
+	struct bench_check chk = { NAN, NAN, 0, 0, "n/a" };
+	struct stats st;
+	double *samples = NULL;
+	long n = 0;
+	const char *be = backend_name(ctx->backend->kind);
+	cli_note(ctx->opts->quiet, "%s: %s ...", ctx->benchmark, c->name);
+	cJSON *rec = result_add_record(ctx->doc, ctx->benchmark, c->name, be);
+	int err = rec ? MB_OK : MB_ERR_NOMEM;
+	if (!err) {
+		cJSON_ReplaceItemInObjectCaseSensitive(rec, "params", c->params);
+		c->params = NULL;
+		err = check_once(ctx, c, &chk);
+	}
+	bool pass = !err && chk.mismatches == 0 && chk.max_err <= chk.tolerance;
+	if (!err)
+		err = result_set_check(rec, pass, chk.max_err, chk.tolerance, chk.metric,
+				       chk.samples, chk.mismatches);
+	if (!err && !pass) {
+		ctx->failures++;
+		fprintf(stderr, "moebench: %s: %s: check FAILED: max_err %.3g > tolerance %.3g "
+			"(%ld of %ld samples wrong)\n", ctx->benchmark, c->name, chk.max_err,
+			chk.tolerance, chk.mismatches, chk.samples);
+		err = record_unmeasured(rec);
+	} else if (!err) {
+		err = time_case(ctx, c, &samples, &n);
+		if (!err)
+			err = stats_compute(samples, (size_t)n, &st);
+		if (!err)
+			err = record_perf(rec, c, &st);
+		if (!err && ctx->backend->kind == BACKEND_CPU)
+			err = counters_record(ctx->counters, n, rec);
+	}
+	if (err && rec) {
+		/* NOTE: a case that could not finish leaves no record: a record without its
+		 * check would make the whole document invalid. */
+		cJSON_Delete(cJSON_DetachItemViaPointer(cJSON_GetObjectItem(ctx->doc, "records"), rec));
+	}
+	free(samples);
+	cJSON_Delete(c->params);
+	c->params = NULL;
+	if (c->destroy)
+		c->destroy(c->state);
+	c->state = NULL;
+	return err;
+}

@@ -1,0 +1,74 @@
+/*
+ * driver.h - the generic benchmark driver.
+ *
+ * A benchmark is a descriptor (struct bench_desc): its name, options and a function
+ * that builds cases. Each case (struct bench_case) is a handful of callbacks over an
+ * opaque state; the driver runs every case the same way:
+ *
+ *   poison the output -> run once -> check against the reference -> warm up ->
+ *   time >= iters repetitions and >= min-time seconds -> statistics -> TFLOP/s or GB/s
+ *   from the case's FLOP and byte counts -> % of the datasheet peak -> one record.
+ *
+ * A case whose check fails is recorded with status "fail" and no performance figure,
+ * and makes the command exit 1 (like nccl-tests' #wrong column).
+ */
+#ifndef MB_HARNESS_DRIVER_H
+#define MB_HARNESS_DRIVER_H
+
+#include <stdbool.h>
+#include <cjson/cJSON.h>
+
+#include "backend.h"
+#include "cli.h"
+
+struct counters;
+
+struct bench_check {
+	double max_err;
+	double tolerance;
+	long samples;
+	long mismatches;
+	const char *metric;  /* what max_err measures, e.g. "abs_err/sum|a*b|" */
+};
+
+struct bench_case {
+	char name[160];
+	cJSON *params;          /* owned by the case; moved into the record */
+	double flops;           /* per repetition, counted from the shapes; 0 if none */
+	double bytes;           /* per repetition, counted from the shapes; 0 if none */
+	double peak;            /* datasheet peak in the rate's unit, NaN when unknown */
+	const char *peak_source;
+	void *state;
+	int (*poison)(void *state);                            /* may be NULL */
+	int (*run)(void *state);
+	int (*check)(void *state, struct bench_check *chk);
+	void (*destroy)(void *state);                          /* may be NULL */
+};
+
+struct run_ctx {
+	const char *benchmark;
+	struct backend *backend;
+	const struct cli_common *opts;
+	cJSON *doc;
+	struct counters *counters;
+	bool suite;             /* `moebench run`: small sizes */
+	int failures;           /* cases whose check failed */
+};
+
+struct bench_desc {
+	const char *name;
+	const char *summary;
+	const char *usage;
+	const char *warmup, *iters, *min_time;   /* defaults of the shared options */
+	const struct cli_opt *(*options)(void);  /* the command's own; may be NULL */
+	/* run builds the cases for ctx->backend and passes each to driver_run_case.
+	 * Returns MB_OK, or an error that stops the command (a failed check is not one). */
+	int (*run)(struct run_ctx *ctx);
+};
+
+/* driver_run_case runs one case as described above, appends its record to ctx->doc,
+ * and destroys the case's state. Returns MB_OK (also when the check failed: that is
+ * counted in ctx->failures) or the error that prevented measuring. */
+int driver_run_case(struct run_ctx *ctx, struct bench_case *c);
+
+#endif

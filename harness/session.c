@@ -1,0 +1,168 @@
+/* session.c - the shared flow of measuring commands (see session.h). */
+#define _GNU_SOURCE
+#include "session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "context.h"
+#include "counters.h"
+#include "export.h"
+#include "hardware.h"
+#include "result.h"
+#include "status.h"
+
+struct session {
+	const char *command;
+	struct cli_common common;
+	struct backend backend;
+	struct counters *counters;
+	cJSON *doc;
+	char out_path[1024];
+};
+
+/* default_path picks a fresh results/runs/local/<date>-<host>-<command>[-N].json. */
+static void default_path(struct session *s)
+{
+	char stamp[32], host[64] = "host";
+	time_t now = time(NULL);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", gmtime(&now));
+	gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, "./ ")] = '\0';
+	for (int i = 1; i < 1000; i++) {
+		char suffix[16] = "";
+		if (i > 1)
+			snprintf(suffix, sizeof(suffix), "-%d", i);
+		snprintf(s->out_path, sizeof(s->out_path), "results/runs/local/%s-%s-%s%s.json",
+			 stamp, host, s->command, suffix);
+		if (access(s->out_path, F_OK) != 0)
+			return;
+	}
+}
+
+/* prepare loads hardware files, opens the backend and counters, and starts the
+ * document. Returns 0, or the exit status after printing the error. */
+static int prepare(struct session *s, int argc, char **argv)
+{
+	char why[512];
+	const struct cli_common *o = &s->common;
+	if (o->out && !o->force && access(o->out, F_OK) == 0)
+		return cli_error("pass --force to overwrite it, or choose another --out", "%s exists", o->out);
+	if (o->out)
+		snprintf(s->out_path, sizeof(s->out_path), "%s", o->out);
+	else
+		default_path(s);
+	if (o->hardware && hardware_load_json(o->hardware, why, sizeof(why)))
+		return cli_error("see README.md, 'Your own hardware', for the fields", "%s", why);
+	int err = backend_open(o->backend, o->device, &s->backend, why, sizeof(why));
+	if (err == MB_ERR_NODEV)
+		return cli_error("use --backend cpu, or run on a machine with a CUDA GPU and driver",
+				 "--backend cuda: %s", why);
+	if (err)
+		return cli_error("moebench info lists the devices", "%s", why);
+	if (why[0])
+		cli_note(o->quiet, "no CUDA device, running on the CPU: %s", why);
+	if (counters_open(o->counters, &s->counters, why, sizeof(why)))
+		return cli_error("example: --counters PAPI_TOT_CYC,perf::TASK-CLOCK", "%s", why);
+	s->doc = result_new();
+	if (!s->doc)
+		return cli_error(NULL, "out of memory");
+	context_fill(result_context(s->doc), argc, argv, &s->backend,
+		     counters_any_available(s->counters));
+	return 0;
+}
+
+/* finish writes the result file and prints the chosen format; returns the status. */
+static int finish(struct session *s, int run_err, int failures)
+{
+	char why[512];
+	int status = (run_err || failures) ? 1 : 0;
+	char *text = cJSON_Print(s->doc);
+	if (!text)
+		return cli_error(NULL, "out of memory");
+	int err = result_write_atomic(s->out_path, text, s->common.force, why, sizeof(why));
+	free(text);
+	if (err) {
+		cli_error(err == MB_ERR_EXISTS ? "pass --force, or choose another --out" : NULL,
+			  "%s", why);
+		return err == MB_ERR_EXISTS ? 2 : 1;
+	}
+	export_by_name(s->common.format, s->doc, stdout);
+	fflush(stdout);
+	cli_note(s->common.quiet, "result written to %s", s->out_path);
+	if (run_err)
+		fprintf(stderr, "moebench: error: %s: the run stopped: %s\n", s->command,
+			mb_status_str(run_err));
+	if (failures)
+		fprintf(stderr, "moebench: %d check%s FAILED (see the records marked fail)\n",
+			failures, failures == 1 ? "" : "s");
+	return status;
+}
+
+static void release(struct session *s)
+{
+	cJSON_Delete(s->doc);
+	counters_close(s->counters);
+	backend_close(&s->backend);
+	hardware_reset_loaded();
+}
+
+/* run_one runs a benchmark's cases into the session's document. */
+static int run_one(struct session *s, const struct bench_desc *d, bool suite, int *failures)
+{
+	struct run_ctx ctx = { d->name, &s->backend, &s->common, s->doc, s->counters, suite, 0 };
+	int err = d->run(&ctx);
+	*failures += ctx.failures;
+	return err;
+}
+
+int session_bench(const struct bench_desc *d, int argc, char **argv)
+{
+	struct session s = { .command = d->name };
+	char *pos[1];
+	int npos, failures = 0;
+	bool help;
+	const struct cli_opt *common = cli_common_opts(&s.common, d->warmup, d->iters, d->min_time);
+	int st = cli_parse(d->name, argc, argv, common, d->options ? d->options() : NULL, pos, 0,
+			   &npos, &help, d->usage);
+	if (st || help)
+		return st;
+	st = prepare(&s, argc, argv);
+	if (!st) {
+		int err = run_one(&s, d, false, &failures);
+		st = finish(&s, err, failures);
+	}
+	release(&s);
+	return st;
+}
+
+int session_suite(int argc, char **argv)
+{
+	struct session s = { .command = "run" };
+	char *pos[1];
+	int npos, failures = 0, err = MB_OK;
+	bool help;
+	const struct cli_opt *common = cli_common_opts(&s.common, "1", "5", "0.2");
+	int st = cli_parse("run", argc, argv, common, NULL, pos, 0, &npos, &help,
+			   "moebench run [options]   (every benchmark at small sizes)");
+	if (st || help)
+		return st;
+	st = prepare(&s, argc, argv);
+	for (int i = 0; !st && !err && bench_registry[i]; i++) {
+		const struct bench_desc *d = bench_registry[i];
+		/* Each benchmark's own options take their defaults in the suite. */
+		if (d->options) {
+			char *no_args[] = { (char *)d->name };
+			bool h;
+			cli_parse(d->name, 1, no_args, NULL, d->options(), pos, 0, &npos, &h, d->usage);
+		}
+		err = run_one(&s, d, true, &failures);
+	}
+	if (!st)
+		st = finish(&s, err, failures);
+	release(&s);
+	return st;
+}

@@ -1,0 +1,20 @@
+/*
+ * session.h - the flow every measuring command shares: options -> backend -> counters
+ * -> provenance -> the benchmark's cases -> one atomically written result file -> the
+ * chosen stdout format -> exit status (0 ok, 1 a check failed or a run error, 2 bad
+ * input).
+ */
+#ifndef MB_HARNESS_SESSION_H
+#define MB_HARNESS_SESSION_H
+
+#include "driver.h"
+
+/* The benchmarks moebench knows, in the order `moebench run` runs them. */
+extern const struct bench_desc *const bench_registry[];
+
+/* session_bench runs one benchmark as its own command (`moebench peak ...`). */
+int session_bench(const struct bench_desc *d, int argc, char **argv);
+/* session_suite runs every registered benchmark at small sizes (`moebench run`). */
+int session_suite(int argc, char **argv);
+
+#endif

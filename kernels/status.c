@@ -1,0 +1,22 @@
+/* status.c - descriptions of the shared status codes (see status.h). */
+#include "status.h"
+
+const char *mb_status_str(int status)
+{
+	switch (status) {
+	case MB_OK: return "ok";
+	case MB_ERR_NOMEM: return "out of memory";
+	case MB_ERR_ARG: return "invalid argument";
+	case MB_ERR_IO: return "I/O error";
+	case MB_ERR_PARSE: return "malformed input";
+	case MB_ERR_CUDA: return "CUDA error";
+	case MB_ERR_CUBLAS: return "cuBLAS error";
+	case MB_ERR_NCCL: return "NCCL error";
+	case MB_ERR_MPI: return "MPI error";
+	case MB_ERR_UNSUPPORTED: return "not supported";
+	case MB_ERR_NODEV: return "no device";
+	case MB_ERR_CHECK: return "check failed";
+	case MB_ERR_EXISTS: return "file exists";
+	}
+	return "unknown status";
+}
