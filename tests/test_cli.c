@@ -1,0 +1,192 @@
+/*
+ * test_cli.c - the moebench program as a user meets it: bad input exits 2 with one
+ * "moebench: error:" line and a hint and writes nothing; a real (tiny) peak run writes
+ * a result that compare reads; a planted 20% slowdown makes compare exit 1.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check_main.h"
+#include "result.h"
+#include "status.h"
+
+#define SMALL "--size 96 --stream 64K --iters 3 --warmup 0 --min-time 0 --quiet"
+#define TINY "--backend cpu " SMALL
+
+static char dir[64];
+static char out[8192];
+
+/* sh runs a shell command line with moebench as $MB, capturing stdout+stderr into out;
+ * returns the exit status. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[2048], line[4096];
+	va_list ap;
+	int n = snprintf(cmd, sizeof(cmd), "cd %s && MB=%s; ", dir, MOEBENCH_BIN);
+	va_start(ap, fmt);
+	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
+	va_end(ap);
+	strcat(cmd, " 2>&1");
+	FILE *p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), p) && strlen(out) + strlen(line) < sizeof(out))
+		strcat(out, line);
+	int st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/mb_cli_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+/* expect_usage_error runs args and expects exit 2, one error line naming what, a hint. */
+static void expect_usage_error(const char *args, const char *what)
+{
+	int st = sh("$MB %s", args);
+	ck_assert_msg(st == 2, "'%s' exited %d: %s", args, st, out);
+	ck_assert_msg(strstr(out, "moebench: error: "), "'%s': no error line: %s", args, out);
+	ck_assert_msg(strstr(out, what), "'%s': error does not name '%s': %s", args, what, out);
+	ck_assert_msg(strstr(out, "hint: "), "'%s': no hint: %s", args, out);
+	char *first = strstr(out, "moebench: error: ");
+	ck_assert_msg(!strstr(first + 1, "moebench: error: "), "'%s': more than one error line", args);
+}
+
+START_TEST(bad_input_exits_2)
+{
+	expect_usage_error("", "no command");
+	expect_usage_error("frobnicate", "unknown command 'frobnicate'");
+	expect_usage_error("peak --bogus", "'--bogus'");
+	expect_usage_error("peak --iters 0", "--iters");
+	expect_usage_error("peak --iters ten", "--iters");
+	expect_usage_error("peak --backend tpu", "--backend");
+	expect_usage_error("peak --size 12Q", "--size");
+	expect_usage_error("peak --format yaml", "--format");
+	expect_usage_error("peak --out", "--out needs a value");
+	expect_usage_error("peak --counters a,,b " TINY, "--counters");
+	expect_usage_error("peak --hardware missing.json " TINY, "missing.json");
+	expect_usage_error("info --hardware missing.json", "missing.json");
+	expect_usage_error("compare only-one.json", "two result files");
+	ck_assert_int_eq(sh("ls %s | wc -l", dir), 0);
+	ck_assert_str_eq(out, "0\n"); /* nothing written by any of them */
+}
+END_TEST
+
+START_TEST(cuda_without_device_is_a_user_error)
+{
+	sh("$MB info --json | grep -c '\"cc\"'");
+	if (atoi(out) > 0)
+		return; /* a GPU answers here: the error path cannot be reached */
+	expect_usage_error("peak --backend cuda " SMALL, "--backend cuda");
+	/* auto falls back with one note and succeeds */
+	ck_assert_int_eq(sh("$MB peak --backend auto --size 64 --stream 4K --iters 2 --warmup 0 --min-time 0 --out a.json"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "no CUDA device, running on the CPU"));
+}
+END_TEST
+
+START_TEST(help_and_version)
+{
+	ck_assert_int_eq(sh("$MB --help"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "peak"));
+	ck_assert_ptr_nonnull(strstr(out, "compare"));
+	ck_assert_int_eq(sh("$MB peak --help"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "--iters N"));
+	ck_assert_ptr_nonnull(strstr(out, "[default: 10]"));
+	ck_assert_int_eq(sh("$MB --version"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "commit "));
+	ck_assert_ptr_nonnull(strstr(out, "openblas"));
+}
+END_TEST
+
+START_TEST(existing_out_is_kept)
+{
+	ck_assert_int_eq(sh("echo keep > r.json"), 0);
+	expect_usage_error("peak " TINY " --out r.json", "r.json exists");
+	ck_assert_int_eq(sh("cat r.json"), 0);
+	ck_assert_str_eq(out, "keep\n");
+	ck_assert_int_eq(sh("$MB peak " TINY " --out r.json --force"), 0);
+	ck_assert_int_eq(sh("grep -c moebench.result/1 r.json"), 0);
+}
+END_TEST
+
+/* slow_down multiplies every record's time_s by factor and divides its rates. */
+static void slow_down(const char *src, const char *dst, double factor)
+{
+	char why[256], path[256];
+	cJSON *doc = NULL, *rec;
+	snprintf(path, sizeof(path), "%s/%s", dir, src);
+	ck_assert_int_eq(result_read(path, &doc, why, sizeof(why)), MB_OK);
+	cJSON_ArrayForEach(rec, cJSON_GetObjectItem(doc, "records")) {
+		cJSON *m = cJSON_GetObjectItem(rec, "metrics"), *t = cJSON_GetObjectItem(m, "time_s"), *v;
+		cJSON_ArrayForEach(v, t)
+			if (strcmp(v->string, "n") && strcmp(v->string, "cv"))
+				cJSON_SetNumberValue(v, v->valuedouble * factor);
+		/* the noise of both runs made small, so the change is unambiguous */
+		cJSON_SetNumberValue(cJSON_GetObjectItem(t, "cv"), 0.01);
+	}
+	char *text = cJSON_Print(doc);
+	snprintf(path, sizeof(path), "%s/%s", dir, dst);
+	ck_assert_int_eq(result_write_atomic(path, text, true, why, sizeof(why)), MB_OK);
+	free(text);
+	cJSON_Delete(doc);
+}
+
+START_TEST(run_then_compare)
+{
+	ck_assert_int_eq(sh("$MB peak " TINY " --out base.json"), 0);
+	ck_assert_int_eq(sh("$MB compare base.json base.json"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "SAME"));
+	slow_down("base.json", "quiet.json", 1.0);
+	slow_down("base.json", "slow.json", 1.2);
+	ck_assert_int_eq(sh("$MB compare quiet.json slow.json"), 1);
+	ck_assert_ptr_nonnull(strstr(out, "SLOWER"));
+	ck_assert_int_eq(sh("$MB compare slow.json quiet.json"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "FASTER"));
+	ck_assert_int_eq(sh("echo '{\"schema\": ' > broken.json; $MB compare base.json broken.json"), 2);
+	ck_assert_ptr_nonnull(strstr(out, "moebench: error: "));
+	ck_assert_int_eq(sh("$MB compare base.json nowhere.json"), 2);
+}
+END_TEST
+
+START_TEST(formats_on_stdout)
+{
+	ck_assert_int_eq(sh("$MB peak " TINY " --out f.json --format csv"), 0);
+	ck_assert_msg(out[0] == '#', "csv must start with provenance: %s", out);
+	ck_assert_int_eq(sh("$MB peak " TINY " --out g.json --format gbench | python3 -c "
+			    "'import json,sys; d=json.load(sys.stdin); print(d[\"benchmarks\"][0][\"time_unit\"])'"), 0);
+	ck_assert_str_eq(out, "ns\n");
+	ck_assert_int_eq(sh("$MB peak " TINY " --out b.json --format bmf | python3 -c "
+			    "'import json,sys; d=json.load(sys.stdin); print(len(d))'"), 0);
+	ck_assert_str_eq(out, "4\n");
+}
+END_TEST
+
+static Suite *cli_suite(void)
+{
+	Suite *s = suite_create("cli");
+	TCase *bad = tcase_create("bad_input");
+	tcase_add_checked_fixture(bad, setup, NULL);
+	tcase_add_test(bad, bad_input_exits_2);
+	tcase_add_test(bad, cuda_without_device_is_a_user_error);
+	tcase_add_test(bad, existing_out_is_kept);
+	TCase *core = tcase_create("core");
+	tcase_add_checked_fixture(core, setup, NULL);
+	tcase_set_timeout(core, 120);
+	tcase_add_test(core, help_and_version);
+	tcase_add_test(core, run_then_compare);
+	tcase_add_test(core, formats_on_stdout);
+	suite_add_tcase(s, bad);
+	suite_add_tcase(s, core);
+	return s;
+}
+
+MB_CHECK_MAIN(cli_suite)
