@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "result.h"
 #include "status.h"
 
 /* One matched pair, or one record present in only one document. */
@@ -53,14 +54,6 @@ bool compare_has_regression(const struct compare_summary *sum)
 	return sum->counts[COMPARE_SLOWER] > 0 || sum->counts[COMPARE_BROKEN] > 0;
 }
 
-/* metric_lower_is_better is result.h's direction rule: names ending in "_s" are times.
- * NOTE: kept here rather than calling result_metric_lower_is_better so that compare
- * links without result.c; the two must agree. */
-static bool metric_lower_is_better(const char *metric)
-{
-	size_t n = strlen(metric);
-	return n >= 2 && strcmp(metric + n - 2, "_s") == 0;
-}
 
 enum compare_verdict compare_classify(double change_pct, double noise_pct,
 				      double threshold_pct, bool lower_is_better)
@@ -211,8 +204,9 @@ static double metric_value(const cJSON *rec, const char *metric, bool *present)
 	return cJSON_IsNumber(m) ? m->valuedouble : NAN;
 }
 
-/* time_cv returns time_s's coefficient of variation: "cv", else stddev/mean, else 0
- * (one repetition carries no noise estimate). */
+/* time_cv returns time_s's relative spread: the robust 1.4826*mad/median when "mad" is
+ * recorded (one outlier repetition barely moves it), else "cv", else stddev/mean, else
+ * 0 (one repetition carries no noise estimate). */
 static double time_cv(const cJSON *rec)
 {
 	const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(rec, "metrics");
@@ -221,6 +215,10 @@ static double time_cv(const cJSON *rec)
 	const cJSON *sd = cJSON_GetObjectItemCaseSensitive(t, "stddev");
 	const cJSON *mean = cJSON_GetObjectItemCaseSensitive(t, "mean");
 
+	const cJSON *mad = cJSON_GetObjectItemCaseSensitive(t, "mad");
+	const cJSON *med = cJSON_GetObjectItemCaseSensitive(t, "median");
+	if (cJSON_IsNumber(mad) && cJSON_IsNumber(med) && med->valuedouble > 0)
+		return 1.4826 * fabs(mad->valuedouble) / med->valuedouble;
 	if (cJSON_IsNumber(cv))
 		return fabs(cv->valuedouble);
 	if (cJSON_IsNumber(sd) && cJSON_IsNumber(mean) && mean->valuedouble > 0)
@@ -335,7 +333,7 @@ static int prepare(const cJSON *base, const cJSON *cur, const struct compare_opt
 	memset(r, 0, sizeof(*r));
 	r->metric = o->metric ? o->metric : COMPARE_DEFAULT_METRIC;
 	r->threshold_pct = o->threshold_pct;
-	r->lower_is_better = metric_lower_is_better(r->metric);
+	r->lower_is_better = result_metric_lower_is_better(r->metric);
 	brecs = cJSON_GetObjectItemCaseSensitive(base, "records");
 	crecs = cJSON_GetObjectItemCaseSensitive(cur, "records");
 	if (!cJSON_IsArray(brecs) || !cJSON_IsArray(crecs)) {
@@ -443,8 +441,8 @@ static void print_footer(FILE *out, const struct compare_run *r,
 		cJSON_IsObject(m) ? " median" : "", r->lower_is_better ? "lower" : "higher",
 		r->threshold_pct);
 	fprintf(out, "rule: change_pct = 100*(new-base)/base; noise_pct = "
-		"100*2*sqrt(cv_base^2+cv_new^2), cv = stddev/mean of the time_s repetitions "
-		"(derived metrics share it)\n");
+		"100*2*sqrt(cv_base^2+cv_new^2), cv = 1.4826*mad/median of the time_s "
+		"repetitions (stddev/mean without mad; derived metrics share it)\n");
 	fprintf(out, "      SAME |change| <= %.2f%%; FASTER/SLOWER |change| > %.2f%% and > "
 		"noise; AMBIGUOUS |change| > %.2f%% within noise;\n", r->threshold_pct,
 		r->threshold_pct, r->threshold_pct);

@@ -13,10 +13,10 @@
  * The rule, per matched record:
  *   change_pct = 100 * (new - base) / base                      (signed, of the metric)
  *   noise_pct  = 100 * 2 * sqrt(cv_base^2 + cv_new^2)
- *     where cv is time_s's coefficient of variation (stddev / mean of the per-repetition
- *     times; "cv" when present, else stddev/mean, else 0 for a single repetition). Every
- *     derived metric (tflops, gbps, pct_peak) comes from the shapes and time_s, so it
- *     shares time_s's relative noise. Twice the combined cv is a ~95% band.
+ *     where cv is time_s's relative spread: the robust 1.4826 * mad / median when "mad"
+ *     is recorded (a single preempted repetition barely moves it), else "cv"
+ *     (stddev / mean), else 0 for a single repetition. Every derived metric shares
+ *     time_s's relative noise. Twice the combined spread is a ~95% band.
  *   BROKEN     check passed in BASE and fails in NEW (counts as a regression)
  *   n/a        the metric is null or missing in either run, base is 0, or the check
  *              failed in BASE (it is no performance figure); never a regression

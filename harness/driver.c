@@ -104,7 +104,7 @@ static int record_perf(cJSON *rec, const struct bench_case *c, const struct stat
 /* record_unmeasured stores an all-null time_s for a case that failed its check. */
 static int record_unmeasured(cJSON *rec)
 {
-	struct stats st = { NAN, NAN, NAN, NAN, NAN, NAN, 0 };
+	struct stats st = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0 };
 	return result_set_time(rec, &st);
 }
 

@@ -75,6 +75,7 @@ int result_set_time(cJSON *record, const struct stats *st)
 	if (!t || !add_number(t, "median", st->median) || !add_number(t, "min", st->min) ||
 	    !add_number(t, "max", st->max) || !add_number(t, "mean", st->mean) ||
 	    !add_number(t, "stddev", st->stddev) || !add_number(t, "cv", st->cv) ||
+	    !add_number(t, "mad", st->mad) ||
 	    !cJSON_AddNumberToObject(t, "n", (double)st->n))
 		return MB_ERR_NOMEM;
 	return MB_OK;

@@ -26,7 +26,7 @@
  *     "benchmark": "peak", "name": "cpu/sgemm/M2048_N2048_K2048", "backend": "cpu",
  *     "params": { ...shape and configuration, numbers and strings... },
  *     "metrics": {
- *       "time_s": { "median", "min", "max", "mean", "stddev", "cv", "n" },
+ *       "time_s": { "median", "min", "max", "mean", "stddev", "cv", "mad"?, "n" },
  *       <derived>: num|null ...   e.g. "tflops", "gbps", "pct_peak"; null = n/a
  *     },
  *     "peak"?: { "datasheet": num|null, "unit": "tflops"|"gbps", "source": str|null },
@@ -38,7 +38,7 @@
  * Direction of a metric, used by compare: names ending in "_s" (time_s) are
  * lower-is-better; every other metric (tflops, gbps, pct_peak, ...) higher-is-better.
  * Every derived metric comes from the shapes and time_s, so its run-to-run noise is
- * time_s's coefficient of variation.
+ * time_s's: the robust 1.4826 * mad / median when "mad" is there, else cv.
  */
 #ifndef MB_HARNESS_RESULT_H
 #define MB_HARNESS_RESULT_H

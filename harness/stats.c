@@ -40,6 +40,10 @@ int stats_compute(const double *samples, size_t n, struct stats *out)
 	out->mean = mean;
 	out->stddev = n > 1 ? sqrt(ss / (double)(n - 1)) : 0.0;
 	out->cv = (n > 1 && mean != 0.0) ? out->stddev / mean : 0.0;
+	for (size_t i = 0; i < n; i++)
+		s[i] = fabs(s[i] - out->median);
+	qsort(s, n, sizeof(*s), cmp_double);
+	out->mad = (n % 2) ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 	free(s);
 	return MB_OK;
 }

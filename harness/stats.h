@@ -2,7 +2,10 @@
  * stats.h - summary statistics of repeated timings.
  *
  * The median is the figure moebench quotes; min, max and the coefficient of variation
- * (stddev / mean, sample standard deviation) say how noisy it was.
+ * (stddev / mean, sample standard deviation) say how noisy it was. The median absolute
+ * deviation (MAD) is the robust spread: one preempted repetition moves the stddev a
+ * lot and the MAD hardly at all, so compare judges noise by 1.4826 * MAD / median
+ * (the normal-consistent scale) when it is recorded.
  */
 #ifndef MB_HARNESS_STATS_H
 #define MB_HARNESS_STATS_H
@@ -16,6 +19,7 @@ struct stats {
 	double mean;
 	double stddev; /* sample standard deviation (n - 1); 0 when n < 2 */
 	double cv;     /* stddev / mean; 0 when n < 2 or mean == 0 */
+	double mad;    /* median absolute deviation from the median (unscaled) */
 	long n;
 };
 

@@ -123,6 +123,27 @@ START_TEST(change_within_noise_is_ambiguous)
 }
 END_TEST
 
+START_TEST(outlier_cv_with_small_mad_still_slower)
+{
+	/* One preempted repetition inflates cv to 300%, but the MAD says the runs are
+	 * tight (1.4826 * 1% spread): the 20% slowdown is real. */
+	cJSON *base = new_doc(), *cur = new_doc();
+	struct compare_summary sum;
+	cJSON *rb = add_rec(base, "fp8/M64", NULL, 1e-3, 3.0, true);
+	cJSON *rc = add_rec(cur, "fp8/M64", NULL, 1.2e-3, 3.0, true);
+	cJSON *tb = cJSON_GetObjectItem(cJSON_GetObjectItem(rb, "metrics"), "time_s");
+	cJSON *tc = cJSON_GetObjectItem(cJSON_GetObjectItem(rc, "metrics"), "time_s");
+	ck_assert_int_eq(run_compare(base, cur, NULL, &sum, NULL), MB_OK);
+	ck_assert_int_eq(sum.counts[COMPARE_AMBIGUOUS], 1);
+	cJSON_AddNumberToObject(tb, "mad", 0.01e-3);
+	cJSON_AddNumberToObject(tc, "mad", 0.012e-3);
+	ck_assert_int_eq(run_compare(base, cur, NULL, &sum, NULL), MB_OK);
+	ck_assert_int_eq(sum.counts[COMPARE_SLOWER], 1);
+	cJSON_Delete(base);
+	cJSON_Delete(cur);
+}
+END_TEST
+
 START_TEST(small_change_is_same)
 {
 	ck_assert_int_eq(verdict_of(1e-3, 0.01, true, 1.03e-3, 0.01, true, NULL),
@@ -297,6 +318,7 @@ static Suite *compare_suite(void)
 	TCase *pairing = tcase_create("pairing");
 	TCase *output = tcase_create("output");
 
+	tcase_add_test(verdicts, outlier_cv_with_small_mad_still_slower);
 	tcase_add_test(verdicts, slowdown_low_noise_is_slower);
 	tcase_add_test(verdicts, speedup_low_noise_is_faster);
 	tcase_add_test(verdicts, change_within_noise_is_ambiguous);

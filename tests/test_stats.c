@@ -19,6 +19,7 @@ START_TEST(odd_count)
 	ck_assert_double_eq_tol(s.stddev, sqrt(2.5), 1e-15);
 	ck_assert_double_eq_tol(s.cv, sqrt(2.5) / 3, 1e-15);
 	ck_assert_int_eq(s.n, 5);
+	ck_assert_double_eq(s.mad, 1); /* |x - 3| = 2,2,1,1,0 */
 	ck_assert_double_eq(x[0], 5); /* input untouched */
 }
 END_TEST
@@ -29,6 +30,16 @@ START_TEST(even_count_median_is_midpoint)
 	struct stats s;
 	ck_assert_int_eq(stats_compute(x, 4, &s), MB_OK);
 	ck_assert_double_eq(s.median, 6);
+}
+END_TEST
+
+START_TEST(outlier_moves_stddev_not_mad)
+{
+	const double x[] = { 1.00, 1.01, 0.99, 1.00, 1.02, 0.98, 1.00, 9.00 };
+	struct stats s;
+	ck_assert_int_eq(stats_compute(x, 8, &s), MB_OK);
+	ck_assert(s.cv > 1.0);
+	ck_assert_double_eq_tol(s.mad, 0.01, 1e-12);
 }
 END_TEST
 
@@ -67,6 +78,7 @@ static Suite *stats_suite(void)
 	tcase_add_test(core, odd_count);
 	tcase_add_test(core, even_count_median_is_midpoint);
 	tcase_add_test(core, single_sample);
+	tcase_add_test(core, outlier_moves_stddev_not_mad);
 	tcase_add_test(core, tiny_spread_keeps_digits);
 	TCase *lim = tcase_create("limits");
 	tcase_add_test(lim, empty_is_an_error);
