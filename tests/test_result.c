@@ -25,7 +25,7 @@ static void make_dir(void)
 static cJSON *sample_doc(void)
 {
 	cJSON *doc = result_new();
-	struct stats st = { 0.002, 0.001, 0.004, 0.0025, 0.001, 0.4, 7 };
+	struct stats st = { 0.002, 0.001, 0.004, 0.0025, 0.001, 0.4, 0.0005, 7 };
 	cJSON_AddStringToObject(result_context(doc), "host", "test");
 	cJSON *r = result_add_record(doc, "peak", "cpu/sgemm/M8", "cpu");
 	cJSON_AddNumberToObject(cJSON_GetObjectItem(r, "params"), "m", 8);
