@@ -5,7 +5,9 @@
 # default suite on the GPU, writing results and logs to $OUT (default ./gpu-out).
 #
 #   ../shared/device/fetch-debs.sh          # on the CPU machine, once: .deps/*.deb
-#   OUT=/some/dir scripts/gpu-check.sh      # on the GPU machine
+#   OUT=/some/dir MOEBENCH_GIT_COMMIT=<hash> scripts/gpu-check.sh   # on the GPU machine
+#
+# A tree copied without .git records MOEBENCH_GIT_COMMIT as the measured commit.
 #
 # The GPU machine reaches no package registry: Check, cJSON and OpenBLAS come from the
 # .deb files in .deps/, unpacked into /opt/deps. Exit status: non-zero when any step
@@ -50,5 +52,4 @@ cp "$OUT/info.log" "$OUT/results/info.json"
 step peak "$MB" peak --backend cuda --out "$OUT/results/peak.json" --force
 step peak-cold "$MB" peak --backend cuda --cold --out "$OUT/results/peak-cold.json" --force
 step run "$MB" run --backend cuda --out "$OUT/results/run.json" --force
-git rev-parse HEAD > "$OUT/commit.txt" 2>/dev/null || true
 exit $status
