@@ -1,6 +1,7 @@
 /*
- * export.c - a result document written as text, CSV, Google Benchmark JSON or Bencher
- * Metric Format (see export.h for each format's shape and the rules they share).
+ * export.c - a result document written as the text table and CSV, and the dispatch
+ * over every format (see export.h for each format's shape; export_ci.c writes the
+ * Google Benchmark JSON and Bencher Metric Format).
  */
 #include "export.h"
 
@@ -11,16 +12,12 @@
 #include <string.h>
 #include <strings.h>
 
+#include "export_impl.h"
 #include "status.h"
 
-/* An ordered set of names borrowed from the document (column names, families). */
-struct export_names {
-	const char **v;
-	size_t n, cap;
-};
 
 /* names_add adds name unless present and returns its index, or MB_ERR_NOMEM. */
-static long names_add(struct export_names *s, const char *name)
+long export_names_add(struct export_names *s, const char *name)
 {
 	const char **v;
 
@@ -39,61 +36,61 @@ static long names_add(struct export_names *s, const char *name)
 }
 
 /* get and str_or read an object's member (NULL-safe), str_or with a default. */
-static const cJSON *get(const cJSON *obj, const char *key)
+const cJSON *export_get(const cJSON *obj, const char *key)
 {
 	return cJSON_GetObjectItemCaseSensitive(obj, key);
 }
 
-static const char *str_or(const cJSON *obj, const char *key, const char *dflt)
+const char *export_str_or(const cJSON *obj, const char *key, const char *dflt)
 {
-	const char *s = cJSON_GetStringValue(get(obj, key));
+	const char *s = cJSON_GetStringValue(export_get(obj, key));
 	return s ? s : dflt;
 }
 
 /* num_of reads a number, or an object's "median"; NAN for null or anything else. */
-static double num_of(const cJSON *item)
+double export_num_of(const cJSON *item)
 {
 	if (cJSON_IsObject(item))
-		item = get(item, "median");
+		item = export_get(item, "median");
 	return cJSON_IsNumber(item) ? item->valuedouble : NAN;
 }
 
 /* time_stat reads one statistic of a record's time_s (median, min, max, cv, n). */
-static double time_stat(const cJSON *rec, const char *stat)
+double export_time_stat(const cJSON *rec, const char *stat)
 {
-	const cJSON *t = get(get(rec, "metrics"), "time_s");
-	const cJSON *v = get(t, stat);
+	const cJSON *t = export_get(export_get(rec, "metrics"), "time_s");
+	const cJSON *v = export_get(t, stat);
 	return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
 /* passed: the record carries a check that says "pass"; only then is it a figure. */
-static bool passed(const cJSON *rec)
+bool export_passed(const cJSON *rec)
 {
-	const char *status = str_or(get(rec, "check"), "status", NULL);
+	const char *status = export_str_or(export_get(rec, "check"), "status", NULL);
 	return status && strcmp(status, "pass") == 0;
 }
 
 /* records_of returns the document's records array, or NULL. */
-static const cJSON *records_of(const cJSON *doc)
+const cJSON *export_records_of(const cJSON *doc)
 {
-	const cJSON *recs = get(doc, "records");
+	const cJSON *recs = export_get(doc, "records");
 	return cJSON_IsArray(recs) ? recs : NULL;
 }
 
 /* record_label writes "<benchmark>/<name>", suffixed "#k" when it is the k-th record
  * (k >= 2) of the document with that label, so exported names stay unique. */
-static void record_label(const cJSON *recs, const cJSON *rec, char *buf, size_t len)
+void export_record_label(const cJSON *recs, const cJSON *rec, char *buf, size_t len)
 {
 	char other[512];
 	const cJSON *r;
 	int k = 1;
 
-	snprintf(buf, len, "%s/%s", str_or(rec, "benchmark", "?"), str_or(rec, "name", "?"));
+	snprintf(buf, len, "%s/%s", export_str_or(rec, "benchmark", "?"), export_str_or(rec, "name", "?"));
 	cJSON_ArrayForEach(r, recs) {
 		if (r == rec)
 			break;
-		snprintf(other, sizeof(other), "%s/%s", str_or(r, "benchmark", "?"),
-			 str_or(r, "name", "?"));
+		snprintf(other, sizeof(other), "%s/%s", export_str_or(r, "benchmark", "?"),
+			 export_str_or(r, "name", "?"));
 		k += strcmp(other, buf) == 0;
 	}
 	if (k > 1)
@@ -114,16 +111,16 @@ static int cols_init(const cJSON *doc, struct export_cols *c)
 	long err = MB_OK;
 
 	memset(c, 0, sizeof(*c));
-	c->recs = records_of(doc);
+	c->recs = export_records_of(doc);
 	if (!c->recs)
 		return MB_ERR_PARSE;
 	cJSON_ArrayForEach(rec, c->recs) {
-		cJSON_ArrayForEach(m, get(rec, "params"))
+		cJSON_ArrayForEach(m, export_get(rec, "params"))
 			if (err >= 0 && m->string)
-				err = names_add(&c->params, m->string);
-		cJSON_ArrayForEach(m, get(rec, "metrics"))
+				err = export_names_add(&c->params, m->string);
+		cJSON_ArrayForEach(m, export_get(rec, "metrics"))
 			if (err >= 0 && m->string && strcmp(m->string, "time_s") != 0)
-				err = names_add(&c->metrics, m->string);
+				err = export_names_add(&c->metrics, m->string);
 	}
 	return err < 0 ? (int)err : MB_OK;
 }
@@ -202,7 +199,7 @@ static void comment_line(FILE *out, const char *key, const char *value)
 
 /* joined returns the strings of an array (or one string field of its objects) joined
  * by sep, as a new string (to free()); NULL when out of memory. */
-static char *joined(const cJSON *arr, const char *field, const char *sep)
+char *export_joined(const cJSON *arr, const char *field, const char *sep)
 {
 	const cJSON *c;
 	char *buf = NULL;
@@ -212,7 +209,7 @@ static char *joined(const cJSON *arr, const char *field, const char *sep)
 	if (!f)
 		return NULL;
 	cJSON_ArrayForEach(c, arr) {
-		const char *v = field ? str_or(c, field, "?") : cJSON_GetStringValue(c);
+		const char *v = field ? export_str_or(c, field, "?") : cJSON_GetStringValue(c);
 		fprintf(f, "%s%s", c == arr->child ? "" : sep, v ? v : "?");
 	}
 	if (fclose(f) != 0) {
@@ -225,17 +222,17 @@ static char *joined(const cJSON *arr, const char *field, const char *sep)
 /* csv_provenance writes the '#' lines gnuplot skips: where the numbers come from. */
 static int csv_provenance(const cJSON *doc, FILE *out)
 {
-	const cJSON *ctx = get(doc, "context");
-	char *devices = joined(get(ctx, "devices"), "name", "; ");
-	char *argv = joined(get(ctx, "argv"), NULL, " ");
+	const cJSON *ctx = export_get(doc, "context");
+	char *devices = export_joined(export_get(ctx, "devices"), "name", "; ");
+	char *argv = export_joined(export_get(ctx, "argv"), NULL, " ");
 	int err = devices && argv ? MB_OK : MB_ERR_NOMEM;
 
 	if (!err) {
-		comment_line(out, "schema", str_or(doc, "schema", "?"));
-		comment_line(out, "git_commit", str_or(ctx, "git_commit", "?"));
-		comment_line(out, "date", str_or(ctx, "date", "?"));
-		comment_line(out, "host", str_or(ctx, "host", "?"));
-		comment_line(out, "backend", str_or(ctx, "backend", "?"));
+		comment_line(out, "schema", export_str_or(doc, "schema", "?"));
+		comment_line(out, "git_commit", export_str_or(ctx, "git_commit", "?"));
+		comment_line(out, "date", export_str_or(ctx, "date", "?"));
+		comment_line(out, "host", export_str_or(ctx, "host", "?"));
+		comment_line(out, "backend", export_str_or(ctx, "backend", "?"));
 		comment_line(out, "devices", *devices ? devices : "none");
 		comment_line(out, "argv", argv);
 	}
@@ -267,29 +264,29 @@ static int csv_row(FILE *out, const cJSON *rec, const struct export_names *param
 {
 	static const char *const ids[] = { "benchmark", "name", "backend" };
 	static const char *const stats[] = { "median", "min", "max", "cv", "n" };
-	bool figure = passed(rec);
+	bool figure = export_passed(rec);
 	int err = MB_OK;
 
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		fputs(i ? "," : "", out);
-		csv_str(out, str_or(rec, ids[i], ""));
+		csv_str(out, export_str_or(rec, ids[i], ""));
 	}
 	for (size_t i = 0; i < params->n && !err; i++) {
 		fputc(',', out);
-		err = csv_value(out, get(get(rec, "params"), params->v[i]));
+		err = csv_value(out, export_get(export_get(rec, "params"), params->v[i]));
 	}
 	for (size_t i = 0; i < sizeof(stats) / sizeof(stats[0]); i++) {
 		fputc(',', out);
-		csv_num(out, figure ? time_stat(rec, stats[i]) : NAN);
+		csv_num(out, figure ? export_time_stat(rec, stats[i]) : NAN);
 	}
 	for (size_t i = 0; i < metrics->n; i++) {
 		fputc(',', out);
-		csv_num(out, figure ? num_of(get(get(rec, "metrics"), metrics->v[i])) : NAN);
+		csv_num(out, figure ? export_num_of(export_get(export_get(rec, "metrics"), metrics->v[i])) : NAN);
 	}
 	fputc(',', out);
-	csv_str(out, str_or(get(rec, "check"), "status", ""));
+	csv_str(out, export_str_or(export_get(rec, "check"), "status", ""));
 	fputc(',', out);
-	csv_num(out, num_of(get(get(rec, "check"), "max_err")));
+	csv_num(out, export_num_of(export_get(export_get(rec, "check"), "max_err")));
 	fputc('\n', out);
 	return err;
 }
@@ -324,7 +321,7 @@ static void text_cell(FILE *out, int w, const cJSON *item, double scale, const c
 		      bool figure)
 {
 	char buf[32] = "-";
-	double v = num_of(item);
+	double v = export_num_of(item);
 
 	if (figure && item && !isnan(v))
 		snprintf(buf, sizeof(buf), fmt, v * scale);
@@ -354,21 +351,21 @@ static void text_row(FILE *out, const cJSON *recs, const cJSON *rec, int name_w,
 		     int be_w, const struct export_names *m)
 {
 	static const char *const stats[] = { "median", "min", "max" };
-	const cJSON *t = get(get(rec, "metrics"), "time_s");
-	const cJSON *check = get(rec, "check");
-	bool figure = passed(rec);
+	const cJSON *t = export_get(export_get(rec, "metrics"), "time_s");
+	const cJSON *check = export_get(rec, "check");
+	bool figure = export_passed(rec);
 	char label[512];
 
-	record_label(recs, rec, label, sizeof(label));
-	fprintf(out, "%-*s  %-*s", name_w, label, be_w, str_or(rec, "backend", "-"));
+	export_record_label(recs, rec, label, sizeof(label));
+	fprintf(out, "%-*s  %-*s", name_w, label, be_w, export_str_or(rec, "backend", "-"));
 	for (size_t i = 0; i < sizeof(stats) / sizeof(stats[0]); i++)
-		text_cell(out, 9, get(t, stats[i]), 1e3, "%.4g", figure);
-	text_cell(out, 9, get(t, "cv"), 100.0, "%.2f", figure);
+		text_cell(out, 9, export_get(t, stats[i]), 1e3, "%.4g", figure);
+	text_cell(out, 9, export_get(t, "cv"), 100.0, "%.2f", figure);
 	for (size_t i = 0; i < m->n; i++)
-		text_cell(out, col_width(m->v[i]), get(get(rec, "metrics"), m->v[i]), 1.0,
+		text_cell(out, col_width(m->v[i]), export_get(export_get(rec, "metrics"), m->v[i]), 1.0,
 			  "%.4g", figure);
 	fprintf(out, "  %-5s", !check ? "-" : figure ? "pass" : "FAIL");
-	text_cell(out, 9, get(check, "max_err"), 1.0, "%.2e", true);
+	text_cell(out, 9, export_get(check, "max_err"), 1.0, "%.2e", true);
 	fputc('\n', out);
 }
 
@@ -386,11 +383,11 @@ int export_text(const cJSON *doc, FILE *out)
 	if (err)
 		goto out;
 	cJSON_ArrayForEach(rec, c.recs) {
-		record_label(c.recs, rec, label, sizeof(label));
+		export_record_label(c.recs, rec, label, sizeof(label));
 		if ((int)strlen(label) > name_w)
 			name_w = (int)strlen(label);
-		if ((int)strlen(str_or(rec, "backend", "-")) > be_w)
-			be_w = (int)strlen(str_or(rec, "backend", "-"));
+		if ((int)strlen(export_str_or(rec, "backend", "-")) > be_w)
+			be_w = (int)strlen(export_str_or(rec, "backend", "-"));
 	}
 	text_header(out, name_w, be_w, &c.metrics);
 	cJSON_ArrayForEach(rec, c.recs)
@@ -398,200 +395,6 @@ int export_text(const cJSON *doc, FILE *out)
 out:
 	cols_free(&c);
 	return finish(out, err);
-}
-
-/* ---- Google Benchmark JSON ---------------------------------------------------- */
-
-/* gbench_context builds "context" with the keys Google Benchmark writes (values
- * moebench does not measure, such as mhz_per_cpu, are 0 or empty) plus moebench's. */
-static cJSON *gbench_context(const cJSON *doc)
-{
-	static const char *const ours[] = { "moebench_version", "git_commit", "backend" };
-	const cJSON *ctx = get(doc, "context");
-	const cJSON *argv0 = cJSON_GetArrayItem(get(ctx, "argv"), 0);
-	const char *type = str_or(get(ctx, "build"), "type", "release");
-	char *devices = joined(get(ctx, "devices"), "name", "; ");
-	cJSON *c = cJSON_CreateObject();
-	bool ok = c && devices;
-
-	ok = ok && cJSON_AddStringToObject(c, "date", str_or(ctx, "date", ""));
-	ok = ok && cJSON_AddStringToObject(c, "host_name", str_or(ctx, "host", ""));
-	ok = ok && cJSON_AddStringToObject(c, "executable",
-		cJSON_GetStringValue(argv0) ? argv0->valuestring : "moebench");
-	ok = ok && cJSON_AddNumberToObject(c, "num_cpus",
-		cJSON_IsNumber(get(get(ctx, "cpu"), "cores")) ?
-		get(get(ctx, "cpu"), "cores")->valuedouble : 0);
-	ok = ok && cJSON_AddNumberToObject(c, "mhz_per_cpu", 0);
-	ok = ok && cJSON_AddBoolToObject(c, "cpu_scaling_enabled", false);
-	ok = ok && cJSON_AddArrayToObject(c, "caches");
-	ok = ok && cJSON_AddArrayToObject(c, "load_avg");
-	ok = ok && cJSON_AddStringToObject(c, "library_build_type",
-		strcasecmp(type, "debug") == 0 ? "debug" : "release");
-	ok = ok && cJSON_AddStringToObject(c, "moebench_schema", str_or(doc, "schema", ""));
-	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
-		ok = ok && cJSON_AddStringToObject(c, ours[i], str_or(ctx, ours[i], ""));
-	ok = ok && cJSON_AddStringToObject(c, "devices", devices);
-	free(devices);
-	if (!ok) {
-		cJSON_Delete(c);
-		return NULL;
-	}
-	return c;
-}
-
-/* gbench_entry builds one "benchmarks" entry; derived metrics become counters. */
-static cJSON *gbench_entry(const cJSON *rec, const char *label, long family,
-			   long instance)
-{
-	const cJSON *m;
-	cJSON *e = cJSON_CreateObject();
-	double median_ns = time_stat(rec, "median") * 1e9, n = time_stat(rec, "n");
-	bool ok = e != NULL;
-
-	ok = ok && cJSON_AddStringToObject(e, "name", label);
-	ok = ok && cJSON_AddNumberToObject(e, "family_index", (double)family);
-	ok = ok && cJSON_AddNumberToObject(e, "per_family_instance_index", (double)instance);
-	ok = ok && cJSON_AddStringToObject(e, "run_name", label);
-	ok = ok && cJSON_AddStringToObject(e, "run_type", "iteration");
-	ok = ok && cJSON_AddNumberToObject(e, "repetitions", 1);
-	ok = ok && cJSON_AddNumberToObject(e, "repetition_index", 0);
-	ok = ok && cJSON_AddNumberToObject(e, "threads", 1);
-	ok = ok && cJSON_AddNumberToObject(e, "iterations", isnan(n) ? 1 : n);
-	ok = ok && cJSON_AddNumberToObject(e, "real_time", median_ns);
-	/* NOTE: GPU event and CLOCK_MONOTONIC times are wall times; cpu_time repeats it
-	 * because Conbench reads cpu_time unless the name says /real_time. */
-	ok = ok && cJSON_AddNumberToObject(e, "cpu_time", median_ns);
-	ok = ok && cJSON_AddStringToObject(e, "time_unit", "ns");
-	cJSON_ArrayForEach(m, get(rec, "metrics"))
-		if (ok && m->string && strcmp(m->string, "time_s") != 0 && !isnan(num_of(m)) &&
-		    !get(e, m->string))
-			ok = cJSON_AddNumberToObject(e, m->string, num_of(m)) != NULL;
-	if (!ok) {
-		cJSON_Delete(e);
-		return NULL;
-	}
-	return e;
-}
-
-/* is_figure tells whether a record goes to gbench and bmf: a passed check and a median
- * time. */
-static bool is_figure(const cJSON *rec)
-{
-	return passed(rec) && isfinite(time_stat(rec, "median"));
-}
-
-int export_gbench_json(const cJSON *doc, cJSON **json)
-{
-	struct export_names families = { 0 };
-	const cJSON *recs, *rec;
-	cJSON *g = NULL, *list = NULL;
-	long *count = NULL, fam;
-	char label[512];
-	bool ok;
-	int err = MB_OK;
-
-	if (!doc || !json)
-		return MB_ERR_ARG;
-	*json = NULL;
-	recs = records_of(doc);
-	if (!recs)
-		return MB_ERR_PARSE;
-	count = calloc((size_t)cJSON_GetArraySize(recs) + 1, sizeof(*count));
-	g = cJSON_CreateObject();
-	ok = g && count && cJSON_AddItemToObject(g, "context", gbench_context(doc));
-	ok = ok && (list = cJSON_AddArrayToObject(g, "benchmarks")) != NULL;
-	cJSON_ArrayForEach(rec, recs) {
-		if (!ok || !is_figure(rec))
-			continue;
-		fam = names_add(&families, str_or(rec, "benchmark", "?"));
-		ok = fam >= 0;
-		record_label(recs, rec, label, sizeof(label));
-		ok = ok && cJSON_AddItemToArray(list, gbench_entry(rec, label, fam,
-								   count[fam]++));
-	}
-	if (!ok) {
-		err = MB_ERR_NOMEM;
-		goto out;
-	}
-	*json = g;
-	g = NULL;
-out:
-	cJSON_Delete(g);
-	free(count);
-	free(families.v);
-	return err;
-}
-
-/* ---- Bencher Metric Format ---------------------------------------------------- */
-
-/* bmf_slug turns a metric name into a Bencher measure slug: lower case, '-' for '_'. */
-static void bmf_slug(const char *name, char *buf, size_t len)
-{
-	size_t i;
-
-	for (i = 0; name[i] && i + 1 < len; i++)
-		buf[i] = name[i] == '_' ? '-' : (char)tolower((unsigned char)name[i]);
-	buf[i] = '\0';
-}
-
-/* bmf_entry builds one benchmark's measures: latency in ns, then derived metrics. */
-static cJSON *bmf_entry(const cJSON *rec)
-{
-	const cJSON *m;
-	cJSON *e = cJSON_CreateObject(), *lat = NULL, *v;
-	double lo = time_stat(rec, "min"), hi = time_stat(rec, "max");
-	char slug[65];
-	bool ok = e != NULL;
-
-	ok = ok && (lat = cJSON_AddObjectToObject(e, "latency")) != NULL;
-	ok = ok && cJSON_AddNumberToObject(lat, "value", time_stat(rec, "median") * 1e9);
-	if (ok && isfinite(lo))
-		ok = cJSON_AddNumberToObject(lat, "lower_value", lo * 1e9) != NULL;
-	if (ok && isfinite(hi))
-		ok = cJSON_AddNumberToObject(lat, "upper_value", hi * 1e9) != NULL;
-	cJSON_ArrayForEach(m, get(rec, "metrics")) {
-		if (!ok || !m->string || strcmp(m->string, "time_s") == 0 || isnan(num_of(m)))
-			continue;
-		bmf_slug(m->string, slug, sizeof(slug));
-		if (get(e, slug))
-			continue; /* NOTE: a metric named "latency" would clash; time wins. */
-		ok = (v = cJSON_AddObjectToObject(e, slug)) != NULL;
-		ok = ok && cJSON_AddNumberToObject(v, "value", num_of(m));
-	}
-	if (!ok) {
-		cJSON_Delete(e);
-		return NULL;
-	}
-	return e;
-}
-
-int export_bmf_json(const cJSON *doc, cJSON **json)
-{
-	const cJSON *recs, *rec;
-	cJSON *b;
-	char label[512];
-	bool ok;
-
-	if (!doc || !json)
-		return MB_ERR_ARG;
-	*json = NULL;
-	recs = records_of(doc);
-	if (!recs)
-		return MB_ERR_PARSE;
-	b = cJSON_CreateObject();
-	ok = b != NULL;
-	cJSON_ArrayForEach(rec, recs) {
-		if (!ok || !is_figure(rec))
-			continue;
-		record_label(recs, rec, label, sizeof(label));
-		ok = cJSON_AddItemToObject(b, label, bmf_entry(rec));
-	}
-	if (!ok) {
-		cJSON_Delete(b);
-		return MB_ERR_NOMEM;
-	}
-	*json = b;
-	return MB_OK;
 }
 
 /* ---- dispatch ----------------------------------------------------------------- */
