@@ -43,9 +43,9 @@ run: build
 	./$(BUILD)/moebench run
 
 test: build build-asan
-	cd $(BUILD) && ctest --output-on-failure
+	cd $(BUILD) && ctest --verbose
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure
+		ctest --verbose
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
