@@ -242,15 +242,31 @@ static int csv_provenance(const cJSON *doc, FILE *out)
 }
 
 /* csv_header writes the column names: fixed ones around the params and metrics. */
+/* is_fixed_column tells whether a parameter's name is taken by a fixed column. */
+static bool is_fixed_column(const char *name)
+{
+	static const char *const fixed[] = { "benchmark", "name", "backend", "time_s_median",
+		"time_s_min", "time_s_max", "time_s_cv", "time_s_n", "check_status", "max_err" };
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (strcmp(name, fixed[i]) == 0)
+			return true;
+	return false;
+}
+
+/* csv_header writes the column names; a parameter named like a fixed column gets the
+ * prefix "param_" so every column name is unique. */
 static void csv_header(FILE *out, const struct export_names *params,
 		       const struct export_names *metrics)
 {
+	char buf[256];
 	fputs("benchmark,name,backend", out);
 	for (size_t i = 0; i < params->n; i++) {
 		fputc(',', out);
-		csv_str(out, params->v[i]);
+		snprintf(buf, sizeof(buf), "%s%s", is_fixed_column(params->v[i]) ? "param_" : "",
+			 params->v[i]);
+		csv_str(out, buf);
 	}
-	fputs(",time_s_median,time_s_min,time_s_max,time_s_cv,n", out);
+	fputs(",time_s_median,time_s_min,time_s_max,time_s_cv,time_s_n", out);
 	for (size_t i = 0; i < metrics->n; i++) {
 		fputc(',', out);
 		csv_str(out, metrics->v[i]);

@@ -138,6 +138,31 @@ START_TEST(csv_provenance_columns_rows)
 }
 END_TEST
 
+START_TEST(csv_column_names_are_unique)
+{
+	/* GEMM params "n" and "name" must not collide with the repetition count or the
+	 * record name. */
+	cJSON *doc = new_doc();
+	add_rec(doc, "g", "{\"n\":64,\"name\":\"x\"}", 1e-3, 1.0, true);
+	char *csv = capture(export_csv, doc, MB_OK), *line = csv;
+	while (*line == '#')
+		line = strchr(line, '\n') + 1;
+	*strchr(line, '\n') = '\0';
+	ck_assert_ptr_nonnull(strstr(line, ",param_name,"));
+	ck_assert_ptr_nonnull(strstr(line, ",n,"));
+	ck_assert_ptr_nonnull(strstr(line, ",time_s_n,"));
+	char *cols[64];
+	int n = 0;
+	for (char *tok = strtok(line, ","); tok && n < 64; tok = strtok(NULL, ","))
+		cols[n++] = tok;
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			ck_assert_msg(strcmp(cols[i], cols[j]) != 0, "duplicate column '%s'", cols[i]);
+	free(csv);
+	cJSON_Delete(doc);
+}
+END_TEST
+
 START_TEST(csv_quotes_and_blanks)
 {
 	cJSON *doc = sample_doc();
@@ -288,6 +313,7 @@ static Suite *export_suite(void)
 
 	tcase_add_test(csv, csv_provenance_columns_rows);
 	tcase_add_test(csv, csv_quotes_and_blanks);
+	tcase_add_test(csv, csv_column_names_are_unique);
 	tcase_add_test(csv, no_records_is_parse_error);
 	tcase_add_test(json, gbench_keys_and_units);
 	tcase_add_test(json, bmf_latency_and_measures);
