@@ -1,0 +1,276 @@
+/*
+ * memory.c - memory per GPU of a training run under a TP/PP/EP/DP layout.
+ *
+ * Model of the placement (Megatron-LM's, with expert TP = 1):
+ *   - Stage s of pp holds layers [s*L/pp, (s+1)*L/pp); stage 0 also the embedding; the
+ *     last stage the final norm, the head (a copy of the embedding when tied and
+ *     pp > 1) and the MTP modules.
+ *   - Non-expert parameters are split over tp (norm weights and the router, replicated
+ *     in practice, are < 0.1% and treated as split); routed experts are split over ep,
+ *     whole experts per GPU (ep must divide routed_experts).
+ *   - Bytes per parameter: the GEMM working copy (weight_bytes), the gradient
+ *     (grad_bytes, not sharded: ZeRO-1 shards only optimizer states), and the master
+ *     weights plus two Adam moments, sharded over DP for non-expert parameters and over
+ *     EDP = tp*dp/ep for expert parameters when zero1 (Rajbhandari et al., ZeRO,
+ *     arXiv 1910.02054, stage 1).
+ *   - Activations kept for the backward pass, no recomputation, attention without a
+ *     stored seq x seq matrix (FlashAttention), per token and layer in act_bytes:
+ *       attention: its norm input and the attention input (2*dim), MLA's two latents
+ *       (q_lora_rank + kv_lora_rank + qk_rope_head_dim), Q, K, V and the attention
+ *       output; FFN: norm and FFN input (2*dim) and the hidden activations
+ *       (3*inter for SwiGLU: gate, up, product; 2*inter for GELU); MoE: norm and router
+ *       input (2*dim), router scores (routed_experts), each routed copy's input and
+ *       hidden (activated_experts * (dim + 3*moe_inter)), shared hidden; the last stage
+ *       adds FP32 logits (vocab * 4 bytes per token per head pass). All of it split
+ *       over tp (tensor + sequence parallelism, Korthikanti et al., arXiv 2205.05198).
+ *       With EP each GPU still processes its own micro-batch's token copies on average.
+ *   - 1F1B: stage s holds pp - s micro-batches in flight (Narayanan et al., arXiv
+ *     2104.04473). Not modelled: temporary buffers, communication buffers, allocator
+ *     fragmentation, CUDA context: expect a real run to need 10-30% more.
+ */
+#include "accounting.h"
+#include "status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_TOKENS (1LL << 24)
+#define MAX_WAYS (1LL << 20)
+
+/* fail writes a printf-style reason into why and returns MB_ERR_ARG. */
+static int fail(char *why, size_t why_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && why_len) {
+		va_start(ap, fmt);
+		vsnprintf(why, why_len, fmt, ap);
+		va_end(ap);
+	}
+	return MB_ERR_ARG;
+}
+
+void model_layout_default(struct model_layout *lay, const struct model_config *cfg)
+{
+	memset(lay, 0, sizeof(*lay));
+	lay->tp = lay->pp = lay->ep = lay->dp = 1;
+	lay->micro_batch = 1;
+	lay->seq = cfg ? cfg->seq_len : 4096;
+	lay->mtp_depth = cfg ? cfg->mtp_depth : 0;
+	lay->weight_bytes = 2;
+	lay->grad_bytes = 4;
+	lay->master_bytes = 4;
+	lay->moment_bytes = 4;
+	lay->act_bytes = 2;
+	lay->zero1 = true;
+}
+
+/* check_ways checks the parallel degrees against the model. */
+static int check_ways(const struct model_config *c, const struct model_layout *l, char *why,
+		      size_t len)
+{
+	const struct { const char *key; int64_t v; } ways[] = {
+		{ "tp", l->tp }, { "pp", l->pp }, { "ep", l->ep }, { "dp", l->dp },
+	};
+
+	for (int i = 0; i < 4; i++)
+		if (ways[i].v < 1 || ways[i].v > MAX_WAYS)
+			return fail(why, len, "%s: must be between 1 and %lld, got %lld",
+				    ways[i].key, (long long)MAX_WAYS, (long long)ways[i].v);
+	if (l->pp > c->layers)
+		return fail(why, len, "pp: %lld stages for %lld layers", (long long)l->pp,
+			    (long long)c->layers);
+	if (c->heads % l->tp != 0)
+		return fail(why, len, "tp: %lld does not divide heads %lld", (long long)l->tp,
+			    (long long)c->heads);
+	if (c->routed_experts == 0 && l->ep != 1)
+		return fail(why, len, "ep: %lld but the model has no routed experts",
+			    (long long)l->ep);
+	if (c->routed_experts && c->routed_experts % l->ep != 0)
+		return fail(why, len, "ep: %lld does not divide routed_experts %lld",
+			    (long long)l->ep, (long long)c->routed_experts);
+	if ((l->tp * l->dp) % l->ep != 0)
+		return fail(why, len, "ep: %lld does not divide tp*dp = %lld", (long long)l->ep,
+			    (long long)(l->tp * l->dp));
+	return MB_OK;
+}
+
+/* check_layout checks the layout's sizes and byte widths. */
+static int check_layout(const struct model_config *c, const struct model_layout *l, char *why,
+			size_t len)
+{
+	const struct { const char *key; int64_t v; int lo; } widths[] = {
+		{ "weight_bytes", l->weight_bytes, 1 }, { "grad_bytes", l->grad_bytes, 0 },
+		{ "master_bytes", l->master_bytes, 0 }, { "moment_bytes", l->moment_bytes, 0 },
+		{ "act_bytes", l->act_bytes, 1 },
+	};
+	int err = check_ways(c, l, why, len);
+
+	if (err)
+		return err;
+	if (l->micro_batch < 1 || l->seq < 1 || l->micro_batch * l->seq > MAX_TOKENS)
+		return fail(why, len, "micro_batch: %lld sequences of %lld tokens (at most %lld "
+			    "tokens)", (long long)l->micro_batch, (long long)l->seq,
+			    (long long)MAX_TOKENS);
+	if (l->mtp_depth < 0 || l->mtp_depth > 16)
+		return fail(why, len, "mtp_depth: must be between 0 and 16, got %lld",
+			    (long long)l->mtp_depth);
+	for (int i = 0; i < 5; i++)
+		if (widths[i].v < widths[i].lo || widths[i].v > 8)
+			return fail(why, len, "%s: must be between %d and 8, got %lld",
+				    widths[i].key, widths[i].lo, (long long)widths[i].v);
+	return MB_OK;
+}
+
+/* act_attention: activation elements saved per token by one attention block. */
+static double act_attention(const struct model_config *c)
+{
+	double h = (double)c->heads, dim = (double)c->dim;
+
+	if (c->attention == MODEL_ATTN_GQA)
+		return 2 * dim + (h + 2.0 * c->kv_heads) * c->head_dim + h * c->head_dim;
+	double qk = (double)(c->qk_nope_head_dim + c->qk_rope_head_dim);
+	return 2 * dim + (double)(c->q_lora_rank + c->kv_lora_rank + c->qk_rope_head_dim) +
+	       2 * h * qk + 2 * h * c->v_head_dim;
+}
+
+/* act_ffn: activation elements saved per token by a dense FFN or an MoE block. */
+static double act_ffn(const struct model_config *c, bool moe)
+{
+	double mats = c->ffn == MODEL_FFN_GELU ? 2 : 3, dim = (double)c->dim;
+
+	if (!moe)
+		return 2 * dim + mats * c->inter_dim;
+	return 2 * dim + (double)c->routed_experts +
+	       (double)c->activated_experts * (dim + mats * c->moe_inter_dim) +
+	       (double)c->shared_experts * mats * c->moe_inter_dim;
+}
+
+/* Parameters of one layer by kind, before splitting over tp / ep. */
+struct layer_params {
+	uint64_t common;      /* attention and the layer's two norms */
+	uint64_t dense_ffn;   /* a dense layer's FFN */
+	uint64_t moe_dense;   /* an MoE layer's shared experts and router */
+	uint64_t moe_expert;  /* an MoE layer's routed experts */
+	uint64_t final_norm;
+};
+
+/* layer_params splits the model's totals back into per-layer counts (all layers of a
+ * kind are identical, so the divisions are exact). */
+static void layer_params(const struct model_config *c, const struct model_params *p,
+			 struct layer_params *lp)
+{
+	uint64_t n_moe = (uint64_t)(c->layers - c->dense_layers);
+
+	memset(lp, 0, sizeof(*lp));
+	lp->final_norm = (uint64_t)c->dim * (c->norm == MODEL_NORM_LAYERNORM ? 2 : 1);
+	lp->common = (p->total[MODEL_PARAM_ATTENTION] + p->total[MODEL_PARAM_NORMS] -
+		      lp->final_norm) / (uint64_t)c->layers;
+	if (c->dense_layers)
+		lp->dense_ffn = p->total[MODEL_PARAM_DENSE_FFN] / (uint64_t)c->dense_layers;
+	if (n_moe) {
+		lp->moe_dense = (p->total[MODEL_PARAM_SHARED_EXPERTS] +
+				 p->total[MODEL_PARAM_ROUTER]) / n_moe;
+		lp->moe_expert = p->total[MODEL_PARAM_ROUTED_EXPERTS] / n_moe;
+	}
+}
+
+/* What one stage holds before splitting over tp / ep. */
+struct stage {
+	int64_t layers;
+	uint64_t dense_params, expert_params;
+	double act_per_token;  /* elements per token, all layers of the stage */
+	double logit_bytes_per_token;
+};
+
+/* stage_last adds what only the last stage holds: final norm, head (or the tied
+ * embedding's copy when pp > 1), MTP modules and the logits. */
+static void stage_last(const struct model_config *c, const struct model_layout *l,
+		       const struct model_params *p, const struct layer_params *lp,
+		       struct stage *st)
+{
+	uint64_t mtp_experts = p->mtp_total[MODEL_PARAM_ROUTED_EXPERTS];
+	bool moe_tail = c->dense_layers < c->layers;
+
+	st->dense_params += lp->final_norm + p->total[MODEL_PARAM_HEAD] +
+			    (p->sum_mtp_total - mtp_experts);
+	if (c->tied_embeddings && l->pp > 1)
+		st->dense_params += (uint64_t)c->vocab * (uint64_t)c->dim;
+	st->expert_params += mtp_experts;
+	st->act_per_token += (double)l->mtp_depth *
+			     (2.0 * c->dim + act_attention(c) + act_ffn(c, moe_tail));
+	st->logit_bytes_per_token = 4.0 * (double)c->vocab * (double)(1 + l->mtp_depth);
+}
+
+/* stage_contents collects the parameters and activations of stage s. */
+static void stage_contents(const struct model_config *c, const struct model_layout *l,
+			   const struct model_params *p, int64_t s, struct stage *st)
+{
+	struct layer_params lp;
+	int64_t lo = s * c->layers / l->pp, hi = (s + 1) * c->layers / l->pp;
+	int64_t dense_hi = hi < c->dense_layers ? hi : c->dense_layers;
+	int64_t nd = dense_hi > lo ? dense_hi - lo : 0, nm = hi - lo - nd;
+
+	layer_params(c, p, &lp);
+	memset(st, 0, sizeof(*st));
+	st->layers = hi - lo;
+	st->dense_params = lp.common * (uint64_t)st->layers + lp.dense_ffn * (uint64_t)nd +
+			   lp.moe_dense * (uint64_t)nm;
+	st->expert_params = lp.moe_expert * (uint64_t)nm;
+	st->act_per_token = (double)st->layers * act_attention(c) +
+			    (double)nd * act_ffn(c, false) + (double)nm * act_ffn(c, true);
+	if (s == 0)
+		st->dense_params += p->total[MODEL_PARAM_EMBEDDING];
+	if (s == l->pp - 1)
+		stage_last(c, l, p, &lp, st);
+}
+
+/* stage_memory turns a stage's contents into bytes per GPU. */
+static void stage_memory(const struct model_layout *l, const struct stage *st, int64_t s,
+			 struct model_memory *m)
+{
+	double tokens = (double)(l->micro_batch * l->seq);
+	double state = (double)(l->master_bytes + 2 * l->moment_bytes);
+	double edp = (double)(l->tp * l->dp / l->ep);
+
+	memset(m, 0, sizeof(*m));
+	m->stage = s;
+	m->stage_layers = st->layers;
+	m->params_dense = (st->dense_params + (uint64_t)l->tp - 1) / (uint64_t)l->tp;
+	m->params_expert = st->expert_params / (uint64_t)l->ep;
+	double params = (double)(m->params_dense + m->params_expert);
+	m->weight_bytes = params * (double)l->weight_bytes;
+	m->grad_bytes = params * (double)l->grad_bytes;
+	m->optimizer_bytes = state * ((double)m->params_dense / (l->zero1 ? (double)l->dp : 1.0) +
+				      (double)m->params_expert / (l->zero1 ? edp : 1.0));
+	m->activation_bytes_per_microbatch =
+		tokens * (st->act_per_token * (double)l->act_bytes + st->logit_bytes_per_token) /
+		(double)l->tp;
+	m->microbatches_in_flight = l->pp - s;
+	m->activation_bytes = m->activation_bytes_per_microbatch * (double)m->microbatches_in_flight;
+	m->total_bytes = m->weight_bytes + m->grad_bytes + m->optimizer_bytes + m->activation_bytes;
+}
+
+int model_memory_per_gpu(const struct model_config *cfg, const struct model_layout *lay,
+			 struct model_memory *out, char *why, size_t why_len)
+{
+	struct model_params p;
+	struct model_memory m;
+	struct stage st;
+	int err;
+
+	if (!cfg || !lay || !out)
+		return fail(why, why_len, "memory: missing argument");
+	if ((err = model_config_validate(cfg, why, why_len)) ||
+	    (err = check_layout(cfg, lay, why, why_len)) ||
+	    (err = model_params_count(cfg, lay->mtp_depth, &p)))
+		return err;
+	for (int64_t s = 0; s < lay->pp; s++) {
+		stage_contents(cfg, lay, &p, s, &st);
+		stage_memory(lay, &st, s, &m);
+		if (s == 0 || m.total_bytes > out->total_bytes)
+			*out = m;
+	}
+	return MB_OK;
+}
