@@ -4,8 +4,10 @@
 #include "session.h"
 
 extern const struct bench_desc bench_peak;
+extern const struct bench_desc bench_claims;
 
 const struct bench_desc *const bench_registry[] = {
 	&bench_peak,
+	&bench_claims,
 	NULL,
 };
