@@ -41,7 +41,14 @@ nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
 step configure cmake -S . -B build-gpu -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90a \
 	-DMOEBENCH_CUDA=ON -DMOEBENCH_MPI=OFF -DMOEBENCH_PAPI=OFF ${nccl_root:+-DNCCL_ROOT=$nccl_root}
 step build cmake --build build-gpu -j "$(nproc)"
-step ctest bash -c "cd build-gpu && ctest --output-on-failure"
+# NOTE: the GPU machine has no gnuplot (no registry, not in .deps): the suite that
+# renders plots runs in CI instead, and is left out here with a note.
+exclude=""
+if ! command -v gnuplot > /dev/null; then
+	exclude="-E test_cli_model"
+	echo "note: gnuplot missing: test_cli_model (plot rendering) left to CI"
+fi
+step ctest bash -c "cd build-gpu && ctest --output-on-failure $exclude"
 for t in build-gpu/tests/gpu_*; do
 	[ -x "$t" ] || continue
 	step "sanitize-$(basename "$t")" compute-sanitizer --tool memcheck --error-exitcode 1 "$t"
