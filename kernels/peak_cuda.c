@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bf16.h"
 #include "cuda_check.h"
 #include "rng.h"
 #include "status.h"
@@ -59,29 +60,6 @@ struct peak_copy_cuda {
 };
 
 /* ---- number formats ---- */
-
-/* bf16_from_float rounds a float to BF16 bits, to nearest with ties to even; a NaN
- * stays a (quiet) NaN instead of rounding into infinity. */
-static uint16_t bf16_from_float(float x)
-{
-	uint32_t u;
-
-	memcpy(&u, &x, sizeof(u));
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		return (uint16_t)((u >> 16) | 0x0040u);
-	u += 0x7fffu + ((u >> 16) & 1u);
-	return (uint16_t)(u >> 16);
-}
-
-/* float_from_bf16 widens BF16 bits to a float exactly. */
-static float float_from_bf16(uint16_t h)
-{
-	uint32_t u = (uint32_t)h << 16;
-	float x;
-
-	memcpy(&x, &u, sizeof(x));
-	return x;
-}
 
 /* e4m3_decode returns the value of an FP8 E4M3 code (OCP FP8 spec): 1 sign bit, 4
  * exponent bits with bias 7, 3 mantissa bits, subnormals at exponent 0, no infinity,
@@ -150,7 +128,7 @@ static void gemm_fill_operand(enum peak_dtype dtype, uint64_t seed, uint64_t str
 			/* uniform in [-0.5, 1): mean 1/4, for the reason given at e4m3_random */
 			uint16_t h = bf16_from_float((float)mb_rng_uniform(&rng, -0.5, 1.0));
 			((uint16_t *)bits)[i] = h;
-			ref[i] = float_from_bf16(h);
+			ref[i] = bf16_to_float(h);
 		}
 	}
 }
@@ -404,7 +382,7 @@ static double gemm_sample_error(const struct peak_gemm_cuda *g, int i, int j)
 {
 	const float *a = g->h_a + (size_t)i * (size_t)g->k;
 	const float *b = g->h_b + (size_t)j * (size_t)g->k;
-	double d = float_from_bf16(g->h_d[(size_t)i * (size_t)g->n + (size_t)j]);
+	double d = bf16_to_float(g->h_d[(size_t)i * (size_t)g->n + (size_t)j]);
 	double scale = 1.0, ref = 0.0, mag = 0.0;
 
 	if (!isfinite(d))
