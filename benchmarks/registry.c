@@ -5,9 +5,11 @@
 
 extern const struct bench_desc bench_peak;
 extern const struct bench_desc bench_claims;
+extern const struct bench_desc bench_gemm;
 
 const struct bench_desc *const bench_registry[] = {
 	&bench_peak,
 	&bench_claims,
+	&bench_gemm,
 	NULL,
 };

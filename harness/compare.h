@@ -7,7 +7,7 @@
  * compared as canonical JSON (object keys sorted, so key order does not matter). For
  * each pair one metric is compared: "time_s" by default (its "median"), or any metric of
  * "metrics" named by --metric (a scalar, or an object with a "median"). The direction
- * follows result.h: names ending in "_s" are lower-is-better, all others
+ * follows result.h: names ending in "_s" or "_err" are lower-is-better, all others
  * higher-is-better.
  *
  * The rule, per matched record:

@@ -84,6 +84,8 @@ static int record_perf(cJSON *rec, const struct bench_case *c, const struct stat
 	}
 	if (!err && isfinite(rate))
 		err = result_set_metric(rec, "pct_peak", 100.0 * rate / c->peak);
+	if (!err && isfinite(rate) && isfinite(c->measured_peak) && c->measured_peak > 0)
+		err = result_set_metric(rec, "pct_measured_peak", 100.0 * rate / c->measured_peak);
 	if (!err && isfinite(rate)) {
 		cJSON *pk = cJSON_AddObjectToObject(rec, "peak");
 		if (!pk)
@@ -127,6 +129,8 @@ int driver_run_case(struct run_ctx *ctx, struct bench_case *c)
 	if (!err)
 		err = result_set_check(rec, pass, chk.max_err, chk.tolerance, chk.metric,
 				       chk.samples, chk.mismatches);
+	if (!err && c->annotate)
+		err = c->annotate(c->state, rec);
 	if (!err && !pass) {
 		ctx->failures++;
 		fprintf(stderr, "moebench: %s: %s: check FAILED: max_err %.3g > tolerance %.3g "

@@ -7,7 +7,8 @@
  *
  *   poison the output -> run once -> check against the reference -> warm up ->
  *   time >= iters repetitions and >= min-time seconds -> statistics -> TFLOP/s or GB/s
- *   from the case's FLOP and byte counts -> % of the datasheet peak -> one record.
+ *   from the case's FLOP and byte counts -> % of the datasheet peak and of the measured
+ *   peak -> one record.
  *
  * A case whose check fails is recorded with status "fail" and no performance figure,
  * and makes the command exit 1 (like nccl-tests' #wrong column).
@@ -38,11 +39,15 @@ struct bench_case {
 	double bytes;           /* per repetition, counted from the shapes; 0 if none */
 	double peak;            /* datasheet peak in the rate's unit, NaN when unknown */
 	const char *peak_source;
+	double measured_peak;   /* measured peak (`moebench peak`), same unit; 0 or NaN: none */
 	void *state;
 	int (*poison)(void *state);                            /* may be NULL */
 	int (*run)(void *state);
 	int (*check)(void *state, struct bench_check *chk);
 	void (*destroy)(void *state);                          /* may be NULL */
+	/* annotate adds fields of the case's own to its record after the check (e.g. the
+	 * two errors of an FP8 GEMM); may be NULL. */
+	int (*annotate)(void *state, cJSON *record);
 };
 
 struct run_ctx {
@@ -62,8 +67,14 @@ struct bench_desc {
 	const char *warmup, *iters, *min_time;   /* defaults of the shared options */
 	const struct cli_opt *(*options)(void);  /* the command's own; may be NULL */
 	/* run builds the cases for ctx->backend and passes each to driver_run_case.
-	 * Returns MB_OK, or an error that stops the command (a failed check is not one). */
+	 * Returns MB_OK, or an error that stops the command (a failed check is not one).
+	 * MB_ERR_ARG means bad input found before any case ran, already reported with
+	 * cli_error: the command exits 2 and writes no result. */
 	int (*run)(struct run_ctx *ctx);
+	/* summarize, after all cases ran, adds the benchmark's summary to the document as
+	 * doc["summary"][name] = { "lines": [text lines], ...figures }; the text format
+	 * prints the lines under the table. May be NULL. */
+	int (*summarize)(cJSON *doc);
 };
 
 /* driver_run_case runs one case as described above, appends its record to ctx->doc,

@@ -107,7 +107,8 @@ int result_set_check(cJSON *record, bool passed, double max_err, double toleranc
 bool result_metric_lower_is_better(const char *metric)
 {
 	size_t n = strlen(metric);
-	return n >= 2 && strcmp(metric + n - 2, "_s") == 0;
+	return (n >= 2 && strcmp(metric + n - 2, "_s") == 0) ||
+	       (n >= 4 && strcmp(metric + n - 4, "_err") == 0);
 }
 
 /* ---- validation ---- */

@@ -35,8 +35,9 @@
  *     "counters"?: { "<event>": { "value": num } | { "available": false, "reason": str } }
  *   } ] }
  *
- * Direction of a metric, used by compare: names ending in "_s" (time_s) are
- * lower-is-better; every other metric (tflops, gbps, pct_peak, ...) higher-is-better.
+ * Direction of a metric, used by compare: names ending in "_s" (time_s) or "_err"
+ * (max_rel_err) are lower-is-better; every other metric (tflops, gbps, pct_peak, ...)
+ * higher-is-better.
  * Every derived metric comes from the shapes and time_s, so its run-to-run noise is
  * time_s's: the robust 1.4826 * mad / median when "mad" is there, else cv.
  */

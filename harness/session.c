@@ -75,10 +75,25 @@ static int prepare(struct session *s, int argc, char **argv)
 	return 0;
 }
 
+/* print_summaries prints every benchmark's summary lines (doc["summary"]). */
+static void print_summaries(const cJSON *doc)
+{
+	const cJSON *bench, *line;
+	cJSON_ArrayForEach(bench, cJSON_GetObjectItem(doc, "summary")) {
+		cJSON_ArrayForEach(line, cJSON_GetObjectItem(bench, "lines"))
+			if (cJSON_IsString(line))
+				printf("%s\n", line->valuestring);
+	}
+}
+
 /* finish writes the result file and prints the chosen format; returns the status. */
 static int finish(struct session *s, int run_err, int failures)
 {
 	char why[512];
+	/* NOTE: MB_ERR_ARG from a benchmark is bad input it found once the backend was
+	 * known (it printed the error): exit 2 and write nothing. */
+	if (run_err == MB_ERR_ARG)
+		return 2;
 	int status = (run_err || failures) ? 1 : 0;
 	char *text = cJSON_Print(s->doc);
 	if (!text)
@@ -91,6 +106,8 @@ static int finish(struct session *s, int run_err, int failures)
 		return err == MB_ERR_EXISTS ? 2 : 1;
 	}
 	export_by_name(s->common.format, s->doc, stdout);
+	if (strcmp(s->common.format, "text") == 0)
+		print_summaries(s->doc);
 	fflush(stdout);
 	cli_note(s->common.quiet, "result written to %s", s->out_path);
 	if (run_err)
@@ -116,6 +133,8 @@ static int run_one(struct session *s, const struct bench_desc *d, bool suite, in
 	struct run_ctx ctx = { d->name, &s->backend, &s->common, s->doc, s->counters, suite, 0 };
 	int err = d->run(&ctx);
 	*failures += ctx.failures;
+	if (!err && d->summarize)
+		err = d->summarize(s->doc);
 	return err;
 }
 

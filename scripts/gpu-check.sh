@@ -1,27 +1,35 @@
 #!/usr/bin/env bash
 # gpu-check.sh - the whole check-and-measure sequence on a GPU machine, in one call:
 # build with CUDA (MPI and PAPI off, sm_90a), run every test including the GPU suites,
-# run compute-sanitizer over the GPU suites, then `info`, full-size `peak` and the
-# default suite on the GPU, writing results and logs to $OUT (default ./gpu-out).
+# compute-sanitizer (memcheck) over the GPU suites, then `info`, full-size `peak`, the
+# DeepSeek-V3 layer GEMM table against that measured peak, the FP8 accumulation study
+# and the default suite, all on the GPU. Results go to $OUT/results, the log to
+# $OUT/gpu-check.log (few files: the device tool returns a limited number).
 #
 #   ../shared/device/fetch-debs.sh          # on the CPU machine, once: .deps/*.deb
 #   OUT=/some/dir MOEBENCH_GIT_COMMIT=<hash> scripts/gpu-check.sh   # on the GPU machine
 #
-# A tree copied without .git records MOEBENCH_GIT_COMMIT as the measured commit.
+# PHASE=check runs only the build, tests and compute-sanitizer; PHASE=measure only the
+# build (incremental) and the measurements; the default runs both.
 #
 # The GPU machine reaches no package registry: Check, cJSON and OpenBLAS come from the
-# .deb files in .deps/, unpacked into /opt/deps. Exit status: non-zero when any step
-# failed (every step still runs, so one failure does not hide the others).
+# .deb files in .deps/, unpacked into /opt/deps. A tree copied without .git records
+# MOEBENCH_GIT_COMMIT as the measured commit. Exit status: non-zero when any step failed
+# (every step still runs, so one failure does not hide the others).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu-out}
-mkdir -p "$OUT/results"
+R=$OUT/results
+LOG=$OUT/gpu-check.log
+mkdir -p "$R"
+: > "$LOG"
 status=0
-step() { # step NAME CMD...: run, log to $OUT/NAME.log, remember failures
+step() { # step NAME CMD...: run, append to the log, print the tail, remember failures
 	local name=$1; shift
-	echo "== $name: $*"
-	if "$@" > "$OUT/$name.log" 2>&1; then echo "   ok"; else echo "   FAILED (rc=$?)"; status=1; fi
-	tail -n 25 "$OUT/$name.log"
+	echo "== $name: $*" | tee -a "$LOG"
+	local t0=$SECONDS
+	if "$@" >> "$LOG" 2>&1; then echo "   ok ($((SECONDS - t0)) s)"; else
+		echo "   FAILED (rc=$?)"; status=1; tail -n 30 "$LOG"; fi
 }
 
 if [ -d .deps ]; then
@@ -37,7 +45,7 @@ if [ ! -f /usr/local/cuda/include/nccl.h ]; then
 	[ -n "$nccl_root" ] && export LD_LIBRARY_PATH=$nccl_root/lib:$LD_LIBRARY_PATH
 fi
 
-nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1 || true
+nvidia-smi >> "$LOG" 2>&1 || true
 step configure cmake -S . -B build-gpu -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90a \
 	-DMOEBENCH_CUDA=ON -DMOEBENCH_MPI=OFF -DMOEBENCH_PAPI=OFF ${nccl_root:+-DNCCL_ROOT=$nccl_root}
 step build cmake --build build-gpu -j "$(nproc)"
@@ -46,17 +54,26 @@ step build cmake --build build-gpu -j "$(nproc)"
 exclude=""
 if ! command -v gnuplot > /dev/null; then
 	exclude="-E test_cli_model"
-	echo "note: gnuplot missing: test_cli_model (plot rendering) left to CI"
+	echo "note: gnuplot missing: test_cli_model (plot rendering) left to CI" | tee -a "$LOG"
 fi
+PHASE=${PHASE:-all}
+if [ "$PHASE" != measure ]; then
 step ctest bash -c "cd build-gpu && ctest --output-on-failure $exclude"
 for t in build-gpu/tests/gpu_*; do
 	[ -x "$t" ] || continue
-	step "sanitize-$(basename "$t")" compute-sanitizer --tool memcheck --error-exitcode 1 "$t"
+	# CK_RUN_CASE=core: the correctness cases; timing-only cases are skipped under memcheck.
+	step "sanitize-$(basename "$t")" env CK_RUN_CASE=core compute-sanitizer --tool memcheck \
+		--error-exitcode 1 "$t"
 done
+fi
 MB=build-gpu/moebench
-step info "$MB" info --json
-cp "$OUT/info.log" "$OUT/results/info.json"
-step peak "$MB" peak --backend cuda --out "$OUT/results/peak.json" --force
-step peak-cold "$MB" peak --backend cuda --cold --out "$OUT/results/peak-cold.json" --force
-step run "$MB" run --backend cuda --out "$OUT/results/run.json" --force
+if [ "$PHASE" != check ]; then
+step info bash -c "$MB info --json > $R/info.json"
+step peak "$MB" peak --backend cuda --quiet --out "$R/peak.json" --force
+step gemm "$MB" gemm --backend cuda --shapes deepseek-v3:tokens=4096 --measured-peak "$R/peak.json" \
+	--out "$R/gemm-deepseek-v3.json" --force
+step accum "$MB" gemm --backend cuda --accum-study --quiet --out "$R/accum-study.json" --force
+step run "$MB" run --backend cuda --quiet --out "$R/run.json" --force
+fi
+grep -E "^(layer|   |  [ 0-9]{6}|FP8|       K)" "$LOG" | tail -n 40
 exit $status

@@ -18,6 +18,7 @@
 
 #define SMALL "--size 96 --stream 64K --iters 3 --warmup 0 --min-time 0 --quiet"
 #define TINY "--backend cpu " SMALL
+#define TINY_RUN "--backend cpu --iters 2 --warmup 0 --min-time 0 --quiet"
 
 static char dir[64];
 static char out[8192];
@@ -76,6 +77,13 @@ START_TEST(bad_input_exits_2)
 	expect_usage_error("peak --hardware missing.json " TINY, "missing.json");
 	expect_usage_error("info --hardware missing.json", "missing.json");
 	expect_usage_error("compare only-one.json", "two result files");
+	expect_usage_error("gemm --backend cpu --shapes nope", "unknown preset 'nope'");
+	expect_usage_error("gemm --backend cpu --shapes 12x34", "--shapes");
+	expect_usage_error("gemm --backend cpu --shapes deepseek-v3:tokens=0", "--shapes");
+	expect_usage_error("gemm --backend cpu --dtype fp4", "'fp4'");
+	expect_usage_error("gemm --backend cpu --pass fwd,sideways", "'sideways'");
+	expect_usage_error("gemm --backend cpu --impl cublaslt", "needs the CUDA backend");
+	expect_usage_error("gemm --backend cpu --measured-peak missing.json", "missing.json");
 	ck_assert_int_eq(sh("ls %s | wc -l", dir), 0);
 	ck_assert_str_eq(out, "0\n"); /* nothing written by any of them */
 }
@@ -159,6 +167,39 @@ START_TEST(run_then_compare)
 }
 END_TEST
 
+START_TEST(gemm_on_cpu_checks_and_summarizes)
+{
+	/* K = 200 is not a multiple of 128: the CPU path handles the partial tiles. */
+	ck_assert_int_eq(sh("$MB gemm " TINY_RUN " --shapes 64x96x256,33x40x200 --out g.json"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "explicit/M33_N40_K200/fp8-block/cpu"));
+	ck_assert_ptr_nonnull(strstr(out, "layer explicit ("));
+	ck_assert_ptr_nonnull(strstr(out, "vs bf16/cpu"));
+	ck_assert_int_eq(sh("python3 -c \"import json; d=json.load(open('g.json')); "
+			    "r=[x for x in d['records'] if x['benchmark']=='gemm']; "
+			    "print(len(r), all(x['check']['status']=='pass' for x in r), "
+			    "r[-1]['errors']['quantization']['mean'] > 1e-3)\""), 0);
+	ck_assert_str_eq(out, "6 True True\n");
+	ck_assert_int_eq(sh("$MB gemm " TINY_RUN " --shapes v3-tiny:tokens=128 --pass fwd --dtype fp8-block --out p.json"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "layer moe (v3-tiny:tokens=128"));
+	ck_assert_ptr_nonnull(strstr(out, "moe/moe.expert.fc1/fwd"));
+}
+END_TEST
+
+START_TEST(gemm_accum_study_on_cpu)
+{
+	/* The emulated accumulator: the error grows with K without promotion, stays flat
+	 * with it; the table is on stdout in the text format, and JSON stays clean. */
+	ck_assert_int_eq(sh("$MB gemm " TINY_RUN " --accum-study --out a.json"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "FP8 accumulation study"));
+	ck_assert_ptr_nonnull(strstr(out, "  16384 "));
+	ck_assert_int_eq(sh("$MB gemm " TINY_RUN " --accum-study --out b.json --format json | python3 -c "
+			    "\"import json,sys; d=json.load(sys.stdin); r=[x for x in d['records'] "
+			    "if x['name'].startswith('accum/')]; print(len(r) >= 14)\""), 0);
+	ck_assert_str_eq(out, "True\n");
+	expect_usage_error("gemm --backend cpu --accum-study --accum-dist cauchy", "cauchy");
+}
+END_TEST
+
 START_TEST(formats_on_stdout)
 {
 	ck_assert_int_eq(sh("$MB peak " TINY " --out f.json --format csv"), 0);
@@ -186,6 +227,8 @@ static Suite *cli_suite(void)
 	tcase_add_test(core, help_and_version);
 	tcase_add_test(core, run_then_compare);
 	tcase_add_test(core, formats_on_stdout);
+	tcase_add_test(core, gemm_on_cpu_checks_and_summarizes);
+	tcase_add_test(core, gemm_accum_study_on_cpu);
 	suite_add_tcase(s, bad);
 	suite_add_tcase(s, core);
 	return s;

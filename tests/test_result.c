@@ -181,6 +181,8 @@ START_TEST(metric_direction)
 	ck_assert(!result_metric_lower_is_better("tflops"));
 	ck_assert(!result_metric_lower_is_better("gbps"));
 	ck_assert(!result_metric_lower_is_better("s"));
+	ck_assert(result_metric_lower_is_better("max_rel_err"));
+	ck_assert(!result_metric_lower_is_better("err"));
 }
 END_TEST
 

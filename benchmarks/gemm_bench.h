@@ -1,0 +1,53 @@
+/*
+ * gemm_bench.h - the pieces of `moebench gemm` (benchmarks/gemm*.c), private to it.
+ *
+ * One shape's inputs (struct gemm_shape_data) are generated once and shared by every
+ * dtype and implementation measured on it; each (dtype, impl, fast_accum) is a case
+ * (struct gemm_case) run by the generic driver.
+ */
+#ifndef MB_BENCH_GEMM_H
+#define MB_BENCH_GEMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "driver.h"
+#include "fp8.h"
+#include "gemm_cuda.h"
+
+struct gemm_shape {
+	char label[64];      /* "moe.expert.fc1/fwd" or "M128_N256_K512" */
+	char layer[32];      /* "moe", "dense", or "explicit" */
+	char pass[8];        /* "fwd", "dgrad", "wgrad", or "" */
+	int m, n, k;
+	int64_t count;       /* GEMMs of this shape in the layer (routed experts) */
+};
+
+/* The inputs of one shape: FP32 A[m,k], B[n,k] and their quantized forms. */
+struct gemm_shape_data {
+	const struct gemm_shape *shape;
+	float *a, *b;
+	struct fp8_matrix a_tensor, b_tensor;   /* FP8_PER_TENSOR */
+	struct fp8_matrix a_block, b_block;     /* 1x128 and 128x128 */
+	bool have_tensor, have_block;
+};
+
+/* gemm_shape_data_make generates A ~ N(0,1) and B ~ N(0,1) from the seed (stream per
+ * operand and shape index) and quantizes them for the kinds requested. */
+int gemm_shape_data_make(struct gemm_shape_data *sd, const struct gemm_shape *s,
+			 uint64_t seed, uint64_t index, bool tensor, bool block);
+void gemm_shape_data_free(struct gemm_shape_data *sd);
+
+/* gemm_run_case measures one (kind, impl, fast_accum) on a shape through the driver.
+ * An implementation that does not take the shape (MB_ERR_ARG) or has no algorithm
+ * (MB_ERR_UNSUPPORTED) is reported on stderr and skipped: *skipped is set. */
+int gemm_run_case(struct run_ctx *ctx, const struct gemm_shape_data *sd, enum gemm_kind kind,
+		  enum gemm_impl impl, bool fast_accum, int samples, double measured_peak,
+		  bool *skipped);
+
+/* gemm_accum_study runs `--accum-study`: the CPU emulation table (printed to stderr,
+ * recorded in the document, CSV to csv_path when set) and, on CUDA, the same sweep
+ * through cuBLASLt and v1 into the summary. MB_ERR_ARG: bad input, reported. */
+int gemm_accum_study(struct run_ctx *ctx, const char *csv_path, const char *dist);
+
+#endif

@@ -1,0 +1,413 @@
+/*
+ * gemm_case.c - one measured GEMM of `moebench gemm`: inputs, the CPU and CUDA
+ * implementations behind one set of callbacks, and the check with its two errors.
+ *
+ * Check (sampled, so full DeepSeek-V3 shapes check in milliseconds): for S output
+ * elements (corners included) two FP64 references are computed on the host,
+ *   arithmetic: from the inputs the implementation saw (BF16-rounded or dequantized FP8)
+ *   quantization: from the unquantized FP32 inputs
+ * and each error is |d - ref| / rms(ref over the samples): relative to the typical
+ * output magnitude, so cancellation to near zero in one element cannot dominate.
+ * Pass: arithmetic max within its tolerance and quantization mean within its own.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+
+#include "bf16.h"
+#include "gemm_bench.h"
+#include "hardware.h"
+#include "rng.h"
+#include "status.h"
+
+/* NOTE: tolerances per output precision. BF16 output rounds to 2^-9 relative, and an
+ * element can be ~4x the RMS: 2e-2. FP32 output (the CPU path) only sees FP32
+ * accumulation: 1e-4. Fast accumulation on FP8 is allowed the FP8 per-tile bound 5e-2.
+ * Quantization (mean): E4M3 products carry ~3.4% RMS relative error, so the mean
+ * normalized error sits near 2.7%: bound 5e-2; BF16 inputs: 5e-3. */
+#define TOL_ARITH_BF16_OUT 2e-2
+#define TOL_ARITH_FP32_OUT 1e-4
+#define TOL_ARITH_FAST 5e-2
+#define TOL_QUANT_FP8 5e-2
+#define TOL_QUANT_BF16 5e-3
+
+struct gemm_case {
+	const struct gemm_shape_data *sd;
+	enum gemm_kind kind;
+	enum gemm_impl impl;
+	bool fast_accum;
+	int m, n, k, samples;
+	uint64_t seed;
+	struct gemm_cuda *plan;         /* CUDA implementations */
+	float *a_in, *b_in;             /* CPU implementation: the inputs it multiplies */
+	float *d;                       /* host output [m, n] */
+	double arith_max, arith_mean, quant_max, quant_mean;
+	double tol_arith, tol_quant;
+};
+
+/* ---- inputs ---- */
+
+/* fill_normal fills x with N(0,1) values. NOTE: chunks of 2^16 elements each draw
+ * from their own stream, so the values depend on (seed, stream) only, not on the
+ * number of threads that filled them. */
+static int fill_normal(float *x, size_t n, uint64_t seed, uint64_t stream)
+{
+	const size_t chunk = (size_t)1 << 16;
+	long chunks = (long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static)
+	for (long c = 0; c < chunks; c++) {
+		struct mb_rng rng;
+		mb_rng_seed(&rng, seed, (stream << 32) + (uint64_t)c);
+		size_t end = ((size_t)c + 1) * chunk < n ? ((size_t)c + 1) * chunk : n;
+		for (size_t i = (size_t)c * chunk; i < end; i++)
+			x[i] = (float)mb_rng_normal(&rng);
+	}
+	return MB_OK;
+}
+
+int gemm_shape_data_make(struct gemm_shape_data *sd, const struct gemm_shape *s,
+			 uint64_t seed, uint64_t index, bool tensor, bool block)
+{
+	size_t na = (size_t)s->m * (size_t)s->k, nb = (size_t)s->n * (size_t)s->k;
+	int err = MB_OK;
+	memset(sd, 0, sizeof(*sd));
+	sd->shape = s;
+	sd->a = malloc(na * sizeof(float));
+	sd->b = malloc(nb * sizeof(float));
+	if (!sd->a || !sd->b)
+		return MB_ERR_NOMEM;
+	fill_normal(sd->a, na, seed, 1000 + 2 * index);
+	fill_normal(sd->b, nb, seed, 1001 + 2 * index);
+	if (tensor) {
+		err = fp8_matrix_alloc(&sd->a_tensor, s->m, s->k, FP8_E4M3, FP8_PER_TENSOR);
+		if (!err)
+			err = fp8_matrix_alloc(&sd->b_tensor, s->n, s->k, FP8_E4M3, FP8_PER_TENSOR);
+		if (!err)
+			err = fp8_quantize(sd->a, &sd->a_tensor, false);
+		if (!err)
+			err = fp8_quantize(sd->b, &sd->b_tensor, false);
+		sd->have_tensor = !err;
+	}
+	if (!err && block) {
+		err = fp8_matrix_alloc(&sd->a_block, s->m, s->k, FP8_E4M3, FP8_PER_1X128);
+		if (!err)
+			err = fp8_matrix_alloc(&sd->b_block, s->n, s->k, FP8_E4M3, FP8_PER_128X128);
+		if (!err)
+			err = fp8_quantize(sd->a, &sd->a_block, false);
+		if (!err)
+			err = fp8_quantize(sd->b, &sd->b_block, false);
+		sd->have_block = !err;
+	}
+	return err;
+}
+
+void gemm_shape_data_free(struct gemm_shape_data *sd)
+{
+	free(sd->a);
+	free(sd->b);
+	if (sd->have_tensor || sd->a_tensor.q) {
+		fp8_matrix_free(&sd->a_tensor);
+		fp8_matrix_free(&sd->b_tensor);
+	}
+	if (sd->have_block || sd->a_block.q) {
+		fp8_matrix_free(&sd->a_block);
+		fp8_matrix_free(&sd->b_block);
+	}
+	memset(sd, 0, sizeof(*sd));
+}
+
+/* operands returns the quantized operands of a kind (NULL for BF16). */
+static void operands(const struct gemm_shape_data *sd, enum gemm_kind kind,
+		     const struct fp8_matrix **a8, const struct fp8_matrix **b8)
+{
+	*a8 = kind == GEMM_FP8_TENSOR ? &sd->a_tensor : kind == GEMM_FP8_BLOCK ? &sd->a_block : NULL;
+	*b8 = kind == GEMM_FP8_TENSOR ? &sd->b_tensor : kind == GEMM_FP8_BLOCK ? &sd->b_block : NULL;
+}
+
+/* seen_inputs fills a_in, b_in with the operands as the implementation sees them:
+ * BF16-rounded, or dequantized FP8 (decode * scale, rounded once to FP32). The CPU
+ * implementation multiplies these; the arithmetic reference sums their products. */
+static int seen_inputs(struct gemm_case *g)
+{
+	const struct fp8_matrix *a8, *b8;
+	size_t na = (size_t)g->m * (size_t)g->k, nb = (size_t)g->n * (size_t)g->k;
+	g->a_in = malloc(na * sizeof(float));
+	g->b_in = malloc(nb * sizeof(float));
+	if (!g->a_in || !g->b_in)
+		return MB_ERR_NOMEM;
+	operands(g->sd, g->kind, &a8, &b8);
+	if (g->kind != GEMM_BF16) {
+		fp8_dequantize(a8, g->a_in);
+		fp8_dequantize(b8, g->b_in);
+		return MB_OK;
+	}
+	for (size_t i = 0; i < na; i++)
+		g->a_in[i] = bf16_round(g->sd->a[i]);
+	for (size_t i = 0; i < nb; i++)
+		g->b_in[i] = bf16_round(g->sd->b[i]);
+	return MB_OK;
+}
+
+/* ---- the case's callbacks ---- */
+
+static int case_poison(void *state)
+{
+	struct gemm_case *g = state;
+	memset(g->d, 0xff, (size_t)g->m * (size_t)g->n * sizeof(float));
+	return g->plan ? gemm_cuda_poison(g->plan) : MB_OK;
+}
+
+static int case_run(void *state)
+{
+	struct gemm_case *g = state;
+	if (g->plan)
+		return gemm_cuda_run(g->plan);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->m, g->n, g->k, 1.0f, g->a_in,
+		    g->k, g->b_in, g->k, 0.0f, g->d, g->n);
+	return MB_OK;
+}
+
+/* seen_row writes row r of A (is_a) or B as the implementation sees it into dst[k]:
+ * from a_in/b_in when the CPU path built them, else straight from the codes and
+ * scales (or by BF16 rounding), so a GPU case never dequantizes whole operands. */
+static void seen_row(const struct gemm_case *g, bool is_a, size_t r, float *dst)
+{
+	const float *full = is_a ? g->a_in : g->b_in;
+	const float *x = (is_a ? g->sd->a : g->sd->b) + r * (size_t)g->k;
+	const struct fp8_matrix *a8, *b8;
+	if (full) {
+		memcpy(dst, full + r * (size_t)g->k, (size_t)g->k * sizeof(float));
+		return;
+	}
+	operands(g->sd, g->kind, &a8, &b8);
+	const struct fp8_matrix *m = is_a ? a8 : b8;
+	for (int c = 0; c < g->k; c++)
+		dst[c] = m ? fp8_decode(m->q[r * (size_t)g->k + (size_t)c], m->format) *
+			     fp8_scale_of(m, (int)r, c)
+			   : bf16_round(x[c]);
+}
+
+/* dot64 returns sum_k x[k] * y[k] in FP64. */
+static double dot64(const float *x, const float *y, int k)
+{
+	double s = 0;
+	for (int i = 0; i < k; i++)
+		s += (double)x[i] * (double)y[i];
+	return s;
+}
+
+/* sample_errors measures d against the two references on the sampled elements. */
+static void sample_errors(struct gemm_case *g, long *over, long *nonfinite)
+{
+	struct mb_rng rng;
+	int s = g->samples;
+	double *rq = malloc(2 * (size_t)s * sizeof(double)), *ru = rq ? rq + s : NULL, *dv = NULL;
+	size_t *at = malloc((size_t)s * sizeof(size_t));
+	float *ra = malloc(2 * (size_t)g->k * sizeof(float)), *rb = ra ? ra + g->k : NULL;
+	dv = malloc((size_t)s * sizeof(double));
+	double ssq_q = 0, ssq_u = 0;
+	*over = *nonfinite = 0;
+	g->arith_max = g->quant_max = INFINITY;
+	g->arith_mean = g->quant_mean = INFINITY;
+	if (!rq || !at || !dv || !ra)
+		goto out;
+	mb_rng_seed(&rng, g->seed, 77);
+	for (int t = 0; t < s; t++) {
+		size_t i = t == 0 ? 0 : t == 1 ? (size_t)g->m - 1 : mb_rng_next(&rng) % (size_t)g->m;
+		size_t j = t == 0 ? 0 : t == 1 ? (size_t)g->n - 1 : mb_rng_next(&rng) % (size_t)g->n;
+		size_t ka = i * (size_t)g->k, kb = j * (size_t)g->k;
+		at[t] = i * (size_t)g->n + j;
+		seen_row(g, true, i, ra);
+		seen_row(g, false, j, rb);
+		rq[t] = dot64(ra, rb, g->k);
+		ru[t] = dot64(g->sd->a + ka, g->sd->b + kb, g->k);
+		dv[t] = g->d[at[t]];
+		ssq_q += rq[t] * rq[t];
+		ssq_u += ru[t] * ru[t];
+	}
+	double rms_q = sqrt(ssq_q / s), rms_u = sqrt(ssq_u / s);
+	g->arith_max = g->quant_max = g->arith_mean = g->quant_mean = 0;
+	for (int t = 0; t < s; t++) {
+		double ea = fabs(dv[t] - rq[t]) / (rms_q > 0 ? rms_q : 1);
+		double eq = fabs(dv[t] - ru[t]) / (rms_u > 0 ? rms_u : 1);
+		if (!isfinite(dv[t])) {
+			(*nonfinite)++;
+			ea = eq = INFINITY;
+		}
+		*over += !(ea <= g->tol_arith);
+		g->arith_max = fmax(g->arith_max, ea);
+		g->quant_max = fmax(g->quant_max, eq);
+		g->arith_mean += ea / s;
+		g->quant_mean += eq / s;
+	}
+out:
+	free(rq);
+	free(at);
+	free(ra);
+	free(dv);
+}
+
+static int case_check(void *state, struct bench_check *chk)
+{
+	struct gemm_case *g = state;
+	long over = 0, nonfinite = 0;
+	int err = g->plan ? gemm_cuda_download(g->plan, g->d) : MB_OK;
+	if (err)
+		return err;
+	sample_errors(g, &over, &nonfinite);
+	chk->max_err = g->arith_max;
+	chk->tolerance = g->tol_arith;
+	chk->samples = g->samples;
+	/* NOTE: a quantization error beyond its bound is a wrong scale, not noise. */
+	chk->mismatches = over + (!(g->quant_mean <= g->tol_quant) && over == 0);
+	chk->metric = "arith |d-ref|/rms(ref), ref from the dequantized inputs in FP64";
+	return MB_OK;
+}
+
+/* add_error adds {"max", "mean", "tolerance", "on", "status"} under name. */
+static void add_error(cJSON *errors, const char *name, double max, double mean, double tol,
+		      const char *on, bool judged_on_mean)
+{
+	cJSON *e = cJSON_AddObjectToObject(errors, name);
+	cJSON_AddNumberToObject(e, "max", isfinite(max) ? max : -1);
+	cJSON_AddNumberToObject(e, "mean", isfinite(mean) ? mean : -1);
+	cJSON_AddNumberToObject(e, "tolerance", tol);
+	cJSON_AddStringToObject(e, "judged_on", judged_on_mean ? "mean" : "max");
+	cJSON_AddStringToObject(e, "reference", on);
+	cJSON_AddStringToObject(e, "status", (judged_on_mean ? mean : max) <= tol ? "pass" : "fail");
+}
+
+static int case_annotate(void *state, cJSON *rec)
+{
+	struct gemm_case *g = state;
+	cJSON *errors = cJSON_AddObjectToObject(rec, "errors");
+	if (!errors)
+		return MB_ERR_NOMEM;
+	add_error(errors, "arithmetic", g->arith_max, g->arith_mean, g->tol_arith,
+		  "FP64 product of the inputs as the implementation sees them", false);
+	add_error(errors, "quantization", g->quant_max, g->quant_mean, g->tol_quant,
+		  "FP64 product of the unquantized FP32 inputs", true);
+	return MB_OK;
+}
+
+static void case_destroy(void *state)
+{
+	struct gemm_case *g = state;
+	if (!g)
+		return;
+	gemm_cuda_destroy(g->plan);
+	free(g->a_in);
+	free(g->b_in);
+	free(g->d);
+	free(g);
+}
+
+/* ---- building a case ---- */
+
+/* case_params describes the case in its record. */
+static cJSON *case_params(const struct gemm_case *g)
+{
+	const struct gemm_shape *s = g->sd->shape;
+	cJSON *p = cJSON_CreateObject();
+	cJSON_AddStringToObject(p, "layer", s->layer);
+	cJSON_AddStringToObject(p, "gemm", s->label);
+	cJSON_AddStringToObject(p, "pass", s->pass);
+	cJSON_AddNumberToObject(p, "m", g->m);
+	cJSON_AddNumberToObject(p, "n", g->n);
+	cJSON_AddNumberToObject(p, "k", g->k);
+	cJSON_AddNumberToObject(p, "count", (double)s->count);
+	cJSON_AddStringToObject(p, "dtype", gemm_kind_name(g->kind));
+	cJSON_AddStringToObject(p, "impl", gemm_impl_name(g->impl));
+	cJSON_AddBoolToObject(p, "fast_accum", g->fast_accum);
+	cJSON_AddStringToObject(p, "scaling", g->kind == GEMM_FP8_BLOCK ? "a:1x128,b:128x128" :
+					     g->kind == GEMM_FP8_TENSOR ? "per-tensor" : "none");
+	cJSON_AddStringToObject(p, "math", g->impl == GEMM_IMPL_CPU ?
+				"OpenBLAS SGEMM on the dequantized inputs (FP32)" :
+				"tensor cores, FP32 accumulation, BF16 output");
+	return p;
+}
+
+/* case_peak returns the datasheet peak of the case's math, with its source. */
+static double case_peak(const struct run_ctx *ctx, enum gemm_kind kind, const char **src)
+{
+	*src = NULL;
+	if (ctx->backend->kind != BACKEND_CUDA)
+		return NAN;
+	const struct hardware_spec *hw = hardware_match(ctx->backend->dev.name);
+	if (!hw)
+		return NAN;
+	*src = hw->source;
+	return kind == GEMM_BF16 ? hw->peak_bf16_tflops : hw->peak_fp8_tflops;
+}
+
+/* case_make allocates the state and prepares the implementation. */
+static int case_make(struct run_ctx *ctx, const struct gemm_shape_data *sd,
+		     enum gemm_kind kind, enum gemm_impl impl, bool fast, int samples,
+		     struct gemm_case **out)
+{
+	const struct gemm_shape *s = sd->shape;
+	struct gemm_case *g = calloc(1, sizeof(*g));
+	if (!g)
+		return MB_ERR_NOMEM;
+	*g = (struct gemm_case){ .sd = sd, .kind = kind, .impl = impl, .fast_accum = fast,
+				 .m = s->m, .n = s->n, .k = s->k, .samples = samples,
+				 .seed = ctx->opts->seed };
+	g->tol_arith = impl == GEMM_IMPL_CPU ? TOL_ARITH_FP32_OUT :
+		       (fast && kind != GEMM_BF16) ? TOL_ARITH_FAST : TOL_ARITH_BF16_OUT;
+	g->tol_quant = kind == GEMM_BF16 ? TOL_QUANT_BF16 : TOL_QUANT_FP8;
+	g->d = malloc((size_t)g->m * (size_t)g->n * sizeof(float));
+	int err = g->d ? MB_OK : MB_ERR_NOMEM;
+	if (!err && impl == GEMM_IMPL_CPU)
+		err = seen_inputs(g);
+	if (!err && impl != GEMM_IMPL_CPU) {
+		const struct fp8_matrix *a8, *b8;
+		operands(sd, kind, &a8, &b8);
+		struct gemm_inputs in = { g->m, g->n, g->k, sd->a, sd->b, a8, b8 };
+		err = gemm_cuda_create(&g->plan, kind, impl, fast, &in, ctx->backend->stream);
+	}
+	if (err) {
+		case_destroy(g);
+		return err;
+	}
+	*out = g;
+	return MB_OK;
+}
+
+int gemm_run_case(struct run_ctx *ctx, const struct gemm_shape_data *sd, enum gemm_kind kind,
+		  enum gemm_impl impl, bool fast_accum, int samples, double measured_peak,
+		  bool *skipped)
+{
+	struct bench_case c = { .peak = NAN };
+	struct gemm_case *g = NULL;
+	const struct gemm_shape *s = sd->shape;
+	*skipped = false;
+	int err = case_make(ctx, sd, kind, impl, fast_accum, samples, &g);
+	if (err == MB_ERR_ARG || err == MB_ERR_UNSUPPORTED) {
+		cli_note(ctx->opts->quiet, "gemm: %s/%s %s on %s: not taken by this implementation "
+			 "(%s), skipped", s->layer, s->label, gemm_kind_name(kind), gemm_impl_name(impl),
+			 mb_status_str(err));
+		*skipped = true;
+		return MB_OK;
+	}
+	if (err)
+		return err;
+	/* NOTE: an explicit shape's label is already its MxNxK. */
+	char dims[48] = "";
+	if (strcmp(s->layer, "explicit"))
+		snprintf(dims, sizeof(dims), "/M%d_N%d_K%d", s->m, s->n, s->k);
+	snprintf(c.name, sizeof(c.name), "%s/%s%s/%s/%s%s", s->layer, s->label, dims,
+		 gemm_kind_name(kind), gemm_impl_name(impl), fast_accum ? "+fast" : "");
+	c.params = case_params(g);
+	c.flops = 2.0 * (double)s->m * (double)s->n * (double)s->k;
+	c.peak = case_peak(ctx, kind, &c.peak_source);
+	c.measured_peak = measured_peak;
+	c.state = g;
+	c.poison = case_poison;
+	c.run = case_run;
+	c.check = case_check;
+	c.annotate = case_annotate;
+	c.destroy = case_destroy;
+	return driver_run_case(ctx, &c);
+}
