@@ -30,7 +30,7 @@ static struct {
 	const char *shapes, *dtypes, *impls, *passes, *fast, *layers, *peak_file;
 	const char *accum_csv, *accum_dist;
 	bool accum_study;
-	int samples;
+	int samples, pad;
 } opt;
 
 static const struct cli_opt gemm_opts[] = {
@@ -41,6 +41,7 @@ static const struct cli_opt gemm_opts[] = {
 	{ "layer", CLI_STRING, &opt.layers, "moe,dense", "which layers of a preset", 0, -1, NULL },
 	{ "fast-accum", CLI_CHOICE, &opt.fast, "off", "FP8 fast accumulation (no promotion)", 0, -1, "off|on|both" },
 	{ "samples", CLI_INT, &opt.samples, "1024", "output elements checked against FP64", 2, 1 << 20, NULL },
+	{ "pad", CLI_INT, &opt.pad, "0", "zero-pad every shape to multiples of N (0: only FP8 shapes an implementation rejects, to 128)", 0, 4096, NULL },
 	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result file: adds pct_measured_peak", 0, -1, NULL },
 	{ "accum-study", CLI_FLAG, &opt.accum_study, NULL, "instead of shapes: FP8 accumulation error vs K (CPU emulation; on CUDA also cuBLASLt and v1)", 0, -1, NULL },
 	{ "accum-csv", CLI_STRING, &opt.accum_csv, NULL, "with --accum-study: write the emulation table as CSV for plots/fp8_accum.gp", 0, -1, NULL },
@@ -257,7 +258,7 @@ static int run_shape(struct run_ctx *ctx, const struct gemm_plan *p, int index)
 						   (!fp8_gpu || strcmp(opt.fast, "on"));
 				if (want)
 					err = gemm_run_case(ctx, &sd, kinds[ki], impls[ii], fast,
-							    opt.samples, mp, &skipped);
+							    opt.samples, mp, opt.pad, &skipped);
 			}
 		}
 	}
@@ -292,6 +293,7 @@ struct layer_total {
 	bool fast;
 	double time_s;        /* sum of median x count over the layer's GEMMs */
 	int cases, failed;
+	char missing[48];     /* ", N of M GEMMs missing" when incomplete */
 };
 
 struct totals {
@@ -365,6 +367,17 @@ static const struct layer_total *bf16_base(const struct totals *tt, const struct
 	return any;
 }
 
+/* layer_gemms returns the number of GEMM shapes of a layer: the most cases any one
+ * (dtype, impl) total has (the CPU and cuBLASLt BF16 paths take every shape). */
+static int layer_gemms(const struct totals *tt, const char *layer)
+{
+	int most = 0;
+	for (int i = 0; i < tt->n; i++)
+		if (!strcmp(tt->t[i].layer, layer) && tt->t[i].cases > most)
+			most = tt->t[i].cases;
+	return most;
+}
+
 /* total_text describes one total: "fp8-block/cublaslt 7.12 ms (1.73x vs bf16/cublaslt)". */
 static void total_text(const struct layer_total *t, const struct layer_total *b, double speedup,
 		       char *buf, size_t len)
@@ -378,7 +391,9 @@ static void total_text(const struct layer_total *t, const struct layer_total *b,
 		snprintf(buf + n, len - (size_t)n, "%.3f ms (%.2fx vs bf16/%s)", 1e3 * t->time_s,
 			 speedup, b->impl);
 	else
-		snprintf(buf + n, len - (size_t)n, "%.3f ms", 1e3 * t->time_s);
+		snprintf(buf + n, len - (size_t)n, "%.3f ms%s%s%s", 1e3 * t->time_s,
+			 t->missing[0] ? " (" : "", t->missing[0] ? t->missing + 2 : "",
+			 t->missing[0] ? ": not comparable)" : "");
 }
 
 /* total_json returns one total's figures. */
@@ -400,18 +415,29 @@ static cJSON *total_json(const struct layer_total *t, double speedup)
 }
 
 /* layer_line writes one layer's summary line and its JSON figures. */
-static void layer_line(const struct totals *tt, const char *layer, cJSON *lines, cJSON *figs)
+static void layer_line(struct totals *tt, const char *layer, cJSON *lines, cJSON *figs)
 {
 	char line[2048], part[160];
 	size_t used = (size_t)snprintf(line, sizeof(line), "layer %s (%s):", layer, summary_spec);
 	const char *sep = " ";
 	for (int i = 0; i < tt->n && used < sizeof(line); i++) {
-		const struct layer_total *t = &tt->t[i];
+		struct layer_total *t = &tt->t[i];
 		if (strcmp(t->layer, layer))
 			continue;
 		const struct layer_total *b = bf16_base(tt, t);
-		double speedup = (b && !t->failed && strcmp(t->dtype, "bf16")) ? b->time_s / t->time_s : NAN;
-		cJSON_AddItemToArray(figs, total_json(t, speedup));
+		int gemms = layer_gemms(tt, layer);
+		/* NOTE: a total missing some of the layer's GEMMs (a shape an implementation
+		 * did not take) is not comparable: no speed-up, and the line says so. */
+		bool complete = t->cases == gemms && (!b || b->cases == gemms);
+		double speedup = (b && complete && !t->failed && strcmp(t->dtype, "bf16")) ?
+				 b->time_s / t->time_s : NAN;
+		cJSON *fig = total_json(t, speedup);
+		cJSON_AddNumberToObject(fig, "layer_gemms", gemms);
+		cJSON_AddBoolToObject(fig, "complete", t->cases == gemms);
+		cJSON_AddItemToArray(figs, fig);
+		if (t->cases < gemms)
+			snprintf(t->missing, sizeof(t->missing), ", %d of %d GEMMs missing",
+				 gemms - t->cases, gemms);
 		total_text(t, b, speedup, part, sizeof(part));
 		used += (size_t)snprintf(line + used, sizeof(line) - used, "%s%s", sep, part);
 		sep = " | ";

@@ -38,12 +38,20 @@ int gemm_shape_data_make(struct gemm_shape_data *sd, const struct gemm_shape *s,
 			 uint64_t seed, uint64_t index, bool tensor, bool block);
 void gemm_shape_data_free(struct gemm_shape_data *sd);
 
-/* gemm_run_case measures one (kind, impl, fast_accum) on a shape through the driver.
- * An implementation that does not take the shape (MB_ERR_ARG) or has no algorithm
- * (MB_ERR_UNSUPPORTED) is reported on stderr and skipped: *skipped is set. */
+/* gemm_shape_data_pad makes a copy of sd's inputs zero-padded to multiples of mult
+ * (shape included, owned by the copy: free with gemm_shape_data_free, then free its
+ * shape and itself), quantized for the kinds requested. */
+int gemm_shape_data_pad(const struct gemm_shape_data *sd, int mult, bool tensor, bool block,
+			struct gemm_shape_data **out);
+
+/* gemm_run_case measures one (kind, impl, fast_accum) on a shape through the driver,
+ * on inputs zero-padded to multiples of pad when pad > 0. An FP8 shape a CUDA
+ * implementation does not take is retried padded to multiples of 128. One that still
+ * is not taken (MB_ERR_ARG), or has no algorithm (MB_ERR_UNSUPPORTED), is reported on
+ * stderr and skipped: *skipped is set. */
 int gemm_run_case(struct run_ctx *ctx, const struct gemm_shape_data *sd, enum gemm_kind kind,
 		  enum gemm_impl impl, bool fast_accum, int samples, double measured_peak,
-		  bool *skipped);
+		  int pad, bool *skipped);
 
 /* gemm_accum_study runs `--accum-study`: the CPU emulation table (printed to stderr,
  * recorded in the document, CSV to csv_path when set) and, on CUDA, the same sweep

@@ -179,6 +179,11 @@ START_TEST(gemm_on_cpu_checks_and_summarizes)
 			    "print(len(r), all(x['check']['status']=='pass' for x in r), "
 			    "r[-1]['errors']['quantization']['mean'] > 1e-3)\""), 0);
 	ck_assert_str_eq(out, "6 True True\n");
+	/* --pad: zero-padded to 128 multiples, checked on the logical 33x40 region. */
+	ck_assert_int_eq(sh("$MB gemm " TINY_RUN " --shapes 33x40x200 --pad 128 --dtype fp8-block --out pad.json"), 0);
+	ck_assert_int_eq(sh("python3 -c \"import json; r=json.load(open('pad.json'))['records'][0]; "
+			    "print(r['params']['padded_to'], r['params']['m'], r['check']['status'])\""), 0);
+	ck_assert_str_eq(out, "128x128x256 33 pass\n");
 	ck_assert_int_eq(sh("$MB gemm " TINY_RUN " --shapes v3-tiny:tokens=128 --pass fwd --dtype fp8-block --out p.json"), 0);
 	ck_assert_ptr_nonnull(strstr(out, "layer moe (v3-tiny:tokens=128"));
 	ck_assert_ptr_nonnull(strstr(out, "moe/moe.expert.fc1/fwd"));
