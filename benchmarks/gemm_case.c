@@ -129,6 +129,18 @@ static int round_up(int x, int m)
 	return (x + m - 1) / m * m;
 }
 
+/* padded_free frees a copy made by gemm_shape_data_pad: its arrays, its own shape (read
+ * before gemm_shape_data_free clears the struct) and itself. */
+static void padded_free(struct gemm_shape_data *pd)
+{
+	if (!pd)
+		return;
+	struct gemm_shape *shape = (struct gemm_shape *)pd->shape;
+	gemm_shape_data_free(pd);
+	free(shape);
+	free(pd);
+}
+
 int gemm_shape_data_pad(const struct gemm_shape_data *sd, int mult, bool tensor, bool block,
 			struct gemm_shape_data **out)
 {
@@ -137,10 +149,11 @@ int gemm_shape_data_pad(const struct gemm_shape_data *sd, int mult, bool tensor,
 	struct gemm_shape_data *pd = calloc(1, sizeof(*pd));
 	int err = ps && pd ? MB_OK : MB_ERR_NOMEM;
 	*out = NULL;
+	if (pd)
+		pd->shape = ps;  /* owned by the copy from here on: padded_free frees it */
 	if (!err) {
 		*ps = *s;
 		ps->m = round_up(s->m, mult), ps->n = round_up(s->n, mult), ps->k = round_up(s->k, mult);
-		pd->shape = ps;
 		/* NOTE: zeros change no tile's amax, so every real element keeps its scale
 		 * and code, and the products over the padding are exactly zero. */
 		pd->a = pad_copy(sd->a, s->m, s->k, ps->m, ps->k);
@@ -149,9 +162,9 @@ int gemm_shape_data_pad(const struct gemm_shape_data *sd, int mult, bool tensor,
 	}
 	if (err) {
 		if (pd)
-			gemm_shape_data_free(pd);
-		free(pd);
-		free(ps);
+			padded_free(pd);
+		else
+			free(ps);
 		return err;
 	}
 	*out = pd;
@@ -172,6 +185,7 @@ void gemm_shape_data_free(struct gemm_shape_data *sd)
 	}
 	memset(sd, 0, sizeof(*sd));
 }
+
 
 /* operands returns the quantized operands of a kind (NULL for BF16). */
 static void operands(const struct gemm_shape_data *sd, enum gemm_kind kind,
@@ -352,11 +366,7 @@ static void case_destroy(void *state)
 	struct gemm_case *g = state;
 	if (!g)
 		return;
-	if (g->padded) {
-		gemm_shape_data_free(g->padded);
-		free((void *)g->padded->shape);
-		free(g->padded);
-	}
+	padded_free(g->padded);
 	gemm_cuda_destroy(g->plan);
 	free(g->a_in);
 	free(g->b_in);
@@ -450,11 +460,7 @@ static int case_make_padded(struct run_ctx *ctx, const struct gemm_shape_data *s
 	if (!err)
 		err = case_make(ctx, pd, kind, impl, fast, samples, out);
 	if (err) {
-		if (pd) {
-			gemm_shape_data_free(pd);
-			free((void *)pd->shape);
-			free(pd);
-		}
+		padded_free(pd);
 		return err;
 	}
 	(*out)->padded = pd;
