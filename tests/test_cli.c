@@ -5,14 +5,12 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "check_main.h"
+#include "cli_harness.h"
 #include "result.h"
 #include "status.h"
 
@@ -20,47 +18,9 @@
 #define TINY "--backend cpu " SMALL
 #define TINY_RUN "--backend cpu --iters 2 --warmup 0 --min-time 0 --quiet"
 
-static char dir[64];
-static char out[8192];
-
-/* sh runs a shell command line with moebench as $MB, capturing stdout+stderr into out;
- * returns the exit status. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[2048], line[4096];
-	va_list ap;
-	int n = snprintf(cmd, sizeof(cmd), "cd %s && MB=%s; ", dir, MOEBENCH_BIN);
-	va_start(ap, fmt);
-	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
-	va_end(ap);
-	strcat(cmd, " 2>&1");
-	FILE *p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	out[0] = '\0';
-	while (fgets(line, sizeof(line), p) && strlen(out) + strlen(line) < sizeof(out))
-		strcat(out, line);
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void setup(void)
-{
-	snprintf(dir, sizeof(dir), "/tmp/mb_cli_XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-/* expect_usage_error runs args and expects exit 2, one error line naming what, a hint. */
-static void expect_usage_error(const char *args, const char *what)
-{
-	int st = sh("$MB %s", args);
-	ck_assert_msg(st == 2, "'%s' exited %d: %s", args, st, out);
-	ck_assert_msg(strstr(out, "moebench: error: "), "'%s': no error line: %s", args, out);
-	ck_assert_msg(strstr(out, what), "'%s': error does not name '%s': %s", args, what, out);
-	ck_assert_msg(strstr(out, "hint: "), "'%s': no hint: %s", args, out);
-	char *first = strstr(out, "moebench: error: ");
-	ck_assert_msg(!strstr(first + 1, "moebench: error: "), "'%s': more than one error line", args);
-}
+/* expect_usage_error runs moebench with args and expects exit 2, one error line
+ * naming what, and a hint. */
+#define expect_usage_error(args, what) expect_error("$MB " args, what)
 
 START_TEST(bad_input_exits_2)
 {
@@ -222,12 +182,12 @@ static Suite *cli_suite(void)
 {
 	Suite *s = suite_create("cli");
 	TCase *bad = tcase_create("bad_input");
-	tcase_add_checked_fixture(bad, setup, NULL);
+	tcase_add_checked_fixture(bad, cli_setup, cli_teardown);
 	tcase_add_test(bad, bad_input_exits_2);
 	tcase_add_test(bad, cuda_without_device_is_a_user_error);
 	tcase_add_test(bad, existing_out_is_kept);
 	TCase *core = tcase_create("core");
-	tcase_add_checked_fixture(core, setup, NULL);
+	tcase_add_checked_fixture(core, cli_setup, cli_teardown);
 	tcase_set_timeout(core, 120);
 	tcase_add_test(core, help_and_version);
 	tcase_add_test(core, run_then_compare);

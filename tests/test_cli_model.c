@@ -7,67 +7,15 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "check_main.h"
+#include "cli_harness.h"
 #include "model.h"
 
 #define RUN_FAST "--backend cpu --iters 2 --warmup 0 --min-time 0 --quiet"
-
-static char dir[64];
-static char out[65536];
-
-/* sh runs a shell command line with moebench as $MB and the source tree as $SRC,
- * capturing stdout+stderr into out; returns the exit status. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-	char cmd[4096], line[4096];
-	va_list ap;
-	int n = snprintf(cmd, sizeof(cmd), "cd %s && MB=%s; SRC=%s; ", dir, MOEBENCH_BIN,
-			 MOEBENCH_SOURCE_DIR);
-	va_start(ap, fmt);
-	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
-	va_end(ap);
-	strcat(cmd, " 2>&1");
-	FILE *p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	out[0] = '\0';
-	while (fgets(line, sizeof(line), p) && strlen(out) + strlen(line) < sizeof(out))
-		strcat(out, line);
-	int st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void setup(void)
-{
-	snprintf(dir, sizeof(dir), "/tmp/mb_model_XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	ck_assert_int_eq(system(cmd), 0);
-}
-
-/* expect_usage_error runs args and expects exit 2, one error line naming what, a hint. */
-static void expect_usage_error(const char *args, const char *what)
-{
-	int st = sh("%s", args);
-	ck_assert_msg(st == 2, "'%s' exited %d: %s", args, st, out);
-	char *first = strstr(out, "moebench: error: ");
-	ck_assert_msg(first, "'%s': no error line: %s", args, out);
-	ck_assert_msg(strstr(out, what), "'%s': error does not name '%s': %s", args, what, out);
-	ck_assert_msg(strstr(out, "hint: "), "'%s': no hint: %s", args, out);
-	ck_assert_msg(!strstr(first + 1, "moebench: error: "), "'%s': more than one error line", args);
-}
 
 /* expect_has checks that the last output contains text. */
 static void expect_has(const char *text)
@@ -129,23 +77,23 @@ END_TEST
 
 START_TEST(model_bad_input_exits_2)
 {
-	expect_usage_error("$MB model --preset nope", "unknown preset 'nope'");
+	expect_error("$MB model --preset nope", "unknown preset 'nope'");
 	expect_has("known presets are deepseek-v3, ");
 	expect_has("v3-tiny");
-	expect_usage_error("$MB model --preset v3-tiny --model m.json", "both given");
-	expect_usage_error("$MB model --model missing.json", "missing.json");
-	expect_usage_error("echo '{\"preset\": \"llama3-8b\", \"heads\": 7}' > h.json; $MB model --model h.json",
+	expect_error("$MB model --preset v3-tiny --model m.json", "both given");
+	expect_error("$MB model --model missing.json", "missing.json");
+	expect_error("echo '{\"preset\": \"llama3-8b\", \"heads\": 7}' > h.json; $MB model --model h.json",
 			   "h.json: ");
-	expect_usage_error("echo '{\"layers\": \"many\"}' > l.json; $MB model --model l.json",
+	expect_error("echo '{\"layers\": \"many\"}' > l.json; $MB model --model l.json",
 			   "l.json: layers");
-	expect_usage_error("echo '{\"layers\": ' > t.json; $MB model --model t.json", "t.json");
-	expect_usage_error("$MB model --seq 0", "--seq: 0");
-	expect_usage_error("$MB model --seq -4096", "--seq");
-	expect_usage_error("$MB model --mtp -1", "--mtp: -1");
-	expect_usage_error("$MB model --preset gpt-175b --seq 4096", "max_positions");
-	expect_usage_error("$MB model --kv-dtype fp4", "--kv-dtype");
-	expect_usage_error("$MB model --layout tp=3", "tp: 3 does not divide heads");
-	expect_usage_error("$MB model --layout tp=8,zz=2", "'zz=2'");
+	expect_error("echo '{\"layers\": ' > t.json; $MB model --model t.json", "t.json");
+	expect_error("$MB model --seq 0", "--seq: 0");
+	expect_error("$MB model --seq -4096", "--seq");
+	expect_error("$MB model --mtp -1", "--mtp: -1");
+	expect_error("$MB model --preset gpt-175b --seq 4096", "max_positions");
+	expect_error("$MB model --kv-dtype fp4", "--kv-dtype");
+	expect_error("$MB model --layout tp=3", "tp: 3 does not divide heads");
+	expect_error("$MB model --layout tp=8,zz=2", "'zz=2'");
 }
 END_TEST
 
@@ -190,21 +138,21 @@ END_TEST
 
 START_TEST(claims_bad_input_exits_2)
 {
-	expect_usage_error("$MB claims --baseline nope", "unknown baseline 'nope'");
+	expect_error("$MB claims --baseline nope", "unknown baseline 'nope'");
 	expect_has("known baselines are all, deepseek-v3, ");
-	expect_usage_error("$MB claims --tolerance -1", "--tolerance");
-	expect_usage_error("$MB claims --usd-per-gpu-hour 0", "--usd-per-gpu-hour");
-	expect_usage_error("MOEBENCH_BASELINES=nowhere $MB claims", "nowhere");
+	expect_error("$MB claims --tolerance -1", "--tolerance");
+	expect_error("$MB claims --usd-per-gpu-hour 0", "--usd-per-gpu-hour");
+	expect_error("MOEBENCH_BASELINES=nowhere $MB claims", "nowhere");
 	ck_assert_int_eq(sh("mkdir b && cp $SRC/results/baselines/*.json b/ && sed -i "
 			    "'s/\"ref\": \"v3\", \"where\": \"Table 1 (total/\"ref\": \"v4\", \"where\": \"Table 1 (total/' "
 			    "b/deepseek-v3.json"), 0);
-	expect_usage_error("MOEBENCH_BASELINES=b $MB claims", "b/deepseek-v3.json: runs[4].figures.gpu_hours");
-	expect_usage_error("sed -i 's/\"ref\": \"v4\"/\"ref\": \"v3\"/; s/h800-sxm/h900/' "
+	expect_error("MOEBENCH_BASELINES=b $MB claims", "b/deepseek-v3.json: runs[4].figures.gpu_hours");
+	expect_error("sed -i 's/\"ref\": \"v4\"/\"ref\": \"v3\"/; s/h800-sxm/h900/' "
 			   "b/deepseek-v3.json; MOEBENCH_BASELINES=b $MB claims",
 			   "b/deepseek-v3.json: runs[0].hardware: unknown hardware key \"h900\"");
-	expect_usage_error("echo '{\"schema\": ' > b/deepseek-v3.json; MOEBENCH_BASELINES=b $MB claims",
+	expect_error("echo '{\"schema\": ' > b/deepseek-v3.json; MOEBENCH_BASELINES=b $MB claims",
 			   "b/deepseek-v3.json");
-	expect_usage_error("PATH=/nonexistent $MB claims --plot figs", "gnuplot is not on PATH");
+	expect_error("PATH=/nonexistent $MB claims --plot figs", "gnuplot is not on PATH");
 	ck_assert_int_eq(sh("test -e figs"), 1); /* nothing written */
 }
 END_TEST
@@ -242,19 +190,19 @@ static Suite *cli_model_suite(void)
 {
 	Suite *s = suite_create("cli_model");
 	TCase *model = tcase_create("model");
-	tcase_add_checked_fixture(model, setup, teardown);
+	tcase_add_checked_fixture(model, cli_setup, cli_teardown);
 	tcase_add_test(model, model_json_exact_integers);
 	tcase_add_test(model, model_text_table);
 	tcase_add_loop_test(model, model_every_preset, 0, (int)model_preset_count());
 	TCase *claims = tcase_create("claims");
-	tcase_add_checked_fixture(claims, setup, teardown);
+	tcase_add_checked_fixture(claims, cli_setup, cli_teardown);
 	tcase_set_timeout(claims, 120);
 	tcase_add_test(claims, claims_side_by_side);
 	tcase_add_test(claims, claims_inconsistent_is_a_finding);
 	tcase_add_test(claims, claims_plot_renders);
 	tcase_add_test(claims, run_includes_claims);
 	TCase *bad = tcase_create("bad_input");
-	tcase_add_checked_fixture(bad, setup, teardown);
+	tcase_add_checked_fixture(bad, cli_setup, cli_teardown);
 	tcase_add_test(bad, model_bad_input_exits_2);
 	tcase_add_test(bad, claims_bad_input_exits_2);
 	suite_add_tcase(s, model);
