@@ -41,11 +41,12 @@
 #include "rng.h"
 #include "status.h"
 
+#include "gpu_main.h"
+
 #define TOL_ARITH 1e-2
 #define TOL_FAST 5e-2
 #define TOL_QUANT 2.5e-1
 
-static cudaStream_t stream;
 
 struct operands {
 	int m, n, k;
@@ -524,17 +525,8 @@ START_TEST(large_fp8_block_vs_bf16)
 END_TEST
 
 
-int main(void)
+static Suite *make_suite(void)
 {
-	struct device_info devs[4];
-	char why[256];
-	int n = 0;
-	if (backend_cuda_devices(devs, 4, &n, why, sizeof(why)) != MB_OK) {
-		printf("skipped: %s\n", why);
-		return 77;
-	}
-	if (cudaStreamCreate(&stream) != cudaSuccess)
-		return 1;
 	Suite *s = suite_create("gpu_gemm");
 	TCase *core = tcase_create("core");
 	tcase_set_timeout(core, 600);
@@ -553,11 +545,10 @@ int main(void)
 	tcase_set_timeout(timing, 600);
 	tcase_add_test(timing, large_fp8_block_vs_bf16);
 	suite_add_tcase(s, timing);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	cudaStreamDestroy(stream);
-	return failed ? 1 : 0;
+	return s;
+}
+
+int main(void)
+{
+	return gpu_main(make_suite);
 }

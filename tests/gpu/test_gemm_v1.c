@@ -21,10 +21,11 @@
 #include "rng.h"
 #include "status.h"
 
+#include "gpu_main.h"
+
 /* Promotion to FP32 every 128 K leaves BF16 rounding (2^-9) as the main error. */
 #define V1_MAX_REL_ERR 1e-2
 
-static cudaStream_t stream;
 
 /* make_fp8 quantizes a random [rows, cols] matrix (see the file header) into q. */
 static void make_fp8(struct fp8_matrix *q, int rows, int cols, enum fp8_scaling s,
@@ -239,17 +240,8 @@ START_TEST(grouped_rejects_bad_layouts)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
-	struct device_info devs[4];
-	char why[256];
-	int n = 0;
-	if (backend_cuda_devices(devs, 4, &n, why, sizeof(why)) != MB_OK) {
-		printf("skipped: %s\n", why);
-		return 77;
-	}
-	if (cudaStreamCreate(&stream) != cudaSuccess)
-		return 1;
 	Suite *s = suite_create("gpu_gemm_v1");
 	TCase *core = tcase_create("core");
 	tcase_set_timeout(core, 600);
@@ -263,11 +255,10 @@ int main(void)
 	tcase_add_test(limits, rejects_what_v1_does_not_take);
 	tcase_add_test(limits, grouped_rejects_bad_layouts);
 	suite_add_tcase(s, limits);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	cudaStreamDestroy(stream);
-	return failed ? 1 : 0;
+	return s;
+}
+
+int main(void)
+{
+	return gpu_main(make_suite);
 }

@@ -14,7 +14,8 @@
 #include "peak.h"
 #include "status.h"
 
-static cudaStream_t stream;
+#include "gpu_main.h"
+
 
 /* gemm_errors runs one GEMM (or only poisons when run is false) and checks it. */
 static struct peak_check gemm_errors(enum peak_dtype dt, int m, int n, int k, uint64_t seed,
@@ -91,17 +92,8 @@ START_TEST(moebench_peak_on_cuda)
 }
 END_TEST
 
-int main(void)
+static Suite *make_suite(void)
 {
-	struct device_info devs[4];
-	char why[256];
-	int n = 0;
-	if (backend_cuda_devices(devs, 4, &n, why, sizeof(why)) != MB_OK) {
-		printf("skipped: %s\n", why);
-		return 77;
-	}
-	if (cudaStreamCreate(&stream) != cudaSuccess)
-		return 1;
 	Suite *s = suite_create("gpu_peak");
 	TCase *tc = tcase_create("core");
 	tcase_set_timeout(tc, 300);
@@ -111,11 +103,10 @@ int main(void)
 	tcase_add_test(tc, copy_is_exact);
 	tcase_add_test(tc, moebench_peak_on_cuda);
 	suite_add_tcase(s, tc);
-	SRunner *sr = srunner_create(s);
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	cudaStreamDestroy(stream);
-	return failed ? 1 : 0;
+	return s;
+}
+
+int main(void)
+{
+	return gpu_main(make_suite);
 }
