@@ -9,11 +9,23 @@
 #define MB_BENCH_GEMM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "driver.h"
 #include "fp8.h"
 #include "gemm_cuda.h"
+
+/* NOTE: tolerances per output precision. BF16 output rounds to 2^-9 relative, and an
+ * element can be ~4x the RMS: 2e-2. FP32 output (the CPU path) only sees FP32
+ * accumulation: 1e-4. Fast accumulation on FP8 is allowed the FP8 per-tile bound 5e-2.
+ * Quantization (mean): E4M3 products carry ~3.4% RMS relative error, so the mean
+ * normalized error sits near 2.7%: bound 5e-2; BF16 inputs: 5e-3. */
+#define TOL_ARITH_BF16_OUT 2e-2
+#define TOL_ARITH_FP32_OUT 1e-4
+#define TOL_ARITH_FAST 5e-2
+#define TOL_QUANT_FP8 5e-2
+#define TOL_QUANT_BF16 5e-3
 
 struct gemm_shape {
 	char label[64];      /* "moe.expert.fc1/fwd" or "M128_N256_K512" */
@@ -37,6 +49,37 @@ struct gemm_shape_data {
 int gemm_shape_data_make(struct gemm_shape_data *sd, const struct gemm_shape *s,
 			 uint64_t seed, uint64_t index, bool tensor, bool block);
 void gemm_shape_data_free(struct gemm_shape_data *sd);
+
+/* The two errors of a checked GEMM over sampled output elements (gemm_case.c). */
+struct gemm_errors {
+	double arith_max, arith_mean;   /* vs the FP64 product of the inputs as seen */
+	double quant_max, quant_mean;   /* vs the FP64 product of the unquantized inputs */
+	long over, nonfinite;           /* samples over the arithmetic bound; NaN/inf */
+};
+
+struct mb_rng;
+
+/* What gemm_sample_errors needs to know of a GEMM: how a sampled output element maps
+ * to its rows of A and B (pick), and those rows as the implementation saw them (seen)
+ * or unquantized (row). Errors are |d - ref| / rms(ref over the samples). */
+struct gemm_sampler {
+	const void *ctx;
+	int k, samples;
+	uint64_t seed;
+	double tol_arith;
+	void (*pick)(const void *ctx, int t, struct mb_rng *rng, size_t *a_row, size_t *b_row,
+		     double *d);
+	void (*row)(const void *ctx, bool is_a, bool seen, size_t r, float *dst);
+};
+
+void gemm_sample_errors(const struct gemm_sampler *s, struct gemm_errors *e);
+/* gemm_errors_to_check: pass when the arithmetic max and the quantization mean are
+ * within their bounds. */
+void gemm_errors_to_check(const struct gemm_errors *e, double tol_arith, double tol_quant,
+			  int samples, struct bench_check *chk);
+/* gemm_errors_annotate adds the record's "errors" object. */
+int gemm_errors_annotate(const struct gemm_errors *e, double tol_arith, double tol_quant,
+			 cJSON *rec);
 
 /* gemm_shape_data_pad makes a copy of sd's inputs zero-padded to multiples of mult
  * (shape included, owned by the copy: free with gemm_shape_data_free, then free its

@@ -22,16 +22,6 @@
 #include "rng.h"
 #include "status.h"
 
-/* NOTE: tolerances per output precision. BF16 output rounds to 2^-9 relative, and an
- * element can be ~4x the RMS: 2e-2. FP32 output (the CPU path) only sees FP32
- * accumulation: 1e-4. Fast accumulation on FP8 is allowed the FP8 per-tile bound 5e-2.
- * Quantization (mean): E4M3 products carry ~3.4% RMS relative error, so the mean
- * normalized error sits near 2.7%: bound 5e-2; BF16 inputs: 5e-3. */
-#define TOL_ARITH_BF16_OUT 2e-2
-#define TOL_ARITH_FP32_OUT 1e-4
-#define TOL_ARITH_FAST 5e-2
-#define TOL_QUANT_FP8 5e-2
-#define TOL_QUANT_BF16 5e-3
 
 struct gemm_case {
 	const struct gemm_shape_data *sd;
@@ -46,7 +36,7 @@ struct gemm_case {
 	struct gemm_cuda *plan;         /* CUDA implementations */
 	float *a_in, *b_in;             /* CPU implementation: the inputs it multiplies */
 	float *d;                       /* host output [m, n] */
-	double arith_max, arith_mean, quant_max, quant_mean;
+	struct gemm_errors err;
 	double tol_arith, tol_quant;
 };
 
@@ -267,75 +257,61 @@ static double dot64(const float *x, const float *y, int k)
 	return s;
 }
 
-/* sample_errors measures d against the two references on the sampled elements. */
-static void sample_errors(struct gemm_case *g, long *over, long *nonfinite)
+void gemm_sample_errors(const struct gemm_sampler *sm, struct gemm_errors *e)
 {
 	struct mb_rng rng;
-	int s = g->samples;
-	double *rq = malloc(2 * (size_t)s * sizeof(double)), *ru = rq ? rq + s : NULL, *dv = NULL;
-	size_t *at = malloc((size_t)s * sizeof(size_t));
-	float *ra = malloc(2 * (size_t)g->k * sizeof(float)), *rb = ra ? ra + g->k : NULL;
-	dv = malloc((size_t)s * sizeof(double));
-	double ssq_q = 0, ssq_u = 0;
-	*over = *nonfinite = 0;
-	g->arith_max = g->quant_max = INFINITY;
-	g->arith_mean = g->quant_mean = INFINITY;
-	if (!rq || !at || !dv || !ra)
+	int s = sm->samples;
+	double *rq = malloc(3 * (size_t)s * sizeof(double)), *ru = rq ? rq + s : NULL;
+	double *dv = rq ? rq + 2 * s : NULL, ssq_q = 0, ssq_u = 0;
+	float *ra = malloc(2 * (size_t)sm->k * sizeof(float)), *rb = ra ? ra + sm->k : NULL;
+	*e = (struct gemm_errors){ INFINITY, INFINITY, INFINITY, INFINITY, 0, 0 };
+	if (!rq || !ra)
 		goto out;
-	mb_rng_seed(&rng, g->seed, 77);
+	mb_rng_seed(&rng, sm->seed, 77);
 	for (int t = 0; t < s; t++) {
-		size_t i = t == 0 ? 0 : t == 1 ? (size_t)g->lm - 1 : mb_rng_next(&rng) % (size_t)g->lm;
-		size_t j = t == 0 ? 0 : t == 1 ? (size_t)g->ln - 1 : mb_rng_next(&rng) % (size_t)g->ln;
-		size_t ka = i * (size_t)g->k, kb = j * (size_t)g->k;
-		at[t] = i * (size_t)g->n + j;
-		seen_row(g, true, i, ra);
-		seen_row(g, false, j, rb);
-		rq[t] = dot64(ra, rb, g->k);
-		ru[t] = dot64(g->sd->a + ka, g->sd->b + kb, g->k);
-		dv[t] = g->d[at[t]];
+		size_t ia, ib;
+		sm->pick(sm->ctx, t, &rng, &ia, &ib, &dv[t]);
+		sm->row(sm->ctx, true, true, ia, ra);
+		sm->row(sm->ctx, false, true, ib, rb);
+		rq[t] = dot64(ra, rb, sm->k);
+		sm->row(sm->ctx, true, false, ia, ra);
+		sm->row(sm->ctx, false, false, ib, rb);
+		ru[t] = dot64(ra, rb, sm->k);
 		ssq_q += rq[t] * rq[t];
 		ssq_u += ru[t] * ru[t];
 	}
 	double rms_q = sqrt(ssq_q / s), rms_u = sqrt(ssq_u / s);
-	g->arith_max = g->quant_max = g->arith_mean = g->quant_mean = 0;
+	e->arith_max = e->quant_max = e->arith_mean = e->quant_mean = 0;
 	for (int t = 0; t < s; t++) {
 		double ea = fabs(dv[t] - rq[t]) / (rms_q > 0 ? rms_q : 1);
 		double eq = fabs(dv[t] - ru[t]) / (rms_u > 0 ? rms_u : 1);
 		if (!isfinite(dv[t])) {
-			(*nonfinite)++;
+			e->nonfinite++;
 			ea = eq = INFINITY;
 		}
-		*over += !(ea <= g->tol_arith);
-		g->arith_max = fmax(g->arith_max, ea);
-		g->quant_max = fmax(g->quant_max, eq);
-		g->arith_mean += ea / s;
-		g->quant_mean += eq / s;
+		e->over += !(ea <= sm->tol_arith);
+		e->arith_max = fmax(e->arith_max, ea);
+		e->quant_max = fmax(e->quant_max, eq);
+		e->arith_mean += ea / s;
+		e->quant_mean += eq / s;
 	}
 out:
 	free(rq);
-	free(at);
 	free(ra);
-	free(dv);
 }
 
-static int case_check(void *state, struct bench_check *chk)
+void gemm_errors_to_check(const struct gemm_errors *e, double tol_arith, double tol_quant,
+			  int samples, struct bench_check *chk)
 {
-	struct gemm_case *g = state;
-	long over = 0, nonfinite = 0;
-	int err = g->plan ? gemm_cuda_download(g->plan, g->d) : MB_OK;
-	if (err)
-		return err;
-	sample_errors(g, &over, &nonfinite);
-	chk->max_err = g->arith_max;
-	chk->tolerance = g->tol_arith;
-	chk->samples = g->samples;
+	chk->max_err = e->arith_max;
+	chk->tolerance = tol_arith;
+	chk->samples = samples;
 	/* NOTE: a quantization error beyond its bound is a wrong scale, not noise. */
-	chk->mismatches = over + (!(g->quant_mean <= g->tol_quant) && over == 0);
+	chk->mismatches = e->over + (!(e->quant_mean <= tol_quant) && e->over == 0);
 	chk->metric = "arith |d-ref|/rms(ref), ref from the dequantized inputs in FP64";
-	return MB_OK;
 }
 
-/* add_error adds {"max", "mean", "tolerance", "on", "status"} under name. */
+/* add_error adds {"max", "mean", "tolerance", "judged_on", "reference", "status"}. */
 static void add_error(cJSON *errors, const char *name, double max, double mean, double tol,
 		      const char *on, bool judged_on_mean)
 {
@@ -348,17 +324,58 @@ static void add_error(cJSON *errors, const char *name, double max, double mean, 
 	cJSON_AddStringToObject(e, "status", (judged_on_mean ? mean : max) <= tol ? "pass" : "fail");
 }
 
-static int case_annotate(void *state, cJSON *rec)
+int gemm_errors_annotate(const struct gemm_errors *e, double tol_arith, double tol_quant,
+			 cJSON *rec)
 {
-	struct gemm_case *g = state;
 	cJSON *errors = cJSON_AddObjectToObject(rec, "errors");
 	if (!errors)
 		return MB_ERR_NOMEM;
-	add_error(errors, "arithmetic", g->arith_max, g->arith_mean, g->tol_arith,
+	add_error(errors, "arithmetic", e->arith_max, e->arith_mean, tol_arith,
 		  "FP64 product of the inputs as the implementation sees them", false);
-	add_error(errors, "quantization", g->quant_max, g->quant_mean, g->tol_quant,
+	add_error(errors, "quantization", e->quant_max, e->quant_mean, tol_quant,
 		  "FP64 product of the unquantized FP32 inputs", true);
 	return MB_OK;
+}
+
+/* case_pick samples output (i, j): corners first, then random in the logical region. */
+static void case_pick(const void *ctx, int t, struct mb_rng *rng, size_t *ia, size_t *ib,
+		      double *d)
+{
+	const struct gemm_case *g = ctx;
+	size_t i = t == 0 ? 0 : t == 1 ? (size_t)g->lm - 1 : mb_rng_next(rng) % (size_t)g->lm;
+	size_t j = t == 0 ? 0 : t == 1 ? (size_t)g->ln - 1 : mb_rng_next(rng) % (size_t)g->ln;
+	*ia = i;
+	*ib = j;
+	*d = g->d[i * (size_t)g->n + j];
+}
+
+/* case_row writes a row of A or B, as seen by the implementation or unquantized. */
+static void case_row(const void *ctx, bool is_a, bool seen, size_t r, float *dst)
+{
+	const struct gemm_case *g = ctx;
+	if (seen) {
+		seen_row(g, is_a, r, dst);
+		return;
+	}
+	memcpy(dst, (is_a ? g->sd->a : g->sd->b) + r * (size_t)g->k, (size_t)g->k * sizeof(float));
+}
+
+static int case_check(void *state, struct bench_check *chk)
+{
+	struct gemm_case *g = state;
+	int err = g->plan ? gemm_cuda_download(g->plan, g->d) : MB_OK;
+	if (err)
+		return err;
+	struct gemm_sampler sm = { g, g->k, g->samples, g->seed, g->tol_arith, case_pick, case_row };
+	gemm_sample_errors(&sm, &g->err);
+	gemm_errors_to_check(&g->err, g->tol_arith, g->tol_quant, g->samples, chk);
+	return MB_OK;
+}
+
+static int case_annotate(void *state, cJSON *rec)
+{
+	struct gemm_case *g = state;
+	return gemm_errors_annotate(&g->err, g->tol_arith, g->tol_quant, rec);
 }
 
 static void case_destroy(void *state)
