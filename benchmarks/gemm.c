@@ -30,7 +30,7 @@ static struct {
 	const char *shapes, *dtypes, *impls, *passes, *fast, *layers, *peak_file;
 	const char *accum_csv, *accum_dist;
 	bool accum_study;
-	int samples, pad;
+	int samples, pad, grouped;
 } opt;
 
 static const struct cli_opt gemm_opts[] = {
@@ -41,6 +41,7 @@ static const struct cli_opt gemm_opts[] = {
 	{ "layer", CLI_STRING, &opt.layers, "moe,dense", "which layers of a preset", 0, -1, NULL },
 	{ "fast-accum", CLI_CHOICE, &opt.fast, "off", "FP8 fast accumulation (no promotion)", 0, -1, "off|on|both" },
 	{ "samples", CLI_INT, &opt.samples, "1024", "output elements checked against FP64", 2, 1 << 20, NULL },
+	{ "grouped", CLI_INT, &opt.grouped, "0", "also run the routed experts' fwd/dgrad as grouped FP8-block GEMMs over G local experts (0: off)", 0, 4096, NULL },
 	{ "pad", CLI_INT, &opt.pad, "0", "zero-pad every shape to multiples of N (0: only FP8 shapes an implementation rejects, to 128)", 0, 4096, NULL },
 	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result file: adds pct_measured_peak", 0, -1, NULL },
 	{ "accum-study", CLI_FLAG, &opt.accum_study, NULL, "instead of shapes: FP8 accumulation error vs K (CPU emulation; on CUDA also cuBLASLt and v1)", 0, -1, NULL },
@@ -205,6 +206,30 @@ struct gemm_plan {
 
 static char summary_spec[128];
 
+/* is_grouped_shape tells whether a shape is a routed expert's fwd or dgrad GEMM. */
+static bool is_grouped_shape(const struct gemm_shape *s)
+{
+	return !strncmp(s->label, "moe.expert.", 11) && strcmp(s->pass, "wgrad") != 0;
+}
+
+/* check_grouped verifies --grouped G against the shapes: routed experts present, and
+ * G dividing their number. Returns 0 or 2 (reported). */
+static int check_grouped(const struct gemm_plan *p)
+{
+	for (int i = 0; i < p->n_shapes; i++) {
+		const struct gemm_shape *s = &p->shapes[i];
+		if (!is_grouped_shape(s))
+			continue;
+		if (s->count % opt.grouped)
+			return cli_error("G is the experts per GPU: a divisor of the routed experts",
+					 "--grouped %d does not divide the %lld routed experts", opt.grouped,
+					 (long long)s->count);
+		return 0;
+	}
+	return cli_error("use a preset with routed experts, e.g. --shapes deepseek-v3:tokens=4096 --layer moe",
+			 "--grouped: no routed-expert GEMM among the shapes");
+}
+
 /* resolve checks the options against the backend; returns 0 or 2 (reported). */
 static int resolve(struct run_ctx *ctx, struct gemm_plan *p)
 {
@@ -227,10 +252,29 @@ static int resolve(struct run_ctx *ctx, struct gemm_plan *p)
 	p->n_shapes = make_shapes(p->spec, p->shapes, MAX_SHAPES);
 	if (p->n_shapes < 0)
 		return 2;
+	if (opt.grouped > 0 && check_grouped(p))
+		return 2;
 	if (opt.peak_file && result_read(opt.peak_file, &p->peak_doc, why, sizeof(why)))
 		return cli_error("pass a result file written by `moebench peak`", "--measured-peak: %s", why);
 	snprintf(summary_spec, sizeof(summary_spec), "%s, passes %s", p->spec, opt.passes);
 	return 0;
+}
+
+
+/* run_grouped measures a routed-expert shape as grouped GEMMs, per implementation. */
+static int run_grouped(struct run_ctx *ctx, const struct gemm_plan *p, int index)
+{
+	static const enum gemm_impl impls[] = { GEMM_IMPL_CPU, GEMM_IMPL_CUBLASLT, GEMM_IMPL_V1 };
+	const struct gemm_shape *s = &p->shapes[index];
+	bool skipped;
+	int err = MB_OK;
+	if (!is_grouped_shape(s) || !in_list(opt.dtypes, "fp8-block"))
+		return MB_OK;
+	double mp = p->peak_doc ? measured_peak(p->peak_doc, p->cuda, GEMM_FP8_BLOCK) : NAN;
+	for (int ii = 0; ii < 3 && !err; ii++)
+		if (in_list(p->impls, gemm_impl_name(impls[ii])))
+			err = gemm_run_grouped(ctx, s, opt.grouped, impls[ii], opt.samples, mp, &skipped);
+	return err;
 }
 
 /* run_shape measures every selected kind and implementation on one shape. */
@@ -265,6 +309,8 @@ static int run_shape(struct run_ctx *ctx, const struct gemm_plan *p, int index)
 		}
 	}
 	gemm_shape_data_free(&sd);
+	if (!err && opt.grouped > 0)
+		err = run_grouped(ctx, p, index);
 	return err;
 }
 
@@ -461,8 +507,8 @@ static int gemm_summarize(cJSON *doc)
 	cJSON *figs = cJSON_AddArrayToObject(g, "layers");
 	cJSON_AddStringToObject(g, "rule", "layer time = sum over its GEMMs of median time x count "
 				"(routed experts run one after another); speed-up = BF16 time / this time");
-	const char *layers[] = { "moe", "dense", "explicit" };
-	for (int l = 0; l < 3; l++)
+	const char *layers[] = { "moe", "moe.grouped", "dense", "explicit" };
+	for (int l = 0; l < 4; l++)
 		for (int i = 0; i < tt->n; i++)
 			if (!strcmp(tt->t[i].layer, layers[l])) {
 				layer_line(tt, layers[l], lines, figs);

@@ -96,6 +96,12 @@ int gemm_run_case(struct run_ctx *ctx, const struct gemm_shape_data *sd, enum ge
 		  enum gemm_impl impl, bool fast_accum, int samples, double measured_peak,
 		  int pad, bool *skipped);
 
+/* gemm_run_grouped measures the routed-expert GEMM s (rows per expert s->m) as one
+ * grouped GEMM over `groups` local experts, FP8 block-scaled, through impl. Not taken
+ * (MB_ERR_ARG, MB_ERR_UNSUPPORTED): reported and skipped (*skipped). */
+int gemm_run_grouped(struct run_ctx *ctx, const struct gemm_shape *s, int groups,
+		     enum gemm_impl impl, int samples, double measured_peak, bool *skipped);
+
 /* gemm_accum_study runs `--accum-study`: the CPU emulation table (printed to stderr,
  * recorded in the document, CSV to csv_path when set) and, on CUDA, the same sweep
  * through cuBLASLt and v1 into the summary. MB_ERR_ARG: bad input, reported. */

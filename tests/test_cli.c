@@ -44,6 +44,8 @@ START_TEST(bad_input_exits_2)
 	expect_usage_error("gemm --backend cpu --pass fwd,sideways", "'sideways'");
 	expect_usage_error("gemm --backend cpu --impl cublaslt", "needs the CUDA backend");
 	expect_usage_error("gemm --backend cpu --measured-peak missing.json", "missing.json");
+	expect_usage_error("gemm --backend cpu --shapes v3-tiny --grouped 3", "does not divide the 8 routed experts");
+	expect_usage_error("gemm --backend cpu --shapes 64x64x128 --grouped 2", "no routed-expert GEMM");
 	ck_assert_int_eq(sh("ls %s | wc -l", dir), 0);
 	ck_assert_str_eq(out, "0\n"); /* nothing written by any of them */
 }
@@ -144,6 +146,15 @@ START_TEST(gemm_on_cpu_checks_and_summarizes)
 	ck_assert_int_eq(sh("python3 -c \"import json; r=json.load(open('pad.json'))['records'][0]; "
 			    "print(r['params']['padded_to'], r['params']['m'], r['check']['status'])\""), 0);
 	ck_assert_str_eq(out, "128x128x256 33 pass\n");
+	/* --grouped: the routed experts as one grouped GEMM over 4 local experts. */
+	ck_assert_int_eq(sh("$MB gemm " TINY_RUN " --shapes v3-tiny:tokens=256 --layer moe --pass fwd "
+			    "--dtype fp8-block --grouped 4 --out grp.json"), 0);
+	ck_assert_ptr_nonnull(strstr(out, "moe.grouped/moe.expert.fc1/fwd/G4_M64_N256_K256/fp8-block/cpu"));
+	ck_assert_ptr_nonnull(strstr(out, "layer moe.grouped ("));
+	ck_assert_int_eq(sh("python3 -c \"import json; r=[x for x in json.load(open('grp.json'))['records'] "
+			    "if x['params'].get('layer')=='moe.grouped']; print(len(r), "
+			    "all(x['check']['status']=='pass' for x in r), r[0]['params']['count'])\""), 0);
+	ck_assert_str_eq(out, "2 True 2\n");
 	ck_assert_int_eq(sh("$MB gemm " TINY_RUN " --shapes v3-tiny:tokens=128 --pass fwd --dtype fp8-block --out p.json"), 0);
 	ck_assert_ptr_nonnull(strstr(out, "layer moe (v3-tiny:tokens=128"));
 	ck_assert_ptr_nonnull(strstr(out, "moe/moe.expert.fc1/fwd"));
