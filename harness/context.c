@@ -12,6 +12,7 @@
 #include "build_info.h"
 #include "counters.h"
 #include "hardware.h"
+#include "mpi_world.h"
 #include "status.h"
 
 #if MOEBENCH_HAVE_MPI
@@ -145,7 +146,7 @@ int context_fill(cJSON *ctx, int argc, char **argv, const struct backend *b,
 	cJSON *devs = cJSON_AddArrayToObject(ctx, "devices");
 	if (b->kind == BACKEND_CUDA)
 		cJSON_AddItemToArray(devs, device_json(&b->dev));
-	cJSON_AddNumberToObject(ctx, "world_size", 1);
+	cJSON_AddNumberToObject(ctx, "world_size", mpi_world_size());
 	cJSON_AddBoolToObject(ctx, "counters_available", counters_available);
 	return MB_OK;
 }

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "context.h"
+#include "mpi_world.h"
 #include "session.h"
 
 struct command {
@@ -57,7 +58,8 @@ static void usage(void)
 	       "Exit status: 0 ok, 1 failed check / run error / regression, 2 bad input.\n");
 }
 
-int main(int argc, char **argv)
+/* dispatch runs the command argv[1] names; returns the exit status. */
+static int dispatch(int argc, char **argv)
 {
 	if (argc < 2)
 		return usage(), cli_error("moebench --help lists the commands", "no command given");
@@ -77,4 +79,15 @@ int main(int argc, char **argv)
 		if (strcmp(cmd, bench_registry[i]->name) == 0)
 			return session_bench(bench_registry[i], argc - 1, argv + 1);
 	return cli_error("moebench --help lists the commands", "unknown command '%s'", cmd);
+}
+
+/* NOTE: under mpirun every rank runs main; MPI starts before argv is read (MPI_Init may
+ * take its own arguments out) and ends after the command, on every path. */
+int main(int argc, char **argv)
+{
+	if (mpi_world_init(&argc, &argv))
+		return 1;
+	int status = dispatch(argc, argv);
+	mpi_world_finalize();
+	return status;
 }

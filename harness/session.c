@@ -12,6 +12,7 @@
 #include "counters.h"
 #include "export.h"
 #include "hardware.h"
+#include "mpi_world.h"
 #include "result.h"
 #include "status.h"
 
@@ -86,7 +87,19 @@ static void print_summaries(const cJSON *doc)
 	}
 }
 
-/* finish writes the result file and prints the chosen format; returns the status. */
+/* report_failures prints the run's error and failed checks, if any. */
+static void report_failures(const struct session *s, int run_err, int failures)
+{
+	if (run_err)
+		fprintf(stderr, "moebench: error: %s: the run stopped: %s\n", s->command,
+			mb_status_str(run_err));
+	if (failures)
+		fprintf(stderr, "moebench: %d check%s FAILED (see the records marked fail)\n",
+			failures, failures == 1 ? "" : "s");
+}
+
+/* finish writes the result file and prints the chosen format; returns the status.
+ * Under MPI only rank 0 writes and prints; the others report their failures only. */
 static int finish(struct session *s, int run_err, int failures)
 {
 	char why[512];
@@ -95,6 +108,10 @@ static int finish(struct session *s, int run_err, int failures)
 	if (run_err == MB_ERR_ARG)
 		return 2;
 	int status = (run_err || failures) ? 1 : 0;
+	if (!mpi_world_is_root()) {
+		report_failures(s, run_err, failures);
+		return status;
+	}
 	char *text = cJSON_Print(s->doc);
 	if (!text)
 		return cli_error(NULL, "out of memory");
@@ -110,12 +127,7 @@ static int finish(struct session *s, int run_err, int failures)
 		print_summaries(s->doc);
 	fflush(stdout);
 	cli_note(s->common.quiet, "result written to %s", s->out_path);
-	if (run_err)
-		fprintf(stderr, "moebench: error: %s: the run stopped: %s\n", s->command,
-			mb_status_str(run_err));
-	if (failures)
-		fprintf(stderr, "moebench: %d check%s FAILED (see the records marked fail)\n",
-			failures, failures == 1 ? "" : "s");
+	report_failures(s, run_err, failures);
 	return status;
 }
 

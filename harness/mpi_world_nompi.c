@@ -1,0 +1,56 @@
+/*
+ * mpi_world_nompi.c - the single-rank world of builds without MPI (see mpi_world.h).
+ * A launcher's processes each run alone here: it says so once, on stderr.
+ */
+#include "mpi_world.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int mpi_world_init(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	if (mpi_world_launched())
+		fprintf(stderr, "moebench: started by an MPI launcher, but built without MPI: "
+			"every process runs as a single rank\n");
+	return MB_OK;
+}
+
+bool mpi_world_active(void)
+{
+	return false;
+}
+
+int mpi_world_rank(void)
+{
+	return 0;
+}
+
+int mpi_world_size(void)
+{
+	return 1;
+}
+
+bool mpi_world_is_root(void)
+{
+	return true;
+}
+
+void mpi_world_finalize(void)
+{
+}
+
+void mpi_world_abort(int code, const char *why)
+{
+	fprintf(stderr, "moebench: error: rank 0: %s\n", why);
+	exit(code);
+}
+
+int mb_mpi_check(int mpi_err, const char *call, const char *file, int line)
+{
+	if (mpi_err == 0)
+		return MB_OK;
+	fprintf(stderr, "%s:%d: %s: rank 0: MPI error %d\n", file, line, call, mpi_err);
+	return MB_ERR_MPI;
+}
