@@ -10,5 +10,6 @@ int cmd_info(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_claims(int argc, char **argv);
+int cmd_pipeline(int argc, char **argv);
 
 #endif

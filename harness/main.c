@@ -31,6 +31,7 @@ static const struct command commands[] = {
 	{ "run", "the default suite: every benchmark at small sizes", cmd_run },
 	{ "model", "parameters, FLOPs/token, KV cache, memory of a model preset", cmd_model },
 	{ "claims", "recompute published claims (GPU-hours, MFU, cost) from first principles", cmd_claims },
+	{ "pipeline", "pipeline schedules: simulated bubble vs closed forms, timeline, --execute", cmd_pipeline },
 	{ "compare", "two result files -> regressions (exit 1 on one)", cmd_compare },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
