@@ -124,10 +124,7 @@ static void pipeline_destroy(void *state)
 static int pipeline_bench_run(struct run_ctx *ctx)
 {
 	struct bench_case c = { .peak = NAN };
-	struct backend host = { .kind = BACKEND_CPU };
-	struct run_ctx on_host = *ctx;
 	struct pipeline_state *st = calloc(1, sizeof(*st));
-	int err;
 
 	if (!st)
 		return MB_ERR_NOMEM;
@@ -142,10 +139,7 @@ static int pipeline_bench_run(struct run_ctx *ctx)
 	c.check = pipeline_check;
 	c.destroy = pipeline_destroy;
 	/* NOTE: arithmetic on the host: a CUDA backend would time it with GPU events. */
-	on_host.backend = &host;
-	err = driver_run_case(&on_host, &c);
-	ctx->failures += on_host.failures;
-	return err;
+	return driver_run_case_on_host(ctx, &c);
 }
 
 const struct bench_desc bench_pipeline = {

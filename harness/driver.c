@@ -159,3 +159,13 @@ int driver_run_case(struct run_ctx *ctx, struct bench_case *c)
 	c->state = NULL;
 	return err;
 }
+
+int driver_run_case_on_host(struct run_ctx *ctx, struct bench_case *c)
+{
+	struct backend host = { .kind = BACKEND_CPU };
+	struct backend *opened = ctx->backend;
+	ctx->backend = &host;
+	int err = driver_run_case(ctx, c);
+	ctx->backend = opened;
+	return err;
+}

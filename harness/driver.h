@@ -81,5 +81,8 @@ struct bench_desc {
  * and destroys the case's state. Returns MB_OK (also when the check failed: that is
  * counted in ctx->failures) or the error that prevented measuring. */
 int driver_run_case(struct run_ctx *ctx, struct bench_case *c);
+/* driver_run_case_on_host runs a case whose work is host arithmetic (claims, the
+ * pipeline simulator) on the CPU clock, whatever backend the command opened. */
+int driver_run_case_on_host(struct run_ctx *ctx, struct bench_case *c);
 
 #endif
