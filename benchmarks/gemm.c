@@ -75,11 +75,7 @@ static int check_list(const char *opt_name, const char *list, const char *allowe
 	for (const char *p = list; *p;) {
 		size_t len = strcspn(p, ",");
 		snprintf(word, sizeof(word), "%.*s", (int)(len < 63 ? len : 63), p);
-		char padded[200];
-		snprintf(padded, sizeof(padded), "|%s|", allowed);
-		char key[70];
-		snprintf(key, sizeof(key), "|%s|", word);
-		if (len == 0 || !strstr(padded, key)) {
+		if (len == 0 || len > 63 || !cli_choice_ok(allowed, word)) {
 			snprintf(hint, sizeof(hint), "--%s takes a comma-separated list of %s", opt_name, allowed);
 			return cli_error(hint, "--%s: unknown value '%s'", opt_name, word);
 		}

@@ -77,8 +77,7 @@ static bool range_ok(const struct cli_opt *o, double v)
 	return o->min > o->max || (v >= o->min && v <= o->max);
 }
 
-/* choice_ok tells whether val is one of the '|'-separated choices. */
-static bool choice_ok(const char *choices, const char *val)
+bool cli_choice_ok(const char *choices, const char *val)
 {
 	size_t n = strlen(val);
 	for (const char *p = choices; p && *p;) {
@@ -129,7 +128,7 @@ static int set_value(const char *cmd, const struct cli_opt *o, const char *val)
 		return 0;
 	}
 	if (o->kind == CLI_CHOICE) {
-		if (!choice_ok(o->choices, val))
+		if (!cli_choice_ok(o->choices, val))
 			return cli_error(hint, "--%s: '%s' is not one of %s", o->name, val, o->choices);
 		*(const char **)o->target = val;
 		return 0;

@@ -78,6 +78,9 @@ int cli_error(const char *hint, const char *fmt, ...) __attribute__((format(prin
 /* cli_note prints "moebench: <msg>" to stderr unless quiet. */
 void cli_note(bool quiet, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* cli_choice_ok tells whether val is one of the '|'-separated choices ("a|b|c"). */
+bool cli_choice_ok(const char *choices, const char *val);
+
 /* cli_parse_size parses "4096", "4K", "1.5M" into *out (powers of 1024). */
 int cli_parse_size(const char *s, int64_t *out);
 
