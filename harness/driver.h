@@ -23,6 +23,7 @@
 #include "cli.h"
 
 struct counters;
+struct comm;
 
 struct bench_check {
 	double max_err;
@@ -48,6 +49,12 @@ struct bench_case {
 	/* annotate adds fields of the case's own to its record after the check (e.g. the
 	 * two errors of an FP8 GEMM); may be NULL. */
 	int (*annotate)(void *state, cJSON *record);
+	/* comm, when not NULL, makes the case collective over its ranks: every rank runs
+	 * the same number of repetitions, each started together (barrier), and the time of
+	 * a repetition is the slowest rank's (element-wise MAX over ranks before the
+	 * statistics), as nccl-tests and DESIGN.md's "a step's time is the slowest rank's".
+	 * The check's mismatches are summed and max_err maxed over ranks. */
+	struct comm *comm;
 };
 
 struct run_ctx {
