@@ -25,4 +25,26 @@ struct a2a_coll_opts {
  * ctx->failures) or an error. */
 int a2a_collective_run(struct run_ctx *ctx, struct comm *c, const struct a2a_coll_opts *o);
 
+enum a2a_payload { A2A_BF16, A2A_FP8 };
+
+struct a2a_moe_opts {
+	long tokens;              /* per rank */
+	int hidden;               /* 7168 */
+	int experts, topk;        /* 256, 8 */
+	int groups, topk_groups;  /* 8, 4: group-limited routing */
+	int max_nodes;            /* 4: node-limited routing; 0 = no limit */
+	int ranks_per_node;       /* ranks sharing a node (NVLink domain) */
+	double route_scale;       /* 2.5 */
+	double zipf;              /* 0: uniform random logits; > 0: Zipf skew exponent */
+	enum a2a_payload payload; /* dispatch payload; combine is always BF16 */
+	unsigned long long seed;
+};
+
+/* a2a_moe_run measures layout, dispatch and combine of one MoE layer's tokens over the
+ * expert-parallel communicator ep (every rank holds experts/size experts), checks every
+ * received row and the combined output, appends the records and a summary (per phase:
+ * slowest rank's time, algbw, busbw, logical bandwidth, tokens/s, imbalance, #wrong).
+ * Returns MB_OK (wrong rows counted in ctx->failures) or an error. */
+int a2a_moe_run(struct run_ctx *ctx, struct comm *ep, const struct a2a_moe_opts *o);
+
 #endif
