@@ -59,6 +59,14 @@ static bool decode_shape_ok(const struct attn_decode_shape *s)
 	       s->k_stride >= s->d_qk && s->v_stride >= s->d_v && isfinite(s->scale);
 }
 
+/* work tells whether a pass of b x h x rows x cols scores of width d is worth more
+ * than one thread. NOTE: tiny calls (finite-difference checks make thousands) would
+ * otherwise pay a parallel region each, and far more on a loaded machine. */
+static bool work(int b, int h, int rows, int cols, int d)
+{
+	return (double)b * h * rows * cols * d > 1e5;
+}
+
 /* dot returns sum x[c] * y[c] over n. */
 static double dot(const double *x, const double *y, int n)
 {
@@ -115,7 +123,8 @@ int attn_fwd_cpu_f64(const struct attn_shape *s, const double *q, const double *
 	if (attn_shape_check(s, NULL, 0) || !q || !k || !v || !o || !lse)
 		return MB_ERR_ARG;
 	int tasks = s->batch * s->heads;
-#pragma omp parallel reduction(| : nomem)
+	bool par = work(s->batch, s->heads, s->seq, s->seq, s->d_qk + s->d_v);
+#pragma omp parallel reduction(| : nomem) if (par)
 	{
 		double *p = malloc((size_t)s->seq * sizeof(*p));
 		nomem = !p;
@@ -184,7 +193,8 @@ int attn_bwd_cpu_f64(const struct attn_shape *s, const double *q, const double *
 	    !dk || !dv)
 		return MB_ERR_ARG;
 	int tasks = s->batch * s->kv_heads;
-#pragma omp parallel for schedule(dynamic)
+	bool par = work(s->batch, s->heads, s->seq, s->seq, s->d_qk + s->d_v);
+#pragma omp parallel for schedule(dynamic) if (par)
 	for (int t = 0; t < tasks; t++)
 		bwd_group(s, q, k, v, o, dout, lse, dq, dk, dv, t / s->kv_heads, t % s->kv_heads);
 	return MB_OK;
@@ -213,7 +223,8 @@ int attn_decode_cpu_f64(const struct attn_decode_shape *s, const double *q, cons
 	if (!decode_shape_ok(s) || !q || !k || !v || !o || !lse)
 		return MB_ERR_ARG;
 	int tasks = s->batch * s->heads;
-#pragma omp parallel reduction(| : nomem)
+	bool par = work(s->batch, s->heads, 1, s->ctx, s->d_qk + s->d_v);
+#pragma omp parallel reduction(| : nomem) if (par)
 	{
 		double *p = malloc((size_t)s->ctx * sizeof(*p));
 		nomem = !p;
