@@ -35,28 +35,6 @@ struct fwd_params {
 
 /* ---- GPU kernels ---- */
 
-/* fwd_scores computes the warp's 16 x 64 score tile S = Q K^T (unscaled) as C
- * fragments: s[j] covers keys 8j..8j+7. */
-template <int DQK>
-__device__ __forceinline__ void fwd_scores(float s[FWD_BN / 8][4], const bf16 *sq,
-					   const bf16 *sk, int warp, int lane)
-{
-	constexpr int P = DQK + ATT_PAD;
-#pragma unroll
-	for (int j = 0; j < FWD_BN / 8; j++)
-		s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
-#pragma unroll 4
-	for (int kk = 0; kk < DQK / 16; kk++) {
-		uint32_t a[4], b[2];
-		att_load_a(a, sq, P, warp * 16, kk * 16, lane);
-#pragma unroll
-		for (int j = 0; j < FWD_BN / 8; j++) {
-			att_load_b_nk(b, sk, P, j * 8, kk * 16, lane);
-			att_mma(s[j], a, b[0], b[1]);
-		}
-	}
-}
-
 /* fwd_softmax masks and scales the score tile in place, turns it into probabilities
  * against the updated running max m (base 2), adds their sum to this thread's part of
  * l and rescales O by exp2(old max - new max). Row r (0, 1) of this thread is query
@@ -99,29 +77,6 @@ __device__ __forceinline__ void fwd_softmax(float s[FWD_BN / 8][4], float acc[DV
 		for (int n = 0; n < DV / 8; n++) {
 			acc[n][2 * r] *= alpha;
 			acc[n][2 * r + 1] *= alpha;
-		}
-	}
-}
-
-/* fwd_pv adds P V to the warp's 16 x DV output: the probabilities of n tiles 2kk and
- * 2kk+1 form the A operand of K step kk (att_p_tile), V rows the B operand. */
-template <int DV>
-__device__ __forceinline__ void fwd_pv(float acc[DV / 8][4], const float s[FWD_BN / 8][4],
-				       const bf16 *sv, int lane)
-{
-	constexpr int P = DV + ATT_PAD;
-#pragma unroll
-	for (int kk = 0; kk < FWD_BN / 16; kk++) {
-		uint32_t a[4], b[2];
-#pragma unroll
-		for (int r = 0; r < 4; r++) {
-			const float *c = s[att_p_tile(kk, r)] + att_p_elem(r);
-			a[r] = att_pack(c[0], c[1]);
-		}
-#pragma unroll
-		for (int n = 0; n < DV / 8; n++) {
-			att_load_b_kn(b, sv, P, kk * 16, n * 8, lane);
-			att_mma(acc[n], a, b[0], b[1]);
 		}
 	}
 }
@@ -182,9 +137,9 @@ __global__ void __launch_bounds__(FWD_THREADS) attn_fwd_kernel(fwd_params p)
 		att_load_rows<DQK>(sk, k + k0 * ks, ks, FWD_BN, nk, tid, FWD_THREADS);
 		att_load_rows<DV>(sv, v + k0 * vs, vs, FWD_BN, nk, tid, FWD_THREADS);
 		__syncthreads();
-		fwd_scores<DQK>(s, sq, sk, warp, lane);
+		att_scores<DQK, FWD_BN / 8>(s, sq, warp * 16, sk, lane);
 		fwd_softmax<DV>(s, acc, m, l, qrow, k0, lane, p);
-		fwd_pv<DV>(acc, s, sv, lane);
+		att_acc_ptile<FWD_BN, DV>(acc, s, sv, lane);
 	}
 	bf16 *o = p.o + ((long)b * p.seq * p.heads + h) * DV;
 	fwd_store<DV>(acc, m, l, o, (long)p.heads * DV, p.lse + (long)blockIdx.y * p.seq, qrow,

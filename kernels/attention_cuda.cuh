@@ -112,6 +112,55 @@ __device__ __forceinline__ void att_load_rows(bf16 *s, const bf16 *g, long gstri
 	}
 }
 
+/* att_scores sets s[j] (j < NJ), the C fragments of the 16 x 8NJ product
+ * A[row0..row0+15] B[0..8NJ-1]^T over D columns, from two row-major shared tiles of
+ * pitch D + ATT_PAD: S = Q K^T in the forward, S^T = K Q^T and dP^T = V dO^T in the
+ * backward, S = Q K^T of a head tile in decode. */
+template <int D, int NJ>
+__device__ __forceinline__ void att_scores(float s[NJ][4], const bf16 *sa, int row0,
+					   const bf16 *sb, int lane)
+{
+	constexpr int P = D + ATT_PAD;
+#pragma unroll
+	for (int j = 0; j < NJ; j++)
+		s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll 4
+	for (int kk = 0; kk < D / 16; kk++) {
+		uint32_t a[4], b[2];
+		att_load_a(a, sa, P, row0, kk * 16, lane);
+#pragma unroll
+		for (int j = 0; j < NJ; j++) {
+			att_load_b_nk(b, sb, P, j * 8, kk * 16, lane);
+			att_mma(s[j], a, b[0], b[1]);
+		}
+	}
+}
+
+/* att_acc_ptile adds (16 x KN tile held as C fragments c) x (KN x NC shared tile sb,
+ * row-major, pitch NC + ATT_PAD) to acc: P V in the forward, P^T dO and dS^T Q in the
+ * backward. The C fragments of n tiles 2kk and 2kk+1, rounded to BF16, are the A
+ * operand of K step kk (att_p_tile): no trip through shared memory. */
+template <int KN, int NC>
+__device__ __forceinline__ void att_acc_ptile(float acc[NC / 8][4], const float c[KN / 8][4],
+					      const bf16 *sb, int lane)
+{
+	constexpr int P = NC + ATT_PAD;
+#pragma unroll
+	for (int kk = 0; kk < KN / 16; kk++) {
+		uint32_t a[4], b[2];
+#pragma unroll
+		for (int r = 0; r < 4; r++) {
+			const float *x = c[att_p_tile(kk, r)] + att_p_elem(r);
+			a[r] = att_pack(x[0], x[1]);
+		}
+#pragma unroll
+		for (int n = 0; n < NC / 8; n++) {
+			att_load_b_kn(b, sb, P, kk * 16, n * 8, lane);
+			att_mma(acc[n], a, b[0], b[1]);
+		}
+	}
+}
+
 /* att_aligned16 says whether a device pointer is non-NULL and allows 16-byte loads. */
 static inline bool att_aligned16(const void *p)
 {
