@@ -18,7 +18,10 @@
  * stream_copy with --measured-peak, else a copy measured here).
  * The comparison points: MHA = H heads of v_head_dim (DeepSeek-V2's MHA baseline shape:
  * 128 heads of 128 for V3), GQA:G = the same with G key/value heads; RoPE on the whole
- * head. CUDA cases: not built yet (the kernels of attention.cu come with branch attn).
+ * head. --impl cuda times attention.cu's v1 kernels (BF16, FP32 accumulation) on the
+ * core and decode, checked against the FP64 CPU core on the same BF16-rounded inputs
+ * (NOTE: at DeepSeek-V3's full shape that reference takes minutes on the host); the
+ * whole block runs on the CPU only.
  */
 #include <math.h>
 #include <stdio.h>
@@ -44,15 +47,15 @@ static struct {
 } opt;
 
 static const struct cli_opt mla_opts[] = {
-	{ "preset", CLI_STRING, &opt.presets, "auto", "model presets, comma-separated (auto: v3-small)", 0, -1, NULL },
-	{ "seq", CLI_SIZE, &opt.seq, "0", "sequence length, train mode (0: 256; suite 64)", 0, 1 << 20, NULL },
+	{ "preset", CLI_STRING, &opt.presets, "auto", "model presets, comma-separated (auto: v3-small on the CPU, deepseek-v3 on CUDA)", 0, -1, NULL },
+	{ "seq", CLI_SIZE, &opt.seq, "0", "sequence length, train mode (0: 256 on the CPU, 4096 on CUDA; suite 64)", 0, 1 << 20, NULL },
 	{ "batch", CLI_INT, &opt.batch, "1", "sequences", 1, 4096, NULL },
 	{ "mode", CLI_CHOICE, &opt.mode, "train", "train: forward and backward; decode: one token", 0, -1, "train|decode" },
 	{ "ctx", CLI_SIZE, &opt.ctx, "4096", "cached positions, decode mode", 1, 1 << 22, NULL },
 	{ "compare", CLI_STRING, &opt.compare, "auto", "mha,gqa:G,mla or none (auto: mha and gqa:8, or gqa:H/2 when 8 does not fit)", 0, -1, NULL },
-	{ "impl", CLI_STRING, &opt.impl, "cpu", "implementations: cpu (cuda: not built yet)", 0, -1, NULL },
+	{ "impl", CLI_STRING, &opt.impl, "auto", "cpu,cuda (auto: cpu on the CPU, cuda on CUDA)", 0, -1, NULL },
 	{ "block", CLI_CHOICE, &opt.block, "on", "train mode: also the whole block (projections, norms, RoPE)", 0, -1, "on|off" },
-	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result: sgemm TFLOP/s and stream_copy GB/s as measured peaks", 0, -1, NULL },
+	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result: sgemm/bf16_gemm TFLOP/s and stream_copy/d2d_copy GB/s as measured peaks", 0, -1, NULL },
 	CLI_END
 };
 
@@ -72,7 +75,7 @@ struct preset_plan {
 static struct {
 	struct preset_plan p[MAX_PRESETS];
 	int n, batch, seq, ctx;
-	bool decode;
+	bool decode, cpu, cuda;
 } plan;
 
 /* mha_variant makes the MHA/GQA variant of H heads of hd with G key/value heads. */
@@ -221,30 +224,41 @@ static double copy_gbps(uint64_t seed)
 	return gbps;
 }
 
-/* check_impl accepts --impl cpu only, until the CUDA kernels are built. */
-static int check_impl(void)
+/* check_impl reads --impl into plan.cpu and plan.cuda; 2 on bad input. */
+static int check_impl(const struct run_ctx *ctx)
 {
-	for (const char *p = opt.impl; *p;) {
+	bool on_cuda = ctx->backend->kind == BACKEND_CUDA;
+	const char *impl = strcmp(opt.impl, "auto") ? opt.impl : on_cuda && !ctx->suite ? "cuda" : "cpu";
+	plan.cpu = plan.cuda = false;
+	for (const char *p = impl; *p;) {
 		size_t l = strcspn(p, ",");
 		if (l == 4 && !strncmp(p, "cuda", 4))
-			return cli_error("use --impl cpu: the CUDA attention kernels (kernels/attention.cu) "
-					 "are not in this build yet", "--impl cuda: not built");
-		if (l != 3 || strncmp(p, "cpu", 3))
-			return cli_error("--impl takes cpu", "--impl: unknown value '%.*s'", (int)l, p);
+			plan.cuda = true;
+		else if (l == 3 && !strncmp(p, "cpu", 3))
+			plan.cpu = true;
+		else
+			return cli_error("--impl takes cpu, cuda or both", "--impl: unknown value '%.*s'", (int)l, p);
 		p += l + (p[l] == ',');
 	}
+	if (plan.cuda && !on_cuda)
+		return cli_error("use --impl cpu, or --backend cuda on a machine with a GPU",
+				 "--impl cuda needs the CUDA backend");
+	if (!plan.cpu && !plan.cuda)
+		return cli_error("--impl takes cpu, cuda or both", "--impl: empty");
 	return 0;
 }
 
 /* resolve fills the plan from the options; returns 0 or 2 (reported). */
 static int resolve(struct run_ctx *ctx)
 {
-	const char *presets = strcmp(opt.presets, "auto") ? opt.presets : ctx->suite ? "v3-tiny" : "v3-small";
-	int st = check_impl();
+	bool on_cuda = ctx->backend->kind == BACKEND_CUDA && !ctx->suite;
+	const char *presets = strcmp(opt.presets, "auto") ? opt.presets : ctx->suite ? "v3-tiny" :
+			      on_cuda ? "deepseek-v3" : "v3-small";
+	int st = check_impl(ctx);
 	plan.n = 0;
 	plan.batch = opt.batch;
 	plan.decode = !strcmp(opt.mode, "decode") && !ctx->suite;
-	plan.seq = opt.seq > 0 ? (int)opt.seq : ctx->suite ? 64 : 256;
+	plan.seq = opt.seq > 0 ? (int)opt.seq : ctx->suite ? 64 : on_cuda ? 4096 : 256;
 	plan.ctx = ctx->suite ? 64 : (int)opt.ctx;
 	for (const char *p = presets; !st && *p;) {
 		size_t l = strcspn(p, ",");
@@ -275,41 +289,82 @@ static int ops_of(bool suite, enum mla_op *ops)
 	return n;
 }
 
-static int mla_run(struct run_ctx *ctx)
+/* copy_run is one device-to-device copy, for timer_reps. */
+static int copy_run(void *state)
 {
-	char why[512];
-	cJSON *peak_doc = NULL;
-	enum mla_op ops[4];
-	if (resolve(ctx))
-		return MB_ERR_ARG;
-	if (opt.peak_file && !ctx->suite && result_read(opt.peak_file, &peak_doc, why, sizeof(why))) {
-		cli_error("pass a result file written by `moebench peak --backend cpu`",
-			  "--measured-peak: %s", why);
-		return MB_ERR_ARG;
-	}
-	int nops = ops_of(ctx->suite, ops);
-	/* NOTE: every size is checked before the first case runs: bad input writes nothing. */
-	for (int i = 0; i < plan.n; i++)
-		for (int j = 0; j < plan.p[i].n; j++)
-			for (int k = 0; k < nops; k++) {
-				struct mla_case_spec s = { plan.p[i].m->name, &plan.p[i].v[j], ops[k],
-							   plan.batch, plan.seq, plan.ctx, NAN };
-				if (check_fit(&s)) {
-					cJSON_Delete(peak_doc);
-					return MB_ERR_ARG;
-				}
+	return peak_copy_cuda_run(state);
+}
+
+/* copy_gbps_cuda measures the device's copy bandwidth (1 GiB read + written, median of
+ * five) for CUDA decode's GB/s when no --measured-peak is given. */
+static double copy_gbps_cuda(struct run_ctx *ctx)
+{
+	struct peak_copy_cuda *c = NULL;
+	double t[5], gbps = NAN;
+	size_t bytes = (size_t)1 << 30;
+	if (peak_copy_cuda_create(&c, bytes, ctx->opts->seed, ctx->backend->stream))
+		return NAN;
+	if (!timer_reps(ctx->backend, copy_run, c, 5, false, t)) {
+		for (int i = 1; i < 5; i++)  /* insertion sort: five samples */
+			for (int k = i; k > 0 && t[k] < t[k - 1]; k--) {
+				double x = t[k];
+				t[k] = t[k - 1], t[k - 1] = x;
 			}
-	double mp = plan.decode ? (peak_doc ? peak_of(peak_doc, "stream_copy", "gbps") : copy_gbps(ctx->opts->seed))
-				: (peak_doc ? peak_of(peak_doc, "sgemm", "tflops") : NAN);
-	cJSON_Delete(peak_doc);
-	int err = MB_OK;
+		gbps = 2.0 * (double)bytes / t[2] / 1e9;
+	}
+	peak_copy_cuda_destroy(c);
+	return gbps;
+}
+
+/* measured_peak returns the measured peak a run's cases are held against: the peak
+ * file's record when given, else (decode only) a copy measured now. */
+static double measured_peak(struct run_ctx *ctx, const cJSON *peak_doc, bool cuda)
+{
+	if (plan.decode && peak_doc)
+		return peak_of(peak_doc, cuda ? "d2d_copy" : "stream_copy", "gbps");
+	if (plan.decode)
+		return cuda ? copy_gbps_cuda(ctx) : copy_gbps(ctx->opts->seed);
+	return peak_doc ? peak_of(peak_doc, cuda ? "bf16_gemm" : "sgemm", "tflops") : NAN;
+}
+
+/* run_impl runs every (preset, variant, op) of one implementation; with dry_run it only
+ * checks that each fits (2 on bad input, reported). */
+static int run_impl(struct run_ctx *ctx, bool cuda, double mp, bool dry_run)
+{
+	enum mla_op ops[4];
+	int nops = ops_of(ctx->suite, ops), err = MB_OK;
 	for (int i = 0; i < plan.n && !err; i++)
 		for (int j = 0; j < plan.p[i].n && !err; j++)
 			for (int k = 0; k < nops && !err; k++) {
 				struct mla_case_spec s = { plan.p[i].m->name, &plan.p[i].v[j], ops[k],
-							   plan.batch, plan.seq, plan.ctx, mp };
-				err = mla_run_case(ctx, &s);
+							   plan.batch, plan.seq, plan.ctx, cuda, mp };
+				/* NOTE: the whole block has no CUDA version here: CPU only. */
+				if (cuda && (ops[k] == MLA_OP_BLOCK_FWD || ops[k] == MLA_OP_BLOCK_BWD))
+					continue;
+				err = dry_run ? check_fit(&s) : mla_run_case(ctx, &s);
 			}
+	return err;
+}
+
+static int mla_run(struct run_ctx *ctx)
+{
+	char why[512];
+	cJSON *peak_doc = NULL;
+	if (resolve(ctx))
+		return MB_ERR_ARG;
+	/* NOTE: every size is checked before the first case runs: bad input writes nothing. */
+	if ((plan.cpu && run_impl(ctx, false, NAN, true)) || (plan.cuda && run_impl(ctx, true, NAN, true)))
+		return MB_ERR_ARG;
+	if (opt.peak_file && !ctx->suite && result_read(opt.peak_file, &peak_doc, why, sizeof(why))) {
+		cli_error("pass a result file written by `moebench peak`", "--measured-peak: %s", why);
+		return MB_ERR_ARG;
+	}
+	int err = MB_OK;
+	if (plan.cuda)
+		err = run_impl(ctx, true, measured_peak(ctx, peak_doc, true), false);
+	if (!err && plan.cpu)
+		err = run_impl(ctx, false, measured_peak(ctx, peak_doc, false), false);
+	cJSON_Delete(peak_doc);
 	return err;
 }
 
@@ -368,7 +423,7 @@ static void kv_lines(const struct preset_plan *pp, cJSON *lines, cJSON *figs)
 static void measured_line(const cJSON *doc, const char *preset, cJSON *lines)
 {
 	char line[2048];
-	int n = snprintf(line, sizeof(line), "%s measured (cpu):", preset), cases = 0;
+	int n = snprintf(line, sizeof(line), "%s measured:", preset), cases = 0;
 	const cJSON *rec;
 	cJSON_ArrayForEach(rec, cJSON_GetObjectItem(doc, "records")) {
 		const cJSON *p = cJSON_GetObjectItem(rec, "params"), *m = cJSON_GetObjectItem(rec, "metrics");
@@ -381,14 +436,16 @@ static void measured_line(const cJSON *doc, const char *preset, cJSON *lines)
 		const cJSON *pct = cJSON_GetObjectItem(m, "pct_measured_peak");
 		const char *v = cJSON_GetObjectItem(p, "variant")->valuestring;
 		const char *op = cJSON_GetObjectItem(p, "op")->valuestring;
+		const char *impl = cJSON_GetObjectItem(p, "impl")->valuestring;
 		if (!cJSON_IsNumber(med))
-			n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s %s FAILED", cases ? " |" : "", v, op);
+			n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s %s/%s FAILED", cases ? " |" : "",
+				      v, op, impl);
 		else if (cJSON_IsNumber(tf))
-			n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s %s %.3f ms %.4f TFLOP/s",
-				      cases ? " |" : "", v, op, 1e3 * med->valuedouble, tf->valuedouble);
+			n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s %s/%s %.3f ms %.4f TFLOP/s",
+				      cases ? " |" : "", v, op, impl, 1e3 * med->valuedouble, tf->valuedouble);
 		else if (cJSON_IsNumber(gb))
-			n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s %s %.3f ms %.2f GB/s%s%.0f%s",
-				      cases ? " |" : "", v, op, 1e3 * med->valuedouble, gb->valuedouble,
+			n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s %s/%s %.3f ms %.2f GB/s%s%.0f%s",
+				      cases ? " |" : "", v, op, impl, 1e3 * med->valuedouble, gb->valuedouble,
 				      cJSON_IsNumber(pct) ? " (" : "", cJSON_IsNumber(pct) ? pct->valuedouble : 0,
 				      cJSON_IsNumber(pct) ? "% of copy)" : "");
 		cases++;
@@ -422,7 +479,7 @@ const struct bench_desc bench_mla = {
 	.name = "mla",
 	.summary = "MLA attention vs MHA/GQA: train fwd/bwd, absorbed decode, KV cache, checked",
 	.usage = "moebench mla [--preset LIST] [--seq S] [--batch B] [--mode train|decode] "
-		 "[--ctx N] [--compare mha,gqa:G] [--impl cpu] [options]",
+		 "[--ctx N] [--compare mha,gqa:G] [--impl cpu,cuda] [options]",
 	.warmup = "1",
 	.iters = "3",
 	.min_time = "0",

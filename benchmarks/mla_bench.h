@@ -20,6 +20,9 @@
  * SGEMM (FP32 accumulation over K up to a few thousand): 1e-3. */
 #define MLA_TOL_CORE 1e-5
 #define MLA_TOL_BLOCK 1e-3
+/* NOTE: CUDA cases see BF16 inputs (the reference gets the same rounded values) and
+ * write BF16 outputs (2^-9 relative), an element up to a few times the RMS: 2e-2. */
+#define MLA_TOL_BF16 2e-2
 
 struct mla_variant {
 	char name[24];          /* "mla", "mha", "gqa8" */
@@ -37,6 +40,7 @@ struct mla_case_spec {
 	const struct mla_variant *v;
 	enum mla_op op;
 	int batch, seq, ctx;
+	bool cuda;              /* attention.cu's kernels in BF16, else the CPU reference */
 	double measured_peak;   /* sgemm TFLOP/s (train) or copy GB/s (decode); NaN: none */
 };
 
@@ -50,7 +54,8 @@ double mla_case_flops(const struct mla_case_spec *s);
 double mla_case_bytes(const struct mla_case_spec *s);
 /* mla_decode_shape returns the core's decode shape of a variant (MLA: absorbed). */
 struct attn_decode_shape mla_decode_shape(const struct mla_variant *v, int batch, int ctx);
-/* mla_run_case builds the case, runs it through the driver on the host clock. */
+/* mla_run_case builds the case and runs it through the driver (CPU cases on the host
+ * clock). A CUDA case whose shape the kernels do not take is reported and skipped. */
 int mla_run_case(struct run_ctx *ctx, const struct mla_case_spec *s);
 
 #endif

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention_case.h"
+#include "bf16.h"
+#include "hardware.h"
 #include "mla_bench.h"
 #include "rng.h"
 #include "status.h"
@@ -29,6 +32,7 @@ struct mla_state {
 	int out;           /* index of the first output buffer compared */
 	int outs;          /* how many output buffers are compared */
 	double err;
+	struct attn_case_cuda *dev;  /* CUDA cases */
 };
 
 const char *mla_op_name(enum mla_op op)
@@ -186,6 +190,8 @@ static int case_run(void *state)
 	struct mla_state *st = state;
 	float **b = st->b;
 	size_t nq = st->n[0], nk = st->n[1];
+	if (st->dev)
+		return attn_case_cuda_run(st->dev);
 	switch (st->spec.op) {
 	case MLA_OP_CORE_FWD: return attn_fwd_cpu(&st->as, b[0], b[1], b[2], b[3], b[4]);
 	case MLA_OP_CORE_BWD:
@@ -203,7 +209,7 @@ static int case_poison(void *state)
 	struct mla_state *st = state;
 	for (int i = st->out; i < st->out + st->outs; i++)
 		memset(st->b[i], 0xff, st->n[i] * sizeof(float));
-	return MB_OK;
+	return st->dev ? attn_case_cuda_poison(st->dev) : MB_OK;
 }
 
 static void case_destroy(void *state)
@@ -211,6 +217,7 @@ static void case_destroy(void *state)
 	struct mla_state *st = state;
 	if (!st)
 		return;
+	attn_case_cuda_destroy(st->dev);
 	for (int i = 0; i < NBUF; i++)
 		free(st->b[i]);
 	free(st);
@@ -221,8 +228,12 @@ static int setup(struct mla_state *st, uint64_t seed)
 {
 	enum mla_op op = st->spec.op;
 	for (int i = 0; i < NBUF; i++)
-		if (i < st->out || i >= st->out + st->outs)
+		if (i < st->out || i >= st->out + st->outs) {
 			fill(st, i, seed, -1.0f, 1.0f);
+			/* NOTE: a CUDA case's reference sees the BF16 inputs the kernel sees. */
+			for (size_t e = 0; st->spec.cuda && e < st->n[i]; e++)
+				st->b[i][e] = bf16_round(st->b[i][e]);
+		}
 	if (op == MLA_OP_CORE_BWD)
 		return attn_fwd_cpu(&st->as, st->b[0], st->b[1], st->b[2], st->b[3], st->b[5]);
 	if (op == MLA_OP_BLOCK_FWD || op == MLA_OP_BLOCK_BWD)
@@ -314,7 +325,7 @@ static int case_check(void *state, struct bench_check *chk)
 	struct mla_state *st = state;
 	double *w[NBUF] = { 0 }, *ref = NULL, *scratch = NULL;
 	size_t nout = 0, most = 0;
-	int err = MB_OK;
+	int err = st->dev ? attn_case_cuda_download(st->dev, st->b[st->out]) : MB_OK;
 	for (int i = 0; i < NBUF; i++) {
 		most = st->n[i] > most ? st->n[i] : most;
 		if (i >= st->out && i < st->out + st->outs)
@@ -335,7 +346,8 @@ static int case_check(void *state, struct bench_check *chk)
 		off += st->n[i];
 	}
 	bool block = st->spec.op == MLA_OP_BLOCK_FWD || st->spec.op == MLA_OP_BLOCK_BWD;
-	*chk = (struct bench_check){ st->err, block ? MLA_TOL_BLOCK : MLA_TOL_CORE, (long)nout,
+	double tol = st->dev ? MLA_TOL_BF16 : block ? MLA_TOL_BLOCK : MLA_TOL_CORE;
+	*chk = (struct bench_check){ st->err, tol, (long)nout,
 				     0, "max|d-ref|/rms(ref), ref: the FP64 path on the same inputs" };
 	chk->mismatches = !(st->err <= chk->tolerance);
 	for (int i = 0; i < NBUF; i++)
@@ -363,14 +375,15 @@ static cJSON *case_params(const struct mla_state *st)
 	cJSON_AddStringToObject(p, "preset", s->preset);
 	cJSON_AddStringToObject(p, "variant", s->v->name);
 	cJSON_AddStringToObject(p, "op", mla_op_name(s->op));
-	cJSON_AddStringToObject(p, "impl", "cpu");
+	cJSON_AddStringToObject(p, "impl", s->cuda ? "cuda" : "cpu");
 	cJSON_AddNumberToObject(p, "batch", s->batch);
 	cJSON_AddNumberToObject(p, dec ? "ctx" : "seq", dec ? s->ctx : s->seq);
 	cJSON_AddNumberToObject(p, "heads", dec ? st->ds.heads : st->as.heads);
 	cJSON_AddNumberToObject(p, "kv_heads", dec ? st->ds.kv_heads : st->as.kv_heads);
 	cJSON_AddNumberToObject(p, "d_qk", dec ? st->ds.d_qk : st->as.d_qk);
 	cJSON_AddNumberToObject(p, "d_v", dec ? st->ds.d_v : st->as.d_v);
-	cJSON_AddStringToObject(p, "math", "float in/out; core in FP64, projections SGEMM");
+	cJSON_AddStringToObject(p, "math", s->cuda ? "BF16 in/out, FP32 accumulation (attention.cu v1)"
+						      : "float in/out; core in FP64, projections SGEMM");
 	cJSON_AddStringToObject(p, "flop_convention", dec ?
 		"2*B*H*ctx*(d_qk+d_v) (MLA absorbed: d_qk = kv_lora+rope, d_v = kv_lora)" :
 		"core fwd 2*B*H*nnz*(d_qk+d_v), nnz = S(S+1)/2 causal; bwd 2.5x fwd; "
@@ -380,7 +393,8 @@ static cJSON *case_params(const struct mla_state *st)
 					    : gqa_kv_bytes_per_pos(&s->v->gqa, 2);
 		cJSON_AddNumberToObject(p, "kv_bytes_per_pos_bf16", (double)per);
 		cJSON_AddNumberToObject(p, "bytes_per_step_bf16", decode_bytes(&st->ds, s->v->is_mla, 2));
-		cJSON_AddNumberToObject(p, "bytes_per_step_measured", decode_bytes(&st->ds, s->v->is_mla, 4));
+		cJSON_AddNumberToObject(p, "bytes_per_step_measured",
+					decode_bytes(&st->ds, s->v->is_mla, s->cuda ? 2 : 4));
 	}
 	return p;
 }
@@ -395,6 +409,32 @@ static int case_annotate(void *state, cJSON *rec)
 	return MB_OK;
 }
 
+/* make_dev uploads a CUDA case's inputs (after setup drew them). */
+static int make_dev(struct run_ctx *ctx, struct mla_state *st)
+{
+	float **b = st->b;
+	enum mla_op op = st->spec.op;
+	const float *in[4] = { b[0], b[1], b[2], op == MLA_OP_CORE_BWD ? b[4] : NULL };
+	if (op == MLA_OP_DECODE && st->spec.v->is_mla)
+		in[2] = NULL;  /* v == k: the latent cache */
+	enum attn_case_op aop = op == MLA_OP_CORE_FWD ? ATTN_CASE_FWD :
+				op == MLA_OP_CORE_BWD ? ATTN_CASE_BWD : ATTN_CASE_DECODE;
+	if (op == MLA_OP_BLOCK_FWD || op == MLA_OP_BLOCK_BWD)
+		return MB_ERR_UNSUPPORTED;
+	return attn_case_cuda_create(&st->dev, aop, &st->as, &st->ds, in, ctx->backend->stream);
+}
+
+/* case_peak returns the datasheet peak of a CUDA case (BF16 TFLOP/s, or HBM GB/s for
+ * decode), NaN on the CPU or an unknown device. */
+static double case_peak(const struct run_ctx *ctx, const struct mla_case_spec *s, const char **src)
+{
+	const struct hardware_spec *hw = s->cuda ? hardware_match(ctx->backend->dev.name) : NULL;
+	*src = hw ? hw->source : NULL;
+	if (!hw)
+		return NAN;
+	return s->op == MLA_OP_DECODE ? 1e3 * hw->hbm_tbps : hw->peak_bf16_tflops;
+}
+
 int mla_run_case(struct run_ctx *ctx, const struct mla_case_spec *s)
 {
 	struct bench_case c = { .peak = NAN, .measured_peak = s->measured_peak };
@@ -402,21 +442,31 @@ int mla_run_case(struct run_ctx *ctx, const struct mla_case_spec *s)
 	int err = alloc_state(s, &st);
 	if (!err)
 		err = setup(st, ctx->opts->seed);
+	if (!err && s->cuda)
+		err = make_dev(ctx, st);
+	if (s->cuda && (err == MB_ERR_UNSUPPORTED || err == MB_ERR_ARG)) {
+		cli_note(ctx->opts->quiet, "mla: %s %s %s on cuda: not taken by the kernels (%s), skipped",
+			 s->preset, s->v->name, mla_op_name(s->op), mb_status_str(err));
+		case_destroy(st);
+		return MB_OK;
+	}
 	if (err) {
 		case_destroy(st);
 		return err;
 	}
 	bool dec = s->op == MLA_OP_DECODE;
-	snprintf(c.name, sizeof(c.name), "%s/%s/%s/b%d_%s%d/cpu", s->preset, s->v->name,
-		 mla_op_name(s->op), s->batch, dec ? "ctx" : "s", dec ? s->ctx : s->seq);
+	snprintf(c.name, sizeof(c.name), "%s/%s/%s/b%d_%s%d/%s", s->preset, s->v->name,
+		 mla_op_name(s->op), s->batch, dec ? "ctx" : "s", dec ? s->ctx : s->seq,
+		 s->cuda ? "cuda" : "cpu");
 	c.params = case_params(st);
 	c.flops = dec ? 0 : mla_case_flops(s);
-	c.bytes = dec ? decode_bytes(&st->ds, s->v->is_mla, 4) : 0;
+	c.bytes = dec ? decode_bytes(&st->ds, s->v->is_mla, s->cuda ? 2 : 4) : 0;
+	c.peak = case_peak(ctx, s, &c.peak_source);
 	c.state = st;
 	c.poison = case_poison;
 	c.run = case_run;
 	c.check = case_check;
 	c.annotate = case_annotate;
 	c.destroy = case_destroy;
-	return driver_run_case_on_host(ctx, &c);
+	return s->cuda ? driver_run_case(ctx, &c) : driver_run_case_on_host(ctx, &c);
 }
