@@ -55,6 +55,15 @@ void comm_library(const struct comm *c, char *buf, size_t len);
  * "world", a group "<parent>.<color>" until named. */
 void comm_set_name(struct comm *c, const char *name);
 
+/* Buffers in the communicator's memory (device memory for NCCL, host otherwise):
+ * comm_mem_alloc allocates bytes (MB_ERR_NOMEM / MB_ERR_CUDA), comm_mem_free releases
+ * (NULL is fine); comm_mem_put copies host bytes in, comm_mem_get copies them out to the
+ * host, each complete on return (on the backend's stream for NCCL). */
+int comm_mem_alloc(struct comm *c, size_t bytes, void **out);
+void comm_mem_free(struct comm *c, void *p);
+int comm_mem_put(struct comm *c, void *dst, const void *host_src, size_t bytes);
+int comm_mem_get(struct comm *c, void *host_dst, const void *src, size_t bytes);
+
 /* Collectives. send may equal recv for all-reduce (in place). */
 int comm_allreduce(struct comm *c, const void *send, void *recv, size_t count,
 		   enum comm_dtype t, enum comm_redop op);

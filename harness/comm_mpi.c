@@ -294,6 +294,9 @@ static const struct comm_ops mpi_ops = {
 	.barrier = mpi_barrier,
 	.sync = mpi_sync,
 	.time_rep = comm_time_host,
+	.mem_alloc = comm_host_mem_alloc,
+	.mem_free = comm_host_mem_free,
+	.mem_copy = comm_host_mem_copy,
 	.bcast = mpi_bcast,
 };
 
