@@ -1,7 +1,8 @@
 /*
  * test_comm_mpi.c - the CPU communicators across real MPI ranks (built only with MPI):
  * tests/mpi/comm_driver.c checks every operation against MPI's own collectives under
- * mpirun -np 2 and -np 4, and that a rank which never joins an operation ends the run
+ * mpirun -np 2 and -np 4, the driver's collective cases (`moebench a2a --collective`
+ * sweeps, slowest rank's time, agreed checks), and that a rank which never joins an operation ends the run
  * within the timeout, with a line naming the waiting rank and the operation.
  *
  * Without mpirun the suite fails: CI installs it, and a skipped MPI test would read as
@@ -35,32 +36,54 @@ static void need_mpirun(void)
 		      MOEBENCH_MPIEXEC);
 }
 
-/* run_checks runs the driver's checks on np ranks and expects all of them to pass. */
-static void run_checks(int np)
+/* run_checks runs the driver's scenario (check, sweep) on np ranks and expects at
+ * least min_checks checks per rank, all passing. */
+static void run_checks(int np, const char *scenario, int min_checks)
 {
 	int n = -1, bad = -1, ranks = -1;
 	need_mpirun();
-	int st = sh(MPIRUN " -np %d %s check", np, MOEBENCH_COMM_DRIVER);
+	int st = sh(MPIRUN " -np %d %s %s", np, MOEBENCH_COMM_DRIVER, scenario);
 	const char *line = strstr(out, "comm_driver: ");
 	ck_assert_msg(line && sscanf(line, "comm_driver: %d checks, %d failed on %d ranks", &n,
 				     &bad, &ranks) == 3, "no summary line: %s", tail());
-	ck_assert_msg(st == 0 && bad == 0, "mpirun -np %d comm_driver check: exit %d: %s", np,
-		      st, tail());
+	ck_assert_msg(st == 0 && bad == 0, "mpirun -np %d comm_driver %s: exit %d: %s", np,
+		      scenario, st, tail());
 	ck_assert_int_eq(ranks, np);
-	/* 6 types x 3 reductions x 2 + 6 x 3 + 8 alltoallv + 2 ring + barrier + split (up
-	 * to 3) + 4 helpers, per rank */
-	ck_assert_msg(n >= 68, "only %d checks ran: %s", n, tail());
+	ck_assert_msg(n >= min_checks, "only %d checks ran: %s", n, tail());
 }
+
+/* check: 6 types x 3 reductions x 2 + 6 x 3 + 8 alltoallv + 2 ring + barrier + split
+ * (up to 3) + 4 helpers, per rank. */
+#define OP_CHECKS 68
+/* sweep: 4 collectives x 2 types + 4 driver checks + np (repetitions). */
+#define SWEEP_CHECKS 12
 
 START_TEST(every_op_on_2_ranks)
 {
-	run_checks(2);
+	run_checks(2, "check", OP_CHECKS);
 }
 END_TEST
 
 START_TEST(every_op_on_4_ranks)
 {
-	run_checks(4);
+	run_checks(4, "check", OP_CHECKS);
+}
+END_TEST
+
+/* The driver's collective cases: every size of every collective exact, the slowest
+ * rank's time, the same repetitions everywhere, wrong elements summed. */
+START_TEST(driver_sweeps_on_2_ranks)
+{
+	run_checks(2, "sweep", SWEEP_CHECKS + 2);
+}
+END_TEST
+
+START_TEST(driver_sweeps_on_4_ranks)
+{
+	run_checks(4, "sweep", SWEEP_CHECKS + 4);
+	ck_assert_msg(strstr(out, "size(B)        count      type  redop  root    time(us) "
+			     "algbw(GB/s) busbw(GB/s)  #wrong"), "no nccl-tests header: %s", tail());
+	ck_assert_msg(strstr(out, "avg busbw (GB/s): "), "no average: %s", tail());
 }
 END_TEST
 
@@ -111,6 +134,8 @@ static Suite *comm_mpi_suite(void)
 	tcase_set_timeout(ops, 120);
 	tcase_add_test(ops, every_op_on_2_ranks);
 	tcase_add_test(ops, every_op_on_4_ranks);
+	tcase_add_test(ops, driver_sweeps_on_2_ranks);
+	tcase_add_test(ops, driver_sweeps_on_4_ranks);
 	TCase *limits = tcase_create("limits");
 	tcase_add_checked_fixture(limits, cli_setup, cli_teardown);
 	tcase_set_timeout(limits, 120);

@@ -4,6 +4,7 @@
  *
  *   mpirun -np P --oversubscribe comm_driver check
  *   mpirun -np P --oversubscribe comm_driver hang OP [timeout_s]
+ *   mpirun -np P --oversubscribe comm_driver sweep
  *
  * check: allreduce (sum, max, min; every type; in place), reduce_scatter, allgather,
  * alltoall, alltoallv with uneven per-peer counts including zeros, send/recv around a
@@ -14,7 +15,12 @@
  * exit status 0 only when none failed.
  * hang: the last rank never joins OP (allreduce, alltoallv, barrier, split); the others
  * must end the run within the timeout with a line naming the rank and the operation.
+ * sweep: the driver's collective cases: `moebench a2a --collective` (a2a_collective_run)
+ * for every collective in two types, exact on every rank; a case whose ranks take
+ * different times records the slowest rank's, with the same repetitions everywhere; one
+ * rank's wrong elements fail the case on every rank. Same summary line and exit status.
  */
+#include <math.h>
 #include <mpi.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,9 +29,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "a2a.h"
 #include "bf16.h"
 #include "comm.h"
 #include "mpi_world.h"
+#include "result.h"
 #include "status.h"
 #include "timer.h"
 
@@ -294,6 +302,110 @@ static int run_checks(struct comm *c)
 	return total;
 }
 
+static struct cli_common opts = { .warmup = 1, .iters = 4, .min_time = 0.0, .quiet = true };
+
+/* record_number reads rec[a][b] (or rec[a] when b is NULL) as a number, NaN if absent. */
+static double record_number(const cJSON *rec, const char *a, const char *b, const char *c)
+{
+	const cJSON *x = cJSON_GetObjectItem(rec, a);
+	if (b)
+		x = cJSON_GetObjectItem(x, b);
+	if (c)
+		x = cJSON_GetObjectItem(x, c);
+	return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+
+/* check_sweeps runs every collective's sweep and expects every size to pass. */
+static void check_sweeps(struct comm *c, struct run_ctx *ctx)
+{
+	static const char *const colls[] = { "alltoall", "allreduce", "allgather",
+					     "reducescatter" };
+	for (int k = 0; k < 4; k++)
+		for (int t = 0; t < 2; t++) {
+			struct a2a_coll_opts o = { colls[k], 8, 64 << 10, 4.0,
+						   t ? COMM_BF16 : COMM_F32, t ? COMM_MAX : COMM_SUM };
+			int before = ctx->failures;
+			expect(a2a_collective_run(ctx, c, &o) == MB_OK && ctx->failures == before,
+			       colls[k], t);
+			if (mpi_world_is_root() && k == 1 && t == 0) {
+				const cJSON *l, *lines = cJSON_GetObjectItem(cJSON_GetObjectItem(
+					cJSON_GetObjectItem(ctx->doc, "summary"), "a2a"), "lines");
+				cJSON_ArrayForEach(l, lines)
+					printf("%s\n", l->valuestring);
+			}
+		}
+}
+
+/* A case whose ranks take different times: sleep naps x 2 ms, report wrong elements. */
+struct skew {
+	int naps;
+	long wrong;
+};
+
+static int skew_run(void *state)
+{
+	const struct skew *k = state;
+	struct timespec nap = { 0, 2000000L * k->naps };
+	nanosleep(&nap, NULL);
+	return MB_OK;
+}
+
+static int skew_check(void *state, struct bench_check *chk)
+{
+	const struct skew *k = state;
+	*chk = (struct bench_check){ 0.0, 0.0, 10, k->wrong, "abs_err" };
+	return MB_OK;
+}
+
+/* last_record is the record driver_run_case appended last. */
+static const cJSON *last_record(const struct run_ctx *ctx)
+{
+	const cJSON *recs = cJSON_GetObjectItem(ctx->doc, "records");
+	return cJSON_GetArrayItem(recs, cJSON_GetArraySize(recs) - 1);
+}
+
+/* check_driver_agreement: rank 1's wrong elements fail the case on every rank; with
+ * rank r taking r x 2 ms, every rank records the slowest rank's time, and all ranks ran
+ * the same number of repetitions. */
+static void check_driver_agreement(struct comm *c, struct run_ctx *ctx)
+{
+	int me = comm_rank(c), p = comm_size(c);
+	struct skew k = { 0, me == 1 ? 3 : 0 };
+	struct bench_case bc = { .name = "wrong", .run = skew_run, .check = skew_check,
+				 .state = &k, .peak = NAN, .comm = c };
+	int before = ctx->failures;
+	expect(driver_run_case(ctx, &bc) == MB_OK && ctx->failures == before + 1,
+	       "a wrong element on one rank fails the case everywhere", ctx->failures - before);
+	expect(record_number(last_record(ctx), "check", "mismatches", NULL) == (p > 1 ? 3 : 0),
+	       "mismatches summed over ranks", me);
+	k = (struct skew){ me, 0 };
+	bc = (struct bench_case){ .name = "skew", .run = skew_run, .check = skew_check,
+				  .state = &k, .peak = NAN, .comm = c };
+	expect(driver_run_case(ctx, &bc) == MB_OK, "skewed case runs", me);
+	double med = record_number(last_record(ctx), "metrics", "time_s", "median");
+	double n = record_number(last_record(ctx), "metrics", "time_s", "n"), all_n[128];
+	expect(med >= 2e-3 * (p - 1), "time is the slowest rank's", (int)(1e6 * med));
+	MPI_Allgather(&n, 1, MPI_DOUBLE, all_n, 1, MPI_DOUBLE, MPI_COMM_WORLD);
+	for (int q = 0; q < p; q++)
+		expect(all_n[q] == n && n >= 4, "same repetitions on every rank", (int)all_n[q]);
+}
+
+/* run_sweep_checks: the driver's collective cases; returns the failures over ranks. */
+static int run_sweep_checks(struct comm *c)
+{
+	struct backend cpu = { .kind = BACKEND_CPU };
+	struct run_ctx ctx = { .benchmark = "a2a", .backend = &cpu, .opts = &opts,
+			       .doc = result_new() };
+	check_sweeps(c, &ctx);
+	check_driver_agreement(c, &ctx);
+	cJSON_Delete(ctx.doc);
+	int total = 0;
+	MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+	if (mpi_world_is_root())
+		printf("comm_driver: %d checks, %d failed on %d ranks\n", checks, total, comm_size(c));
+	return total;
+}
+
 /* hang: the last rank skips op and sleeps; the others must be ended by the timeout. */
 static void hang(struct comm *c, const char *op)
 {
@@ -322,7 +434,7 @@ int main(int argc, char **argv)
 	struct comm *c = NULL;
 	char why[256];
 	if (mpi_world_init(&argc, &argv) || argc < 2) {
-		fprintf(stderr, "usage: comm_driver check | hang OP [timeout_s]\n");
+		fprintf(stderr, "usage: comm_driver check | sweep | hang OP [timeout_s]\n");
 		return 2;
 	}
 	double timeout = argc > 3 ? atof(argv[3]) : 20.0;
@@ -334,6 +446,8 @@ int main(int argc, char **argv)
 	int bad = 1;
 	if (!strcmp(argv[1], "check"))
 		bad = run_checks(c);
+	else if (!strcmp(argv[1], "sweep"))
+		bad = run_sweep_checks(c);
 	else if (argc > 2 && !strcmp(argv[1], "hang"))
 		hang(c, argv[2]);
 	comm_free(c);
