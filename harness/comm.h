@@ -36,7 +36,11 @@ const char *comm_redop_name(enum comm_redop op);
 
 /* comm_world opens the world communicator for the backend: MPI_COMM_WORLD (or one rank
  * without MPI) for the CPU, NCCL over all ranks for CUDA (one device per rank, the
- * backend's). timeout_s > 0 bounds every operation. Returns MB_OK, or MB_ERR_* with why. */
+ * backend's; with several ranks on a node, node-local rank i uses device i, and
+ * comm_world moves the backend's device and stream there when it opened another). b may
+ * be NULL for the CPU. timeout_s > 0 bounds every operation. Returns MB_OK, or MB_ERR_*
+ * with why (MB_ERR_UNSUPPORTED: CUDA without NCCL, or more ranks than devices on a
+ * node). */
 int comm_world(struct backend *b, double timeout_s, struct comm **out, char *why,
 	       size_t why_len);
 /* comm_split makes the group of the ranks of parent with the same color, ordered by
