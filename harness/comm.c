@@ -98,6 +98,7 @@ static bool valid_type(enum comm_dtype t)
 	return comm_dtype_size(t) > 0;
 }
 
+/* valid_op says whether op is a member of its enum. */
 static bool valid_op(enum comm_redop op)
 {
 	return op == COMM_SUM || op == COMM_MAX || op == COMM_MIN;

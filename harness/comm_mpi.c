@@ -46,6 +46,7 @@ static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *dt)
 		b[i] = bf16_from_float(bf16_to_float(a[i]) + bf16_to_float(b[i]));
 }
 
+/* bf16_max: see bf16_sum. */
 static void bf16_max(void *in, void *inout, int *len, MPI_Datatype *dt)
 {
 	const uint16_t *a = in;
@@ -55,6 +56,7 @@ static void bf16_max(void *in, void *inout, int *len, MPI_Datatype *dt)
 		b[i] = bf16_from_float(fmaxf(bf16_to_float(a[i]), bf16_to_float(b[i])));
 }
 
+/* bf16_min: see bf16_sum. */
 static void bf16_min(void *in, void *inout, int *len, MPI_Datatype *dt)
 {
 	const uint16_t *a = in;
@@ -130,6 +132,7 @@ static struct mpi_impl *impl_of(const struct comm *c)
 	return c->impl;
 }
 
+/* mpi_allreduce: MPI_Iallreduce, MPI_IN_PLACE when send is recv. */
 static int mpi_allreduce(struct comm *c, const void *send, void *recv, size_t count,
 			 enum comm_dtype t, enum comm_redop op)
 {
@@ -142,6 +145,7 @@ static int mpi_allreduce(struct comm *c, const void *send, void *recv, size_t co
 	return MB_OK;
 }
 
+/* mpi_reduce_scatter: MPI_Ireduce_scatter_block (count elements per rank). */
 static int mpi_reduce_scatter(struct comm *c, const void *send, void *recv, size_t count,
 			      enum comm_dtype t, enum comm_redop op)
 {
@@ -154,6 +158,7 @@ static int mpi_reduce_scatter(struct comm *c, const void *send, void *recv, size
 	return MB_OK;
 }
 
+/* mpi_allgather: MPI_Iallgather. */
 static int mpi_allgather(struct comm *c, const void *send, void *recv, size_t count,
 			 enum comm_dtype t)
 {
@@ -165,6 +170,7 @@ static int mpi_allgather(struct comm *c, const void *send, void *recv, size_t co
 	return MB_OK;
 }
 
+/* mpi_alltoall: MPI_Ialltoall. */
 static int mpi_alltoall(struct comm *c, const void *send, void *recv, size_t count,
 			enum comm_dtype t)
 {
@@ -196,6 +202,7 @@ static int mpi_alltoallv(struct comm *c, const void *send, const size_t *send_co
 	return MB_OK;
 }
 
+/* mpi_send: MPI_Isend on the communicator's own tag. */
 static int mpi_send(struct comm *c, const void *buf, size_t count, enum comm_dtype t,
 		    int peer)
 {
@@ -206,6 +213,7 @@ static int mpi_send(struct comm *c, const void *buf, size_t count, enum comm_dty
 	return MB_OK;
 }
 
+/* mpi_recv: MPI_Irecv; a longer message than count is an error (truncation). */
 static int mpi_recv(struct comm *c, void *buf, size_t count, enum comm_dtype t, int peer)
 {
 	MPI_Request r;
@@ -223,6 +231,7 @@ static void barrier_as(struct comm *c, const char *op)
 	wait_req(c, op, &r);
 }
 
+/* mpi_barrier: MPI_Ibarrier. */
 static int mpi_barrier(struct comm *c)
 {
 	barrier_as(c, "barrier");
@@ -236,6 +245,7 @@ static int mpi_sync(struct comm *c)
 	return MB_OK;
 }
 
+/* mpi_bcast: MPI_Ibcast of bytes (the NCCL bootstrap's unique id). */
 static int mpi_bcast(struct comm *c, void *buf, size_t bytes, int root)
 {
 	MPI_Request r;

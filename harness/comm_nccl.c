@@ -142,6 +142,7 @@ static int nccl_sync(struct comm *c)
 	}
 }
 
+/* nccl_allreduce: ncclAllReduce (in place when send is recv). */
 static int nccl_allreduce(struct comm *c, const void *send, void *recv, size_t count,
 			  enum comm_dtype t, enum comm_redop op)
 {
@@ -151,6 +152,7 @@ static int nccl_allreduce(struct comm *c, const void *send, void *recv, size_t c
 	return MB_OK;
 }
 
+/* nccl_reduce_scatter: ncclReduceScatter, count = elements each rank receives. */
 static int nccl_reduce_scatter(struct comm *c, const void *send, void *recv, size_t count,
 			       enum comm_dtype t, enum comm_redop op)
 {
@@ -160,6 +162,7 @@ static int nccl_reduce_scatter(struct comm *c, const void *send, void *recv, siz
 	return MB_OK;
 }
 
+/* nccl_allgather: ncclAllGather, count = elements each rank sends. */
 static int nccl_allgather(struct comm *c, const void *send, void *recv, size_t count,
 			  enum comm_dtype t)
 {
@@ -189,6 +192,7 @@ static int exchange(struct comm *c, const char *op, const char *send, const size
 	return MB_OK;
 }
 
+/* nccl_alltoallv: the grouped exchange with the caller's counts. */
 static int nccl_alltoallv(struct comm *c, const void *send, const size_t *send_counts,
 			  const size_t *send_displs, void *recv, const size_t *recv_counts,
 			  const size_t *recv_displs, enum comm_dtype t)
@@ -214,6 +218,7 @@ static int nccl_alltoall(struct comm *c, const void *send, void *recv, size_t co
 	return err;
 }
 
+/* nccl_send: ncclSend, enqueued (comm_sync waits). */
 static int nccl_send(struct comm *c, const void *buf, size_t count, enum comm_dtype t,
 		     int peer)
 {
@@ -222,6 +227,7 @@ static int nccl_send(struct comm *c, const void *buf, size_t count, enum comm_dt
 	return MB_OK;
 }
 
+/* nccl_recv: ncclRecv, enqueued (comm_sync waits). */
 static int nccl_recv(struct comm *c, void *buf, size_t count, enum comm_dtype t, int peer)
 {
 	struct nccl_impl *m = impl_of(c);
@@ -265,12 +271,14 @@ static int nccl_bcast(struct comm *c, void *buf, size_t bytes, int root)
 	return c->host->ops->bcast(c->host, buf, bytes, root);
 }
 
+/* nccl_mem_alloc: cudaMalloc on the current device (the backend's). */
 static int nccl_mem_alloc(struct comm *c, size_t bytes, void **out)
 {
 	(void)c;
 	return MB_CUDA_CHECK(cudaMalloc(out, bytes > 0 ? bytes : 1));
 }
 
+/* nccl_mem_free: cudaFree (synchronous with the device). */
 static void nccl_mem_free(struct comm *c, void *p)
 {
 	(void)c;

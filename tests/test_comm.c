@@ -28,6 +28,7 @@ static void open_world(void)
 	ck_assert_msg(comm_world(NULL, 5.0, &world, why, sizeof(why)) == MB_OK, "%s", why);
 }
 
+/* close_world frees it. */
 static void close_world(void)
 {
 	comm_free(world);
@@ -225,6 +226,7 @@ static int bad_check(void *state, struct bench_check *chk)
 	return MB_OK;
 }
 
+/* no_op is a repetition that does nothing. */
 static int no_op(void *state)
 {
 	(void)state;

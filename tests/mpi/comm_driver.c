@@ -342,6 +342,7 @@ struct skew {
 	long wrong;
 };
 
+/* skew_run naps the rank's share. */
 static int skew_run(void *state)
 {
 	const struct skew *k = state;
@@ -350,6 +351,7 @@ static int skew_run(void *state)
 	return MB_OK;
 }
 
+/* skew_check reports the rank's wrong elements. */
 static int skew_check(void *state, struct bench_check *chk)
 {
 	const struct skew *k = state;
