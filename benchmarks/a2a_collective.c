@@ -110,7 +110,7 @@ static long long value(const struct coll_case *cc, int r, size_t i)
 {
 	size_t ur = (size_t)r;
 	if (reduces(cc->kind))
-		return (long long)((ur * 7 + i * 3) % 3) - (cc->t == COMM_U8 ? 0 : 1);
+		return (long long)((ur * 7 + i * 5 + i / 7) % 3) - (cc->t == COMM_U8 ? 0 : 1);
 	size_t m = cc->t == COMM_U8 ? 251 : cc->t == COMM_BF16 ? 256 : (size_t)1 << 24;
 	return (long long)((ur * 1031 + i) % m);
 }

@@ -285,13 +285,16 @@ static void nccl_mem_free(struct comm *c, void *p)
 	cudaFree(p);
 }
 
-/* nccl_mem_copy copies on the stream, after what is queued there, and waits (bounded). */
+/* nccl_mem_copy copies on the stream and waits. NOTE: the stream is drained first
+ * (bounded): a copy to pageable host memory blocks the host until the work queued
+ * before it is done, with no deadline. */
 static int nccl_mem_copy(struct comm *c, void *dst, const void *src, size_t bytes,
 			 bool to_host)
 {
 	enum cudaMemcpyKind kind = to_host ? cudaMemcpyDeviceToHost : cudaMemcpyHostToDevice;
-	int err = bytes ? MB_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind,
-							impl_of(c)->stream)) : MB_OK;
+	int err = nccl_sync(c);
+	if (!err && bytes)
+		err = MB_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, impl_of(c)->stream));
 	return err ? err : nccl_sync(c);
 }
 
