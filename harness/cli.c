@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -179,7 +180,8 @@ void cli_help(const char *cmd, const char *usage, const struct cli_opt *a,
 	for (int k = 0; k < 2; k++) {
 		for (const struct cli_opt *o = tabs[k]; o && o->name; o++) {
 			char left[96];
-			snprintf(left, sizeof(left), "--%s %s", o->name, kind_word(o));
+			snprintf(left, sizeof(left), "-%s%s %s", o->name[1] ? "-" : "", o->name,
+				 kind_word(o));
 			printf("  %-30s %s", left, o->help);
 			if (o->def)
 				printf(" [default: %s]", o->def);
@@ -207,13 +209,15 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *a,
 			*help_shown = true;
 			return 0;
 		}
-		if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+		/* NOTE: "-b 8" is a one-letter option (nccl-tests' -b -e -f), as "--b 8". */
+		bool short_opt = arg[0] == '-' && isalpha((unsigned char)arg[1]) && arg[2] == '\0';
+		if (!short_opt && (strncmp(arg, "--", 2) != 0 || arg[2] == '\0')) {
 			if (*n_pos >= max_pos)
 				return cli_error(hint, "%s: unexpected argument '%s'", cmd, arg);
 			pos[(*n_pos)++] = arg;
 			continue;
 		}
-		const char *name = arg + 2, *eq = strchr(name, '=');
+		const char *name = arg + (short_opt ? 1 : 2), *eq = strchr(name, '=');
 		size_t len = eq ? (size_t)(eq - name) : strlen(name);
 		const struct cli_opt *o = find_opt(b, name, len);
 		if (!o)

@@ -4,7 +4,8 @@
  * A command lists its options in a table; cli_parse fills the targets from argv,
  * checks every value (type, range, choice), collects positional arguments, and
  * cli_help prints the table with each default. Options are `--name value` or
- * `--name=value`; sizes accept K, M, G suffixes (powers of 1024).
+ * `--name=value`, and an option with a one-letter name is also `-n value` (nccl-tests'
+ * -b -e -f); sizes accept K, M, G suffixes (powers of 1024).
  *
  * User errors are one line `moebench: error: ...` plus, when the user can fix it, a
  * line `hint: ...`, both on stderr; the command then exits with status 2.

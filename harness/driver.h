@@ -65,6 +65,9 @@ struct run_ctx {
 	struct counters *counters;
 	bool suite;             /* `moebench run`: small sizes */
 	int failures;           /* cases whose check failed */
+	/* answered: the command answered without measuring (`a2a --print-layout`): exit 0,
+	 * no result file. */
+	bool answered;
 };
 
 struct bench_desc {

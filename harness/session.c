@@ -23,6 +23,7 @@ struct session {
 	struct counters *counters;
 	cJSON *doc;
 	char out_path[1024];
+	bool answered;   /* a benchmark answered without measuring: no result file */
 };
 
 /* default_path picks a fresh results/runs/local/<date>-<host>-<command>[-N].json. */
@@ -107,6 +108,8 @@ static int finish(struct session *s, int run_err, int failures)
 	 * known (it printed the error): exit 2 and write nothing. */
 	if (run_err == MB_ERR_ARG)
 		return 2;
+	if (s->answered && !run_err)
+		return failures ? 1 : 0;
 	int status = (run_err || failures) ? 1 : 0;
 	if (!mpi_world_is_root()) {
 		report_failures(s, run_err, failures);
@@ -142,9 +145,11 @@ static void release(struct session *s)
 /* run_one runs a benchmark's cases into the session's document. */
 static int run_one(struct session *s, const struct bench_desc *d, bool suite, int *failures)
 {
-	struct run_ctx ctx = { d->name, &s->backend, &s->common, s->doc, s->counters, suite, 0 };
+	struct run_ctx ctx = { .benchmark = d->name, .backend = &s->backend, .opts = &s->common,
+			       .doc = s->doc, .counters = s->counters, .suite = suite };
 	int err = d->run(&ctx);
 	*failures += ctx.failures;
+	s->answered = s->answered || ctx.answered;
 	if (!err && d->summarize)
 		err = d->summarize(s->doc);
 	return err;
