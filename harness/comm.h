@@ -51,6 +51,9 @@ int comm_size(const struct comm *c);
 bool comm_on_device(const struct comm *c);
 /* comm_library writes "MPI <version>", "NCCL 2.28.9" or "single rank" into buf. */
 void comm_library(const struct comm *c, char *buf, size_t len);
+/* comm_set_name names c in error lines ("comm alltoallv on ep: ..."); the world is
+ * "world", a group "<parent>.<color>" until named. */
+void comm_set_name(struct comm *c, const char *name);
 
 /* Collectives. send may equal recv for all-reduce (in place). */
 int comm_allreduce(struct comm *c, const void *send, void *recv, size_t count,
@@ -74,6 +77,13 @@ int comm_barrier(struct comm *c);
 /* comm_sync waits until every operation issued on c has completed (NCCL: the stream;
  * MPI: nothing outstanding). */
 int comm_sync(struct comm *c);
+
+/* comm_time_rep times one repetition of run(state) on c's clock: CUDA events on the
+ * backend's stream for NCCL (waited for under the timeout, like comm_sync), CLOCK_MONOTONIC
+ * otherwise; with cold the L2 is flushed first, outside the timed span. For the driver's
+ * collective cases (bench_case.comm). */
+int comm_time_rep(struct comm *c, int (*run)(void *), void *state, bool cold,
+		  double *seconds);
 
 /* comm_host_allreduce_f64 reduces host doubles over c whatever its kind (for statistics
  * such as the slowest rank's time or the #wrong sum); NCCL communicators use their MPI

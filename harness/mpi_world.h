@@ -38,6 +38,12 @@ bool mpi_world_active(void);
 int mpi_world_rank(void);
 int mpi_world_size(void);
 
+/* mpi_world_local_rank and mpi_world_local_size are this process's rank among the
+ * ranks of its node, and their number (MPI_Comm_split_type with MPI_COMM_TYPE_SHARED;
+ * 0 and 1 when MPI is not active): the rank picks its GPU with them. */
+int mpi_world_local_rank(void);
+int mpi_world_local_size(void);
+
 /* mpi_world_is_root says whether this is rank 0, the rank that prints tables and writes
  * result files. */
 bool mpi_world_is_root(void);

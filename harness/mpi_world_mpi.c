@@ -13,7 +13,25 @@ static struct {
 	bool owned;    /* we called MPI_Init, so we call MPI_Finalize */
 	int rank;
 	int size;
-} world = { false, false, 0, 1 };
+	int local_rank;  /* among the ranks sharing this node's memory */
+	int local_size;
+} world = { false, false, 0, 1, 0, 1 };
+
+/* find_local sets the node-local rank and size from the shared-memory split of the
+ * world (the ranks of one node), ordered by world rank. */
+static int find_local(void)
+{
+	MPI_Comm node = MPI_COMM_NULL;
+	int err = MB_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED,
+						   world.rank, MPI_INFO_NULL, &node));
+	if (!err)
+		err = MB_MPI_CHECK(MPI_Comm_rank(node, &world.local_rank));
+	if (!err)
+		err = MB_MPI_CHECK(MPI_Comm_size(node, &world.local_size));
+	if (node != MPI_COMM_NULL)
+		MPI_Comm_free(&node);
+	return err;
+}
 
 /* mpi_world_init initialises MPI only under a launcher. MPI_ERRORS_RETURN makes every
  * error on the world communicator (and on those derived from it) a return code that
@@ -36,6 +54,8 @@ int mpi_world_init(int *argc, char ***argv)
 		err = MB_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &world.rank));
 	if (!err)
 		err = MB_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &world.size));
+	if (!err)
+		err = find_local();
 	world.active = !err;
 	return err;
 }
@@ -53,6 +73,16 @@ int mpi_world_rank(void)
 int mpi_world_size(void)
 {
 	return world.size;
+}
+
+int mpi_world_local_rank(void)
+{
+	return world.local_rank;
+}
+
+int mpi_world_local_size(void)
+{
+	return world.local_size;
 }
 
 bool mpi_world_is_root(void)

@@ -32,6 +32,16 @@ int mpi_world_size(void)
 	return 1;
 }
 
+int mpi_world_local_rank(void)
+{
+	return 0;
+}
+
+int mpi_world_local_size(void)
+{
+	return 1;
+}
+
 bool mpi_world_is_root(void)
 {
 	return true;

@@ -1,0 +1,86 @@
+/*
+ * comm_impl.h - the inside of a communicator (see comm.h), shared by its backends:
+ *
+ *   comm.c        names and sizes, dispatch through struct comm_ops, host helpers
+ *   comm_self.c   one rank alone: collectives are copies (no MPI, or MPI not launched)
+ *   comm_mpi.c    MPI on host buffers, every wait polled against the deadline
+ *   comm_nompi.c  the CPU world of builds without MPI: one rank
+ *   comm_nccl.c   NCCL on device buffers, on the backend's stream, with an MPI twin
+ *   comm_nonccl.c the CUDA world of builds without NCCL: a clear refusal
+ */
+#ifndef MB_HARNESS_COMM_IMPL_H
+#define MB_HARNESS_COMM_IMPL_H
+
+#include "comm.h"
+
+/* One backend's operations; the arguments are comm.h's, already checked by comm.c
+ * (a known dtype and redop, a peer in range and not this rank). */
+struct comm_ops {
+	const char *kind;       /* "single", "mpi", "nccl" */
+	bool on_device;
+	int (*split)(struct comm *parent, int color, int key, struct comm **out);
+	void (*release)(struct comm *c);   /* frees c->impl (collective for NCCL) */
+	void (*library)(const struct comm *c, char *buf, size_t len);
+	int (*allreduce)(struct comm *c, const void *send, void *recv, size_t count,
+			 enum comm_dtype t, enum comm_redop op);
+	int (*reduce_scatter)(struct comm *c, const void *send, void *recv, size_t count,
+			      enum comm_dtype t, enum comm_redop op);
+	int (*allgather)(struct comm *c, const void *send, void *recv, size_t count,
+			 enum comm_dtype t);
+	int (*alltoall)(struct comm *c, const void *send, void *recv, size_t count,
+			enum comm_dtype t);
+	int (*alltoallv)(struct comm *c, const void *send, const size_t *send_counts,
+			 const size_t *send_displs, void *recv, const size_t *recv_counts,
+			 const size_t *recv_displs, enum comm_dtype t);
+	int (*send)(struct comm *c, const void *buf, size_t count, enum comm_dtype t, int peer);
+	int (*recv)(struct comm *c, void *buf, size_t count, enum comm_dtype t, int peer);
+	int (*barrier)(struct comm *c);
+	int (*sync)(struct comm *c);
+	/* time_rep times one repetition of run (comm_time_rep). */
+	int (*time_rep)(struct comm *c, int (*run)(void *), void *state, bool cold,
+			double *seconds);
+	/* bcast copies bytes from root to every rank (host memory; the NCCL bootstrap). */
+	int (*bcast)(struct comm *c, void *buf, size_t bytes, int root);
+};
+
+struct comm {
+	const struct comm_ops *ops;
+	struct comm *host;        /* host-memory twin for the host helpers: c itself, or
+				   * the MPI communicator of the same ranks for NCCL */
+	struct backend *backend;  /* NULL for host-only communicators */
+	int rank, size;
+	double timeout_s;         /* <= 0: unbounded */
+	char name[48];            /* "world", "world.3", or comm_set_name's */
+	void *impl;
+};
+
+/* comm_new allocates a communicator with its fields set and host = itself. */
+struct comm *comm_new(const struct comm_ops *ops, struct backend *b, int rank, int size,
+		      double timeout_s, const char *name);
+
+/* comm_deadline returns the moment an operation started now must end by (infinity
+ * when the communicator has no timeout). */
+double comm_deadline(const struct comm *c);
+
+/* comm_fail ends every rank with "comm <op> on <name>: rank R of N: <what>"
+ * (mpi_world_abort): the one line of every error path inside an operation. */
+__attribute__((format(printf, 3, 4)))
+_Noreturn void comm_fail(const struct comm *c, const char *op, const char *fmt, ...);
+
+/* comm_time_host times one repetition of run on CLOCK_MONOTONIC (host communicators'
+ * time_rep; cold has no meaning on the host). */
+int comm_time_host(struct comm *c, int (*run)(void *), void *state, bool cold,
+		   double *seconds);
+
+/* comm_self_world makes a one-rank communicator on host buffers. */
+int comm_self_world(double timeout_s, struct comm **out);
+
+/* comm_cpu_world is the CPU backend's world: MPI's when MPI is active (comm_mpi.c),
+ * else one rank (comm_nompi.c, or comm_mpi.c without a launcher). */
+int comm_cpu_world(double timeout_s, struct comm **out, char *why, size_t why_len);
+
+/* comm_nccl_world is the CUDA backend's world (comm_nccl.c; comm_nonccl.c refuses). */
+int comm_nccl_world(struct backend *b, double timeout_s, struct comm **out, char *why,
+		    size_t why_len);
+
+#endif

@@ -1,0 +1,359 @@
+/*
+ * comm_mpi.c - communicators of the CPU backend over MPI, on host buffers (see
+ * comm.h). Compiled only with MPI; comm_nompi.c stands in otherwise. A run that no
+ * launcher started (MPI not active) gets the one-rank communicator of comm_self.c.
+ *
+ * Every operation is posted as its nonblocking form (MPI_Iallreduce, MPI_Ialltoallv,
+ * MPI_Isend ...) and completed by polling MPI_Test against the communicator's deadline,
+ * as pipeline_exec_mpi.c does: a peer that never joins, or any MPI error, ends every
+ * rank with one line naming the rank, the operation and the cause (comm_fail).
+ *
+ * BF16 has no MPI type: it travels as MPI_UINT16_T, and its reductions are user
+ * operations that widen to float, combine, and round back (kernels/bf16.h).
+ */
+#include "comm_impl.h"
+
+#include <limits.h>
+#include <math.h>
+#include <mpi.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bf16.h"
+#include "mpi_world.h"
+#include "status.h"
+#include "timer.h"
+
+enum { P2P_TAG = 7 };
+
+struct mpi_impl {
+	MPI_Comm comm;        /* our own duplicate or split: our messages stay ours */
+	MPI_Op bf16_op[3];    /* COMM_SUM, COMM_MAX, COMM_MIN on BF16 */
+	int *counts;          /* 4 x size ints: alltoallv's counts and displacements */
+};
+
+/* bf16_sum, bf16_max, bf16_min combine BF16 vectors (MPI_User_function): inout[i] =
+ * in[i] op inout[i], computed in float and rounded to BF16. */
+static void bf16_sum(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+	const uint16_t *a = in;
+	uint16_t *b = inout;
+	(void)dt;
+	for (int i = 0; i < *len; i++)
+		b[i] = bf16_from_float(bf16_to_float(a[i]) + bf16_to_float(b[i]));
+}
+
+static void bf16_max(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+	const uint16_t *a = in;
+	uint16_t *b = inout;
+	(void)dt;
+	for (int i = 0; i < *len; i++)
+		b[i] = bf16_from_float(fmaxf(bf16_to_float(a[i]), bf16_to_float(b[i])));
+}
+
+static void bf16_min(void *in, void *inout, int *len, MPI_Datatype *dt)
+{
+	const uint16_t *a = in;
+	uint16_t *b = inout;
+	(void)dt;
+	for (int i = 0; i < *len; i++)
+		b[i] = bf16_from_float(fminf(bf16_to_float(a[i]), bf16_to_float(b[i])));
+}
+
+/* mpi_type maps an element type to MPI's. */
+static MPI_Datatype mpi_type(enum comm_dtype t)
+{
+	switch (t) {
+	case COMM_U8: return MPI_UINT8_T;
+	case COMM_BF16: return MPI_UINT16_T;
+	case COMM_F32: return MPI_FLOAT;
+	case COMM_F64: return MPI_DOUBLE;
+	case COMM_I32: return MPI_INT32_T;
+	case COMM_I64: return MPI_INT64_T;
+	}
+	return MPI_DATATYPE_NULL;
+}
+
+/* mpi_op maps a reduction on t to MPI's, or to our BF16 operation. */
+static MPI_Op mpi_op(const struct mpi_impl *m, enum comm_dtype t, enum comm_redop op)
+{
+	if (t == COMM_BF16)
+		return m->bf16_op[op];
+	return op == COMM_SUM ? MPI_SUM : op == COMM_MAX ? MPI_MAX : MPI_MIN;
+}
+
+/* posted ends the run with MPI's error string when posting op failed. */
+static void posted(const struct comm *c, const char *op, int mpi_err)
+{
+	char msg[MPI_MAX_ERROR_STRING];
+	int len = 0;
+	if (mpi_err == MPI_SUCCESS)
+		return;
+	if (MPI_Error_string(mpi_err, msg, &len) != MPI_SUCCESS)
+		snprintf(msg, sizeof(msg), "MPI error %d", mpi_err);
+	comm_fail(c, op, "%s", msg);
+}
+
+/* wait_req polls r until it completes; past the deadline, or on an error, it ends the
+ * run (comm_fail). NOTE: sched_yield between polls, as pipeline_exec_mpi.c: on
+ * oversubscribed cores the ranks doing work get the core. */
+static void wait_req(const struct comm *c, const char *op, MPI_Request *r)
+{
+	double deadline = comm_deadline(c);
+	for (;;) {
+		int done = 0;
+		posted(c, op, MPI_Test(r, &done, MPI_STATUS_IGNORE));
+		if (done)
+			return;
+		if (timer_now() > deadline)
+			comm_fail(c, op, "not complete after %g s: a peer never joined it, or is "
+				  "stuck", c->timeout_s);
+		sched_yield();
+	}
+}
+
+/* to_int narrows a count or displacement to MPI's int, or ends the run saying so. */
+static int to_int(const struct comm *c, const char *op, size_t n)
+{
+	if (n > INT_MAX)
+		comm_fail(c, op, "%zu elements exceed MPI's int counts", n);
+	return (int)n;
+}
+
+/* impl_of is c's MPI state. */
+static struct mpi_impl *impl_of(const struct comm *c)
+{
+	return c->impl;
+}
+
+static int mpi_allreduce(struct comm *c, const void *send, void *recv, size_t count,
+			 enum comm_dtype t, enum comm_redop op)
+{
+	struct mpi_impl *m = impl_of(c);
+	MPI_Request r;
+	const void *s = send == recv ? MPI_IN_PLACE : send;
+	posted(c, "allreduce", MPI_Iallreduce(s, recv, to_int(c, "allreduce", count),
+					      mpi_type(t), mpi_op(m, t, op), m->comm, &r));
+	wait_req(c, "allreduce", &r);
+	return MB_OK;
+}
+
+static int mpi_reduce_scatter(struct comm *c, const void *send, void *recv, size_t count,
+			      enum comm_dtype t, enum comm_redop op)
+{
+	struct mpi_impl *m = impl_of(c);
+	MPI_Request r;
+	posted(c, "reduce_scatter",
+	       MPI_Ireduce_scatter_block(send, recv, to_int(c, "reduce_scatter", count),
+					 mpi_type(t), mpi_op(m, t, op), m->comm, &r));
+	wait_req(c, "reduce_scatter", &r);
+	return MB_OK;
+}
+
+static int mpi_allgather(struct comm *c, const void *send, void *recv, size_t count,
+			 enum comm_dtype t)
+{
+	MPI_Request r;
+	int n = to_int(c, "allgather", count);
+	posted(c, "allgather", MPI_Iallgather(send, n, mpi_type(t), recv, n, mpi_type(t),
+					      impl_of(c)->comm, &r));
+	wait_req(c, "allgather", &r);
+	return MB_OK;
+}
+
+static int mpi_alltoall(struct comm *c, const void *send, void *recv, size_t count,
+			enum comm_dtype t)
+{
+	MPI_Request r;
+	int n = to_int(c, "alltoall", count);
+	posted(c, "alltoall", MPI_Ialltoall(send, n, mpi_type(t), recv, n, mpi_type(t),
+					    impl_of(c)->comm, &r));
+	wait_req(c, "alltoall", &r);
+	return MB_OK;
+}
+
+/* mpi_alltoallv narrows the four per-peer arrays into the communicator's int arrays. */
+static int mpi_alltoallv(struct comm *c, const void *send, const size_t *send_counts,
+			 const size_t *send_displs, void *recv, const size_t *recv_counts,
+			 const size_t *recv_displs, enum comm_dtype t)
+{
+	struct mpi_impl *m = impl_of(c);
+	int n = c->size, *sc = m->counts, *sd = sc + n, *rc = sd + n, *rd = rc + n;
+	MPI_Request r;
+	for (int p = 0; p < n; p++) {
+		sc[p] = to_int(c, "alltoallv", send_counts[p]);
+		sd[p] = to_int(c, "alltoallv", send_displs[p]);
+		rc[p] = to_int(c, "alltoallv", recv_counts[p]);
+		rd[p] = to_int(c, "alltoallv", recv_displs[p]);
+	}
+	posted(c, "alltoallv", MPI_Ialltoallv(send, sc, sd, mpi_type(t), recv, rc, rd,
+					      mpi_type(t), m->comm, &r));
+	wait_req(c, "alltoallv", &r);
+	return MB_OK;
+}
+
+static int mpi_send(struct comm *c, const void *buf, size_t count, enum comm_dtype t,
+		    int peer)
+{
+	MPI_Request r;
+	posted(c, "send", MPI_Isend(buf, to_int(c, "send", count), mpi_type(t), peer, P2P_TAG,
+				    impl_of(c)->comm, &r));
+	wait_req(c, "send", &r);
+	return MB_OK;
+}
+
+static int mpi_recv(struct comm *c, void *buf, size_t count, enum comm_dtype t, int peer)
+{
+	MPI_Request r;
+	posted(c, "recv", MPI_Irecv(buf, to_int(c, "recv", count), mpi_type(t), peer, P2P_TAG,
+				    impl_of(c)->comm, &r));
+	wait_req(c, "recv", &r);
+	return MB_OK;
+}
+
+static int mpi_barrier(struct comm *c)
+{
+	MPI_Request r;
+	posted(c, "barrier", MPI_Ibarrier(impl_of(c)->comm, &r));
+	wait_req(c, "barrier", &r);
+	return MB_OK;
+}
+
+/* mpi_sync: every operation completed before it returned. */
+static int mpi_sync(struct comm *c)
+{
+	(void)c;
+	return MB_OK;
+}
+
+static int mpi_bcast(struct comm *c, void *buf, size_t bytes, int root)
+{
+	MPI_Request r;
+	posted(c, "bcast", MPI_Ibcast(buf, to_int(c, "bcast", bytes), MPI_BYTE, root,
+				      impl_of(c)->comm, &r));
+	wait_req(c, "bcast", &r);
+	return MB_OK;
+}
+
+/* mpi_library writes "MPI 3.1 (Open MPI v4.1.4)": the standard, then the first clause
+ * of the library's own version string. */
+static void mpi_library(const struct comm *c, char *buf, size_t len)
+{
+	char lib[MPI_MAX_LIBRARY_VERSION_STRING];
+	int major = 0, minor = 0, n = 0;
+	(void)c;
+	MPI_Get_version(&major, &minor);
+	if (MPI_Get_library_version(lib, &n) != MPI_SUCCESS)
+		lib[0] = '\0';
+	lib[strcspn(lib, ",\n")] = '\0';
+	snprintf(buf, len, "MPI %d.%d%s%s%s", major, minor, lib[0] ? " (" : "", lib,
+		 lib[0] ? ")" : "");
+}
+
+/* mpi_release frees the MPI objects of c (MPI_Comm_free is local: no wait). */
+static void mpi_release(struct comm *c)
+{
+	struct mpi_impl *m = impl_of(c);
+	if (!m)
+		return;
+	for (int k = 0; k < 3; k++)
+		if (m->bf16_op[k] != MPI_OP_NULL)
+			MPI_Op_free(&m->bf16_op[k]);
+	if (m->comm != MPI_COMM_NULL)
+		MPI_Comm_free(&m->comm);
+	free(m->counts);
+	free(m);
+	c->impl = NULL;
+}
+
+static int mpi_split(struct comm *parent, int color, int key, struct comm **out);
+
+static const struct comm_ops mpi_ops = {
+	.kind = "mpi",
+	.on_device = false,
+	.split = mpi_split,
+	.release = mpi_release,
+	.library = mpi_library,
+	.allreduce = mpi_allreduce,
+	.reduce_scatter = mpi_reduce_scatter,
+	.allgather = mpi_allgather,
+	.alltoall = mpi_alltoall,
+	.alltoallv = mpi_alltoallv,
+	.send = mpi_send,
+	.recv = mpi_recv,
+	.barrier = mpi_barrier,
+	.sync = mpi_sync,
+	.time_rep = comm_time_host,
+	.bcast = mpi_bcast,
+};
+
+/* make_comm wraps an MPI communicator of ours (freed with it, also on failure). */
+static int make_comm(MPI_Comm mc, double timeout_s, const char *name, struct comm **out)
+{
+	static MPI_User_function *const fns[3] = { bf16_sum, bf16_max, bf16_min };
+	struct mpi_impl *m = calloc(1, sizeof(*m));
+	int rank = 0, size = 1, err = m ? MB_OK : MB_ERR_NOMEM;
+	if (m) {
+		m->comm = mc;
+		for (int k = 0; k < 3; k++)
+			m->bf16_op[k] = MPI_OP_NULL;
+	} else {
+		MPI_Comm_free(&mc);
+	}
+	if (!err)
+		err = MB_MPI_CHECK(MPI_Comm_rank(mc, &rank));
+	if (!err)
+		err = MB_MPI_CHECK(MPI_Comm_size(mc, &size));
+	for (int k = 0; k < 3 && !err; k++)
+		err = MB_MPI_CHECK(MPI_Op_create(fns[k], 1, &m->bf16_op[k]));
+	if (!err)
+		m->counts = malloc(4 * (size_t)size * sizeof(int));
+	*out = err ? NULL : comm_new(&mpi_ops, NULL, rank, size, timeout_s, name);
+	if (!err && (!m->counts || !*out))
+		err = MB_ERR_NOMEM;
+	if (!err) {
+		(*out)->impl = m;
+		return MB_OK;
+	}
+	free(*out);
+	*out = NULL;
+	struct comm tmp = { .impl = m };
+	mpi_release(&tmp);
+	return err;
+}
+
+/* mpi_split waits (bounded) until every rank of parent has arrived, so the blocking
+ * MPI_Comm_split after it cannot hang on a missing peer, then splits. */
+static int mpi_split(struct comm *parent, int color, int key, struct comm **out)
+{
+	MPI_Comm mc = MPI_COMM_NULL;
+	char name[48];
+	mpi_barrier(parent);
+	posted(parent, "split", MPI_Comm_split(impl_of(parent)->comm,
+					       color < 0 ? MPI_UNDEFINED : color, key, &mc));
+	if (mc == MPI_COMM_NULL)
+		return MB_OK;
+	snprintf(name, sizeof(name), "%.32s.%d", parent->name, color);
+	return make_comm(mc, parent->timeout_s, name, out);
+}
+
+int comm_cpu_world(double timeout_s, struct comm **out, char *why, size_t why_len)
+{
+	MPI_Comm mc = MPI_COMM_NULL;
+	MPI_Request r;
+	if (!mpi_world_active())
+		return comm_self_world(timeout_s, out);
+	struct comm probe = { .name = "world", .rank = mpi_world_rank(),
+			      .size = mpi_world_size(), .timeout_s = timeout_s };
+	posted(&probe, "init", MPI_Comm_idup(MPI_COMM_WORLD, &mc, &r));
+	wait_req(&probe, "init", &r);
+	int err = make_comm(mc, timeout_s, "world", out);
+	if (err)
+		snprintf(why, why_len, "cannot set up the MPI world communicator: %s",
+			 mb_status_str(err));
+	return err;
+}
