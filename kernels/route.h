@@ -41,6 +41,11 @@ struct route_config {
 /* route_config_check returns MB_OK or MB_ERR_ARG with the problem in why. */
 int route_config_check(const struct route_config *c, char *why, size_t why_len);
 
+/* route_sigmoid is the sigmoid both route_cpu and route_cuda use: IEEE +, -, *, / only,
+ * so host and device agree bit for bit and so select the same experts. Logits are
+ * clamped to [-80, 80] (a NaN counts as -80); relative error below 1e-6 there. */
+float route_sigmoid(float x);
+
 /* route_cpu routes T tokens (bias may be NULL = zeros). */
 int route_cpu(const struct route_config *c, const float *logits, const float *bias,
 	      long tokens, int32_t *topk_idx, float *topk_w);
