@@ -318,15 +318,22 @@ void permute_identity_experts(const struct permute_format *fmt, long rows, const
 void permute_reduce(const uint16_t *in, int hidden, const int32_t *idx, const float *w,
 		    int k, long n_out, uint16_t *out)
 {
-	const size_t h = (size_t)hidden;
+	enum { CHUNK = 256 };
+	float acc[CHUNK];
 	for (long i = 0; i < n_out; i++)
-		for (size_t c = 0; c < h; c++) {
-			float acc = 0.0f;
+		for (int c0 = 0; c0 < hidden; c0 += CHUNK) {
+			int n = hidden - c0 < CHUNK ? hidden - c0 : CHUNK;
+			memset(acc, 0, sizeof(acc));
+			/* NOTE: j outermost, but each element still sums in j order with fmaf, as
+			 * the CUDA kernel does: the same bits. */
 			for (int j = 0; j < k && idx[i * k + j] >= 0; j++) {
-				float v = bf16_to_float(in[(size_t)idx[i * k + j] * h + c]);
-				/* NOTE: fmaf, as the CUDA kernel's fmaf: the same bits. */
-				acc = w ? fmaf(w[i * k + j], v, acc) : acc + v;
+				const uint16_t *row = in + (size_t)idx[i * k + j] * (size_t)hidden + c0;
+				float wj = w ? w[i * k + j] : 1.0f;
+				for (int c = 0; c < n; c++)
+					acc[c] = w ? fmaf(wj, bf16_to_float(row[c]), acc[c])
+						   : acc[c] + bf16_to_float(row[c]);
 			}
-			out[i * h + c] = bf16_from_float(acc);
+			for (int c = 0; c < n; c++)
+				out[(size_t)i * (size_t)hidden + (size_t)(c0 + c)] = bf16_from_float(acc[c]);
 		}
 }
