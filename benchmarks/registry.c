@@ -7,11 +7,13 @@ extern const struct bench_desc bench_peak;
 extern const struct bench_desc bench_claims;
 extern const struct bench_desc bench_pipeline;
 extern const struct bench_desc bench_gemm;
+extern const struct bench_desc bench_mla;
 
 const struct bench_desc *const bench_registry[] = {
 	&bench_peak,
 	&bench_claims,
 	&bench_pipeline,
 	&bench_gemm,
+	&bench_mla,
 	NULL,
 };

@@ -60,6 +60,15 @@ int attn_bwd_cpu(const struct attn_shape *s, const float *q, const float *k, con
 		 float *dv);
 int attn_decode_cpu(const struct attn_decode_shape *s, const float *q, const float *k,
 		    const float *v, float *o, float *lse);
+/* The same three in double in and out (the float versions convert and call these), for
+ * finite-difference gradient checks of the core and of the blocks built on it. */
+int attn_fwd_cpu_f64(const struct attn_shape *s, const double *q, const double *k,
+		     const double *v, double *o, double *lse);
+int attn_bwd_cpu_f64(const struct attn_shape *s, const double *q, const double *k,
+		     const double *v, const double *o, const double *dout, const double *lse,
+		     double *dq, double *dk, double *dv);
+int attn_decode_cpu_f64(const struct attn_decode_shape *s, const double *q, const double *k,
+			const double *v, double *o, double *lse);
 
 /* CUDA v1 (device pointers; stream is a cudaStream_t). */
 int attn_fwd_cuda(const struct attn_shape *s, const uint16_t *d_q, const uint16_t *d_k,

@@ -22,10 +22,16 @@
 /* ---- the sigmoid shared with route.cu ---- */
 
 /* Cody-Waite split of ln 2: ROUTE_LN2_HI has 15 significant bits, so n * ROUTE_LN2_HI
- * is exact for |n| < 2^9. */
-#define ROUTE_LOG2E 1.44269504f
-#define ROUTE_LN2_HI 6.93145752e-01f
-#define ROUTE_LN2_LO 1.42860677e-06f
+ * is exact for |n| < 2^9. NOTE: hex literals, the same in route.cu, so no compiler's
+ * decimal conversion or constant folding can make host and device differ. */
+#define ROUTE_LOG2E 0x1.715476p+0f
+#define ROUTE_LN2_HI 0x1.62e4p-1f
+#define ROUTE_LN2_LO 0x1.7f7d1cp-20f
+#define ROUTE_C7 0x1.a01a02p-13f    /* 1/7! .. 1/3! rounded to float */
+#define ROUTE_C6 0x1.6c16c2p-10f
+#define ROUTE_C5 0x1.111112p-7f
+#define ROUTE_C4 0x1.555556p-5f
+#define ROUTE_C3 0x1.555556p-3f
 /* Biased scores are clamped to +-ROUTE_SCORE_MAX: a sum of E of them stays finite. */
 #define ROUTE_SCORE_MAX 1e30f
 
@@ -41,14 +47,14 @@ float route_sigmoid(float x)
 	int n = (int)(k >= 0.0f ? k + 0.5f : k - 0.5f);
 	float nf = (float)n;
 	float r = (t - nf * ROUTE_LN2_HI) - nf * ROUTE_LN2_LO;
-	float p = 1.0f / 5040.0f;
+	float p = ROUTE_C7;
 	uint32_t bits = (uint32_t)(n + 127) << 23;
 	float two_n;
 
-	p = p * r + 1.0f / 720.0f;
-	p = p * r + 1.0f / 120.0f;
-	p = p * r + 1.0f / 24.0f;
-	p = p * r + 1.0f / 6.0f;
+	p = p * r + ROUTE_C6;
+	p = p * r + ROUTE_C5;
+	p = p * r + ROUTE_C4;
+	p = p * r + ROUTE_C3;
 	p = p * r + 0.5f;
 	p = p * r + 1.0f;
 	p = p * r + 1.0f;

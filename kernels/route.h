@@ -38,7 +38,10 @@ struct route_config {
 	float route_scale;
 };
 
-/* route_config_check returns MB_OK or MB_ERR_ARG with the problem in why. */
+/* route_config_check returns MB_OK or MB_ERR_ARG with the problem in why (one line;
+ * why may be NULL). Besides the divisibility and range rules it needs groups and nodes
+ * to nest when both limits are on (one's expert count divides the other's), and K no
+ * larger than the experts the limits may leave a token in the worst case. */
 int route_config_check(const struct route_config *c, char *why, size_t why_len);
 
 /* route_sigmoid is the sigmoid both route_cpu and route_cuda use: IEEE +, -, *, / only,
@@ -46,10 +49,14 @@ int route_config_check(const struct route_config *c, char *why, size_t why_len);
  * clamped to [-80, 80] (a NaN counts as -80); relative error below 1e-6 there. */
 float route_sigmoid(float x);
 
-/* route_cpu routes T tokens (bias may be NULL = zeros). */
+/* route_cpu routes T tokens (bias may be NULL = zeros). Biased scores are clamped to
+ * +-1e30 (NaN to -1e30), so any bias yields K distinct experts. Returns MB_OK,
+ * MB_ERR_ARG (configuration, T < 0, NULL buffer) or MB_ERR_NOMEM. */
 int route_cpu(const struct route_config *c, const float *logits, const float *bias,
 	      long tokens, int32_t *topk_idx, float *topk_w);
-/* route_cuda: the same on the device (device pointers; stream is a cudaStream_t). */
+/* route_cuda: the same on the device (device pointers; stream is a cudaStream_t),
+ * asynchronous, bit-identical to route_cpu. Returns MB_OK, MB_ERR_ARG, MB_ERR_CUDA, or
+ * MB_ERR_UNSUPPORTED without CUDA or when E is too large for shared memory (~2300). */
 int route_cuda(const struct route_config *c, const float *d_logits, const float *d_bias,
 	       long tokens, int32_t *d_topk_idx, float *d_topk_w, void *stream);
 
@@ -58,7 +65,11 @@ int route_cuda(const struct route_config *c, const float *d_logits, const float 
 void route_bias_update(float *bias, const long *load, int experts, float gamma);
 
 /* Token streams of gate logits: standard normal (zipf == 0), or skewed so that expert
- * popularity follows a Zipf law with exponent zipf over a seeded random ranking. */
+ * popularity follows a Zipf law with exponent zipf over a seeded random ranking:
+ * logit = -zipf * ln(rank) + standard Gumbel noise, so each token's best expert is the
+ * rank-r one with probability exactly r^-zipf / sum r^-zipf (Gumbel-max), and its top-K
+ * a draw without replacement from that law (shares flatten at the head as K grows).
+ * The ranking depends on the seed only: a longer stream extends a shorter one. */
 void route_logits_random(float *logits, long tokens, int experts, double zipf,
 			 uint64_t seed);
 

@@ -1,0 +1,205 @@
+/*
+ * attention_cuda.cuh - device helpers shared by attention.cu (forward),
+ * attention_bwd.cu and attention_decode.cu: the BF16 tensor-core MMA, fragment loads
+ * from padded shared-memory tiles, the tile loader and the launch checks.
+ *
+ * Shared-memory tiles are row-major BF16 with ATT_PAD elements of padding per row: a
+ * pitch of d + 8 elements is 4 (mod 32) words for every d that is a multiple of 64, so
+ * the 8 rows of one fragment load land on 8 different groups of 4 banks.
+ */
+#ifndef MB_ATTENTION_CUDA_CUH
+#define MB_ATTENTION_CUDA_CUH
+
+#include <cuda_runtime_api.h>
+#include <cuda_bf16.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cublasLt.h>   /* before cuda_check.h, outside extern "C" (C++ overloads) */
+
+extern "C" {
+#include "attention.h"
+#include "cuda_check.h"
+#include "status.h"
+}
+#include "attention_tiles.h"
+
+#define ATT_PAD 8
+#define ATT_LOG2E 1.4426950408889634f
+#define ATT_LN2 0.6931471805599453f
+
+typedef __nv_bfloat16 bf16;
+
+/* att_mma does c += a * b on a 16x8x16 BF16 tile with FP32 accumulation (sm_80+). */
+__device__ __forceinline__ void att_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
+{
+	asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+		     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+		     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/* att_pack rounds two floats to BF16, lo in the lower 16 bits. */
+__device__ __forceinline__ uint32_t att_pack(float lo, float hi)
+{
+	__nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);   /* .x = lo: the lower half */
+	return *reinterpret_cast<uint32_t *>(&v);
+}
+
+/* att_ld_pair loads two adjacent BF16 values (4-byte aligned), p[0] in the low half. */
+__device__ __forceinline__ uint32_t att_ld_pair(const bf16 *p)
+{
+	return *reinterpret_cast<const uint32_t *>(p);
+}
+
+/* att_ld_two packs two BF16 values from anywhere, *lo in the low half. */
+__device__ __forceinline__ uint32_t att_ld_two(const bf16 *lo, const bf16 *hi)
+{
+	uint32_t l = *reinterpret_cast<const uint16_t *>(lo);
+	uint32_t h = *reinterpret_cast<const uint16_t *>(hi);
+	return l | (h << 16);
+}
+
+/* att_load_a loads the A fragment of the 16x16 block at (row0, col0) of a row-major
+ * tile of pitch `pitch` (row = a_row, col = a_col of attention_tiles.h). */
+__device__ __forceinline__ void att_load_a(uint32_t a[4], const bf16 *s, int pitch, int row0,
+					   int col0, int lane)
+{
+	const bf16 *p = s + (row0 + lane / 4) * pitch + col0 + 2 * (lane % 4);
+	a[0] = att_ld_pair(p);
+	a[1] = att_ld_pair(p + 8 * pitch);
+	a[2] = att_ld_pair(p + 8);
+	a[3] = att_ld_pair(p + 8 * pitch + 8);
+}
+
+/* att_load_b_nk loads the B fragment (k 16 x n 8) from a tile stored n-major, element
+ * (k, n) at s[(n0 + n) * pitch + k0 + k]: keys of K for Q K^T. Returns b0, b1. */
+__device__ __forceinline__ void att_load_b_nk(uint32_t b[2], const bf16 *s, int pitch, int n0,
+					      int k0, int lane)
+{
+	const bf16 *p = s + (n0 + lane / 4) * pitch + k0 + 2 * (lane % 4);
+	b[0] = att_ld_pair(p);
+	b[1] = att_ld_pair(p + 8);
+}
+
+/* att_load_b_kn loads the B fragment from a tile stored k-major, element (k, n) at
+ * s[(k0 + k) * pitch + n0 + n]: rows of V for P V. Each register gathers two rows. */
+__device__ __forceinline__ void att_load_b_kn(uint32_t b[2], const bf16 *s, int pitch, int k0,
+					      int n0, int lane)
+{
+	const bf16 *p = s + (k0 + 2 * (lane % 4)) * pitch + n0 + lane / 4;
+	b[0] = att_ld_two(p, p + pitch);
+	b[1] = att_ld_two(p + 8 * pitch, p + 9 * pitch);
+}
+
+/* att_load_rows copies rows [0, rows) of a global matrix (row r at g + r * gstride,
+ * COLS contiguous BF16 values, 16-byte aligned) into a shared tile of pitch
+ * COLS + ATT_PAD, in 16-byte pieces spread over nthreads threads; rows at or past
+ * nvalid are zero-filled, so masked positions hold zeros rather than garbage (a 0 * NaN
+ * would poison the sums). */
+template <int COLS>
+__device__ __forceinline__ void att_load_rows(bf16 *s, const bf16 *g, long gstride, int rows,
+					      int nvalid, int tid, int nthreads)
+{
+	constexpr int CH = COLS / 8;
+	for (int i = tid; i < rows * CH; i += nthreads) {
+		int r = i / CH, c = (i % CH) * 8;
+		uint4 v = make_uint4(0u, 0u, 0u, 0u);
+		if (r < nvalid)
+			v = *reinterpret_cast<const uint4 *>(g + r * gstride + c);
+		*reinterpret_cast<uint4 *>(s + r * (COLS + ATT_PAD) + c) = v;
+	}
+}
+
+/* att_scores sets s[j] (j < NJ), the C fragments of the 16 x 8NJ product
+ * A[row0..row0+15] B[0..8NJ-1]^T over D columns, from two row-major shared tiles of
+ * pitch D + ATT_PAD: S = Q K^T in the forward, S^T = K Q^T and dP^T = V dO^T in the
+ * backward, S = Q K^T of a head tile in decode. */
+template <int D, int NJ>
+__device__ __forceinline__ void att_scores(float s[NJ][4], const bf16 *sa, int row0,
+					   const bf16 *sb, int lane)
+{
+	constexpr int P = D + ATT_PAD;
+#pragma unroll
+	for (int j = 0; j < NJ; j++)
+		s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.f;
+#pragma unroll 4
+	for (int kk = 0; kk < D / 16; kk++) {
+		uint32_t a[4], b[2];
+		att_load_a(a, sa, P, row0, kk * 16, lane);
+#pragma unroll
+		for (int j = 0; j < NJ; j++) {
+			att_load_b_nk(b, sb, P, j * 8, kk * 16, lane);
+			att_mma(s[j], a, b[0], b[1]);
+		}
+	}
+}
+
+/* att_acc_ptile adds (16 x KN tile held as C fragments c) x (KN x NC shared tile sb,
+ * row-major, pitch NC + ATT_PAD) to acc: P V in the forward, P^T dO and dS^T Q in the
+ * backward. The C fragments of n tiles 2kk and 2kk+1, rounded to BF16, are the A
+ * operand of K step kk (att_p_tile): no trip through shared memory. */
+template <int KN, int NC>
+__device__ __forceinline__ void att_acc_ptile(float acc[NC / 8][4], const float c[KN / 8][4],
+					      const bf16 *sb, int lane)
+{
+	constexpr int P = NC + ATT_PAD;
+#pragma unroll
+	for (int kk = 0; kk < KN / 16; kk++) {
+		uint32_t a[4], b[2];
+#pragma unroll
+		for (int r = 0; r < 4; r++) {
+			const float *x = c[att_p_tile(kk, r)] + att_p_elem(r);
+			a[r] = att_pack(x[0], x[1]);
+		}
+#pragma unroll
+		for (int n = 0; n < NC / 8; n++) {
+			att_load_b_kn(b, sb, P, kk * 16, n * 8, lane);
+			att_mma(acc[n], a, b[0], b[1]);
+		}
+	}
+}
+
+/* att_aligned16 says whether a device pointer is non-NULL and allows 16-byte loads. */
+static inline bool att_aligned16(const void *p)
+{
+	return p && ((uintptr_t)p & 15u) == 0;
+}
+
+/* att_set_smem lets kernel fn use `bytes` of dynamic shared memory; MB_ERR_UNSUPPORTED
+ * when the device has no image of it (built for other architectures). */
+static inline int att_set_smem(const void *fn, size_t bytes, const char *what)
+{
+	struct cudaFuncAttributes attr;
+	if (cudaFuncGetAttributes(&attr, fn) != cudaSuccess) {
+		cudaGetLastError();
+		fprintf(stderr, "%s: no kernel image for this device (needs sm_80 or newer, "
+			"built for CMAKE_CUDA_ARCHITECTURES)\n", what);
+		return MB_ERR_UNSUPPORTED;
+	}
+	return MB_CUDA_CHECK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize,
+						  (int)bytes));
+}
+
+/* att_check_train_shape applies the rules the forward and backward kernels share and
+ * prints the one broken: sizes >= 1, kv_heads dividing heads, batch * heads within
+ * the grid's y limit, a compiled (d_qk, d_v) pair: 64/64, 128/128, 192/128. */
+static inline int att_check_train_shape(const struct attn_shape *s, const char *what)
+{
+	if (!s || s->batch < 1 || s->seq < 1 || s->heads < 1 || s->kv_heads < 1 ||
+	    s->heads % s->kv_heads || (long)s->batch * s->heads > 65535) {
+		fprintf(stderr, "%s: bad shape (sizes >= 1, kv_heads dividing heads, "
+			"batch * heads <= 65535)\n", what);
+		return MB_ERR_ARG;
+	}
+	if (!((s->d_qk == 64 && s->d_v == 64) || (s->d_qk == 128 && s->d_v == 128) ||
+	      (s->d_qk == 192 && s->d_v == 128))) {
+		fprintf(stderr, "%s: head dims d_qk=%d d_v=%d not compiled (64/64, 128/128, "
+			"192/128)\n", what, s->d_qk, s->d_v);
+		return MB_ERR_UNSUPPORTED;
+	}
+	return MB_OK;
+}
+
+#endif

@@ -1,0 +1,76 @@
+/*
+ * block_real.h - the pieces the attention blocks share (mla_impl.h, gqa_impl.h), once
+ * per precision: projections through BLAS, RoPE, RMSNorm. A template: the includer
+ * defines REAL (float|double), SFX(name) (name##_f32|_f64) and GEMM (cblas_sgemm|
+ * cblas_dgemm), and includes it once per precision (hence no include guard; static
+ * inline, so a translation unit that leaves one unused gets no warning).
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* linear_fwd: y[T, out] = x[T, in] w[in, out]. */
+static inline void SFX(linear_fwd)(int t, int in, int out, const REAL *x, const REAL *w,
+				   REAL *y)
+{
+	GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, out, in, 1, x, in, w, out, 0, y, out);
+}
+
+/* linear_bwd: dw[in, out] = x^T dy; dx[T, in] = dy w^T, added to dx when accumulate. */
+static inline void SFX(linear_bwd)(int t, int in, int out, const REAL *x, const REAL *w,
+				   const REAL *dy, REAL *dx, bool accumulate, REAL *dw)
+{
+	GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, t, 1, x, in, dy, out, 0, dw, out);
+	GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, t, in, out, 1, dy, out, w, out,
+	     accumulate ? 1 : 0, dx, in);
+}
+
+/* rope rotates r[dr] as position pos (DeepSeek's interleaved pairs, mla.h); with
+ * transpose it applies the inverse rotation, which is what the backward needs. */
+static inline void SFX(rope)(REAL *r, int dr, int pos, double theta, bool transpose)
+{
+	for (int i = 0; i < dr / 2; i++) {
+		double ang = pos * pow(theta, -2.0 * i / dr), cs = cos(ang);
+		double sn = transpose ? -sin(ang) : sin(ang);
+		double a = r[2 * i], b = r[2 * i + 1];
+		r[2 * i] = (REAL)(a * cs - b * sn);
+		r[2 * i + 1] = (REAL)(a * sn + b * cs);
+	}
+}
+
+/* rmsnorm_fwd: y[t] = x[t] / rms(x[t]) * g for T rows of n (x rows ldx apart). */
+static inline void SFX(rmsnorm_fwd)(int t, int n, const REAL *x, int ldx, const REAL *g,
+				    double eps, REAL *y)
+{
+	for (int r = 0; r < t; r++) {
+		const REAL *xr = x + (size_t)r * ldx;
+		double ss = 0;
+		for (int c = 0; c < n; c++)
+			ss += (double)xr[c] * xr[c];
+		double inv = 1.0 / sqrt(ss / n + eps);
+		for (int c = 0; c < n; c++)
+			y[(size_t)r * n + c] = (REAL)(xr[c] * inv * g[c]);
+	}
+}
+
+/* rmsnorm_bwd: from dy [T, n], dx (rows lddx apart) and dg [n] (overwritten):
+ * dx = inv g dy - x inv^3 sum(g dy x) / n, dg = sum_t dy x inv. */
+static inline void SFX(rmsnorm_bwd)(int t, int n, const REAL *x, int ldx, const REAL *g,
+				    double eps, const REAL *dy, REAL *dx, int lddx, REAL *dg)
+{
+	memset(dg, 0, (size_t)n * sizeof(*dg));
+	for (int r = 0; r < t; r++) {
+		const REAL *xr = x + (size_t)r * ldx, *dyr = dy + (size_t)r * n;
+		double ss = 0, s = 0;
+		for (int c = 0; c < n; c++) {
+			ss += (double)xr[c] * xr[c];
+			s += (double)g[c] * dyr[c] * xr[c];
+		}
+		double inv = 1.0 / sqrt(ss / n + eps), k = inv * inv * inv * s / n;
+		for (int c = 0; c < n; c++) {
+			dx[(size_t)r * lddx + c] = (REAL)(inv * g[c] * dyr[c] - k * xr[c]);
+			dg[c] += (REAL)(dyr[c] * xr[c] * inv);
+		}
+	}
+}
