@@ -246,6 +246,49 @@ int comm_time_host(struct comm *c, int (*run)(void *), void *state, bool cold,
 	return err;
 }
 
+int comm_host_mem_alloc(struct comm *c, size_t bytes, void **out)
+{
+	(void)c;
+	*out = malloc(bytes > 0 ? bytes : 1);
+	return *out ? MB_OK : MB_ERR_NOMEM;
+}
+
+void comm_host_mem_free(struct comm *c, void *p)
+{
+	(void)c;
+	free(p);
+}
+
+int comm_host_mem_copy(struct comm *c, void *dst, const void *src, size_t bytes, bool to_host)
+{
+	(void)c, (void)to_host;
+	if (bytes > 0)
+		memcpy(dst, src, bytes);
+	return MB_OK;
+}
+
+int comm_mem_alloc(struct comm *c, size_t bytes, void **out)
+{
+	*out = NULL;
+	return c->ops->mem_alloc(c, bytes, out);
+}
+
+void comm_mem_free(struct comm *c, void *p)
+{
+	if (p)
+		c->ops->mem_free(c, p);
+}
+
+int comm_mem_put(struct comm *c, void *dst, const void *host_src, size_t bytes)
+{
+	return c->ops->mem_copy(c, dst, host_src, bytes, false);
+}
+
+int comm_mem_get(struct comm *c, void *host_dst, const void *src, size_t bytes)
+{
+	return c->ops->mem_copy(c, host_dst, src, bytes, true);
+}
+
 /* The host helpers run on the host twin (c itself for MPI and one rank). */
 int comm_host_allreduce_f64(struct comm *c, double *v, size_t count, enum comm_redop op)
 {

@@ -36,7 +36,11 @@ const char *comm_redop_name(enum comm_redop op);
 
 /* comm_world opens the world communicator for the backend: MPI_COMM_WORLD (or one rank
  * without MPI) for the CPU, NCCL over all ranks for CUDA (one device per rank, the
- * backend's). timeout_s > 0 bounds every operation. Returns MB_OK, or MB_ERR_* with why. */
+ * backend's; with several ranks on a node, node-local rank i uses device i, and
+ * comm_world moves the backend's device and stream there when it opened another). b may
+ * be NULL for the CPU. timeout_s > 0 bounds every operation. Returns MB_OK, or MB_ERR_*
+ * with why (MB_ERR_UNSUPPORTED: CUDA without NCCL, or more ranks than devices on a
+ * node). */
 int comm_world(struct backend *b, double timeout_s, struct comm **out, char *why,
 	       size_t why_len);
 /* comm_split makes the group of the ranks of parent with the same color, ordered by
@@ -54,6 +58,15 @@ void comm_library(const struct comm *c, char *buf, size_t len);
 /* comm_set_name names c in error lines ("comm alltoallv on ep: ..."); the world is
  * "world", a group "<parent>.<color>" until named. */
 void comm_set_name(struct comm *c, const char *name);
+
+/* Buffers in the communicator's memory (device memory for NCCL, host otherwise):
+ * comm_mem_alloc allocates bytes (MB_ERR_NOMEM / MB_ERR_CUDA), comm_mem_free releases
+ * (NULL is fine); comm_mem_put copies host bytes in, comm_mem_get copies them out to the
+ * host, each complete on return (on the backend's stream for NCCL). */
+int comm_mem_alloc(struct comm *c, size_t bytes, void **out);
+void comm_mem_free(struct comm *c, void *p);
+int comm_mem_put(struct comm *c, void *dst, const void *host_src, size_t bytes);
+int comm_mem_get(struct comm *c, void *host_dst, const void *src, size_t bytes);
 
 /* Collectives. send may equal recv for all-reduce (in place). */
 int comm_allreduce(struct comm *c, const void *send, void *recv, size_t count,

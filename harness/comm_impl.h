@@ -39,6 +39,10 @@ struct comm_ops {
 	/* time_rep times one repetition of run (comm_time_rep). */
 	int (*time_rep)(struct comm *c, int (*run)(void *), void *state, bool cold,
 			double *seconds);
+	/* the memory of comm_mem_*: host allocations are comm_host_mem_* (comm.c) */
+	int (*mem_alloc)(struct comm *c, size_t bytes, void **out);
+	void (*mem_free)(struct comm *c, void *p);
+	int (*mem_copy)(struct comm *c, void *dst, const void *src, size_t bytes, bool to_host);
 	/* bcast copies bytes from root to every rank (host memory; the NCCL bootstrap). */
 	int (*bcast)(struct comm *c, void *buf, size_t bytes, int root);
 };
@@ -71,6 +75,11 @@ _Noreturn void comm_fail(const struct comm *c, const char *op, const char *fmt, 
  * time_rep; cold has no meaning on the host). */
 int comm_time_host(struct comm *c, int (*run)(void *), void *state, bool cold,
 		   double *seconds);
+
+/* comm_host_mem_alloc, _free and _copy are host memory's (malloc, free, memcpy). */
+int comm_host_mem_alloc(struct comm *c, size_t bytes, void **out);
+void comm_host_mem_free(struct comm *c, void *p);
+int comm_host_mem_copy(struct comm *c, void *dst, const void *src, size_t bytes, bool to_host);
 
 /* comm_self_world makes a one-rank communicator on host buffers. */
 int comm_self_world(double timeout_s, struct comm **out);

@@ -215,11 +215,17 @@ static int mpi_recv(struct comm *c, void *buf, size_t count, enum comm_dtype t, 
 	return MB_OK;
 }
 
-static int mpi_barrier(struct comm *c)
+/* barrier_as waits until every rank of c has arrived; op names it in error lines. */
+static void barrier_as(struct comm *c, const char *op)
 {
 	MPI_Request r;
-	posted(c, "barrier", MPI_Ibarrier(impl_of(c)->comm, &r));
-	wait_req(c, "barrier", &r);
+	posted(c, op, MPI_Ibarrier(impl_of(c)->comm, &r));
+	wait_req(c, op, &r);
+}
+
+static int mpi_barrier(struct comm *c)
+{
+	barrier_as(c, "barrier");
 	return MB_OK;
 }
 
@@ -288,6 +294,9 @@ static const struct comm_ops mpi_ops = {
 	.barrier = mpi_barrier,
 	.sync = mpi_sync,
 	.time_rep = comm_time_host,
+	.mem_alloc = comm_host_mem_alloc,
+	.mem_free = comm_host_mem_free,
+	.mem_copy = comm_host_mem_copy,
 	.bcast = mpi_bcast,
 };
 
@@ -332,7 +341,7 @@ static int mpi_split(struct comm *parent, int color, int key, struct comm **out)
 {
 	MPI_Comm mc = MPI_COMM_NULL;
 	char name[48];
-	mpi_barrier(parent);
+	barrier_as(parent, "split");
 	posted(parent, "split", MPI_Comm_split(impl_of(parent)->comm,
 					       color < 0 ? MPI_UNDEFINED : color, key, &mc));
 	if (mc == MPI_COMM_NULL)

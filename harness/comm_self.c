@@ -110,6 +110,9 @@ static const struct comm_ops self_ops = {
 	.barrier = self_barrier,
 	.sync = self_barrier,
 	.time_rep = comm_time_host,
+	.mem_alloc = comm_host_mem_alloc,
+	.mem_free = comm_host_mem_free,
+	.mem_copy = comm_host_mem_copy,
 	.bcast = self_bcast,
 };
 

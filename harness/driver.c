@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "comm.h"
 #include "counters.h"
 #include "result.h"
 #include "stats.h"
@@ -14,6 +15,34 @@
 
 #define MAX_REPS 100000
 
+/* settle waits for the case's work: a collective case's communicator first (its wait
+ * is bounded by the timeout, the stream's is not), then the backend. */
+static int settle(struct run_ctx *ctx, struct bench_case *c)
+{
+	int err = c->comm ? comm_sync(c->comm) : MB_OK;
+	if (!err)
+		err = backend_sync(ctx->backend);
+	return err;
+}
+
+/* agree_check makes a collective case's check the whole group's: mismatches and
+ * samples summed, max_err the largest (NaN counts as infinite: MAX may drop a NaN),
+ * and an error on any rank an error on every rank. */
+static int agree_check(struct comm *comm, int err, struct bench_check *chk)
+{
+	double sum[2] = { (double)chk->mismatches, (double)chk->samples };
+	double mx[2] = { isnan(chk->max_err) ? INFINITY : chk->max_err, err ? -(double)err : 0 };
+	int e = comm_host_allreduce_f64(comm, sum, 2, COMM_SUM);
+	if (!e)
+		e = comm_host_allreduce_f64(comm, mx, 2, COMM_MAX);
+	if (e)
+		return e;
+	chk->mismatches = (long)sum[0];
+	chk->samples = (long)sum[1];
+	chk->max_err = mx[0];
+	return err ? err : -(int)mx[1];
+}
+
 /* check_once poisons the output, runs once and checks against the reference. */
 static int check_once(struct run_ctx *ctx, struct bench_case *c, struct bench_check *chk)
 {
@@ -21,10 +50,28 @@ static int check_once(struct run_ctx *ctx, struct bench_case *c, struct bench_ch
 	if (!err)
 		err = c->run(c->state);
 	if (!err)
-		err = backend_sync(ctx->backend);
+		err = settle(ctx, c);
 	if (!err)
 		err = c->check(c->state, chk);
-	return err;
+	return c->comm ? agree_check(c->comm, err, chk) : err;
+}
+
+/* time_reps times n repetitions into s. A collective case starts each one together
+ * (barrier) and keeps, per repetition, the slowest rank's time, so every rank holds
+ * the same samples and extends the run by the same count. */
+static int time_reps(struct run_ctx *ctx, struct bench_case *c, long n, double *s)
+{
+	bool cold = ctx->opts->cold;
+	if (!c->comm)
+		return timer_reps(ctx->backend, c->run, c->state, n, cold, s);
+	for (long i = 0; i < n; i++) {
+		int err = comm_barrier(c->comm);
+		if (!err)
+			err = comm_time_rep(c->comm, c->run, c->state, cold, &s[i]);
+		if (err)
+			return err;
+	}
+	return comm_host_allreduce_f64(c->comm, s, (size_t)n, COMM_MAX);
 }
 
 /* time_case warms up, then times at least iters repetitions and min_time seconds.
@@ -38,11 +85,11 @@ static int time_case(struct run_ctx *ctx, struct bench_case *c, double **samples
 	for (int i = 0; i < o->warmup && !err; i++)
 		err = c->run(c->state);
 	if (!err)
-		err = backend_sync(ctx->backend);
+		err = settle(ctx, c);
 	long want = o->iters;
 	counters_start(ctx->counters);
 	while (!err && have < want) {
-		err = timer_reps(ctx->backend, c->run, c->state, want - have, o->cold, s + have);
+		err = time_reps(ctx, c, want - have, s + have);
 		for (long i = have; i < want && !err; i++)
 			total += s[i];
 		have = want;
@@ -133,9 +180,11 @@ int driver_run_case(struct run_ctx *ctx, struct bench_case *c)
 		err = c->annotate(c->state, rec);
 	if (!err && !pass) {
 		ctx->failures++;
-		fprintf(stderr, "moebench: %s: %s: check FAILED: max_err %.3g > tolerance %.3g "
-			"(%ld of %ld samples wrong)\n", ctx->benchmark, c->name, chk.max_err,
-			chk.tolerance, chk.mismatches, chk.samples);
+		/* NOTE: a collective case's check is the group's: its rank 0 says so. */
+		if (!c->comm || comm_rank(c->comm) == 0)
+			fprintf(stderr, "moebench: %s: %s: check FAILED: max_err %.3g > tolerance %.3g "
+				"(%ld of %ld samples wrong)\n", ctx->benchmark, c->name,
+				chk.max_err, chk.tolerance, chk.mismatches, chk.samples);
 		err = record_unmeasured(rec);
 	} else if (!err) {
 		err = time_case(ctx, c, &samples, &n);
