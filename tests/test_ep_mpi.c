@@ -1,0 +1,148 @@
+/*
+ * test_ep_mpi.c - expert-parallel dispatch/combine under mpirun -np 1, 2 and 4 (built
+ * only with MPI; driver: tests/mpi/ep_driver.c): BF16 and FP8 payloads, uniform and
+ * Zipf-skewed routing, the single-hop and the node-limited two-hop path, each asserting
+ * zero wrong rows and tokens, the conservation of expert rows, and that a corrupted
+ * row is caught (so the checks can fail); a2a_moe_run through the driver
+ * (tests/mpi/a2a_moe_driver.c).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_main.h"
+/* NOTE: this suite runs a driver, never moebench's error path: expect_error unused. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "cli_harness.h"
+#pragma GCC diagnostic pop
+
+#define MPIRUN "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 " \
+	"OPENBLAS_NUM_THREADS=1 " MOEBENCH_MPIEXEC " --oversubscribe"
+#define TOKENS 96
+#define TOPK 4
+
+struct ep_run {
+	int status;
+	double wrong_layout, wrong_rows, wrong_tokens, rows, copies, remote, two_hop;
+};
+
+/* run_ep runs the driver on np ranks and parses rank 0's line. */
+static struct ep_run run_ep(int np, int rpn, const char *payload, double zipf, const char *extra)
+{
+	struct ep_run r = { 0 };
+	ck_assert_msg(MOEBENCH_MPIEXEC[0] && access(MOEBENCH_MPIEXEC, X_OK) == 0,
+		      "mpirun not found ('%s'): install openmpi-bin", MOEBENCH_MPIEXEC);
+	r.status = sh(MPIRUN " -np %d %s %d 256 16 %d %d %s %g %s", np, MOEBENCH_EP_DRIVER, TOKENS,
+		      TOPK, rpn, payload, zipf, extra);
+	const char *line = strstr(out, "ep wrong_layout");
+	ck_assert_msg(line, "no result line (exit %d): %s", r.status, out);
+	ck_assert_int_eq(sscanf(line, "ep wrong_layout %lf wrong_rows %lf wrong_tokens %lf rows %lf "
+				"copies %lf remote %lf two_hop %lf", &r.wrong_layout, &r.wrong_rows,
+				&r.wrong_tokens, &r.rows, &r.copies, &r.remote, &r.two_hop), 7);
+	return r;
+}
+
+/* expect_clean runs a round trip and asserts nothing wrong, every (token, expert) pair
+ * in one expert row, remote copies when there are peers, and the path taken. */
+static void expect_clean(int np, int rpn, const char *payload, double zipf, int two_hop)
+{
+	struct ep_run r = run_ep(np, rpn, payload, zipf, "");
+	double pairs = 0;
+	for (int k = 0; k < np; k++)
+		pairs += (double)(TOKENS + 7 * k) * TOPK;
+	ck_assert_msg(r.status == 0 && r.wrong_layout == 0 && r.wrong_rows == 0 && r.wrong_tokens == 0,
+		      "-np %d rpn %d %s zipf %g: exit %d: %s", np, rpn, payload, zipf, r.status, out);
+	ck_assert_double_eq(r.rows, pairs);
+	ck_assert(r.copies >= pairs / TOPK && r.copies <= pairs);
+	ck_assert(np == 1 ? r.remote == 0 : r.remote > 0);
+	ck_assert_double_eq(r.two_hop, two_hop);
+}
+
+START_TEST(one_rank_bf16_and_fp8)
+{
+	expect_clean(1, 1, "bf16", 0, 0);
+	expect_clean(1, 1, "fp8", 1.2, 0);
+}
+END_TEST
+
+START_TEST(two_ranks)
+{
+	expect_clean(2, 1, "bf16", 0, 0);
+	expect_clean(2, 1, "fp8", 1.2, 0);
+	/* NOTE: one node of two ranks: nothing to cross, so one hop. */
+	expect_clean(2, 2, "bf16", 0, 0);
+}
+END_TEST
+
+START_TEST(four_ranks)
+{
+	expect_clean(4, 1, "bf16", 1.2, 0);
+	expect_clean(4, 1, "fp8", 0, 0);
+}
+END_TEST
+
+START_TEST(four_ranks_two_hop)
+{
+	expect_clean(4, 2, "bf16", 0, 1);
+	expect_clean(4, 2, "fp8", 1.2, 1);
+}
+END_TEST
+
+/* A flipped bit in one received row is counted, and the run exits 1. */
+START_TEST(corrupted_row_is_caught)
+{
+	struct ep_run r = run_ep(2, 1, "bf16", 0, "corrupt");
+	ck_assert_msg(r.status == 1 && r.wrong_rows == 1 && r.wrong_tokens >= 1, "%s", out);
+	r = run_ep(4, 2, "fp8", 1.2, "corrupt");
+	ck_assert_msg(r.status == 1 && r.wrong_rows == 1 && r.wrong_tokens >= 1, "%s", out);
+}
+END_TEST
+
+/* a2a_moe_run through the generic driver on 4 ranks, two hops, FP8: three passing
+ * records with bandwidths, and #wrong 0 in the summary. */
+START_TEST(a2a_moe_run_reports_phases)
+{
+	int st = sh(MPIRUN " -np 4 %s 128 256 16 4 2 fp8 1.2", MOEBENCH_A2A_DRIVER);
+	ck_assert_msg(st == 0, "a2a_moe_driver exited %d: %s", st, out);
+	const char *phases[] = { "layout", "dispatch", "combine" };
+	for (int i = 0; i < 3; i++) {
+		char name[64], status[16];
+		double med, alg, bus, logical;
+		snprintf(name, sizeof(name), "record moe/%s/", phases[i]);
+		const char *l = strstr(out, name);
+		ck_assert_msg(l, "no %s record: %s", phases[i], out);
+		ck_assert_int_eq(sscanf(l, "record %*s %15s %lf %lf %lf %lf", status, &med, &alg, &bus,
+					&logical), 5);
+		ck_assert_str_eq(status, "pass");
+		ck_assert(med > 0 && alg > 0 && bus > 0 && bus < alg);
+		ck_assert(i == 0 ? logical == -1 : logical > 0);
+	}
+	ck_assert_msg(strstr(out, "a2a moe #wrong 0 "), "%s", out);
+	ck_assert_msg(strstr(out, "two-hop"), "%s", out);
+}
+END_TEST
+
+static Suite *ep_mpi_suite(void)
+{
+	Suite *s = suite_create("ep_mpi");
+	TCase *rt = tcase_create("round_trip");
+	tcase_add_checked_fixture(rt, cli_setup, cli_teardown);
+	tcase_set_timeout(rt, 120);
+	tcase_add_test(rt, one_rank_bf16_and_fp8);
+	tcase_add_test(rt, two_ranks);
+	tcase_add_test(rt, four_ranks);
+	tcase_add_test(rt, four_ranks_two_hop);
+	tcase_add_test(rt, a2a_moe_run_reports_phases);
+	TCase *neg = tcase_create("detection");
+	tcase_add_checked_fixture(neg, cli_setup, cli_teardown);
+	tcase_set_timeout(neg, 120);
+	tcase_add_test(neg, corrupted_row_is_caught);
+	suite_add_tcase(s, rt);
+	suite_add_tcase(s, neg);
+	return s;
+}
+
+MB_CHECK_MAIN(ep_mpi_suite)
