@@ -8,6 +8,7 @@ extern const struct bench_desc bench_claims;
 extern const struct bench_desc bench_pipeline;
 extern const struct bench_desc bench_gemm;
 extern const struct bench_desc bench_mla;
+extern const struct bench_desc bench_a2a;
 
 const struct bench_desc *const bench_registry[] = {
 	&bench_peak,
@@ -15,5 +16,6 @@ const struct bench_desc *const bench_registry[] = {
 	&bench_pipeline,
 	&bench_gemm,
 	&bench_mla,
+	&bench_a2a,
 	NULL,
 };
