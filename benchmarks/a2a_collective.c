@@ -313,12 +313,14 @@ struct coll_row {
 };
 
 /* read_record takes the median time and #wrong of the record named name (the last
- * record of the document, which driver_run_case just appended). */
-static void read_record(const cJSON *doc, const char *name, struct coll_row *row)
+ * record of the document, which driver_run_case just appended), and adds nccl-tests'
+ * algbw and busbw to its metrics, so the result file carries them per size too. */
+static void read_record(cJSON *doc, const char *name, double busbw_factor,
+			struct coll_row *row)
 {
-	const cJSON *recs = cJSON_GetObjectItem(doc, "records");
-	const cJSON *rec = recs && cJSON_GetArraySize(recs) > 0 ?
-			   cJSON_GetArrayItem(recs, cJSON_GetArraySize(recs) - 1) : NULL;
+	cJSON *recs = cJSON_GetObjectItem(doc, "records");
+	cJSON *rec = recs && cJSON_GetArraySize(recs) > 0 ?
+		     cJSON_GetArrayItem(recs, cJSON_GetArraySize(recs) - 1) : NULL;
 	const cJSON *nm = cJSON_GetObjectItem(rec, "name");
 	row->median_s = NAN;
 	row->wrong = -1;
@@ -331,6 +333,12 @@ static void read_record(const cJSON *doc, const char *name, struct coll_row *row
 		row->median_s = med->valuedouble;
 	if (cJSON_IsNumber(bad))
 		row->wrong = (long)bad->valuedouble;
+	cJSON *metrics = cJSON_GetObjectItem(rec, "metrics");
+	if (metrics && row->median_s > 0 && row->wrong == 0) {
+		double algbw = (double)row->sh.size_bytes / row->median_s / 1e9;
+		cJSON_AddNumberToObject(metrics, "algbw_GBps", algbw);
+		cJSON_AddNumberToObject(metrics, "busbw_GBps", algbw * busbw_factor);
+	}
 }
 
 /* row_line writes one nccl-tests line and adds its figures to rows. */
@@ -430,7 +438,8 @@ int a2a_collective_run(struct run_ctx *ctx, struct comm *c, const struct a2a_col
 			err = driver_run_case(ctx, &bc);
 		if (!err) {
 			a2a_coll_shape(k, size, o->dtype, comm_size(c), &rows[n_rows].sh);
-			read_record(ctx->doc, bc.name, &rows[n_rows++]);
+			read_record(ctx->doc, bc.name, a2a_coll_busbw_factor(k, comm_size(c)),
+				    &rows[n_rows++]);
 		}
 	}
 	return err ? err : summarize(ctx->doc, c, o, k, rows, n_rows);
