@@ -7,10 +7,8 @@
  *
  *   mpirun -np 4 moebench a2a --tokens 512 --hidden 7168 --dtype fp8 --ranks-per-node 2
  *
- * Routing: DeepSeek-V3's gate (route_cpu / route_cuda) on random logits. NOTE: with a
- * Zipf skew every rank draws its logits from the same seed, so all ranks share the hot
- * experts (route_logits_random ranks the experts from its seed); unskewed logits are
- * drawn per rank.
+ * Routing: DeepSeek-V3's gate (route_cpu / route_cuda) on random logits, each rank its
+ * own tokens; with a Zipf skew all ranks share one ranking of hot experts (the seed's).
  */
 #include <math.h>
 #include <stdio.h>
@@ -70,9 +68,9 @@ static int route_tokens(struct a2a_moe *m, const struct a2a_moe_opts *o)
 	m->idx = malloc((size_t)o->tokens * (size_t)o->topk * 4 + 4);
 	m->w = malloc((size_t)o->tokens * (size_t)o->topk * 4 + 4);
 	int err = logits && m->idx && m->w ? MB_OK : MB_ERR_NOMEM;
-	uint64_t seed = o->seed * 1000003ull + (o->zipf > 0 ? 0 : (uint64_t)m->rank + 1);
 	if (!err)
-		route_logits_random(logits, o->tokens, o->experts, o->zipf, seed);
+		route_logits_random(logits, o->tokens, o->experts, o->zipf, o->seed,
+				    (uint64_t)m->rank);
 	if (!err)
 		err = m->on_device ? route_on_device(m, &rc, logits)
 				   : route_cpu(&rc, logits, NULL, o->tokens, m->idx, m->w);

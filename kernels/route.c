@@ -327,16 +327,16 @@ static double gumbel(struct mb_rng *rng)
  * expert is e with probability exactly rank[e]^-zipf / sum_r r^-zipf, and its top-K is
  * a draw of K experts without replacement from that law (Plackett-Luce), so the shares
  * of top-K routing follow the law at K = 1 and flatten the head as K grows (an expert
- * counts once per token). Ranks: stream 0 of the seed; values: stream 1. */
+ * counts once per token). Ranks: stream 0 of the seed; values: stream 1 + stream. */
 void route_logits_random(float *logits, long tokens, int experts, double zipf,
-			 uint64_t seed)
+			 uint64_t seed, uint64_t stream)
 {
 	struct mb_rng rng_rank, rng;
 	int *rank = zipf > 0.0 ? malloc((size_t)experts * sizeof(int)) : NULL;
 	double *log_pop = zipf > 0.0 ? malloc((size_t)experts * sizeof(double)) : NULL;
 
 	mb_rng_seed(&rng_rank, seed, 0);
-	mb_rng_seed(&rng, seed, 1);
+	mb_rng_seed(&rng, seed, 1 + stream);
 	/* NOTE: out of memory falls back to the unskewed stream (this returns no error) */
 	if (zipf > 0.0 && (!rank || !log_pop || zipf_ranks(rank, experts, &rng_rank)))
 		zipf = 0.0;

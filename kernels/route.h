@@ -69,9 +69,11 @@ void route_bias_update(float *bias, const long *load, int experts, float gamma);
  * logit = -zipf * ln(rank) + standard Gumbel noise, so each token's best expert is the
  * rank-r one with probability exactly r^-zipf / sum r^-zipf (Gumbel-max), and its top-K
  * a draw without replacement from that law (shares flatten at the head as K grows).
- * The ranking depends on the seed only: a longer stream extends a shorter one. */
+ * The ranking depends on the seed only, the values on the seed and the stream (e.g. an
+ * MPI rank: every rank then draws its own tokens over the same hot experts); a longer
+ * stream extends a shorter one. */
 void route_logits_random(float *logits, long tokens, int experts, double zipf,
-			 uint64_t seed);
+			 uint64_t seed, uint64_t stream);
 
 struct route_stats {
 	double imbalance_experts;   /* max over experts of tokens / mean */

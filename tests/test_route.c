@@ -409,7 +409,7 @@ START_TEST(bias_update_balances_a_skewed_stream)
 	struct route_stats first, last;
 
 	ck_assert(logits && w && idx);
-	route_logits_random(logits, (long)T * (ITERS + 1), 64, 1.0, test_seed());
+	route_logits_random(logits, (long)T * (ITERS + 1), 64, 1.0, test_seed(), 0);
 	for (int it = 0; it <= ITERS; it++) {
 		long load[64] = { 0 };
 		ck_assert_int_eq(route_cpu(&c, logits + (size_t)it * T * 64, bias, T, idx, w), MB_OK);
@@ -457,7 +457,7 @@ START_TEST(zipf_stream_follows_the_law)
 	ck_assert(logits && w && idx);
 	for (int r = 1; r <= E; r++)
 		h += pow(r, -s);
-	route_logits_random(logits, T, E, s, test_seed() + (uint64_t)_i);
+	route_logits_random(logits, T, E, s, test_seed() + (uint64_t)_i, 0);
 	ck_assert_int_eq(route_cpu(&c, logits, NULL, T, idx, w), MB_OK);
 	route_count(idx, T, 1, load);
 	sort_desc(load, E);
@@ -473,6 +473,22 @@ START_TEST(zipf_stream_follows_the_law)
 }
 END_TEST
 
+/* hottest returns the expert that is most often a token's best logit. */
+static int hottest(const float *logits, int tokens, int experts)
+{
+	int count[64] = { 0 }, best = 0;
+
+	for (int t = 0; t < tokens; t++) {
+		int top = 0;
+		for (int e = 1; e < experts; e++)
+			top = logits[(size_t)t * experts + e] > logits[(size_t)t * experts + top] ? e : top;
+		count[top]++;
+	}
+	for (int e = 1; e < experts; e++)
+		best = count[e] > count[best] ? e : best;
+	return best;
+}
+
 /* A stream is a pure function of its seed, a longer one extends a shorter one (same
  * ranking), and zipf = 0 gives standard normal logits. */
 START_TEST(streams_are_seeded_and_normal)
@@ -483,12 +499,16 @@ START_TEST(streams_are_seeded_and_normal)
 	size_t n = (size_t)T * E;
 
 	ck_assert(a && b);
-	route_logits_random(a, T, E, 1.0, test_seed());
-	route_logits_random(b, T / 2, E, 1.0, test_seed());
+	route_logits_random(a, T, E, 1.0, test_seed(), 0);
+	route_logits_random(b, T / 2, E, 1.0, test_seed(), 0);
 	ck_assert_mem_eq(a, b, sizeof(float) * n / 2);
-	route_logits_random(b, T, E, 1.0, test_seed() + 2);
+	route_logits_random(b, T, E, 1.0, test_seed() + 2, 0);
 	ck_assert(memcmp(a, b, sizeof(float) * n) != 0);
-	route_logits_random(a, T, E, 0.0, test_seed());
+	/* another stream of the same seed: other values, the same hottest expert */
+	route_logits_random(b, T, E, 1.0, test_seed(), 5);
+	ck_assert(memcmp(a, b, sizeof(float) * n) != 0);
+	ck_assert_int_eq(hottest(a, T, E), hottest(b, T, E));
+	route_logits_random(a, T, E, 0.0, test_seed(), 0);
 	for (size_t i = 0; i < n; i++) {
 		sum += a[i];
 		sq += (double)a[i] * a[i];

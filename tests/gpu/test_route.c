@@ -89,7 +89,7 @@ static void make_inputs(const struct route_case *k, float *logits, float **bias)
 	struct mb_rng rng;
 
 	mb_rng_seed(&rng, test_seed(), k->id);
-	route_logits_random(logits, k->tokens, k->c.experts, k->zipf, mb_rng_next(&rng));
+	route_logits_random(logits, k->tokens, k->c.experts, k->zipf, mb_rng_next(&rng), 0);
 	for (size_t i = 0; k->ties && i < nl; i++)
 		logits[i] = roundf(logits[i] * 4.0f) / 4.0f;
 	*bias = NULL;

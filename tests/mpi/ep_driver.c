@@ -38,7 +38,7 @@ static int route_tokens(const struct args *a, int rank, int32_t *idx, float *w)
 	float *logits = malloc((size_t)a->tokens * (size_t)a->experts * sizeof(float));
 	int err = logits ? MB_OK : MB_ERR_NOMEM;
 	if (!err) {
-		route_logits_random(logits, a->tokens, a->experts, a->zipf, 1234 + (uint64_t)rank);
+		route_logits_random(logits, a->tokens, a->experts, a->zipf, 1234, (uint64_t)rank);
 		err = route_cpu(&rc, logits, NULL, a->tokens, idx, w);
 	}
 	free(logits);
