@@ -146,6 +146,10 @@ __global__ void __launch_bounds__(FWD_THREADS) attn_fwd_kernel(fwd_params p)
 		      p.seq, lane);
 }
 
+/* NOTE: tests/attention_emu.cpp compiles the kernels above as host C++ (ATT_EMULATE)
+ * and runs them thread by thread; launchers and dispatch are CUDA only. */
+#ifndef ATT_EMULATE
+
 /* ---- launchers ---- */
 
 /* fwd_launch runs attn_fwd_kernel<DQK, DV>: grid (query tiles, B * H), 128 threads. */
@@ -189,3 +193,5 @@ extern "C" int attn_fwd_cuda(const struct attn_shape *s, const uint16_t *d_q,
 		return fwd_launch<128, 128>(s, p, st);
 	return fwd_launch<192, 128>(s, p, st);
 }
+
+#endif /* ATT_EMULATE */

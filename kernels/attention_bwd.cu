@@ -221,6 +221,10 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) attn_bwd_kernel(bwd_params p)
 	bwd_store<DV>(dv, 1.f, p.dv + kv0 * DV, vs, key_row, p.seq, lane);
 }
 
+/* NOTE: tests/attention_emu.cpp compiles the kernels above as host C++ (ATT_EMULATE)
+ * and runs them thread by thread; launchers and dispatch are CUDA only. */
+#ifndef ATT_EMULATE
+
 /* ---- launchers ---- */
 
 /* bwd_launch runs attn_bwd_kernel<DQK, DV>: grid (key tiles, B * G), 128 threads. */
@@ -308,3 +312,5 @@ extern "C" int attn_bwd_cuda(const struct attn_shape *s, const uint16_t *d_q,
 		err = convert_launch(dq_acc, (bf16 *)d_dq, nq, st);
 	return err;
 }
+
+#endif /* ATT_EMULATE */

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cublasLt.h>   /* before cuda_check.h, outside extern "C" (C++ overloads) */
 
@@ -32,19 +33,28 @@ extern "C" {
 typedef __nv_bfloat16 bf16;
 
 /* att_mma does c += a * b on a 16x8x16 BF16 tile with FP32 accumulation (sm_80+). */
+#ifdef ATT_EMULATE
+void att_emu_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1);
+#endif
 __device__ __forceinline__ void att_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
 {
+#ifdef ATT_EMULATE
+	att_emu_mma(c, a, b0, b1);   /* tests/attention_emu.cpp: the warp's product on the host */
+#else
 	asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
 		     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
 		     : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
 		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
 }
 
 /* att_pack rounds two floats to BF16, lo in the lower 16 bits. */
 __device__ __forceinline__ uint32_t att_pack(float lo, float hi)
 {
 	__nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);   /* .x = lo: the lower half */
-	return *reinterpret_cast<uint32_t *>(&v);
+	uint32_t u;
+	memcpy(&u, &v, sizeof(u));
+	return u;
 }
 
 /* att_ld_pair loads two adjacent BF16 values (4-byte aligned), p[0] in the low half. */

@@ -186,6 +186,10 @@ __global__ void attn_decode_combine_kernel(const float *__restrict__ part_o,
 		lse[row] = (mx + log2f(sum)) * ATT_LN2;
 }
 
+/* NOTE: tests/attention_emu.cpp compiles the kernels above as host C++ (ATT_EMULATE)
+ * and runs them thread by thread; launchers and dispatch are CUDA only. */
+#ifndef ATT_EMULATE
+
 /* ---- launchers ---- */
 
 /* dec_launch runs attn_decode_kernel<DQK, DV, RT>: grid (head chunks, splits, B * G),
@@ -310,3 +314,5 @@ extern "C" int attn_decode_cuda(const struct attn_decode_shape *s, const uint16_
 	int ferr = MB_CUDA_CHECK(cudaFreeAsync(work, st));
 	return err ? err : ferr;
 }
+
+#endif /* ATT_EMULATE */
