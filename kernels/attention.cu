@@ -9,11 +9,11 @@
  *
  *   v1: one CTA of 4 warps per (64-query tile, batch, head); each warp owns 16 query
  *       rows. Per 64-key tile: K and V copied to padded shared tiles (zeros past S),
- *       S = Q K^T by mma.sync m16n8k16 BF16 (FP32 accumulation) with Q read from
- *       shared memory, masking (key >= S, causal key > query), online softmax in FP32
+ *       S = Q K^T by mma.sync m16n8k16 BF16 (FP32 accumulation), fragments of Q and
+ *       K by ldmatrix from shared memory, masking (key >= S, causal key > query), online softmax in FP32
  *       registers (exp2 of scores pre-multiplied by scale * log2 e), then O += P V
  *       with P reused from the score registers as the A operand (no trip through
- *       shared memory). Causal tiles past a query tile's diagonal are skipped, and
+ *       shared memory) and V's fragments by ldmatrix.trans. Causal tiles past a query tile's diagonal are skipped, and
  *       the heaviest query tiles are scheduled first. Compiled head dims: 64/64,
  *       128/128, 192/128 (MLA).
  * Backward: attention_bwd.cu. Decode: attention_decode.cu.

@@ -19,7 +19,7 @@
  *        copied in, then by mma.sync m16n8k16 BF16: S^T = K Q^T -> P^T (from lse),
  *        dV += P^T dO, dP^T = V dO^T, dS^T, dK += dS^T Q (P^T and dS^T reused from
  *        registers as A operands); dS goes to shared memory, and dQ = dS K is added
- *        to the workspace with atomicAdd, one 16x8 piece at a time per warp.
+ *        to the workspace with atomicAdd, one 16x16 piece at a time per warp.
  *     3. convert: the workspace dQ to BF16.
  *   Compiled head dims: 64/64, 128/128, 192/128 (MLA).
  */
@@ -103,30 +103,34 @@ __device__ __forceinline__ void bwd_dsoft(float dpt[BWD_BM / 8][4], const float 
 }
 
 /* bwd_dq adds scale * dS K for the tile's 32 queries to the FP32 dQ rows dq (row i at
- * dq + i * qstride): warp w takes query rows 16 (w % 2).. and the 8-column pieces
- * w / 2, w / 2 + 2, ...; dS from sds, K rows gathered from sk. */
+ * dq + i * qstride): warp w takes query rows 16 (w % 2).. and the 16-column pieces
+ * w / 2, w / 2 + 2, ...; dS from sds, K from sk (k-major for this product). */
 template <int DQK>
 __device__ __forceinline__ void bwd_dq(const bf16 *sds, const bf16 *sk, float *dq, long qstride,
 				       int q0, int seq, float scale, int warp, int lane)
 {
 	const int rt = (warp % 2) * 16;
-	uint32_t a[BWD_BN / 16][4], b[2];
+	uint32_t a[BWD_BN / 16][4], b[2][2];
 #pragma unroll
 	for (int kk = 0; kk < BWD_BN / 16; kk++)
 		att_load_a(a[kk], sds, BWD_BN + ATT_PAD, rt, kk * 16, lane);
-	for (int n = warp / 2; n < DQK / 8; n += 2) {
-		float c[4] = { 0.f, 0.f, 0.f, 0.f };
+	for (int np = warp / 2; np < DQK / 16; np += 2) {
+		float c[2][4] = {};
 #pragma unroll
 		for (int kk = 0; kk < BWD_BN / 16; kk++) {
-			att_load_b_kn(b, sk, DQK + ATT_PAD, kk * 16, n * 8, lane);
-			att_mma(c, a[kk], b[0], b[1]);
+			att_load_b_kn2(b, sk, DQK + ATT_PAD, kk * 16, np * 16, lane);
+			att_mma(c[0], a[kk], b[0][0], b[0][1]);
+			att_mma(c[1], a[kk], b[1][0], b[1][1]);
 		}
 #pragma unroll
-		for (int i = 0; i < 4; i++) {
-			int row = q0 + rt + att_c_row(lane, i);
-			if (row < seq)
-				atomicAdd(dq + row * qstride + n * 8 + att_c_col(lane, i), c[i] * scale);
-		}
+		for (int t = 0; t < 2; t++)
+#pragma unroll
+			for (int i = 0; i < 4; i++) {
+				int row = q0 + rt + att_c_row(lane, i);
+				if (row < seq)
+					atomicAdd(dq + row * qstride + np * 16 + t * 8 + att_c_col(lane, i),
+						  c[t][i] * scale);
+			}
 	}
 }
 

@@ -92,12 +92,13 @@ __device__ __forceinline__ void dec_pv(float acc[DV / 32][4], const bf16 *sp, co
 	}
 #pragma unroll
 	for (int kk = 0; kk < DEC_DN / 16; kk++) {
-		uint32_t a[4], b[2];
+		uint32_t a[4], b[2][2];
 		att_load_a(a, sp, DEC_DN + ATT_PAD, rt, kk * 16, lane);
 #pragma unroll
-		for (int n = 0; n < DV / 32; n++) {
-			att_load_b_kn(b, sv, vpitch, kk * 16, c0 + n * 8, lane);
-			att_mma(acc[n], a, b[0], b[1]);
+		for (int n = 0; n < DV / 32; n += 2) {
+			att_load_b_kn2(b, sv, vpitch, kk * 16, c0 + n * 8, lane);
+			att_mma(acc[n], a, b[0][0], b[0][1]);
+			att_mma(acc[n + 1], a, b[1][0], b[1][1]);
 		}
 	}
 }

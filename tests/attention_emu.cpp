@@ -5,8 +5,8 @@
  * GQA and split bookkeeping on a machine without a GPU.
  *
  * The kernel sources are compiled as host C++ with ATT_EMULATE: __syncthreads is a
- * barrier of the block's threads; __shfl_xor_sync and mma.sync m16n8k16 are warp
- * collectives through a per-warp exchange area (two slots alternating, so one barrier
+ * barrier of the block's threads; __shfl_xor_sync, ldmatrix and mma.sync m16n8k16 are
+ * warp collectives through a per-warp exchange area (two slots alternating, so one barrier
  * per collective suffices); the product takes each lane's fragments at the positions
  * of the PTX ISA layout (attention_tiles.h) and sums in FP32. Blocks run one after
  * the other, so the dynamic shared memory is one static array (poisoned with NaN
@@ -49,6 +49,7 @@ struct emu_warp {
 	pthread_barrier_t bar;
 	uint32_t a[2][32][4], b[2][32][2];
 	float x[2][32];
+	const uint16_t *row[2][32];
 };
 static emu_warp emu_warps[8];
 static pthread_barrier_t emu_block_bar;
@@ -123,6 +124,26 @@ void att_emu_mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1)
 	for (int i = 0; i < 4; i++)
 		for (int k = 0; k < 16; k++)
 			c[i] += A[att_c_row(lane, i)][k] * B[k][att_c_col(lane, i)];
+}
+
+/* att_emu_ldsm: every lane posts its row address; lane l then takes, from matrix j
+ * (rows of lanes 8j..8j+7), elements (l/4, 2(l%4)), (l/4, 2(l%4)+1), or with trans
+ * (2(l%4), l/4), (2(l%4)+1, l/4): ldmatrix as the PTX ISA describes it. */
+void att_emu_ldsm(uint32_t r[4], const void *row, bool trans)
+{
+	emu_warp &w = emu_warps[threadIdx.x / 32];
+	const int lane = threadIdx.x % 32, s = emu_slot++ & 1;
+	w.row[s][lane] = (const uint16_t *)row;
+	pthread_barrier_wait(&w.bar);
+	for (int j = 0; j < 4; j++) {
+		const uint16_t *const *m = w.row[s] + 8 * j;
+		uint32_t lo, hi;
+		if (trans)
+			lo = m[2 * (lane % 4)][lane / 4], hi = m[2 * (lane % 4) + 1][lane / 4];
+		else
+			lo = m[lane / 4][2 * (lane % 4)], hi = m[lane / 4][2 * (lane % 4) + 1];
+		r[j] = lo | hi << 16;
+	}
 }
 
 /* One launch: the kernel body as a function of no arguments (a lambda). */
@@ -321,9 +342,14 @@ int main(void)
 	ok &= train_case<128, 128>({ 1, 64, 2, 2, 128, 128, false, 1.f / sqrtf(128.f) }, 13);
 	ok &= train_case<64, 64>({ 1, 100, 4, 2, 64, 64, true, 0.125f }, 14);
 	ok &= train_case<64, 64>({ 2, 1, 2, 1, 64, 64, true, 0.125f }, 15);
+	ok &= train_case<128, 128>({ 1, 130, 4, 2, 128, 128, false, 1.f / sqrtf(128.f) }, 16);
+	ok &= train_case<192, 128>({ 1, 70, 4, 1, 192, 128, true, 1.f / sqrtf(192.f) }, 17);
 	ok &= decode_case<128, 128, 1>({ 1, 100, 4, 4, 128, 128, 192, 160, 1.f / sqrtf(128.f) }, false, 21);
 	ok &= decode_case<64, 64, 2>({ 1, 70, 40, 1, 64, 64, 64, 72, 0.125f }, false, 22);
 	ok &= decode_case<576, 512, 1>({ 1, 200, 16, 1, 576, 512, 576, 576, 1.f / 24.f }, true, 23);
 	ok &= decode_case<576, 512, 1>({ 2, 1, 16, 1, 576, 512, 576, 576, 1.f / 24.f }, true, 24);
+	ok &= decode_case<576, 512, 2>({ 1, 90, 40, 1, 576, 512, 576, 576, 1.f / 24.f }, true, 25);
+	ok &= decode_case<576, 512, 1>({ 1, 100, 16, 1, 576, 512, 584, 520, 1.f / 24.f }, false, 26);
+	ok &= decode_case<192, 128, 1>({ 2, 65, 4, 2, 192, 128, 192, 128, 1.f / sqrtf(192.f) }, false, 27);
 	return ok ? 0 : 1;
 }
