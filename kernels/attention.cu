@@ -8,14 +8,15 @@
  * Shapes as attention.h: B batch, S sequence, H query heads, G kv heads, d_qk, d_v.
  *
  *   v1: one CTA of 4 warps per (64-query tile, batch, head); each warp owns 16 query
- *       rows. Per 64-key tile: K and V copied to padded shared tiles (zeros past S),
- *       S = Q K^T by mma.sync m16n8k16 BF16 (FP32 accumulation), fragments of Q and
- *       K by ldmatrix from shared memory, masking (key >= S, causal key > query), online softmax in FP32
- *       registers (exp2 of scores pre-multiplied by scale * log2 e), then O += P V
+ *       rows. Per 64-key tile: K and V copied by cp.async (the whole tile in flight,
+ *       then waited for: no pipelining) to padded shared tiles (zeros past S);
+ *       S = Q K^T by mma.sync m16n8k16 BF16 (FP32 accumulation), Q and K fragments by
+ *       ldmatrix; masking (key >= S, causal key > query); online softmax in FP32
+ *       registers (exp2 of scores pre-multiplied by scale * log2 e); then O += P V
  *       with P reused from the score registers as the A operand (no trip through
- *       shared memory) and V's fragments by ldmatrix.trans. Causal tiles past a query tile's diagonal are skipped, and
- *       the heaviest query tiles are scheduled first. Compiled head dims: 64/64,
- *       128/128, 192/128 (MLA).
+ *       shared memory) and V fragments by ldmatrix.trans. Causal tiles past a query
+ *       tile's diagonal are skipped, and the heaviest query tiles are scheduled
+ *       first. Compiled head dims: 64/64, 128/128, 192/128 (MLA).
  * Backward: attention_bwd.cu. Decode: attention_decode.cu.
  */
 #include "attention_cuda.cuh"
@@ -136,6 +137,7 @@ __global__ void __launch_bounds__(FWD_THREADS) attn_fwd_kernel(fwd_params p)
 		__syncthreads();   /* every warp is done with the previous K and V */
 		att_load_rows<DQK>(sk, k + k0 * ks, ks, FWD_BN, nk, tid, FWD_THREADS);
 		att_load_rows<DV>(sv, v + k0 * vs, vs, FWD_BN, nk, tid, FWD_THREADS);
+		att_cp_wait_all();   /* Q too, the first time */
 		__syncthreads();
 		att_scores<DQK, FWD_BN / 8>(s, sq, warp * 16, sk, lane);
 		fwd_softmax<DV>(s, acc, m, l, qrow, k0, lane, p);

@@ -16,10 +16,11 @@
  *        keys. K and V tiles stay in shared memory; for every query head of the kv
  *        group (GQA: the group's dK, dV summed in registers, no atomics) and every
  *        32-query tile that sees the keys (causal: from the diagonal on), Q and dO are
- *        copied in, then by mma.sync m16n8k16 BF16: S^T = K Q^T -> P^T (from lse),
- *        dV += P^T dO, dP^T = V dO^T, dS^T, dK += dS^T Q (P^T and dS^T reused from
- *        registers as A operands); dS goes to shared memory, and dQ = dS K is added
- *        to the workspace with atomicAdd, one 16x16 piece at a time per warp.
+ *        copied in (cp.async), then by mma.sync m16n8k16 BF16 (ldmatrix fragments):
+ *        S^T = K Q^T -> P^T (from lse), dV += P^T dO, dP^T = V dO^T, dS^T,
+ *        dK += dS^T Q (P^T and dS^T reused from registers as A operands); dS goes to
+ *        shared memory, and dQ = dS K is added to the workspace with atomicAdd, one
+ *        16x16 piece at a time per warp.
  *     3. convert: the workspace dQ to BF16.
  *   Compiled head dims: 64/64, 128/128, 192/128 (MLA).
  */
@@ -209,6 +210,7 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) attn_bwd_kernel(bwd_params p)
 			const int q0 = qt * BWD_BM;
 			__syncthreads();   /* the previous step's Q, dO, dS are no longer read */
 			bwd_load_queries<DQK, DV>(sm, slse, sdelta, p, b, h, q0, tid);
+			att_cp_wait_all();   /* K and V too, the first time */
 			__syncthreads();
 			att_scores<DQK, BWD_BM / 8>(pt, sm + L::K, warp * 16, sm + L::Q, lane);
 			bwd_probs(pt, slse, key_row, q0, lane, p);

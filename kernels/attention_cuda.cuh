@@ -144,11 +144,37 @@ __device__ __forceinline__ void att_load_b_kn2(uint32_t b[2][2], const bf16 *s, 
 	b[0][0] = r[0], b[0][1] = r[1], b[1][0] = r[2], b[1][1] = r[3];
 }
 
-/* att_load_rows copies rows [0, rows) of a global matrix (row r at g + r * gstride,
- * COLS contiguous BF16 values, 16-byte aligned) into a shared tile of pitch
- * COLS + ATT_PAD, in 16-byte pieces spread over nthreads threads; rows at or past
- * nvalid are zero-filled, so masked positions hold zeros rather than garbage (a 0 * NaN
- * would poison the sums). */
+/* att_cp16 starts an asynchronous 16-byte copy from global src to shared dst
+ * (cp.async, sm_80+), or zero-fills dst when !valid (src-size 0: nothing is read). */
+__device__ __forceinline__ void att_cp16(bf16 *dst, const bf16 *src, bool valid)
+{
+#ifdef ATT_EMULATE
+	*reinterpret_cast<uint4 *>(dst) = valid ? *reinterpret_cast<const uint4 *>(src)
+						: make_uint4(0u, 0u, 0u, 0u);
+#else
+	asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n"
+		     :: "r"((uint32_t)__cvta_generic_to_shared(dst)),
+			"l"(__cvta_generic_to_global(src)), "r"(valid ? 16 : 0));
+#endif
+}
+
+/* att_cp_wait_all waits for this thread's copies; a __syncthreads must follow before
+ * other threads read them. */
+__device__ __forceinline__ void att_cp_wait_all(void)
+{
+#ifndef ATT_EMULATE
+	asm volatile("cp.async.wait_all;\n" ::: "memory");
+#endif
+}
+
+/* att_load_rows starts copying rows [0, rows) of a global matrix (row r at
+ * g + r * gstride, COLS contiguous BF16 values, 16-byte aligned) into a shared tile of
+ * pitch COLS + ATT_PAD, in 16-byte pieces spread over nthreads threads; rows at or
+ * past nvalid (>= 1) are zero-filled, so masked positions hold zeros rather than
+ * garbage (a 0 * NaN would poison the sums). The caller waits (att_cp_wait_all) and
+ * synchronizes before reading.
+ * NOTE: cp.async puts every piece of the tile in flight at once; plain loads with a
+ * store after each would wait a memory latency per piece. */
 template <int COLS>
 __device__ __forceinline__ void att_load_rows(bf16 *s, const bf16 *g, long gstride, int rows,
 					      int nvalid, int tid, int nthreads)
@@ -156,10 +182,8 @@ __device__ __forceinline__ void att_load_rows(bf16 *s, const bf16 *g, long gstri
 	constexpr int CH = COLS / 8;
 	for (int i = tid; i < rows * CH; i += nthreads) {
 		int r = i / CH, c = (i % CH) * 8;
-		uint4 v = make_uint4(0u, 0u, 0u, 0u);
-		if (r < nvalid)
-			v = *reinterpret_cast<const uint4 *>(g + r * gstride + c);
-		*reinterpret_cast<uint4 *>(s + r * (COLS + ATT_PAD) + c) = v;
+		att_cp16(s + r * (COLS + ATT_PAD) + c, g + (r < nvalid ? r * gstride : 0) + c,
+			 r < nvalid);
 	}
 }
 

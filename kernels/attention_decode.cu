@@ -13,7 +13,8 @@
  *
  *   v1: CTA (head chunk, split, batch x kv head) with 16 or 32 heads (1 or 2 row
  *       tiles; 4 warps per row tile) walks its split's keys in tiles of 32 rows copied
- *       to padded shared memory. S = Q K^T by mma.sync m16n8k16 BF16 (each warp 16
+ *       to padded shared memory by cp.async (the whole tile in flight, then waited
+ *       for). S = Q K^T by mma.sync m16n8k16 BF16 (each warp 16
  *       heads x 8 keys) to shared FP32; one warp per head row does the online softmax
  *       (lane = key) and writes P as BF16; O += P V by mma.sync with each warp owning
  *       16 heads x d_v / 4 columns in FP32 registers. The partial O, max and sum go to
@@ -134,6 +135,7 @@ __global__ void __launch_bounds__(128 * RT) attn_decode_kernel(dec_params p, int
 		att_load_rows<DQK>(sm + L::K, k + k0 * ks, ks, DEC_DN, nk, tid, L::THREADS);
 		if (!p.shared_v)
 			att_load_rows<DV>(sm + L::V, v + k0 * vs, vs, DEC_DN, nk, tid, L::THREADS);
+		att_cp_wait_all();   /* Q too, the first time */
 		__syncthreads();
 		att_scores<DQK, 1>(s, sm + L::Q, rt, sm + L::K + (warp % 4) * 8 * (DQK + ATT_PAD), lane);
 #pragma unroll
