@@ -70,6 +70,21 @@ if(NOT MOEBENCH_CUDA STREQUAL "OFF")
 endif()
 moebench_optional(CUDA "${cuda_found}" "${cuda_version} (archs ${CMAKE_CUDA_ARCHITECTURES})" "${cuda_why}")
 
+# ---- C++, for one test: tests/attention_emu.cpp runs the CUDA attention kernels on the
+# host (a GPU-free check of their index math); it needs the CUDA headers, so it follows CUDA.
+set(MOEBENCH_HAVE_CXX_EMU 0)
+if(MOEBENCH_HAVE_CUDA AND BUILD_TESTING)
+  include(CheckLanguage)
+  check_language(CXX)
+  if(CMAKE_CXX_COMPILER)
+    enable_language(CXX)
+    set(MOEBENCH_HAVE_CXX_EMU 1)
+    message(STATUS "C++ ${CMAKE_CXX_COMPILER_VERSION}: found (CUDA attention kernels emulated on the host in tests)")
+  else()
+    message(STATUS "C++: not found, the host emulation of the CUDA attention kernels is not built")
+  endif()
+endif()
+
 # ---- NCCL ----
 set(nccl_found FALSE)
 set(nccl_version "")

@@ -8,14 +8,15 @@
  * Shapes as attention.h: B batch, S sequence, H query heads, G kv heads, d_qk, d_v.
  *
  *   v1: one CTA of 4 warps per (64-query tile, batch, head); each warp owns 16 query
- *       rows. Per 64-key tile: K and V copied to padded shared tiles (zeros past S),
- *       S = Q K^T by mma.sync m16n8k16 BF16 (FP32 accumulation) with Q read from
- *       shared memory, masking (key >= S, causal key > query), online softmax in FP32
- *       registers (exp2 of scores pre-multiplied by scale * log2 e), then O += P V
+ *       rows. Per 64-key tile: K and V copied by cp.async (the whole tile in flight,
+ *       then waited for: no pipelining) to padded shared tiles (zeros past S);
+ *       S = Q K^T by mma.sync m16n8k16 BF16 (FP32 accumulation), Q and K fragments by
+ *       ldmatrix; masking (key >= S, causal key > query); online softmax in FP32
+ *       registers (exp2 of scores pre-multiplied by scale * log2 e); then O += P V
  *       with P reused from the score registers as the A operand (no trip through
- *       shared memory). Causal tiles past a query tile's diagonal are skipped, and
- *       the heaviest query tiles are scheduled first. Compiled head dims: 64/64,
- *       128/128, 192/128 (MLA).
+ *       shared memory) and V fragments by ldmatrix.trans. Causal tiles past a query
+ *       tile's diagonal are skipped, and the heaviest query tiles are scheduled
+ *       first. Compiled head dims: 64/64, 128/128, 192/128 (MLA).
  * Backward: attention_bwd.cu. Decode: attention_decode.cu.
  */
 #include "attention_cuda.cuh"
@@ -136,6 +137,7 @@ __global__ void __launch_bounds__(FWD_THREADS) attn_fwd_kernel(fwd_params p)
 		__syncthreads();   /* every warp is done with the previous K and V */
 		att_load_rows<DQK>(sk, k + k0 * ks, ks, FWD_BN, nk, tid, FWD_THREADS);
 		att_load_rows<DV>(sv, v + k0 * vs, vs, FWD_BN, nk, tid, FWD_THREADS);
+		att_cp_wait_all();   /* Q too, the first time */
 		__syncthreads();
 		att_scores<DQK, FWD_BN / 8>(s, sq, warp * 16, sk, lane);
 		fwd_softmax<DV>(s, acc, m, l, qrow, k0, lane, p);
@@ -145,6 +147,10 @@ __global__ void __launch_bounds__(FWD_THREADS) attn_fwd_kernel(fwd_params p)
 	fwd_store<DV>(acc, m, l, o, (long)p.heads * DV, p.lse + (long)blockIdx.y * p.seq, qrow,
 		      p.seq, lane);
 }
+
+/* NOTE: tests/attention_emu.cpp compiles the kernels above as host C++ (ATT_EMULATE)
+ * and runs them thread by thread; launchers and dispatch are CUDA only. */
+#ifndef ATT_EMULATE
 
 /* ---- launchers ---- */
 
@@ -189,3 +195,5 @@ extern "C" int attn_fwd_cuda(const struct attn_shape *s, const uint16_t *d_q,
 		return fwd_launch<128, 128>(s, p, st);
 	return fwd_launch<192, 128>(s, p, st);
 }
+
+#endif /* ATT_EMULATE */

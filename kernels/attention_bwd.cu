@@ -16,10 +16,11 @@
  *        keys. K and V tiles stay in shared memory; for every query head of the kv
  *        group (GQA: the group's dK, dV summed in registers, no atomics) and every
  *        32-query tile that sees the keys (causal: from the diagonal on), Q and dO are
- *        copied in, then by mma.sync m16n8k16 BF16: S^T = K Q^T -> P^T (from lse),
- *        dV += P^T dO, dP^T = V dO^T, dS^T, dK += dS^T Q (P^T and dS^T reused from
- *        registers as A operands); dS goes to shared memory, and dQ = dS K is added
- *        to the workspace with atomicAdd, one 16x8 piece at a time per warp.
+ *        copied in (cp.async), then by mma.sync m16n8k16 BF16 (ldmatrix fragments):
+ *        S^T = K Q^T -> P^T (from lse), dV += P^T dO, dP^T = V dO^T, dS^T,
+ *        dK += dS^T Q (P^T and dS^T reused from registers as A operands); dS goes to
+ *        shared memory, and dQ = dS K is added to the workspace with atomicAdd, one
+ *        16x16 piece at a time per warp.
  *     3. convert: the workspace dQ to BF16.
  *   Compiled head dims: 64/64, 128/128, 192/128 (MLA).
  */
@@ -103,30 +104,34 @@ __device__ __forceinline__ void bwd_dsoft(float dpt[BWD_BM / 8][4], const float 
 }
 
 /* bwd_dq adds scale * dS K for the tile's 32 queries to the FP32 dQ rows dq (row i at
- * dq + i * qstride): warp w takes query rows 16 (w % 2).. and the 8-column pieces
- * w / 2, w / 2 + 2, ...; dS from sds, K rows gathered from sk. */
+ * dq + i * qstride): warp w takes query rows 16 (w % 2).. and the 16-column pieces
+ * w / 2, w / 2 + 2, ...; dS from sds, K from sk (k-major for this product). */
 template <int DQK>
 __device__ __forceinline__ void bwd_dq(const bf16 *sds, const bf16 *sk, float *dq, long qstride,
 				       int q0, int seq, float scale, int warp, int lane)
 {
 	const int rt = (warp % 2) * 16;
-	uint32_t a[BWD_BN / 16][4], b[2];
+	uint32_t a[BWD_BN / 16][4], b[2][2];
 #pragma unroll
 	for (int kk = 0; kk < BWD_BN / 16; kk++)
 		att_load_a(a[kk], sds, BWD_BN + ATT_PAD, rt, kk * 16, lane);
-	for (int n = warp / 2; n < DQK / 8; n += 2) {
-		float c[4] = { 0.f, 0.f, 0.f, 0.f };
+	for (int np = warp / 2; np < DQK / 16; np += 2) {
+		float c[2][4] = {};
 #pragma unroll
 		for (int kk = 0; kk < BWD_BN / 16; kk++) {
-			att_load_b_kn(b, sk, DQK + ATT_PAD, kk * 16, n * 8, lane);
-			att_mma(c, a[kk], b[0], b[1]);
+			att_load_b_kn2(b, sk, DQK + ATT_PAD, kk * 16, np * 16, lane);
+			att_mma(c[0], a[kk], b[0][0], b[0][1]);
+			att_mma(c[1], a[kk], b[1][0], b[1][1]);
 		}
 #pragma unroll
-		for (int i = 0; i < 4; i++) {
-			int row = q0 + rt + att_c_row(lane, i);
-			if (row < seq)
-				atomicAdd(dq + row * qstride + n * 8 + att_c_col(lane, i), c[i] * scale);
-		}
+		for (int t = 0; t < 2; t++)
+#pragma unroll
+			for (int i = 0; i < 4; i++) {
+				int row = q0 + rt + att_c_row(lane, i);
+				if (row < seq)
+					atomicAdd(dq + row * qstride + np * 16 + t * 8 + att_c_col(lane, i),
+						  c[t][i] * scale);
+			}
 	}
 }
 
@@ -205,6 +210,7 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) attn_bwd_kernel(bwd_params p)
 			const int q0 = qt * BWD_BM;
 			__syncthreads();   /* the previous step's Q, dO, dS are no longer read */
 			bwd_load_queries<DQK, DV>(sm, slse, sdelta, p, b, h, q0, tid);
+			att_cp_wait_all();   /* K and V too, the first time */
 			__syncthreads();
 			att_scores<DQK, BWD_BM / 8>(pt, sm + L::K, warp * 16, sm + L::Q, lane);
 			bwd_probs(pt, slse, key_row, q0, lane, p);
@@ -220,6 +226,10 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) attn_bwd_kernel(bwd_params p)
 	bwd_store<DQK>(dk, p.scale, p.dk + kv0 * DQK, ks, key_row, p.seq, lane);
 	bwd_store<DV>(dv, 1.f, p.dv + kv0 * DV, vs, key_row, p.seq, lane);
 }
+
+/* NOTE: tests/attention_emu.cpp compiles the kernels above as host C++ (ATT_EMULATE)
+ * and runs them thread by thread; launchers and dispatch are CUDA only. */
+#ifndef ATT_EMULATE
 
 /* ---- launchers ---- */
 
@@ -308,3 +318,5 @@ extern "C" int attn_bwd_cuda(const struct attn_shape *s, const uint16_t *d_q,
 		err = convert_launch(dq_acc, (bf16 *)d_dq, nq, st);
 	return err;
 }
+
+#endif /* ATT_EMULATE */

@@ -13,7 +13,8 @@
  *
  *   v1: CTA (head chunk, split, batch x kv head) with 16 or 32 heads (1 or 2 row
  *       tiles; 4 warps per row tile) walks its split's keys in tiles of 32 rows copied
- *       to padded shared memory. S = Q K^T by mma.sync m16n8k16 BF16 (each warp 16
+ *       to padded shared memory by cp.async (the whole tile in flight, then waited
+ *       for). S = Q K^T by mma.sync m16n8k16 BF16 (each warp 16
  *       heads x 8 keys) to shared FP32; one warp per head row does the online softmax
  *       (lane = key) and writes P as BF16; O += P V by mma.sync with each warp owning
  *       16 heads x d_v / 4 columns in FP32 registers. The partial O, max and sum go to
@@ -92,12 +93,13 @@ __device__ __forceinline__ void dec_pv(float acc[DV / 32][4], const bf16 *sp, co
 	}
 #pragma unroll
 	for (int kk = 0; kk < DEC_DN / 16; kk++) {
-		uint32_t a[4], b[2];
+		uint32_t a[4], b[2][2];
 		att_load_a(a, sp, DEC_DN + ATT_PAD, rt, kk * 16, lane);
 #pragma unroll
-		for (int n = 0; n < DV / 32; n++) {
-			att_load_b_kn(b, sv, vpitch, kk * 16, c0 + n * 8, lane);
-			att_mma(acc[n], a, b[0], b[1]);
+		for (int n = 0; n < DV / 32; n += 2) {
+			att_load_b_kn2(b, sv, vpitch, kk * 16, c0 + n * 8, lane);
+			att_mma(acc[n], a, b[0][0], b[0][1]);
+			att_mma(acc[n + 1], a, b[1][0], b[1][1]);
 		}
 	}
 }
@@ -133,6 +135,7 @@ __global__ void __launch_bounds__(128 * RT) attn_decode_kernel(dec_params p, int
 		att_load_rows<DQK>(sm + L::K, k + k0 * ks, ks, DEC_DN, nk, tid, L::THREADS);
 		if (!p.shared_v)
 			att_load_rows<DV>(sm + L::V, v + k0 * vs, vs, DEC_DN, nk, tid, L::THREADS);
+		att_cp_wait_all();   /* Q too, the first time */
 		__syncthreads();
 		att_scores<DQK, 1>(s, sm + L::Q, rt, sm + L::K + (warp % 4) * 8 * (DQK + ATT_PAD), lane);
 #pragma unroll
@@ -185,6 +188,10 @@ __global__ void attn_decode_combine_kernel(const float *__restrict__ part_o,
 	if (threadIdx.x == 0)
 		lse[row] = (mx + log2f(sum)) * ATT_LN2;
 }
+
+/* NOTE: tests/attention_emu.cpp compiles the kernels above as host C++ (ATT_EMULATE)
+ * and runs them thread by thread; launchers and dispatch are CUDA only. */
+#ifndef ATT_EMULATE
 
 /* ---- launchers ---- */
 
@@ -310,3 +317,5 @@ extern "C" int attn_decode_cuda(const struct attn_decode_shape *s, const uint16_
 	int ferr = MB_CUDA_CHECK(cudaFreeAsync(work, st));
 	return err ? err : ferr;
 }
+
+#endif /* ATT_EMULATE */
