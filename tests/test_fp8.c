@@ -19,21 +19,10 @@
 #include "fp8.h"
 #include "rng.h"
 #include "status.h"
+#include "test_seed.h"
 
 static const enum fp8_format formats[] = { FP8_E4M3, FP8_E5M2 };
 static const enum fp8_scaling scalings[] = { FP8_PER_TENSOR, FP8_PER_1X128, FP8_PER_128X128 };
-
-/* test_seed is this run's seed: MB_TEST_SEED, or drawn once from the clock and pid. */
-static uint64_t test_seed(void)
-{
-	static uint64_t seed;
-	if (!seed) {
-		const char *env = getenv("MB_TEST_SEED");
-		seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-		seed |= 1;
-	}
-	return seed;
-}
 
 /* random_matrix fills x[n] with never-zero values of both signs over 2^-6..2^6. */
 static void random_matrix(struct mb_rng *rng, float *x, size_t n)

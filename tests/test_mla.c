@@ -23,18 +23,7 @@
 #include "model.h"
 #include "rng.h"
 #include "status.h"
-
-/* test_seed is this run's seed: MB_TEST_SEED, or drawn once from the clock and pid. */
-static uint64_t test_seed(void)
-{
-	static uint64_t seed;
-	if (!seed) {
-		const char *env = getenv("MB_TEST_SEED");
-		seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-		seed |= 1;
-	}
-	return seed;
-}
+#include "test_seed.h"
 
 /* rnd returns n never-zero doubles uniform in [-a, a) from the given stream. */
 static double *rnd(uint64_t stream, size_t n, double a)

@@ -24,22 +24,11 @@
 #include "status.h"
 
 #include "gpu_main.h"
+#include "../test_seed.h"
 
 #define WEIGHT_TOL 0x1p-22f
 
 static const struct route_config deepseek_v3 = { 256, 8, 8, 4, 8, 4, 2.5f };
-
-/* test_seed is this run's seed: MB_TEST_SEED, or drawn once from the clock and pid. */
-static uint64_t test_seed(void)
-{
-	static uint64_t seed;
-	if (!seed) {
-		const char *env = getenv("MB_TEST_SEED");
-		seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-		seed |= 1;
-	}
-	return seed;
-}
 
 /* The inputs of one comparison. */
 struct route_case {
