@@ -453,11 +453,13 @@ static int block_check_cuda(struct mla_state *st, struct bench_check *chk)
 	size_t n = (size_t)batch * seq * c->dim, nw = st->n[0];
 	size_t nws = mla_workspace_count(c, batch, seq);
 	float *ws = malloc(nws * sizeof(float)), *ry = malloc(n * sizeof(float));
-	float *rdx = malloc(n * sizeof(float)), *rdw = malloc(nw * sizeof(float));
-	float *dx = full ? st->b[4] : malloc(n * sizeof(float));
-	float *dw = full ? st->b[5] : malloc(nw * sizeof(float));
-	float **b = st->b;
-	int err = ws && ry && rdx && rdw && dx && dw ? MB_OK : MB_ERR_NOMEM;
+	float *rdx = NULL, *rdw = NULL, *dx = NULL, *dw = NULL, **b = st->b;
+	if (!fwd) {
+		rdx = malloc(n * sizeof(float)), rdw = malloc(nw * sizeof(float));
+		dx = full ? b[4] : malloc(n * sizeof(float));
+		dw = full ? b[5] : malloc(nw * sizeof(float));
+	}
+	int err = ws && ry && (fwd || (rdx && rdw && dx && dw)) ? MB_OK : MB_ERR_NOMEM;
 	if (!err)
 		err = fwd ? mla_cuda_download_y(st->blk, b[2]) : mla_cuda_download_grads(st->blk, b[4], b[5]);
 	if (!err)
