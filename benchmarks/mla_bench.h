@@ -23,6 +23,14 @@
 /* NOTE: CUDA cases see BF16 inputs (the reference gets the same rounded values) and
  * write BF16 outputs (2^-9 relative), an element up to a few times the RMS: 2e-2. */
 #define MLA_TOL_BF16 2e-2
+/* NOTE: the CUDA block rounds every activation and activation gradient to BF16
+ * between its steps (about ten roundings deep for dx) and the core rounds P and dS:
+ * 6e-2 of the RMS, set from that count, not yet from a measured run. */
+#define MLA_TOL_BF16_BLOCK 6e-2
+/* NOTE: the CUDA block cases' CPU reference (mla_fwd_f32 + mla_bwd_f32) may cost at
+ * most this many FLOPs (seconds of SGEMM on a few cores); above it the check runs on
+ * a prefix of one sequence (mla_case.c, block_check_seq). */
+#define MLA_CUDA_CHECK_FLOPS 2e11
 
 struct mla_variant {
 	char name[24];          /* "mla", "mha", "gqa8" */
@@ -40,7 +48,7 @@ struct mla_case_spec {
 	const struct mla_variant *v;
 	enum mla_op op;
 	int batch, seq, ctx;
-	bool cuda;              /* attention.cu's kernels in BF16, else the CPU reference */
+	bool cuda;              /* CUDA in BF16 (core: attention.cu; block: mla_cuda.h), else CPU */
 	double measured_peak;   /* sgemm TFLOP/s (train) or copy GB/s (decode); NaN: none */
 };
 

@@ -8,6 +8,8 @@
  *   core_fwd   q k v | o lse                   core_bwd  q k v o dout lse | dq.dk.dv
  *   block_fwd  w x | y ws                      block_bwd w x ws dy | dx dw
  *   decode     q kcache vcache | o lse         (MLA: vcache unused, v == k)
+ * CUDA block cases (MLA only, mla_cuda.h) keep no host ws (the device holds the
+ * activations) and are checked against the CPU f32 block (block_check_cuda).
  */
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include "bf16.h"
 #include "hardware.h"
 #include "mla_bench.h"
+#include "mla_cuda.h"
 #include "rng.h"
 #include "status.h"
 
@@ -32,7 +35,9 @@ struct mla_state {
 	int out;           /* index of the first output buffer compared */
 	int outs;          /* how many output buffers are compared */
 	double err;
-	struct attn_case_cuda *dev;  /* CUDA cases */
+	struct attn_case_cuda *dev;  /* CUDA core and decode cases */
+	struct mla_cuda *blk;        /* CUDA block cases */
+	void *stream;
 };
 
 const char *mla_op_name(enum mla_op op)
@@ -116,6 +121,8 @@ static void sizes(struct mla_state *st)
 		nw = s->v->is_mla ? ml.total : gl.total;
 		nws = s->v->is_mla ? mla_workspace_count(&s->v->mla, s->batch, s->seq)
 				   : gqa_workspace_count(&s->v->gqa, s->batch, s->seq);
+		if (s->cuda)
+			nws = 0;  /* the device keeps the activations */
 		dim = (size_t)(s->v->is_mla ? s->v->mla.dim : s->v->gqa.dim);
 	}
 	size_t rows = (size_t)d->batch * d->ctx * d->kv_heads, bh = (size_t)d->batch * d->heads;
@@ -123,7 +130,7 @@ static void sizes(struct mla_state *st)
 		{ nq, nk, nv, no, t * a->heads },
 		{ nq, nk, nv, no, no, t * a->heads, nq + nk + nv },
 		{ nw, t * dim, t * dim, nws },
-		{ nw, t * dim, nws, t * dim, t * dim, nw, t * dim },
+		{ nw, t * dim, nws, t * dim, t * dim, nw, s->cuda ? 0 : t * dim },
 		{ bh * d->d_qk, rows * d->k_stride, s->v->is_mla ? 0 : rows * d->v_stride, bh * d->d_v, bh },
 	};
 	memcpy(st->n, tab[s->op], sizeof(st->n));
@@ -192,6 +199,8 @@ static int case_run(void *state)
 	size_t nq = st->n[0], nk = st->n[1];
 	if (st->dev)
 		return attn_case_cuda_run(st->dev);
+	if (st->blk)
+		return st->spec.op == MLA_OP_BLOCK_FWD ? mla_cuda_fwd(st->blk) : mla_cuda_bwd(st->blk);
 	switch (st->spec.op) {
 	case MLA_OP_CORE_FWD: return attn_fwd_cpu(&st->as, b[0], b[1], b[2], b[3], b[4]);
 	case MLA_OP_CORE_BWD:
@@ -209,6 +218,8 @@ static int case_poison(void *state)
 	struct mla_state *st = state;
 	for (int i = st->out; i < st->out + st->outs; i++)
 		memset(st->b[i], 0xff, st->n[i] * sizeof(float));
+	if (st->blk)
+		return mla_cuda_poison(st->blk);
 	return st->dev ? attn_case_cuda_poison(st->dev) : MB_OK;
 }
 
@@ -218,6 +229,7 @@ static void case_destroy(void *state)
 	if (!st)
 		return;
 	attn_case_cuda_destroy(st->dev);
+	mla_cuda_destroy(st->blk);
 	for (int i = 0; i < NBUF; i++)
 		free(st->b[i]);
 	free(st);
@@ -236,9 +248,12 @@ static int setup(struct mla_state *st, uint64_t seed)
 		}
 	if (op == MLA_OP_CORE_BWD)
 		return attn_fwd_cpu(&st->as, st->b[0], st->b[1], st->b[2], st->b[3], st->b[5]);
-	if (op == MLA_OP_BLOCK_FWD || op == MLA_OP_BLOCK_BWD)
+	bool block = op == MLA_OP_BLOCK_FWD || op == MLA_OP_BLOCK_BWD;
+	if (block)
 		fill_weights(st, seed);
-	if (op != MLA_OP_BLOCK_BWD)
+	for (size_t e = 0; block && st->spec.cuda && e < st->n[0]; e++)
+		st->b[0][e] = bf16_round(st->b[0][e]);
+	if (op != MLA_OP_BLOCK_BWD || st->spec.cuda)
 		return MB_OK;
 	/* the forward saves ws (b[2]); its y goes to the scratch b[6] */
 	const struct mla_case_spec *s = &st->spec;
@@ -320,9 +335,13 @@ static double rel_err(const float *d, const double *ref, size_t n)
 	return m / (rms > 0 ? rms : 1);
 }
 
+static int block_check_cuda(struct mla_state *st, struct bench_check *chk);
+
 static int case_check(void *state, struct bench_check *chk)
 {
 	struct mla_state *st = state;
+	if (st->blk)
+		return block_check_cuda(st, chk);
 	double *w[NBUF] = { 0 }, *ref = NULL, *scratch = NULL;
 	size_t nout = 0, most = 0;
 	int err = st->dev ? attn_case_cuda_download(st->dev, st->b[st->out]) : MB_OK;
@@ -357,6 +376,134 @@ static int case_check(void *state, struct bench_check *chk)
 	return err;
 }
 
+/* ---- CUDA block cases ---- */
+
+/* block_check_seq returns the sequence length a CUDA block case is checked at: its
+ * own when the CPU f32 block (forward and backward, 6 FLOPs per weight per token) over
+ * batch x seq costs at most MLA_CUDA_CHECK_FLOPS (*full set), else the prefix of one
+ * sequence that does. */
+static int block_check_seq(const struct mla_case_spec *s, bool *full)
+{
+	double per_token = 6.0 * weight_macs(s->v);
+	double fit = floor(MLA_CUDA_CHECK_FLOPS / per_token);
+	*full = (double)s->batch * s->seq <= fit;
+	return *full ? s->seq : fit < 1 ? 1 : fit < s->seq ? (int)fit : s->seq;
+}
+
+/* block_scope says in the record what a CUDA block case's check covers. */
+static void block_scope(const struct mla_case_spec *s, char *buf, size_t len)
+{
+	bool full;
+	int seq = block_check_seq(s, &full);
+	if (full)
+		snprintf(buf, len, "every output of the timed run");
+	else if (s->op == MLA_OP_BLOCK_FWD)
+		snprintf(buf, len, "y of positions 0..%d of sequence 0 of the timed run (causal: "
+			 "they depend on that prefix only); the full-size CPU reference is too slow",
+			 seq - 1);
+	else
+		snprintf(buf, len, "dx and dw of a second GPU run at batch 1, seq %d (the prefix "
+			 "of sequence 0); the timed run's dx and dw checked finite only; the "
+			 "full-size CPU reference is too slow", seq);
+}
+
+/* rel_err_f32 is rel_err against a float reference. */
+static double rel_err_f32(const float *d, const float *ref, size_t n)
+{
+	double ss = 0, m = 0;
+	for (size_t i = 0; i < n; i++)
+		ss += (double)ref[i] * ref[i];
+	double rms = n ? sqrt(ss / (double)n) : 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!isfinite(d[i]))
+			return INFINITY;
+		m = fmax(m, fabs((double)d[i] - ref[i]));
+	}
+	return m / (rms > 0 ? rms : 1);
+}
+
+/* block_grads_small runs the block forward and backward on the device at batch 1 x
+ * seq on the prefix of sequence 0, into dx and dw. */
+static int block_grads_small(struct mla_state *st, int seq, float *dx, float *dw)
+{
+	struct mla_cuda *m = NULL;
+	int err = mla_cuda_create(&m, &st->spec.v->mla, 1, seq, st->stream);
+	if (!err)
+		err = mla_cuda_upload(m, st->b[0], st->b[1], st->b[3]);
+	if (!err)
+		err = mla_cuda_poison(m);
+	if (!err)
+		err = mla_cuda_fwd(m);
+	if (!err)
+		err = mla_cuda_bwd(m);
+	if (!err)
+		err = mla_cuda_download_grads(m, dx, dw);
+	mla_cuda_destroy(m);
+	return err;
+}
+
+/* block_check_cuda compares a CUDA block case with mla_fwd_f32 / mla_bwd_f32 on the
+ * same BF16-rounded inputs, at the size block_check_seq picks (block_scope). */
+static int block_check_cuda(struct mla_state *st, struct bench_check *chk)
+{
+	const struct mla_case_spec *s = &st->spec;
+	const struct mla_config *c = &s->v->mla;
+	bool fwd = s->op == MLA_OP_BLOCK_FWD, full;
+	int seq = block_check_seq(s, &full), batch = full ? s->batch : 1;
+	size_t n = (size_t)batch * seq * c->dim, nw = st->n[0];
+	size_t nws = mla_workspace_count(c, batch, seq);
+	float *ws = malloc(nws * sizeof(float)), *ry = malloc(n * sizeof(float));
+	float *rdx = NULL, *rdw = NULL, *dx = NULL, *dw = NULL, **b = st->b;
+	if (!fwd) {
+		rdx = malloc(n * sizeof(float)), rdw = malloc(nw * sizeof(float));
+		dx = full ? b[4] : malloc(n * sizeof(float));
+		dw = full ? b[5] : malloc(nw * sizeof(float));
+	}
+	int err = ws && ry && (fwd || (rdx && rdw && dx && dw)) ? MB_OK : MB_ERR_NOMEM;
+	if (!err)
+		err = fwd ? mla_cuda_download_y(st->blk, b[2]) : mla_cuda_download_grads(st->blk, b[4], b[5]);
+	if (!err)
+		err = mla_fwd_f32(c, batch, seq, b[0], b[1], ry, ws);
+	if (!err && !fwd)
+		err = mla_bwd_f32(c, batch, seq, b[0], b[1], ws, b[3], rdx, rdw);
+	if (!err && !fwd && !full)
+		err = block_grads_small(st, seq, dx, dw);
+	if (!err && fwd)
+		st->err = rel_err_f32(b[2], ry, n);
+	else if (!err)
+		st->err = fmax(rel_err_f32(dx, rdx, n), rel_err_f32(dw, rdw, nw));
+	/* NOTE: a second run checked at reduced size says nothing of the timed run's own
+	 * values beyond this: every one of them was written (the poison is NaN). */
+	for (size_t e = 0; !err && !fwd && !full && e < st->n[4] + nw; e++)
+		if (!isfinite(e < st->n[4] ? b[4][e] : b[5][e - st->n[4]]))
+			st->err = INFINITY;
+	*chk = (struct bench_check){ st->err, MLA_TOL_BF16_BLOCK, (long)(fwd ? n : n + nw), 0,
+				     "max|d-ref|/rms(ref) per output, ref: the CPU f32 block on the "
+				     "same BF16-rounded inputs" };
+	chk->mismatches = !(st->err <= chk->tolerance);
+	if (!full)
+		free(dx), free(dw);
+	free(ws), free(ry), free(rdx), free(rdw);
+	return err;
+}
+
+/* make_block uploads a CUDA block case's inputs and, for the backward, runs the
+ * forward once for the activations it reads. The MHA/GQA block has no CUDA version. */
+static int make_block(struct run_ctx *ctx, struct mla_state *st)
+{
+	const struct mla_case_spec *s = &st->spec;
+	float **b = st->b;
+	bool bwd = s->op == MLA_OP_BLOCK_BWD;
+	if (!s->v->is_mla)
+		return MB_ERR_UNSUPPORTED;
+	int err = mla_cuda_create(&st->blk, &s->v->mla, s->batch, s->seq, ctx->backend->stream);
+	if (!err)
+		err = mla_cuda_upload(st->blk, b[0], b[1], bwd ? b[3] : NULL);
+	if (!err && bwd)
+		err = mla_cuda_fwd(st->blk);
+	return err;
+}
+
 /* decode_bytes returns the bytes a decode step reads and writes at elem bytes per
  * element: every cache row once (MLA: key and value are one row), queries, outputs. */
 static double decode_bytes(const struct attn_decode_shape *d, bool is_mla, int elem)
@@ -382,8 +529,16 @@ static cJSON *case_params(const struct mla_state *st)
 	cJSON_AddNumberToObject(p, "kv_heads", dec ? st->ds.kv_heads : st->as.kv_heads);
 	cJSON_AddNumberToObject(p, "d_qk", dec ? st->ds.d_qk : st->as.d_qk);
 	cJSON_AddNumberToObject(p, "d_v", dec ? st->ds.d_v : st->as.d_v);
-	cJSON_AddStringToObject(p, "math", s->cuda ? "BF16 in/out, FP32 accumulation (attention.cu v1)"
-						      : "float in/out; core in FP64, projections SGEMM");
+	bool block = s->op == MLA_OP_BLOCK_FWD || s->op == MLA_OP_BLOCK_BWD;
+	cJSON_AddStringToObject(p, "math", !s->cuda ? "float in/out; core in FP64, projections SGEMM" :
+		block ? "BF16 activations, FP32 accumulation and weight gradients (cuBLASLt "
+			"projections, mla_block.cu, attention.cu v1)" :
+		"BF16 in/out, FP32 accumulation (attention.cu v1)");
+	if (s->cuda && block) {
+		char scope[320];
+		block_scope(s, scope, sizeof(scope));
+		cJSON_AddStringToObject(p, "check_scope", scope);
+	}
 	cJSON_AddStringToObject(p, "flop_convention", dec ?
 		"2*B*H*ctx*(d_qk+d_v) (MLA absorbed: d_qk = kv_lora+rope, d_v = kv_lora)" :
 		"core fwd 2*B*H*nnz*(d_qk+d_v), nnz = S(S+1)/2 causal; bwd 2.5x fwd; "
@@ -419,8 +574,9 @@ static int make_dev(struct run_ctx *ctx, struct mla_state *st)
 		in[2] = NULL;  /* v == k: the latent cache */
 	enum attn_case_op aop = op == MLA_OP_CORE_FWD ? ATTN_CASE_FWD :
 				op == MLA_OP_CORE_BWD ? ATTN_CASE_BWD : ATTN_CASE_DECODE;
+	st->stream = ctx->backend->stream;
 	if (op == MLA_OP_BLOCK_FWD || op == MLA_OP_BLOCK_BWD)
-		return MB_ERR_UNSUPPORTED;
+		return make_block(ctx, st);
 	return attn_case_cuda_create(&st->dev, aop, &st->as, &st->ds, in, ctx->backend->stream);
 }
 
