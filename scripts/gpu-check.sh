@@ -10,7 +10,10 @@
 #   OUT=/some/dir MOEBENCH_GIT_COMMIT=<hash> scripts/gpu-check.sh   # on the GPU machine
 #
 # PHASE=check runs only the build, tests and compute-sanitizer; PHASE=measure only the
-# build (incremental) and the measurements; the default runs both.
+# build (incremental) and the measurements; PHASE=moe the build and the MoE parts
+# (one-rank NCCL dispatch/combine and collectives, MLA train and decode at DeepSeek-V3
+# sizes, against a fresh measured peak); the default runs check and measure. Each phase
+# leaves at most 7 files in $OUT (the device tool returns 8).
 #
 # The GPU machine reaches no package registry: Check, cJSON and OpenBLAS come from the
 # .deb files in .deps/, unpacked into /opt/deps. A tree copied without .git records
@@ -57,7 +60,7 @@ if ! command -v gnuplot > /dev/null; then
 	echo "note: gnuplot missing: test_cli_model and test_cli_pipeline (plot rendering) left to CI" | tee -a "$LOG"
 fi
 PHASE=${PHASE:-all}
-if [ "$PHASE" != measure ]; then
+if [ "$PHASE" = all ] || [ "$PHASE" = check ]; then
 step ctest bash -c "cd build-gpu && ctest --output-on-failure ${exclude_re:+-E '$exclude_re'}"
 for t in build-gpu/tests/gpu_*; do
 	[ -x "$t" ] || continue
@@ -67,7 +70,17 @@ for t in build-gpu/tests/gpu_*; do
 done
 fi
 MB=build-gpu/moebench
-if [ "$PHASE" != check ]; then
+if [ "$PHASE" = moe ]; then
+step peak "$MB" peak --backend cuda --quiet --out "$R/peak.json" --force
+step a2a "$MB" a2a --backend cuda --tokens 4096 --out "$R/a2a-1rank.json" --force
+step a2a-coll "$MB" a2a --backend cuda --collective alltoall -b 8 -e 256M -f 4 \
+	--out "$R/a2a-coll-1rank.json" --force
+step mla-train "$MB" mla --backend cuda --preset deepseek-v3 --seq 4096 \
+	--measured-peak "$R/peak.json" --out "$R/mla-train.json" --force
+step mla-decode "$MB" mla --backend cuda --preset deepseek-v3 --mode decode --ctx 4096 \
+	--batch 64 --measured-peak "$R/peak.json" --out "$R/mla-decode.json" --force
+fi
+if [ "$PHASE" = all ] || [ "$PHASE" = measure ]; then
 step info bash -c "$MB info --json > $R/info.json"
 step peak "$MB" peak --backend cuda --quiet --out "$R/peak.json" --force
 step gemm "$MB" gemm --backend cuda --shapes deepseek-v3:tokens=4096 --measured-peak "$R/peak.json" \

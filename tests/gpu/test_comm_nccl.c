@@ -107,7 +107,7 @@ END_TEST
 static Suite *comm_nccl_suite(void)
 {
 	Suite *s = suite_create("comm_nccl");
-	TCase *one = tcase_create("single_rank");
+	TCase *one = tcase_create("core");
 	tcase_add_checked_fixture(one, open_world, close_world);
 	tcase_set_timeout(one, 120);
 	tcase_add_test(one, identity_on_device);
