@@ -334,9 +334,10 @@ int attn_decode_cpu(const struct attn_decode_shape *s, const float *q, const flo
 		return MB_ERR_ARG;
 	size_t rows = (size_t)s->batch * s->ctx * s->kv_heads, nq = (size_t)s->batch * s->heads;
 	/* NOTE: MLA's absorbed decode passes v == k (the latent is key and value): widen
-	 * the cache once. */
+	 * the cache once. Only when the value rows lie within the widened key rows: a
+	 * wider v_stride would read past them. */
 	double *k8 = widen(k, rows * s->k_stride);
-	double *v8 = v == k ? k8 : widen(v, rows * s->v_stride);
+	double *v8 = v == k && s->v_stride <= s->k_stride ? k8 : widen(v, rows * s->v_stride);
 	double *q8 = widen(q, nq * s->d_qk), *o8 = malloc(nq * s->d_v * sizeof(*o8));
 	double *l8 = malloc(nq * sizeof(*l8));
 	int err = k8 && v8 && q8 && o8 && l8 ? attn_decode_cpu_f64(s, q8, k8, v8, o8, l8)

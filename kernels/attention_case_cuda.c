@@ -47,15 +47,20 @@ static size_t counts(struct attn_case_cuda *c)
 	return t * s->heads;
 }
 
-/* upload rounds n floats to BF16 and copies them into a new device buffer. */
-static int upload(const float *x, size_t n, uint16_t **d)
+/* upload rounds n floats to BF16 and copies them into a new device buffer, on the
+ * case's stream. NOTE: the backend's stream is non-blocking; a plain cudaMemcpy from
+ * pageable memory may return before its DMA lands, with nothing ordering it before a
+ * kernel on that stream. */
+static int upload(const float *x, size_t n, uint16_t **d, cudaStream_t st)
 {
 	uint16_t *h = malloc(n * sizeof(*h));
 	int err = h ? MB_CUDA_CHECK(cudaMalloc((void **)d, n * sizeof(**d))) : MB_ERR_NOMEM;
 	for (size_t i = 0; !err && i < n; i++)
 		h[i] = bf16_from_float(x[i]);
 	if (!err)
-		err = MB_CUDA_CHECK(cudaMemcpy(*d, h, n * sizeof(*h), cudaMemcpyHostToDevice));
+		err = MB_CUDA_CHECK(cudaMemcpyAsync(*d, h, n * sizeof(*h), cudaMemcpyHostToDevice, st));
+	if (!err)
+		err = MB_CUDA_CHECK(cudaStreamSynchronize(st));   /* before h is freed */
 	free(h);
 	return err;
 }
@@ -95,7 +100,7 @@ int attn_case_cuda_create(struct attn_case_cuda **out, enum attn_case_op op,
 	int err = MB_OK;
 	for (int i = 0; i < 4 && !err; i++)
 		if (c->n_in[i])
-			err = upload(in[i], c->n_in[i], &c->in[i]);
+			err = upload(in[i], c->n_in[i], &c->in[i], c->stream);
 	if (!err)
 		err = alloc_outputs(c, nl);
 	if (!err && op == ATTN_CASE_BWD)

@@ -271,14 +271,19 @@ static inline int att_set_smem(const void *fn, size_t bytes, const char *what)
 }
 
 /* att_check_train_shape applies the rules the forward and backward kernels share and
- * prints the one broken: sizes >= 1, kv_heads dividing heads, batch * heads within
- * the grid's y limit, a compiled (d_qk, d_v) pair: 64/64, 128/128, 192/128. */
+ * prints the one broken: attn_shape_check's (sizes >= 1, kv_heads dividing heads, a
+ * finite scale), batch * heads within the grid's y limit, a compiled (d_qk, d_v) pair:
+ * 64/64, 128/128, 192/128. */
 static inline int att_check_train_shape(const struct attn_shape *s, const char *what)
 {
-	if (!s || s->batch < 1 || s->seq < 1 || s->heads < 1 || s->kv_heads < 1 ||
-	    s->heads % s->kv_heads || (long)s->batch * s->heads > 65535) {
-		fprintf(stderr, "%s: bad shape (sizes >= 1, kv_heads dividing heads, "
-			"batch * heads <= 65535)\n", what);
+	char why[160];
+	if (attn_shape_check(s, why, sizeof(why))) {
+		fprintf(stderr, "%s: bad shape: %s\n", what, why);
+		return MB_ERR_ARG;
+	}
+	if ((long)s->batch * s->heads > 65535) {
+		fprintf(stderr, "%s: batch * heads = %ld is over the grid's 65535\n", what,
+			(long)s->batch * s->heads);
 		return MB_ERR_ARG;
 	}
 	if (!((s->d_qk == 64 && s->d_v == 64) || (s->d_qk == 128 && s->d_v == 128) ||

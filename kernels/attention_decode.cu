@@ -104,6 +104,32 @@ __device__ __forceinline__ void dec_pv(float acc[DV / 32][4], const bf16 *sp, co
 	}
 }
 
+/* dec_store writes this split's partials of the CTA's first `live` heads (from head0):
+ * the warp's 16 heads x DV/4 columns of unnormalized O, and the running max and sum of
+ * the head rows its softmax kept. */
+template <int DV, int RT>
+__device__ __forceinline__ void dec_store(const float acc[DV / 32][4], const float m[4],
+					  const float l[4], const dec_params &p, long head0,
+					  int live, int rt, int c0, int warp, int lane)
+{
+	for (int i = 0; i < 4; i++) {
+		const int hl = rt + att_c_row(lane, i);
+		if (hl >= live)
+			continue;
+		float *po = p.part_o + ((head0 + hl) * p.splits + blockIdx.y) * DV + c0;
+		for (int n = 0; n < DV / 32; n++)
+			po[n * 8 + att_c_col(lane, i)] = acc[n][i];
+	}
+	for (int t = 0; t < 4; t++) {
+		const int r = warp + 4 * RT * t;
+		if (lane == 0 && r < live) {
+			float *ml = p.part_ml + ((head0 + r) * p.splits + blockIdx.y) * 2;
+			ml[0] = m[t];
+			ml[1] = l[t];
+		}
+	}
+}
+
 /* attn_decode_kernel: CTA (x, y, z) is head chunk x (16 RT heads) of split y of batch
  * z / G, kv head z % G; see the file header. */
 template <int DQK, int DV, int RT>
@@ -146,23 +172,7 @@ __global__ void __launch_bounds__(128 * RT) attn_decode_kernel(dec_params p, int
 		__syncthreads();
 		dec_pv<DV>(acc, sp, sv, vpitch, salpha, rt, c0, lane);
 	}
-	const int live = min(L::HB, group - hl0);
-	for (int i = 0; i < 4; i++) {
-		const int hl = rt + att_c_row(lane, i);
-		if (hl >= live)
-			continue;
-		float *po = p.part_o + ((head0 + hl) * p.splits + blockIdx.y) * DV + c0;
-		for (int n = 0; n < DV / 32; n++)
-			po[n * 8 + att_c_col(lane, i)] = acc[n][i];
-	}
-	for (int t = 0; t < 4; t++) {
-		const int r = warp + 4 * RT * t;
-		if (lane == 0 && r < live) {
-			float *ml = p.part_ml + ((head0 + r) * p.splits + blockIdx.y) * 2;
-			ml[0] = m[t];
-			ml[1] = l[t];
-		}
-	}
+	dec_store<DV, RT>(acc, m, l, p, head0, min(L::HB, group - hl0), rt, c0, warp, lane);
 }
 
 /* attn_decode_combine_kernel: CTA x is row x of [B, H]: merges its splits' partial

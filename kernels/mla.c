@@ -6,6 +6,7 @@
  */
 #include "mla.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,8 @@
 #include "status.h"
 
 /* NOTE: 2^24 bounds every size so that products of a few of them stay far inside
- * size_t and the int arguments BLAS takes. */
+ * size_t and the int arguments BLAS takes; heads * (kv_lora_rank + rope), the row of
+ * the absorbed queries (an int leading dimension), is bounded on its own. */
 #define MLA_SIZE_MAX (1 << 24)
 
 int mla_check(const struct mla_config *c, char *why, size_t why_len)
@@ -32,7 +34,8 @@ int mla_check(const struct mla_config *c, char *why, size_t why_len)
 		msg = "rope_theta and eps must be > 0";
 	else if (c->dim > MLA_SIZE_MAX || c->heads > 4096 || c->q_lora_rank > MLA_SIZE_MAX ||
 		 c->kv_lora_rank > MLA_SIZE_MAX || c->nope > 65536 || c->rope > 65536 ||
-		 c->v_dim > 65536)
+		 c->v_dim > 65536 ||
+		 (long long)c->heads * (c->kv_lora_rank + c->rope) > INT_MAX)
 		msg = "sizes too large";
 	if (msg && why && why_len)
 		snprintf(why, why_len, "%s", msg);

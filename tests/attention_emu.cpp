@@ -344,6 +344,9 @@ int main(void)
 	ok &= train_case<64, 64>({ 2, 1, 2, 1, 64, 64, true, 0.125f }, 15);
 	ok &= train_case<128, 128>({ 1, 130, 4, 2, 128, 128, false, 1.f / sqrtf(128.f) }, 16);
 	ok &= train_case<192, 128>({ 1, 70, 4, 1, 192, 128, true, 1.f / sqrtf(192.f) }, 17);
+	/* batch > 1 with GQA, causal, off the tiles: the (batch, head) and (batch, kv head)
+	 * offsets of every launch and dQ rows from two key-tile CTAs per sequence */
+	ok &= train_case<64, 64>({ 2, 70, 4, 2, 64, 64, true, 0.125f }, 18);
 	ok &= decode_case<128, 128, 1>({ 1, 100, 4, 4, 128, 128, 192, 160, 1.f / sqrtf(128.f) }, false, 21);
 	ok &= decode_case<64, 64, 2>({ 1, 70, 40, 1, 64, 64, 64, 72, 0.125f }, false, 22);
 	ok &= decode_case<576, 512, 1>({ 1, 200, 16, 1, 576, 512, 576, 576, 1.f / 24.f }, true, 23);

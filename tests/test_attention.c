@@ -311,6 +311,27 @@ START_TEST(decode_v_is_k_float)
 }
 END_TEST
 
+/* NOTE: v == k with v_stride > k_stride: the value rows reach past the key rows, so the
+ * float entry point must not read them from its widened copy of the keys (ASan build). */
+START_TEST(decode_v_is_k_wider_value_stride)
+{
+	int ctx = 5, h = 2, dqk = 4, dv = 3, vs = 6;
+	double *c8 = rnd(610, (size_t)ctx * vs), *q = rnd(611, (size_t)h * dqk);
+	float cf[5 * 6], qf[2 * 4], of[2 * 3], lf[2];
+	double o[2 * 3], l[2];
+	for (int i = 0; i < ctx * vs; i++)
+		cf[i] = (float)c8[i];
+	for (int i = 0; i < h * dqk; i++)
+		qf[i] = (float)q[i];
+	struct attn_decode_shape ds = { 1, ctx, h, 1, dqk, dv, dqk, vs, 0.5f };
+	ck_assert_int_eq(attn_decode_cpu(&ds, qf, cf, cf, of, lf), MB_OK);
+	ck_assert_int_eq(attn_decode_cpu_f64(&ds, q, c8, c8, o, l), MB_OK);
+	for (int i = 0; i < h * dv; i++)
+		ck_assert_msg(fabs(of[i] - o[i]) < 1e-5, "o[%d] %g vs %g", i, of[i], o[i]);
+	free(c8), free(q);
+}
+END_TEST
+
 START_TEST(bad_shapes_rejected)
 {
 	char why[128];
@@ -343,6 +364,7 @@ static Suite *attention_suite(void)
 	TCase *dec = tcase_create("decode");
 	tcase_add_test(dec, decode_equals_last_training_row);
 	tcase_add_test(dec, decode_v_is_k_float);
+	tcase_add_test(dec, decode_v_is_k_wider_value_stride);
 	suite_add_tcase(s, dec);
 	TCase *lim = tcase_create("limits");
 	tcase_add_test(lim, bad_shapes_rejected);

@@ -311,6 +311,10 @@ START_TEST(bad_configs_rejected)
 	ck_assert_ptr_nonnull(strstr(why, "even"));
 	ck_assert_uint_eq(mla_workspace_count(&c, 1, 4), 0);
 	c = tiny;
+	c.heads = 4096, c.kv_lora_rank = 1 << 20;  /* heads * (kv_lora + rope) past INT_MAX */
+	ck_assert_int_eq(mla_check(&c, why, sizeof(why)), MB_ERR_ARG);
+	ck_assert_ptr_nonnull(strstr(why, "too large"));
+	c = tiny;
 	c.q_lora_rank = -1;
 	ck_assert_int_eq(mla_check(&c, why, sizeof(why)), MB_ERR_ARG);
 	struct gqa_config g = { 8, 6, 4, 4, true, 10000 };

@@ -3,10 +3,10 @@
  * attention_bwd.cu, attention_decode.cu) against the CPU reference (attention.c) on
  * fresh random BF16 inputs, outputs poisoned (0xFF bytes: BF16 and FP32 NaN) first:
  * forward O and lse, backward dQ, dK, dV, decode O and lse. Shapes: MLA 192/128, MHA
- * 128/128, GQA (8 heads, 2 kv heads), 64/64; sequence lengths on and off the tile
- * sizes (1, 17, 64, 127, 128, 300), causal and not; decode at context 1, 1000 and
- * 4096, strided caches, groups above 16 heads, and MLA's absorbed form (576/512,
- * G = 1, v == k). Exits 77 (CTest: skipped) when no CUDA device answers.
+ * 128/128, GQA (8 heads, 2 kv heads; batch 2 at 192/128), 64/64; sequence lengths on
+ * and off the tile sizes (1, 17, 64, 127, 128, 130, 300), causal and not; decode at
+ * context 1, 1000 and 4096, strided caches, groups above 16 heads, and MLA's absorbed
+ * form (576/512, G = 1, v == k). Exits 77 (CTest: skipped) when no CUDA device answers.
  *
  * Errors are max |x - ref| / max |ref| per tensor: BF16 outputs carry 2^-9 relative
  * rounding, the products round P (and dS) to BF16, so 1e-2 of the output's scale
@@ -201,7 +201,7 @@ static const int cases[][7] = {
 	{ 2, 100, 2, 2, 192, 128, 0 }, { 2, 17, 2, 2, 128, 128, 1 },  { 2, 128, 2, 2, 128, 128, 1 },
 	{ 2, 300, 2, 2, 128, 128, 1 }, { 1, 127, 2, 2, 128, 128, 0 }, { 1, 64, 8, 2, 128, 128, 1 },
 	{ 1, 300, 8, 2, 128, 128, 1 }, { 1, 200, 8, 2, 192, 128, 0 }, { 1, 1, 3, 1, 64, 64, 1 },
-	{ 1, 100, 3, 1, 64, 64, 1 },
+	{ 1, 100, 3, 1, 64, 64, 1 },    { 2, 130, 4, 2, 192, 128, 1 },
 };
 #define NCASES ((int)(sizeof(cases) / sizeof(cases[0])))
 
