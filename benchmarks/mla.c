@@ -116,8 +116,10 @@ static int add_variant(struct preset_plan *pp, struct mla_variant v)
 	for (int i = 0; i < pp->n; i++)
 		if (!strcmp(pp->v[i].name, v.name))
 			return 0;
-	if (pp->n < MAX_VARIANTS)
-		pp->v[pp->n++] = v;
+	if (pp->n == MAX_VARIANTS)
+		return cli_error("e.g. --compare mha,gqa:8", "--compare: more than %d variants",
+				 MAX_VARIANTS);
+	pp->v[pp->n++] = v;
 	return 0;
 }
 
@@ -397,8 +399,7 @@ static uint64_t kv_per_pos(const struct mla_variant *v)
 static void kv_lines(const struct preset_plan *pp, cJSON *lines, cJSON *figs)
 {
 	char line[1024], num[32];
-	uint64_t own = 0, layers = (uint64_t)pp->m->layers;
-	model_kv_cache_bytes_per_token(pp->m, 2, &own);
+	uint64_t layers = (uint64_t)pp->m->layers, own = kv_per_pos(&pp->v[0]) * layers;
 	int n = snprintf(line, sizeof(line), "%s KV cache per token (BF16, %llu layers):", pp->m->name,
 			 (unsigned long long)layers);
 	for (int i = 0; i < pp->n && n < (int)sizeof(line); i++) {
@@ -423,6 +424,13 @@ static void kv_lines(const struct preset_plan *pp, cJSON *lines, cJSON *figs)
 	cJSON_AddItemToArray(lines, cJSON_CreateString(line));
 }
 
+/* str_of returns the string o[key], or "?" when there is none. */
+static const char *str_of(const cJSON *o, const char *key)
+{
+	const cJSON *x = cJSON_GetObjectItem(o, key);
+	return cJSON_IsString(x) ? x->valuestring : "?";
+}
+
 /* measured_line adds one line of a preset's measured cases (median time and rate). */
 static void measured_line(const cJSON *doc, const char *preset, cJSON *lines)
 {
@@ -438,9 +446,7 @@ static void measured_line(const cJSON *doc, const char *preset, cJSON *lines)
 		const cJSON *med = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "time_s"), "median");
 		const cJSON *tf = cJSON_GetObjectItem(m, "tflops"), *gb = cJSON_GetObjectItem(m, "gbps");
 		const cJSON *pct = cJSON_GetObjectItem(m, "pct_measured_peak");
-		const char *v = cJSON_GetObjectItem(p, "variant")->valuestring;
-		const char *op = cJSON_GetObjectItem(p, "op")->valuestring;
-		const char *impl = cJSON_GetObjectItem(p, "impl")->valuestring;
+		const char *v = str_of(p, "variant"), *op = str_of(p, "op"), *impl = str_of(p, "impl");
 		if (!cJSON_IsNumber(med))
 			n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s %s/%s FAILED", cases ? " |" : "",
 				      v, op, impl);

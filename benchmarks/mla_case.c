@@ -134,7 +134,8 @@ static void sizes(struct mla_state *st)
 		{ bh * d->d_qk, rows * d->k_stride, s->v->is_mla ? 0 : rows * d->v_stride, bh * d->d_v, bh },
 	};
 	memcpy(st->n, tab[s->op], sizeof(st->n));
-	static const int out[5][2] = { { 3, 1 }, { 6, 1 }, { 2, 1 }, { 4, 2 }, { 3, 1 } };
+	/* outputs checked: o and lse (forward, decode), dq.dk.dv, y, dx and dw, o and lse */
+	static const int out[5][2] = { { 3, 2 }, { 6, 1 }, { 2, 1 }, { 4, 2 }, { 3, 2 } };
 	st->out = out[s->op][0];
 	st->outs = out[s->op][1];
 }
@@ -300,7 +301,7 @@ static int reference_run(struct mla_state *st, double **w, double *ref, double *
 	size_t *n = st->n;
 	int err;
 	switch (s->op) {
-	case MLA_OP_CORE_FWD: return attn_fwd_cpu_f64(&st->as, w[0], w[1], w[2], ref, scratch);
+	case MLA_OP_CORE_FWD: return attn_fwd_cpu_f64(&st->as, w[0], w[1], w[2], ref, ref + n[3]);
 	case MLA_OP_CORE_BWD:
 		return attn_bwd_cpu_f64(&st->as, w[0], w[1], w[2], w[3], w[4], w[5], ref, ref + n[0],
 					ref + n[0] + n[1]);
@@ -316,7 +317,8 @@ static int reference_run(struct mla_state *st, double **w, double *ref, double *
 		return s->v->is_mla ? mla_bwd_f64(m, s->batch, s->seq, w[0], w[1], scratch, w[3], ref, ref + n[4])
 				    : gqa_bwd_f64(g, s->batch, s->seq, w[0], w[1], scratch, w[3], ref, ref + n[4]);
 	default:
-		return attn_decode_cpu_f64(&st->ds, w[0], w[1], s->v->is_mla ? w[1] : w[2], ref, scratch);
+		return attn_decode_cpu_f64(&st->ds, w[0], w[1], s->v->is_mla ? w[1] : w[2], ref,
+					   ref + n[3]);
 	}
 }
 
@@ -344,7 +346,8 @@ static int case_check(void *state, struct bench_check *chk)
 		return block_check_cuda(st, chk);
 	double *w[NBUF] = { 0 }, *ref = NULL, *scratch = NULL;
 	size_t nout = 0, most = 0;
-	int err = st->dev ? attn_case_cuda_download(st->dev, st->b[st->out]) : MB_OK;
+	int err = st->dev ? attn_case_cuda_download(st->dev, st->b[st->out],
+						    st->outs > 1 ? st->b[st->out + 1] : NULL) : MB_OK;
 	for (int i = 0; i < NBUF; i++) {
 		most = st->n[i] > most ? st->n[i] : most;
 		if (i >= st->out && i < st->out + st->outs)

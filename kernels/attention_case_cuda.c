@@ -20,6 +20,7 @@ struct attn_case_cuda {
 	uint16_t *in[4], *out[3], *o;
 	size_t n_in[4], n_out[3];
 	float *lse;
+	size_t n_lse;
 	void *work;
 };
 
@@ -97,6 +98,7 @@ int attn_case_cuda_create(struct attn_case_cuda **out, enum attn_case_op op,
 		c->ds = *ds;
 	c->n_in[2] = in[2] != NULL;  /* decode: no v cache means v == k */
 	size_t nl = counts(c);
+	c->n_lse = nl;
 	int err = MB_OK;
 	for (int i = 0; i < 4 && !err; i++)
 		if (c->n_in[i])
@@ -119,6 +121,9 @@ int attn_case_cuda_poison(struct attn_case_cuda *c)
 	for (int i = 0; i < 3 && !err; i++)
 		if (c->out[i])
 			err = MB_CUDA_CHECK(cudaMemsetAsync(c->out[i], 0xff, c->n_out[i] * 2, c->stream));
+	/* NOTE: the backward's lse is its input (from create's forward), not an output. */
+	if (!err && c->op != ATTN_CASE_BWD)
+		err = MB_CUDA_CHECK(cudaMemsetAsync(c->lse, 0xff, c->n_lse * sizeof(float), c->stream));
 	return err;
 }
 
@@ -137,9 +142,12 @@ int attn_case_cuda_run(struct attn_case_cuda *c)
 	}
 }
 
-int attn_case_cuda_download(struct attn_case_cuda *c, float *out)
+int attn_case_cuda_download(struct attn_case_cuda *c, float *out, float *lse)
 {
 	int err = MB_CUDA_CHECK(cudaStreamSynchronize(c->stream));
+	if (!err && lse && c->op != ATTN_CASE_BWD)
+		err = MB_CUDA_CHECK(cudaMemcpy(lse, c->lse, c->n_lse * sizeof(float),
+					       cudaMemcpyDeviceToHost));
 	for (int i = 0; i < 3 && !err && c->n_out[i]; i++) {
 		uint16_t *h = malloc(c->n_out[i] * sizeof(*h));
 		err = h ? MB_CUDA_CHECK(cudaMemcpy(h, c->out[i], c->n_out[i] * 2, cudaMemcpyDeviceToHost))

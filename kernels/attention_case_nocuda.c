@@ -28,9 +28,9 @@ int attn_case_cuda_run(struct attn_case_cuda *c)
 	return MB_ERR_UNSUPPORTED;
 }
 
-int attn_case_cuda_download(struct attn_case_cuda *c, float *out)
+int attn_case_cuda_download(struct attn_case_cuda *c, float *out, float *lse)
 {
-	(void)c, (void)out;
+	(void)c, (void)out, (void)lse;
 	return MB_ERR_UNSUPPORTED;
 }
 
