@@ -106,17 +106,43 @@ static int make_layout(int world, int ranks_per_node, struct parallel_layout *l)
 	return MB_OK;
 }
 
-/* ep_ranks_per_node counts the members of this rank's EP group on its node. */
+/* ep_ranks_per_node counts the members of this rank's EP group on each node the group
+ * touches. ep.c takes group member i to be on the group's node i / count, so the count
+ * must be the same on every such node; returns it, 0 when it is not, -1 out of memory. */
 static int ep_ranks_per_node(const struct parallel_layout *l, int rank)
 {
-	int *m = malloc(sizeof(int) * (size_t)l->world), n, here = 0;
+	int *m = malloc(sizeof(int) * (size_t)l->world), n, here = 1;
 	if (!m)
-		return 1;
+		return -1;
 	n = layout_group_ranks(l, LAYOUT_EP, rank, m, NULL);
-	for (int i = 0; i < n; i++)
-		here += m[i] / l->ranks_per_node == rank / l->ranks_per_node;
+	while (here < n && m[here] / l->ranks_per_node == m[0] / l->ranks_per_node)
+		here++;
+	if (n % here)
+		here = 0;
+	for (int i = 1; i < n && here > 0; i++) {
+		bool same_node = m[i] / l->ranks_per_node == m[i - 1] / l->ranks_per_node;
+		if (same_node != (i % here != 0))
+			here = 0;
+	}
 	free(m);
 	return here;
+}
+
+/* uneven_ep_group returns the first rank of an EP group whose ranks_per_node count is
+ * 0 (see ep_ranks_per_node), -1 when every group is even, -2 out of memory. NOTE: over
+ * all groups, so every rank of the world agrees before the world's split. */
+static int uneven_ep_group(const struct parallel_layout *l)
+{
+	int *m = malloc(sizeof(int) * (size_t)l->world), color, bad = -1;
+	if (!m)
+		return -2;
+	for (int r = 0; r < l->world && bad == -1; r++) {
+		layout_group_ranks(l, LAYOUT_EP, r, m, &color);
+		int here = color == r ? ep_ranks_per_node(l, r) : 1;
+		bad = here < 0 ? -2 : here == 0 ? r : -1;
+	}
+	free(m);
+	return bad;
 }
 
 /* run_collective measures --collective over all ranks. */
@@ -148,7 +174,19 @@ static int moe_options(struct run_ctx *ctx, const struct parallel_layout *l, int
 	};
 	if (ctx->suite)   /* a small single-layer case: well under a second on a CPU */
 		mo->tokens = 256, mo->hidden = 512, mo->experts = 64;
+	int bad = uneven_ep_group(l);
+	if (bad == -2)
+		return MB_ERR_NOMEM;
+	if (bad >= 0) {
+		char why[160];
+		snprintf(why, sizeof(why), "the EP group of rank %d has unequal numbers of ranks "
+			 "on its nodes (%d ranks per node)", bad, l->ranks_per_node);
+		return root_error("make --ranks-per-node a multiple of --etp x --ep, or a divisor "
+				  "of it that --etp divides", why);
+	}
 	mo->ranks_per_node = ep_ranks_per_node(l, rank);
+	if (mo->ranks_per_node < 0)
+		return MB_ERR_NOMEM;
 	if (parse_skew(opt.skew, &mo->zipf))
 		return root_error("--skew none, or zipf:S with 0 < S <= 100 (e.g. zipf:1.2)",
 				  "--skew: not none or zipf:S");

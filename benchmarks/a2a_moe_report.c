@@ -149,7 +149,11 @@ static void phase_line(struct a2a_moe *m, cJSON *rec, int phase, char *line, siz
 
 int a2a_moe_report(struct run_ctx *ctx, struct a2a_moe *m)
 {
-	double wrong[3] = { (double)m->wrong[0] / m->size, (double)m->wrong[1], (double)m->wrong[2] };
+	/* NOTE: the layout count is global already (every rank holds it): rank 0 brings
+	 * it alone. Dividing by the ranks and summing lost a count to rounding (1/7 summed
+	 * seven times is 0.99..., printed and stored as 0 wrong). */
+	double wrong[3] = { m->rank == 0 ? (double)m->wrong[0] : 0, (double)m->wrong[1],
+			    (double)m->wrong[2] };
 	char line[512];
 	int err = comm_host_allreduce_f64(m->comm, wrong, 3, COMM_SUM);
 	cJSON *summary = cJSON_GetObjectItem(ctx->doc, "summary");
@@ -169,7 +173,7 @@ int a2a_moe_report(struct run_ctx *ctx, struct a2a_moe *m)
 		 : "one copy per rank", m->imbalance_experts, m->imbalance_ranks, m->copies_per_token,
 		 m->nodes_per_token);
 	cJSON_AddItemToArray(lines, cJSON_CreateString(line));
-	long total = (long)(wrong[0] + wrong[1] + wrong[2]);
+	long total = lround(wrong[0] + wrong[1] + wrong[2]);
 	snprintf(line, sizeof(line), "a2a moe #wrong %ld (layout %.0f, rows %.0f, tokens %.0f; summed "
 		 "over ranks)", total, wrong[0], wrong[1], wrong[2]);
 	cJSON_AddItemToArray(lines, cJSON_CreateString(line));

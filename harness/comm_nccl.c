@@ -78,26 +78,28 @@ static ncclRedOp_t nccl_op(enum comm_redop op)
 	return op == COMM_SUM ? ncclSum : op == COMM_MAX ? ncclMax : ncclMin;
 }
 
-/* fail_nccl aborts the communicator (its kernels stop) and ends every rank. */
-static _Noreturn void fail_nccl(const struct comm *c, const char *op, ncclResult_t r)
+/* fail_nccl aborts nc (c's own, or the child a split is making: its kernels stop) and
+ * ends every rank. */
+static _Noreturn void fail_nccl(const struct comm *c, ncclComm_t nc, const char *op,
+				ncclResult_t r)
 {
-	struct nccl_impl *m = impl_of(c);
-	const char *last = m->nc ? ncclGetLastError(m->nc) : "";
-	if (m->nc)
-		ncclCommAbort(m->nc);
+	const char *last = nc ? ncclGetLastError(nc) : "";
+	if (nc)
+		ncclCommAbort(nc);
 	comm_fail(c, op, "%s: %s%s%s", mb_nccl_name(r), ncclGetErrorString(r),
 		  last && last[0] ? ": " : "", last ? last : "");
 }
 
 /* settle_call waits, under the deadline, until nc has finished the call that answered
  * r (ncclInProgress: a nonblocking communicator still completing it), and ends the run
- * on any error. */
+ * on any error, aborting nc. */
 static void settle_call(const struct comm *c, ncclComm_t nc, const char *op, ncclResult_t r)
 {
 	double deadline = comm_deadline(c);
 	while (r == ncclInProgress) {
-		if (ncclCommGetAsyncError(nc, &r) != ncclSuccess)
-			break;
+		ncclResult_t q = ncclCommGetAsyncError(nc, &r);
+		if (q != ncclSuccess)
+			r = q;   /* NOTE: else r would stay ncclInProgress in the message */
 		if (r == ncclInProgress && timer_now() > deadline) {
 			ncclCommAbort(nc);
 			comm_fail(c, op, "NCCL call still in progress after %g s: a peer never "
@@ -106,7 +108,7 @@ static void settle_call(const struct comm *c, ncclComm_t nc, const char *op, ncc
 		sched_yield();
 	}
 	if (r != ncclSuccess)
-		fail_nccl(c, op, r);
+		fail_nccl(c, nc, op, r);
 }
 
 /* enqueued settles the call that enqueued op and remembers op for comm_sync. */
@@ -132,7 +134,7 @@ static int nccl_sync(struct comm *c)
 			comm_fail(c, op, "%s: %s", cudaGetErrorName(e), cudaGetErrorString(e));
 		ncclCommGetAsyncError(m->nc, &async);
 		if (async != ncclSuccess && async != ncclInProgress)
-			fail_nccl(c, op, async);
+			fail_nccl(c, m->nc, op, async);
 		if (timer_now() > deadline) {
 			ncclCommAbort(m->nc);
 			comm_fail(c, op, "not complete on the device after %g s: a peer never "
@@ -433,6 +435,19 @@ static int pick_device(struct backend *b, char *why, size_t why_len)
 	return backend_cuda_open_stream(b, why, why_len);
 }
 
+/* agreed makes a rank's setup error every rank's (an all-reduce over the host twin),
+ * so no rank leaves while the others wait in the bootstrap's broadcast. */
+static int agreed(struct comm *host, int err, char *why, size_t why_len)
+{
+	double worst = (double)err;
+	int e = comm_host_allreduce_f64(host, &worst, 1, COMM_MIN);
+	if (e)
+		return e;
+	if (!err && worst < 0)
+		snprintf(why, why_len, "another rank could not pick its CUDA device");
+	return err ? err : (int)worst;
+}
+
 /* Rank 0's unique id and its status, broadcast together: a failure on rank 0 fails
  * every rank instead of leaving them waiting. */
 struct bootstrap {
@@ -449,7 +464,7 @@ int comm_nccl_world(struct backend *b, double timeout_s, struct comm **out, char
 	*out = NULL;
 	int err = comm_cpu_world(timeout_s, &host, why, why_len);
 	if (!err)
-		err = pick_device(b, why, why_len);
+		err = agreed(host, pick_device(b, why, why_len), why, why_len);
 	if (!err && host->rank == 0)
 		boot.err = MB_NCCL_CHECK(ncclGetUniqueId(&boot.id));
 	if (!err)

@@ -137,6 +137,9 @@ START_TEST(bad_layout_under_mpirun)
 		return;
 	expect_error(MPIRUN " -np 4 $MB a2a " FAST " --ep 3", "--ep 3 x --pp 1 = 3 does not "
 		     "divide the 4 ranks");
+	/* EP group {0,1,2} over nodes of two: two ranks on one node, one on the other. */
+	expect_error(MPIRUN " -np 6 $MB a2a " FAST " " SMALL " --experts 48 --ep 3 "
+		     "--ranks-per-node 2", "the EP group of rank 0 has unequal numbers of ranks");
 }
 END_TEST
 
