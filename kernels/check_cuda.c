@@ -20,3 +20,9 @@ int mb_cublas_check(cublasStatus_t s, const char *call, const char *file, int li
 		cublasLtGetStatusString(s));
 	return MB_ERR_CUBLAS;
 }
+
+int mb_cuda_upload(void *d_dst, const void *h_src, size_t bytes)
+{
+	int err = MB_CUDA_CHECK(cudaMemcpy(d_dst, h_src, bytes, cudaMemcpyHostToDevice));
+	return err ? err : MB_CUDA_CHECK(cudaDeviceSynchronize());
+}

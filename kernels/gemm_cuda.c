@@ -125,7 +125,7 @@ static int lt_upload_bf16(const float *x, size_t count, void *d_dst)
 		goto out;
 	for (size_t i = 0; i < count; i++)
 		h[i] = bf16_from_float(x[i]);
-	err = MB_CUDA_CHECK(cudaMemcpy(d_dst, h, count * sizeof(*h), cudaMemcpyHostToDevice));
+	err = mb_cuda_upload(d_dst, h, count * sizeof(*h));
 out:
 	free(h);
 	return err;
@@ -137,8 +137,7 @@ static int lt_upload_array(float **d_dst, const float *h, size_t count)
 	int err = MB_CUDA_CHECK(cudaMalloc((void **)d_dst, count * sizeof(float)));
 
 	if (!err)
-		err = MB_CUDA_CHECK(cudaMemcpy(*d_dst, h, count * sizeof(float),
-					       cudaMemcpyHostToDevice));
+		err = mb_cuda_upload(*d_dst, h, count * sizeof(float));
 	return err;
 }
 
@@ -208,9 +207,9 @@ static int lt_upload(struct gemm_cuda *g, const struct gemm_inputs *in)
 		err = lt_upload_bf16(in->a_f32, mk, g->d_a);
 		return err ? err : lt_upload_bf16(in->b_f32, nk, g->d_b);
 	}
-	err = MB_CUDA_CHECK(cudaMemcpy(g->d_a, in->a8->q, mk, cudaMemcpyHostToDevice));
+	err = mb_cuda_upload(g->d_a, in->a8->q, mk);
 	if (!err)
-		err = MB_CUDA_CHECK(cudaMemcpy(g->d_b, in->b8->q, nk, cudaMemcpyHostToDevice));
+		err = mb_cuda_upload(g->d_b, in->b8->q, nk);
 	if (err)
 		return err;
 	if (g->kind == GEMM_FP8_BLOCK)

@@ -330,7 +330,7 @@ static int upload_bf16(const float *h, size_t n, uint16_t *d)
 		return MB_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++)
 		b[i] = bf16_from_float(h[i]);
-	int err = MB_CUDA_CHECK(cudaMemcpy(d, b, n * sizeof(*b), cudaMemcpyHostToDevice));
+	int err = mb_cuda_upload(d, b, n * sizeof(*b));
 	free(b);
 	return err;
 }

@@ -148,7 +148,7 @@ static int gemm_make_operand(const struct peak_gemm_cuda *g, uint64_t stream, in
 		goto out;
 	}
 	gemm_fill_operand(g->dtype, g->seed, stream, count, ref, h_bits);
-	err = MB_CUDA_CHECK(cudaMemcpy(d_dst, h_bits, bytes, cudaMemcpyHostToDevice));
+	err = mb_cuda_upload(d_dst, h_bits, bytes);
 out:
 	free(h_bits);
 	return err;
@@ -168,12 +168,10 @@ static int gemm_upload_scales(struct peak_gemm_cuda *g)
 	err = MB_CUDA_CHECK(cudaMalloc((void **)&g->d_scale_b, sizeof(float)));
 	if (err)
 		goto out;
-	err = MB_CUDA_CHECK(cudaMemcpy(g->d_scale_a, &scale_a, sizeof(float),
-				       cudaMemcpyHostToDevice));
+	err = mb_cuda_upload(g->d_scale_a, &scale_a, sizeof(float));
 	if (err)
 		goto out;
-	err = MB_CUDA_CHECK(cudaMemcpy(g->d_scale_b, &scale_b, sizeof(float),
-				       cudaMemcpyHostToDevice));
+	err = mb_cuda_upload(g->d_scale_b, &scale_b, sizeof(float));
 out:
 	return err;
 }
@@ -503,7 +501,7 @@ int peak_copy_cuda_create(struct peak_copy_cuda **out, size_t bytes, uint64_t se
 		uint64_t r = mb_rng_next(&rng);
 		memcpy(c->h_src + i, &r, sizeof(r));
 	}
-	err = MB_CUDA_CHECK(cudaMemcpy(c->d_src, c->h_src, bytes, cudaMemcpyHostToDevice));
+	err = mb_cuda_upload(c->d_src, c->h_src, bytes);
 out:
 	if (err) {
 		peak_copy_cuda_destroy(c);
