@@ -69,11 +69,10 @@ static const struct cli_opt *a2a_options(void)
 	return a2a_opts;
 }
 
-/* root_error reports bad input once (rank 0), as cli_error does; returns MB_ERR_ARG. */
+/* root_error reports bad input once (rank 0); returns MB_ERR_ARG. */
 static int root_error(const char *hint, const char *why)
 {
-	if (mpi_world_is_root())
-		cli_error(hint, "a2a: %s", why);
+	cli_error_once(hint, "a2a: %s", why);
 	return MB_ERR_ARG;
 }
 

@@ -421,13 +421,21 @@ int a2a_collective_run(struct run_ctx *ctx, struct comm *c, const struct a2a_col
 	struct coll_row rows[MAX_STEPS];
 	int n_rows = 0, err = MB_OK;
 	if (a2a_coll_parse(o->collective, &k)) {
-		cli_error("--collective alltoall|allreduce|allgather|reducescatter",
+		cli_error_once("--collective alltoall|allreduce|allgather|reducescatter",
 			  "unknown collective '%s'", o->collective ? o->collective : "");
 		return MB_ERR_ARG;
 	}
 	if (!(o->factor > 1.0) || o->min_bytes > o->max_bytes) {
-		cli_error("-f must exceed 1 and -b must not exceed -e", "bad size sweep: -b %zu "
+		cli_error_once("-f must exceed 1 and -b must not exceed -e", "bad size sweep: -b %zu "
 			  "-e %zu -f %g", o->min_bytes, o->max_bytes, o->factor);
+		return MB_ERR_ARG;
+	}
+	int steps = 0;
+	for (size_t size = o->min_bytes; size <= o->max_bytes; size = next_size(size, o->factor))
+		steps++;
+	if (steps > MAX_STEPS) {
+		cli_error_once("a larger -f, or a narrower -b .. -e", "size sweep of %d steps: at "
+			       "most %d", steps, MAX_STEPS);
 		return MB_ERR_ARG;
 	}
 	for (size_t size = o->min_bytes; size <= o->max_bytes && n_rows < MAX_STEPS && !err;

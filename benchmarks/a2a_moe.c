@@ -187,15 +187,15 @@ static int check_opts(const struct a2a_moe_opts *o, int size)
 	char why[256];
 	struct route_config rc = route_config_of(o, size);
 	if (o->tokens < 1 || o->hidden < 1)
-		return cli_error(NULL, "a2a: --tokens and --hidden must be positive");
+		return cli_error_once(NULL, "a2a: --tokens and --hidden must be positive");
 	if (o->ranks_per_node < 1 || size % o->ranks_per_node)
-		return cli_error("--ranks-per-node divides the ranks", "a2a: %d ranks, %d per node",
+		return cli_error_once("--ranks-per-node divides the ranks", "a2a: %d ranks, %d per node",
 				 size, o->ranks_per_node);
 	if (o->experts % size)
-		return cli_error("every rank holds experts/ranks experts", "a2a: %d experts over %d ranks",
+		return cli_error_once("every rank holds experts/ranks experts", "a2a: %d experts over %d ranks",
 				 o->experts, size);
 	if (route_config_check(&rc, why, sizeof(why)))
-		return cli_error("see moebench a2a --help", "a2a: routing: %s", why);
+		return cli_error_once("see moebench a2a --help", "a2a: routing: %s", why);
 	return 0;
 }
 

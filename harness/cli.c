@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mpi_world.h"
 #include "status.h"
 
 int cli_error(const char *hint, const char *fmt, ...)
@@ -23,6 +24,18 @@ int cli_error(const char *hint, const char *fmt, ...)
 	if (hint)
 		fprintf(stderr, "hint: %s\n", hint);
 	return 2;
+}
+
+int cli_error_once(const char *hint, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[1024];
+	if (!mpi_world_is_root())
+		return 2;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return cli_error(hint, "%s", msg);
 }
 
 void cli_note(bool quiet, const char *fmt, ...)

@@ -125,6 +125,7 @@ START_TEST(bad_input)
 	expect_error("$MB a2a --print-layout --world 12 --ep 5", "--ep 5 x --pp 1 = 5 does not "
 		     "divide the 12 ranks");
 	expect_error("$MB a2a " FAST " --experts 250", "250");
+	expect_error("$MB a2a " FAST " --collective alltoall -b 1K -e 1G -f 1.01", "size sweep of");
 	ck_assert_int_eq(sh("ls | wc -l"), 0);
 	ck_assert_str_eq(out, "0\n");
 }
@@ -137,6 +138,9 @@ START_TEST(bad_layout_under_mpirun)
 		return;
 	expect_error(MPIRUN " -np 4 $MB a2a " FAST " --ep 3", "--ep 3 x --pp 1 = 3 does not "
 		     "divide the 4 ranks");
+	expect_error(MPIRUN " -np 2 $MB a2a " FAST " --experts 250", "250");
+	expect_error(MPIRUN " -np 2 $MB a2a " FAST " --collective alltoall -b 1K -e 1G -f 1.01",
+		     "size sweep of");
 	/* EP group {0,1,2} over nodes of two: two ranks on one node, one on the other. */
 	expect_error(MPIRUN " -np 6 $MB a2a " FAST " " SMALL " --experts 48 --ep 3 "
 		     "--ranks-per-node 2", "the EP group of rank 0 has unequal numbers of ranks");
