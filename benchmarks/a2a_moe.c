@@ -231,6 +231,7 @@ static void teardown(struct a2a_moe *m)
 	ep_free(m->ep);
 	free(m->idx);
 	free(m->w);
+	free(m->expert_load);
 }
 
 int a2a_moe_run(struct run_ctx *ctx, struct comm *ep, const struct a2a_moe_opts *o)

@@ -33,6 +33,7 @@ struct a2a_moe {
 	double logical_bytes[3];      /* per rank (mean): DeepEP-style token-copy bytes */
 	double copies_per_token, nodes_per_token, node_copies_per_token;
 	double imbalance_experts, imbalance_ranks;
+	double *expert_load;          /* [experts]: token copies each expert receives, all ranks */
 };
 
 /* a2a_moe_account fills the accounting from the layout (collective). */

@@ -45,7 +45,10 @@ static int imbalance(struct a2a_moe *m)
 	m->imbalance_experts = sum > 0 ? max_e / (sum / m->experts) : 0;
 	m->imbalance_ranks = sum > 0 ? max_r / (sum / m->size) : 0;
 	free(load);
-	free(g);
+	free(m->expert_load);
+	m->expert_load = err ? NULL : g;
+	if (err)
+		free(g);
 	return err;
 }
 
@@ -77,6 +80,30 @@ int a2a_moe_account(struct a2a_moe *m)
 	return imbalance(m);
 }
 
+/* experts_per_node returns the experts a token picks per node it goes to: K over the
+ * mean nodes per token (totals over every rank's tokens). */
+static double experts_per_node(const struct a2a_moe *m)
+{
+	return m->nodes_per_token > 0 ? m->topk / m->nodes_per_token : 0;
+}
+
+/* add_loads adds the token copies per expert and per rank (the routing's load) to the
+ * summary s, for imbalance plots. */
+static void add_loads(const struct a2a_moe *m, cJSON *s)
+{
+	cJSON *e = cJSON_AddArrayToObject(s, "tokens_per_expert");
+	cJSON *r = cJSON_AddArrayToObject(s, "tokens_per_rank");
+	int per = m->experts / m->size;
+	for (int i = 0; m->expert_load && e && r && i < m->size; i++) {
+		double rank_load = 0;
+		for (int x = i * per; x < (i + 1) * per; x++) {
+			rank_load += m->expert_load[x];
+			cJSON_AddItemToArray(e, cJSON_CreateNumber(m->expert_load[x]));
+		}
+		cJSON_AddItemToArray(r, cJSON_CreateNumber(rank_load));
+	}
+}
+
 cJSON *a2a_moe_params(const struct a2a_moe *m, int phase)
 {
 	cJSON *p = cJSON_CreateObject();
@@ -100,6 +127,7 @@ cJSON *a2a_moe_params(const struct a2a_moe *m, int phase)
 	cJSON_AddNumberToObject(p, "nodes_per_token", m->nodes_per_token);
 	cJSON_AddNumberToObject(p, "imbalance_experts", m->imbalance_experts);
 	cJSON_AddNumberToObject(p, "imbalance_ranks", m->imbalance_ranks);
+	cJSON_AddNumberToObject(p, "experts_per_node_per_token", experts_per_node(m));
 	cJSON_AddStringToObject(p, "bytes_rule", phase == 0 ?
 				"alltoall: copy counts (int64 per peer) + meta rows (int32 [src, token, K experts, K weights]) per copy" :
 				"alltoall: rows sent in the all-to-alls (both hops, self included); logical: "
@@ -168,10 +196,11 @@ int a2a_moe_report(struct run_ctx *ctx, struct a2a_moe *m)
 		cJSON_AddItemToArray(lines, cJSON_CreateString(line));
 	}
 	snprintf(line, sizeof(line), "a2a moe routing: EP %d (%d per node, %s), imbalance max/mean "
-		 "experts %.3f ranks %.3f, rank copies/token %.3f, nodes/token %.3f",
-		 m->size, m->rpn, ep_two_hop(m->ep) ? "two-hop: one copy per node, then NVLink fan-out"
-		 : "one copy per rank", m->imbalance_experts, m->imbalance_ranks, m->copies_per_token,
-		 m->nodes_per_token);
+		 "experts %.3f ranks %.3f, rank copies/token %.3f, nodes/token %.3f, experts/node "
+		 "%.3f", m->size, m->rpn, ep_two_hop(m->ep) ? "two-hop: one copy per node, then "
+		 "NVLink fan-out" : "one copy per rank", m->imbalance_experts, m->imbalance_ranks,
+		 m->copies_per_token, m->nodes_per_token, experts_per_node(m));
+	add_loads(m, s);
 	cJSON_AddItemToArray(lines, cJSON_CreateString(line));
 	long total = lround(wrong[0] + wrong[1] + wrong[2]);
 	snprintf(line, sizeof(line), "a2a moe #wrong %ld (layout %.0f, rows %.0f, tokens %.0f; summed "

@@ -64,6 +64,7 @@ START_TEST(multi_rank_dispatch_combine)
 		"layout pass True 0.75 4\ndispatch pass True 0.75 4\ncombine pass True 0.75 4\n",
 		"layout pass True 0.75 4\ndispatch pass True 0.75 4\ncombine pass True 0.75 4\n",
 	};
+	static const int np[] = { 2, 4, 4 };
 	char line[512], expect[512];
 	if (!need_mpi())
 		return;
@@ -77,6 +78,12 @@ START_TEST(multi_rank_dispatch_combine)
 	ck_assert_str_eq(out, expect);
 	ck_assert_int_eq(sh("grep -c 'a2a moe #wrong 0 (' r.json; grep -c two-hop r.json"), _i == 0);
 	ck_assert_str_eq(out, _i == 0 ? "1\n0\n" : "1\n1\n");
+	/* the loads: every token's 4 copies counted once, per expert and per rank */
+	ck_assert_int_eq(sh(PY "import json; s=json.load(open(\"r.json\"))[\"summary\"][\"a2a_moe\"]; "
+			    "print(len(s[\"tokens_per_expert\"]), sum(s[\"tokens_per_expert\"]), "
+			    "sum(s[\"tokens_per_rank\"]), len(s[\"tokens_per_rank\"]))'"), 0);
+	snprintf(expect, sizeof(expect), "16 %d %d %d\n", 64 * 4 * np[_i], 64 * 4 * np[_i], np[_i]);
+	ck_assert_str_eq(out, expect);
 }
 END_TEST
 
