@@ -56,8 +56,8 @@ step build cmake --build build-gpu -j "$(nproc)"
 # renders plots runs in CI instead, and is left out here with a note.
 exclude_re=""
 if ! command -v gnuplot > /dev/null; then
-	exclude_re="test_cli_model|test_cli_pipeline"
-	echo "note: gnuplot missing: test_cli_model and test_cli_pipeline (plot rendering) left to CI" | tee -a "$LOG"
+	exclude_re="test_cli_model|test_cli_pipeline|test_cli_a2a"
+	echo "note: gnuplot missing: test_cli_model, test_cli_pipeline and test_cli_a2a (plot rendering) left to CI" | tee -a "$LOG"
 fi
 PHASE=${PHASE:-all}
 if [ "$PHASE" = all ] || [ "$PHASE" = check ]; then

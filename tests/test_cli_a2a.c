@@ -3,8 +3,8 @@
  * in MPI builds, under mpirun -np 2 and 4 (one result file from rank 0, the slowest
  * rank's time, busbw = algbw x (n-1)/n, #wrong 0, two hops when ranks share nodes); the
  * collective mode's nccl-tests columns and sizes; --print-layout against a hand-worked
- * layout; bad input (an impossible layout under mpirun included) exiting 2 with one
- * "moebench: error:" line, a hint, and no file.
+ * layout; the busbw figure (plots/a2a_busbw.gp); bad input (an impossible layout under
+ * mpirun included) exiting 2 with one "moebench: error:" line, a hint, and no file.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -124,6 +124,19 @@ START_TEST(print_layout)
 }
 END_TEST
 
+/* The busbw figure from two exported sweeps (one rank: no launcher needed). */
+START_TEST(busbw_plot)
+{
+	ck_assert_int_eq(sh("$MB a2a " FAST " --collective allreduce -b 1K -e 64K -f 4 --format csv "
+			    "--out r.json > r.csv && $MB a2a " FAST " --collective allgather -b 1K "
+			    "-e 64K -f 4 --format csv --out g.json > g.csv"), 0);
+	ck_assert_int_eq(sh("grep -c '^a2a,' r.csv"), 0);
+	ck_assert_str_eq(out, "4\n");
+	int st = sh("gnuplot -c $SRC/plots/a2a_busbw.gp busbw r.csv g.csv && test -s busbw.png");
+	ck_assert_msg(st == 0, "gnuplot (gnuplot-nox, which make deps installs): %s", out);
+}
+END_TEST
+
 START_TEST(bad_input)
 {
 	expect_error("$MB a2a " FAST " --skew zipf:x", "--skew");
@@ -164,6 +177,7 @@ static Suite *cli_a2a_suite(void)
 	tcase_add_loop_test(run, multi_rank_dispatch_combine, 0, 3);
 	tcase_add_loop_test(run, collective_columns, 0, 4);
 	tcase_add_test(run, print_layout);
+	tcase_add_test(run, busbw_plot);
 	suite_add_tcase(s, run);
 	TCase *bad = tcase_create("bad_input");
 	tcase_add_checked_fixture(bad, cli_setup, cli_teardown);
