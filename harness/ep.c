@@ -5,6 +5,7 @@
  */
 #include "ep_impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,24 +190,36 @@ static int host_alltoallv(struct ep *ep, const void *send, long sent, const size
 /* ---- layout ---- */
 
 /* exchange_counts tells every peer how many copies it gets from this rank (an
- * all-gather of the count rows: small, and host memory for either kind of comm). */
-static int exchange_counts(struct ep *ep, struct ep_hop *h)
+ * all-gather of the count rows: small, and host memory for either kind of comm). A
+ * rank whose planning failed (local_err) still takes part, sending -1 counts, so every
+ * rank returns an error instead of waiting for it until the timeout. */
+static int exchange_counts(struct ep *ep, struct ep_hop *h, int local_err)
 {
 	size_t n = (size_t)ep->size;
 	long long *mine = malloc(n * sizeof(long long)), *all = malloc(n * n * sizeof(long long));
-	int err = mine && all ? MB_OK : MB_ERR_NOMEM;
+	int err = mine && all ? MB_OK : MB_ERR_NOMEM, failed = -1;
+	/* NOTE: a rank out of memory here cannot take part: the timeout ends the run. */
 	for (size_t r = 0; !err && r < n; r++)
-		mine[r] = (long long)h->send[r];
+		mine[r] = local_err ? -1 : (long long)h->send[r];
 	if (!err)
 		err = comm_host_allgather_i64(ep->c, mine, all, n);
+	for (size_t r = 0; !err && r < n * n; r++)
+		if (all[r] < 0 && failed < 0)
+			failed = (int)(r / n);
 	h->received = 0;
-	for (size_t r = 0; !err && r < n; r++) {
+	for (size_t r = 0; !err && failed < 0 && r < n; r++) {
 		h->recv[r] = (size_t)all[r * n + (size_t)ep->rank];
 		h->received += (long)h->recv[r];
 	}
 	free(mine);
 	free(all);
-	return err;
+	if (!err && local_err)
+		fprintf(stderr, "moebench: error: rank %d: ep layout: planning the dispatch failed: "
+			"%s\n", ep->rank, mb_status_str(local_err));
+	else if (!err && failed >= 0)
+		fprintf(stderr, "moebench: error: rank %d: ep layout: rank %d of the EP group "
+			"failed to plan its dispatch\n", ep->rank, failed);
+	return err ? err : local_err ? local_err : failed >= 0 ? MB_ERR_ARG : MB_OK;
 }
 
 /* hop_layout plans one hop over items' meta rows (expert e to group e / epg, group g
@@ -225,8 +238,8 @@ static int hop_layout(struct ep *ep, struct ep_hop *h, const int32_t *meta, long
 		memset(h->send, 0, (size_t)ep->size * sizeof(size_t));
 		for (int g = 0; g < groups; g++)
 			h->send[g * stride + offset] = (size_t)h->plan.counts[g];
-		err = exchange_counts(ep, h);
 	}
+	err = exchange_counts(ep, h, err);
 	free(h->meta);
 	h->meta = err ? NULL : malloc(((size_t)h->received + 1) * (size_t)mi * 4);
 	if (!err && !h->meta)

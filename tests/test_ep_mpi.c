@@ -101,6 +101,19 @@ START_TEST(corrupted_row_is_caught)
 }
 END_TEST
 
+/* A rank whose layout fails (an expert that does not exist) makes every rank fail at
+ * once: the others name it, none waits for it until the communicator's timeout. */
+START_TEST(failed_layout_is_shared)
+{
+	int st = sh(MPIRUN " -np 4 %s %d 256 16 %d 2 bf16 0 badexpert", MOEBENCH_EP_DRIVER, TOKENS,
+		    TOPK);
+	ck_assert_msg(st != 0, "%s", out);
+	ck_assert_msg(strstr(out, "rank 3: ep layout: planning the dispatch failed"), "%s", out);
+	ck_assert_msg(strstr(out, "rank 0: ep layout: rank 3 of the EP group failed"), "%s", out);
+	ck_assert_msg(!strstr(out, "not complete after"), "waited for the timeout: %s", out);
+}
+END_TEST
+
 static Suite *ep_mpi_suite(void)
 {
 	Suite *s = suite_create("ep_mpi");
@@ -115,6 +128,7 @@ static Suite *ep_mpi_suite(void)
 	tcase_add_checked_fixture(neg, cli_setup, cli_teardown);
 	tcase_set_timeout(neg, 120);
 	tcase_add_test(neg, corrupted_row_is_caught);
+	tcase_add_test(neg, failed_layout_is_shared);
 	suite_add_tcase(s, rt);
 	suite_add_tcase(s, neg);
 	return s;

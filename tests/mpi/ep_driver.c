@@ -2,13 +2,15 @@
  * ep_driver.c - one dispatch/combine round trip on every MPI rank, for test_ep_mpi.c:
  *
  *   mpirun -np R --oversubscribe ep_driver TOKENS HIDDEN EXPERTS TOPK RANKS_PER_NODE
- *          bf16|fp8 ZIPF [corrupt]
+ *          bf16|fp8 ZIPF [corrupt|badexpert]
  *
  * Routes each rank's tokens (DeepSeek-V3 gate on random logits, Zipf-skewed when ZIPF >
  * 0; rank r's tokens are TOKENS + 7 r, so ranks differ), dispatches deterministic
  * payloads, checks layout and every received row, runs identity experts, combines and
  * checks x * sum(weights). corrupt: the last rank flips an exponent bit of its first
- * received row after dispatch (the check must see it). Rank 0 prints
+ * received row after dispatch (the check must see it). badexpert: the last rank routes
+ * its first token to an expert that does not exist, so its layout fails and every rank
+ * must say so and fail (not wait for it until the timeout). Rank 0 prints
  *   "ep wrong_layout A wrong_rows B wrong_tokens C rows D copies E remote F two_hop G"
  * (sums over ranks). Exit 0 when all wrong counts are 0, 1 otherwise or on an error.
  */
@@ -28,7 +30,7 @@ struct args {
 	int hidden, experts, topk, rpn;
 	enum permute_payload payload;
 	double zipf;
-	bool corrupt;
+	bool corrupt, bad_expert;
 };
 
 /* route_tokens routes this rank's tokens on seeded random logits. */
@@ -72,6 +74,8 @@ static int round_trip(struct comm *c, const struct args *a, double v[7])
 	uint16_t *y;
 	long wl = 0, wr = 0, wt = 0;
 	int err = idx && w ? route_tokens(a, comm_rank(c), idx, w) : MB_ERR_NOMEM;
+	if (!err && a->bad_expert && comm_rank(c) == comm_size(c) - 1)
+		idx[0] = a->experts;
 	if (!err)
 		err = ep_create(c, &cfg, NULL, &ep);
 	if (!err)
@@ -119,7 +123,8 @@ static bool parse(int argc, char **argv, struct args *a)
 		return false;
 	*a = (struct args){ atol(argv[1]), atoi(argv[2]), atoi(argv[3]), atoi(argv[4]),
 			    atoi(argv[5]), strcmp(argv[6], "fp8") ? PERMUTE_BF16 : PERMUTE_FP8,
-			    atof(argv[7]), argc > 8 && strcmp(argv[8], "corrupt") == 0 };
+			    atof(argv[7]), argc > 8 && strcmp(argv[8], "corrupt") == 0,
+			    argc > 8 && strcmp(argv[8], "badexpert") == 0 };
 	return a->tokens > 0 && a->hidden > 0 && a->experts > 0 && a->topk > 0 && a->rpn > 0;
 }
 
@@ -133,7 +138,7 @@ int main(int argc, char **argv)
 	if (mpi_world_init(&argc, &argv))
 		return 1;
 	if (!parse(argc, argv, &a)) {
-		fprintf(stderr, "usage: ep_driver TOKENS HIDDEN EXPERTS TOPK RPN bf16|fp8 ZIPF [corrupt]\n");
+		fprintf(stderr, "usage: ep_driver TOKENS HIDDEN EXPERTS TOPK RPN bf16|fp8 ZIPF [corrupt|badexpert]\n");
 		mpi_world_finalize();
 		return 2;
 	}
