@@ -96,6 +96,18 @@ struct ep_hop *ep_last_hop(struct ep *ep)
 	return &ep->hop[ep->two_hop ? 1 : 0];
 }
 
+const struct permute_plan *ep_plan(const struct ep *ep, int hop)
+{
+	return &ep->hop[hop == 1 && ep->two_hop ? 1 : 0].plan;
+}
+
+const uint8_t *ep_received_rows(struct ep *ep, long *copies)
+{
+	struct ep_hop *last = ep_last_hop(ep);
+	*copies = last->received;
+	return last->rows_in.p;
+}
+
 /* ---- memory where the communicator wants it ---- */
 
 int ep_alloc(struct ep *ep, void **p, size_t bytes)

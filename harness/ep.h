@@ -72,6 +72,12 @@ int ep_layout(struct ep *ep, const int32_t *topk_idx, const float *topk_w, long 
 int ep_dispatch(struct ep *ep, const uint8_t *x_rows);
 /* ep_experts describes the expert-major arrangement of the last layout (host). */
 const struct permute_experts *ep_experts(const struct ep *ep);
+/* ep_plan returns the plan of hop 0 (this rank's tokens to their first destinations)
+ * or hop 1 (the relay's fan-out; two-hop only) of the last layout (host tables). */
+const struct permute_plan *ep_plan(const struct ep *ep, int hop);
+/* ep_received_rows returns the payload rows [*copies] that reached this rank's experts
+ * in the last dispatch (communicator memory): permute_arrange's input. */
+const uint8_t *ep_received_rows(struct ep *ep, long *copies);
 /* ep_expert_input returns the expert-major input: BF16 [rows_padded, H], or FP8 codes
  * [rows_padded, H] with *scale [rows_padded, ceil(H/128)]. */
 void *ep_expert_input(struct ep *ep, float **scale);
