@@ -5,11 +5,13 @@
  *   mpirun -np 4 moebench a2a --tokens 4096 --hidden 7168 --dtype fp8 --skew zipf:1.2
  *   mpirun -np 4 moebench a2a --collective alltoall -b 8 -e 256M -f 2
  *   moebench a2a --print-layout --world 2048 --pp 16 --ep 64      (no run: the layout)
+ *   moebench a2a --backend cuda --measured-peak peak.json   (one GPU: the kernels' GB/s)
  *
  * The ranks form the layout of --tp --cp --pp --ep --etp (Megatron-LM's order,
  * harness/layout.h); dispatch and combine run over this rank's expert-parallel group
  * (a2a_moe.c), the collectives over all ranks (a2a_collective.c). Without MPI, one rank.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +31,7 @@ static struct {
 	int64_t tokens;
 	int hidden, experts, topk, groups, topk_groups, max_nodes, ranks_per_node;
 	double route_scale, timeout;
-	const char *skew, *dtype;
+	const char *skew, *dtype, *peak_file;
 	int tp, cp, pp, dp, ep, etp, world;
 	bool print_layout;
 } opt;
@@ -60,6 +62,7 @@ static const struct cli_opt a2a_opts[] = {
 	{ "etp", CLI_INT, &opt.etp, "1", "expert tensor-parallel size", 1, 1 << 20, NULL },
 	{ "print-layout", CLI_FLAG, &opt.print_layout, NULL, "print each rank's coordinates and groups, and stop", 0, -1, NULL },
 	{ "world", CLI_INT, &opt.world, "0", "--print-layout: ranks to lay out; 0: the ranks running", 0, 1 << 20, NULL },
+	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result file: its copy bandwidth gives the kernel cases pct_measured_peak", 0, -1, NULL },
 	{ "timeout", CLI_DOUBLE, &opt.timeout, "60", "abort every rank when a collective takes longer (s)", 0.1, 1e6, NULL },
 	CLI_END
 };
@@ -195,11 +198,13 @@ static int moe_options(struct run_ctx *ctx, const struct parallel_layout *l, int
 	return MB_OK;
 }
 
-/* run_moe measures dispatch and combine over this rank's expert-parallel group. */
+/* run_moe measures dispatch and combine over this rank's expert-parallel group, then
+ * the local permutation kernels on its data (a2a_kernels.c). */
 static int run_moe(struct run_ctx *ctx, struct comm *world, const struct parallel_layout *l)
 {
 	struct a2a_moe_opts mo;
 	struct comm *ep = NULL;
+	double copy_gbps;
 	int rank = comm_rank(world), color, *members = malloc(sizeof(int) * (size_t)l->world);
 	if (!members)
 		return MB_ERR_NOMEM;
@@ -209,6 +214,10 @@ static int run_moe(struct run_ctx *ctx, struct comm *world, const struct paralle
 			index = i;
 	free(members);
 	int err = moe_options(ctx, l, rank, &mo);
+	if (!err)
+		err = a2a_measured_copy(world, ctx->suite ? NULL : opt.peak_file,
+					ctx->backend->kind == BACKEND_CUDA, &copy_gbps);
+	mo.measured_copy_gbps = err ? NAN : copy_gbps;
 	if (!err)
 		err = comm_split(world, color, index, &ep);
 	if (!err) {
@@ -253,7 +262,7 @@ const struct bench_desc bench_a2a = {
 	.summary = "expert-parallel dispatch/combine (or a collective, nccl-tests style) over MPI ranks",
 	.usage = "[mpirun -np N] moebench a2a [--tokens N --hidden H --dtype fp8|bf16 --skew zipf:S] "
 		 "[--collective alltoall|allreduce|allgather|reducescatter -b MIN -e MAX -f F] "
-		 "[--tp --cp --pp --ep --etp] [--print-layout]",
+		 "[--tp --cp --pp --ep --etp] [--print-layout] [--measured-peak PEAK.json]",
 	.warmup = "2",
 	.iters = "10",
 	.min_time = "0.2",

@@ -5,6 +5,7 @@
 #ifndef MB_BENCH_A2A_H
 #define MB_BENCH_A2A_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "comm.h"
@@ -38,6 +39,7 @@ struct a2a_moe_opts {
 	double zipf;              /* 0: uniform random logits; > 0: Zipf skew exponent */
 	enum a2a_payload payload; /* dispatch payload; combine is always BF16 */
 	unsigned long long seed;
+	double measured_copy_gbps; /* --measured-peak's copy bandwidth (GB/s); NaN: none */
 };
 
 /* a2a_moe_run measures layout, dispatch and combine of one MoE layer's tokens over the
@@ -46,5 +48,11 @@ struct a2a_moe_opts {
  * slowest rank's time, algbw, busbw, logical bandwidth, tokens/s, imbalance, #wrong).
  * Returns MB_OK (wrong rows counted in ctx->failures) or an error. */
 int a2a_moe_run(struct run_ctx *ctx, struct comm *ep, const struct a2a_moe_opts *o);
+
+/* a2a_measured_copy reads the copy bandwidth (GB/s) of a `moebench peak` result file
+ * on rank 0 of world and gives it to every rank: d2d_copy's for cuda, stream_copy's
+ * otherwise; *gbps is NaN when path is NULL. Collective. Returns MB_OK, MB_ERR_ARG (an
+ * unreadable file or one without that record, reported once) or an error. */
+int a2a_measured_copy(struct comm *world, const char *path, bool cuda, double *gbps);
 
 #endif

@@ -3,7 +3,8 @@
  * combine over the EP communicator, each a collective driver case (bench_case.comm: the
  * slowest rank's time), checked every run: layout by conservation of copies, dispatch
  * row by row against the source rank's and token's payload (harness/ep_check.c),
- * combine of identity experts against x * sum(weights). Figures: a2a_moe_report.c.
+ * combine of identity experts against x * sum(weights). Figures: a2a_moe_report.c;
+ * the local permutation kernels timed alone after the phases: a2a_kernels.c.
  *
  *   mpirun -np 4 moebench a2a --tokens 512 --hidden 7168 --dtype fp8 --ranks-per-node 2
  *
@@ -256,6 +257,9 @@ int a2a_moe_run(struct run_ctx *ctx, struct comm *ep, const struct a2a_moe_opts 
 		err = run_phase(ctx, &m, 2);
 	if (!err)
 		err = a2a_moe_report(ctx, &m);
+	/* NOTE: after the phases, on their data: rank-local, so one rank measures them. */
+	if (!err)
+		err = a2a_kernels_run(ctx, &m, o->measured_copy_gbps);
 	teardown(&m);
 	return err;
 }

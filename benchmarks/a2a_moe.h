@@ -36,6 +36,12 @@ struct a2a_moe {
 	double *expert_load;          /* [experts]: token copies each expert receives, all ranks */
 };
 
+/* a2a_kernels_run times the local permutation steps alone on this rank's data of the
+ * run (a2a_kernels.c): gather (hop 0's send pack), arrange (expert-major) and reduce
+ * (combine's weighted un-permutation), each a rank-local driver case checked against a
+ * plain recomputation, and adds their summary line. measured_copy_gbps: the copy
+ * bandwidth of --measured-peak, NaN when none. Returns MB_OK or an error. */
+int a2a_kernels_run(struct run_ctx *ctx, struct a2a_moe *m, double measured_copy_gbps);
 /* a2a_moe_account fills the accounting from the layout (collective). */
 int a2a_moe_account(struct a2a_moe *m);
 /* a2a_moe_params describes phase (0 layout, 1 dispatch, 2 combine) for its record. */

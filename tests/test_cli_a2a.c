@@ -2,9 +2,11 @@
  * test_cli_a2a.c - `moebench a2a` as a user meets it: dispatch/combine on one rank and,
  * in MPI builds, under mpirun -np 2 and 4 (one result file from rank 0, the slowest
  * rank's time, busbw = algbw x (n-1)/n, #wrong 0, two hops when ranks share nodes); the
- * collective mode's nccl-tests columns and sizes; --print-layout against a hand-worked
- * layout; the busbw figure (plots/a2a_busbw.gp); bad input (an impossible layout under
- * mpirun included) exiting 2 with one "moebench: error:" line, a hint, and no file.
+ * permutation kernels timed alone (records checked, bytes by the rule, GB/s against
+ * --measured-peak's copy); the collective mode's nccl-tests columns and sizes;
+ * --print-layout against a hand-worked layout; the busbw figure (plots/a2a_busbw.gp);
+ * bad input (an impossible layout under mpirun included, a bad --measured-peak file)
+ * exiting 2 with one "moebench: error:" line, a hint, and no file.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -22,10 +24,11 @@
 	"OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe"
 #define PY "python3 -c '"
 
-/* Prints, per record: name, check status, algbw > 0, busbw / algbw (rounded), and the
+/* Prints, per phase record (not the kernels'): name, check status, algbw > 0, busbw / algbw (rounded), and the
  * world size; then the summary's #wrong line. */
 #define SHOW_MOE PY "import json; d=json.load(open(\"r.json\")); n=d[\"context\"][\"world_size\"]\n" \
 	"for r in d[\"records\"]:\n" \
+	"  if r[\"name\"].startswith(\"moe/kernel/\"): continue\n" \
 	"  m=r[\"metrics\"]; print(r[\"name\"].split(\"/\")[1], r[\"check\"][\"status\"], " \
 	"m[\"algbw_GBps\"]>0, round(m[\"busbw_GBps\"]/m[\"algbw_GBps\"],6), n)\n" \
 	"print([l for l in d[\"summary\"][\"a2a_moe\"][\"lines\"] if \"#wrong\" in l][0][:14])'"
@@ -49,6 +52,22 @@ START_TEST(one_rank_dispatch_combine)
 	ck_assert_int_eq(sh("grep -c '#wrong 0 ' r.json"), 0);
 }
 END_TEST
+
+/* Prints, per kernel record: kernel, payload, check status, gbps > 0, whether the
+ * bytes follow the rule from the shapes, pct_measured_peak = 100 gbps / measured copy
+ * (or None); then the summary's kernel line up to its figures. */
+#define SHOW_KERNELS PY "import json; d=json.load(open(\"r.json\"))\n" \
+	"s=d[\"summary\"][\"a2a_moe\"]; w=s[\"kernels_GBps\"].get(\"measured_copy\")\n" \
+	"for r in d[\"records\"]:\n" \
+	"  n=r[\"name\"].split(\"/\"); p=r[\"params\"]; m=r[\"metrics\"]\n" \
+	"  if n[1] != \"kernel\": continue\n" \
+	"  L=p[\"logical_row_bytes\"]; o=p[\"output_rows\"]; e=p[\"expert_rows\"]; " \
+	"h=2*p[\"hidden\"]; k=p[\"topk\"]\n" \
+	"  b={\"gather\": o*(2*p[\"row_bytes\"]+4), \"arrange\": e*L+o*(L+4), " \
+	"\"reduce\": e*h+o*(h+8*k)}[n[2]]\n" \
+	"  pm=m.get(\"pct_measured_peak\"); pm=None if pm is None else abs(pm-100*m[\"gbps\"]/w)<1e-6*pm\n" \
+	"  print(n[2], n[3], r[\"check\"][\"status\"], m[\"gbps\"]>0, p[\"bytes_per_rep\"]==b, pm)\n" \
+	"print([l for l in s[\"lines\"] if \"kernels\" in l][0][:24])'"
 
 /* 2 ranks on one node (one hop), 4 ranks two per node with FP8 (two hops) and BF16
  * with Zipf skew; busbw is algbw x (n-1)/n. */
@@ -84,6 +103,40 @@ START_TEST(multi_rank_dispatch_combine)
 			    "sum(s[\"tokens_per_rank\"]), len(s[\"tokens_per_rank\"]))'"), 0);
 	snprintf(expect, sizeof(expect), "16 %d %d %d\n", 64 * 4 * np[_i], 64 * 4 * np[_i], np[_i]);
 	ck_assert_str_eq(out, expect);
+}
+END_TEST
+
+/* The permutation kernels timed alone on one rank, checked, for both payloads; on
+ * one rank each token sends one copy: gather moves exactly T rows. */
+START_TEST(kernel_cases)
+{
+	static const char *const dtype[] = { "fp8", "bf16" };
+	char want[256];
+	int st = sh("$MB a2a " FAST " " SMALL " --dtype %s --out r.json", dtype[_i]);
+	ck_assert_msg(st == 0, "exit %d: %s", st, out);
+	ck_assert_int_eq(sh(SHOW_KERNELS), 0);
+	snprintf(want, sizeof(want), "gather %s pass True True None\narrange %s pass True True None\n"
+		 "reduce bf16 pass True True None\na2a moe kernels: gather \n", dtype[_i], dtype[_i]);
+	ck_assert_str_eq(out, want);
+	/* FP8 rows at H 256: 256 codes + 2 scales x 4 = 264, padded to 272 bytes */
+	ck_assert_int_eq(sh(PY "import json; d=json.load(open(\"r.json\")); print([r[\"params\"]"
+			    "[\"bytes_per_rep\"] for r in d[\"records\"] if \"/gather/\" in r[\"name\"]])'"), 0);
+	ck_assert_str_eq(out, _i == 0 ? "[35072]\n" : "[65792]\n");
+}
+END_TEST
+
+/* --measured-peak with a real `moebench peak` file: pct_measured_peak against its
+ * stream_copy, and the copy figure on the kernel line. */
+START_TEST(kernel_measured_peak)
+{
+	int st = sh("$MB peak --backend cpu --size 256 --iters 2 --min-time 0 --warmup 0 --quiet "
+		    "--out p.json && $MB a2a " FAST " " SMALL " --measured-peak p.json --out r.json");
+	ck_assert_msg(st == 0, "exit %d: %s", st, out);
+	ck_assert_int_eq(sh(SHOW_KERNELS), 0);
+	ck_assert_str_eq(out, "gather fp8 pass True True True\narrange fp8 pass True True True\n"
+			      "reduce bf16 pass True True True\na2a moe kernels: gather \n");
+	ck_assert_int_eq(sh("grep -c 'GB/s (measured copy [0-9.]* GB/s)' r.json"), 0);
+	ck_assert_str_eq(out, "1\n");
 }
 END_TEST
 
@@ -151,6 +204,20 @@ START_TEST(bad_input)
 }
 END_TEST
 
+/* --measured-peak: a file that is no result, and a result without a copy record. */
+START_TEST(bad_measured_peak)
+{
+	ck_assert_int_eq(sh("printf '{\"records\": [' > bad.json"), 0);
+	expect_error("$MB a2a " FAST " " SMALL " --measured-peak bad.json", "--measured-peak");
+	expect_error("$MB a2a " FAST " " SMALL " --measured-peak nothere.json", "nothere.json");
+	ck_assert_int_eq(sh("$MB a2a " FAST " " SMALL " --out a.json"), 0);
+	expect_error("$MB a2a " FAST " " SMALL " --measured-peak a.json --out b.json",
+		     "no stream_copy record");
+	ck_assert_int_eq(sh("ls"), 0);
+	ck_assert_str_eq(out, "a.json\nbad.json\n");
+}
+END_TEST
+
 /* Under mpirun, bad input is reported once (rank 0), not once per rank. */
 START_TEST(bad_layout_under_mpirun)
 {
@@ -174,6 +241,8 @@ static Suite *cli_a2a_suite(void)
 	tcase_add_checked_fixture(run, cli_setup, cli_teardown);
 	tcase_set_timeout(run, 120);
 	tcase_add_test(run, one_rank_dispatch_combine);
+	tcase_add_loop_test(run, kernel_cases, 0, 2);
+	tcase_add_test(run, kernel_measured_peak);
 	tcase_add_loop_test(run, multi_rank_dispatch_combine, 0, 3);
 	tcase_add_loop_test(run, collective_columns, 0, 4);
 	tcase_add_test(run, print_layout);
@@ -183,6 +252,7 @@ static Suite *cli_a2a_suite(void)
 	tcase_add_checked_fixture(bad, cli_setup, cli_teardown);
 	tcase_set_timeout(bad, 60);
 	tcase_add_test(bad, bad_input);
+	tcase_add_test(bad, bad_measured_peak);
 	tcase_add_test(bad, bad_layout_under_mpirun);
 	suite_add_tcase(s, bad);
 	return s;
