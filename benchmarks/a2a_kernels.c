@@ -423,7 +423,8 @@ static int add_line(struct run_ctx *ctx, const double *gbps, double measured)
 {
 	char line[256], g[3][32], w[64] = "";
 	cJSON *s = cJSON_GetObjectItem(cJSON_GetObjectItem(ctx->doc, "summary"), "a2a_moe");
-	cJSON *lines = cJSON_GetObjectItem(s, "lines"), *k = s ? cJSON_AddObjectToObject(s, "kernels_GBps") : NULL;
+	cJSON *lines = cJSON_GetObjectItem(s, "lines");
+	cJSON *k = s ? cJSON_AddObjectToObject(s, "kernels_GBps") : NULL;
 	if (!lines || !k)
 		return MB_ERR_NOMEM;
 	for (int i = 0; i < 3; i++) {
