@@ -72,7 +72,8 @@ fi
 MB=build-gpu/moebench
 if [ "$PHASE" = moe ]; then
 step peak "$MB" peak --backend cuda --quiet --out "$R/peak.json" --force
-step a2a "$MB" a2a --backend cuda --tokens 4096 --out "$R/a2a-1rank.json" --force
+step a2a "$MB" a2a --backend cuda --tokens 4096 --measured-peak "$R/peak.json" \
+	--out "$R/a2a-1rank.json" --force
 step a2a-coll "$MB" a2a --backend cuda --collective alltoall -b 8 -e 256M -f 4 \
 	--out "$R/a2a-coll-1rank.json" --force
 step mla-train "$MB" mla --backend cuda --preset deepseek-v3 --seq 4096 \
