@@ -463,14 +463,7 @@ void gemm_cuda_destroy(struct gemm_cuda *g)
 	if (!g)
 		return;
 	gemm_v1_destroy(g->v1);
-	if (g->lay_a)
-		cublasLtMatrixLayoutDestroy(g->lay_a);
-	if (g->lay_b)
-		cublasLtMatrixLayoutDestroy(g->lay_b);
-	if (g->lay_d)
-		cublasLtMatrixLayoutDestroy(g->lay_d);
-	if (g->op)
-		cublasLtMatmulDescDestroy(g->op);
+	mb_lt_plan_free(g->op, g->lay_a, g->lay_b, g->lay_d);
 	if (g->lt)
 		cublasLtDestroy(g->lt);
 	cudaFree(g->d_a);

@@ -150,14 +150,7 @@ static int lt_run(struct mla_cuda *m, const struct lt_gemm *g, const void *a, co
 /* lt_free destroys what lt_plan made; safe on a zeroed or half-made plan. */
 static void lt_free(struct lt_gemm *g)
 {
-	if (g->lay_a)
-		cublasLtMatrixLayoutDestroy(g->lay_a);
-	if (g->lay_b)
-		cublasLtMatrixLayoutDestroy(g->lay_b);
-	if (g->lay_c)
-		cublasLtMatrixLayoutDestroy(g->lay_c);
-	if (g->op)
-		cublasLtMatmulDescDestroy(g->op);
+	mb_lt_plan_free(g->op, g->lay_a, g->lay_b, g->lay_c);
 }
 
 /* proj_dims gives the in and out widths of projection w (mla.h). */
