@@ -257,6 +257,12 @@ static int resolve(struct run_ctx *ctx, struct gemm_plan *p)
 }
 
 
+/* The per-layer summary's tallies (below): reset at the start of a run, added to after
+ * every measured case. */
+static void tally_reset(void);
+static void tally(const char *layer, const char *dtype, const char *impl, bool fast,
+		  double count, const struct bench_outcome *o);
+
 /* run_grouped measures a routed-expert shape as grouped GEMMs, per implementation. */
 static int run_grouped(struct run_ctx *ctx, const struct gemm_plan *p, int index)
 {
@@ -267,9 +273,16 @@ static int run_grouped(struct run_ctx *ctx, const struct gemm_plan *p, int index
 	if (!is_grouped_shape(s) || !in_list(opt.dtypes, "fp8-block"))
 		return MB_OK;
 	double mp = p->peak_doc ? measured_peak(p->peak_doc, p->cuda, GEMM_FP8_BLOCK) : NAN;
-	for (int ii = 0; ii < 3 && !err; ii++)
-		if (in_list(p->impls, gemm_impl_name(impls[ii])))
-			err = gemm_run_grouped(ctx, s, opt.grouped, impls[ii], opt.samples, mp, &skipped);
+	for (int ii = 0; ii < 3 && !err; ii++) {
+		if (!in_list(p->impls, gemm_impl_name(impls[ii])))
+			continue;
+		ctx->last.recorded = false;
+		err = gemm_run_grouped(ctx, s, opt.grouped, impls[ii], opt.samples, mp, &skipped);
+		/* NOTE: count is how many such groups make the layer's routed experts. */
+		if (!err && !skipped && ctx->last.recorded)
+			tally("moe.grouped", gemm_kind_name(GEMM_FP8_BLOCK), gemm_impl_name(impls[ii]),
+			      false, (double)(s->count / opt.grouped), &ctx->last);
+	}
 	return err;
 }
 
@@ -298,9 +311,14 @@ static int run_shape(struct run_ctx *ctx, const struct gemm_plan *p, int index)
 				bool fast = f == 1;
 				bool want = fast ? (fp8_gpu && strcmp(opt.fast, "off")) :
 						   (!fp8_gpu || strcmp(opt.fast, "on"));
-				if (want)
-					err = gemm_run_case(ctx, &sd, kinds[ki], impls[ii], fast,
-							    opt.samples, mp, opt.pad, &skipped);
+				if (!want)
+					continue;
+				err = gemm_run_case(ctx, &sd, kinds[ki], impls[ii], fast,
+						    opt.samples, mp, opt.pad, &skipped);
+				if (!err && !skipped && ctx->last.recorded)
+					tally(sd.shape->layer, gemm_kind_name(kinds[ki]),
+					      gemm_impl_name(impls[ii]), fast, (double)sd.shape->count,
+					      &ctx->last);
 			}
 		}
 	}
@@ -320,6 +338,7 @@ static int gemm_run(struct run_ctx *ctx)
 		return gemm_accum_study(ctx, opt.accum_csv, opt.accum_dist);
 	}
 	int err = resolve(ctx, p) ? MB_ERR_ARG : MB_OK;
+	tally_reset();
 	for (int i = 0; i < p->n_shapes && !err; i++) {
 		cli_note(ctx->opts->quiet, "gemm: shape %d of %d: %s/%s", i + 1, p->n_shapes,
 			 p->shapes[i].layer, p->shapes[i].label);
@@ -366,33 +385,26 @@ static struct layer_total *total_for(struct totals *tt, const char *layer, const
 	return t;
 }
 
-/* accumulate adds every gemm record's median x count to its layer total. */
-static void accumulate(const cJSON *doc, struct totals *tt)
+/* The run's layer totals, filled case by case (tally) and read by the summary. */
+static struct totals run_totals;
+
+static void tally_reset(void)
 {
-	const cJSON *rec;
-	cJSON_ArrayForEach(rec, cJSON_GetObjectItem(doc, "records")) {
-		const cJSON *b = cJSON_GetObjectItem(rec, "benchmark");
-		if (!cJSON_IsString(b) || strcmp(b->valuestring, "gemm"))
-			continue;
-		const cJSON *p = cJSON_GetObjectItem(rec, "params");
-		const cJSON *med = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "metrics"), "time_s"), "median");
-		const cJSON *layer = cJSON_GetObjectItem(p, "layer"), *dtype = cJSON_GetObjectItem(p, "dtype");
-		const cJSON *impl = cJSON_GetObjectItem(p, "impl"), *count = cJSON_GetObjectItem(p, "count");
-		/* NOTE: the accumulation study's records are gemm records of another kind. */
-		if (!cJSON_IsString(layer) || !cJSON_IsString(dtype) || !cJSON_IsString(impl) ||
-		    !cJSON_IsNumber(count))
-			continue;
-		struct layer_total *t = total_for(tt, layer->valuestring, dtype->valuestring,
-						  impl->valuestring,
-						  cJSON_IsTrue(cJSON_GetObjectItem(p, "fast_accum")));
-		if (!t)
-			continue;
-		t->cases++;
-		if (cJSON_IsNumber(med))
-			t->time_s += med->valuedouble * count->valuedouble;
-		else
-			t->failed++;
-	}
+	run_totals.n = 0;
+}
+
+/* tally adds one measured case's median x count to its layer total. */
+static void tally(const char *layer, const char *dtype, const char *impl, bool fast,
+		  double count, const struct bench_outcome *o)
+{
+	struct layer_total *t = total_for(&run_totals, layer, dtype, impl, fast);
+	if (!t)
+		return;
+	t->cases++;
+	if (o->pass && isfinite(o->median_s))
+		t->time_s += o->median_s * count;
+	else
+		t->failed++;
 }
 
 /* bf16_base returns the BF16 total a kind is compared with: same impl, else any. */
@@ -491,10 +503,7 @@ static void layer_line(struct totals *tt, const char *layer, cJSON *lines, cJSON
 
 static int gemm_summarize(cJSON *doc)
 {
-	struct totals *tt = calloc(1, sizeof(*tt));
-	if (!tt)
-		return MB_ERR_NOMEM;
-	accumulate(doc, tt);
+	struct totals *tt = &run_totals;
 	cJSON *summary = cJSON_GetObjectItem(doc, "summary");
 	if (!summary)
 		summary = cJSON_AddObjectToObject(doc, "summary");
@@ -510,7 +519,6 @@ static int gemm_summarize(cJSON *doc)
 				layer_line(tt, layers[l], lines, figs);
 				break;
 			}
-	free(tt);
 	return MB_OK;
 }
 

@@ -81,6 +81,16 @@ static struct {
 	bool decode, cpu, cuda;
 } plan;
 
+/* What each case measured, in the order run, for the summary's measured lines. */
+#define MAX_MEASURED 512
+static struct measured {
+	const char *preset, *variant;
+	enum mla_op op;
+	bool cuda;
+	struct bench_outcome out;
+} measured[MAX_MEASURED];
+static int n_measured;
+
 /* mha_variant makes the MHA/GQA variant of H heads of hd with G key/value heads. */
 static struct mla_variant mha_variant(const struct model_config *m, int hd, int g)
 {
@@ -347,7 +357,16 @@ static int run_impl(struct run_ctx *ctx, bool cuda, double mp, bool dry_run)
 				if (cuda && !plan.p[i].v[j].is_mla &&
 				    (ops[k] == MLA_OP_BLOCK_FWD || ops[k] == MLA_OP_BLOCK_BWD))
 					continue;
-				err = dry_run ? check_fit(&s) : mla_run_case(ctx, &s);
+				if (dry_run) {
+					err = check_fit(&s);
+					continue;
+				}
+				ctx->last.recorded = false;
+				err = mla_run_case(ctx, &s);
+				/* NOTE: a case the kernels do not take leaves no record (and no tally). */
+				if (!err && ctx->last.recorded && n_measured < MAX_MEASURED)
+					measured[n_measured++] = (struct measured){ s.preset, s.v->name,
+						s.op, cuda, ctx->last };
 			}
 	return err;
 }
@@ -366,6 +385,7 @@ static int mla_run(struct run_ctx *ctx)
 		return MB_ERR_ARG;
 	}
 	int err = MB_OK;
+	n_measured = 0;
 	if (plan.cuda)
 		err = run_impl(ctx, true, measured_peak(ctx, peak_doc, true), false);
 	if (!err && plan.cpu)
@@ -424,40 +444,30 @@ static void kv_lines(const struct preset_plan *pp, cJSON *lines, cJSON *figs)
 	cJSON_AddItemToArray(lines, cJSON_CreateString(line));
 }
 
-/* str_of returns the string o[key], or "?" when there is none. */
-static const char *str_of(const cJSON *o, const char *key)
-{
-	const cJSON *x = cJSON_GetObjectItem(o, key);
-	return cJSON_IsString(x) ? x->valuestring : "?";
-}
-
 /* measured_line adds one line of a preset's measured cases (median time and rate). */
-static void measured_line(const cJSON *doc, const char *preset, cJSON *lines)
+static void measured_line(const char *preset, cJSON *lines)
 {
 	char line[2048];
 	int n = snprintf(line, sizeof(line), "%s measured:", preset), cases = 0;
-	const cJSON *rec;
-	cJSON_ArrayForEach(rec, cJSON_GetObjectItem(doc, "records")) {
-		const cJSON *p = cJSON_GetObjectItem(rec, "params"), *m = cJSON_GetObjectItem(rec, "metrics");
-		const cJSON *pr = cJSON_GetObjectItem(p, "preset"), *b = cJSON_GetObjectItem(rec, "benchmark");
-		if (!cJSON_IsString(b) || strcmp(b->valuestring, "mla") || !cJSON_IsString(pr) ||
-		    strcmp(pr->valuestring, preset) || n >= (int)sizeof(line))
+	for (int i = 0; i < n_measured && n < (int)sizeof(line); i++) {
+		const struct measured *m = &measured[i];
+		const struct bench_outcome *o = &m->out;
+		if (strcmp(m->preset, preset))
 			continue;
-		const cJSON *med = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "time_s"), "median");
-		const cJSON *tf = cJSON_GetObjectItem(m, "tflops"), *gb = cJSON_GetObjectItem(m, "gbps");
-		const cJSON *pct = cJSON_GetObjectItem(m, "pct_measured_peak");
-		const char *v = str_of(p, "variant"), *op = str_of(p, "op"), *impl = str_of(p, "impl");
-		if (!cJSON_IsNumber(med))
-			n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s %s/%s FAILED", cases ? " |" : "",
-				      v, op, impl);
-		else if (cJSON_IsNumber(tf))
-			n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s %s/%s %.3f ms %.4f TFLOP/s",
-				      cases ? " |" : "", v, op, impl, 1e3 * med->valuedouble, tf->valuedouble);
-		else if (cJSON_IsNumber(gb))
-			n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s %s/%s %.3f ms %.2f GB/s%s%.0f%s",
-				      cases ? " |" : "", v, op, impl, 1e3 * med->valuedouble, gb->valuedouble,
-				      cJSON_IsNumber(pct) ? " (" : "", cJSON_IsNumber(pct) ? pct->valuedouble : 0,
-				      cJSON_IsNumber(pct) ? "% of copy)" : "");
+		const char *sep = cases ? " |" : "", *op = mla_op_name(m->op);
+		const char *impl = m->cuda ? "cuda" : "cpu";
+		size_t room = sizeof(line) - (size_t)n;
+		if (!o->pass)
+			n += snprintf(line + n, room, "%s %s %s/%s FAILED", sep, m->variant, op, impl);
+		else if (isfinite(o->tflops))
+			n += snprintf(line + n, room, "%s %s %s/%s %.3f ms %.4f TFLOP/s", sep, m->variant,
+				      op, impl, 1e3 * o->median_s, o->tflops);
+		else if (isfinite(o->gbps))
+			n += snprintf(line + n, room, "%s %s %s/%s %.3f ms %.2f GB/s%s%.0f%s", sep,
+				      m->variant, op, impl, 1e3 * o->median_s, o->gbps,
+				      isfinite(o->pct_measured_peak) ? " (" : "",
+				      isfinite(o->pct_measured_peak) ? o->pct_measured_peak : 0,
+				      isfinite(o->pct_measured_peak) ? "% of copy)" : "");
 		cases++;
 	}
 	if (cases && n < (int)sizeof(line))
@@ -480,7 +490,7 @@ static int mla_summarize(cJSON *doc)
 				"head_dim; GQA:G the same with G key/value heads");
 	for (int i = 0; i < plan.n; i++) {
 		kv_lines(&plan.p[i], lines, figs);
-		measured_line(doc, plan.p[i].m->name, lines);
+		measured_line(plan.p[i].m->name, lines);
 	}
 	return MB_OK;
 }

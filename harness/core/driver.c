@@ -115,24 +115,28 @@ static int time_case(struct run_ctx *ctx, struct bench_case *c, double **samples
 }
 
 /* record_perf stores time statistics and the metrics derived from the shapes. */
-static int record_perf(cJSON *rec, const struct bench_case *c, const struct stats *st)
+static int record_perf(cJSON *rec, const struct bench_case *c, const struct stats *st,
+		       struct bench_outcome *out)
 {
 	int err = result_set_time(rec, st);
 	double rate = NAN;
+	out->median_s = st->median;
 	if (!err && c->flops > 0) {
-		rate = c->flops / st->median / 1e12;
+		rate = out->tflops = c->flops / st->median / 1e12;
 		err = result_set_metric(rec, "tflops", rate);
 	}
 	if (!err && c->bytes > 0) {
-		double gbps = c->bytes / st->median / 1e9;
+		double gbps = out->gbps = c->bytes / st->median / 1e9;
 		if (!(c->flops > 0))
 			rate = gbps;
 		err = result_set_metric(rec, "gbps", gbps);
 	}
 	if (!err && isfinite(rate))
 		err = result_set_metric(rec, "pct_peak", 100.0 * rate / c->peak);
-	if (!err && isfinite(rate) && isfinite(c->measured_peak) && c->measured_peak > 0)
-		err = result_set_metric(rec, "pct_measured_peak", 100.0 * rate / c->measured_peak);
+	if (!err && isfinite(rate) && isfinite(c->measured_peak) && c->measured_peak > 0) {
+		out->pct_measured_peak = 100.0 * rate / c->measured_peak;
+		err = result_set_metric(rec, "pct_measured_peak", out->pct_measured_peak);
+	}
 	if (!err && isfinite(rate)) {
 		cJSON *pk = cJSON_AddObjectToObject(rec, "peak");
 		if (!pk)
@@ -164,6 +168,7 @@ int driver_run_case(struct run_ctx *ctx, struct bench_case *c)
 	double *samples = NULL;
 	long n = 0;
 	const char *be = backend_name(ctx->backend->kind);
+	ctx->last = (struct bench_outcome){ false, false, NAN, NAN, NAN, NAN };
 	cli_note(ctx->opts->quiet, "%s: %s ...", ctx->benchmark, c->name);
 	cJSON *rec = result_add_record(ctx->doc, ctx->benchmark, c->name, be);
 	int err = rec ? MB_OK : MB_ERR_NOMEM;
@@ -191,10 +196,12 @@ int driver_run_case(struct run_ctx *ctx, struct bench_case *c)
 		if (!err)
 			err = stats_compute(samples, (size_t)n, &st);
 		if (!err)
-			err = record_perf(rec, c, &st);
+			err = record_perf(rec, c, &st, &ctx->last);
 		if (!err && ctx->backend->kind == BACKEND_CPU)
 			err = counters_record(ctx->counters, n, rec);
 	}
+	ctx->last.recorded = !err;
+	ctx->last.pass = !err && pass;
 	if (err && rec) {
 		/* NOTE: a case that could not finish leaves no record: a record without its
 		 * check would make the whole document invalid. */

@@ -57,6 +57,17 @@ struct bench_case {
 	struct comm *comm;
 };
 
+/* What the driver learnt of the last case it ran, typed, for the benchmark's own
+ * summary: no summary reads its figures back out of the JSON document by string key. */
+struct bench_outcome {
+	bool recorded;          /* a record was written (false: the case could not finish) */
+	bool pass;              /* its check passed; then the figures below are set */
+	double median_s;        /* median time of one repetition; NaN when not measured */
+	double tflops;          /* NaN when the case counts no FLOPs or was not measured */
+	double gbps;            /* NaN when the case counts no bytes or was not measured */
+	double pct_measured_peak;  /* NaN when there is no measured peak */
+};
+
 struct run_ctx {
 	const char *benchmark;
 	struct backend *backend;
@@ -68,6 +79,7 @@ struct run_ctx {
 	/* answered: the command answered without measuring (`a2a --print-layout`): exit 0,
 	 * no result file. */
 	bool answered;
+	struct bench_outcome last;  /* of the case driver_run_case ran last */
 };
 
 struct bench_desc {
@@ -88,7 +100,7 @@ struct bench_desc {
 };
 
 /* driver_run_case runs one case as described above, appends its record to ctx->doc,
- * and destroys the case's state. Returns MB_OK (also when the check failed: that is
+ * sets ctx->last to what it measured, and destroys the case's state. Returns MB_OK (also when the check failed: that is
  * counted in ctx->failures) or the error that prevented measuring. */
 int driver_run_case(struct run_ctx *ctx, struct bench_case *c);
 /* driver_run_case_on_host runs a case whose work is host arithmetic (claims, the
