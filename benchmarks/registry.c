@@ -1,6 +1,10 @@
-/* registry.c - the benchmarks moebench knows, in the order `moebench run` runs them. */
+/* registry.c - every command moebench knows, in the order `moebench --help` lists them.
+ * The default suite (`moebench run`) runs the entries that have a `run`, in this order:
+ * peak, claims, pipeline, gemm, mla, a2a. */
 #include <stddef.h>
+#include <string.h>
 
+#include "commands.h"
 #include "session.h"
 
 extern const struct bench_desc bench_peak;
@@ -10,12 +14,48 @@ extern const struct bench_desc bench_gemm;
 extern const struct bench_desc bench_mla;
 extern const struct bench_desc bench_a2a;
 
+static const struct bench_desc bench_info = {
+	.name = "info",
+	.summary = "machine, devices, libraries, counters, datasheet peaks",
+	.command = cmd_info,
+};
+
+static const struct bench_desc bench_run = {
+	.name = "run",
+	.summary = "the default suite: every benchmark at small sizes",
+	.command = session_suite,
+};
+
+static const struct bench_desc bench_model = {
+	.name = "model",
+	.summary = "parameters, FLOPs/token, KV cache, memory of a model preset",
+	.command = cmd_model,
+};
+
+static const struct bench_desc bench_compare = {
+	.name = "compare",
+	.summary = "two result files -> regressions (exit 1 on one)",
+	.command = cmd_compare,
+};
+
 const struct bench_desc *const bench_registry[] = {
+	&bench_info,
+	&bench_run,
+	&bench_model,
 	&bench_peak,
 	&bench_claims,
 	&bench_pipeline,
 	&bench_gemm,
 	&bench_mla,
 	&bench_a2a,
+	&bench_compare,
 	NULL,
 };
+
+const struct bench_desc *bench_find(const char *name)
+{
+	for (int i = 0; bench_registry[i]; i++)
+		if (strcmp(name, bench_registry[i]->name) == 0)
+			return bench_registry[i];
+	return NULL;
+}

@@ -1,4 +1,5 @@
-/* commands.h - the subcommands that are not benchmarks (main.c dispatches to them). */
+/* commands.h - the command hooks of registry entries whose flow is their own
+ * (struct bench_desc.command): main.c reaches them through the registry. */
 #ifndef MB_HARNESS_COMMANDS_H
 #define MB_HARNESS_COMMANDS_H
 

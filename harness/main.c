@@ -1,5 +1,6 @@
 /*
- * main.c - the moebench program: dispatch to a subcommand.
+ * main.c - the moebench program: dispatch to a subcommand of the one registry
+ * (benchmarks/registry.c).
  *
  *   moebench <command> [options]      moebench <command> --help
  *
@@ -15,46 +16,12 @@
 #include "mpi_world.h"
 #include "session.h"
 
-struct command {
-	const char *name;
-	const char *summary;
-	int (*fn)(int argc, char **argv);
-};
-
-static int cmd_run(int argc, char **argv)
-{
-	return session_suite(argc, argv);
-}
-
-static const struct command commands[] = {
-	{ "info", "machine, devices, libraries, counters, datasheet peaks", cmd_info },
-	{ "run", "the default suite: every benchmark at small sizes", cmd_run },
-	{ "model", "parameters, FLOPs/token, KV cache, memory of a model preset", cmd_model },
-	{ "claims", "recompute published claims (GPU-hours, MFU, cost) from first principles", cmd_claims },
-	{ "pipeline", "pipeline schedules: simulated bubble vs closed forms, timeline, --execute", cmd_pipeline },
-	{ "compare", "two result files -> regressions (exit 1 on one)", cmd_compare },
-};
-#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-/* find_command returns the non-benchmark command of that name, or NULL. */
-static const struct command *find_command(const char *name)
-{
-	for (size_t i = 0; i < N_COMMANDS; i++)
-		if (strcmp(name, commands[i].name) == 0)
-			return &commands[i];
-	return NULL;
-}
-
 static void usage(void)
 {
 	printf("usage: moebench <command> [options]      moebench <command> --help\n\n"
 	       "commands:\n");
-	for (size_t i = 0; i < N_COMMANDS; i++)
-		printf("  %-10s %s\n", commands[i].name, commands[i].summary);
-	/* NOTE: a benchmark whose name a command takes (claims) runs only in the suite. */
 	for (int i = 0; bench_registry[i]; i++)
-		if (!find_command(bench_registry[i]->name))
-			printf("  %-10s %s\n", bench_registry[i]->name, bench_registry[i]->summary);
+		printf("  %-10s %s\n", bench_registry[i]->name, bench_registry[i]->summary);
 	printf("\nmoebench --version shows the commit and library versions.\n"
 	       "Exit status: 0 ok, 1 failed check / run error / regression, 2 bad input.\n");
 }
@@ -73,12 +40,9 @@ static int dispatch(int argc, char **argv)
 		context_print_version();
 		return 0;
 	}
-	const struct command *c = find_command(cmd);
-	if (c)
-		return c->fn(argc - 1, argv + 1);
-	for (int i = 0; bench_registry[i]; i++)
-		if (strcmp(cmd, bench_registry[i]->name) == 0)
-			return session_bench(bench_registry[i], argc - 1, argv + 1);
+	const struct bench_desc *d = bench_find(cmd);
+	if (d)
+		return d->command ? d->command(argc - 1, argv + 1) : session_bench(d, argc - 1, argv + 1);
 	return cli_error("moebench --help lists the commands", "unknown command '%s'", cmd);
 }
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
 #include "driver.h"
 #include "pipeline.h"
 #include "status.h"
@@ -144,11 +145,12 @@ static int pipeline_bench_run(struct run_ctx *ctx)
 
 const struct bench_desc bench_pipeline = {
 	.name = "pipeline",
-	.summary = "six pipeline schedules simulated against their closed forms (suite only; "
-		   "`moebench pipeline` prints them)",
-	.usage = "moebench run   (the pipeline case runs in the suite)",
+	.summary = "pipeline schedules: simulated bubble vs closed forms, timeline, --execute",
+	.usage = "moebench pipeline [options]   (the suite times six schedules' simulation "
+		 "and checks it against the closed forms)",
 	.warmup = "1",
 	.iters = "5",
 	.min_time = "0.2",
 	.run = pipeline_bench_run,
+	.command = cmd_pipeline,
 };

@@ -82,6 +82,12 @@ struct run_ctx {
 	struct bench_outcome last;  /* of the case driver_run_case ran last */
 };
 
+/* One subcommand of moebench: every command is one entry of bench_registry
+ * (benchmarks/registry.c). A measuring benchmark has `run` and goes through the generic
+ * session (`moebench NAME` and the default suite). A command with a flow of its own
+ * sets `command`, which `moebench NAME` runs instead; with `run` too it still has a case
+ * in the default suite (claims, pipeline), without `run` it measures nothing (info,
+ * model, compare). */
 struct bench_desc {
 	const char *name;
 	const char *summary;
@@ -97,6 +103,8 @@ struct bench_desc {
 	 * doc["summary"][name] = { "lines": [text lines], ...figures }; the text format
 	 * prints the lines under the table. May be NULL. */
 	int (*summarize)(cJSON *doc);
+	/* command, when set, is what `moebench NAME` runs, with argv[0] the name. */
+	int (*command)(int argc, char **argv);
 };
 
 /* driver_run_case runs one case as described above, appends its record to ctx->doc,

@@ -189,6 +189,8 @@ int session_suite(int argc, char **argv)
 	st = prepare(&s, argc, argv);
 	for (int i = 0; !st && !err && bench_registry[i]; i++) {
 		const struct bench_desc *d = bench_registry[i];
+		if (!d->run)
+			continue;
 		/* Each benchmark's own options take their defaults in the suite. */
 		if (d->options) {
 			char *no_args[] = { (char *)d->name };

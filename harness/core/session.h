@@ -9,8 +9,12 @@
 
 #include "driver.h"
 
-/* The benchmarks moebench knows, in the order `moebench run` runs them. */
+/* Every command moebench knows, in the order `moebench --help` lists them; the default
+ * suite runs those with a `run`, in this order (benchmarks/registry.c). */
 extern const struct bench_desc *const bench_registry[];
+
+/* bench_find returns the registry's command of that name, or NULL. */
+const struct bench_desc *bench_find(const char *name);
 
 /* session_bench runs one benchmark as its own command (`moebench peak ...`). */
 int session_bench(const struct bench_desc *d, int argc, char **argv);
