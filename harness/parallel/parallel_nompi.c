@@ -1,7 +1,10 @@
 /*
- * mpi_world_nompi.c - the single-rank world of builds without MPI (see mpi_world.h).
- * A launcher's processes each run alone here: it says so once, on stderr.
+ * parallel_nompi.c - harness/parallel for builds without MPI: the single-rank world
+ * (mpi_world.h; a launcher's processes each run alone, and it says so once, on stderr)
+ * and the CPU backend's communicator, one rank whose collectives are copies
+ * (comm_self.c).
  */
+#include "comm_impl.h"
 #include "mpi_world.h"
 
 #include <stdio.h>
@@ -9,8 +12,6 @@
 
 int mpi_world_init(int *argc, char ***argv)
 {
-	(void)argc;
-	(void)argv;
 	if (mpi_world_launched())
 		fprintf(stderr, "moebench: started by an MPI launcher, but built without MPI: "
 			"every process runs as a single rank\n");
@@ -63,4 +64,9 @@ int mb_mpi_check(int mpi_err, const char *call, const char *file, int line)
 		return MB_OK;
 	fprintf(stderr, "%s:%d: %s: rank 0: MPI error %d\n", file, line, call, mpi_err);
 	return MB_ERR_MPI;
+}
+
+int comm_cpu_world(double timeout_s, struct comm **out, char *why, size_t why_len)
+{
+	return comm_self_world(timeout_s, out);
 }

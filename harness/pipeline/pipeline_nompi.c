@@ -1,19 +1,16 @@
 /*
- * pipeline_exec_nompi.c - the pipeline executor of builds without MPI: it cannot run
- * (see pipeline_exec.h); pipeline_exec_mpi.c is the real one.
+ * pipeline_nompi.c - the pipeline executor of builds without MPI: it cannot run (see
+ * pipeline_exec.h); pipeline_exec_mpi.c is the real one.
  */
 #include "pipeline_exec.h"
+#include "status.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "status.h"
-
 int pipe_execute(const struct pipe_exec_program *prog, const struct pipe_exec_opts *o,
 		 struct pipe_exec_result *out)
 {
-	(void)prog;
-	(void)o;
 	if (out)
 		memset(out, 0, sizeof(*out));
 	fprintf(stderr, "moebench: error: the pipeline executor needs MPI, and this build has "

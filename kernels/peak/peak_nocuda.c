@@ -5,19 +5,12 @@
  * MB_ERR_UNSUPPORTED and leaves *out NULL, so the other calls never see an object.
  */
 #include "peak.h"
-
 #include "status.h"
 
 /* peak_gemm_cuda_create fails: this build has no CUDA. */
 int peak_gemm_cuda_create(struct peak_gemm_cuda **out, enum peak_dtype dtype,
 			  int m, int n, int k, uint64_t seed, void *stream)
 {
-	(void)dtype;
-	(void)m;
-	(void)n;
-	(void)k;
-	(void)seed;
-	(void)stream;
 	if (out)
 		*out = NULL;
 	return MB_ERR_UNSUPPORTED;
@@ -26,38 +19,29 @@ int peak_gemm_cuda_create(struct peak_gemm_cuda **out, enum peak_dtype dtype,
 /* peak_gemm_cuda_poison fails: no object can exist without CUDA. */
 int peak_gemm_cuda_poison(struct peak_gemm_cuda *g)
 {
-	(void)g;
 	return MB_ERR_UNSUPPORTED;
 }
 
 /* peak_gemm_cuda_run fails: no object can exist without CUDA. */
 int peak_gemm_cuda_run(struct peak_gemm_cuda *g)
 {
-	(void)g;
 	return MB_ERR_UNSUPPORTED;
 }
 
 /* peak_gemm_cuda_check fails: no object can exist without CUDA. */
 int peak_gemm_cuda_check(struct peak_gemm_cuda *g, int samples, struct peak_check *chk)
 {
-	(void)g;
-	(void)samples;
-	(void)chk;
 	return MB_ERR_UNSUPPORTED;
 }
 
 /* peak_gemm_cuda_destroy does nothing: there is nothing to free. */
 void peak_gemm_cuda_destroy(struct peak_gemm_cuda *g)
 {
-	(void)g;
 }
 
 /* peak_copy_cuda_create fails: this build has no CUDA. */
 int peak_copy_cuda_create(struct peak_copy_cuda **out, size_t bytes, uint64_t seed, void *stream)
 {
-	(void)bytes;
-	(void)seed;
-	(void)stream;
 	if (out)
 		*out = NULL;
 	return MB_ERR_UNSUPPORTED;
@@ -66,27 +50,22 @@ int peak_copy_cuda_create(struct peak_copy_cuda **out, size_t bytes, uint64_t se
 /* peak_copy_cuda_poison fails: no object can exist without CUDA. */
 int peak_copy_cuda_poison(struct peak_copy_cuda *c)
 {
-	(void)c;
 	return MB_ERR_UNSUPPORTED;
 }
 
 /* peak_copy_cuda_run fails: no object can exist without CUDA. */
 int peak_copy_cuda_run(struct peak_copy_cuda *c)
 {
-	(void)c;
 	return MB_ERR_UNSUPPORTED;
 }
 
 /* peak_copy_cuda_check fails: no object can exist without CUDA. */
 int peak_copy_cuda_check(struct peak_copy_cuda *c, struct peak_check *chk)
 {
-	(void)c;
-	(void)chk;
 	return MB_ERR_UNSUPPORTED;
 }
 
 /* peak_copy_cuda_destroy does nothing: there is nothing to free. */
 void peak_copy_cuda_destroy(struct peak_copy_cuda *c)
 {
-	(void)c;
 }
