@@ -1,7 +1,8 @@
 # Thin wrapper over CMake: the README's two commands.
 #
 #   make run    install what is missing (Debian 12, root), build, run `moebench run`
-#   make test   install, build, run every test; then the sanitizer build's CPU tests
+#   make test   install, build with warnings as errors, check source sizes, run every
+#               test; then the sanitizer build's CPU tests
 #
 # Other targets: deps, build, build-asan, clean. BUILD=dir and CMAKE_ARGS=... override.
 
@@ -42,7 +43,11 @@ build-asan: deps
 run: build
 	./$(BUILD)/moebench run
 
+# The CI build: warnings are errors (C: -Wall -Wextra -Wpedantic; CUDA host code: -Wall
+# -Wextra), and the size gate (scripts/lint-size.sh) runs before the tests.
+test: CMAKE_ARGS += -DMOEBENCH_WERROR=ON
 test: build build-asan
+	scripts/lint-size.sh
 	cd $(BUILD) && ctest --verbose
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --verbose
