@@ -8,7 +8,7 @@
  * harness/. A peak that is unknown is passed as NaN (or <= 0) and every MFU that needs
  * it comes out NaN ("n/a"), never a made-up number.
  *
- * The arithmetic (DESIGN.md, "Measuring honestly"):
+ * The arithmetic (docs/ARCHITECTURE.md, "Measuring rules"):
  *   tokens per GPU-second = tokens / (GPU-hours * 3600)
  *   achieved FLOP/s per GPU = tokens per GPU-second * FLOPs per token
  *   MFU = achieved FLOP/s per GPU / dense peak of the stated precision

@@ -13,7 +13,7 @@
  * is DeepSeek-V3's: two norms, a [2*dim -> dim] projection, one block shaped like the
  * last main layer, and a final norm; it shares the embedding and the output head.
  *
- * Status codes are kernels/status.h's: MB_OK, MB_ERR_ARG (invalid config or argument),
+ * Status codes are kernels/common/status.h's: MB_OK, MB_ERR_ARG (invalid config or argument),
  * MB_ERR_PARSE (malformed JSON), MB_ERR_IO (unreadable file), MB_ERR_NOMEM.
  */
 #ifndef MB_MODEL_H

@@ -3,7 +3,7 @@
 #   gnuplot -c plots/claims.gp DIR/claims.csv DIR/claims   # -> DIR/claims.png, .pdf
 #
 # `moebench claims --plot DIR` writes the CSV (columns described in
-# harness/claims_plot.c) and runs this script. Top: GPU-hours as reported, at the
+# benchmarks/claims/claims_plot.c) and runs this script. Top: GPU-hours as reported, at the
 # stated throughput, and at 100% of the dense BF16 peak (log scale), for the runs that
 # report GPU-hours and tokens; those rows come first in the CSV. Bottom: the MFU every
 # run implies. Lines starting with '#' (provenance) are skipped; empty fields are

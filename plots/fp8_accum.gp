@@ -2,7 +2,7 @@
 # an FP8 GEMM against K, through Hopper's limited tensor-core accumulator alone, and with
 # partial sums promoted to FP32 every N_C elements (DeepSeek-V3 report, sec. 3.3.2).
 #
-# The CSV comes from the accumulation study (harness/accum_study.c):
+# The CSV comes from the accumulation study (benchmarks/gemm/accum_study.c):
 #   moebench gemm --accum-study --accum-csv fp8_accum.csv
 # and the figure from the CSV:
 #   gnuplot -e "csv='fp8_accum.csv'" plots/fp8_accum.gp              # -> fp8_accum.png

@@ -10,7 +10,7 @@
 # reverse direction, DualPipeV's way back up, interleaved's odd chunks) a darker shade.
 # An F&B pair is its forward's and its backward's halves inside one black border, as in
 # the figure. DualPipe numbers micro-batches within their direction, as the figure does.
-# The CSV (columns in harness/pipeline_out.h) comes from `moebench pipeline --timeline`,
+# The CSV (columns in benchmarks/pipeline/pipeline_out.h) comes from `moebench pipeline --timeline`,
 # simulated, or from `--execute --timeline`, measured; '#' lines are skipped.
 
 if (ARGC < 2) {

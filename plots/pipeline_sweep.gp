@@ -4,7 +4,7 @@
 #   moebench pipeline --schedule all --pp 8 --sweep 16,24,32,48,64,96,128 --out sweep.csv
 #   gnuplot -c plots/pipeline_sweep.gp sweep.csv figures/pipeline_sweep ["title"]
 #
-# The CSV (columns in harness/pipeline_out.h) has one row per (schedule, micro-batches);
+# The CSV (columns in benchmarks/pipeline/pipeline_out.h) has one row per (schedule, micro-batches);
 # a schedule that rejects a size (DualPipe below 2 x PP, interleaved off a multiple of
 # PP) has empty fields there, which gnuplot skips. '#' lines are skipped. The fraction
 # is the worst device's bubble / (m (f + b + w)), Megatron's definition.

@@ -6,7 +6,7 @@
 # and the default suite, all on the GPU. Results go to $OUT/results, the log to
 # $OUT/gpu-check.log (few files: the device tool returns a limited number).
 #
-#   ../shared/device/fetch-debs.sh          # on the CPU machine, once: .deps/*.deb
+#   scripts/fetch-debs.sh                   # on the CPU machine, once: .deps/*.deb
 #   OUT=/some/dir MOEBENCH_GIT_COMMIT=<hash> scripts/gpu-check.sh   # on the GPU machine
 #
 # PHASE=check runs only the build, tests and compute-sanitizer; PHASE=measure only the
@@ -20,7 +20,7 @@
 # MOEBENCH_GIT_COMMIT as the measured commit. Exit status: non-zero when any step failed
 # (every step still runs, so one failure does not hide the others).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 OUT=${OUT:-gpu-out}
 R=$OUT/results
 LOG=$OUT/gpu-check.log

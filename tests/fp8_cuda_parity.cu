@@ -1,5 +1,5 @@
 /*
- * fp8_cuda_parity.cu - kernels/fp8.c against CUDA's own FP8 conversions, bit for bit.
+ * fp8_cuda_parity.cu - kernels/gemm/fp8.c against CUDA's own FP8 conversions, bit for bit.
  *
  * cuda_fp8.h's conversions (__nv_cvt_float_to_fp8, __nv_cvt_fp8_to_halfraw) and
  * cuda_fp16.h's __half2float are host-callable: nvcc compiles them here as plain host

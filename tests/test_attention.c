@@ -1,6 +1,6 @@
 /*
  * test_attention.c - Check suite for the attention core's CPU reference
- * (kernels/attention.c): against a textbook softmax attention (MHA, GQA, d_qk != d_v,
+ * (kernels/attention/attention.c): against a textbook softmax attention (MHA, GQA, d_qk != d_v,
  * causal and full), the saved log-sum-exp, causal masking, finite-difference gradients
  * in FP64, the float entry points against the double ones, decode against the last row
  * of the training form (also the v == k form MLA's absorbed decode uses), bad shapes.

@@ -1,5 +1,5 @@
 /*
- * test_attention_tiles.c - Check suite for kernels/attention_tiles.h, the index math
+ * test_attention_tiles.c - Check suite for kernels/attention/attention_tiles.h, the index math
  * the CUDA attention kernels use, on the host (no GPU needed): the key tiles a query
  * tile visits cover every visible (query, key) pair and skip only fully masked tiles;
  * the backward's first query tile loses no pair; decode splits cover the context once

@@ -1,10 +1,10 @@
 /*
- * test_compare.c - Check suite for harness/compare.c: the verdict rule (threshold,
+ * test_compare.c - Check suite for harness/results/compare.c: the verdict rule (threshold,
  * noise, direction), BROKEN checks, n/a metrics, record pairing by benchmark + name +
  * canonical params, unmatched records and mismatched documents.
  *
  *   gcc -std=c11 -D_GNU_SOURCE -Ikernels -Iharness tests/test_compare.c \
- *       harness/compare.c kernels/status.c -lcheck -lsubunit -lcjson -lm && ./a.out
+ *       harness/results/compare.c kernels/common/status.c -lcheck -lsubunit -lcjson -lm && ./a.out
  */
 #include <check.h>
 #include <math.h>

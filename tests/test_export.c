@@ -1,10 +1,10 @@
 /*
- * test_export.c - Check suite for harness/export.c: CSV provenance, columns and
+ * test_export.c - Check suite for harness/results/export.c: CSV provenance, columns and
  * quoting; Google Benchmark JSON and Bencher Metric Format keys and units; the text
  * table; format dispatch.
  *
  *   gcc -std=c11 -D_GNU_SOURCE -Ikernels -Iharness tests/test_export.c \
- *       harness/export.c kernels/status.c -lcheck -lsubunit -lcjson -lm && ./a.out
+ *       harness/results/export.c kernels/common/status.c -lcheck -lsubunit -lcjson -lm && ./a.out
  */
 #include <check.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /*
- * test_fp8.c - Check suite for kernels/fp8.c: conversion edge cases (ties to even,
+ * test_fp8.c - Check suite for kernels/gemm/fp8.c: conversion edge cases (ties to even,
  * subnormals, saturation, NaN, -0), every code, a brute-force nearest-value check on
  * random floats, and quantization (tile scales, edge tiles, powers of two, the
  * transposed layout, error bounds per format and scaling).

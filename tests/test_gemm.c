@@ -1,5 +1,5 @@
 /*
- * test_gemm.c - Check suite for kernels/gemm.c and harness/accum_study.c: the FP64
+ * test_gemm.c - Check suite for kernels/gemm/gemm.c and benchmarks/gemm/accum_study.c: the FP64
  * references on odd shapes (K not a multiple of 128) and every scaling, the error
  * metric, the accumulation emulation (known answers that tell its models apart,
  * exactness when nothing is lost, error growing with K without promotion and flat with

@@ -1,5 +1,5 @@
 /*
- * test_mla.c - Check suite for the attention blocks (kernels/mla.c, kernels/gqa.c):
+ * test_mla.c - Check suite for the attention blocks (kernels/attention/mla.c, kernels/attention/gqa.c):
  * finite-difference gradients of the whole MLA block in FP64 for x and every weight
  * (with and without query compression) and of the MHA/GQA block; the float path
  * against the double one; the absorbed decode against the training form's output on

@@ -1,5 +1,5 @@
 /*
- * test_permute.c - the dispatch/combine permutations on one process (kernels/permute.c):
+ * test_permute.c - the dispatch/combine permutations on one process (kernels/moe/permute.c):
  * plans and counts against a direct count, the gather and expert-major arrangement
  * against the token rows bit for bit (FP8 against fp8_quantize), padding to 128, and
  * the round trip dispatch -> identity experts -> weighted combine = x * sum(weights),

@@ -1,6 +1,6 @@
 /*
  * test_pipeline.c - the pipeline schedule generator, simulator, closed forms and
- * lowering (harness/pipeline.h): every micro-batch gets one F, B and W per stage, no
+ * lowering (harness/pipeline/pipeline.h): every micro-batch gets one F, B and W per stage, no
  * operation starts before its inputs exist, the published closed forms hold to 1e-9
  * over a grid of PP, micro-batches and durations where their conditions hold (and
  * fail where they do not), peak activations and parameter copies match the DualPipe

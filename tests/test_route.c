@@ -1,5 +1,5 @@
 /*
- * test_route.c - Check suite for kernels/route.c: routing against a brute-force
+ * test_route.c - Check suite for kernels/moe/route.c: routing against a brute-force
  * reference written here (sort everything, keep the best) on random configurations,
  * hand-worked ties, group and node limits, weights, bias, the bias update on a skewed
  * stream, the Zipf law of the token streams, statistics and configuration errors.

@@ -8,7 +8,7 @@
  *   moebench a2a --backend cuda --measured-peak peak.json   (one GPU: the kernels' GB/s)
  *
  * The ranks form the layout of --tp --cp --pp --ep --etp (Megatron-LM's order,
- * harness/layout.h); dispatch and combine run over this rank's expert-parallel group
+ * harness/parallel/layout.h); dispatch and combine run over this rank's expert-parallel group
  * (a2a_moe.c), the collectives over all ranks (a2a_collective.c). Without MPI, one rank.
  */
 #include <math.h>

@@ -19,7 +19,7 @@
  * count/n to each peer. size(B) is the larger of the send and receive buffers, the
  * count column the operation's count argument, algbw = size(B) / time, and
  * busbw = algbw * 2(n-1)/n for allreduce, * (n-1)/n for the others.
- * NOTE: time is the median over repetitions (DESIGN.md), where nccl-tests averages.
+ * NOTE: time is the median over repetitions (docs/ARCHITECTURE.md), where nccl-tests averages.
  */
 #include <float.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /*
  * a2a_kernels.c - the local permutation steps of `moebench a2a` timed alone, on the
  * run's own data (after its layout, dispatch and combine), each a rank-local driver
- * case on the run's backend: the CPU reference functions of kernels/permute.c, or the
+ * case on the run's backend: the CPU reference functions of kernels/moe/permute.c, or the
  * CUDA kernels of permute.cu on device buffers. One rank is enough:
  *
  *   moebench peak --backend cuda --out peak.json

@@ -2,7 +2,7 @@
  * a2a_moe.c - a2a_moe_run (a2a.h): one MoE layer's expert-parallel layout, dispatch and
  * combine over the EP communicator, each a collective driver case (bench_case.comm: the
  * slowest rank's time), checked every run: layout by conservation of copies, dispatch
- * row by row against the source rank's and token's payload (harness/ep_check.c),
+ * row by row against the source rank's and token's payload (harness/parallel/ep_check.c),
  * combine of identity experts against x * sum(weights). Figures: a2a_moe_report.c;
  * the local permutation kernels timed alone after the phases: a2a_kernels.c.
  *

@@ -2,7 +2,7 @@
  * gemm_accum.c - `moebench gemm --accum-study`: the FP8 accumulation-precision study.
  *
  * On every backend: the CPU emulation of a limited-precision accumulator, with and
- * without promotion every 128 K (harness/accum_study.c). On CUDA, the same question put
+ * without promotion every 128 K (benchmarks/gemm/accum_study.c). On CUDA, the same question put
  * to the hardware: for K = 256 ... 16384, one E4M3 per-tensor-scaled GEMM of positive
  * inputs (uniform [0,1), so no cancellation hides the error) through cuBLASLt without
  * and with CUBLASLT_MATMUL_DESC_FAST_ACCUM, and through our v1 with promotion every 128 K

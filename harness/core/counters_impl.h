@@ -1,4 +1,4 @@
-/* counters_impl.h - the counters object shared by counters_papi.c / counters_nopapi.c. */
+/* counters_impl.h - the counters object shared by counters_papi.c / core_nopapi.c. */
 #ifndef MB_HARNESS_COUNTERS_IMPL_H
 #define MB_HARNESS_COUNTERS_IMPL_H
 

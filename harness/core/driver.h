@@ -52,7 +52,7 @@ struct bench_case {
 	/* comm, when not NULL, makes the case collective over its ranks: every rank runs
 	 * the same number of repetitions, each started together (barrier), and the time of
 	 * a repetition is the slowest rank's (element-wise MAX over ranks before the
-	 * statistics), as nccl-tests and DESIGN.md's "a step's time is the slowest rank's".
+	 * statistics), as nccl-tests and docs/ARCHITECTURE.md's measuring rules ("a step's time is the slowest rank's").
 	 * The check's mismatches are summed and max_err maxed over ranks. */
 	struct comm *comm;
 };

@@ -4,9 +4,9 @@
  *   comm.c        names and sizes, dispatch through struct comm_ops, host helpers
  *   comm_self.c   one rank alone: collectives are copies (no MPI, or MPI not launched)
  *   comm_mpi.c    MPI on host buffers, every wait polled against the deadline
- *   comm_nompi.c  the CPU world of builds without MPI: one rank
+ *   parallel_nompi.c  the CPU world of builds without MPI: one rank
  *   comm_nccl.c   NCCL on device buffers, on the backend's stream, with an MPI twin
- *   comm_nonccl.c the CUDA world of builds without NCCL: a clear refusal
+ *   parallel_nonccl.c the CUDA world of builds without NCCL: a clear refusal
  */
 #ifndef MB_HARNESS_COMM_IMPL_H
 #define MB_HARNESS_COMM_IMPL_H
@@ -85,10 +85,10 @@ int comm_host_mem_copy(struct comm *c, void *dst, const void *src, size_t bytes,
 int comm_self_world(double timeout_s, struct comm **out);
 
 /* comm_cpu_world is the CPU backend's world: MPI's when MPI is active (comm_mpi.c),
- * else one rank (comm_nompi.c, or comm_mpi.c without a launcher). */
+ * else one rank (parallel_nompi.c, or comm_mpi.c without a launcher). */
 int comm_cpu_world(double timeout_s, struct comm **out, char *why, size_t why_len);
 
-/* comm_nccl_world is the CUDA backend's world (comm_nccl.c; comm_nonccl.c refuses). */
+/* comm_nccl_world is the CUDA backend's world (comm_nccl.c; parallel_nonccl.c refuses). */
 int comm_nccl_world(struct backend *b, double timeout_s, struct comm **out, char *why,
 		    size_t why_len);
 

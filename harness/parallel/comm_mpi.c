@@ -1,6 +1,6 @@
 /*
  * comm_mpi.c - communicators of the CPU backend over MPI, on host buffers (see
- * comm.h). Compiled only with MPI; comm_nompi.c stands in otherwise. A run that no
+ * comm.h). Compiled only with MPI; parallel_nompi.c stands in otherwise. A run that no
  * launcher started (MPI not active) gets the one-rank communicator of comm_self.c.
  *
  * Every operation is posted as its nonblocking form (MPI_Iallreduce, MPI_Ialltoallv,
@@ -9,7 +9,7 @@
  * rank with one line naming the rank, the operation and the cause (comm_fail).
  *
  * BF16 has no MPI type: it travels as MPI_UINT16_T, and its reductions are user
- * operations that widen to float, combine, and round back (kernels/bf16.h).
+ * operations that widen to float, combine, and round back (kernels/common/bf16.h).
  */
 #include "comm_impl.h"
 

@@ -1,7 +1,7 @@
 /*
  * comm_nccl.c - communicators of the CUDA backend over NCCL, on device buffers, every
  * call enqueued on the backend's stream (see comm.h). Compiled only with NCCL;
- * comm_nonccl.c refuses otherwise.
+ * parallel_nonccl.c refuses otherwise.
  *
  * Bootstrap over MPI: each NCCL communicator has a host twin of the same ranks (the
  * CPU world, or its split), which carries the unique id (rank 0's ncclGetUniqueId,

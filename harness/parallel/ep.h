@@ -3,7 +3,7 @@
  * rank holds experts/size consecutive experts; tokens go to the ranks holding their
  * experts and their outputs come back summed with the routing weights.
  *
- *   layout    plans from the routing (kernels/permute.h), exchange of the per-peer copy
+ *   layout    plans from the routing (kernels/moe/permute.h), exchange of the per-peer copy
  *             counts (all-gather) and of the copies' expert lists and weights
  *             (all-to-all-v of meta rows); on the two-hop path also the relay's plan
  *   dispatch  the token payload all-to-all-v (BF16, or FP8 E4M3 codes + 1x128 FP32

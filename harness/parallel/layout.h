@@ -6,7 +6,7 @@
  * is carved out of the same ranks as etp-ep-edp-pp, with
  *   DP  = world / (TP*CP*PP)
  *   EDP = world / (ETP*EP*PP)      (the expert-data-parallel size)
- * Pure C: it computes coordinates and group members; harness/comm.h builds the groups.
+ * Pure C: it computes coordinates and group members; harness/parallel/comm.h builds the groups.
  */
 #ifndef MB_HARNESS_LAYOUT_H
 #define MB_HARNESS_LAYOUT_H

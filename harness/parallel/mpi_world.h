@@ -9,7 +9,7 @@
  * mpi_world_launched), so a plain run never initialises MPI, even in an MPI build.
  * mpi_world_mpi.c implements it over MPI_COMM_WORLD with MPI_ERRORS_RETURN, so every
  * MPI error comes back to a check instead of killing the job without a word;
- * mpi_world_nompi.c is the single-rank version of builds without MPI.
+ * parallel_nompi.c is the single-rank version of builds without MPI.
  *
  * The communicators of the parallel runtime (TP/PP/DP/EP groups) grow from here.
  */

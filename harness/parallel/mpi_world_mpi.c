@@ -1,6 +1,6 @@
 /*
  * mpi_world_mpi.c - the world of ranks over MPI_COMM_WORLD (see mpi_world.h). Compiled
- * only when moebench is built with MPI; mpi_world_nompi.c stands in otherwise.
+ * only when moebench is built with MPI; parallel_nompi.c stands in otherwise.
  */
 #include "mpi_world.h"
 

@@ -1,6 +1,6 @@
 /*
  * pipeline_exec_mpi.c - running a pipeline program for real across MPI ranks (see
- * pipeline_exec.h). Compiled only with MPI; pipeline_exec_nompi.c stands in otherwise.
+ * pipeline_exec.h). Compiled only with MPI; pipeline_nompi.c stands in otherwise.
  *
  * One warm-up step, then opts->steps timed steps. In a step every rank meets the
  * others at a barrier, then runs its operations in order: receive the inputs (posted

@@ -5,7 +5,7 @@
  * `moebench claims` prints what this computes; the claims benchmark of `moebench run`
  * times it and checks its invariants.
  *
- * Every function returns MB_OK or a negative MB_ERR_* (kernels/status.h) with the
+ * Every function returns MB_OK or a negative MB_ERR_* (kernels/common/status.h) with the
  * reason, naming the file and field where one is at fault, in why.
  */
 #ifndef MB_HARNESS_BASELINES_H

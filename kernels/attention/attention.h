@@ -17,7 +17,7 @@
  * row of 576 values is read once per position.
  *
  * CPU reference (attention.c): float in and out, double accumulation.
- * CUDA (attention.cu, built with CUDA; attention_cuda_nocuda.c returns
+ * CUDA (attention.cu, built with CUDA; attention_nocuda.c returns
  * MB_ERR_UNSUPPORTED otherwise): BF16 in and out (uint16_t bits), FP32 accumulation and
  * lse, on the given cudaStream_t.
  *   v1: flash-style tiles, online softmax, lse saved; backward recomputes the

@@ -2,7 +2,7 @@
  * attention_case.h - the attention core's CUDA calls (attention.h) on device copies of
  * host tensors, for benchmarks that hold their inputs as float on the host: upload
  * (rounded to BF16), run, poison, download (widened to float). Built from
- * attention_case_cuda.c with CUDA; attention_case_nocuda.c returns MB_ERR_UNSUPPORTED.
+ * attention_case_cuda.c with CUDA; attention_nocuda.c returns MB_ERR_UNSUPPORTED.
  *
  * Inputs per operation (host float, read once at create):
  *   ATTN_CASE_FWD     q, k, v                  outputs: o, lse

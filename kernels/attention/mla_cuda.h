@@ -30,7 +30,7 @@
  *
  * Every function returns MB_OK, MB_ERR_ARG (invalid config, sizes or arguments),
  * MB_ERR_UNSUPPORTED (head dims the core does not compile, or built without CUDA:
- * mla_cuda_nocuda.c), MB_ERR_NOMEM, MB_ERR_CUDA or MB_ERR_CUBLAS (no cuBLASLt
+ * attention_nocuda.c), MB_ERR_NOMEM, MB_ERR_CUDA or MB_ERR_CUBLAS (no cuBLASLt
  * algorithm for a projection is MB_ERR_UNSUPPORTED, with a line on stderr).
  */
 #ifndef MB_MLA_CUDA_H

@@ -13,7 +13,7 @@
  *                           cuBLASLt 13.1 has no algorithm: MB_ERR_UNSUPPORTED).
  *                           Shapes: BF16 any; FP8_TENSOR M, N, K multiples of 16;
  *                           FP8_BLOCK M, N multiples of 16, K a multiple of 128.
- *   impl GEMM_IMPL_V1       our kernel (kernels/gemm_fp8.cu), FP8 kinds only:
+ *   impl GEMM_IMPL_V1       our kernel (kernels/gemm/gemm_fp8.cu), FP8 kinds only:
  *                           mma.sync m16n8k32 E4M3 on sm_89+, scales applied per
  *                           128-wide K block, partial sums promoted to FP32 registers
  *                           every 128 K (fast_accum false) or once at the end (true).

@@ -1,6 +1,6 @@
 /*
- * gemm_cuda_impl.h - internal interface between the dispatcher (kernels/gemm_cuda.c)
- * and our own FP8 GEMM kernel `v1` (kernels/gemm_fp8.cu). Not for callers outside
+ * gemm_cuda_impl.h - internal interface between the dispatcher (kernels/gemm/gemm_cuda.c)
+ * and our own FP8 GEMM kernel `v1` (kernels/gemm/gemm_fp8.cu). Not for callers outside
  * kernels/: they use gemm_cuda.h.
  *
  * D[M,N] = A[M,K] * B[N,K]^T, both operands K-major E4M3 (struct fp8_matrix, row-major

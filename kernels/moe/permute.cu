@@ -6,7 +6,7 @@
  *   identity  one thread per element: BF16(decode(code) * scale), or the BF16 value
  *   reduce    one thread per (output row, column): FP32 fmaf over the row's inputs in
  *             list order, rounded once to BF16 (__float2bfloat16_rn = bf16_from_float)
- * Plus device allocation and copies for harness/ep.c, which holds no CUDA headers.
+ * Plus device allocation and copies for harness/parallel/ep.c, which holds no CUDA headers.
  */
 #include <cuda_runtime_api.h>
 #include <cuda_bf16.h>

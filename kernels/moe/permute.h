@@ -2,8 +2,8 @@
  * permute.h - the local data movement of expert-parallel dispatch and combine: which
  * token rows go to which destination, the gather into send buffers, the expert-major
  * arrangement a grouped GEMM reads, and the weighted un-permutation of combine.
- * CPU reference in permute.c; CUDA kernels in permute.cu (permute_cuda_nocuda.c returns
- * MB_ERR_UNSUPPORTED without CUDA). No communication here: harness/ep.c moves the
+ * CPU reference in permute.c; CUDA kernels in permute.cu (moe_nocuda.c returns
+ * MB_ERR_UNSUPPORTED without CUDA). No communication here: harness/parallel/ep.c moves the
  * buffers between ranks.
  *
  * Shape letters: T tokens, K experts per token (top-k), H hidden, E experts, G
@@ -145,7 +145,7 @@ int permute_identity_experts_cuda(const struct permute_format *fmt, long rows,
 int permute_reduce_cuda(const uint16_t *d_in, int hidden, const int32_t *d_idx,
 			const float *d_w, int k, long n_out, uint16_t *d_out, void *stream);
 
-/* Device memory for the callers that hold no CUDA headers (harness/ep.c). kind of a
+/* Device memory for the callers that hold no CUDA headers (harness/parallel/ep.c). kind of a
  * copy: 0 host to device, 1 device to host, 2 device to device; copies are ordered on
  * stream and permute_cuda_sync waits for it. */
 int permute_cuda_alloc(void **d_p, size_t bytes);

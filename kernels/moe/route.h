@@ -1,6 +1,6 @@
 /*
  * route.h - DeepSeek-V3's MoE routing (gate): which experts each token goes to, and
- * with what weight. CPU reference in route.c; CUDA in route.cu (route_cuda_nocuda.c
+ * with what weight. CPU reference in route.c; CUDA in route.cu (moe_nocuda.c
  * returns MB_ERR_UNSUPPORTED without CUDA).
  *
  * For T tokens and E routed experts, from gate logits [T, E]:

@@ -1,6 +1,6 @@
 /*
- * test_permute.c (GPU) - the CUDA permutation kernels (kernels/permute.cu) against the
- * CPU reference (kernels/permute.c), bit for bit: gather into send order, expert-major
+ * test_permute.c (GPU) - the CUDA permutation kernels (kernels/moe/permute.cu) against the
+ * CPU reference (kernels/moe/permute.c), bit for bit: gather into send order, expert-major
  * arrangement (BF16 and FP8, hidden not a multiple of 128), identity experts and the
  * weighted un-permutation. Exits 77 (CTest: skipped) when no CUDA device answers.
  */

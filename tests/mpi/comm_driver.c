@@ -1,5 +1,5 @@
 /*
- * comm_driver.c - every operation of the CPU communicators (harness/comm.h) checked
+ * comm_driver.c - every operation of the CPU communicators (harness/parallel/comm.h) checked
  * against MPI's own collectives on fresh random data, for test_comm_mpi.c:
  *
  *   mpirun -np P --oversubscribe comm_driver check
