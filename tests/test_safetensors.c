@@ -489,7 +489,7 @@ START_TEST(fuzz_mutated_files)
 	unsigned char *orig = read_bytes(tmp_path("f0"), &n0);
 	size_t hl = orig[0] | (size_t)orig[1] << 8, cap = n0 + 64;
 	unsigned char *p = malloc(cap);
-	for (int it = 0; it < 4000; it++) {
+	for (int it = 0; it < 3000; it++) {
 		size_t n = n0;
 		memcpy(p, orig, n0);
 		for (int k = 1 + (int)(mb_rng_next(&rng) % 3); k > 0 && n > 8; k--)
