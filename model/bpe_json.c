@@ -178,8 +178,10 @@ int bpe_load(struct bpe **out, const char *path, char *why, size_t why_len)
 	long vocab = 0;
 	int err = read_file(path, &text, why, why_len);
 	*out = NULL;
-	if (err)
+	if (err) {
+		free(text);     /* NOTE: read_file may fail after allocating (a NUL byte) */
 		return err;
+	}
 	root = cJSON_ParseWithOpts(text, NULL, 1);
 	if (!cJSON_IsObject(root)) {
 		snprintf(inner, sizeof(inner), "not a JSON object");
