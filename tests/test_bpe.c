@@ -433,6 +433,48 @@ START_TEST(malformed_files_refused)
 }
 END_TEST
 
+START_TEST(fuzz_mutated_files)
+{
+	static const char chars[] = "[],{}\":0123456789-. ae";
+	struct mb_rng rng;
+	struct bpe *b = NULL;
+	size_t n, loaded = 0;
+	char text[65536], orig[65536];
+	mb_rng_seed(&rng, test_seed(), 6);
+	ck_assert_int_eq(bpe_train(&b, (const uint8_t *)prose, sizeof(prose) - 1, 300, why,
+				   sizeof(why)), MB_OK);
+	ck_assert_int_eq(bpe_save(b, tmp_path("f.json"), "prose", why, sizeof(why)), MB_OK);
+	bpe_free(b);
+	FILE *f = fopen(tmp_path("f.json"), "rb");
+	n = fread(orig, 1, sizeof(orig), f);
+	fclose(f);
+	for (int it = 0; it < 1500; it++) {
+		size_t m = n;
+		memcpy(text, orig, n);
+		for (int k = 1 + (int)(mb_rng_next(&rng) % 3); k > 0; k--) {
+			size_t at = (size_t)(mb_rng_next(&rng) % m);
+			if (mb_rng_next(&rng) % 8 == 0)
+				m = at;                 /* truncate */
+			else
+				text[at] = chars[mb_rng_next(&rng) % (sizeof(chars) - 1)];
+		}
+		write_text(tmp_path("fz.json"), text, m);
+		b = NULL;
+		int err = bpe_load(&b, tmp_path("fz.json"), why, sizeof(why));
+		if (err) {
+			ck_assert_msg(err == MB_ERR_PARSE && !b && strstr(why, "fz.json"),
+				      "it %d: %d '%s' (seed %llu)", it, err, why,
+				      (unsigned long long)test_seed());
+			continue;
+		}
+		loaded++;
+		round_trip(b, (const uint8_t *)prose, sizeof(prose) - 1);
+		bpe_free(b);
+	}
+	ck_assert_uint_gt(loaded, 0);
+}
+END_TEST
+
 /* ---- the fortunes corpus ---- */
 
 /* read_fortunes concatenates the regular files of FORTUNES_DIR (not the .dat
@@ -518,6 +560,10 @@ static Suite *bpe_suite(void)
 	tcase_add_test(file, save_load_large_round_trip);
 	tcase_add_test(file, malformed_files_refused);
 	suite_add_tcase(s, file);
+	TCase *fuzz = tcase_create("fuzz");
+	tcase_add_checked_fixture(fuzz, setup, teardown);
+	tcase_add_test(fuzz, fuzz_mutated_files);
+	suite_add_tcase(s, fuzz);
 	TCase *corpus = tcase_create("corpus");
 	tcase_add_test(corpus, fortunes_compress_and_round_trip);
 	suite_add_tcase(s, corpus);

@@ -157,6 +157,27 @@ START_TEST(round_trip_random)
 }
 END_TEST
 
+START_TEST(round_trip_across_chunks)
+{
+	/* 200003 values: more than three of the reader's and writer's 65536-value chunks,
+	 * and not a multiple of one. */
+	struct mb_rng rng;
+	struct set s = { .n = 2 };
+	mb_rng_seed(&rng, test_seed(), 4);
+	for (int i = 0; i < 2; i++) {
+		snprintf(s.names[i], sizeof(s.names[i]), "big.%d", i);
+		s.data[i] = malloc(200003 * sizeof(float));
+		mb_rng_fill_uniform_f32(&rng, s.data[i], 200003, -1e3f, 1e3f);
+		s.t[i] = (struct st_tensor){ .name = s.names[i], .dtype = i ? ST_BF16 : ST_F32,
+					     .ndim = 1, .shape = { 200003 }, .data = s.data[i] };
+	}
+	ck_assert_int_eq(st_write(tmp_path("big.safetensors"), s.t, 2, NULL, why, sizeof(why)),
+			 MB_OK);
+	check_against(tmp_path("big.safetensors"), &s, 0);
+	free_set(&s);
+}
+END_TEST
+
 START_TEST(metadata_and_order_kept)
 {
 	const char *meta[] = { "format", "pt", "moebench.config", "{\"d\":\"q\\\"x\"}\n", NULL };
@@ -577,6 +598,7 @@ static Suite *safetensors_suite(void)
 	TCase *core = tcase_create("core");
 	tcase_add_checked_fixture(core, setup, teardown);
 	tcase_add_test(core, round_trip_random);
+	tcase_add_test(core, round_trip_across_chunks);
 	tcase_add_test(core, metadata_and_order_kept);
 	tcase_add_test(core, exact_bytes);
 	tcase_add_test(core, header_padded_to_8);
