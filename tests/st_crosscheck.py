@@ -6,7 +6,8 @@ usage: st_crosscheck.py stdlib|safetensors IN OUT
 
 stdlib:      parse IN with struct and json only (Python's standard library).
 safetensors: parse IN with the `safetensors` package (the reference implementation) and
-             write OUT with safetensors.numpy; exits 77 when either module is absent.
+             write OUT with safetensors.numpy, and OUT.ref with the same tensors and the
+             metadata {"format": "pt"} only; exits 77 when either module is absent.
 Both decode every tensor to float32 values and write OUT with every tensor as F32, in
 reverse order, with IN's metadata plus {"reader": MODE}. The stdlib writer leaves the
 header unpadded and spaced (json.dumps defaults), which a reader must accept too.
@@ -71,6 +72,9 @@ def via_safetensors(src, dst):
     meta = dict(meta, reader="safetensors")
     arrays = {n: np.array(v, dtype=np.float32).reshape(s) for n, s, v in reversed(tensors)}
     save_file(arrays, dst, metadata=meta)
+    # The same tensors with one metadata key, for a byte-for-byte comparison with
+    # moebench's writer (the reference orders F32 tensors by name).
+    save_file(arrays, dst + ".ref", metadata={"format": "pt"})
 
 
 def main():
