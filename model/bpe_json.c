@@ -200,7 +200,8 @@ int bpe_load(struct bpe **out, const char *path, char *why, size_t why_len)
 				      sizeof(inner));
 out:
 	if (err)
-		snprintf(why, why_len, "%s: %s", path, err == MB_ERR_NOMEM ? "out of memory" : inner);
+		snprintf(why, why_len, "%s: %s", path,
+			 err == MB_ERR_NOMEM ? "out of memory" : inner);
 	cJSON_Delete(root);
 	free(merges);
 	free(text);

@@ -161,9 +161,9 @@ static int parse_entry(const cJSON *obj, struct st_entry *e, char *why, size_t l
 	if (!err)
 		err = parse_offsets(seen[2], e, why, len);
 	if (!err && (uint64_t)e->numel * st_dtype_size(e->dtype) != e->end - e->begin) {
+		unsigned long long want = (unsigned long long)e->numel * st_dtype_size(e->dtype);
 		snprintf(why, len, "tensor '%s': shape and dtype make %llu bytes, data_offsets "
-			 "span %llu", e->name, (unsigned long long)e->numel * st_dtype_size(e->dtype),
-			 (unsigned long long)(e->end - e->begin));
+			 "span %llu", e->name, want, (unsigned long long)(e->end - e->begin));
 		err = MB_ERR_PARSE;
 	}
 	return err;
@@ -186,7 +186,8 @@ static int parse_meta(struct st_file *f, const cJSON *obj, char *why, size_t len
 		return MB_ERR_NOMEM;
 	cJSON_ArrayForEach(v, obj) {
 		if (!cJSON_IsString(v)) {
-			snprintf(why, len, "__metadata__ value of '%.64s' is not a string", v->string);
+			snprintf(why, len, "__metadata__ value of '%.64s' is not a string",
+				 v->string);
 			return MB_ERR_PARSE;
 		}
 		f->meta[2 * f->n_meta] = strdup(v->string);
@@ -250,12 +251,56 @@ static int cmp_by_offset(const void *a, const void *b)
 	return x->end < y->end ? -1 : x->end > y->end;
 }
 
-/* check_layout refuses duplicate names and spans that are not contiguous from 0 to
- * exactly data_len; it leaves f->by_name sorted by name. */
-static int check_layout(struct st_file *f, uint64_t data_len, char *why, size_t len)
+/* check_names refuses a name given twice (f->by_name sorted by name). */
+static int check_names(const struct st_file *f, char *why, size_t len)
+{
+	for (int i = 1; i < f->n; i++) {
+		const char *name = f->entries[f->by_name[i]].name;
+		if (strcmp(f->entries[f->by_name[i - 1]].name, name) == 0) {
+			snprintf(why, len, "tensor '%s' appears twice", name);
+			return MB_ERR_PARSE;
+		}
+	}
+	return MB_OK;
+}
+
+/* check_spans refuses spans (by_offset: sorted by span) that are not contiguous from
+ * 0 to exactly data_len. */
+static int check_spans(const struct st_file *f, const int *by_offset, uint64_t data_len,
+		       char *why, size_t len)
 {
 	uint64_t at = 0;
+	for (int i = 0; i < f->n; i++) {
+		const struct st_entry *e = &f->entries[by_offset[i]];
+		unsigned long long b = e->begin, end = e->end;
+		if (e->end > data_len) {
+			snprintf(why, len, "tensor '%s': data_offsets [%llu, %llu] run past the end "
+				 "of the data (%llu bytes)", e->name, b, end,
+				 (unsigned long long)data_len);
+			return MB_ERR_PARSE;
+		}
+		if (e->begin != at) {
+			snprintf(why, len, "tensor '%s': data_offsets [%llu, %llu] %s the previous "
+				 "tensor's end %llu", e->name, b, end,
+				 e->begin < at ? "overlap" : "leave a gap after", (unsigned long long)at);
+			return MB_ERR_PARSE;
+		}
+		at = e->end;
+	}
+	if (at != data_len) {
+		snprintf(why, len, "%llu trailing bytes after the last tensor",
+			 (unsigned long long)(data_len - at));
+		return MB_ERR_PARSE;
+	}
+	return MB_OK;
+}
+
+/* check_layout sorts the entries by name (kept in f->by_name, for st_find) and by
+ * span, and refuses duplicate names and spans that do not tile the data. */
+static int check_layout(struct st_file *f, uint64_t data_len, char *why, size_t len)
+{
 	int *by_offset = malloc(((size_t)f->n + 1) * sizeof(int));
+	int err;
 	f->by_name = malloc(((size_t)f->n + 1) * sizeof(int));
 	if (!by_offset || !f->by_name) {
 		free(by_offset);
@@ -268,34 +313,9 @@ static int check_layout(struct st_file *f, uint64_t data_len, char *why, size_t 
 	sort_base = f->entries;
 	qsort(f->by_name, (size_t)f->n, sizeof(int), cmp_by_name);
 	qsort(by_offset, (size_t)f->n, sizeof(int), cmp_by_offset);
-	int err = MB_OK;
-	for (int i = 1; i < f->n && !err; i++) {
-		if (strcmp(f->entries[f->by_name[i - 1]].name, f->entries[f->by_name[i]].name) == 0) {
-			snprintf(why, len, "tensor '%s' appears twice", f->entries[f->by_name[i]].name);
-			err = MB_ERR_PARSE;
-		}
-	}
-	for (int i = 0; i < f->n && !err; i++) {
-		const struct st_entry *e = &f->entries[by_offset[i]];
-		if (e->end > data_len) {
-			snprintf(why, len, "tensor '%s': data_offsets [%llu, %llu] run past the end of "
-				 "the data (%llu bytes)", e->name, (unsigned long long)e->begin,
-				 (unsigned long long)e->end, (unsigned long long)data_len);
-			err = MB_ERR_PARSE;
-		} else if (e->begin != at) {
-			snprintf(why, len, "tensor '%s': data_offsets [%llu, %llu] %s the previous "
-				 "tensor's end %llu", e->name, (unsigned long long)e->begin,
-				 (unsigned long long)e->end, e->begin < at ? "overlap" : "leave a gap after",
-				 (unsigned long long)at);
-			err = MB_ERR_PARSE;
-		}
-		at = e->end;
-	}
-	if (!err && at != data_len) {
-		snprintf(why, len, "%llu trailing bytes after the last tensor",
-			 (unsigned long long)(data_len - at));
-		err = MB_ERR_PARSE;
-	}
+	err = check_names(f, why, len);
+	if (!err)
+		err = check_spans(f, by_offset, data_len, why, len);
 	free(by_offset);
 	return err;
 }

@@ -32,7 +32,8 @@ static int check_tensor(const struct st_tensor *t, int i, int64_t *numel, char *
 {
 	if (!t->name || !t->name[0] || strcmp(t->name, "__metadata__") == 0 ||
 	    !st_utf8_valid((const unsigned char *)t->name, strlen(t->name))) {
-		snprintf(why, len, "tensor %d: name must be non-empty UTF-8 and not __metadata__", i);
+		snprintf(why, len, "tensor %d: name must be non-empty UTF-8, not __metadata__",
+			 i);
 		return MB_ERR_ARG;
 	}
 	if ((t->dtype != ST_F32 && t->dtype != ST_BF16) || t->ndim < 0 || t->ndim > ST_MAX_DIMS) {
@@ -64,8 +65,9 @@ static int check_list(const struct st_tensor *t, int n, const char *const *meta_
 	for (int i = 0; i < n && !err; i++)
 		err = check_tensor(&t[i], i, &numel[i], why, len);
 	for (int i = 0; meta_kv && meta_kv[i] && !err; i += 2) {
-		if (!meta_kv[i + 1] || !st_utf8_valid((const unsigned char *)meta_kv[i], strlen(meta_kv[i])) ||
-		    !st_utf8_valid((const unsigned char *)meta_kv[i + 1], strlen(meta_kv[i + 1]))) {
+		const char *k = meta_kv[i], *v = meta_kv[i + 1];
+		if (!v || !st_utf8_valid((const unsigned char *)k, strlen(k)) ||
+		    !st_utf8_valid((const unsigned char *)v, strlen(v))) {
 			snprintf(why, len, "metadata entry %d: needs a UTF-8 key and value", i / 2);
 			err = MB_ERR_ARG;
 		}

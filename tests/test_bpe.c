@@ -88,6 +88,11 @@ START_TEST(hand_worked_corpus)
 	expect_tokens(b, "aaabdaaabac", (int32_t[]){ 258, 'd', 258, 'a', 'c' }, 5);
 	expect_tokens(b, "abaa", (int32_t[]){ 257, 256 }, 2);
 	bpe_free(b);
+	/* No pair occurs twice in a text of fewer than 3 bytes: bytes alone. */
+	b = train_str("", 300);
+	ck_assert_int_eq(bpe_vocab_size(b), 256);
+	expect_tokens(b, "", NULL, 0);
+	bpe_free(b);
 	/* The vocabulary asked for caps the merges. */
 	b = train_str("aaabdaaabac", 257);
 	ck_assert_int_eq(bpe_vocab_size(b), 257);
