@@ -33,6 +33,7 @@ static const struct command commands[] = {
 	{ "claims", "recompute published claims (GPU-hours, MFU, cost) from first principles", cmd_claims },
 	{ "pipeline", "pipeline schedules: simulated bubble vs closed forms, timeline, --execute", cmd_pipeline },
 	{ "compare", "two result files -> regressions (exit 1 on one)", cmd_compare },
+	{ "project", "a training step projected to N GPUs of a hardware (step split, MFU, GPU-hours); --validate", cmd_project },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
