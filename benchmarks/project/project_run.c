@@ -120,9 +120,13 @@ static int pipeline(const struct proj_input *in, struct proj_result *r, int *cop
 				       in->hw->scaleup_gbps * net->nvlink_eff) * 1e9,
 				 in->pp > 1 ? s->p2p_bytes : 0.0 };
 	int err = pipe_plan_build(in->schedule, in->pp, r->microbatches, in->vp, &plan, why, len);
+	if (err == MB_ERR_ARG) {
+		char reason[512];
+		snprintf(reason, sizeof(reason), "%s", why);
+		return fail(why, len, "--schedule %s: %s", pipe_schedule_name(in->schedule), reason);
+	}
 	if (err)
-		return err == MB_ERR_ARG ? fail(why, len, "--schedule %s: %.*s",
-						pipe_schedule_name(in->schedule), 400, why) : err;
+		return err;
 	err = pipe_simulate(&plan, &t, &sim, why, len);
 	if (!err) {
 		r->pipeline_s = sim.step_time;
