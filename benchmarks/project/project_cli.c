@@ -17,6 +17,7 @@
 #define USAGE "moebench project --preset NAME|--model FILE --hardware KEY --gpus N " \
 	      "--layout tp=,cp=,pp=,dp=,ep=,etp=,vp= --schedule NAME --precision bf16|fp8 " \
 	      "[--seq N] [--global-batch N] [--micro-batch N] [--recompute none|selective|full] " \
+	      "[--ep-dispatch auto|deepep|alltoall] [--stages even-layers|balanced] " \
 	      "[--calibration DIR|none] [--tokens N] [--usd-per-gpu-hour X] [--json] " \
 	      "[--sweep KEY=V1,V2,..] [--search [--top N]] | --validate"
 
@@ -51,6 +52,8 @@ int proj_opts_parse(int argc, char **argv, struct proj_opts *o, bool *help)
 		{ "global-batch", CLI_SIZE, &o->global_batch, "0", "sequences per step (0: the published run's, else dp x micro-batch x 2 x pp)", 0, 1 << 30, NULL },
 		{ "micro-batch", CLI_SIZE, &o->micro_batch, "1", "sequences per micro-batch", 1, 1 << 16, NULL },
 		{ "recompute", CLI_CHOICE, &o->recompute, "none", "activation recomputation", 0, -1, "none|selective|full" },
+		{ "ep-dispatch", CLI_CHOICE, &o->dispatch, "auto", "EP token transport (auto: deepep under dualpipe(v), else alltoall)", 0, -1, "auto|deepep|alltoall" },
+		{ "stages", CLI_CHOICE, &o->stages, "even-layers", "layer placement over PP stages", 0, -1, "even-layers|balanced" },
 		{ "mtp", CLI_INT, &o->mtp, "-1", "MTP modules (-1: the model's)", -1, 16, NULL },
 		{ "calibration", CLI_STRING, &o->calibration, NULL, "directory of moebench result files (default results/runs/h100-sxm), or none", 0, -1, NULL },
 		{ "tokens", CLI_DOUBLE, &o->tokens, "0", "token budget for GPU-hours (0: the published run's)", 0, 1e18, NULL },
@@ -222,6 +225,12 @@ int proj_input_from_opts(const struct proj_opts *o, const struct proj_env *env,
 			strcmp(o->recompute, "selective") == 0 ? PROJ_RECOMPUTE_SELECTIVE :
 			PROJ_RECOMPUTE_NONE;
 	in->mtp_depth = o->mtp >= 0 ? o->mtp : env->cfg.mtp_depth;
+	bool dual = s == PIPE_DUALPIPE || s == PIPE_DUALPIPEV;
+	in->dispatch = strcmp(o->dispatch, "deepep") == 0 ? PROJ_DISPATCH_DEEPEP :
+		       strcmp(o->dispatch, "alltoall") == 0 ? PROJ_DISPATCH_ALLTOALL :
+		       dual ? PROJ_DISPATCH_DEEPEP : PROJ_DISPATCH_ALLTOALL;
+	in->stages = strcmp(o->stages, "balanced") == 0 ? PROJ_STAGES_BALANCED
+							 : PROJ_STAGES_EVEN_LAYERS;
 	if (in->fp8 && !(in->hw->peak_fp8_tflops > 0))
 		return cli_error("use --precision bf16", "--precision fp8: %s has no FP8 peak in "
 				 "the hardware table", in->hw->key);

@@ -15,7 +15,7 @@
 
 struct proj_opts {
 	const char *preset, *model_file, *hardware, *layout, *schedule, *precision;
-	const char *recompute, *calibration, *sweep;
+	const char *recompute, *calibration, *sweep, *dispatch, *stages;
 	int64_t gpus, seq, global_batch, micro_batch;
 	int mtp, top;
 	double tokens, usd;

@@ -53,10 +53,11 @@ static void print_header(FILE *f, const struct proj_result *r, const struct proj
 		(long long)in->gpus, in->hw->key, in->hw->label, in->fp8 ? "fp8" : "bf16",
 		pipe_schedule_name(in->schedule));
 	fprintf(f, "layout tp=%d cp=%d pp=%d dp=%d ep=%d etp=%d vp=%d; seq %lld, global batch "
-		"%lld sequences, micro-batch %lld -> %d micro-batches; recompute %s; MTP %lld\n",
-		in->tp, in->cp, in->pp, in->dp, in->ep, in->etp, in->vp, (long long)in->seq,
-		(long long)in->global_batch, (long long)in->micro_batch, r->microbatches,
-		proj_recompute_name(in->recompute), (long long)in->mtp_depth);
+		"%lld sequences, micro-batch %lld -> %d micro-batches; recompute %s; MTP %lld; "
+		"stages %s; EP dispatch %s\n", in->tp, in->cp, in->pp, in->dp, in->ep, in->etp,
+		in->vp, (long long)in->seq, (long long)in->global_batch, (long long)in->micro_batch,
+		r->microbatches, proj_recompute_name(in->recompute), (long long)in->mtp_depth,
+		proj_stages_name(in->stages), proj_dispatch_name(in->dispatch));
 	if (r->calibrated)
 		fprintf(f, "calibration: %s (%s, %d files: %zu BF16 + %zu FP8 GEMM shapes, copy at "
 			"%.3f of HBM), efficiencies applied as fractions of %s's datasheet peaks\n",
@@ -105,8 +106,10 @@ static void print_split(FILE *f, const struct proj_result *r)
 	fprintf(f, "DP/ZeRO-1: reduce-scatter %.3f s, all-gather %.3f s; pipeline messages "
 		"%.3f s (inside the simulated %.3f s)\n", r->dp_rs_s, r->dp_ag_s, r->p2p_s,
 		r->pipeline_s);
-	fprintf(f, "stages taken as balanced; a plain split of the layers puts %.2fx the mean "
-		"on its fullest stage\n", r->imbalance);
+	fprintf(f, "stages %s: an even split of the layers puts %.2fx the mean share on its "
+		"fullest stage%s\n", proj_stages_name(r->in.stages), r->imbalance,
+		r->in.stages == PROJ_STAGES_EVEN_LAYERS ? ", which every device's operations take "
+		"here (--stages balanced: the mean)" : "");
 }
 
 /* print_rates prints throughput, MFU, memory and the budget. */
@@ -129,6 +132,9 @@ static void print_rates(FILE *f, const struct proj_result *r, const struct proj_
 		"%.0f GB: %s\n", (long long)m->stage, m->weight_bytes / 1e9, m->grad_bytes / 1e9,
 		m->optimizer_bytes / 1e9, m->activation_bytes / 1e9, r->peak_act_microbatches,
 		r->mem_total_bytes / 1e9, hw->hbm_gb, r->fits ? "fits" : "DOES NOT FIT");
+	if (!r->fits)
+		fprintf(f, "  (memory.c keeps BF16 activations of every layer: no FP8 activation "
+			"caching or partial recomputation; --recompute full keeps layer inputs only)\n");
 	if (!(b->tokens > 0))
 		return;
 	double gh = proj_gpu_hours(r, b->tokens);
@@ -187,6 +193,9 @@ cJSON *proj_to_json(const struct proj_result *r, const struct proj_budget *b)
 		cJSON_AddNumberToObject(lay, keys[i], vals[i]);
 	cJSON_AddStringToObject(o, "schedule", pipe_schedule_name(in->schedule));
 	cJSON_AddStringToObject(o, "precision", in->fp8 ? "fp8" : "bf16");
+	cJSON_AddStringToObject(o, "stages", proj_stages_name(in->stages));
+	cJSON_AddStringToObject(o, "ep_dispatch", proj_dispatch_name(in->dispatch));
+	cJSON_AddNumberToObject(o, "stage_imbalance", r->imbalance);
 	cJSON_AddNumberToObject(o, "microbatches", r->microbatches);
 	cJSON_AddBoolToObject(o, "calibrated", r->calibrated);
 	cJSON_AddNumberToObject(o, "step_s", r->step_s);

@@ -46,6 +46,17 @@ const char *proj_recompute_name(enum proj_recompute r)
 	return (unsigned)r < 3 ? n[r] : "?";
 }
 
+const char *proj_dispatch_name(enum proj_dispatch d)
+{
+	return d == PROJ_DISPATCH_DEEPEP ? "deepep" : d == PROJ_DISPATCH_ALLTOALL ? "alltoall" : "?";
+}
+
+const char *proj_stages_name(enum proj_stages s)
+{
+	return s == PROJ_STAGES_BALANCED ? "balanced" : s == PROJ_STAGES_EVEN_LAYERS ? "even-layers"
+										       : "?";
+}
+
 /* fail writes a printf-style reason into why and returns MB_ERR_ARG. */
 static int fail(char *why, size_t len, const char *fmt, ...)
 {

@@ -20,9 +20,8 @@
  *   - CP: K and V all-gathered in the forward, all-gathered and their gradients
  *     reduce-scattered in the backward, hidden behind the attention core up to its time.
  *   - EP: dispatch (FP8 with a 4-byte scale per 128 under --precision fp8, else BF16)
- *     and combine (BF16) forward, both BF16 backward. Across nodes a token travels
- *     once per destination node (DeepEP), inside a node once per routed copy; the two
- *     tiers run concurrently. DualPipe hides it behind the paired chunk's compute, which
+ *     and combine (BF16) forward, both BF16 backward, as DeepEP or a plain all-to-all
+ *     sends them (a2a_time); routing taken as uniform (no hot expert). DualPipe hides it behind the paired chunk's compute, which
  *     then runs on 112 of 132 SMs (DeepSeek-V3 sec. 3.2.2: 20 SMs communicate).
  */
 #include "project_step.h"
@@ -252,14 +251,23 @@ static void add_tp_cp(const struct ctx *x, struct cost *cs)
 	cs->cp_exposed_b += fmax(0.0, ag + rs - cs->b[PROJ_ATTN_CORE]);
 }
 
-/* a2a_time is one EP all-to-all of `per_copy` bytes per routed token copy. */
+/* a2a_time is one EP all-to-all of `per_copy` bytes per routed token copy. DeepEP:
+ * across nodes a token travels once per destination node, inside a node once per
+ * copy. All-to-all: every copy travels to its expert's GPU, (ep - per_node)/ep of them
+ * over the network. The two tiers run concurrently. */
 static double a2a_time(const struct ctx *x, const struct proj_result *r, double per_copy)
 {
 	const struct proj_input *in = x->in;
 	double tokens = (double)x->tokens / in->tp, k = (double)x->c->activated_experts;
-	double nodes = r->ep_nodes, per_node = (double)in->ep / nodes;
-	double ib = nodes > 1 ? tokens * r->nodes_per_token * (nodes - 1) / nodes * per_copy : 0;
-	double nvl = per_node > 1 ? tokens * k * per_copy * (per_node - 1) / per_node : 0;
+	double nodes = r->ep_nodes, ep = in->ep, per_node = ep / nodes, ib, nvl;
+
+	if (in->dispatch == PROJ_DISPATCH_DEEPEP) {
+		ib = nodes > 1 ? tokens * r->nodes_per_token * (nodes - 1) / nodes * per_copy : 0;
+		nvl = per_node > 1 ? tokens * k * per_copy * (per_node - 1) / per_node : 0;
+	} else {
+		ib = tokens * k * per_copy * (ep - per_node) / ep;
+		nvl = tokens * k * per_copy * (per_node - 1) / ep;
+	}
 	const struct proj_tier *lat = nodes > 1 ? &x->ib : &x->nvl;
 	double t_ib = ib / (x->ib.gbps * 1e9 * x->ib.efficiency);
 	double t_nvl = nvl / (x->nvl.gbps * 1e9 * x->nvl.efficiency);
@@ -338,38 +346,80 @@ static void ep_routing(const struct ctx *x, struct proj_result *r)
 						  (int64_t)r->max_nodes) : 0.0;
 }
 
-/* model_cost sums the whole model for one micro-batch (all layers, head, MTP), and the
- * fullest stage of a plain split of the layers over PP into *fullest. */
-static int model_cost(const struct ctx *x, const struct proj_result *r, struct cost *all,
-		      double *fullest)
+/* stage_cost fills the cost of virtual stage s of n_stages, the layers split evenly:
+ * its layers, and on the last stage the head and the MTP modules. */
+static void stage_cost(const struct ctx *x, int64_t s, int64_t n_stages,
+		       const struct cost *kinds, struct cost *st)
 {
 	const struct model_config *c = x->c;
-	struct cost dense, moe, head, mtp_head;
-	int64_t pp = x->in->pp, mtp = x->in->mtp_depth;
-	bool moe_tail = c->dense_layers < c->layers;
+	int64_t lo = s * c->layers / n_stages, hi = (s + 1) * c->layers / n_stages;
+	int64_t dh = hi < c->dense_layers ? hi : c->dense_layers;
+	int64_t nd = dh > lo ? dh - lo : 0;
 
-	memset(&dense, 0, sizeof(dense));
-	memset(&moe, 0, sizeof(moe));
-	if ((c->dense_layers && layer_cost(x, r, false, &dense)) ||
-	    (moe_tail && layer_cost(x, r, true, &moe)))
+	memset(st, 0, sizeof(*st));
+	cost_add(st, &kinds[0], (double)nd);
+	cost_add(st, &kinds[1], (double)(hi - lo - nd));
+	if (s < n_stages - 1)
+		return;
+	cost_add(st, &kinds[2], 1.0);
+	cost_add(st, c->dense_layers < c->layers ? &kinds[1] : &kinds[0],
+		 (double)x->in->mtp_depth);
+	cost_add(st, &kinds[3], (double)x->in->mtp_depth);
+}
+
+/* device_cost fills device d's share of an even layer split as the simulator counts it
+ * (one micro-batch through everything the device holds, per its op scale): interleaved
+ * holds stages d, d+PP, ...; DualPipe stages d and PP-1-d, each op one of them, so the
+ * mean; DualPipeV stages d and 2PP-1-d of 2PP; the others stage d. */
+static void device_cost(const struct ctx *x, int64_t d, const struct cost *kinds,
+			struct cost *dev)
+{
+	const struct proj_input *in = x->in;
+	int64_t pp = in->pp, v = in->schedule == PIPE_INTERLEAVED ? in->vp : 1;
+	struct cost st;
+
+	memset(dev, 0, sizeof(*dev));
+	if (in->schedule == PIPE_DUALPIPE || in->schedule == PIPE_DUALPIPEV) {
+		bool half = in->schedule == PIPE_DUALPIPE;
+		int64_t n = half ? pp : 2 * pp;
+		stage_cost(x, d, n, kinds, &st);
+		cost_add(dev, &st, half ? 0.5 : 1.0);
+		stage_cost(x, n - 1 - d, n, kinds, &st);
+		cost_add(dev, &st, half ? 0.5 : 1.0);
+		return;
+	}
+	for (int64_t c = 0; c < v; c++) {
+		stage_cost(x, c * pp + d, pp * v, kinds, &st);
+		cost_add(dev, &st, 1.0);
+	}
+}
+
+/* model_cost sums the whole model for one micro-batch (all layers, head, MTP) into
+ * *all, and the fullest device's share of an even layer split into *fullest. */
+static int model_cost(const struct ctx *x, const struct proj_result *r, struct cost *all,
+		      struct cost *fullest)
+{
+	const struct model_config *c = x->c;
+	struct cost kinds[4], dev;  /* dense layer, MoE layer, head, MTP's head + proj */
+	int64_t mtp = x->in->mtp_depth;
+
+	memset(kinds, 0, sizeof(kinds));
+	if ((c->dense_layers && layer_cost(x, r, false, &kinds[0])) ||
+	    (c->dense_layers < c->layers && layer_cost(x, r, true, &kinds[1])))
 		return MB_ERR_ARG;
-	head_cost(x, false, &head);
-	head_cost(x, true, &mtp_head);
+	head_cost(x, false, &kinds[2]);
+	head_cost(x, true, &kinds[3]);
 	memset(all, 0, sizeof(*all));
-	cost_add(all, &dense, (double)c->dense_layers);
-	cost_add(all, &moe, (double)(c->layers - c->dense_layers));
-	cost_add(all, &head, 1.0);
-	cost_add(all, moe_tail ? &moe : &dense, (double)mtp);
-	cost_add(all, &mtp_head, (double)mtp);
-	*fullest = 0;
-	for (int64_t s = 0; s < pp; s++) {
-		int64_t lo = s * c->layers / pp, hi = (s + 1) * c->layers / pp;
-		int64_t nd = hi < c->dense_layers ? hi - lo : lo < c->dense_layers ? c->dense_layers - lo : 0;
-		double t = (double)nd * cost_total(&dense) + (double)(hi - lo - nd) * cost_total(&moe);
-		if (s == pp - 1)
-			t += cost_total(&head) + (double)mtp * (cost_total(moe_tail ? &moe : &dense) +
-								 cost_total(&mtp_head));
-		*fullest = fmax(*fullest, t);
+	cost_add(all, &kinds[0], (double)c->dense_layers);
+	cost_add(all, &kinds[1], (double)(c->layers - c->dense_layers));
+	cost_add(all, &kinds[2], 1.0);
+	cost_add(all, c->dense_layers < c->layers ? &kinds[1] : &kinds[0], (double)mtp);
+	cost_add(all, &kinds[3], (double)mtp);
+	memset(fullest, 0, sizeof(*fullest));
+	for (int64_t d = 0; d < x->in->pp; d++) {
+		device_cost(x, d, kinds, &dev);
+		if (cost_total(&dev) > cost_total(fullest))
+			*fullest = dev;
 	}
 	return MB_OK;
 }
@@ -395,11 +445,12 @@ static void ctx_init(struct ctx *x, const struct proj_input *in, struct proj_res
 	r->mem_efficiency = x->mem_eff;
 }
 
-/* share_from_cost divides the model's cost over PP and states the pipeline view. */
-static void share_from_cost(const struct proj_input *in, const struct cost *all,
+/* share_from_cost takes one device's share (the model's cost over PP, or the fullest
+ * stage's: pp = 1) and states the pipeline view of it. */
+static void share_from_cost(const struct proj_input *in, const struct cost *all, double pp,
 			    struct proj_share *s)
 {
-	double pp = in->pp, fc = 0, bc = 0, wc = 0;
+	double fc = 0, bc = 0, wc = 0;
 	bool dual = in->schedule == PIPE_DUALPIPE || in->schedule == PIPE_DUALPIPEV;
 
 	for (int i = 0; i < PROJ_N_CLASSES; i++) {
@@ -431,15 +482,17 @@ int proj_share_compute(const struct proj_input *in, struct proj_result *r, char 
 		       size_t why_len)
 {
 	struct ctx x;
-	struct cost all;
-	double fullest;
+	struct cost all, fullest;
 
 	ctx_init(&x, in, r);
 	ep_routing(&x, r);
 	if (model_cost(&x, r, &all, &fullest))
 		return fail(why, why_len, "the model's shapes do not fit the layout (tokens %lld)",
 			    (long long)x.tokens);
-	share_from_cost(in, &all, &r->share);
-	r->imbalance = fullest / (cost_total(&all) / in->pp);
+	if (in->stages == PROJ_STAGES_BALANCED)
+		share_from_cost(in, &all, in->pp, &r->share);
+	else
+		share_from_cost(in, &fullest, 1.0, &r->share);
+	r->imbalance = cost_total(&fullest) / (cost_total(&all) / in->pp);
 	return MB_OK;
 }

@@ -11,8 +11,9 @@
  *        + exposed DP/ZeRO-1 traffic (gradient reduce-scatter and parameter all-gather
  *          beyond what one micro-batch's backward / forward hides)
  *        + the optimizer (Adam on the ZeRO-1 shard, memory-bound).
- * Stages are taken as balanced (each device holds 1/PP of the model's work, head and
- * MTP included); `imbalance` states how far a plain layer split is from that.
+ * The simulator takes one duration per operation kind for every device: balanced
+ * stages give each 1/PP of the model's work; even-layers gives every device the
+ * fullest stage's (the pace a 1F1B pipeline runs at). `imbalance` states the ratio.
  */
 #ifndef MB_PROJECT_STEP_H
 #define MB_PROJECT_STEP_H
@@ -28,6 +29,17 @@
 #include "project_calib.h"
 
 enum proj_recompute { PROJ_RECOMPUTE_NONE, PROJ_RECOMPUTE_SELECTIVE, PROJ_RECOMPUTE_FULL };
+
+/* How routed tokens travel: DeepEP's (one copy per destination node over the network,
+ * fanned out over NVLink there) or a plain all-to-all (every routed copy sent to its
+ * expert's GPU: Megatron's alltoall dispatcher, NCCL). */
+enum proj_dispatch { PROJ_DISPATCH_DEEPEP, PROJ_DISPATCH_ALLTOALL };
+
+/* How layers are placed on stages: balanced (each stage 1/PP of the model's work: Llama
+ * 3 moves a layer off the first and last stage for this, sec. 3.3.2) or even-layers
+ * (layers split evenly, embedding on the first stage, head and MTP on the last:
+ * Megatron's default), where the fullest stage sets the pipeline's pace. */
+enum proj_stages { PROJ_STAGES_BALANCED, PROJ_STAGES_EVEN_LAYERS };
 
 /* Compute classes of the split. */
 enum proj_class { PROJ_DENSE_GEMM, PROJ_EXPERT_GEMM, PROJ_ATTN_CORE, PROJ_OTHER, PROJ_N_CLASSES };
@@ -46,6 +58,8 @@ struct proj_input {
 	int64_t seq, global_batch, micro_batch;  /* sequences */
 	enum proj_recompute recompute;
 	int64_t mtp_depth;
+	enum proj_dispatch dispatch;
+	enum proj_stages stages;
 };
 
 /* Costs of one micro-batch through one device's share (1/PP) of the model. */
@@ -64,7 +78,7 @@ struct proj_result {
 	double mem_efficiency;
 	double nodes_per_token, max_nodes;  /* EP: expected distinct nodes; 0 = no limit */
 	int ep_nodes;
-	double imbalance;              /* plain split's fullest stage / balanced share */
+	double imbalance;              /* even-layers' fullest stage / balanced share */
 	struct proj_share share;
 	/* per step, per GPU */
 	double step_s, pipeline_s, bubble_s, busy_s;
@@ -93,10 +107,13 @@ int proj_step(const struct proj_input *in, struct proj_result *out, char *why, s
 int proj_share_compute(const struct proj_input *in, struct proj_result *r, char *why,
 		       size_t why_len);
 
-/* proj_class_name: "dense_gemm", "expert_gemm", "attn_core", "other". proj_comm_name:
- * "tp", "cp", "ep". proj_recompute_name: "none", "selective", "full". */
+/* proj_class_name: "dense_gemm", "expert_gemm", "attn_core", "other"; proj_comm_name:
+ * "tp", "cp", "ep"; proj_recompute_name: "none", "selective", "full". */
 const char *proj_class_name(enum proj_class c);
 const char *proj_comm_name(enum proj_comm c);
 const char *proj_recompute_name(enum proj_recompute r);
+/* proj_dispatch_name: "deepep", "alltoall"; proj_stages_name: "balanced", "even-layers". */
+const char *proj_dispatch_name(enum proj_dispatch d);
+const char *proj_stages_name(enum proj_stages s);
 
 #endif
