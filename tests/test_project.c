@@ -171,6 +171,50 @@ START_TEST(memory_verdict)
 }
 END_TEST
 
+/* input_dsv3 is DeepSeek-V3 on 256 H800s, EP 64 over 8 nodes, DualPipe, FP8. */
+static struct proj_input input_dsv3(void)
+{
+	struct proj_input in = { 0 };
+	in.cfg = model_preset_find("deepseek-v3");
+	in.hw = hardware_find_key("h800-sxm");
+	in.gpus = 256;
+	in.tp = in.cp = in.etp = in.vp = 1;
+	in.pp = 4;
+	in.dp = 64;
+	in.ep = 64;
+	in.schedule = PIPE_DUALPIPE;
+	in.fp8 = true;
+	in.seq = 4096;
+	in.micro_batch = 1;
+	in.global_batch = 512;
+	in.mtp_depth = 1;
+	return in;
+}
+
+START_TEST(stages_and_dispatch)
+{
+	struct proj_input in = input_dsv3();
+	struct proj_result even, bal, a2a;
+	char why[256];
+
+	in.stages = PROJ_STAGES_EVEN_LAYERS;
+	ck_assert_int_eq(proj_step(&in, &even, why, sizeof(why)), 0);
+	in.stages = PROJ_STAGES_BALANCED;
+	ck_assert_int_eq(proj_step(&in, &bal, why, sizeof(why)), 0);
+	/* the fullest device of an even split carries more than the mean share */
+	ck_assert(even.imbalance > 1.0);
+	ck_assert_double_eq_tol(even.imbalance, bal.imbalance, 1e-12);
+	ck_assert(even.step_s > bal.step_s);
+	/* a plain all-to-all sends every routed copy: more EP traffic than DeepEP's one copy
+	 * per node (3.6 nodes per token against 8 copies) */
+	in.dispatch = PROJ_DISPATCH_ALLTOALL;
+	ck_assert_int_eq(proj_step(&in, &a2a, why, sizeof(why)), 0);
+	ck_assert(a2a.comm_s[PROJ_COMM_EP] > 1.5 * bal.comm_s[PROJ_COMM_EP]);
+	ck_assert_double_eq_tol(bal.nodes_per_token, 4.0 * (1 - pow(0.75, 8)), 1e-12);
+	ck_assert_int_eq(bal.ep_nodes, 8);
+}
+END_TEST
+
 START_TEST(layout_rejected)
 {
 	struct proj_input in = input_llama8b(32, 4, 2048);
@@ -216,6 +260,12 @@ START_TEST(cli_json_sweep_validate)
 	ck_assert_int_eq(sh("$MB project --preset llama3-8b --gpus 64 --layout pp=4 --global-batch 256 "
 			    "--sweep gpus=32,64 | wc -l"), 0);
 	ck_assert_str_eq(out, "3\n");
+	ck_assert_int_eq(sh("$MB project --preset llama3-8b --gpus 64 --global-batch 256 --search "
+			    "--top 2"), 0);
+	expect_has("layouts run and fit; the best 2");
+	ck_assert_int_eq(sh("$MB project --preset llama3-8b --gpus 64 --global-batch 256 --search "
+			    "--top 2 | tail -n +3 | wc -l"), 0);
+	ck_assert_str_eq(out, "2\n");
 	ck_assert_int_eq(sh("$MB project --validate"), 0);
 	expect_has("llama3-405b/table4-16384-gpus-cp16");
 	expect_has("DP printed 4, derived 8");
@@ -235,6 +285,10 @@ START_TEST(cli_bad_input)
 		     "--layout pp=15,ep=8 --global-batch 4080 --schedule dualpipe",
 		     "dualpipe needs an even number of devices");
 	expect_error("$MB project --preset deepseek-v3 --gpus 8 --layout ep=3", "ep=3 does not divide");
+	expect_error("$MB project --preset llama3-8b --hardware mi300x --gpus 8",
+		     "lacks its scale-up or scale-out");
+	expect_error("$MB project --preset llama3-8b --gpus 8 --layout vp=2", "needs --schedule "
+		     "interleaved");
 }
 END_TEST
 
@@ -253,6 +307,7 @@ static Suite *project_suite(void)
 	tcase_add_test(step, pipeline_bubble_1f1b);
 	tcase_add_test(step, memory_verdict);
 	tcase_add_test(step, layout_rejected);
+	tcase_add_test(step, stages_and_dispatch);
 	tcase_add_checked_fixture(cli, cli_setup, cli_teardown);
 	tcase_add_test(cli, cli_deepseek_v3);
 	tcase_add_test(cli, cli_json_sweep_validate);

@@ -33,7 +33,8 @@ const char *proj_layout_hint(void)
 {
 	return "tp*cp*pp*dp must equal --gpus (dp may be left out and is derived); ep*etp must "
 	       "divide tp*cp*dp and the routed experts; --global-batch a multiple of dp x "
-	       "--micro-batch; dualpipe needs an even pp and micro-batches >= 2 x pp";
+	       "--micro-batch; dualpipe needs an even pp and micro-batches >= 2 x pp; the "
+	       "hardware entry needs its NVLink, network and HBM figures";
 }
 
 int proj_opts_parse(int argc, char **argv, struct proj_opts *o, bool *help)

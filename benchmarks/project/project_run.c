@@ -77,6 +77,10 @@ static int check_layout(const struct proj_input *in, char *why, size_t len)
 	if (in->tp < 1 || in->cp < 1 || in->pp < 1 || in->dp < 1 || in->ep < 1 || in->etp < 1 ||
 	    in->vp < 1)
 		return fail(why, len, "--layout: every size must be at least 1");
+	if (!(in->hw->scaleup_gbps > 0) || !(in->hw->scaleout_gbps > 0) ||
+	    !(in->hw->hbm_tbps > 0) || !(in->hw->hbm_gb > 0) || !(in->hw->peak_bf16_tflops > 0))
+		return fail(why, len, "--hardware %s: the table lacks its scale-up or scale-out "
+			    "bandwidth, HBM or BF16 peak (add them with a hardware file)", in->hw->key);
 	if (world != in->gpus)
 		return fail(why, len, "--layout: tp*cp*pp*dp = %lld, not --gpus %lld",
 			    (long long)world, (long long)in->gpus);
