@@ -292,7 +292,16 @@ int proj_validate(const struct baselines *set, const struct proj_calib *cal, boo
 		return 0;
 	}
 	cJSON *o = cJSON_CreateObject();
+	double mean, max;
 	cJSON_AddItemToObject(o, "cases", rows_json(rows, N_CASES));
+	cJSON_AddNumberToObject(o, "cases_projected", summary(rows, N_CASES, false, &mean, &max));
+	cJSON_AddNumberToObject(o, "mean_abs_err", mean);
+	cJSON_AddNumberToObject(o, "max_abs_err", max);
+	summary(rows, N_CASES, true, &mean, &max);
+	cJSON_AddNumberToObject(o, "mean_abs_err_loo", mean);
+	cJSON_AddNumberToObject(o, "max_abs_err_loo", max);
+	cJSON_AddStringToObject(o, "fitted", "nothing in rel_err; rel_err_loo: one factor on the "
+				"step time, fitted on the other cases' published rates");
 	char *text = cJSON_Print(o);
 	if (text)
 		printf("%s\n", text);
