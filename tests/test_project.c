@@ -309,6 +309,7 @@ static Suite *project_suite(void)
 	tcase_add_test(step, layout_rejected);
 	tcase_add_test(step, stages_and_dispatch);
 	tcase_add_checked_fixture(cli, cli_setup, cli_teardown);
+	tcase_set_timeout(cli, 120);
 	tcase_add_test(cli, cli_deepseek_v3);
 	tcase_add_test(cli, cli_json_sweep_validate);
 	tcase_add_test(cli, cli_bad_input);

@@ -82,6 +82,27 @@ static void line(FILE *f, const char *what, double s, double step)
 	fprintf(f, "  %-44s %10.3f %7.1f%%\n", what, s, 100.0 * s / step);
 }
 
+/* print_layer_comm prints one layer's collectives for one micro-batch. */
+static void print_layer_comm(FILE *f, const struct proj_result *r)
+{
+	const struct proj_layer_comm *l = &r->layer;
+
+	if (r->in.tp <= 1 && r->in.cp <= 1 && r->in.ep <= 1)
+		return;
+	fprintf(f, "one layer, one micro-batch:");
+	if (r->in.tp > 1)
+		fprintf(f, " TP all-gather %.3f ms (%.1f MB over %s; 2 all-gathers + 2 "
+			"reduce-scatters per pass);", 1e3 * l->tp_all_gather_s, l->tp_bytes / 1e6,
+			l->tp_network ? "the network" : "NVLink");
+	if (r->in.cp > 1)
+		fprintf(f, " CP all-gather of K,V %.3f ms;", 1e3 * l->cp_all_gather_s);
+	if (r->in.ep > 1)
+		fprintf(f, " EP dispatch %.3f ms (%.1f MB network + %.1f MB NVLink per GPU), "
+			"combine %.3f ms;", 1e3 * l->ep_dispatch_s, l->ep_dispatch_net_bytes / 1e6,
+			l->ep_dispatch_nvl_bytes / 1e6, 1e3 * l->ep_combine_s);
+	fprintf(f, "\n");
+}
+
 /* print_split prints the step time split by term. */
 static void print_split(FILE *f, const struct proj_result *r)
 {
@@ -103,6 +124,7 @@ static void print_split(FILE *f, const struct proj_result *r)
 	fprintf(f, "communication in the step: tp %.3f s, cp %.3f s, ep %.3f s; hidden %.3f s\n",
 		r->comm_s[PROJ_COMM_TP], r->comm_s[PROJ_COMM_CP], r->comm_s[PROJ_COMM_EP],
 		r->comm_hidden_s);
+	print_layer_comm(f, r);
 	fprintf(f, "DP/ZeRO-1: reduce-scatter %.3f s, all-gather %.3f s; pipeline messages "
 		"%.3f s (inside the simulated %.3f s)\n", r->dp_rs_s, r->dp_ag_s, r->p2p_s,
 		r->pipeline_s);

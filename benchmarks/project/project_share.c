@@ -224,7 +224,7 @@ static const struct proj_tier *tier_of(const struct ctx *x, int64_t stride, int6
 }
 
 /* add_tp_cp adds TP's and CP's collectives of one layer. */
-static void add_tp_cp(const struct ctx *x, struct cost *cs)
+static void add_tp_cp(const struct ctx *x, struct proj_result *r, struct cost *cs)
 {
 	const struct proj_input *in = x->in;
 	const struct model_config *c = x->c;
@@ -233,6 +233,9 @@ static void add_tp_cp(const struct ctx *x, struct cost *cs)
 	double tp = 2.0 * (proj_collective_time(PROJ_ALL_GATHER, in->tp, act, t) +
 			   proj_collective_time(PROJ_REDUCE_SCATTER, in->tp, act, t));
 
+	r->layer.tp_all_gather_s = proj_collective_time(PROJ_ALL_GATHER, in->tp, act, t);
+	r->layer.tp_bytes = act;
+	r->layer.tp_network = in->tp > 1 && t == &x->ib;
 	cs->f_comm[PROJ_COMM_TP] += tp;
 	cs->b_comm[PROJ_COMM_TP] += tp * (in->recompute == PROJ_RECOMPUTE_FULL ? 2.0 : 1.0);
 	if (in->cp <= 1)
@@ -245,6 +248,7 @@ static void add_tp_cp(const struct ctx *x, struct cost *cs)
 	t = tier_of(x, in->tp, in->cp);
 	double ag = proj_collective_time(PROJ_ALL_GATHER, in->cp, buf, t);
 	double rs = proj_collective_time(PROJ_REDUCE_SCATTER, in->cp, buf, t);
+	r->layer.cp_all_gather_s = ag;
 	cs->f_comm[PROJ_COMM_CP] += ag;
 	cs->b_comm[PROJ_COMM_CP] += ag + rs;
 	cs->cp_exposed_f += fmax(0.0, ag - cs->f[PROJ_ATTN_CORE]);
@@ -255,7 +259,8 @@ static void add_tp_cp(const struct ctx *x, struct cost *cs)
  * across nodes a token travels once per destination node, inside a node once per
  * copy. All-to-all: every copy travels to its expert's GPU, (ep - per_node)/ep of them
  * over the network. The two tiers run concurrently. */
-static double a2a_time(const struct ctx *x, const struct proj_result *r, double per_copy)
+static double a2a_time(const struct ctx *x, const struct proj_result *r, double per_copy,
+		       double *ib_bytes, double *nvl_bytes)
 {
 	const struct proj_input *in = x->in;
 	double tokens = (double)x->tokens / in->tp, k = (double)x->c->activated_experts;
@@ -272,32 +277,39 @@ static double a2a_time(const struct ctx *x, const struct proj_result *r, double 
 	double t_ib = ib / (x->ib.gbps * 1e9 * x->ib.efficiency);
 	double t_nvl = nvl / (x->nvl.gbps * 1e9 * x->nvl.efficiency);
 
+	*ib_bytes = ib;
+	*nvl_bytes = nvl;
 	return fmax(t_ib, t_nvl) + (lat->base_us + lat->hop_us) * 1e-6;
 }
 
-/* add_ep adds an MoE layer's dispatch and combine, forward and backward. */
-static void add_ep(const struct ctx *x, const struct proj_result *r, struct cost *cs)
+/* add_ep adds an MoE layer's dispatch and combine, forward and backward, and keeps one
+ * layer's figures for the printout. */
+static void add_ep(const struct ctx *x, struct proj_result *r, struct cost *cs)
 {
-	double dim = (double)x->c->dim;
-	double disp = a2a_time(x, r, dim * (x->in->fp8 ? 1.0 + 4.0 / 128.0 : 2.0));
-	double comb = a2a_time(x, r, dim * 2.0);
+	double dim = (double)x->c->dim, ib, nvl, ib_c, nvl_c;
+	double disp = a2a_time(x, r, dim * (x->in->fp8 ? 1.0 + 4.0 / 128.0 : 2.0), &ib, &nvl);
+	double comb = a2a_time(x, r, dim * 2.0, &ib_c, &nvl_c);
 
 	if (x->in->ep <= 1)
 		return;
+	r->layer.ep_dispatch_s = disp;
+	r->layer.ep_combine_s = comb;
+	r->layer.ep_dispatch_net_bytes = ib;
+	r->layer.ep_dispatch_nvl_bytes = nvl;
 	cs->f_comm[PROJ_COMM_EP] += disp + comb;
 	cs->b_comm[PROJ_COMM_EP] += 2.0 * comb +
 				    (x->in->recompute == PROJ_RECOMPUTE_FULL ? disp + comb : 0.0);
 }
 
 /* layer_cost fills the cost of one dense or MoE layer. */
-static int layer_cost(const struct ctx *x, const struct proj_result *r, bool moe,
+static int layer_cost(const struct ctx *x, struct proj_result *r, bool moe,
 		      struct cost *cs)
 {
 	memset(cs, 0, sizeof(*cs));
 	if (add_layer_gemms(x, cs, moe) || add_attention_core(x, cs))
 		return MB_ERR_ARG;
 	add_elementwise(x, cs, moe);
-	add_tp_cp(x, cs);
+	add_tp_cp(x, r, cs);
 	if (moe)
 		add_ep(x, r, cs);
 	if (x->in->recompute == PROJ_RECOMPUTE_FULL)
@@ -396,7 +408,7 @@ static void device_cost(const struct ctx *x, int64_t d, const struct cost *kinds
 
 /* model_cost sums the whole model for one micro-batch (all layers, head, MTP) into
  * *all, and the fullest device's share of an even layer split into *fullest. */
-static int model_cost(const struct ctx *x, const struct proj_result *r, struct cost *all,
+static int model_cost(const struct ctx *x, struct proj_result *r, struct cost *all,
 		      struct cost *fullest)
 {
 	const struct model_config *c = x->c;

@@ -71,6 +71,15 @@ struct proj_share {
 	double p2p_bytes;              /* activation message between stages */
 };
 
+/* One layer's collectives for one micro-batch (for the printout). */
+struct proj_layer_comm {
+	double tp_all_gather_s, tp_bytes;   /* one of the four per layer and pass */
+	bool tp_network;                    /* TP group leaves the node */
+	double cp_all_gather_s;
+	double ep_dispatch_s, ep_combine_s; /* forward */
+	double ep_dispatch_net_bytes, ep_dispatch_nvl_bytes;  /* per GPU */
+};
+
 struct proj_result {
 	struct proj_input in;
 	int microbatches;
@@ -80,6 +89,7 @@ struct proj_result {
 	int ep_nodes;
 	double imbalance;              /* even-layers' fullest stage / balanced share */
 	struct proj_share share;
+	struct proj_layer_comm layer;
 	/* per step, per GPU */
 	double step_s, pipeline_s, bubble_s, busy_s;
 	double compute_s[PROJ_N_CLASSES];
