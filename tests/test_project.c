@@ -148,6 +148,10 @@ START_TEST(pipeline_bubble_1f1b)
 		sum += r.compute_s[i];
 	ck_assert_double_eq_tol(sum, r.step_s, 1e-12);
 	ck_assert(!r.calibrated);
+	/* uncalibrated GEMMs run at 0.5 of the 989 TFLOP/s peak, less where memory-bound */
+	double t = r.share.f[PROJ_DENSE_GEMM] + r.share.b[PROJ_DENSE_GEMM] + r.share.w[PROJ_DENSE_GEMM];
+	double rate = r.share.flops[PROJ_DENSE_GEMM] / t / 1e12;
+	ck_assert_msg(rate <= 494.5 + 1e-9 && rate > 480, "dense GEMM rate %g", rate);
 }
 END_TEST
 

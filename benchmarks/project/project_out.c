@@ -103,6 +103,23 @@ static void print_layer_comm(FILE *f, const struct proj_result *r)
 	fprintf(f, "\n");
 }
 
+/* print_rates_by_class prints the executed TFLOP/s of each compute class: what the
+ * calibration gave the GEMMs of these shapes. */
+static void print_rates_by_class(FILE *f, const struct proj_result *r)
+{
+	const struct proj_share *s = &r->share;
+	const char *names[] = { "dense GEMMs", "expert GEMMs", "attention core" };
+
+	fprintf(f, "executed rates:");
+	for (int i = 0; i < PROJ_OTHER; i++) {
+		double t = s->f[i] + s->b[i] + s->w[i];
+		if (t > 0)
+			fprintf(f, " %s %.0f TFLOP/s;", names[i], s->flops[i] / t / 1e12);
+	}
+	fprintf(f, " (datasheet %s %.0f TFLOP/s)\n", r->in.fp8 ? "FP8" : "BF16",
+		r->in.fp8 ? r->in.hw->peak_fp8_tflops : r->in.hw->peak_bf16_tflops);
+}
+
 /* print_split prints the step time split by term. */
 static void print_split(FILE *f, const struct proj_result *r)
 {
@@ -125,6 +142,7 @@ static void print_split(FILE *f, const struct proj_result *r)
 		r->comm_s[PROJ_COMM_TP], r->comm_s[PROJ_COMM_CP], r->comm_s[PROJ_COMM_EP],
 		r->comm_hidden_s);
 	print_layer_comm(f, r);
+	print_rates_by_class(f, r);
 	fprintf(f, "DP/ZeRO-1: reduce-scatter %.3f s, all-gather %.3f s; pipeline messages "
 		"%.3f s (inside the simulated %.3f s)\n", r->dp_rs_s, r->dp_ag_s, r->p2p_s,
 		r->pipeline_s);

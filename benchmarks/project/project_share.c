@@ -38,6 +38,7 @@
 /* What one layer (or the head) costs for one micro-batch on one GPU. */
 struct cost {
 	double f[PROJ_N_CLASSES], b[PROJ_N_CLASSES], w[PROJ_N_CLASSES];
+	double flops[PROJ_N_CLASSES];  /* executed (recomputation included) */
 	double f_comm[PROJ_N_COMMS], b_comm[PROJ_N_COMMS];
 	double cp_exposed_f, cp_exposed_b;
 };
@@ -70,6 +71,7 @@ static void cost_add(struct cost *acc, const struct cost *x, double s)
 		acc->f[i] += s * x->f[i];
 		acc->b[i] += s * x->b[i];
 		acc->w[i] += s * x->w[i];
+		acc->flops[i] += s * x->flops[i];
 	}
 	for (int i = 0; i < PROJ_N_COMMS; i++) {
 		acc->f_comm[i] += s * x->f_comm[i];
@@ -149,6 +151,7 @@ static void add_gemm(const struct ctx *x, struct cost *cs, struct model_gemm g)
 	double t = count * gemm_time(x, dt, g.m, g.n, g.k);
 	double *slot = g.pass == MODEL_PASS_FWD ? cs->f : g.pass == MODEL_PASS_DGRAD ? cs->b : cs->w;
 	slot[cls] += t;
+	cs->flops[cls] += count * 2.0 * (double)g.m * (double)g.n * (double)g.k;
 }
 
 /* add_layer_gemms adds a layer's weight GEMMs: the non-expert ones at the GPU's own
@@ -186,8 +189,10 @@ static int add_attention_core(const struct ctx *x, struct cost *cs)
 	double per_layer = (double)fl.main[MODEL_FLOP_ATTN_CORE] / (double)x->c->layers;
 	double t = per_layer * (double)x->tokens / in->tp /
 		   (PROJ_ATTENTION_EFF * in->hw->peak_bf16_tflops * 1e12);
+	double again = in->recompute != PROJ_RECOMPUTE_NONE ? 1.0 : 0.0;
 	cs->f[PROJ_ATTN_CORE] += t;
-	cs->b[PROJ_ATTN_CORE] += 2.5 * t + (in->recompute != PROJ_RECOMPUTE_NONE ? t : 0.0);
+	cs->b[PROJ_ATTN_CORE] += (2.5 + again) * t;
+	cs->flops[PROJ_ATTN_CORE] += (3.5 + again) * per_layer * (double)x->tokens / in->tp;
 	return MB_OK;
 }
 
@@ -315,7 +320,7 @@ static int layer_cost(const struct ctx *x, struct proj_result *r, bool moe,
 	if (x->in->recompute == PROJ_RECOMPUTE_FULL)
 		for (int i = 0; i < PROJ_N_CLASSES; i++)
 			if (i != PROJ_ATTN_CORE && i != PROJ_OTHER)
-				cs->b[i] += cs->f[i];
+				cs->b[i] += cs->f[i], cs->flops[i] *= 4.0 / 3.0;
 	return MB_OK;
 }
 
@@ -331,6 +336,7 @@ static void head_cost(const struct ctx *x, bool proj, struct cost *cs)
 	cs->f[PROJ_DENSE_GEMM] = gemm_time(x, PROJ_BF16, t, v, d);
 	cs->b[PROJ_DENSE_GEMM] = gemm_time(x, PROJ_BF16, t, d, v);
 	cs->w[PROJ_DENSE_GEMM] = gemm_time(x, PROJ_BF16, v, d, t);
+	cs->flops[PROJ_DENSE_GEMM] = 6.0 * (double)t * (double)v * (double)d;
 	double loss = proj_memory_time(8.0 * (double)t * (double)v, x->in->hw->hbm_tbps, x->mem_eff);
 	cs->f[PROJ_OTHER] = loss;
 	cs->b[PROJ_OTHER] = loss;
@@ -339,6 +345,7 @@ static void head_cost(const struct ctx *x, bool proj, struct cost *cs)
 	cs->f[PROJ_DENSE_GEMM] += gemm_time(x, dt, t, d, 2 * d);
 	cs->b[PROJ_DENSE_GEMM] += gemm_time(x, dt, t, 2 * d, d);
 	cs->w[PROJ_DENSE_GEMM] += gemm_time(x, dt, d, 2 * d, t);
+	cs->flops[PROJ_DENSE_GEMM] += 12.0 * (double)t * (double)d * (double)d;
 }
 
 /* ep_routing fills the EP group's node count and node-limited routing figures. */
@@ -469,6 +476,7 @@ static void share_from_cost(const struct proj_input *in, const struct cost *all,
 		s->f[i] = all->f[i] / pp;
 		s->b[i] = all->b[i] / pp;
 		s->w[i] = all->w[i] / pp;
+		s->flops[i] = all->flops[i] / pp;
 		fc += s->f[i];
 		bc += s->b[i];
 		wc += s->w[i];

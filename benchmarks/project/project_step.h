@@ -65,6 +65,7 @@ struct proj_input {
 /* Costs of one micro-batch through one device's share (1/PP) of the model. */
 struct proj_share {
 	double f[PROJ_N_CLASSES], b[PROJ_N_CLASSES], w[PROJ_N_CLASSES];  /* compute */
+	double flops[PROJ_N_CLASSES];  /* executed, recomputation included (none for other) */
 	double f_comm[PROJ_N_COMMS], b_comm[PROJ_N_COMMS];               /* whole */
 	double f_exposed, b_exposed;   /* communication not hidden inside the op */
 	double fb_overlapped;          /* DualPipe's F&B pair; NaN elsewhere */
