@@ -219,6 +219,24 @@ START_TEST(stages_and_dispatch)
 }
 END_TEST
 
+START_TEST(dualpipe_hides_ep)
+{
+	struct proj_input in = input_dsv3();
+	struct proj_result dual, plain;
+	char why[256];
+
+	in.stages = PROJ_STAGES_BALANCED;
+	ck_assert_int_eq(proj_step(&in, &dual, why, sizeof(why)), 0);
+	in.schedule = PIPE_1F1B;
+	ck_assert_int_eq(proj_step(&in, &plain, why, sizeof(why)), 0);
+	/* 1F1B exposes every all-to-all; DualPipe's F&B pairs hide them behind compute */
+	ck_assert_double_eq_tol(plain.comm_hidden_s, 0.0, 1e-9 * plain.step_s);
+	ck_assert_double_eq_tol(plain.comm_exposed_s, plain.comm_s[PROJ_COMM_EP], 1e-9 * plain.step_s);
+	ck_assert(dual.comm_hidden_s > 0.1 * dual.comm_s[PROJ_COMM_EP]);
+	ck_assert_double_eq_tol(dual.comm_s[PROJ_COMM_EP], plain.comm_s[PROJ_COMM_EP], 1e-12);
+}
+END_TEST
+
 START_TEST(layout_rejected)
 {
 	struct proj_input in = input_llama8b(32, 4, 2048);
@@ -312,6 +330,7 @@ static Suite *project_suite(void)
 	tcase_add_test(step, memory_verdict);
 	tcase_add_test(step, layout_rejected);
 	tcase_add_test(step, stages_and_dispatch);
+	tcase_add_test(step, dualpipe_hides_ep);
 	tcase_add_checked_fixture(cli, cli_setup, cli_teardown);
 	tcase_set_timeout(cli, 120);
 	tcase_add_test(cli, cli_deepseek_v3);
