@@ -32,6 +32,12 @@ static const struct bench_desc bench_model = {
 	.command = cmd_model,
 };
 
+static const struct bench_desc bench_project = {
+	.name = "project",
+	.summary = "a training step projected to N GPUs: step split, MFU, memory, GPU-hours",
+	.command = cmd_project,
+};
+
 static const struct bench_desc bench_compare = {
 	.name = "compare",
 	.summary = "two result files -> regressions (exit 1 on one)",
@@ -49,6 +55,7 @@ const struct bench_desc *const bench_registry[] = {
 	&bench_mla,
 	&bench_a2a,
 	&bench_compare,
+	&bench_project,
 	NULL,
 };
 

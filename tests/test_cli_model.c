@@ -117,7 +117,7 @@ START_TEST(claims_side_by_side)
 			    "c=d[\"comparison\"][\"bf16\"]; print(len(d[\"runs\"]), "
 			    "round(d[\"comparison\"][\"headline_gpu_hours_ratio\"], 2), "
 			    "abs(c[\"total_flops\"] * c[\"rate_b_over_a\"] / c[\"gpu_hours\"] - 1) < 1e-12)'"), 0);
-	ck_assert_str_eq(out, "16 11.06 True\n");
+	ck_assert_str_eq(out, "17 11.06 True\n");
 	ck_assert_int_eq(sh("$MB claims --baseline frontier"), 0);
 	ck_assert_ptr_null(strstr(out, "== comparison"));
 	ck_assert_ptr_null(strstr(out, "llama3-405b/"));
@@ -174,7 +174,7 @@ END_TEST
 START_TEST(run_includes_claims)
 {
 	ck_assert_int_eq(sh("$MB run " RUN_FAST " --out r.json"), 0);
-	expect_has("claims/cpu/claims_eval/baselines6_runs16");
+	expect_has("claims/cpu/claims_eval/baselines7_runs17");
 	ck_assert_int_eq(sh("python3 -c 'import json; d=json.load(open(\"r.json\")); "
 			    "r=[x for x in d[\"records\"] if x[\"benchmark\"]==\"claims\"]; "
 			    "print(len(r), r[0][\"check\"][\"status\"], r[0][\"backend\"])'"), 0);
@@ -182,7 +182,7 @@ START_TEST(run_includes_claims)
 	/* Without DeepSeek-V3's file the invariants cannot hold: the check fails, exit 1. */
 	ck_assert_int_eq(sh("mkdir b && cp $SRC/results/baselines/*.json b/ && rm b/deepseek-v3.json"), 0);
 	ck_assert_int_eq(sh("MOEBENCH_BASELINES=b $MB run " RUN_FAST " --out f.json"), 1);
-	expect_has("claims: cpu/claims_eval/baselines5_runs11: check FAILED");
+	expect_has("claims: cpu/claims_eval/baselines6_runs12: check FAILED");
 }
 END_TEST
 
