@@ -34,7 +34,7 @@ static const struct bench_desc bench_model = {
 
 static const struct bench_desc bench_project = {
 	.name = "project",
-	.summary = "a training step projected to N GPUs: step split, MFU, memory, GPU-hours",
+	.summary = "a training step projected to N GPUs of a hardware (step split, MFU, GPU-hours); --validate",
 	.command = cmd_project,
 };
 
