@@ -26,19 +26,6 @@
 #define MAX_MTP 16
 #define MAX_SEQ (1LL << 22)
 
-/* fail writes a printf-style reason into why (when given) and returns code. */
-static int fail(int code, char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* check_range rejects value outside [lo, hi], naming the field. */
 static int check_range(const char *key, int64_t value, int64_t lo, int64_t hi, char *why,
 		       size_t why_len)
@@ -46,12 +33,12 @@ static int check_range(const char *key, int64_t value, int64_t lo, int64_t hi, c
 	if (value >= lo && value <= hi)
 		return MB_OK;
 	if (value < lo && lo > 0)
-		return fail(MB_ERR_ARG, why, why_len, "%s: must be at least %lld, got %lld", key,
+		return mb_fail(MB_ERR_ARG, why, why_len, "%s: must be at least %lld, got %lld", key,
 			    (long long)lo, (long long)value);
 	if (value < lo)
-		return fail(MB_ERR_ARG, why, why_len, "%s: must not be negative, got %lld", key,
+		return mb_fail(MB_ERR_ARG, why, why_len, "%s: must not be negative, got %lld", key,
 			    (long long)value);
-	return fail(MB_ERR_ARG, why, why_len, "%s: %lld exceeds the limit %lld", key,
+	return mb_fail(MB_ERR_ARG, why, why_len, "%s: %lld exceeds the limit %lld", key,
 		    (long long)value, (long long)hi);
 }
 
@@ -62,7 +49,7 @@ static int check_unused(const char *key, int64_t value, const char *because, cha
 {
 	if (value == 0)
 		return MB_OK;
-	return fail(MB_ERR_ARG, why, why_len, "%s: is %lld but unused with %s (set 0 or omit)",
+	return mb_fail(MB_ERR_ARG, why, why_len, "%s: is %lld but unused with %s (set 0 or omit)",
 		    key, (long long)value, because);
 }
 
@@ -72,7 +59,7 @@ static int validate_trunk(const struct model_config *c, char *why, size_t len)
 	int err;
 
 	if (c->name[0] == '\0')
-		return fail(MB_ERR_ARG, why, len, "name: must not be empty");
+		return mb_fail(MB_ERR_ARG, why, len, "name: must not be empty");
 	if ((err = check_range("vocab", c->vocab, 1, MAX_VOCAB, why, len)) ||
 	    (err = check_range("dim", c->dim, 1, MAX_DIM, why, len)) ||
 	    (err = check_range("layers", c->layers, 1, MAX_LAYERS, why, len)) ||
@@ -84,12 +71,12 @@ static int validate_trunk(const struct model_config *c, char *why, size_t len)
 	    (err = check_range("mtp_depth", c->mtp_depth, 0, MAX_MTP, why, len)))
 		return err;
 	if (c->max_positions > 0 && c->seq_len > c->max_positions)
-		return fail(MB_ERR_ARG, why, len, "seq_len: %lld exceeds max_positions %lld",
+		return mb_fail(MB_ERR_ARG, why, len, "seq_len: %lld exceeds max_positions %lld",
 			    (long long)c->seq_len, (long long)c->max_positions);
 	if (c->ffn != MODEL_FFN_SWIGLU && c->ffn != MODEL_FFN_GELU)
-		return fail(MB_ERR_ARG, why, len, "ffn: unknown kind %d", (int)c->ffn);
+		return mb_fail(MB_ERR_ARG, why, len, "ffn: unknown kind %d", (int)c->ffn);
 	if (c->norm != MODEL_NORM_RMSNORM && c->norm != MODEL_NORM_LAYERNORM)
-		return fail(MB_ERR_ARG, why, len, "norm: unknown kind %d", (int)c->norm);
+		return mb_fail(MB_ERR_ARG, why, len, "norm: unknown kind %d", (int)c->norm);
 	return MB_OK;
 }
 
@@ -103,10 +90,10 @@ static int validate_gqa(const struct model_config *c, char *why, size_t len)
 	    (err = check_range("head_dim", c->head_dim, 1, MAX_HEAD_DIM, why, len)))
 		return err;
 	if (c->dim % c->heads != 0)
-		return fail(MB_ERR_ARG, why, len, "heads: %lld does not divide dim %lld",
+		return mb_fail(MB_ERR_ARG, why, len, "heads: %lld does not divide dim %lld",
 			    (long long)c->heads, (long long)c->dim);
 	if (c->heads % c->kv_heads != 0)
-		return fail(MB_ERR_ARG, why, len, "kv_heads: %lld does not divide heads %lld",
+		return mb_fail(MB_ERR_ARG, why, len, "kv_heads: %lld does not divide heads %lld",
 			    (long long)c->kv_heads, (long long)c->heads);
 	if ((err = check_unused("q_lora_rank", c->q_lora_rank, "GQA", why, len)) ||
 	    (err = check_unused("kv_lora_rank", c->kv_lora_rank, "GQA", why, len)) ||
@@ -134,7 +121,7 @@ static int validate_mla(const struct model_config *c, char *why, size_t len)
 	    (err = check_unused("head_dim", c->head_dim, "MLA", why, len)))
 		return err;
 	if (c->qkv_bias || c->linear_bias)
-		return fail(MB_ERR_ARG, why, len, "%s: biases are not modelled for MLA",
+		return mb_fail(MB_ERR_ARG, why, len, "%s: biases are not modelled for MLA",
 			    c->qkv_bias ? "qkv_bias" : "linear_bias");
 	return MB_OK;
 }
@@ -150,7 +137,7 @@ static int validate_attention(const struct model_config *c, char *why, size_t le
 		return validate_gqa(c, why, len);
 	if (c->attention == MODEL_ATTN_MLA)
 		return validate_mla(c, why, len);
-	return fail(MB_ERR_ARG, why, len, "attention: unknown kind %d", (int)c->attention);
+	return mb_fail(MB_ERR_ARG, why, len, "attention: unknown kind %d", (int)c->attention);
 }
 
 /* validate_dense checks that a model without routed experts has no MoE sizes. */
@@ -159,7 +146,7 @@ static int validate_dense(const struct model_config *c, char *why, size_t len)
 	int err;
 
 	if (c->dense_layers != c->layers)
-		return fail(MB_ERR_ARG, why, len,
+		return mb_fail(MB_ERR_ARG, why, len,
 			    "dense_layers: %lld of %lld layers, but routed_experts is 0 so "
 			    "every layer must be dense", (long long)c->dense_layers,
 			    (long long)c->layers);
@@ -185,7 +172,7 @@ static int validate_moe(const struct model_config *c, char *why, size_t len)
 	if (c->routed_experts == 0)
 		return validate_dense(c, why, len);
 	if (c->dense_layers == c->layers)
-		return fail(MB_ERR_ARG, why, len, "dense_layers: equals layers (%lld), so the "
+		return mb_fail(MB_ERR_ARG, why, len, "dense_layers: equals layers (%lld), so the "
 			    "%lld routed experts are never used", (long long)c->layers,
 			    (long long)c->routed_experts);
 	if ((err = check_range("moe_inter_dim", c->moe_inter_dim, 1, MAX_INTER, why, len)) ||
@@ -195,21 +182,21 @@ static int validate_moe(const struct model_config *c, char *why, size_t len)
 	    (err = check_range("topk_groups", c->topk_groups, 1, c->n_groups, why, len)))
 		return err;
 	if (c->routed_experts % c->n_groups != 0)
-		return fail(MB_ERR_ARG, why, len, "n_groups: %lld does not divide routed_experts "
+		return mb_fail(MB_ERR_ARG, why, len, "n_groups: %lld does not divide routed_experts "
 			    "%lld", (long long)c->n_groups, (long long)c->routed_experts);
 	if (c->activated_experts > c->topk_groups * (c->routed_experts / c->n_groups))
-		return fail(MB_ERR_ARG, why, len, "activated_experts: %lld exceeds the %lld "
+		return mb_fail(MB_ERR_ARG, why, len, "activated_experts: %lld exceeds the %lld "
 			    "experts of the %lld kept groups", (long long)c->activated_experts,
 			    (long long)(c->topk_groups * (c->routed_experts / c->n_groups)),
 			    (long long)c->topk_groups);
 	if (!isfinite(c->route_scale) || c->route_scale <= 0.0)
-		return fail(MB_ERR_ARG, why, len, "route_scale: must be positive, got %g",
+		return mb_fail(MB_ERR_ARG, why, len, "route_scale: must be positive, got %g",
 			    c->route_scale);
 	if (c->score_func != MODEL_SCORE_SOFTMAX && c->score_func != MODEL_SCORE_SIGMOID)
-		return fail(MB_ERR_ARG, why, len, "score_func: unknown kind %d",
+		return mb_fail(MB_ERR_ARG, why, len, "score_func: unknown kind %d",
 			    (int)c->score_func);
 	if (c->linear_bias)
-		return fail(MB_ERR_ARG, why, len, "linear_bias: not modelled for MoE models");
+		return mb_fail(MB_ERR_ARG, why, len, "linear_bias: not modelled for MoE models");
 	return MB_OK;
 }
 
@@ -218,7 +205,7 @@ int model_config_validate(const struct model_config *cfg, char *why, size_t why_
 	int err;
 
 	if (!cfg)
-		return fail(MB_ERR_ARG, why, why_len, "config: missing");
+		return mb_fail(MB_ERR_ARG, why, why_len, "config: missing");
 	if ((err = validate_trunk(cfg, why, why_len)) ||
 	    (err = validate_attention(cfg, why, why_len)) ||
 	    (err = validate_moe(cfg, why, why_len)))

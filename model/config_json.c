@@ -41,19 +41,6 @@ const char *model_score_func_name(enum model_score_func s)
 	return (unsigned)s < COUNT_OF(score_names) ? score_names[s] : "?";
 }
 
-/* fail writes a printf-style reason into why (when given) and returns code. */
-static int fail(int code, char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* ---- the field table ---- */
 
 enum field_kind { FIELD_INT, FIELD_BOOL, FIELD_REAL, FIELD_TEXT, FIELD_ENUM };
@@ -240,11 +227,11 @@ static int start_config(const cJSON *obj, const char *origin, struct model_confi
 		return MB_OK;
 	}
 	if (!cJSON_IsString(p))
-		return fail(MB_ERR_PARSE, why, len, "%s: preset: expected a string", origin);
+		return mb_fail(MB_ERR_PARSE, why, len, "%s: preset: expected a string", origin);
 	preset = model_preset_find(p->valuestring);
 	if (!preset) {
 		model_preset_names(names, sizeof(names));
-		return fail(MB_ERR_ARG, why, len, "%s: preset: unknown preset \"%s\" (known: %s)",
+		return mb_fail(MB_ERR_ARG, why, len, "%s: preset: unknown preset \"%s\" (known: %s)",
 			    origin, p->valuestring, names);
 	}
 	*c = *preset;
@@ -276,20 +263,20 @@ static int read_fields(const cJSON *obj, const char *origin, struct model_config
 
 	cJSON_ArrayForEach(item, obj) {
 		if (!item->string)
-			return fail(MB_ERR_PARSE, why, len, "%s: member without a name", origin);
+			return mb_fail(MB_ERR_PARSE, why, len, "%s: member without a name", origin);
 		if (strcmp(item->string, "preset") == 0)
 			continue;
 		f = field_find(item->string);
 		if (!f)
-			return fail(MB_ERR_PARSE, why, len, "%s: %s: unknown field",
+			return mb_fail(MB_ERR_PARSE, why, len, "%s: %s: unknown field",
 				    origin, item->string);
 		if (seen[f - fields])
-			return fail(MB_ERR_PARSE, why, len, "%s: %s: given twice",
+			return mb_fail(MB_ERR_PARSE, why, len, "%s: %s: given twice",
 				    origin, item->string);
 		seen[f - fields] = true;
 		if (field_read(f, item, c)) {
 			field_expect(f, expect, sizeof(expect));
-			return fail(MB_ERR_PARSE, why, len, "%s: %s: expected %s",
+			return mb_fail(MB_ERR_PARSE, why, len, "%s: %s: expected %s",
 				    origin, f->key, expect);
 		}
 	}
@@ -308,7 +295,7 @@ int model_config_from_json(const cJSON *obj, const char *origin, struct model_co
 	if (!origin)
 		origin = "<json>";
 	if (!out || !cJSON_IsObject(obj))
-		return fail(MB_ERR_PARSE, why, why_len, "%s: expected a JSON object", origin);
+		return mb_fail(MB_ERR_PARSE, why, why_len, "%s: expected a JSON object", origin);
 	err = start_config(obj, origin, &c, &from_preset, why, why_len);
 	if (!err)
 		err = read_fields(obj, origin, &c, seen, why, why_len);
@@ -318,7 +305,7 @@ int model_config_from_json(const cJSON *obj, const char *origin, struct model_co
 		derive_absent(&c, seen);
 	err = model_config_validate(&c, reason, sizeof(reason));
 	if (err)
-		return fail(err, why, why_len, "%s: %s", origin, reason);
+		return mb_fail(err, why, why_len, "%s: %s", origin, reason);
 	*out = c;
 	return MB_OK;
 }
@@ -331,12 +318,12 @@ int model_read_file(const char *path, char **out, char *why, size_t len)
 	int err = MB_OK;
 
 	if (!f)
-		return fail(MB_ERR_IO, why, len, "%s: cannot open", path);
+		return mb_fail(MB_ERR_IO, why, len, "%s: cannot open", path);
 	do {
 		if (used + 4096 + 1 > cap) {
 			char *grown = realloc(buf, cap = 2 * cap + 8192);
 			if (!grown) {
-				err = fail(MB_ERR_NOMEM, why, len, "%s: out of memory", path);
+				err = mb_fail(MB_ERR_NOMEM, why, len, "%s: out of memory", path);
 				goto out;
 			}
 			buf = grown;
@@ -345,7 +332,7 @@ int model_read_file(const char *path, char **out, char *why, size_t len)
 		used += n;
 	} while (n == 4096);
 	if (ferror(f)) {
-		err = fail(MB_ERR_IO, why, len, "%s: read error", path);
+		err = mb_fail(MB_ERR_IO, why, len, "%s: read error", path);
 		goto out;
 	}
 	buf[used] = '\0';
@@ -364,13 +351,13 @@ int model_config_load(const char *path, struct model_config *out, char *why, siz
 	int err;
 
 	if (!path)
-		return fail(MB_ERR_ARG, why, why_len, "model config: no path given");
+		return mb_fail(MB_ERR_ARG, why, why_len, "model config: no path given");
 	err = model_read_file(path, &text, why, why_len);
 	if (err)
 		goto out;
 	doc = cJSON_Parse(text);
 	if (!doc) {
-		err = fail(MB_ERR_PARSE, why, why_len, "%s: not valid JSON (near byte %ld)",
+		err = mb_fail(MB_ERR_PARSE, why, why_len, "%s: not valid JSON (near byte %ld)",
 			   path, (long)(cJSON_GetErrorPtr() - text));
 		goto out;
 	}

@@ -38,19 +38,6 @@
 #define MAX_TOKENS (1LL << 24)
 #define MAX_WAYS (1LL << 20)
 
-/* fail writes a printf-style reason into why and returns MB_ERR_ARG. */
-static int fail(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && why_len) {
-		va_start(ap, fmt);
-		vsnprintf(why, why_len, fmt, ap);
-		va_end(ap);
-	}
-	return MB_ERR_ARG;
-}
-
 void model_layout_default(struct model_layout *lay, const struct model_config *cfg)
 {
 	memset(lay, 0, sizeof(*lay));
@@ -76,22 +63,22 @@ static int check_ways(const struct model_config *c, const struct model_layout *l
 
 	for (int i = 0; i < 4; i++)
 		if (ways[i].v < 1 || ways[i].v > MAX_WAYS)
-			return fail(why, len, "%s: must be between 1 and %lld, got %lld",
+			return mb_fail(MB_ERR_ARG, why, len, "%s: must be between 1 and %lld, got %lld",
 				    ways[i].key, (long long)MAX_WAYS, (long long)ways[i].v);
 	if (l->pp > c->layers)
-		return fail(why, len, "pp: %lld stages for %lld layers", (long long)l->pp,
+		return mb_fail(MB_ERR_ARG, why, len, "pp: %lld stages for %lld layers", (long long)l->pp,
 			    (long long)c->layers);
 	if (c->heads % l->tp != 0)
-		return fail(why, len, "tp: %lld does not divide heads %lld", (long long)l->tp,
+		return mb_fail(MB_ERR_ARG, why, len, "tp: %lld does not divide heads %lld", (long long)l->tp,
 			    (long long)c->heads);
 	if (c->routed_experts == 0 && l->ep != 1)
-		return fail(why, len, "ep: %lld but the model has no routed experts",
+		return mb_fail(MB_ERR_ARG, why, len, "ep: %lld but the model has no routed experts",
 			    (long long)l->ep);
 	if (c->routed_experts && c->routed_experts % l->ep != 0)
-		return fail(why, len, "ep: %lld does not divide routed_experts %lld",
+		return mb_fail(MB_ERR_ARG, why, len, "ep: %lld does not divide routed_experts %lld",
 			    (long long)l->ep, (long long)c->routed_experts);
 	if ((l->tp * l->dp) % l->ep != 0)
-		return fail(why, len, "ep: %lld does not divide tp*dp = %lld", (long long)l->ep,
+		return mb_fail(MB_ERR_ARG, why, len, "ep: %lld does not divide tp*dp = %lld", (long long)l->ep,
 			    (long long)(l->tp * l->dp));
 	return MB_OK;
 }
@@ -110,15 +97,15 @@ static int check_layout(const struct model_config *c, const struct model_layout 
 	if (err)
 		return err;
 	if (l->micro_batch < 1 || l->seq < 1 || l->micro_batch * l->seq > MAX_TOKENS)
-		return fail(why, len, "micro_batch: %lld sequences of %lld tokens (at most %lld "
+		return mb_fail(MB_ERR_ARG, why, len, "micro_batch: %lld sequences of %lld tokens (at most %lld "
 			    "tokens)", (long long)l->micro_batch, (long long)l->seq,
 			    (long long)MAX_TOKENS);
 	if (l->mtp_depth < 0 || l->mtp_depth > 16)
-		return fail(why, len, "mtp_depth: must be between 0 and 16, got %lld",
+		return mb_fail(MB_ERR_ARG, why, len, "mtp_depth: must be between 0 and 16, got %lld",
 			    (long long)l->mtp_depth);
 	for (int i = 0; i < 5; i++)
 		if (widths[i].v < widths[i].lo || widths[i].v > 8)
-			return fail(why, len, "%s: must be between %d and 8, got %lld",
+			return mb_fail(MB_ERR_ARG, why, len, "%s: must be between %d and 8, got %lld",
 				    widths[i].key, widths[i].lo, (long long)widths[i].v);
 	return MB_OK;
 }
@@ -261,7 +248,7 @@ int model_memory_per_gpu(const struct model_config *cfg, const struct model_layo
 	int err;
 
 	if (!cfg || !lay || !out)
-		return fail(why, why_len, "memory: missing argument");
+		return mb_fail(MB_ERR_ARG, why, why_len, "memory: missing argument");
 	if ((err = model_config_validate(cfg, why, why_len)) ||
 	    (err = check_layout(cfg, lay, why, why_len)) ||
 	    (err = model_params_count(cfg, lay->mtp_depth, &p)))

@@ -57,17 +57,6 @@ const char *proj_stages_name(enum proj_stages s)
 										       : "?";
 }
 
-/* fail writes a printf-style reason into why and returns MB_ERR_ARG. */
-static int fail(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return MB_ERR_ARG;
-}
-
 /* check_layout checks the layout against the GPUs, the model and the batch. */
 static int check_layout(const struct proj_input *in, char *why, size_t len)
 {
@@ -76,37 +65,37 @@ static int check_layout(const struct proj_input *in, char *why, size_t len)
 
 	if (in->tp < 1 || in->cp < 1 || in->pp < 1 || in->dp < 1 || in->ep < 1 || in->etp < 1 ||
 	    in->vp < 1)
-		return fail(why, len, "--layout: every size must be at least 1");
+		return mb_fail(MB_ERR_ARG, why, len, "--layout: every size must be at least 1");
 	if (!(in->hw->scaleup_gbps > 0) || !(in->hw->scaleout_gbps > 0) ||
 	    !(in->hw->hbm_tbps > 0) || !(in->hw->hbm_gb > 0) || !(in->hw->peak_bf16_tflops > 0))
-		return fail(why, len, "--hardware %s: the table lacks its scale-up or scale-out "
+		return mb_fail(MB_ERR_ARG, why, len, "--hardware %s: the table lacks its scale-up or scale-out "
 			    "bandwidth, HBM or BF16 peak (add them with a hardware file)", in->hw->key);
 	if (world != in->gpus)
-		return fail(why, len, "--layout: tp*cp*pp*dp = %lld, not --gpus %lld",
+		return mb_fail(MB_ERR_ARG, why, len, "--layout: tp*cp*pp*dp = %lld, not --gpus %lld",
 			    (long long)world, (long long)in->gpus);
 	if (c->heads % in->tp)
-		return fail(why, len, "--layout: tp=%d does not divide %lld heads", in->tp,
+		return mb_fail(MB_ERR_ARG, why, len, "--layout: tp=%d does not divide %lld heads", in->tp,
 			    (long long)c->heads);
 	if (in->seq % in->cp)
-		return fail(why, len, "--layout: cp=%d does not divide --seq %lld", in->cp,
+		return mb_fail(MB_ERR_ARG, why, len, "--layout: cp=%d does not divide --seq %lld", in->cp,
 			    (long long)in->seq);
 	if ((int64_t)in->pp * in->vp > c->layers)
-		return fail(why, len, "--layout: pp*vp = %d stages for %lld layers", in->pp * in->vp,
+		return mb_fail(MB_ERR_ARG, why, len, "--layout: pp*vp = %d stages for %lld layers", in->pp * in->vp,
 			    (long long)c->layers);
 	if (c->routed_experts == 0 && (in->ep > 1 || in->etp > 1))
-		return fail(why, len, "--layout: ep/etp > 1 but %s has no routed experts", c->name);
+		return mb_fail(MB_ERR_ARG, why, len, "--layout: ep/etp > 1 but %s has no routed experts", c->name);
 	if (c->routed_experts && c->routed_experts % in->ep)
-		return fail(why, len, "--layout: ep=%d does not divide %lld routed experts", in->ep,
+		return mb_fail(MB_ERR_ARG, why, len, "--layout: ep=%d does not divide %lld routed experts", in->ep,
 			    (long long)c->routed_experts);
 	if (((int64_t)in->tp * in->cp * in->dp) % ((int64_t)in->ep * in->etp))
-		return fail(why, len, "--layout: ep*etp = %d does not divide tp*cp*dp = %lld",
+		return mb_fail(MB_ERR_ARG, why, len, "--layout: ep*etp = %d does not divide tp*cp*dp = %lld",
 			    in->ep * in->etp, (long long)in->tp * in->cp * in->dp);
 	if (in->global_batch % ((int64_t)in->dp * in->micro_batch))
-		return fail(why, len, "--global-batch %lld is not a multiple of dp x --micro-batch "
+		return mb_fail(MB_ERR_ARG, why, len, "--global-batch %lld is not a multiple of dp x --micro-batch "
 			    "= %lld", (long long)in->global_batch,
 			    (long long)in->dp * in->micro_batch);
 	if ((in->vp > 1) != (in->schedule == PIPE_INTERLEAVED))
-		return fail(why, len, "--layout: vp=%d %s", in->vp, in->vp > 1 ?
+		return mb_fail(MB_ERR_ARG, why, len, "--layout: vp=%d %s", in->vp, in->vp > 1 ?
 			    "needs --schedule interleaved" : "but interleaved needs vp >= 2");
 	return MB_OK;
 }
@@ -138,7 +127,7 @@ static int pipeline(const struct proj_input *in, struct proj_result *r, int *cop
 	if (err == MB_ERR_ARG) {
 		char reason[512];
 		snprintf(reason, sizeof(reason), "%s", why);
-		return fail(why, len, "--schedule %s: %s", pipe_schedule_name(in->schedule), reason);
+		return mb_fail(MB_ERR_ARG, why, len, "--schedule %s: %s", pipe_schedule_name(in->schedule), reason);
 	}
 	if (err)
 		return err;

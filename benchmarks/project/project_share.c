@@ -53,17 +53,6 @@ struct ctx {
 	int64_t tokens;  /* a micro-batch's tokens on one GPU's sequence chunk */
 };
 
-/* fail writes a printf-style reason into why and returns MB_ERR_ARG. */
-static int fail(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return MB_ERR_ARG;
-}
-
 /* cost_scale multiplies every figure of a cost by s and adds it into acc. */
 static void cost_add(struct cost *acc, const struct cost *x, double s)
 {
@@ -507,7 +496,7 @@ int proj_share_compute(const struct proj_input *in, struct proj_result *r, char 
 	ctx_init(&x, in, r);
 	ep_routing(&x, r);
 	if (model_cost(&x, r, &all, &fullest))
-		return fail(why, why_len, "the model's shapes do not fit the layout (tokens %lld)",
+		return mb_fail(MB_ERR_ARG, why, why_len, "the model's shapes do not fit the layout (tokens %lld)",
 			    (long long)x.tokens);
 	if (in->stages == PROJ_STAGES_BALANCED)
 		share_from_cost(in, &all, in->pp, &r->share);

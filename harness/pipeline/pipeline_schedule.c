@@ -48,19 +48,6 @@ const char *pipe_schedule_names(void)
 	return "gpipe|1f1b|interleaved|zb-h1|dualpipe|dualpipev";
 }
 
-/* fail writes the constraint into why and returns MB_ERR_ARG. */
-static int fail(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return MB_ERR_ARG;
-}
-
 /* stages_of gives the virtual stages a micro-batch passes under schedule s. */
 static int stages_of(enum pipe_schedule s, int pp, int v)
 {
@@ -73,10 +60,10 @@ static int stages_of(enum pipe_schedule s, int pp, int v)
 static int check_dual(enum pipe_schedule s, int pp, int m, char *why, size_t len)
 {
 	if (s == PIPE_DUALPIPE && pp % 2)
-		return fail(why, len, "dualpipe needs an even number of devices (--pp %d); "
+		return mb_fail(MB_ERR_ARG, why, len, "dualpipe needs an even number of devices (--pp %d); "
 			    "device d pairs with device PP-1-d", pp);
 	if (s == PIPE_DUALPIPE && m % 2)
-		return fail(why, len, "dualpipe needs an even number of micro-batches "
+		return mb_fail(MB_ERR_ARG, why, len, "dualpipe needs an even number of micro-batches "
 			    "(--microbatches %d): half enter at each end", m);
 	if (m < 2 * pp) {
 		snprintf(why, len, "%s needs micro-batches >= 2 x PP (%d < %d), as the reference "
@@ -89,21 +76,21 @@ static int check_dual(enum pipe_schedule s, int pp, int m, char *why, size_t len
 int pipe_plan_check(enum pipe_schedule s, int pp, int m, int v, char *why, size_t len)
 {
 	if ((unsigned)s >= PIPE_N_SCHEDULES)
-		return fail(why, len, "unknown schedule %d", (int)s);
+		return mb_fail(MB_ERR_ARG, why, len, "unknown schedule %d", (int)s);
 	if (pp < 1 || pp > PIPE_MAX_PP)
-		return fail(why, len, "--pp %d out of range: 1 to %d devices", pp, PIPE_MAX_PP);
+		return mb_fail(MB_ERR_ARG, why, len, "--pp %d out of range: 1 to %d devices", pp, PIPE_MAX_PP);
 	if (m < 1 || m > PIPE_MAX_MB)
-		return fail(why, len, "--microbatches %d out of range: 1 to %d", m, PIPE_MAX_MB);
+		return mb_fail(MB_ERR_ARG, why, len, "--microbatches %d out of range: 1 to %d", m, PIPE_MAX_MB);
 	if (s == PIPE_INTERLEAVED && (v < 2 || v > PIPE_MAX_CHUNKS))
-		return fail(why, len, "interleaved needs 2 to %d chunks per device (--chunks %d; "
+		return mb_fail(MB_ERR_ARG, why, len, "interleaved needs 2 to %d chunks per device (--chunks %d; "
 			    "1 chunk is 1f1b)", PIPE_MAX_CHUNKS, v);
 	if (s == PIPE_INTERLEAVED && m % pp)
-		return fail(why, len, "interleaved needs micro-batches a multiple of PP "
+		return mb_fail(MB_ERR_ARG, why, len, "interleaved needs micro-batches a multiple of PP "
 			    "(%d is not a multiple of %d)", m, pp);
 	if ((s == PIPE_DUALPIPE || s == PIPE_DUALPIPEV) && check_dual(s, pp, m, why, len))
 		return MB_ERR_ARG;
 	if (3L * m * stages_of(s, pp, v) > PIPE_MAX_OPS)
-		return fail(why, len, "too many operations: 3 x %d micro-batches x %d stages "
+		return mb_fail(MB_ERR_ARG, why, len, "too many operations: 3 x %d micro-batches x %d stages "
 			    "exceeds 2^26", m, stages_of(s, pp, v));
 	return MB_OK;
 }

@@ -1,6 +1,9 @@
 /* status.c - descriptions of the shared status codes (see status.h). */
 #include "status.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *mb_status_str(int status)
 {
 	switch (status) {
@@ -19,4 +22,16 @@ const char *mb_status_str(int status)
 	case MB_ERR_EXISTS: return "file exists";
 	}
 	return "unknown status";
+}
+
+int mb_fail(int code, char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && len) {
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return code;
 }

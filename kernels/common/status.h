@@ -11,6 +11,8 @@
 #ifndef MB_STATUS_H
 #define MB_STATUS_H
 
+#include <stddef.h>
+
 enum mb_status {
 	MB_OK = 0,
 	MB_ERR_NOMEM = -1,       /* host allocation failed */
@@ -29,5 +31,10 @@ enum mb_status {
 
 /* mb_status_str returns a short constant description of an MB_* code. */
 const char *mb_status_str(int status);
+
+/* mb_fail writes a printf-style reason into why (when why and len are set) and returns
+ * code: the one-line "fill why, return the status" of every validating function. */
+int mb_fail(int code, char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #endif
