@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model.h"
 #include "stats.h"
 #include "status.h"
 
@@ -220,46 +221,13 @@ int result_validate(const cJSON *doc, char *why, size_t why_len)
 
 /* ---- files ---- */
 
-/* read_all reads a whole file into a NUL-terminated buffer. */
-static char *read_all(const char *path, char *why, size_t len)
-{
-	char *buf = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(why, len, "cannot open %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	size_t cap = 1 << 16, n = 0;
-	buf = malloc(cap);
-	while (buf) {
-		n += fread(buf + n, 1, cap - n - 1, f);
-		if (n < cap - 1)
-			break;
-		char *nb = realloc(buf, cap *= 2);
-		if (!nb) {
-			free(buf);
-			buf = NULL;
-		}
-		buf = nb;
-	}
-	if (!buf)
-		snprintf(why, len, "%s: out of memory", path);
-	else if (ferror(f)) {
-		snprintf(why, len, "cannot read %s: %s", path, strerror(errno));
-		free(buf);
-		buf = NULL;
-	} else
-		buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 int result_read(const char *path, cJSON **out, char *why, size_t why_len)
 {
 	*out = NULL;
-	char *text = read_all(path, why, why_len);
-	if (!text)
-		return MB_ERR_IO;
+	char *text = NULL;
+	int rerr = model_read_file(path, &text, why, why_len);
+	if (rerr)
+		return rerr == MB_ERR_NOMEM ? rerr : MB_ERR_IO;
 	cJSON *doc = cJSON_Parse(text);
 	int err = MB_OK;
 	if (!doc) {
@@ -312,12 +280,12 @@ static int chmod_umask(const char *path)
 	return chmod(path, 0666 & ~mask);
 }
 
-/* write_fd writes all of text to fd and flushes it to the disk. */
-static int write_fd(int fd, const char *text)
+/* write_fd writes len bytes of data to fd and flushes them to the disk. */
+static int write_fd(int fd, const char *data, size_t len)
 {
-	size_t len = strlen(text), off = 0;
+	size_t off = 0;
 	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
+		ssize_t w = write(fd, data + off, len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -370,7 +338,7 @@ int result_output_check(const char *path, bool force, char *why, size_t why_len)
 			return MB_ERR_ARG;
 		}
 		if (!force) {
-			snprintf(why, why_len, "%s exists", path);
+			snprintf(why, why_len, "%s exists (--force replaces a regular file)", path);
 			return MB_ERR_EXISTS;
 		}
 	} else if (errno != ENOENT) {
@@ -383,7 +351,8 @@ int result_output_check(const char *path, bool force, char *why, size_t why_len)
 /* install_exclusive gives the finished temporary file tmp the name path only if no
  * file has it: link(2) fails with EEXIST like O_CREAT|O_EXCL, and is atomic. Where
  * the file system has no hard links, the text is written to path opened with O_EXCL. */
-static int install_exclusive(const char *tmp, const char *path, const char *text)
+static int install_exclusive(const char *tmp, const char *path, const char *data,
+			     size_t len)
 {
 	if (link(tmp, path) == 0)
 		return MB_OK;
@@ -394,7 +363,7 @@ static int install_exclusive(const char *tmp, const char *path, const char *text
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
 	if (fd < 0)
 		return errno == EEXIST ? MB_ERR_EXISTS : MB_ERR_IO;
-	int err = write_fd(fd, text);
+	int err = write_fd(fd, data, len);
 	if (close(fd) != 0 && !err)
 		err = MB_ERR_IO;
 	if (err)
@@ -404,11 +373,12 @@ static int install_exclusive(const char *tmp, const char *path, const char *text
 
 /* install puts the temporary file at path: replacing only a regular file, and only
  * when force; otherwise exclusively. */
-static int install(const char *tmp, const char *path, const char *text, bool force)
+static int install(const char *tmp, const char *path, const char *data, size_t len,
+		   bool force)
 {
 	struct stat st;
 	if (!force)
-		return install_exclusive(tmp, path, text);
+		return install_exclusive(tmp, path, data, len);
 	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
 		return MB_ERR_ARG;
 	/* NOTE: rename is atomic within one file system, and the temporary file lives in
@@ -418,6 +388,12 @@ static int install(const char *tmp, const char *path, const char *text, bool for
 
 int result_write_atomic(const char *path, const char *text, bool force, char *why,
 			size_t why_len)
+{
+	return result_write_bytes(path, text, strlen(text), force, why, why_len);
+}
+
+int result_write_bytes(const char *path, const char *data, size_t len, bool force,
+		       char *why, size_t why_len)
 {
 	char tmp[4200];
 	int fd = -1, err = result_output_check(path, force, why, why_len);
@@ -436,15 +412,15 @@ int result_write_atomic(const char *path, const char *text, bool force, char *wh
 			 strerror(errno));
 		return MB_ERR_IO;
 	}
-	err = write_fd(fd, text);
+	err = write_fd(fd, data, len);
 	if (close(fd) != 0 && !err)
 		err = MB_ERR_IO;
 	if (!err && chmod_umask(tmp) != 0)
 		err = MB_ERR_IO;
 	if (!err)
-		err = install(tmp, path, text, force);
+		err = install(tmp, path, data, len, force);
 	if (err == MB_ERR_EXISTS)
-		snprintf(why, why_len, "%s exists", path);
+		snprintf(why, why_len, "%s exists (--force replaces a regular file)", path);
 	else if (err == MB_ERR_ARG)
 		snprintf(why, why_len, "%s is no longer a regular file: not replaced", path);
 	else if (err)
@@ -465,4 +441,16 @@ void result_default_path(const char *command, char *buf, size_t len)
 	host[strcspn(host, "./ ")] = '\0';
 	snprintf(buf, len, "results/runs/local/%s.%06ldZ-%s-%ld-%s.json", stamp,
 		 now.tv_nsec / 1000, host, (long)getpid(), command);
+}
+
+int result_install_file(const char *from, const char *path, bool force, char *why,
+			size_t why_len)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int err = model_read_bytes(from, 1L << 30, &data, &len, why, why_len);
+	if (!err)
+		err = result_write_bytes(path, data, len, force, why, why_len);
+	free(data);
+	return err;
 }

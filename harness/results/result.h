@@ -99,6 +99,14 @@ int result_output_check(const char *path, bool force, char *why, size_t why_len)
 int result_write_atomic(const char *path, const char *text, bool force, char *why,
 			size_t why_len);
 
+/* result_write_bytes is result_write_atomic for len bytes of any content. */
+int result_write_bytes(const char *path, const char *data, size_t len, bool force,
+		       char *why, size_t why_len);
+/* result_install_file copies the file from (a regular file, e.g. one a child program
+ * rendered into a temporary directory) to path under the same rule. */
+int result_install_file(const char *from, const char *path, bool force, char *why,
+			size_t why_len);
+
 /* result_default_path writes a fresh default result name for command into buf:
  * results/runs/local/<UTC date-time to the microsecond>-<host>-<pid>-<command>.json,
  * unique per run (two runs in the same microsecond on one host differ in pid). */
