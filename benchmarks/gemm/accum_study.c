@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "context.h"
 #include "result.h"
+#include "session.h"
 #include "rng.h"
 #include "stats.h"
 #include "status.h"
@@ -256,8 +257,7 @@ static int write_csv(const struct accum_study_opts *o, const struct study_row *r
 	}
 	int err = result_write_atomic(o->csv_path, text, o->force, why, sizeof(why));
 	if (err)
-		cli_error(err == MB_ERR_EXISTS ? "pass --force, or choose another CSV path" : NULL,
-			  "%s", why);
+		session_output_error(err, "--accum-csv", why);
 	free(text);
 	return err;
 }
