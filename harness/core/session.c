@@ -68,7 +68,8 @@ static int prepare(struct session *s, int argc, char **argv)
 	if (why[0])
 		cli_note(o->quiet, "no CUDA device, running on the CPU: %s", why);
 	if (counters_open(o->counters, &s->counters, why, sizeof(why)))
-		return cli_error("example: --counters PAPI_TOT_CYC,perf::TASK-CLOCK", "%s", why);
+		return cli_error("papi_avail and papi_native_avail list this machine's events; "
+				 "example: --counters PAPI_TOT_CYC,perf::TASK-CLOCK", "%s", why);
 	s->doc = result_new();
 	if (!s->doc)
 		return cli_error(NULL, "out of memory");
