@@ -241,8 +241,8 @@ static void mutate_tree(cJSON *doc)
 static char *mutate_text(const cJSON *doc)
 {
 	char *text = cJSON_PrintUnformatted(doc);
-	size_t len = strlen(text);
 	ck_assert_ptr_nonnull(text);
+	size_t len = strlen(text);
 	size_t at = len ? (size_t)below((long)len) : 0;
 	switch (below(3)) {
 	case 0:
@@ -253,7 +253,9 @@ static char *mutate_text(const cJSON *doc)
 		break;
 	default:
 		text = realloc(text, 2 * len + 1);
-		memcpy(text + len, text, len + 1);
+		ck_assert_ptr_nonnull(text);
+		memcpy(text + len, text, len);
+		text[2 * len] = '\0';
 	}
 	return text;
 }
