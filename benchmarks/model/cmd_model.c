@@ -116,7 +116,7 @@ static int layout_parse(const char *text, struct model_layout *lay)
 	int st = 0;
 
 	if (strlen(text) >= sizeof(buf))
-		return cli_error(NULL, "--layout: too long");
+		return cli_error("--layout takes tp=N,pp=N,ep=N,dp=N[,mb=N]", "--layout: too long");
 	snprintf(buf, sizeof(buf), "%s", text);
 	for (char *it = strtok_r(buf, ",", &save); it && !st; it = strtok_r(NULL, ",", &save))
 		st = layout_set(lay, it);
@@ -184,7 +184,8 @@ static int compute(const struct model_cli *o, struct model_view *v)
 	    model_flops_per_token(&v->cfg, seq, mtp, MODEL_FLOPS_NONCAUSAL, &v->noncausal) ||
 	    model_flops_per_token(&v->cfg, seq, mtp, MODEL_FLOPS_FORWARD, &v->fwd) ||
 	    model_kv_cache_bytes_per_token(&v->cfg, v->kv_elem_bytes, &v->kv_bytes))
-		return cli_error(NULL, "%s: the accounting failed for seq %" PRId64 ", MTP %" PRId64,
+		return cli_error("a smaller --seq or --mtp, or moebench model --list for the presets",
+				 "%s: the accounting failed for seq %" PRId64 ", MTP %" PRId64,
 				 v->cfg.name, seq, mtp);
 	if (!o->layout)
 		return 0;
