@@ -144,6 +144,8 @@ START_TEST(options_of_another_mode)
 	expect_error("$MB pipeline --schedule 1f1b --hidden 512", "applies only with --execute");
 	expect_error("$MB pipeline --schedule 1f1b --execute --f 2", "--f applies only to the simulation");
 	expect_error("$MB claims --force", "applies only with --plot");
+	expect_error("$MB a2a --backend cpu -b 64", "-b applies only with --collective");
+	expect_error("$MB a2a --backend cpu --world 8", "--world applies only with --print-layout");
 	ck_assert_int_eq(count_files("."), 0);
 }
 END_TEST

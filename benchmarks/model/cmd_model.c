@@ -94,13 +94,12 @@ static int layout_set(struct model_layout *lay, const char *item)
 	const char *keys[] = { "tp", "pp", "ep", "dp", "mb" };
 	int64_t *dst[] = { &lay->tp, &lay->pp, &lay->ep, &lay->dp, &lay->micro_batch };
 	const char *eq = strchr(item, '=');
-	char *end;
 
 	for (int k = 0; eq && k < 5; k++) {
 		if (strlen(keys[k]) != (size_t)(eq - item) || strncmp(item, keys[k], 2) != 0)
 			continue;
-		long long v = strtoll(eq + 1, &end, 10);
-		if (end == eq + 1 || *end || v < 1 || v > (1 << 20))
+		int64_t v;
+		if (cli_parse_int(eq + 1, 1, 1 << 20, &v))
 			return cli_error(hint, "--layout: %s: '%s' is not a whole number from 1 "
 					 "to 1048576", keys[k], eq + 1);
 		*dst[k] = v;

@@ -28,15 +28,18 @@
 static int parse_list(const char *list, int *m, int *n)
 {
 	const char *p = list;
-	char *end;
+	char item[32];
 
 	for (*n = 0; *p; (*n)++) {
-		long v = strtol(p, &end, 10);
-		if (end == p || v < 1 || v > (1 << 20) || (*end && *end != ',') || *n == MAX_SWEEP)
+		size_t len = strcspn(p, ",");
+		int64_t v = 0;
+		snprintf(item, sizeof(item), "%.*s", (int)(len < 31 ? len : 31), p);
+		if (len == 0 || len > 31 || cli_parse_int(item, 1, 1 << 20, &v) || *n == MAX_SWEEP ||
+		    (p[len] == ',' && !p[len + 1]))
 			return cli_error("give up to 64 micro-batch counts: --sweep 8,16,32,64",
 					 "--sweep: '%s' is not a list of micro-batch counts", list);
 		m[*n] = (int)v;
-		p = *end ? end + 1 : end;
+		p += len + (p[len] == ',');
 	}
 	return *n ? 0 : cli_error("--sweep 8,16,32,64", "--sweep: empty list");
 }
