@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "build_info.h"
 #include "check_main.h"
@@ -191,6 +192,64 @@ START_TEST(format_is_canonical_json_an_alias)
 }
 END_TEST
 
+/* list_value writes a random value for a list option: items from words and small
+ * numbers, joined by separators that are sometimes wrong. */
+static void list_value(unsigned *seed, const char *const *words, int n_words, char *buf,
+		       size_t len)
+{
+	static const char *const seps[] = { ",", ",", ",", ",,", "x", "=", ":", " ", "" };
+	size_t used = 0;
+	int items = rand_r(seed) % 4;
+	buf[0] = '\0';
+	for (int k = 0; k <= items && used + 40 < len; k++) {
+		int r = rand_r(seed) % 6;
+		if (r < 3)
+			used += (size_t)snprintf(buf + used, len - used, "%s", words[rand_r(seed) % n_words]);
+		else if (r < 5)
+			used += (size_t)snprintf(buf + used, len - used, "%d", rand_r(seed) % 70 - 3);
+		else
+			used += (size_t)snprintf(buf + used, len - used, "%s", "4294967297");
+		if (k < items)
+			used += (size_t)snprintf(buf + used, len - used, "%s", seps[rand_r(seed) % 9]);
+	}
+}
+
+START_TEST(fuzz_cli_lists)
+{
+	static const char *const layout[] = { "tp=", "pp=", "ep=", "dp=", "mb=", "tp=2", "zz=" };
+	static const char *const shapes[] = { "8x8x8", "16x", "x", "v3-tiny:tokens=8", "v3-tiny:tokens=",
+					      "deepseek-v3:tokens=0" };
+	static const char *const dtypes[] = { "bf16", "fp8-block", "fp8-tensor", "fp4", "" };
+	static const char *const events[] = { "PAPI_TOT_CYC", "perf::TASK-CLOCK", "none", "default" };
+	const char *cmd[] = {
+		"$MB model --preset v3-tiny --layout '%s' > /dev/null",
+		"$MB pipeline --schedule 1f1b --sweep '%s' > /dev/null",
+		"$MB gemm --backend cpu --shapes '%s' --dtype bf16 --iters 1 --warmup 0 --min-time 0 "
+		"--quiet --out r.json --force > /dev/null",
+		"$MB gemm --backend cpu --shapes 8x8x128 --dtype '%s' --iters 1 --warmup 0 "
+		"--min-time 0 --quiet --out r.json --force > /dev/null",
+		"$MB peak " TINY " --counters '%s' --out r.json --force > /dev/null",
+	};
+	const char *const *words[] = { layout, NULL, shapes, dtypes, events };
+	int n_words[] = { 7, 0, 6, 5, 4 };
+	unsigned seed = (unsigned)time(NULL);
+	long cases = getenv("MB_FUZZ_CLI_CASES") ? atol(getenv("MB_FUZZ_CLI_CASES")) : 150;
+	for (long i = 0; i < cases; i++) {
+		char val[160], line[512];
+		int c = (int)(i % 5);
+		list_value(&seed, words[c] ? words[c] : layout + 5, words[c] ? n_words[c] : 1,
+			   val, sizeof(val));
+		snprintf(line, sizeof(line), cmd[c], val);
+		int st = sh("{ %s; }", line);  /* stdout to /dev/null, stderr to out */
+		/* a crash or a sanitizer report would exit otherwise */
+		ck_assert_msg(st == 0 || st == 2, "case %ld (seed %u): '%s' exited %d: %s", i,
+			      seed, line, st, out);
+		if (st == 2)
+			ck_assert_msg(strstr(out, "hint: "), "'%s': no hint: %s", line, out);
+	}
+}
+END_TEST
+
 /* ---- item 8: smaller things ---- */
 
 START_TEST(readme_mpirun_oversubscribes)
@@ -289,6 +348,7 @@ static Suite *cli_io_suite(void)
 	tcase_add_test(valid, unknown_counter_named);
 	tcase_add_test(valid, input_files_must_be_regular);
 	tcase_add_test(valid, format_is_canonical_json_an_alias);
+	tcase_add_test(valid, fuzz_cli_lists);
 	tcase_add_test(small, readme_mpirun_oversubscribes);
 	tcase_add_test(small, claims_price_override);
 	tcase_add_test(small, pipeline_execute_writes_result);
