@@ -26,8 +26,6 @@ struct session {
 	bool answered;   /* a benchmark answered without measuring: no result file */
 };
 
-/* output_error reports a result_output_check / result_write_atomic failure; returns
- * the exit status (2: the user can fix the path). */
 int session_output_error(int err, const char *opt, const char *why)
 {
 	char hint[160];

@@ -425,7 +425,8 @@ int result_write_bytes(const char *path, const char *data, size_t len, bool forc
 		snprintf(why, why_len, "%s is no longer a regular file: not replaced", path);
 	else if (err)
 		snprintf(why, why_len, "cannot write %s: %s", path, strerror(errno));
-	unlink(tmp);
+	if (err || !force)  /* renamed over path, tmp's name is gone; else it goes now */
+		unlink(tmp);
 	return err;
 }
 
