@@ -8,6 +8,7 @@
 
 #include "comm.h"
 #include "counters.h"
+#include "mpi_world.h"
 #include "progress.h"
 #include "result.h"
 #include "stats.h"
@@ -118,8 +119,8 @@ static int time_case(struct run_ctx *ctx, struct bench_case *c, double **samples
 	double *s = malloc((size_t)cap * sizeof(*s)), total = 0;
 	int err = s ? MB_OK : MB_ERR_NOMEM;
 	struct progress pg;
-	progress_start(&pg, ctx->benchmark, c->name,
-		       o->quiet || (c->comm && comm_rank(c->comm) != 0));
+	/* NOTE: one voice: rank 0 of the world prints the progress. */
+	progress_start(&pg, ctx->benchmark, c->name, o->quiet || !mpi_world_is_root());
 	if (!err)
 		err = warm_up(ctx, c, &pg);
 	long want = o->iters;
