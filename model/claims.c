@@ -276,8 +276,13 @@ static void eval_cost(struct eval *e)
 		snprintf(why, sizeof(why), "--usd-per-gpu-hour, over the source's $%.2f", source);
 	else
 		snprintf(why, sizeof(why), "%s", stated ? "the source's price" : "moebench's price");
-	add_row(e, NULL, MODEL_FIG_COST_USD, NULL, model_claim_cost_usd(gh, usd),
-		"%.4g GPU-hours x $%.2f/GPU-hour (%s)", gh, usd, why);
+	struct model_claim_row *row = add_row(e, NULL, MODEL_FIG_COST_USD, NULL,
+					      model_claim_cost_usd(gh, usd),
+					      "%.4g GPU-hours x $%.2f/GPU-hour (%s)", gh, usd, why);
+	/* NOTE: at another price than the source's the cost is a what-if, not a check of
+	 * the stated cost: no verdict. */
+	if (row && over)
+		row->verdict = MODEL_VERDICT_NA;
 }
 
 /* stated_rate picks the run's stated throughput, in TFLOP/s per GPU: the TFLOP/s

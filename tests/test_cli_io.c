@@ -272,6 +272,10 @@ START_TEST(claims_price_override)
 	ck_assert_ptr_nonnull(strstr(out, "x $3.00/GPU-hour (--usd-per-gpu-hour, over the source's $2.00)"));
 	ck_assert_ptr_nonnull(strstr(out, "replaces the source's $2/GPU-hour"));
 	ck_assert_ptr_null(strstr(out, "(the source's price)"));
+	/* a what-if, not a finding: no "inconsistent" verdict on the cost */
+	ck_assert_int_eq(sh("$MB claims --baseline deepseek-v3 --usd-per-gpu-hour 3 2>/dev/null | "
+			    "grep '^  cost_usd' | grep -c inconsistent"), 1);
+	ck_assert_str_eq(out, "0\n");
 }
 END_TEST
 
