@@ -378,7 +378,8 @@ int cmd_model(int argc, char **argv)
 	};
 	st = cli_parse("model", argc, argv, NULL, opts, pos, 0, &npos, &help,
 		       "moebench model [--preset NAME | --model FILE] [--seq N] [--mtp D] "
-		       "[--kv-dtype bf16|fp8|fp32] [--layout tp=..,pp=..,ep=..,dp=..] [--format text|json] | --list");
+		       "[--kv-dtype bf16|fp8|fp32] [--layout tp=..,pp=..,ep=..,dp=..] "
+		       "[--format text|json] | --list");
 	if (st || help)
 		return st;
 	if (o.list) {
