@@ -7,6 +7,15 @@
  * `--name=value`, and an option with a one-letter name is also `-n value` (nccl-tests'
  * -b -e -f); sizes accept K, M, G suffixes (powers of 1024).
  *
+ * Validation is this layer's, not each command's: every number goes through one parser
+ * (cli_parse_int) that checks it against the option's range and its target type (an
+ * int never wraps: --mtp 4294967297 is refused), K/M/G on every integer option; an empty
+ * value is refused for every option (an empty path or list means nothing); an option
+ * given twice is refused (not "last wins"); --format is the one output-format option
+ * and --json its alias (--json is --format json; a command with only text and JSON
+ * takes --format text|json too); cli_only_with refuses an option given outside the
+ * mode it belongs to.
+ *
  * User errors are one line `moebench: error: ...` plus, when the user can fix it, a
  * line `hint: ...`, both on stderr; the command then exits with status 2.
  */
@@ -87,5 +96,23 @@ bool cli_choice_ok(const char *choices, const char *val);
 
 /* cli_parse_size parses "4096", "4K", "1.5M" into *out (powers of 1024). */
 int cli_parse_size(const char *s, int64_t *out);
+
+/* cli_parse_integer reads an integer: optional sign, decimal or 0x digits, an optional
+ * fraction that must come out whole with the suffix ("1.5K"), an optional K/M/G, and
+ * nothing else (no blanks). *mag is the magnitude, *neg the sign. MB_ERR_PARSE when it
+ * is not such a number or its magnitude exceeds UINT64_MAX. */
+int cli_parse_integer(const char *s, bool *neg, uint64_t *mag);
+/* cli_parse_int parses with cli_parse_integer into [lo, hi]: MB_OK, MB_ERR_PARSE (not a
+ * number) or MB_ERR_ARG (out of range); the one numeric parser for lists inside an
+ * option's value too (--layout tp=8, --sweep 8,16). */
+int cli_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
+
+/* cli_given tells whether the last cli_parse set the option with that target from argv
+ * (not from its default). */
+bool cli_given(const void *target);
+/* cli_only_with refuses an option that belongs to a mode the command is not in: when
+ * the option (its target) was given and mode_on is false, prints "--name applies only
+ * with MODE" and its hint, and returns 2; else 0. */
+int cli_only_with(const void *target, const char *name, bool mode_on, const char *mode);
 
 #endif

@@ -257,22 +257,32 @@ static void eval_hours(struct eval *e)
 }
 
 /* eval_cost prices the stated GPU-hours at the run's own $/GPU-hour, else the
- * caller's. */
+ * caller's; the caller's wins when it overrides (and the row says which it replaced). */
 static void eval_cost(struct eval *e)
 {
 	double gh = fig(e, MODEL_FIG_GPU_HOURS), usd = fig(e, MODEL_FIG_USD_PER_GPU_HOUR);
-	bool stated = known(usd);
+	double source = usd;
+	bool stated = known(usd), over = stated && e->in->usd_override;
+	char why[64];
 
 	if (!known(gh))
 		return;
-	if (!stated)
+	if (!stated || over)
 		usd = e->in->usd_per_gpu_hour;
 	if (!known(usd) && !e->run->fig[MODEL_FIG_COST_USD].present)
 		return;
-	e->used[MODEL_FIG_USD_PER_GPU_HOUR] = stated;
-	add_row(e, NULL, MODEL_FIG_COST_USD, NULL, model_claim_cost_usd(gh, usd),
-		"%.4g GPU-hours x $%.2f/GPU-hour (%s)", gh, usd,
-		stated ? "the source's price" : "moebench's price");
+	e->used[MODEL_FIG_USD_PER_GPU_HOUR] = stated && !over;
+	if (over)
+		snprintf(why, sizeof(why), "--usd-per-gpu-hour, over the source's $%.2f", source);
+	else
+		snprintf(why, sizeof(why), "%s", stated ? "the source's price" : "moebench's price");
+	struct model_claim_row *row = add_row(e, NULL, MODEL_FIG_COST_USD, NULL,
+					      model_claim_cost_usd(gh, usd),
+					      "%.4g GPU-hours x $%.2f/GPU-hour (%s)", gh, usd, why);
+	/* NOTE: at another price than the source's the cost is a what-if, not a check of
+	 * the stated cost: no verdict. */
+	if (row && over)
+		row->verdict = MODEL_VERDICT_NA;
 }
 
 /* stated_rate picks the run's stated throughput, in TFLOP/s per GPU: the TFLOP/s

@@ -213,6 +213,7 @@ struct model_claim_inputs {
 	double peak_bf16_tflops;   /* of the run's hardware; NaN if unknown */
 	double peak_fp8_tflops;
 	double usd_per_gpu_hour;   /* used when the run states none; e.g. 2.0 */
+	bool usd_override;         /* true: usd_per_gpu_hour wins over a stated price too */
 	double tolerance;          /* relative, for verdicts; e.g. 0.05 */
 };
 
@@ -234,7 +235,8 @@ struct model_claim_report {
  *   GPU-hours + tokens: tokens_per_gpu_s, tflops_per_gpu_from_gpu_hours,
  *            mfu_{bf16,fp8}[_noncausal]_from_gpu_hours, gpu_hours_per_trillion_tokens,
  *            days_per_trillion_tokens
- *   GPU-hours: cost_usd (at the run's usd_per_gpu_hour, else in->usd_per_gpu_hour)
+ *   GPU-hours: cost_usd (at the run's usd_per_gpu_hour, else in->usd_per_gpu_hour;
+ *            in->usd_per_gpu_hour always when in->usd_override, the row saying so)
  *   a stated rate (tflops_per_gpu, else tokens_per_gpu_s, else mfu_bf16): the rate
  *            figures against each other (tflops_per_gpu, tokens_per_gpu_s_at_stated_
  *            rate, mfu_bf16, mfu_fp8), then gpu_hours_at_stated_rate (consistent when

@@ -310,40 +310,6 @@ int model_config_from_json(const cJSON *obj, const char *origin, struct model_co
 	return MB_OK;
 }
 
-int model_read_file(const char *path, char **out, char *why, size_t len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, used = 0, n;
-	int err = MB_OK;
-
-	if (!f)
-		return mb_fail(MB_ERR_IO, why, len, "%s: cannot open", path);
-	do {
-		if (used + 4096 + 1 > cap) {
-			char *grown = realloc(buf, cap = 2 * cap + 8192);
-			if (!grown) {
-				err = mb_fail(MB_ERR_NOMEM, why, len, "%s: out of memory", path);
-				goto out;
-			}
-			buf = grown;
-		}
-		n = fread(buf + used, 1, 4096, f);
-		used += n;
-	} while (n == 4096);
-	if (ferror(f)) {
-		err = mb_fail(MB_ERR_IO, why, len, "%s: read error", path);
-		goto out;
-	}
-	buf[used] = '\0';
-	*out = buf;
-	buf = NULL;
-out:
-	free(buf);
-	fclose(f);
-	return err;
-}
-
 int model_config_load(const char *path, struct model_config *out, char *why, size_t why_len)
 {
 	char *text = NULL;

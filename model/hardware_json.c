@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "hardware.h"
+#include "model.h"
 
 #include <errno.h>
 #include <math.h>
@@ -122,37 +123,16 @@ static int parse_entry(const cJSON *obj, struct hardware_spec *hw, char *why, si
 	return MB_OK;
 }
 
-/* read_text returns the file's contents, NUL-terminated, or NULL with errno set. */
-static char *read_text(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = malloc((size_t)n + 1)) != NULL) {
-		if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		} else
-			buf[n] = '\0';
-	}
-	fclose(f);
-	return buf;
-}
-
 int hardware_load_json(const char *path, char *why, size_t why_len)
 {
 	char inner[256] = "";
 	struct hardware_spec *entries = NULL;
 	cJSON *doc = NULL;
 	int err = MB_OK, i = 0;
-	char *text = read_text(path);
-	if (!text) {
-		snprintf(why, why_len, "cannot read %s: %s", path, strerror(errno));
-		return MB_ERR_IO;
-	}
+	char *text = NULL;
+	err = model_read_file(path, &text, why, why_len);
+	if (err)
+		return err;
 	doc = cJSON_Parse(text);
 	if (!doc) {
 		snprintf(why, why_len, "%s: not valid JSON", path);

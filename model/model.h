@@ -135,9 +135,17 @@ int model_config_from_json(const cJSON *obj, const char *origin, struct model_co
  * Returns also MB_ERR_IO (unreadable) and MB_ERR_NOMEM. */
 int model_config_load(const char *path, struct model_config *out, char *why, size_t why_len);
 
-/* model_read_file reads a whole file into a new NUL-terminated buffer (free() it),
- * for the JSON loaders of model/. Returns MB_OK, MB_ERR_IO or MB_ERR_NOMEM, with the
- * path in why. */
+/* The size limit of an input file (model, hardware, baseline JSON, result files). */
+#define MODEL_INPUT_MAX_BYTES (64L << 20)
+
+/* model_read_bytes reads a whole regular file of at most limit bytes into a new
+ * buffer (free() it) with a NUL after its *len bytes. A FIFO, device or directory is
+ * refused without reading (and without blocking). Returns MB_OK, MB_ERR_IO (cannot
+ * open or read, not a regular file, over the limit) or MB_ERR_NOMEM, why saying which
+ * with the path. (file_read.c) */
+int model_read_bytes(const char *path, long limit, char **out, size_t *len, char *why,
+		     size_t why_len);
+/* model_read_file is model_read_bytes for the JSON inputs, at MODEL_INPUT_MAX_BYTES. */
 int model_read_file(const char *path, char **out, char *why, size_t why_len);
 
 /* model_config_to_json returns a new object with every field (the form

@@ -229,7 +229,8 @@ START_TEST(bad_layout_under_mpirun)
 	expect_error(MPIRUN " -np 2 $MB a2a " FAST " --collective alltoall -b 1K -e 1G -f 1.01",
 		     "size sweep of");
 	/* EP group {0,1,2} over nodes of two: two ranks on one node, one on the other. */
-	expect_error(MPIRUN " -np 6 $MB a2a " FAST " " SMALL " --experts 48 --ep 3 "
+	expect_error(MPIRUN " -np 6 $MB a2a " FAST " --tokens 64 --hidden 256 --topk 4 --groups 4 "
+		     "--topk-groups 2 --experts 48 --ep 3 "
 		     "--ranks-per-node 2", "the EP group of rank 0 has unequal numbers of ranks");
 }
 END_TEST

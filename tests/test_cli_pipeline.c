@@ -121,7 +121,7 @@ START_TEST(bad_input_exits_2)
 		     "micro-batches >= 2 x PP");
 	ck_assert_int_eq(sh("test -e t.csv"), 1); /* nothing written */
 	expect_error("$MB pipeline --sweep 8,x", "--sweep: '8,x'");
-	expect_error("$MB pipeline --out s.csv", "--out writes the sweep's CSV");
+	expect_error("$MB pipeline --out s.csv", "--out applies only with --sweep or --execute");
 	expect_error("$MB pipeline --schedule 1f1b --simulate --execute", "exclude each other");
 	expect_error("$MB pipeline --execute", "--execute runs one schedule");
 	expect_error("$MB pipeline --f -1", "--f");
@@ -177,7 +177,7 @@ START_TEST(execute_every_schedule_under_mpirun)
 	ck_assert_int_eq(sh("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
 			    "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe -np 2 "
 			    "$MB pipeline --schedule %s --pp 2 --microbatches 4 --execute "
-			    "--steps 2 --timeline m.csv --json > m.json", names[_i]), 0);
+			    "--steps 2 --timeline m.csv --json --quiet > m.json", names[_i]), 0);
 	ck_assert_int_eq(sh(PY "import json; d=json.load(open(\"m.json\")); m=d[\"measured\"]; "
 			    "print(m[\"step_time\"] > 0, len(m[\"per_device\"]), "
 			    "d[\"simulated\"][\"schedules\"][0][\"step_time\"] > 0)'"), 0);

@@ -191,7 +191,8 @@ START_TEST(gbench_keys_and_units)
 	ck_assert_str_eq(cJSON_GetObjectItem(ctx, "host_name")->valuestring, "node7");
 	ck_assert_str_eq(cJSON_GetObjectItem(ctx, "library_build_type")->valuestring,
 			 "release");
-	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(g, "benchmarks")), 2);
+	/* two figures and the failed check, marked (test gbench_marks_failed_checks) */
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(g, "benchmarks")), 3);
 	b = cJSON_GetArrayItem(cJSON_GetObjectItem(g, "benchmarks"), 0);
 	ck_assert_str_eq(cJSON_GetObjectItem(b, "name")->valuestring, "gemm/fp8/M64");
 	ck_assert_str_eq(cJSON_GetObjectItem(b, "time_unit")->valuestring, "ns");
@@ -203,6 +204,52 @@ START_TEST(gbench_keys_and_units)
 	b = cJSON_GetArrayItem(cJSON_GetObjectItem(g, "benchmarks"), 1);
 	ck_assert_ptr_null(cJSON_GetObjectItem(b, "tflops"));
 	ck_assert_int_eq(cJSON_GetObjectItem(b, "per_family_instance_index")->valueint, 1);
+	cJSON_Delete(g);
+	free(text);
+	cJSON_Delete(doc);
+}
+END_TEST
+
+START_TEST(gbench_marks_failed_checks)
+{
+	cJSON *doc = sample_doc(), *g, *b;
+	char *text = capture(export_gbench, doc, MB_OK);
+
+	g = cJSON_Parse(text);
+	ck_assert_ptr_nonnull(g);
+	b = cJSON_GetArrayItem(cJSON_GetObjectItem(g, "benchmarks"), 2);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_str_eq(cJSON_GetObjectItem(b, "name")->valuestring, "gemm/fp8/bad");
+	ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(b, "error_occurred")));
+	ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(b, "error_message")->valuestring,
+				     "check failed: max_err 0.75"));
+	/* no figure from a failed check: zero time, no counters */
+	ck_assert(cJSON_GetObjectItem(b, "real_time")->valuedouble == 0);
+	ck_assert_ptr_null(cJSON_GetObjectItem(b, "tflops"));
+	/* a passing record has no error keys */
+	ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetArrayItem(
+		cJSON_GetObjectItem(g, "benchmarks"), 0), "error_occurred"));
+	cJSON_Delete(g);
+	free(text);
+	cJSON_Delete(doc);
+}
+END_TEST
+
+START_TEST(gbench_bytes_per_second)
+{
+	cJSON *doc = new_doc(), *g, *b, *rec;
+	char *text;
+
+	rec = add_rec(doc, "copy", "{\"n\":4096}", 2e-6, 1.0, true);
+	cJSON_AddNumberToObject(cJSON_GetObjectItem(rec, "metrics"), "gbps", 16.5);
+	add_rec(doc, "no-bytes", "{\"n\":1}", 2e-6, 1.0, true);
+	text = capture(export_gbench, doc, MB_OK);
+	g = cJSON_Parse(text);
+	ck_assert_ptr_nonnull(g);
+	b = cJSON_GetArrayItem(cJSON_GetObjectItem(g, "benchmarks"), 0);
+	ck_assert(near(cJSON_GetObjectItem(b, "bytes_per_second")->valuedouble, 16.5e9));
+	b = cJSON_GetArrayItem(cJSON_GetObjectItem(g, "benchmarks"), 1);
+	ck_assert_ptr_null(cJSON_GetObjectItem(b, "bytes_per_second"));
 	cJSON_Delete(g);
 	free(text);
 	cJSON_Delete(doc);
@@ -316,6 +363,8 @@ static Suite *export_suite(void)
 	tcase_add_test(csv, csv_column_names_are_unique);
 	tcase_add_test(csv, no_records_is_parse_error);
 	tcase_add_test(json, gbench_keys_and_units);
+	tcase_add_test(json, gbench_marks_failed_checks);
+	tcase_add_test(json, gbench_bytes_per_second);
 	tcase_add_test(json, bmf_latency_and_measures);
 	tcase_add_test(json, duplicate_labels_get_suffix);
 	tcase_add_test(json, by_name_dispatch);

@@ -184,7 +184,7 @@ static const struct model_claim_row *row(const struct model_claim_report *r, con
 /* evaluate evaluates one run of a baseline file at the H100/H800 peaks. */
 static void evaluate(const char *file, const char *run, struct model_claim_report *out)
 {
-	struct model_claim_inputs in = { PEAK_BF16, PEAK_FP8, 2.0, 0.05 };
+	struct model_claim_inputs in = { PEAK_BF16, PEAK_FP8, 2.0, false, 0.05 };
 	struct model_baseline *b = load(file);
 	const struct model_baseline_run *r = model_baseline_run_find(b, run);
 
@@ -247,7 +247,7 @@ START_TEST(a_wrong_claim_is_inconsistent)
 		" \"v3-tiny\", \"hardware\": \"h100-sxm\", \"figures\": {\"gpu_hours\": {\"value\":"
 		" 1000, \"ref\": \"r\", \"where\": \"T1\"}, \"cost_usd\": {\"value\": 2400, \"ref\":"
 		" \"r\", \"where\": \"T1\"}}}]}";
-	struct model_claim_inputs in = { PEAK_BF16, PEAK_FP8, 2.0, 0.05 };
+	struct model_claim_inputs in = { PEAK_BF16, PEAK_FP8, 2.0, false, 0.05 };
 	struct model_claim_report r;
 	struct model_baseline *b;
 	char why[256] = "";

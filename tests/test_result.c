@@ -80,6 +80,47 @@ START_TEST(refuses_to_overwrite_without_force)
 }
 END_TEST
 
+START_TEST(non_regular_targets_never_replaced)
+{
+	char fifo[128], link[128], target[128], why[256];
+	struct stat st;
+	make_dir();
+	snprintf(fifo, sizeof(fifo), "%s/f", dir);
+	snprintf(link, sizeof(link), "%s/l.json", dir);
+	snprintf(target, sizeof(target), "%s/t.json", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	write_text(target, "old");
+	ck_assert_int_eq(symlink(target, link), 0);
+	/* with force too: a FIFO, a link, a directory, a device stay what they are */
+	ck_assert_int_eq(result_write_atomic(fifo, "new", true, why, sizeof(why)), MB_ERR_ARG);
+	ck_assert_ptr_nonnull(strstr(why, "a FIFO"));
+	ck_assert_int_eq(result_write_atomic(link, "new", true, why, sizeof(why)), MB_ERR_ARG);
+	ck_assert_int_eq(result_write_atomic(dir, "new", true, why, sizeof(why)), MB_ERR_ARG);
+	ck_assert_int_eq(result_output_check("/dev/null", true, why, sizeof(why)), MB_ERR_ARG);
+	ck_assert_ptr_nonnull(strstr(why, "a character device"));
+	ck_assert(lstat(fifo, &st) == 0 && S_ISFIFO(st.st_mode));
+	ck_assert(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+	/* a path under a regular file is refused before any work */
+	snprintf(link, sizeof(link), "%s/t.json/x.json", dir);
+	ck_assert_int_eq(result_output_check(link, false, why, sizeof(why)), MB_ERR_IO);
+	ck_assert_int_eq(result_output_check(target, false, why, sizeof(why)), MB_ERR_EXISTS);
+	ck_assert_int_eq(result_output_check(target, true, why, sizeof(why)), MB_OK);
+}
+END_TEST
+
+START_TEST(default_paths_differ)
+{
+	char a[256], tail[64];
+	result_default_path("peak", a, sizeof(a));
+	/* <YYYYmmdd-HHMMSS>.<microseconds>Z-<host>-<pid>-peak.json */
+	snprintf(tail, sizeof(tail), "-%ld-peak.json", (long)getpid());
+	ck_assert_ptr_nonnull(strstr(a, tail));
+	ck_assert_int_eq(strncmp(a, "results/runs/local/", 19), 0);
+	ck_assert_int_eq(a[19 + 15], '.');
+	ck_assert_int_eq(a[19 + 22], 'Z');
+}
+END_TEST
+
 START_TEST(failed_write_leaves_existing_file_and_no_temporary)
 {
 	char path[128], why[256], buf[8] = "";
@@ -194,6 +235,8 @@ static Suite *result_suite(void)
 	tcase_add_test(core, metric_direction);
 	TCase *files = tcase_create("atomic");
 	tcase_add_test(files, refuses_to_overwrite_without_force);
+	tcase_add_test(files, non_regular_targets_never_replaced);
+	tcase_add_test(files, default_paths_differ);
 	tcase_add_test(files, failed_write_leaves_existing_file_and_no_temporary);
 	tcase_add_test(files, no_temporary_left_after_success);
 	TCase *schema = tcase_create("schema");

@@ -228,6 +228,25 @@ static int run_moe(struct run_ctx *ctx, struct comm *world, const struct paralle
 	return err;
 }
 
+/* check_mode_options refuses the options of another mode (each rank alike; rank 0
+ * says so): the size sweep's outside --collective, the layout's world outside
+ * --print-layout. Returns MB_OK or MB_ERR_ARG. */
+static int check_mode_options(void)
+{
+	const void *coll[] = { &opt.minbytes, &opt.maxbytes, &opt.factor, &opt.type, &opt.op };
+	const char *names[] = { "b", "e", "f", "type", "op" };
+	bool collective = strcmp(opt.collective, "none") != 0;
+	for (int i = 0; i < 5; i++)
+		if (cli_given(coll[i]) && !collective)
+			return cli_error_once("add --collective alltoall|allreduce|allgather|"
+					      "reducescatter", "-%s%s applies only with --collective",
+					      names[i][1] ? "-" : "", names[i]), MB_ERR_ARG;
+	if (cli_given(&opt.world) && !opt.print_layout)
+		return cli_error_once("add --print-layout", "--world applies only with "
+				      "--print-layout"), MB_ERR_ARG;
+	return MB_OK;
+}
+
 /* a2a_run lays out the ranks and runs the mode asked for. */
 static int a2a_run(struct run_ctx *ctx)
 {
@@ -235,6 +254,8 @@ static int a2a_run(struct run_ctx *ctx)
 	struct parallel_layout l;
 	struct comm *world = NULL;
 	int rpn = opt.ranks_per_node ? opt.ranks_per_node : mpi_world_local_size();
+	if (!ctx->suite && check_mode_options())
+		return MB_ERR_ARG;
 	if (opt.print_layout && !ctx->suite) {
 		int err = make_layout(opt.world ? opt.world : mpi_world_size(),
 				      opt.world ? (rpn > 0 ? rpn : 1) : rpn, &l);

@@ -188,7 +188,8 @@ static int check_opts(const struct a2a_moe_opts *o, int size)
 	char why[256];
 	struct route_config rc = route_config_of(o, size);
 	if (o->tokens < 1 || o->hidden < 1)
-		return cli_error_once(NULL, "a2a: --tokens and --hidden must be positive");
+		return cli_error_once("moebench a2a --help shows the ranges",
+				      "a2a: --tokens and --hidden must be positive");
 	if (o->ranks_per_node < 1 || size % o->ranks_per_node)
 		return cli_error_once("--ranks-per-node divides the ranks", "a2a: %d ranks, %d per node",
 				 size, o->ranks_per_node);

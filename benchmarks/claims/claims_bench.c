@@ -55,7 +55,7 @@ static int claims_run(void *s)
 
 	for (size_t i = 0; i < st->set.n; i++)
 		for (size_t r = 0; r < st->set.items[i]->n_runs; r++) {
-			int err = baselines_evaluate(st->set.items[i], r, 2.0, 0.05, &st->evals[k++],
+			int err = baselines_evaluate(st->set.items[i], r, 2.0, false, 0.05, &st->evals[k++],
 						     why, sizeof(why));
 			if (err)
 				return err;

@@ -212,7 +212,8 @@ int claims_print_text(const struct claims_out *co, FILE *out)
 		"finding about a published figure, not an error: the exit status stays 0)\n",
 		n[0], n[1], n[2], n[3], n[4]);
 	print_sources(co, out);
-	return ferror(out) ? cli_error(NULL, "writing the table failed") : 0;
+	return ferror(out) ? cli_error("stdout could not take it: a closed pipe or a full disk",
+				       "writing the table failed") : 0;
 }
 
 /* add_num adds a number, or null for NaN. */
@@ -355,5 +356,6 @@ int claims_print_json(const struct claims_out *co, FILE *out)
 		return cli_error(NULL, "out of memory");
 	fprintf(out, "%s\n", text);
 	free(text);
-	return ferror(out) ? cli_error(NULL, "writing the JSON failed") : 0;
+	return ferror(out) ? cli_error("stdout could not take it: a closed pipe or a full disk",
+				       "writing the JSON failed") : 0;
 }

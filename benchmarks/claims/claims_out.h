@@ -21,6 +21,8 @@ struct claims_out {
 	char **argv;
 	const char *which;   /* --baseline: a name, or "all" */
 	double usd;          /* $/GPU-hour where a source states none */
+	bool usd_override;   /* --usd-per-gpu-hour given: it wins over stated prices too */
+	bool force;          /* --force: --plot replaces existing regular files */
 	double tolerance;    /* relative */
 	const struct baselines *set;
 	struct baselines_eval *evals;
@@ -37,6 +39,9 @@ int claims_print_text(const struct claims_out *co, FILE *out);
 /* claims_print_json prints the same as one JSON object (NaN as null). */
 int claims_print_json(const struct claims_out *co, FILE *out);
 
+/* claims_plot_check checks before any work that DIR/claims.csv, .png and .pdf can
+ * be written (new, or regular files to replace with --force). 0 or an exit status. */
+int claims_plot_check(const struct claims_out *co, const char *dir);
 /* claims_plot_ready finds gnuplot on PATH and plots/claims.gp (./plots, else the
  * source tree's), before anything is computed or written. */
 int claims_plot_ready(struct claims_out *co);

@@ -29,6 +29,7 @@
 #include "cli.h"
 #include "context.h"
 #include "result.h"
+#include "session.h"
 #include "status.h"
 
 #ifndef MOEBENCH_SOURCE_DIR
@@ -162,7 +163,7 @@ static int write_csv(const struct claims_out *co, const char *path)
 	char *text = NULL, why[512];
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
-	int st = 0;
+	int st = 0, err;
 
 	if (!f)
 		return cli_error(NULL, "out of memory");
@@ -170,8 +171,8 @@ static int write_csv(const struct claims_out *co, const char *path)
 	csv_rows(co, f);
 	if (fclose(f) != 0 || !text)
 		st = cli_error(NULL, "out of memory");
-	else if (result_write_atomic(path, text, true, why, sizeof(why)))
-		st = cli_error("choose a --plot directory you can write", "%s", why);
+	else if ((err = result_write_atomic(path, text, co->force, why, sizeof(why))))
+		st = session_output_error(err, "--plot", why);
 	free(text);
 	return st;
 }
@@ -202,25 +203,73 @@ static bool nonempty(const char *path)
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
 }
 
+/* plot_paths writes DIR/claims.csv, .png, .pdf into p[0..2]. */
+static void plot_paths(const char *dir, char p[3][2100])
+{
+	snprintf(p[0], 2100, "%s/claims.csv", dir);
+	snprintf(p[1], 2100, "%s/claims.png", dir);
+	snprintf(p[2], 2100, "%s/claims.pdf", dir);
+}
+
+int claims_plot_check(const struct claims_out *co, const char *dir)
+{
+	char p[3][2100], why[512];
+
+	plot_paths(dir, p);
+	for (int i = 0; i < 3; i++) {
+		int err = result_output_check(p[i], co->force, why, sizeof(why));
+		if (err)
+			return session_output_error(err, "--plot", why);
+	}
+	return 0;
+}
+
+/* render runs gnuplot into a fresh directory inside dir, then installs the figures
+ * under the rule of every output (result_write_atomic): gnuplot itself would
+ * replace whatever claims.png is. Sets *pdf when the PDF came out too. */
+static int render(const struct claims_out *co, const char *dir, char p[3][2100], bool *pdf)
+{
+	char tmp[2100], base[2200], from[2300], why[512];
+	int st, err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s/.claims-render-XXXXXX", dir);
+	if (!mkdtemp(tmp))
+		return cli_error("choose a --plot directory you can write", "--plot: cannot create "
+				 "a directory in %s: %s", dir, strerror(errno));
+	snprintf(base, sizeof(base), "%s/claims", tmp);
+	st = run_gnuplot(co, p[0], base);
+	for (int i = 1; i < 3 && !st; i++) {
+		snprintf(from, sizeof(from), "%s.%s", base, i == 1 ? "png" : "pdf");
+		if (i == 2 && !(*pdf = nonempty(from)))
+			break;
+		if (i == 1 && !nonempty(from)) {
+			fprintf(stderr, "moebench: error: --plot: gnuplot wrote no %s\n", p[1]);
+			st = 1;
+		} else if ((err = result_install_file(from, p[i], co->force, why, sizeof(why)))) {
+			st = session_output_error(err, "--plot", why);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		snprintf(from, sizeof(from), "%s.%s", base, i == 0 ? "png" : "pdf");
+		unlink(from);
+	}
+	rmdir(tmp);
+	return st;
+}
+
 int claims_plot(const struct claims_out *co, const char *dir)
 {
-	char csv[2048], base[2048], png[2100], pdf[2100];
+	char p[3][2100];
+	bool pdf = false;
 	int st;
 
-	snprintf(csv, sizeof(csv), "%s/claims.csv", dir);
-	snprintf(base, sizeof(base), "%s/claims", dir);
-	snprintf(png, sizeof(png), "%s.png", base);
-	snprintf(pdf, sizeof(pdf), "%s.pdf", base);
-	if ((st = write_csv(co, csv)) || (st = run_gnuplot(co, csv, base)))
+	plot_paths(dir, p);
+	if ((st = write_csv(co, p[0])) || (st = render(co, dir, p, &pdf)))
 		return st;
-	if (!nonempty(png)) {
-		fprintf(stderr, "moebench: error: --plot: gnuplot wrote no %s\n", png);
-		return 1;
-	}
-	if (nonempty(pdf))
-		cli_note(false, "figure: %s, %s (data %s)", png, pdf, csv);
+	if (pdf)
+		cli_note(false, "figure: %s, %s (data %s)", p[1], p[2], p[0]);
 	else
 		cli_note(false, "figure: %s (data %s); no PDF: this gnuplot has no pdfcairo "
-			 "terminal", png, csv);
+			 "terminal", p[1], p[0]);
 	return 0;
 }

@@ -48,10 +48,15 @@ static int pick_runs(const struct baselines *set, const char *which, double usd,
 		if (only && set->items[i] != only)
 			continue;
 		for (size_t r = 0; r < set->items[i]->n_runs; r++) {
-			if (baselines_evaluate(set->items[i], r, usd, tol, &co->evals[co->n_evals],
-					       why, sizeof(why)))
+			const struct model_baseline_run *run = &set->items[i]->runs[r];
+			if (baselines_evaluate(set->items[i], r, usd, co->usd_override, tol,
+					       &co->evals[co->n_evals], why, sizeof(why)))
 				return cli_error("fix the baseline file (results/baselines/README.md "
 						 "describes the fields)", "%s", why);
+			if (co->usd_override && isfinite(model_run_figure(run, MODEL_FIG_USD_PER_GPU_HOUR)))
+				cli_note(false, "%s/%s: --usd-per-gpu-hour $%g replaces the source's "
+					 "$%g/GPU-hour in the cost", set->items[i]->name, run->name, usd,
+					 model_run_figure(run, MODEL_FIG_USD_PER_GPU_HOUR));
 			co->n_evals++;
 		}
 	}
@@ -89,21 +94,24 @@ int cmd_claims(int argc, char **argv)
 	int npos;
 	const struct cli_opt opts[] = {
 		{ "baseline", CLI_STRING, &which, "all", "a baseline's name (results/baselines/NAME.json), or all", 0, -1, NULL },
-		{ "usd-per-gpu-hour", CLI_DOUBLE, &usd, "2", "price of a GPU-hour where the source states none", 0.0001, 1e6, NULL },
+		{ "usd-per-gpu-hour", CLI_DOUBLE, &usd, "2", "price of a GPU-hour: the default applies where a source states none; given, it wins over a source's price too (with a note)", 0.0001, 1e6, NULL },
 		{ "tolerance", CLI_DOUBLE, &tol_pct, "5", "percent difference still called consistent", 0, 1000, NULL },
 		{ "json", CLI_FLAG, &json, NULL, "print one JSON object", 0, -1, NULL },
 		{ "plot", CLI_STRING, &plot, NULL, "write DIR/claims.csv and render DIR/claims.png and .pdf with gnuplot", 0, -1, NULL },
+		{ "force", CLI_FLAG, &co.force, NULL, "--plot: replace existing regular files", 0, -1, NULL },
 		CLI_END
 	};
 	int st = cli_parse("claims", argc, argv, NULL, opts, pos, 0, &npos, &help,
 			   "moebench claims [--baseline NAME|all] [--usd-per-gpu-hour X] "
-			   "[--tolerance PCT] [--json] [--plot DIR]");
+			   "[--tolerance PCT] [--format text|json] [--plot DIR [--force]]");
 	if (st || help)
 		return st;
 	co.which = which;
 	co.usd = usd;
+	co.usd_override = cli_given(&usd);
 	co.tolerance = tol_pct / 100.0;
-	if (plot && (st = claims_plot_ready(&co)))
+	if ((st = cli_only_with(&co.force, "force", plot != NULL, "--plot")) ||
+	    (plot && ((st = claims_plot_ready(&co)) || (st = claims_plot_check(&co, plot)))))
 		return st;
 	if (baselines_find_dir(dir, sizeof(dir), why, sizeof(why)))
 		return cli_error("run from the source tree, or set MOEBENCH_BASELINES to the "

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "context.h"
 #include "result.h"
+#include "session.h"
 #include "rng.h"
 #include "stats.h"
 #include "status.h"
@@ -62,18 +63,20 @@ static const char *dist_label(enum accum_study_dist d)
 	       d == ACCUM_DIST_ABS_NORMAL ? "|N(0,1)|" : "N(0,1)";
 }
 
+#define ACCUM_HINT "moebench gemm --help shows the --accum-* options"
+
 /* check_opts rejects what the study cannot run, with one error line naming the field. */
 static int check_opts(const struct accum_study_opts *o)
 {
 	const struct gemm_accum *a = &o->acc;
 	if (o->mn < 1 || o->k_min < 1 || o->k_max < o->k_min || o->k_max > (1 << 24))
-		cli_error(NULL, "accumulation study: need 1 <= M=N, 1 <= k_min <= k_max <= 2^24 "
+		cli_error(ACCUM_HINT, "accumulation study: need 1 <= M=N, 1 <= k_min <= k_max <= 2^24 "
 			  "(got M=N=%d, K %d..%d)", o->mn, o->k_min, o->k_max);
 	else if (a->mantissa_bits < 1 || a->mantissa_bits > 23)
-		cli_error(NULL, "accumulation study: mantissa bits must be 1..23 (got %d)",
+		cli_error(ACCUM_HINT, "accumulation study: mantissa bits must be 1..23 (got %d)",
 			  a->mantissa_bits);
 	else if (a->group < 1 || a->promote < 1 || a->promote % a->group != 0)
-		cli_error(NULL, "accumulation study: the promotion interval (%d) must be a "
+		cli_error(ACCUM_HINT, "accumulation study: the promotion interval (%d) must be a "
 			  "positive multiple of the group (%d)", a->promote, a->group);
 	else
 		return MB_OK;
@@ -256,8 +259,7 @@ static int write_csv(const struct accum_study_opts *o, const struct study_row *r
 	}
 	int err = result_write_atomic(o->csv_path, text, o->force, why, sizeof(why));
 	if (err)
-		cli_error(err == MB_ERR_EXISTS ? "pass --force, or choose another CSV path" : NULL,
-			  "%s", why);
+		session_output_error(err, "--accum-csv", why);
 	free(text);
 	return err;
 }

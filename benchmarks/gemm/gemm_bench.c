@@ -22,6 +22,7 @@
 #include "gemm_bench.h"
 #include "model.h"
 #include "result.h"
+#include "session.h"
 #include "status.h"
 
 #define MAX_SHAPES 128
@@ -328,11 +329,27 @@ static int run_shape(struct run_ctx *ctx, const struct gemm_plan *p, int index)
 	return err;
 }
 
+/* gemm_check_output checks, before the study runs, that --accum-csv can be written.
+ * Returns 0, or 2 after printing the error. */
+static int gemm_check_output(const char *path, bool force)
+{
+	char why[512];
+	int err = result_output_check(path, force, why, sizeof(why));
+
+	return err ? session_output_error(err, "--accum-csv", why) : 0;
+}
+
 static int gemm_run(struct run_ctx *ctx)
 {
 	struct gemm_plan *p = calloc(1, sizeof(*p));
 	if (!p)
 		return MB_ERR_NOMEM;
+	if (cli_only_with(&opt.accum_csv, "accum-csv", opt.accum_study, "--accum-study") ||
+	    cli_only_with(&opt.accum_dist, "accum-dist", opt.accum_study, "--accum-study") ||
+	    (opt.accum_csv && !ctx->suite && gemm_check_output(opt.accum_csv, ctx->opts->force))) {
+		free(p);
+		return MB_ERR_ARG;
+	}
 	if (opt.accum_study && !ctx->suite) {
 		free(p);
 		return gemm_accum_study(ctx, opt.accum_csv, opt.accum_dist);

@@ -94,13 +94,12 @@ static int layout_set(struct model_layout *lay, const char *item)
 	const char *keys[] = { "tp", "pp", "ep", "dp", "mb" };
 	int64_t *dst[] = { &lay->tp, &lay->pp, &lay->ep, &lay->dp, &lay->micro_batch };
 	const char *eq = strchr(item, '=');
-	char *end;
 
 	for (int k = 0; eq && k < 5; k++) {
 		if (strlen(keys[k]) != (size_t)(eq - item) || strncmp(item, keys[k], 2) != 0)
 			continue;
-		long long v = strtoll(eq + 1, &end, 10);
-		if (end == eq + 1 || *end || v < 1 || v > (1 << 20))
+		int64_t v;
+		if (cli_parse_int(eq + 1, 1, 1 << 20, &v))
 			return cli_error(hint, "--layout: %s: '%s' is not a whole number from 1 "
 					 "to 1048576", keys[k], eq + 1);
 		*dst[k] = v;
@@ -116,7 +115,7 @@ static int layout_parse(const char *text, struct model_layout *lay)
 	int st = 0;
 
 	if (strlen(text) >= sizeof(buf))
-		return cli_error(NULL, "--layout: too long");
+		return cli_error("--layout takes tp=N,pp=N,ep=N,dp=N[,mb=N]", "--layout: too long");
 	snprintf(buf, sizeof(buf), "%s", text);
 	for (char *it = strtok_r(buf, ",", &save); it && !st; it = strtok_r(NULL, ",", &save))
 		st = layout_set(lay, it);
@@ -184,7 +183,8 @@ static int compute(const struct model_cli *o, struct model_view *v)
 	    model_flops_per_token(&v->cfg, seq, mtp, MODEL_FLOPS_NONCAUSAL, &v->noncausal) ||
 	    model_flops_per_token(&v->cfg, seq, mtp, MODEL_FLOPS_FORWARD, &v->fwd) ||
 	    model_kv_cache_bytes_per_token(&v->cfg, v->kv_elem_bytes, &v->kv_bytes))
-		return cli_error(NULL, "%s: the accounting failed for seq %" PRId64 ", MTP %" PRId64,
+		return cli_error("a smaller --seq or --mtp, or moebench model --list for the presets",
+				 "%s: the accounting failed for seq %" PRId64 ", MTP %" PRId64,
 				 v->cfg.name, seq, mtp);
 	if (!o->layout)
 		return 0;
@@ -378,7 +378,8 @@ int cmd_model(int argc, char **argv)
 	};
 	st = cli_parse("model", argc, argv, NULL, opts, pos, 0, &npos, &help,
 		       "moebench model [--preset NAME | --model FILE] [--seq N] [--mtp D] "
-		       "[--kv-dtype bf16|fp8|fp32] [--layout tp=..,pp=..,ep=..,dp=..] [--json] | --list");
+		       "[--kv-dtype bf16|fp8|fp32] [--layout tp=..,pp=..,ep=..,dp=..] "
+		       "[--format text|json] | --list");
 	if (st || help)
 		return st;
 	if (o.list) {

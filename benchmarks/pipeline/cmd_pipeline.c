@@ -25,6 +25,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mpi_world.h"
+#include "result.h"
 #include "pipeline_out.h"
 #include "status.h"
 
@@ -32,7 +34,8 @@
 
 struct pipe_cli {
 	const char *schedule, *timeline, *sweep, *out;
-	bool simulate, execute, json, quiet;
+	bool simulate, execute, json, quiet, force;
+	char result_path[1024];  /* --execute: the result document */
 	struct pipe_setup u;
 	struct pipe_exec_opts exec;
 	int64_t msg_bytes;
@@ -41,7 +44,8 @@ struct pipe_cli {
 static const char usage_line[] =
 	"moebench pipeline [--schedule NAME|all] [--pp P] [--microbatches M] [--chunks V] "
 	"[--f T --b T --w T --fb T] [--latency T] [--simulate | --execute] "
-	"[--timeline FILE.csv] [--sweep M1,M2,... [--out FILE.csv]] [--json]";
+	"[--timeline FILE.csv] [--sweep M1,M2,... [--out FILE.csv]] [--out FILE.json] [--force] "
+	"[--format text|json]";
 
 /* print_conventions is the part of --help the option table cannot say. */
 static void print_conventions(void)
@@ -82,7 +86,8 @@ static int parse_options(struct pipe_cli *c, int argc, char **argv, bool *help)
 		{ "execute", CLI_FLAG, &c->execute, NULL, "run it across PP MPI ranks (mpirun -np P)", 0, -1, NULL },
 		{ "timeline", CLI_STRING, &c->timeline, NULL, "write one row per operation to FILE.csv (one schedule)", 0, -1, NULL },
 		{ "sweep", CLI_STRING, &c->sweep, NULL, "simulate each micro-batch count of a comma list", 0, -1, NULL },
-		{ "out", CLI_STRING, &c->out, NULL, "--sweep: write the sweep's CSV to FILE.csv", 0, -1, NULL },
+		{ "out", CLI_STRING, &c->out, NULL, "--sweep: the sweep's CSV; --execute: the result file (default: a new results/runs/local/...-pipeline.json)", 0, -1, NULL },
+		{ "force", CLI_FLAG, &c->force, NULL, "replace existing regular --out and --timeline files", 0, -1, NULL },
 		{ "json", CLI_FLAG, &c->json, NULL, "print one JSON object", 0, -1, NULL },
 		{ "hidden", CLI_INT, &c->exec.hidden, "256", "--execute: GEMM size per work unit (tokens x hidden x hidden)", 8, 16384, NULL },
 		{ "tokens", CLI_INT, &c->exec.tokens, "64", "--execute: tokens per micro-batch", 1, 1 << 20, NULL },
@@ -95,6 +100,46 @@ static int parse_options(struct pipe_cli *c, int argc, char **argv, bool *help)
 
 	if (!st && *help)
 		print_conventions();
+	return st;
+}
+
+/* check_mode_options refuses options of the other mode: --execute measures the
+ * durations the simulator takes as options, and only it takes the GEMM's size. */
+static int check_mode_options(const struct pipe_cli *c)
+{
+	const void *sim[] = { &c->u.times.f, &c->u.times.b, &c->u.times.w, &c->u.times.fb,
+			      &c->u.times.latency, &c->u.times.bandwidth, &c->msg_bytes };
+	const char *sim_names[] = { "f", "b", "w", "fb", "latency", "bandwidth", "msg-bytes" };
+	const void *exe[] = { &c->exec.hidden, &c->exec.tokens, &c->exec.steps,
+			      &c->exec.timeout_s };
+	const char *exe_names[] = { "hidden", "tokens", "steps", "timeout" };
+	int st = 0;
+
+	for (int i = 0; i < 7 && !st; i++)
+		if (cli_given(sim[i]) && c->execute)
+			st = cli_error("--execute measures F, B and W: drop the durations",
+				       "--%s applies only to the simulation (not --execute)",
+				       sim_names[i]);
+	for (int i = 0; i < 4 && !st; i++)
+		st = cli_only_with(exe[i], exe_names[i], c->execute, "--execute");
+	return st;
+}
+
+/* check_outputs checks before any work that every file this run writes can be
+ * written (every rank checks, rank 0 prints, so an MPI run stops together). */
+static int check_outputs(struct pipe_cli *c)
+{
+	int st = 0;
+
+	if (c->execute && !c->out)
+		result_default_path("pipeline", c->result_path, sizeof(c->result_path));
+	else if (c->execute)
+		snprintf(c->result_path, sizeof(c->result_path), "%s", c->out);
+	st = pipe_out_check(c->timeline, "--timeline", c->force);
+	if (!st)
+		st = pipe_out_check(c->sweep ? c->out : NULL, "--out", c->force);
+	if (!st)
+		st = pipe_out_check(c->execute ? c->result_path : NULL, "--out", c->force);
 	return st;
 }
 
@@ -113,9 +158,10 @@ static int check_modes(const struct pipe_cli *c, bool all)
 				 "schedule, not all");
 	if (c->sweep && (c->execute || c->timeline))
 		return cli_error(run, "--sweep simulates only: drop --execute and --timeline");
-	if (c->out && !c->sweep)
-		return cli_error("add --sweep M1,M2,...", "--out writes the sweep's CSV");
-	return 0;
+	if (c->out && !c->sweep && !c->execute)
+		return cli_error("add --sweep M1,M2,... (its CSV) or --execute (its result file)",
+				 "--out applies only with --sweep or --execute");
+	return check_mode_options(c);
 }
 
 /* pick_schedules parses --schedule into a list. Returns 0 or an exit status. */
@@ -189,9 +235,13 @@ int cmd_pipeline(int argc, char **argv)
 	if (c.u.microbatches == 0)
 		c.u.microbatches = 2 * c.u.pp;
 	c.u.times.msg_bytes = (double)c.msg_bytes;
+	c.u.force = c.force;
+	c.u.quiet = c.quiet;
+	if ((st = check_outputs(&c)))
+		return st;
 	if (c.sweep)
 		return pipe_cmd_sweep(&c.u, list, n, c.sweep, c.out, c.json);
 	if (c.execute)
-		return pipe_cmd_execute(&c.u, list[0], &c.exec, c.timeline, c.json);
+		return pipe_cmd_execute(&c.u, list[0], &c.exec, c.timeline, c.result_path, c.json);
 	return simulate(&c, list, n);
 }

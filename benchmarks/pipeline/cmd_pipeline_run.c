@@ -13,8 +13,13 @@
 #include <string.h>
 
 #include "build_info.h"
+#include "backend.h"
 #include "cli.h"
+#include "context.h"
 #include "mpi_world.h"
+#include "result.h"
+#include "session.h"
+#include "stats.h"
 #include "status.h"
 
 #define MAX_SWEEP 64
@@ -23,15 +28,18 @@
 static int parse_list(const char *list, int *m, int *n)
 {
 	const char *p = list;
-	char *end;
+	char item[32];
 
 	for (*n = 0; *p; (*n)++) {
-		long v = strtol(p, &end, 10);
-		if (end == p || v < 1 || v > (1 << 20) || (*end && *end != ',') || *n == MAX_SWEEP)
+		size_t len = strcspn(p, ",");
+		int64_t v = 0;
+		snprintf(item, sizeof(item), "%.*s", (int)(len < 31 ? len : 31), p);
+		if (len == 0 || len > 31 || cli_parse_int(item, 1, 1 << 20, &v) || *n == MAX_SWEEP ||
+		    (p[len] == ',' && !p[len + 1]))
 			return cli_error("give up to 64 micro-batch counts: --sweep 8,16,32,64",
 					 "--sweep: '%s' is not a list of micro-batch counts", list);
 		m[*n] = (int)v;
-		p = *end ? end + 1 : end;
+		p += len + (p[len] == ',');
 	}
 	return *n ? 0 : cli_error("--sweep 8,16,32,64", "--sweep: empty list");
 }
@@ -132,7 +140,7 @@ int pipe_cmd_sweep(const struct pipe_setup *u, const enum pipe_schedule *s, int 
 	if (fclose(csv) != 0 || !text)
 		st = st ? st : cli_error(NULL, "out of memory");
 	if (!st && out)
-		st = pipe_out_write_text(out, text, "--out");
+		st = pipe_out_write_text(out, text, "--out", u->force);
 	if (!st && doc)
 		st = pipe_out_print_json(doc);
 	else
@@ -274,7 +282,7 @@ static int exec_timeline(const struct pipe_setup *measured, const struct pipe_pl
 			e->mb2 >= 0 ? e->mb2 % half : -1, op ? op->stage : -1, op ? op->stage2 : -1);
 	}
 	st = fclose(f) != 0 || !text ? cli_error(NULL, "out of memory")
-				       : pipe_out_write_text(path, text, "--timeline");
+				       : pipe_out_write_text(path, text, "--timeline", u->force);
 	free(text);
 	free(next);
 	return st;
@@ -301,10 +309,101 @@ static int exec_ready(const struct pipe_setup *u)
 	return 0;
 }
 
+/* exec_check compares the last step's executed operations with the plan: per rank,
+ * the same operations (kind, micro-batch) in the same order and none missing. Returns
+ * the mismatches; *samples receives the operations compared. */
+static long exec_check(const struct pipe_plan *p, const struct pipe_exec_result *res,
+		       long *samples)
+{
+	static const char kinds[] = "FBWX";
+	long bad = 0;
+	int *next = calloc((size_t)p->pp, sizeof(int));
+
+	*samples = p->first[p->pp];
+	if (!next)
+		return *samples;
+	for (int i = 0; i < res->n_events; i++) {
+		const struct pipe_exec_event *e = &res->events[i];
+		int r = e->rank;
+		const struct pipe_op *op = r >= 0 && r < p->pp && p->first[r] + next[r] <
+			p->first[r + 1] ? &p->ops[p->first[r] + next[r]++] : NULL;
+		bad += !op || kinds[op->kind] != e->kind || op->mb != e->mb;
+	}
+	for (int d = 0; d < p->pp; d++)
+		bad += p->first[d + 1] - p->first[d] - next[d];
+	free(next);
+	return bad;
+}
+
+/* exec_record fills the --execute record: the step's statistics and the bubble. */
+static int exec_record(cJSON *rec, const struct pipe_setup *u, const struct pipe_plan *p,
+		       const struct pipe_exec_result *res, const struct pipe_exec_opts *o,
+		       const struct exec_view *v)
+{
+	struct stats st;
+	long samples, bad = exec_check(p, res, &samples);
+	double bmax = 0;
+	cJSON *prm = cJSON_GetObjectItem(rec, "params");
+	int err = stats_compute(res->step_times, (size_t)res->n_steps, &st);
+
+	for (int d = 0; d < u->pp; d++)
+		bmax = fmax(bmax, v->bubble[d]);
+	cJSON_AddStringToObject(prm, "schedule", pipe_schedule_name(p->schedule));
+	cJSON_AddNumberToObject(prm, "pp", u->pp);
+	cJSON_AddNumberToObject(prm, "microbatches", u->microbatches);
+	cJSON_AddNumberToObject(prm, "chunks", p->chunks);
+	cJSON_AddNumberToObject(prm, "tokens", o->tokens);
+	cJSON_AddNumberToObject(prm, "hidden", o->hidden);
+	if (!err)
+		err = result_set_time(rec, &st);
+	if (!err)
+		err = result_set_metric(rec, "bubble_max_s", bmax);
+	if (!err)
+		err = result_set_metric(rec, "simulated_step_s", v->sim.sim.step_time);
+	if (!err)
+		err = result_set_check(rec, bad == 0, (double)bad, 0, "operations out of the "
+				       "plan's order", samples, bad);
+	return err;
+}
+
+/* exec_result writes the --execute run as a moebench.result/1 document to path (rank
+ * 0), like every measuring command. Returns an exit status. */
+static int exec_result(const struct pipe_setup *u, const struct pipe_plan *p,
+		       const struct pipe_exec_result *res, const struct pipe_exec_opts *o,
+		       const struct exec_view *v, const char *path)
+{
+	struct backend host = { .kind = BACKEND_CPU };
+	char name[128], why[512], *text = NULL;
+	cJSON *doc = result_new(), *rec;
+	int err = doc ? MB_OK : MB_ERR_NOMEM;
+
+	snprintf(name, sizeof(name), "execute/%s/pp%d_m%d", pipe_schedule_name(p->schedule),
+		 u->pp, u->microbatches);
+	if (!err)
+		err = context_fill(result_context(doc), u->argc, u->argv, &host, false);
+	rec = err ? NULL : result_add_record(doc, "pipeline", name, "cpu");
+	err = err ? err : rec ? exec_record(rec, u, p, res, o, v) : MB_ERR_NOMEM;
+	if (!err && !(text = cJSON_Print(doc)))
+		err = MB_ERR_NOMEM;
+	cJSON_Delete(doc);
+	if (err) {
+		free(text);
+		return fprintf(stderr, "moebench: error: --execute: %s\n", mb_status_str(err)), 1;
+	}
+	err = result_write_atomic(path, text, u->force, why, sizeof(why));
+	free(text);
+	if (err) {
+		session_output_error(err, "--out", why);
+		return err == MB_ERR_IO ? 1 : 2;
+	}
+	cli_note(u->quiet, "result written to %s", path);
+	return exec_check(p, res, &(long){ 0 }) ? 1 : 0;
+}
+
 /* report prints (or writes) rank 0's results. Returns an exit status. */
 static int report(const struct pipe_setup *u, const struct pipe_plan *p,
 		  const struct pipe_exec_result *res, const struct pipe_exec_opts *o,
-		  const char *timeline, bool json)
+		  const char *timeline, const char *out, bool json)
 {
 	struct exec_view v = { .step_last = 0 };
 	int st = 0, err = measure(res, u->pp, &v);
@@ -323,6 +422,8 @@ static int report(const struct pipe_setup *u, const struct pipe_plan *p,
 		st = pipe_out_print_json(exec_json(u, &v, res));
 	else if (!st)
 		print_exec(u, &v, res, o);
+	if (!st)
+		st = exec_result(u, p, res, o, &v, out);
 	pipe_result_free(&v.sim);
 	free(v.busy);
 	free(v.bubble);
@@ -330,7 +431,8 @@ static int report(const struct pipe_setup *u, const struct pipe_plan *p,
 }
 
 int pipe_cmd_execute(const struct pipe_setup *u, enum pipe_schedule s,
-		     const struct pipe_exec_opts *o, const char *timeline, bool json)
+		     const struct pipe_exec_opts *o, const char *timeline, const char *out,
+		     bool json)
 {
 	struct pipe_plan plan = { .n_ops = 0 };
 	struct pipe_exec_program prog = { .n_ops = 0 };
@@ -350,7 +452,7 @@ int pipe_cmd_execute(const struct pipe_setup *u, enum pipe_schedule s,
 	else if (pipe_execute(&prog, &opts, &res))
 		st = 1;
 	else if (mpi_world_is_root())
-		st = report(u, &plan, &res, o, timeline, json);
+		st = report(u, &plan, &res, o, timeline, out, json);
 	pipe_exec_result_free(&res);
 	pipe_exec_program_free(&prog);
 	pipe_plan_free(&plan);

@@ -13,7 +13,9 @@
 
 #include "cli.h"
 #include "context.h"
+#include "mpi_world.h"
 #include "result.h"
+#include "session.h"
 #include "status.h"
 
 int pipe_result_run(struct pipe_result *r, enum pipe_schedule s, const struct pipe_setup *u)
@@ -262,13 +264,23 @@ static void timeline_rows(const struct pipe_result *r, FILE *f)
 		}
 }
 
-int pipe_out_write_text(const char *path, const char *text, const char *what)
+int pipe_out_write_text(const char *path, const char *text, const char *what, bool force)
 {
 	char why[512];
+	int err = result_write_atomic(path, text, force, why, sizeof(why));
 
-	if (result_write_atomic(path, text, true, why, sizeof(why)))
-		return cli_error("choose a path you can write", "%s: %s", what, why);
-	return 0;
+	return err ? session_output_error(err, what, why) : 0;
+}
+
+int pipe_out_check(const char *path, const char *what, bool force)
+{
+	char why[512];
+	int err = path ? result_output_check(path, force, why, sizeof(why)) : MB_OK;
+
+	/* NOTE: every rank of --execute checks; rank 0 alone says why. */
+	if (err && !mpi_world_is_root())
+		return 2;
+	return err ? session_output_error(err, what, why) : 0;
 }
 
 int pipe_out_timeline(const struct pipe_setup *u, const struct pipe_result *r,
@@ -287,7 +299,7 @@ int pipe_out_timeline(const struct pipe_setup *u, const struct pipe_result *r,
 	fprintf(f, "# step_time: %.9g\n", r->sim.step_time);
 	timeline_rows(r, f);
 	st = fclose(f) != 0 || !text ? cli_error(NULL, "out of memory")
-				       : pipe_out_write_text(path, text, "--timeline");
+				       : pipe_out_write_text(path, text, "--timeline", u->force);
 	free(text);
 	return st;
 }

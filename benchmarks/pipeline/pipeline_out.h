@@ -40,6 +40,8 @@ struct pipe_setup {
 	struct pipe_times times;
 	int argc;
 	char **argv;
+	bool force;            /* --force: replace existing regular output files */
+	bool quiet;            /* --quiet: no notes on stderr */
 };
 
 /* pipe_result_run builds, simulates and evaluates the closed form of one schedule.
@@ -61,18 +63,25 @@ void pipe_out_provenance(const struct pipe_setup *u, const char *what, FILE *f);
  * status after printing the error. */
 int pipe_out_timeline(const struct pipe_setup *u, const struct pipe_result *r,
 		      const char *path);
-/* pipe_out_write_text writes text to path atomically; 0 or an exit status. */
-int pipe_out_write_text(const char *path, const char *text, const char *what);
+/* pipe_out_write_text writes text to path atomically, replacing an existing regular
+ * file only when force (result_write_atomic's rule); 0 or an exit status. */
+int pipe_out_write_text(const char *path, const char *text, const char *what, bool force);
+/* pipe_out_check checks before any work that path can be written under that rule
+ * (result_output_check); what names the option. 0 or an exit status (2). */
+int pipe_out_check(const char *path, const char *what, bool force);
 
 /* pipe_cmd_sweep simulates the schedules at each micro-batch count of `list` ("8,16")
  * and prints a table (or JSON), writing the sweep CSV to out when given.
  * pipe_cmd_execute runs schedule s across the MPI ranks (one per device) and, on rank
  * 0, prints the measured bubble and step time beside the simulator's prediction for
- * the measured durations; timeline, when given, receives the measured events. Both
+ * the measured durations; timeline, when given, receives the measured events; out is
+ * the path of its result document (moebench.result/1: the step's statistics, the
+ * bubble, and the check that every rank ran the plan's operations in order). Both
  * return an exit status (cmd_pipeline_run.c). */
 int pipe_cmd_sweep(const struct pipe_setup *u, const enum pipe_schedule *s, int n,
 		   const char *list, const char *out, bool json);
 int pipe_cmd_execute(const struct pipe_setup *u, enum pipe_schedule s,
-		     const struct pipe_exec_opts *o, const char *timeline, bool json);
+		     const struct pipe_exec_opts *o, const char *timeline, const char *out,
+		     bool json);
 
 #endif

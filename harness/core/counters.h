@@ -20,8 +20,8 @@ struct counters;
 
 /* counters_open prepares the events of spec: "default" (COUNTERS_DEFAULT), "none", or a
  * comma-separated list. Unavailable events are kept with their reason. *out is NULL for
- * "none". Returns MB_OK, MB_ERR_ARG (empty or over-long event name; why says which) or
- * MB_ERR_NOMEM. */
+ * "none". Returns MB_OK, MB_ERR_ARG (empty or over-long event name, or, with PAPI, a
+ * listed name PAPI cannot resolve; why names it) or MB_ERR_NOMEM. */
 int counters_open(const char *spec, struct counters **out, char *why, size_t why_len);
 /* counters_start / counters_stop bracket the timed region; counts accumulate. Both
  * are no-ops when no event is available. */

@@ -77,6 +77,17 @@ int counters_open(const char *spec, struct counters **out, char *why, size_t why
 	}
 	c->eventset = PAPI_NULL;
 	int perr = papi_init();
+	/* NOTE: a name PAPI cannot resolve is a typo or an event this machine lacks: the
+	 * user's list is refused naming it; the default list is kept as unavailable. */
+	for (int i = 0; perr == PAPI_OK && strcmp(spec, "default") != 0 && i < c->n; i++) {
+		int code = 0, e = PAPI_event_name_to_code(c->ev[i].name, &code);
+		if (e != PAPI_OK) {
+			snprintf(why, why_len, "--counters: unknown event '%s' (PAPI %s: %s)",
+				 c->ev[i].name, counters_papi_version(), PAPI_strerror(e));
+			free(c);
+			return MB_ERR_ARG;
+		}
+	}
 	if (perr == PAPI_OK)
 		perr = PAPI_create_eventset(&c->eventset);
 	for (int i = 0; i < c->n; i++) {

@@ -8,6 +8,8 @@
 
 #include "comm.h"
 #include "counters.h"
+#include "mpi_world.h"
+#include "progress.h"
 #include "result.h"
 #include "stats.h"
 #include "status.h"
@@ -74,6 +76,40 @@ static int time_reps(struct run_ctx *ctx, struct bench_case *c, long n, double *
 	return comm_host_allreduce_f64(c->comm, s, (size_t)n, COMM_MAX);
 }
 
+/* warm_up runs the untimed repetitions, with a progress line when they are long. */
+static int warm_up(struct run_ctx *ctx, struct bench_case *c, struct progress *pg)
+{
+	const struct cli_common *o = ctx->opts;
+	double t0 = timer_now();
+	int err = MB_OK;
+	for (int i = 0; i < o->warmup && !err; i++) {
+		err = c->run(c->state);
+		double per = (timer_now() - t0) / (i + 1);
+		progress_tick(pg, "warming up", i + 1, o->warmup, per, o->warmup - i - 1 + o->iters);
+	}
+	return err ? err : settle(ctx, c);
+}
+
+/* time_chunks times repetitions [from, to) into s, in chunks of about a second so a
+ * long case can say how far it is (a collective case in one go: every rank must time
+ * the same counts). Adds their time to *total. */
+static int time_chunks(struct run_ctx *ctx, struct bench_case *c, long from, long to,
+		       double *s, double *total, struct progress *pg)
+{
+	int err = MB_OK;
+	for (long i = from; i < to && !err;) {
+		double per = i > 0 ? *total / (double)i : 0;
+		long chunk = c->comm ? to - i : per > 0 ? (long)(1.0 / per) : 1;
+		chunk = chunk < 1 ? 1 : chunk > to - i ? to - i : chunk;
+		err = time_reps(ctx, c, chunk, s + i);
+		for (long k = i; k < i + chunk && !err; k++)
+			*total += s[k];
+		i += chunk;
+		progress_tick(pg, "timing", i, to, *total / (double)i, to - i);
+	}
+	return err;
+}
+
 /* time_case warms up, then times at least iters repetitions and min_time seconds.
  * *samples is allocated here; *n receives the count. */
 static int time_case(struct run_ctx *ctx, struct bench_case *c, double **samples, long *n)
@@ -82,16 +118,15 @@ static int time_case(struct run_ctx *ctx, struct bench_case *c, double **samples
 	long cap = o->iters, have = 0;
 	double *s = malloc((size_t)cap * sizeof(*s)), total = 0;
 	int err = s ? MB_OK : MB_ERR_NOMEM;
-	for (int i = 0; i < o->warmup && !err; i++)
-		err = c->run(c->state);
+	struct progress pg;
+	/* NOTE: one voice: rank 0 of the world prints the progress. */
+	progress_start(&pg, ctx->benchmark, c->name, o->quiet || !mpi_world_is_root());
 	if (!err)
-		err = settle(ctx, c);
+		err = warm_up(ctx, c, &pg);
 	long want = o->iters;
 	counters_start(ctx->counters);
 	while (!err && have < want) {
-		err = time_reps(ctx, c, want - have, s + have);
-		for (long i = have; i < want && !err; i++)
-			total += s[i];
+		err = time_chunks(ctx, c, have, want, s, &total, &pg);
 		have = want;
 		if (err || total >= o->min_time || have >= MAX_REPS)
 			break;

@@ -133,7 +133,7 @@ int cmd_info(int argc, char **argv)
 		CLI_END
 	};
 	int st = cli_parse("info", argc, argv, NULL, opts, pos, 0, &npos, &help,
-			   "moebench info [--json] [--hardware FILE]");
+			   "moebench info [--format text|json] [--hardware FILE]");
 	if (st || help)
 		return st;
 	if (hwfile && hardware_load_json(hwfile, why, sizeof(why)))

@@ -26,23 +26,17 @@ struct session {
 	bool answered;   /* a benchmark answered without measuring: no result file */
 };
 
-/* default_path picks a fresh results/runs/local/<date>-<host>-<command>[-N].json. */
-static void default_path(struct session *s)
+int session_output_error(int err, const char *opt, const char *why)
 {
-	char stamp[32], host[64] = "host";
-	time_t now = time(NULL);
-	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", gmtime(&now));
-	gethostname(host, sizeof(host) - 1);
-	host[strcspn(host, "./ ")] = '\0';
-	for (int i = 1; i < 1000; i++) {
-		char suffix[16] = "";
-		if (i > 1)
-			snprintf(suffix, sizeof(suffix), "-%d", i);
-		snprintf(s->out_path, sizeof(s->out_path), "results/runs/local/%s-%s-%s%s.json",
-			 stamp, host, s->command, suffix);
-		if (access(s->out_path, F_OK) != 0)
-			return;
-	}
+	char hint[160];
+	if (err == MB_ERR_EXISTS)
+		snprintf(hint, sizeof(hint), "pass --force to replace it, or choose another %s", opt);
+	else if (err == MB_ERR_ARG)
+		snprintf(hint, sizeof(hint), "%s takes the path of a regular file to create (or, "
+			 "with --force, replace)", opt);
+	else
+		snprintf(hint, sizeof(hint), "choose a %s path in a directory you can write", opt);
+	return cli_error(hint, "%s: %s", opt, why);
 }
 
 /* prepare loads hardware files, opens the backend and counters, and starts the
@@ -51,15 +45,19 @@ static int prepare(struct session *s, int argc, char **argv)
 {
 	char why[512];
 	const struct cli_common *o = &s->common;
-	if (o->out && !o->force && access(o->out, F_OK) == 0)
-		return cli_error("pass --force to overwrite it, or choose another --out", "%s exists", o->out);
+	int err;
 	if (o->out)
 		snprintf(s->out_path, sizeof(s->out_path), "%s", o->out);
 	else
-		default_path(s);
+		result_default_path(s->command, s->out_path, sizeof(s->out_path));
+	/* NOTE: before any work: a result that cannot be written is refused now, not
+	 * after minutes of measuring. Every rank checks rank 0's path, so all stop together
+	 * (rank 0 alone prints). */
+	if ((err = result_output_check(s->out_path, o->force, why, sizeof(why))))
+		return mpi_world_is_root() ? session_output_error(err, "--out", why) : 2;
 	if (o->hardware && hardware_load_json(o->hardware, why, sizeof(why)))
 		return cli_error("see README.md, 'Your own hardware', for the fields", "%s", why);
-	int err = backend_open(o->backend, o->device, &s->backend, why, sizeof(why));
+	err = backend_open(o->backend, o->device, &s->backend, why, sizeof(why));
 	if (err == MB_ERR_NODEV)
 		return cli_error("use --backend cpu, or run on a machine with a CUDA GPU and driver",
 				 "--backend cuda: %s", why);
@@ -68,7 +66,8 @@ static int prepare(struct session *s, int argc, char **argv)
 	if (why[0])
 		cli_note(o->quiet, "no CUDA device, running on the CPU: %s", why);
 	if (counters_open(o->counters, &s->counters, why, sizeof(why)))
-		return cli_error("example: --counters PAPI_TOT_CYC,perf::TASK-CLOCK", "%s", why);
+		return cli_error("papi_avail and papi_native_avail list this machine's events; "
+				 "example: --counters PAPI_TOT_CYC,perf::TASK-CLOCK", "%s", why);
 	s->doc = result_new();
 	if (!s->doc)
 		return cli_error(NULL, "out of memory");
@@ -121,9 +120,8 @@ static int finish(struct session *s, int run_err, int failures)
 	int err = result_write_atomic(s->out_path, text, s->common.force, why, sizeof(why));
 	free(text);
 	if (err) {
-		cli_error(err == MB_ERR_EXISTS ? "pass --force, or choose another --out" : NULL,
-			  "%s", why);
-		return err == MB_ERR_EXISTS ? 2 : 1;
+		session_output_error(err, "--out", why);
+		return err == MB_ERR_EXISTS || err == MB_ERR_ARG ? 2 : 1;
 	}
 	export_by_name(s->common.format, s->doc, stdout);
 	if (strcmp(s->common.format, "text") == 0)

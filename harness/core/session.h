@@ -21,4 +21,8 @@ int session_bench(const struct bench_desc *d, int argc, char **argv);
 /* session_suite runs every registered benchmark at small sizes (`moebench run`). */
 int session_suite(int argc, char **argv);
 
+/* session_output_error prints the error of result_output_check or result_write_atomic
+ * (err) for the option opt ("--out", "--timeline") with its hint; returns 2. */
+int session_output_error(int err, const char *opt, const char *why);
+
 #endif

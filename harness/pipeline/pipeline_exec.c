@@ -194,4 +194,7 @@ void pipe_exec_result_free(struct pipe_exec_result *r)
 	free(r->events);
 	r->events = NULL;
 	r->n_events = 0;
+	free(r->step_times);
+	r->step_times = NULL;
+	r->n_steps = 0;
 }

@@ -67,6 +67,8 @@ struct pipe_exec_result {
 	double unit_time[3];          /* measured median seconds per F, B, W work unit */
 	struct pipe_exec_event *events; /* rank 0: every event of the last step; else NULL */
 	int n_events;
+	double *step_times;           /* each timed step's span (slowest rank), owned */
+	int n_steps;
 };
 
 /* pipe_execute runs prog on this rank (collective over the pipeline communicator: every

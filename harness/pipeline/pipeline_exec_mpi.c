@@ -569,8 +569,12 @@ int pipe_execute(const struct pipe_exec_program *prog, const struct pipe_exec_op
 		err = run_step(&x, step);
 	if (!err)
 		err = unit_times(&x, out);
-	if (!err)
+	if (!err) {
 		out->step_time = median_or(x.step_times, o->steps, 0.0);
+		out->step_times = x.step_times;  /* handed over: release leaves it */
+		out->n_steps = o->steps;
+		x.step_times = NULL;
+	}
 	if (!err)
 		err = gather_events(&x, out);
 	release(&x);

@@ -176,7 +176,7 @@ double baselines_peak(const struct hardware_spec *hw, const char *precision)
 }
 
 int baselines_evaluate(const struct model_baseline *b, size_t i, double usd_per_gpu_hour,
-		       double tolerance, struct baselines_eval *out, char *why, size_t why_len)
+		       bool usd_override, double tolerance, struct baselines_eval *out, char *why, size_t why_len)
 {
 	const struct model_baseline_run *run = &b->runs[i];
 	struct model_claim_inputs in;
@@ -193,6 +193,7 @@ int baselines_evaluate(const struct model_baseline *b, size_t i, double usd_per_
 	in.peak_bf16_tflops = out->hw->peak_bf16_tflops;
 	in.peak_fp8_tflops = out->hw->peak_fp8_tflops;
 	in.usd_per_gpu_hour = usd_per_gpu_hour;
+	in.usd_override = usd_override;
 	in.tolerance = tolerance;
 	if (model_claims_evaluate(run, out->cfg, &in, &out->report)) {
 		snprintf(why, why_len, "%s: runs[%zu]: the claims could not be evaluated "

@@ -51,10 +51,10 @@ struct baselines_eval {
 };
 
 /* baselines_evaluate evaluates run i of b at usd_per_gpu_hour (used where the source
- * states no price) and tolerance (relative). MB_ERR_PARSE when the run names a
- * hardware key the table does not have. */
+ * states no price, and where it does too when usd_override) and tolerance (relative).
+ * MB_ERR_PARSE when the run names a hardware key the table does not have. */
 int baselines_evaluate(const struct model_baseline *b, size_t i, double usd_per_gpu_hour,
-		       double tolerance, struct baselines_eval *out, char *why, size_t why_len);
+		       bool usd_override, double tolerance, struct baselines_eval *out, char *why, size_t why_len);
 
 /* The comparison claim: Llama 3 405B's GPU-hours over DeepSeek-V3's (the "11x"). */
 struct baselines_comparison {

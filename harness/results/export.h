@@ -17,16 +17,20 @@
  *   gbench  Google Benchmark JSON ({"context", "benchmarks"}), one entry per record named
  *           "<benchmark>/<name>" with real_time = cpu_time = median in ns, time_unit
  *           "ns", iterations = repetitions, and each non-null derived metric as a
- *           counter key: read unchanged by github-action-benchmark (tool 'googlecpp'),
- *           Bencher (adapter cpp_google) and Conbench (GoogleBenchmarkAdapter)
+ *           counter key, and gbps also as bytes_per_second (bytes/s): read unchanged by
+ *           github-action-benchmark (tool 'googlecpp'), Bencher (adapter cpp_google)
+ *           and Conbench (GoogleBenchmarkAdapter). A record whose check failed is an
+ *           entry with "error_occurred": true, "error_message" (the check's numbers)
+ *           and zero times and iterations, as Google Benchmark writes a run skipped
+ *           with an error
  *   bmf     Bencher Metric Format: { "<benchmark>/<name>": { "latency": {value,
  *           lower_value, upper_value} in ns (median, min, max), "<metric-slug>":
  *           {value} } }; a derived metric's slug is its name with '_' as '-' (pct_peak
  *           -> pct-peak), as Bencher measure slugs are kebab case
  *
  * A record whose check did not pass is never reported as a performance figure: text
- * and csv keep its row with the time and metric fields empty ("-" in text), gbench and
- * bmf leave it out. When two records share "<benchmark>/<name>" (differing in params or
+ * and csv keep its row with the time and metric fields empty ("-" in text), gbench
+ * marks it as an error (above), bmf leaves it out (the format has no error field). When two records share "<benchmark>/<name>" (differing in params or
  * backend), gbench, bmf and text suffix the later ones "#2", "#3", ... so names stay
  * unique.
  *

@@ -56,13 +56,35 @@ static cJSON *gbench_context(const cJSON *doc)
 	return c;
 }
 
-/* gbench_entry builds one "benchmarks" entry; derived metrics become counters. */
+/* gbench_failed marks an entry whose check failed as Google Benchmark marks a run
+ * skipped with an error (error_occurred, error_message, no time), so a dashboard sees
+ * the failure instead of a missing point. */
+static bool gbench_failed(cJSON *e, const cJSON *rec)
+{
+	const cJSON *c = export_get(rec, "check");
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "check failed: max_err %.3g > tolerance %.3g (%.0f of %.0f "
+		 "samples wrong)", export_num_of(export_get(c, "max_err")),
+		 export_num_of(export_get(c, "tolerance")),
+		 export_num_of(export_get(c, "mismatches")),
+		 export_num_of(export_get(c, "samples")));
+	return cJSON_AddBoolToObject(e, "error_occurred", true) &&
+	       cJSON_AddStringToObject(e, "error_message", msg);
+}
+
+/* gbench_entry builds one "benchmarks" entry; derived metrics become counters, and
+ * gbps also Google Benchmark's bytes_per_second. A record whose check failed gets
+ * zero times and gbench_failed's error keys. */
 static cJSON *gbench_entry(const cJSON *rec, const char *label, long family,
 			   long instance)
 {
 	const cJSON *m;
 	cJSON *e = cJSON_CreateObject();
-	double median_ns = export_time_stat(rec, "median") * 1e9, n = export_time_stat(rec, "n");
+	bool failed = !export_passed(rec);
+	double median_ns = failed ? 0 : export_time_stat(rec, "median") * 1e9;
+	double n = failed ? 0 : export_time_stat(rec, "n");
+	double gbps = export_num_of(export_get(export_get(rec, "metrics"), "gbps"));
 	bool ok = e != NULL;
 
 	ok = ok && cJSON_AddStringToObject(e, "name", label);
@@ -79,9 +101,13 @@ static cJSON *gbench_entry(const cJSON *rec, const char *label, long family,
 	 * because Conbench reads cpu_time unless the name says /real_time. */
 	ok = ok && cJSON_AddNumberToObject(e, "cpu_time", median_ns);
 	ok = ok && cJSON_AddStringToObject(e, "time_unit", "ns");
+	if (failed)
+		ok = ok && gbench_failed(e, rec);
+	else if (isfinite(gbps))
+		ok = ok && cJSON_AddNumberToObject(e, "bytes_per_second", gbps * 1e9);
 	cJSON_ArrayForEach(m, export_get(rec, "metrics"))
-		if (ok && m->string && strcmp(m->string, "time_s") != 0 && !isnan(export_num_of(m)) &&
-		    !export_get(e, m->string))
+		if (ok && !failed && m->string && strcmp(m->string, "time_s") != 0 &&
+		    !isnan(export_num_of(m)) && !export_get(e, m->string))
 			ok = cJSON_AddNumberToObject(e, m->string, export_num_of(m)) != NULL;
 	if (!ok) {
 		cJSON_Delete(e);
@@ -118,7 +144,8 @@ int export_gbench_json(const cJSON *doc, cJSON **json)
 	ok = g && count && cJSON_AddItemToObject(g, "context", gbench_context(doc));
 	ok = ok && (list = cJSON_AddArrayToObject(g, "benchmarks")) != NULL;
 	cJSON_ArrayForEach(rec, recs) {
-		if (!ok || !is_figure(rec))
+		/* NOTE: a failed check is exported, marked as an error, never dropped. */
+		if (!ok || (!is_figure(rec) && export_passed(rec)))
 			continue;
 		fam = export_names_add(&families, export_str_or(rec, "benchmark", "?"));
 		ok = fam >= 0;

@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "model.h"
 #include "stats.h"
 #include "status.h"
 
@@ -219,46 +221,13 @@ int result_validate(const cJSON *doc, char *why, size_t why_len)
 
 /* ---- files ---- */
 
-/* read_all reads a whole file into a NUL-terminated buffer. */
-static char *read_all(const char *path, char *why, size_t len)
-{
-	char *buf = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(why, len, "cannot open %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	size_t cap = 1 << 16, n = 0;
-	buf = malloc(cap);
-	while (buf) {
-		n += fread(buf + n, 1, cap - n - 1, f);
-		if (n < cap - 1)
-			break;
-		char *nb = realloc(buf, cap *= 2);
-		if (!nb) {
-			free(buf);
-			buf = NULL;
-		}
-		buf = nb;
-	}
-	if (!buf)
-		snprintf(why, len, "%s: out of memory", path);
-	else if (ferror(f)) {
-		snprintf(why, len, "cannot read %s: %s", path, strerror(errno));
-		free(buf);
-		buf = NULL;
-	} else
-		buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
 int result_read(const char *path, cJSON **out, char *why, size_t why_len)
 {
 	*out = NULL;
-	char *text = read_all(path, why, why_len);
-	if (!text)
-		return MB_ERR_IO;
+	char *text = NULL;
+	int rerr = model_read_file(path, &text, why, why_len);
+	if (rerr)
+		return rerr == MB_ERR_NOMEM ? rerr : MB_ERR_IO;
 	cJSON *doc = cJSON_Parse(text);
 	int err = MB_OK;
 	if (!doc) {
@@ -311,12 +280,12 @@ static int chmod_umask(const char *path)
 	return chmod(path, 0666 & ~mask);
 }
 
-/* write_fd writes all of text to fd and flushes it to the disk. */
-static int write_fd(int fd, const char *text)
+/* write_fd writes len bytes of data to fd and flushes them to the disk. */
+static int write_fd(int fd, const char *data, size_t len)
 {
-	size_t len = strlen(text), off = 0;
+	size_t off = 0;
 	while (off < len) {
-		ssize_t w = write(fd, text + off, len - off);
+		ssize_t w = write(fd, data + off, len - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -326,15 +295,112 @@ static int write_fd(int fd, const char *text)
 	return fsync(fd) == 0 ? MB_OK : MB_ERR_IO;
 }
 
+/* kind_of names what a non-regular file is, for the error. */
+static const char *kind_of(mode_t m)
+{
+	return S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" :
+	       S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symbolic link" :
+	       S_ISDIR(m) ? "a directory" : "not a regular file";
+}
+
+/* writable_dir checks that the nearest existing directory above path can take a new
+ * file (the directories below it are created at write time). */
+static int writable_dir(const char *path, char *why, size_t why_len)
+{
+	char buf[4096];
+	struct stat st;
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		snprintf(why, why_len, "%.64s...: path too long", path);
+		return MB_ERR_ARG;
+	}
+	char *dir = dirname(buf);
+	while (stat(dir, &st) != 0 && errno == ENOENT && strcmp(dir, "/") && strcmp(dir, "."))
+		dir = dirname(dir);
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+		int e = stat(dir, &st) == 0 && !S_ISDIR(st.st_mode) ? ENOTDIR : errno;
+		snprintf(why, why_len, "cannot write %s: %s: %s", path, dir, strerror(e));
+		return MB_ERR_IO;
+	}
+	return MB_OK;
+}
+
+int result_output_check(const char *path, bool force, char *why, size_t why_len)
+{
+	struct stat st;
+	if (!path[0]) {
+		snprintf(why, why_len, "empty output path");
+		return MB_ERR_ARG;
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(why, why_len, "%s is %s: moebench replaces only regular files, "
+				 "--force or not", path, kind_of(st.st_mode));
+			return MB_ERR_ARG;
+		}
+		if (!force) {
+			snprintf(why, why_len, "%s exists (--force replaces a regular file)", path);
+			return MB_ERR_EXISTS;
+		}
+	} else if (errno != ENOENT) {
+		snprintf(why, why_len, "cannot write %s: %s", path, strerror(errno));
+		return MB_ERR_IO;
+	}
+	return writable_dir(path, why, why_len);
+}
+
+/* install_exclusive gives the finished temporary file tmp the name path only if no
+ * file has it: link(2) fails with EEXIST like O_CREAT|O_EXCL, and is atomic. Where
+ * the file system has no hard links, the text is written to path opened with O_EXCL. */
+static int install_exclusive(const char *tmp, const char *path, const char *data,
+			     size_t len)
+{
+	if (link(tmp, path) == 0)
+		return MB_OK;
+	if (errno == EEXIST)
+		return MB_ERR_EXISTS;
+	if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != EMLINK)
+		return MB_ERR_IO;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0666);
+	if (fd < 0)
+		return errno == EEXIST ? MB_ERR_EXISTS : MB_ERR_IO;
+	int err = write_fd(fd, data, len);
+	if (close(fd) != 0 && !err)
+		err = MB_ERR_IO;
+	if (err)
+		unlink(path);
+	return err;
+}
+
+/* install puts the temporary file at path: replacing only a regular file, and only
+ * when force; otherwise exclusively. */
+static int install(const char *tmp, const char *path, const char *data, size_t len,
+		   bool force)
+{
+	struct stat st;
+	if (!force)
+		return install_exclusive(tmp, path, data, len);
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+		return MB_ERR_ARG;
+	/* NOTE: rename is atomic within one file system, and the temporary file lives in
+	 * the destination's directory, so readers see the old file or the whole new one. */
+	return rename(tmp, path) == 0 ? MB_OK : MB_ERR_IO;
+}
+
 int result_write_atomic(const char *path, const char *text, bool force, char *why,
 			size_t why_len)
 {
+	return result_write_bytes(path, text, strlen(text), force, why, why_len);
+}
+
+int result_write_bytes(const char *path, const char *data, size_t len, bool force,
+		       char *why, size_t why_len)
+{
 	char tmp[4200];
-	int fd = -1, err = MB_OK;
-	if (!force && access(path, F_OK) == 0) {
-		snprintf(why, why_len, "%s exists (use --force to overwrite)", path);
-		return MB_ERR_EXISTS;
-	}
+	int fd = -1, err = result_output_check(path, force, why, why_len);
+	if (err == MB_ERR_IO)
+		err = MB_OK; /* the directories may be missing: make_parents says */
+	if (err)
+		return err;
 	if (make_parents(path) != MB_OK) {
 		snprintf(why, why_len, "cannot create the directory of %s: %s", path, strerror(errno));
 		return MB_ERR_IO;
@@ -346,18 +412,46 @@ int result_write_atomic(const char *path, const char *text, bool force, char *wh
 			 strerror(errno));
 		return MB_ERR_IO;
 	}
-	err = write_fd(fd, text);
+	err = write_fd(fd, data, len);
 	if (close(fd) != 0 && !err)
 		err = MB_ERR_IO;
-	/* NOTE: rename is atomic within one file system, and the temporary file lives in
-	 * the destination's directory, so readers see the old file or the whole new one. */
 	if (!err && chmod_umask(tmp) != 0)
 		err = MB_ERR_IO;
-	if (!err && rename(tmp, path) != 0)
-		err = MB_ERR_IO;
-	if (err) {
+	if (!err)
+		err = install(tmp, path, data, len, force);
+	if (err == MB_ERR_EXISTS)
+		snprintf(why, why_len, "%s exists (--force replaces a regular file)", path);
+	else if (err == MB_ERR_ARG)
+		snprintf(why, why_len, "%s is no longer a regular file: not replaced", path);
+	else if (err)
 		snprintf(why, why_len, "cannot write %s: %s", path, strerror(errno));
+	if (err || !force)  /* renamed over path, tmp's name is gone; else it goes now */
 		unlink(tmp);
-	}
+	return err;
+}
+
+void result_default_path(const char *command, char *buf, size_t len)
+{
+	char stamp[32], host[64] = "host";
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, "./ ")] = '\0';
+	snprintf(buf, len, "results/runs/local/%s.%06ldZ-%s-%ld-%s.json", stamp,
+		 now.tv_nsec / 1000, host, (long)getpid(), command);
+}
+
+int result_install_file(const char *from, const char *path, bool force, char *why,
+			size_t why_len)
+{
+	char *data = NULL;
+	size_t len = 0;
+	int err = model_read_bytes(from, 1L << 30, &data, &len, why, why_len);
+	if (!err)
+		err = result_write_bytes(path, data, len, force, why, why_len);
+	free(data);
 	return err;
 }

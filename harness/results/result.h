@@ -78,12 +78,39 @@ int result_validate(const cJSON *doc, char *why, size_t why_len);
  * in why. */
 int result_read(const char *path, cJSON **out, char *why, size_t why_len);
 
+/* Every file moebench writes (result documents, CSV, figures, timelines) goes through
+ * these, under one rule: a new name is created exclusively, never replacing what is
+ * there; with force, an existing *regular* file is replaced; anything else (a device
+ * such as /dev/null, a FIFO, a socket, a symbolic link, a directory) is never replaced,
+ * force or not. */
+
+/* result_output_check is the check a command runs before any work, for each path it
+ * will write: MB_OK; MB_ERR_EXISTS (exists, no force); MB_ERR_ARG (exists and is not a
+ * regular file, or empty path); MB_ERR_IO (the nearest existing directory above path
+ * cannot take a file: missing, not a directory, not writable). why says which. */
+int result_output_check(const char *path, bool force, char *why, size_t why_len);
+
 /* result_write_atomic writes text to path through a temporary file in the same
- * directory, fsync and rename, so a reader never sees half a file and a failed write
- * leaves any existing file untouched. Unless force, an existing path is refused with
- * MB_ERR_EXISTS. Parent directories are created. */
+ * directory and fsync, so a reader never sees half a file and a failed write leaves
+ * any existing file untouched; then, unless force, gives it the name exclusively
+ * (link(2), like O_CREAT|O_EXCL: MB_ERR_EXISTS when the name is taken, even by a file
+ * created since the check), else renames it over a regular file. A non-regular path
+ * is MB_ERR_ARG. Parent directories are created. */
 int result_write_atomic(const char *path, const char *text, bool force, char *why,
 			size_t why_len);
+
+/* result_write_bytes is result_write_atomic for len bytes of any content. */
+int result_write_bytes(const char *path, const char *data, size_t len, bool force,
+		       char *why, size_t why_len);
+/* result_install_file copies the file from (a regular file, e.g. one a child program
+ * rendered into a temporary directory) to path under the same rule. */
+int result_install_file(const char *from, const char *path, bool force, char *why,
+			size_t why_len);
+
+/* result_default_path writes a fresh default result name for command into buf:
+ * results/runs/local/<UTC date-time to the microsecond>-<host>-<pid>-<command>.json,
+ * unique per run (two runs in the same microsecond on one host differ in pid). */
+void result_default_path(const char *command, char *buf, size_t len);
 
 /* result_metric_lower_is_better tells a metric's direction (see above). */
 bool result_metric_lower_is_better(const char *metric);
