@@ -268,6 +268,10 @@ static int apply_defaults(const char *cmd, const struct cli_opt *t)
 			*(bool *)t->target = false;
 		else if (!t->def && (t->kind == CLI_STRING || t->kind == CLI_CHOICE))
 			*(const char **)t->target = NULL;
+		/* NOTE: an empty default ("none given") is the command's, not a user's
+		 * empty value, which set_value refuses. */
+		else if (t->def && !t->def[0] && t->kind == CLI_STRING)
+			*(const char **)t->target = t->def;
 		else if (t->def && set_value(cmd, t, t->def))
 			return 2;
 	}
