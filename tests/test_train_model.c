@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accounting.h"
 #include "check_main.h"
 #include "net.h"
 #include "rng.h"
@@ -203,6 +204,286 @@ START_TEST(gqa_dense_model_gradients_finite_differences)
 }
 END_TEST
 
+
+/* check_tensor asserts that tensor name exists with shape [rows, cols]. */
+static void check_tensor(const struct net_layout *L, const char *name, int64_t rows,
+			 int64_t cols)
+{
+	int i = net_find(L, name);
+	ck_assert_msg(i >= 0, "%s missing", name);
+	ck_assert_msg(L->t[i].rows == rows && L->t[i].cols == cols, "%s: [%lld, %lld]", name,
+		      (long long)L->t[i].rows, (long long)L->t[i].cols);
+}
+
+START_TEST(names_and_shapes_are_the_checkpoints)
+{
+	struct net_layout L;
+	struct model_params p;
+	const struct model_config *c = model_preset_find("v3-tiny");
+	ck_assert_int_eq(net_layout_build(c, &L, NULL, 0), MB_OK);
+	check_tensor(&L, "model.embed_tokens.weight", 4096, 256);
+	check_tensor(&L, "model.layers.0.mlp.gate_proj.weight", 768, 256);
+	check_tensor(&L, "model.layers.3.self_attn.q_a_proj.weight", 128, 256);
+	check_tensor(&L, "model.layers.3.self_attn.q_b_proj.weight", 4 * 48, 128);
+	check_tensor(&L, "model.layers.3.self_attn.kv_a_proj_with_mqa.weight", 64 + 16, 256);
+	check_tensor(&L, "model.layers.3.self_attn.kv_b_proj.weight", 4 * 64, 64);
+	check_tensor(&L, "model.layers.3.self_attn.o_proj.weight", 256, 4 * 32);
+	check_tensor(&L, "model.layers.2.mlp.experts.7.down_proj.weight", 256, 128);
+	check_tensor(&L, "model.layers.1.mlp.gate.weight", 8, 256);
+	check_tensor(&L, "model.layers.1.mlp.gate.e_score_correction_bias", 8, 1);
+	check_tensor(&L, "model.layers.1.mlp.shared_experts.gate_proj.weight", 128, 256);
+	check_tensor(&L, "model.layers.4.eh_proj.weight", 256, 512);
+	check_tensor(&L, "model.layers.4.enorm.weight", 256, 1);
+	check_tensor(&L, "model.layers.4.shared_head.norm.weight", 256, 1);
+	check_tensor(&L, "model.layers.4.mlp.experts.0.up_proj.weight", 128, 256);
+	check_tensor(&L, "lm_head.weight", 4096, 256);
+	ck_assert(!L.t[net_find(&L, "model.layers.1.mlp.gate.e_score_correction_bias")].trainable);
+	ck_assert_int_eq(net_find(&L, "model.layers.0.mlp.gate.weight"), -1);
+	/* the same count as the accounting `moebench model` prints */
+	ck_assert_int_eq(model_params_count(c, c->mtp_depth, &p), MB_OK);
+	ck_assert_uint_eq(L.total, p.sum_total + p.sum_mtp_total);
+	for (int i = 1; i < L.n; i++)
+		ck_assert(L.t[i].off == L.t[i - 1].off + (size_t)(L.t[i - 1].rows * L.t[i - 1].cols));
+	net_layout_free(&L);
+	ck_assert_int_eq(net_layout_build(model_preset_find("llama3-tiny"), &L, NULL, 0), MB_OK);
+	check_tensor(&L, "model.layers.3.self_attn.k_proj.weight", 64, 256);
+	check_tensor(&L, "model.layers.3.self_attn.q_proj.weight", 256, 256);
+	check_tensor(&L, "model.layers.3.mlp.down_proj.weight", 256, 896);
+	net_layout_free(&L);
+	char why[128] = "";
+	ck_assert_int_eq(net_layout_build(model_preset_find("gpt-22b"), &L, why, sizeof(why)),
+			 MB_ERR_ARG);
+	ck_assert(strlen(why) > 0);
+}
+END_TEST
+
+/* rel_norm returns |a - b| / |b| over n elements (float a, double b). */
+static double rel_norm(const float *a, const double *b, size_t n)
+{
+	double num = 0, den = 0;
+	for (size_t i = 0; i < n; i++)
+		num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
+	return sqrt(num / (den > 0 ? den : 1e-300));
+}
+
+START_TEST(float_model_matches_double)
+{
+	struct model_config c = tiny_moe();
+	struct net_layout L;
+	struct net_options o;
+	struct net_f32 *mf;
+	struct net_f64 *md;
+	struct net_stats sf, sd;
+	ck_assert_int_eq(net_layout_build(&c, &L, NULL, 0), MB_OK);
+	net_options_default(&o);
+	o.init_std = 0.2;
+	ck_assert_int_eq(net_create_f32(&L, &o, TB, TS, test_seed(), &mf), MB_OK);
+	ck_assert_int_eq(net_create_f64(&L, &o, TB, TS, test_seed(), &md), MB_OK);
+	for (size_t i = 0; i < L.total; i++)
+		net_params_f64(md)[i] = net_params_f32(mf)[i];
+	int32_t *tok = tokens(&c, TB, TS, 3);
+	ck_assert_int_eq(net_forward_f32(mf, tok, &sf), MB_OK);
+	ck_assert_int_eq(net_forward_f64(md, tok, &sd), MB_OK);
+	ck_assert_msg(fabs(sf.loss - sd.loss) <= 1e-5 * sd.loss, "%.9g vs %.9g", sf.loss, sd.loss);
+	ck_assert_int_eq(net_backward_f32(mf), MB_OK);
+	ck_assert_int_eq(net_backward_f64(md), MB_OK);
+	for (int i = 0; i < L.n; i++) {
+		size_t n = (size_t)(L.t[i].rows * L.t[i].cols), off = L.t[i].off;
+		double e = rel_norm(net_grads_f32(mf) + off, net_grads_f64(md) + off, n);
+		ck_assert_msg(e <= 1e-3 || !L.t[i].trainable, "%s: rel %g", L.t[i].name, e);
+	}
+	free(tok);
+	net_destroy_f32(mf);
+	net_destroy_f64(md);
+	net_layout_free(&L);
+}
+END_TEST
+
+/* init_loss returns the main loss at initialisation of preset name (vocab 256). */
+static double init_loss(const char *name, enum net_precision p)
+{
+	struct model_config c = *model_preset_find(name);
+	struct net_layout L;
+	struct net_options o;
+	struct net_f32 *m;
+	struct net_stats st;
+	c.vocab = 256;
+	ck_assert_int_eq(net_layout_build(&c, &L, NULL, 0), MB_OK);
+	net_options_default(&o);
+	o.precision = p;
+	ck_assert_int_eq(net_create_f32(&L, &o, 2, 32, test_seed(), &m), MB_OK);
+	int32_t *tok = tokens(&c, 2, 32, 4);
+	ck_assert_int_eq(net_forward_f32(m, tok, &st), MB_OK);
+	ck_assert(isfinite(st.mtp_loss) && st.balance_loss >= 0);
+	free(tok);
+	net_destroy_f32(m);
+	net_layout_free(&L);
+	return st.main_loss;
+}
+
+START_TEST(loss_at_init_is_log_vocab)
+{
+	const char *names[2] = { "v3-tiny", "llama3-tiny" };
+	for (int i = 0; i < 2; i++)
+		for (int p = NET_FP32; p <= NET_FP8; p++) {
+			double l = init_loss(names[i], (enum net_precision)p);
+			ck_assert_msg(fabs(l - log(256.0)) < 0.1, "%s %s: %g", names[i],
+				      net_precision_name((enum net_precision)p), l);
+		}
+}
+END_TEST
+
+START_TEST(adamw_equals_hand_computation)
+{
+	struct model_config c = tiny_gqa();
+	struct net_layout L;
+	struct net_adamw a;
+	ck_assert_int_eq(net_layout_build(&c, &L, NULL, 0), MB_OK);
+	float *w = malloc(4 * L.total * sizeof(float)), *g = w + L.total, *m = g + L.total;
+	float *v = m + L.total;
+	struct mb_rng rng;
+	mb_rng_seed(&rng, test_seed(), 5);
+	mb_rng_fill_uniform_f32(&rng, w, 2 * L.total, -0.01f, 0.01f);
+	memset(m, 0, 2 * L.total * sizeof(float));
+	net_adamw_default(&a);
+	a.clip = 0;
+	int mat = net_find(&L, "model.layers.1.mlp.up_proj.weight");
+	int vec = net_find(&L, "model.layers.1.input_layernorm.weight");
+	size_t jm = L.t[mat].off + 7, jv = L.t[vec].off + 3;
+	double wm = w[jm], wv = w[jv], gm = g[jm], gv = g[jv];
+	net_adamw_step(&L, &a, 1, w, g, m, v);
+	/* step 1: m = 0.1 g, v = 0.05 g^2, bias-corrected to g and g^2: w -= lr (sign(g) + wd w) */
+	double em = wm - a.lr * (gm / (fabs(gm) + a.eps) + a.weight_decay * wm);
+	double ev = wv - a.lr * (gv / (fabs(gv) + a.eps));
+	ck_assert_msg(fabs(w[jm] - em) <= 1e-6 * fabs(em), "%.9g vs %.9g", w[jm], em);
+	ck_assert_msg(fabs(w[jv] - ev) <= 1e-6 * fabs(ev), "%.9g vs %.9g", w[jv], ev);
+	/* step 2 with a new gradient: the moments by hand */
+	double m1 = 0.1 * gm, v1 = 0.05 * gm * gm, g2 = -0.003, w1 = w[jm];
+	g[jm] = (float)g2;
+	net_adamw_step(&L, &a, 2, w, g, m, v);
+	double m2 = 0.9 * m1 + 0.1 * g2, v2 = 0.95 * v1 + 0.05 * g2 * g2;
+	double mh = m2 / (1 - 0.81), vh = v2 / (1 - 0.95 * 0.95);
+	double e2 = w1 - a.lr * (mh / (sqrt(vh) + a.eps) + a.weight_decay * w1);
+	ck_assert_msg(fabs(w[jm] - e2) <= 1e-6 * fabs(e2), "%.9g vs %.9g", w[jm], e2);
+	free(w);
+	net_layout_free(&L);
+}
+END_TEST
+
+START_TEST(clipping_scales_to_the_global_norm)
+{
+	struct model_config c = tiny_moe();
+	struct net_layout L;
+	struct net_adamw a;
+	ck_assert_int_eq(net_layout_build(&c, &L, NULL, 0), MB_OK);
+	float *w = calloc(4 * L.total, sizeof(float)), *g = w + L.total;
+	struct mb_rng rng;
+	mb_rng_seed(&rng, test_seed(), 6);
+	mb_rng_fill_uniform_f32(&rng, g, L.total, -1, 1);
+	double before = net_grad_norm(&L, g);
+	ck_assert(before > 1.0);
+	net_adamw_default(&a);
+	double got = net_adamw_step(&L, &a, 1, w, g, g + L.total, g + 2 * L.total);
+	ck_assert_double_eq_tol(got, before, 1e-9 * before);
+	ck_assert_double_eq_tol(net_grad_norm(&L, g), 1.0, 1e-5);
+	/* below the threshold: untouched */
+	float keep = g[5];
+	a.clip = 10.0;
+	net_adamw_step(&L, &a, 2, w, g, g + L.total, g + 2 * L.total);
+	ck_assert(g[5] == keep);
+	free(w);
+	net_layout_free(&L);
+}
+END_TEST
+
+START_TEST(learning_rate_warms_up_then_decays)
+{
+	ck_assert_double_eq_tol(net_lr_at(0, 10, 100, 1e-3, 1e-4), 1e-4, 1e-15);
+	ck_assert_double_eq_tol(net_lr_at(9, 10, 100, 1e-3, 1e-4), 1e-3, 1e-15);
+	ck_assert_double_eq_tol(net_lr_at(10, 10, 100, 1e-3, 1e-4), 1e-3, 1e-15);
+	ck_assert_double_eq_tol(net_lr_at(55, 10, 100, 1e-3, 1e-4), 5.5e-4, 1e-12);
+	ck_assert_double_eq_tol(net_lr_at(100, 10, 100, 1e-3, 1e-4), 1e-4, 1e-15);
+	ck_assert(net_lr_at(30, 10, 100, 1e-3, 1e-4) > net_lr_at(31, 10, 100, 1e-3, 1e-4));
+}
+END_TEST
+
+START_TEST(bias_update_lowers_imbalance)
+{
+	struct model_config c = tiny_moe();
+	struct net_layout L;
+	struct net_options o;
+	struct net_f32 *m;
+	struct net_stats st;
+	c.layers = 2, c.mtp_depth = 0;
+	ck_assert_int_eq(net_layout_build(&c, &L, NULL, 0), MB_OK);
+	net_options_default(&o);
+	o.init_std = 0.1;
+	ck_assert_int_eq(net_create_f32(&L, &o, 4, 16, test_seed(), &m), MB_OK);
+	/* skew: every token shares a direction (a common offset of the embedding) and
+	 * experts 0 and 1's gate rows point along it */
+	float *w = net_params_f32(m);
+	const struct net_tensor *et = &L.t[L.embed];
+	for (size_t j = 0; j < (size_t)(et->rows * et->cols); j++)
+		w[et->off + j] += 0.5f;
+	const struct net_tensor *gt = &L.t[L.blk[1].router];
+	for (int e = 0; e < 2; e++)
+		for (int j = 0; j < c.dim; j++)
+			w[gt->off + (size_t)e * c.dim + j] = 2.0f;
+	int32_t *tok = tokens(&c, 4, 16, 7);
+	const long *load[2] = { NULL, net_expert_load_f32(m, 1) };
+	ck_assert_ptr_nonnull(load[1]);
+	ck_assert_int_eq(net_forward_f32(m, tok, &st), MB_OK);
+	double first = st.load_max_mean;
+	ck_assert_msg(first > 2.0, "stream not skewed: %g", first);
+	for (int it = 0; it < 300; it++) {
+		net_bias_update(&L, w, load, 0.01);
+		ck_assert_int_eq(net_forward_f32(m, tok, &st), MB_OK);
+	}
+	ck_assert_msg(st.load_max_mean < 0.6 * first, "%g -> %g", first, st.load_max_mean);
+	free(tok);
+	net_destroy_f32(m);
+	net_layout_free(&L);
+}
+END_TEST
+
+/* train3 runs three AdamW steps of a fresh model from seed and returns the losses. */
+static void train3(uint64_t seed, double loss[3])
+{
+	struct model_config c = tiny_moe();
+	struct net_layout L;
+	struct net_options o;
+	struct net_adamw a;
+	struct net_f32 *m;
+	struct net_stats st;
+	ck_assert_int_eq(net_layout_build(&c, &L, NULL, 0), MB_OK);
+	net_options_default(&o);
+	net_adamw_default(&a);
+	ck_assert_int_eq(net_create_f32(&L, &o, TB, TS, seed, &m), MB_OK);
+	int32_t *tok = tokens(&c, TB, TS, 8);
+	for (int s = 0; s < 3; s++) {
+		ck_assert_int_eq(net_forward_f32(m, tok, &st), MB_OK);
+		ck_assert_int_eq(net_backward_f32(m), MB_OK);
+		net_adamw_step(&L, &a, s + 1, net_params_f32(m), net_grads_f32(m),
+			       net_moment1_f32(m), net_moment2_f32(m));
+		loss[s] = st.loss;
+	}
+	free(tok);
+	net_destroy_f32(m);
+	net_layout_free(&L);
+}
+
+START_TEST(same_seed_same_losses)
+{
+	double a[3], b[3], c[3];
+	train3(test_seed(), a);
+	train3(test_seed(), b);
+	train3(test_seed() + 2, c);
+	ck_assert(memcmp(a, b, sizeof(a)) == 0);
+	ck_assert(memcmp(a, c, sizeof(a)) != 0);
+	ck_assert_msg(a[2] < a[0], "no descent: %g -> %g", a[0], a[2]);
+}
+END_TEST
+
 static Suite *train_model_suite(void)
 {
 	Suite *s = suite_create("train_model");
@@ -212,7 +493,19 @@ static Suite *train_model_suite(void)
 	tcase_add_test(fd, gate_gradient_through_gating_weights_alone);
 	tcase_add_test(fd, moe_model_without_q_lora_or_shared_experts);
 	tcase_add_test(fd, gqa_dense_model_gradients_finite_differences);
+	tcase_add_test(fd, float_model_matches_double);
 	suite_add_tcase(s, fd);
+	TCase *st = tcase_create("structure");
+	tcase_add_test(st, names_and_shapes_are_the_checkpoints);
+	tcase_add_test(st, loss_at_init_is_log_vocab);
+	suite_add_tcase(s, st);
+	TCase *opt = tcase_create("training");
+	tcase_add_test(opt, adamw_equals_hand_computation);
+	tcase_add_test(opt, clipping_scales_to_the_global_norm);
+	tcase_add_test(opt, learning_rate_warms_up_then_decays);
+	tcase_add_test(opt, bias_update_lowers_imbalance);
+	tcase_add_test(opt, same_seed_same_losses);
+	suite_add_tcase(s, opt);
 	return s;
 }
 
