@@ -496,10 +496,12 @@ static Suite *train_model_suite(void)
 	tcase_add_test(fd, float_model_matches_double);
 	suite_add_tcase(s, fd);
 	TCase *st = tcase_create("structure");
+	tcase_set_timeout(st, 120);
 	tcase_add_test(st, names_and_shapes_are_the_checkpoints);
 	tcase_add_test(st, loss_at_init_is_log_vocab);
 	suite_add_tcase(s, st);
 	TCase *opt = tcase_create("training");
+	tcase_set_timeout(opt, 120);
 	tcase_add_test(opt, adamw_equals_hand_computation);
 	tcase_add_test(opt, clipping_scales_to_the_global_norm);
 	tcase_add_test(opt, learning_rate_warms_up_then_decays);
