@@ -11,5 +11,6 @@ int cmd_compare(int argc, char **argv);
 int cmd_model(int argc, char **argv);
 int cmd_claims(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

@@ -32,6 +32,7 @@ static const struct command commands[] = {
 	{ "model", "parameters, FLOPs/token, KV cache, memory of a model preset", cmd_model },
 	{ "claims", "recompute published claims (GPU-hours, MFU, cost) from first principles", cmd_claims },
 	{ "pipeline", "pipeline schedules: simulated bubble vs closed forms, timeline, --execute", cmd_pipeline },
+	{ "train", "train a model preset on text: per-step loss, tokens/s, MFU, validation loss", cmd_train },
 	{ "compare", "two result files -> regressions (exit 1 on one)", cmd_compare },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

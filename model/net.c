@@ -127,3 +127,8 @@ const long *net_expert_load_f32(const struct net_f32 *m, int block)
 		return NULL;
 	return m->A[block].load;
 }
+
+double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t)
+{
+	return net_adamw_step(m->L, a, t, m->w, m->g, m->m1, m->m2);
+}
