@@ -26,7 +26,7 @@ draw = "\
 set title 'loss against tokens (moebench train)' font ',13'; \
 set xlabel 'tokens'; \
 set ylabel 'loss (nats per token)'; \
-set format x '%.0s%c'; \
+set format x '%.1s%c'; \
 set grid lc rgb '#e0e0e0'; \
 set key outside right top Left reverse samplen 3; \
 plot for [i = 1:words(files)] word(files, i) using 'tokens':'train_loss' with lines lw 1 lc i title word(files, i).' train', \
