@@ -9,6 +9,7 @@ extern const struct bench_desc bench_pipeline;
 extern const struct bench_desc bench_gemm;
 extern const struct bench_desc bench_mla;
 extern const struct bench_desc bench_a2a;
+extern const struct bench_desc bench_step;
 
 const struct bench_desc *const bench_registry[] = {
 	&bench_peak,
@@ -17,5 +18,6 @@ const struct bench_desc *const bench_registry[] = {
 	&bench_gemm,
 	&bench_mla,
 	&bench_a2a,
+	&bench_step,
 	NULL,
 };

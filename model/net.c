@@ -132,3 +132,8 @@ double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t)
 {
 	return net_adamw_step(m->L, a, t, m->w, m->g, m->m1, m->m2);
 }
+
+size_t net_bytes_f32(const struct net_f32 *m)
+{
+	return m->bytes;
+}

@@ -175,6 +175,9 @@ void net_bias_update(const struct net_layout *L, float *w, const long *const *lo
 float *net_moment1_f32(struct net_f32 *m);
 float *net_moment2_f32(struct net_f32 *m);
 const struct net_layout *net_layout_of_f32(const struct net_f32 *m);
+/* net_bytes_f32 returns the bytes of the model's parameters, gradients, moments and
+ * saved activations (its large allocations). */
+size_t net_bytes_f32(const struct net_f32 *m);
 /* net_adam_step_f32 is net_adamw_step on the model's own weights, gradients, moments. */
 double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t);
 

@@ -41,6 +41,7 @@ struct SFX(net) {
 	long *longs;
 	float *route_buf;               /* float logits, bias and weights for route_cpu */
 	double ce_weight[1 + 16];
+	size_t bytes;                   /* every allocation above */
 };
 
 /* A bump allocator: counts when base is NULL, hands out slices otherwise. */
@@ -220,6 +221,7 @@ static int SFX(net_alloc)(struct SFX(net) *m, bool moments)
 	if (!m->act_base)
 		return MB_ERR_NOMEM;
 	SFX(net_carve_all)(m, m->act_base);
+	m->bytes = 2 * P * sizeof(REAL) + (moments ? 2 * P * sizeof(float) : 0) + n * sizeof(REAL);
 	return SFX(net_carve_ints)(m);
 }
 
@@ -517,5 +519,6 @@ int SFX(net_forward)(struct SFX(net) *m, const int32_t *tokens, struct net_stats
 	}
 	st->loss = st->main_loss + m->o.mtp_weight * st->mtp_loss + st->balance_loss;
 	st->route_hash = SFX(net_route_hash)(m);
+	SFX(net_mark)(m, NET_PH_OTHER);
 	return err;
 }

@@ -77,19 +77,6 @@ struct trainer {
 	bool moe;
 };
 
-/* measured_sgemm returns the SGEMM FLOP/s of a `moebench peak` result, NaN if none. */
-static double measured_sgemm(const cJSON *doc)
-{
-	const cJSON *rec;
-	cJSON_ArrayForEach(rec, cJSON_GetObjectItem(doc, "records")) {
-		const cJSON *o = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "params"), "op");
-		const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "metrics"), "tflops");
-		if (cJSON_IsString(o) && strcmp(o->valuestring, "sgemm") == 0 && cJSON_IsNumber(t))
-			return t->valuedouble * 1e12;
-	}
-	return NAN;
-}
-
 /* train_config resolves the preset (byte-level vocabulary) and the precision. */
 static int train_config(struct trainer *t, bool quiet)
 {
@@ -139,14 +126,10 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 		 t->corpus.source, t->corpus.files, t->corpus.n, t->corpus.n_train,
 		 t->corpus.n - t->corpus.n_train);
 	t->peak_flops = NAN;
-	if (opt.peak_file) {
-		cJSON *doc;
-		if (result_read(opt.peak_file, &doc, why, sizeof(why)))
-			return cli_error("pass a result file written by `moebench peak`",
-					 "--measured-peak: %s", why);
-		t->peak_flops = measured_sgemm(doc);
-		cJSON_Delete(doc);
-	}
+	if (opt.peak_file && train_measured_sgemm(opt.peak_file, &t->peak_flops, why, sizeof(why)))
+		return cli_error("pass a result file written by `moebench peak`", "--measured-peak: %s",
+				 why);
+	t->peak_flops *= 1e12;
 	model_flops_per_token(&t->cfg, opt.seq, t->cfg.mtp_depth, 0, &fl);
 	t->flops_per_token = (double)fl.total;
 	mb_rng_seed(&t->rng, seed, 0xda7a);

@@ -115,3 +115,21 @@ int train_summary(cJSON *doc, const struct train_curve *c, const char *lines)
 		cJSON_AddItemToArray(curve, point_json(&c->p[i]));
 	return MB_OK;
 }
+
+int train_measured_sgemm(const char *path, double *tflops, char *why, size_t why_len)
+{
+	cJSON *doc;
+	const cJSON *rec;
+	int err = result_read(path, &doc, why, why_len);
+	*tflops = NAN;
+	if (err)
+		return err;
+	cJSON_ArrayForEach(rec, cJSON_GetObjectItem(doc, "records")) {
+		const cJSON *o = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "params"), "op");
+		const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "metrics"), "tflops");
+		if (cJSON_IsString(o) && strcmp(o->valuestring, "sgemm") == 0 && cJSON_IsNumber(t))
+			*tflops = t->valuedouble;
+	}
+	cJSON_Delete(doc);
+	return MB_OK;
+}

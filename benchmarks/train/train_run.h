@@ -43,4 +43,8 @@ int train_write_csv(const char *path, const cJSON *doc, const struct train_curve
 /* train_summary adds doc["summary"]["train"]: text lines and the curve. */
 int train_summary(cJSON *doc, const struct train_curve *c, const char *lines);
 
+/* train_measured_sgemm reads the SGEMM TFLOP/s of a `moebench peak` result file into
+ * *tflops (NaN when the file has no SGEMM record). Returns MB_OK or the read error. */
+int train_measured_sgemm(const char *path, double *tflops, char *why, size_t why_len);
+
 #endif
