@@ -14,7 +14,7 @@ JOBS ?= $(shell nproc)
 # (cJSON, OpenBLAS, Check) and the optional ones it uses when present (MPI, PAPI).
 DEBS = build-essential cmake ninja-build pkg-config git python3 \
        libcjson-dev libopenblas-dev check libsubunit-dev \
-       libopenmpi-dev openmpi-bin libpapi-dev gnuplot-nox
+       libopenmpi-dev openmpi-bin libpapi-dev gnuplot-nox fortunes
 
 .PHONY: deps build build-asan run test clean
 
