@@ -153,6 +153,16 @@ void net_profile_set_f32(struct net_f32 *m, struct net_profile *p);
  * (routed_experts counts), or NULL. */
 const long *net_expert_load_f32(const struct net_f32 *m, int block);
 
+/* ---- checkpoints (net_ckpt.c) ---- */
+/* net_save writes every tensor of w under its Hugging Face name and shape, F32, to a
+ * safetensors file (atomically). net_load reads one back into w, refusing a file with a
+ * tensor this layout lacks, without one it has, or of another shape (why names the
+ * tensor: MB_ERR_PARSE, MB_ERR_ARG), besides safetensors.h's own errors. */
+int net_save(const struct net_layout *L, const float *w, const char *path, char *why,
+	     size_t why_len);
+int net_load(const struct net_layout *L, float *w, const char *path, char *why,
+	     size_t why_len);
+
 /* ---- optimizer (net_optim.c) ---- */
 struct net_adamw {
 	double lr, beta1, beta2, eps, weight_decay, clip;   /* clip <= 0: none */

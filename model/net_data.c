@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bpe.h"
 #include "status.h"
 
 #define SYNTHETIC_BYTES (4u << 20)
@@ -133,30 +134,58 @@ int net_corpus_load(const char *spec, uint64_t seed, struct net_corpus *c, char 
 		return err;
 	}
 	c->n_train = c->n - c->n / 20;
+	return net_corpus_tokenize(c, NULL);
+}
+
+int net_corpus_tokenize(struct net_corpus *c, const struct bpe *b)
+{
+	size_t nt = 0, nv = 0;
+	int32_t *tok = malloc((c->n ? c->n : 1) * sizeof(int32_t));
+	int err = tok ? MB_OK : MB_ERR_NOMEM;
+	if (!err && !b)
+		for (size_t i = 0; i < c->n; i++)
+			tok[i] = c->bytes[i];
+	if (!err && !b)
+		nt = c->n_train, nv = c->n - c->n_train;
+	if (!err && b)
+		err = bpe_encode(b, c->bytes, c->n_train, tok, &nt);
+	if (!err && b)
+		err = bpe_encode(b, c->bytes + c->n_train, c->n - c->n_train, tok + nt, &nv);
+	if (err) {
+		free(tok);
+		return err;
+	}
+	free(c->tok);
+	c->tok = tok;
+	c->ntok = nt + nv;
+	c->ntok_train = nt;
+	c->vocab = b ? bpe_vocab_size(b) : 256;
 	return MB_OK;
 }
 
 void net_corpus_free(struct net_corpus *c)
 {
 	free(c->bytes);
+	free(c->tok);
 	c->bytes = NULL;
-	c->n = c->n_train = 0;
+	c->tok = NULL;
+	c->n = c->n_train = c->ntok = c->ntok_train = 0;
 }
 
 void net_batch_train(const struct net_corpus *c, struct mb_rng *rng, int batch, int len,
 		     int32_t *tok)
 {
-	size_t span = c->n_train > (size_t)len ? c->n_train - (size_t)len : 1;
+	size_t span = c->ntok_train > (size_t)len ? c->ntok_train - (size_t)len : 1;
 	for (int b = 0; b < batch; b++) {
 		size_t off = (size_t)(mb_rng_next(rng) % span);
 		for (int i = 0; i < len; i++)
-			tok[(size_t)b * len + i] = c->bytes[(off + (size_t)i) % c->n_train];
+			tok[(size_t)b * len + i] = c->tok[(off + (size_t)i) % c->ntok_train];
 	}
 }
 
 int net_val_batches(const struct net_corpus *c, int batch, int len, int cap)
 {
-	size_t nval = c->n - c->n_train, per = (size_t)batch * (size_t)len;
+	size_t nval = c->ntok - c->ntok_train, per = (size_t)batch * (size_t)len;
 	size_t k = nval / per;
 	k = k < 1 ? 1 : k;
 	return k > (size_t)cap ? cap : (int)k;
@@ -164,10 +193,10 @@ int net_val_batches(const struct net_corpus *c, int batch, int len, int cap)
 
 void net_batch_val(const struct net_corpus *c, int i, int batch, int len, int32_t *tok)
 {
-	size_t nval = c->n - c->n_train;
+	size_t nval = c->ntok - c->ntok_train;
 	for (int b = 0; b < batch; b++) {
 		size_t off = ((size_t)i * batch + (size_t)b) * (size_t)len;
 		for (int j = 0; j < len; j++)
-			tok[(size_t)b * len + j] = c->bytes[c->n_train + (off + (size_t)j) % nval];
+			tok[(size_t)b * len + j] = c->tok[c->ntok_train + (off + (size_t)j) % nval];
 	}
 }

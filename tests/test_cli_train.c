@@ -3,7 +3,8 @@
  * run writes its per-step lines, its result with the loss curve and its CSV (rendered by
  * plots/train_loss.gp); a ~15 s run of v3-tiny on the fortunes corpus lowers the
  * validation loss at least 1.5 nats/byte below ln(256) (the loss at initialisation);
- * `step` passes its FP64 check and fails it (exit 1) with a planted error; bad input
+ * `step` passes its FP64 check and fails it (exit 1) with a planted error; --save,
+ * --init-from (a mismatched checkpoint refused, the tensor named) and --vocab; bad input
  * exits 2 with one error line and a hint, and writes no file.
  */
 #define _GNU_SOURCE
@@ -83,6 +84,23 @@ START_TEST(bad_input_exits_2)
 }
 END_TEST
 
+START_TEST(save_init_from_and_bpe)
+{
+	ck_assert_int_eq(sh("$MB train " QUIET " --steps 2 --batch 1 --seq 32 --vocab 300 "
+			    "--save a.safetensors --out r.json"), 0);
+	expect_has("nats/token");
+	ck_assert_int_eq(sh("test -s a.safetensors && test -s a.bpe.json"), 0);
+	ck_assert_int_eq(sh("$MB train " QUIET " --steps 1 --batch 1 --seq 32 --vocab 300 "
+			    "--tokenizer a.bpe.json --init-from a.safetensors --out r2.json"), 0);
+	expect_error("$MB train --steps 1 --batch 1 --seq 32 --init-from a.safetensors "
+		     "--out x.json", "model.embed_tokens.weight");
+	expect_error("$MB train --preset llama3-tiny --vocab 300 --tokenizer a.bpe.json --steps 1 "
+		     "--batch 1 --seq 32 --init-from a.safetensors --out x.json", "not in this model");
+	ck_assert_int_eq(sh("ls x.json 2>/dev/null | wc -l"), 0);
+	ck_assert_str_eq(out, "0\n");
+}
+END_TEST
+
 static Suite *cli_train_suite(void)
 {
 	Suite *s = suite_create("cli_train");
@@ -92,6 +110,7 @@ static Suite *cli_train_suite(void)
 	tcase_add_test(run, short_run_writes_lines_result_and_csv);
 	tcase_add_test(run, learning_lowers_validation_loss);
 	tcase_add_test(run, step_checks_itself);
+	tcase_add_test(run, save_init_from_and_bpe);
 	suite_add_tcase(s, run);
 	TCase *bad = tcase_create("errors");
 	tcase_add_checked_fixture(bad, cli_setup, cli_teardown);

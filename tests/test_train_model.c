@@ -484,6 +484,49 @@ START_TEST(same_seed_same_losses)
 }
 END_TEST
 
+START_TEST(save_then_load_gives_the_same_model)
+{
+	struct model_config c = tiny_moe();
+	struct net_layout L, L2;
+	struct net_options o;
+	struct net_f32 *a, *b;
+	struct net_stats sa, sb;
+	char path[64], why[512];
+	snprintf(path, sizeof(path), "/tmp/mb_ckpt_%llu.safetensors",
+		 (unsigned long long)test_seed());
+	ck_assert_int_eq(net_layout_build(&c, &L, NULL, 0), MB_OK);
+	net_options_default(&o);
+	o.init_std = 0.1;
+	ck_assert_int_eq(net_create_f32(&L, &o, TB, TS, test_seed(), &a), MB_OK);
+	ck_assert_int_eq(net_create_f32(&L, &o, TB, TS, test_seed() + 1, &b), MB_OK);
+	ck_assert_int_eq(net_save(&L, net_params_f32(a), path, why, sizeof(why)), MB_OK);
+	ck_assert(memcmp(net_params_f32(a), net_params_f32(b), L.total * sizeof(float)) != 0);
+	ck_assert_msg(net_load(&L, net_params_f32(b), path, why, sizeof(why)) == MB_OK, "%s", why);
+	ck_assert(memcmp(net_params_f32(a), net_params_f32(b), L.total * sizeof(float)) == 0);
+	int32_t *tok = tokens(&c, TB, TS, 9);
+	ck_assert_int_eq(net_forward_f32(a, tok, &sa), MB_OK);
+	ck_assert_int_eq(net_forward_f32(b, tok, &sb), MB_OK);
+	ck_assert(sa.loss == sb.loss);
+	/* another configuration: refused, the tensor named */
+	c.moe_inter_dim = 12;
+	ck_assert_int_eq(net_layout_build(&c, &L2, NULL, 0), MB_OK);
+	ck_assert_int_ne(net_load(&L2, net_params_f32(b), path, why, sizeof(why)), MB_OK);
+	ck_assert_msg(strstr(why, "shared_experts.gate_proj.weight"), "%s", why);
+	net_layout_free(&L2);
+	c = tiny_moe();
+	c.mtp_depth = 0;
+	ck_assert_int_eq(net_layout_build(&c, &L2, NULL, 0), MB_OK);
+	ck_assert_int_ne(net_load(&L2, net_params_f32(b), path, why, sizeof(why)), MB_OK);
+	ck_assert_msg(strstr(why, "model.layers.3."), "%s", why);
+	net_layout_free(&L2);
+	remove(path);
+	free(tok);
+	net_destroy_f32(a);
+	net_destroy_f32(b);
+	net_layout_free(&L);
+}
+END_TEST
+
 static Suite *train_model_suite(void)
 {
 	Suite *s = suite_create("train_model");
@@ -499,6 +542,7 @@ static Suite *train_model_suite(void)
 	tcase_set_timeout(st, 120);
 	tcase_add_test(st, names_and_shapes_are_the_checkpoints);
 	tcase_add_test(st, loss_at_init_is_log_vocab);
+	tcase_add_test(st, save_then_load_gives_the_same_model);
 	suite_add_tcase(s, st);
 	TCase *opt = tcase_create("training");
 	tcase_set_timeout(opt, 120);

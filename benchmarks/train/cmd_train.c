@@ -9,7 +9,10 @@
  *   moebench train --preset llama3-tiny --steps 500 --csv llama.csv
  *   moebench train --precision fp8 --time-limit 1200 --data my_corpus/
  *
- * Tokens are bytes (vocabulary 256, overriding the preset's, with a note). Model FLOPs
+ * Tokens are bytes (vocabulary 256, overriding the preset's, with a note), or with
+ * --vocab N a BPE trained on the training text (model/bpe.h; saved beside --save as
+ * FILE.bpe.json, reused with --tokenizer). --save / --init-from write and read the
+ * weights as safetensors under the Hugging Face names (model/net_ckpt.c). Model FLOPs
  * per token are model/accounting.c's (the function `moebench model` prints); MFU is
  * against --measured-peak's SGEMM rate (`moebench peak`), n/a without it: there is no
  * datasheet peak for a CPU. Exit 0; 1 when the loss is not finite; 2 on bad input.
@@ -19,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "accounting.h"
+#include "bpe.h"
 #include "cli.h"
 #include "commands.h"
 #include "driver.h"
@@ -51,6 +57,10 @@ static const struct cli_opt train_options[] = {
 	{ "clip", CLI_DOUBLE, &opt.clip, "1.0", "global gradient-norm clip (0: none)", 0, 1e9, NULL },
 	{ "weight-decay", CLI_DOUBLE, &opt.wd, "0.1", "AdamW weight decay", 0, 10, NULL },
 	{ "time-limit", CLI_DOUBLE, &opt.time_limit, "0", "stop after this many seconds (0: none)", 0, 1e7, NULL },
+	{ "vocab", CLI_SIZE, &opt.vocab, "256", "tokens: 256 bytes, or a BPE of N trained on the training text", 256, 262144, NULL },
+	{ "tokenizer", CLI_STRING, &opt.tokenizer, NULL, "a BPE file (written beside a --save) instead of training one", 0, -1, NULL },
+	{ "save", CLI_STRING, &opt.save, NULL, "write the weights to FILE.safetensors (and the BPE beside it)", 0, -1, NULL },
+	{ "init-from", CLI_STRING, &opt.init_from, NULL, "start from a FILE.safetensors of the same configuration", 0, -1, NULL },
 	{ "csv", CLI_STRING, &opt.csv, NULL, "also write the loss curve as CSV (plots/train_loss.gp)", 0, -1, NULL },
 	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
 	CLI_END
@@ -70,6 +80,7 @@ struct trainer {
 	struct net_corpus corpus;
 	struct net_f32 *m;
 	struct mb_rng rng;
+	struct bpe *bpe;
 	int32_t *tok;
 	int len;
 	double flops_per_token, peak_flops;
@@ -87,9 +98,10 @@ static int train_config(struct trainer *t, bool quiet)
 		return cli_error(names, "--preset %s: unknown preset", opt.preset);
 	}
 	t->cfg = *p;
-	if (t->cfg.vocab != 256)
-		cli_note(quiet, "byte-level tokens: vocabulary %lld -> 256", (long long)t->cfg.vocab);
-	t->cfg.vocab = 256;
+	if (t->cfg.vocab != t->corpus.vocab)
+		cli_note(quiet, "%s tokens: vocabulary %lld -> %d", t->bpe ? "BPE" : "byte-level",
+			 (long long)t->cfg.vocab, t->corpus.vocab);
+	t->cfg.vocab = t->corpus.vocab;
 	t->cfg.seq_len = opt.seq;
 	if (net_layout_build(&t->cfg, &t->L, why, sizeof(why)))
 		return cli_error("v3-tiny, v3-small and llama3-tiny train here", "--preset %s: %s",
@@ -107,24 +119,47 @@ static int train_config(struct trainer *t, bool quiet)
 	return 0;
 }
 
+/* train_tokens loads the text and tokenizes it: bytes, a --tokenizer file, or a BPE
+ * of --vocab tokens trained on the training part. Returns 0 or exit status 2. */
+static int train_tokens(struct trainer *t, uint64_t seed, bool quiet)
+{
+	char why[512];
+	if (net_corpus_load(opt.data, seed, &t->corpus, why, sizeof(why)))
+		return cli_error("install the Debian package fortunes (make deps), or pass --data "
+				 "FILE|DIR|synthetic", "--data: %s", why);
+	cli_note(quiet, "data: %s, %d files, %zu bytes (%zu train, %zu validation)",
+		 t->corpus.source, t->corpus.files, t->corpus.n, t->corpus.n_train,
+		 t->corpus.n - t->corpus.n_train);
+	if (opt.tokenizer && bpe_load(&t->bpe, opt.tokenizer, why, sizeof(why)))
+		return cli_error("pass a file a `moebench train --vocab N --save` wrote",
+				 "--tokenizer: %s", why);
+	if (!t->bpe && opt.vocab > 256) {
+		double t0 = timer_now();
+		if (bpe_train(&t->bpe, t->corpus.bytes, t->corpus.n_train, (int)opt.vocab, why,
+			      sizeof(why)))
+			return cli_error(NULL, "--vocab: %s", why);
+		cli_note(quiet, "BPE: %d tokens trained on %zu bytes in %.1f s",
+			 bpe_vocab_size(t->bpe), t->corpus.n_train, timer_now() - t0);
+	}
+	if (t->bpe && net_corpus_tokenize(&t->corpus, t->bpe))
+		return cli_error(NULL, "out of memory encoding the text");
+	if (t->corpus.ntok - t->corpus.ntok_train <= (size_t)(opt.seq + 4))
+		return cli_error("use a larger corpus or a shorter --seq",
+				 "--data: the held-out 5%% (%zu tokens) is shorter than one sequence",
+				 t->corpus.ntok - t->corpus.ntok_train);
+	return 0;
+}
+
 /* train_prepare loads the text, the peak and the model. Returns 0 or exit status 2. */
 static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 {
 	char why[512];
 	struct model_flops fl;
-	int st = train_config(t, quiet);
+	int st = train_tokens(t, seed, quiet);
+	if (!st)
+		st = train_config(t, quiet);
 	if (st)
 		return st;
-	if (net_corpus_load(opt.data, seed, &t->corpus, why, sizeof(why)))
-		return cli_error("install the Debian package fortunes (make deps), or pass --data "
-				 "FILE|DIR|synthetic", "--data: %s", why);
-	if (t->corpus.n - t->corpus.n_train <= (size_t)t->len)
-		return cli_error("use a larger corpus or a shorter --seq",
-				 "--data: the held-out 5%% (%zu bytes) is shorter than one sequence",
-				 t->corpus.n - t->corpus.n_train);
-	cli_note(quiet, "data: %s, %d files, %zu bytes (%zu train, %zu validation)",
-		 t->corpus.source, t->corpus.files, t->corpus.n, t->corpus.n_train,
-		 t->corpus.n - t->corpus.n_train);
 	t->peak_flops = NAN;
 	if (opt.peak_file && train_measured_sgemm(opt.peak_file, &t->peak_flops, why, sizeof(why)))
 		return cli_error("pass a result file written by `moebench peak`", "--measured-peak: %s",
@@ -136,6 +171,31 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	t->tok = malloc((size_t)opt.batch * t->len * sizeof(int32_t));
 	if (!t->tok || net_create_f32(&t->L, &t->no, (int)opt.batch, (int)opt.seq, seed, &t->m))
 		return cli_error("use a smaller --batch or --seq", "out of memory for the model");
+	if (opt.init_from && net_load(&t->L, net_params_f32(t->m), opt.init_from, why, sizeof(why)))
+		return cli_error("--init-from needs a checkpoint of the same preset and --vocab",
+				 "--init-from: %s", why);
+	return 0;
+}
+
+/* train_save writes the weights and, for a BPE run, the tokenizer beside them
+ * (FILE.safetensors -> FILE.bpe.json). Returns 0 or the exit status. */
+static int train_save(struct trainer *t, bool force)
+{
+	char why[512], path[1100];
+	if (!opt.save)
+		return 0;
+	if (!force && access(opt.save, F_OK) == 0)
+		return cli_error("pass --force, or choose another --save", "--save: %s exists",
+				 opt.save);
+	if (net_save(&t->L, net_params_f32(t->m), opt.save, why, sizeof(why)))
+		return cli_error(NULL, "--save: %s", why);
+	if (!t->bpe)
+		return 0;
+	size_t n = strlen(opt.save), k = strlen(".safetensors");
+	int base = (int)(n > k && strcmp(opt.save + n - k, ".safetensors") == 0 ? n - k : n);
+	snprintf(path, sizeof(path), "%.*s.bpe.json", base, opt.save);
+	if (bpe_save(t->bpe, path, t->corpus.source, why, sizeof(why)))
+		return cli_error(NULL, "--save: %s", why);
 	return 0;
 }
 
@@ -263,7 +323,9 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON_AddNumberToObject(pm, "batch", (double)opt.batch);
 	cJSON_AddNumberToObject(pm, "seq", (double)opt.seq);
 	cJSON_AddNumberToObject(pm, "steps", (double)c->n);
-	cJSON_AddNumberToObject(pm, "vocab", 256);
+	cJSON_AddNumberToObject(pm, "vocab", (double)t->corpus.vocab);
+	cJSON_AddNumberToObject(pm, "bytes_per_token",
+				(double)t->corpus.n / (double)(t->corpus.ntok ? t->corpus.ntok : 1));
 	cJSON_AddNumberToObject(pm, "params", (double)t->L.total);
 	result_set_metric(r, "tokens_per_s", med);
 	result_set_metric(r, "model_flops_per_token", t->flops_per_token);
@@ -275,8 +337,9 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	result_set_check(r, pass, last ? last->loss : NAN, 0, "loss finite", c->n, pass ? 0 : 1);
 	snprintf(lines, sizeof(lines),
 		 "train: %s %s, %ld steps, %.0f tokens, median %.0f tok/s, validation loss "
-		 "%.4f -> %.4f (best %.4f) nats/byte", opt.preset, opt.precision, c->n,
-		 last ? last->tokens : 0.0, med, first, last ? last->val_loss : NAN, best);
+		 "%.4f -> %.4f (best %.4f) nats/%s", opt.preset, opt.precision, c->n,
+		 last ? last->tokens : 0.0, med, first, last ? last->val_loss : NAN, best,
+		 t->bpe ? "token" : "byte");
 	ctx->failures += pass ? 0 : 1;
 	return train_summary(ctx->doc, c, lines);
 }
@@ -287,6 +350,7 @@ static void train_release(struct trainer *t)
 	net_destroy_f32(t->m);
 	net_layout_free(&t->L);
 	net_corpus_free(&t->corpus);
+	bpe_free(t->bpe);
 	free(t->tok);
 	free(t->curve.p);
 }
@@ -305,6 +369,10 @@ static int train_run(struct run_ctx *ctx)
 		 opt.preset, t.L.total, opt.precision, (long long)opt.batch, (long long)opt.seq,
 		 (long long)opt.steps);
 	int run_err = train_loop(&t, quiet);
+	if (!run_err && train_save(&t, ctx->opts->force)) {
+		err = MB_ERR_ARG;
+		goto out;
+	}
 	err = train_record(ctx, &t, run_err);
 	if (!err && opt.csv && train_write_csv(opt.csv, ctx->doc, &t.curve, ctx->opts->force, why,
 					       sizeof(why)))
