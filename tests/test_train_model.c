@@ -18,8 +18,11 @@
 #include <string.h>
 
 #include "accounting.h"
+#include "bf16.h"
 #include "check_main.h"
+#include "fp8.h"
 #include "net.h"
+#include "net_ops.h"
 #include "rng.h"
 #include "status.h"
 #include "test_seed.h"
@@ -534,6 +537,65 @@ START_TEST(save_then_load_gives_the_same_model)
 }
 END_TEST
 
+/* qdq_ref returns dequant(quant(x)) of x [r, c] (FP8 E4M3 at scaling s, or BF16). */
+static float *qdq_ref(const float *x, int r, int c, enum net_precision p, enum fp8_scaling s)
+{
+	float *y = malloc((size_t)r * c * sizeof(float));
+	struct fp8_matrix m;
+	if (p == NET_BF16) {
+		for (size_t i = 0; i < (size_t)r * c; i++)
+			y[i] = bf16_round(x[i]);
+		return y;
+	}
+	ck_assert_int_eq(fp8_matrix_alloc(&m, r, c, FP8_E4M3, s), MB_OK);
+	ck_assert_int_eq(fp8_quantize(x, &m, false), MB_OK);
+	fp8_dequantize(&m, y);
+	fp8_matrix_free(&m);
+	return y;
+}
+
+/* max_rel returns max |a - ref| / max |ref| over n. */
+static double max_rel(const float *a, const double *ref, size_t n)
+{
+	double e = 0, r = 0;
+	for (size_t i = 0; i < n; i++)
+		e = fmax(e, fabs(a[i] - ref[i])), r = fmax(r, fabs(ref[i]));
+	return e / r;
+}
+
+START_TEST(low_precision_linear_is_the_recipe)
+{
+	enum { T = 7, IN = 200, OUT = 130 };   /* not multiples of the 128 tiles */
+	struct mb_rng rng;
+	float x[T * IN], w[OUT * IN], y[T * OUT], y32[T * OUT];
+	double ref[T * OUT];
+	mb_rng_seed(&rng, test_seed(), 10);
+	mb_rng_fill_uniform_f32(&rng, x, T * IN, -2, 2);
+	mb_rng_fill_uniform_f32(&rng, w, OUT * IN, -0.1f, 0.1f);
+	net_cpu_ops_f32.linear_fwd(NET_FP32, true, T, IN, OUT, x, w, y32);
+	for (int p = NET_BF16; p <= NET_FP8; p++) {
+		float *xq = qdq_ref(x, T, IN, (enum net_precision)p, FP8_PER_1X128);
+		float *wq = qdq_ref(w, OUT, IN, (enum net_precision)p, FP8_PER_128X128);
+		for (int i = 0; i < T; i++)
+			for (int o = 0; o < OUT; o++) {
+				double sum = 0;
+				for (int k = 0; k < IN; k++)
+					sum += (double)xq[i * IN + k] * wq[o * IN + k];
+				ref[i * OUT + o] = sum;
+			}
+		net_cpu_ops_f32.linear_fwd((enum net_precision)p, true, T, IN, OUT, x, w, y);
+		ck_assert_msg(max_rel(y, ref, T * OUT) < 1e-5, "%d: %g", p, max_rel(y, ref, T * OUT));
+		/* the rounding is really applied: far from the FP32 product */
+		ck_assert(max_rel(y32, ref, T * OUT) > 1e-4);
+		/* a high-precision layer (gate, head) ignores the run's precision */
+		net_cpu_ops_f32.linear_fwd((enum net_precision)p, false, T, IN, OUT, x, w, y);
+		ck_assert(memcmp(y, y32, sizeof(y)) == 0);
+		free(xq);
+		free(wq);
+	}
+}
+END_TEST
+
 static Suite *train_model_suite(void)
 {
 	Suite *s = suite_create("train_model");
@@ -550,6 +612,7 @@ static Suite *train_model_suite(void)
 	tcase_add_test(st, names_and_shapes_are_the_checkpoints);
 	tcase_add_test(st, loss_at_init_is_log_vocab);
 	tcase_add_test(st, save_then_load_gives_the_same_model);
+	tcase_add_test(st, low_precision_linear_is_the_recipe);
 	suite_add_tcase(s, st);
 	TCase *opt = tcase_create("training");
 	tcase_set_timeout(opt, 120);
