@@ -19,23 +19,27 @@
 #define SFX(name) name##_f32
 #define GEMM cblas_sgemm
 #define OPS net_ops_f32
+#define EXP expf
 #include "net_impl.h"
 #include "net_bwd_impl.h"
 #undef REAL
 #undef SFX
 #undef GEMM
 #undef OPS
+#undef EXP
 
 #define REAL double
 #define SFX(name) name##_f64
 #define GEMM cblas_dgemm
 #define OPS net_ops_f64
+#define EXP exp
 #include "net_impl.h"
 #include "net_bwd_impl.h"
 #undef REAL
 #undef SFX
 #undef GEMM
 #undef OPS
+#undef EXP
 
 int net_create_f32(const struct net_layout *L, const struct net_options *o, int batch,
 		   int seq, uint64_t seed, struct net_f32 **out)

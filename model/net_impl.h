@@ -376,7 +376,7 @@ static int SFX(net_attention)(struct SFX(net) *m, int i)
 /* net_silu returns x * sigmoid(x). */
 static REAL SFX(net_silu)(REAL x)
 {
-	return (REAL)(x / (1.0 + exp(-(double)x)));
+	return x / (1 + EXP(-x));
 }
 
 /* net_swiglu_fwd: a = x Wg^T, b = x Wu^T, act = silu(a) * b, y = act Wd^T. */
@@ -444,14 +444,14 @@ static double SFX(net_head_fwd)(struct SFX(net) *m, int k, const REAL *x, int no
 		for (int p = 0; p < m->S; p++) {
 			REAL *r = lg + ((size_t)b * m->S + p) * V;
 			int32_t y = SFX(net_tok)(m, b, p + shift + 1);
-			double mx = r[0], sum = 0;
+			double mx = r[0], sum = 0, ly = r[y];
 			for (size_t v = 1; v < V; v++)
 				mx = r[v] > mx ? r[v] : mx;
 			for (size_t v = 0; v < V; v++)
-				sum += exp(r[v] - mx);
-			loss += log(sum) + mx - r[y];
+				sum += (r[v] = EXP(r[v] - (REAL)mx));
+			loss += log(sum) + mx - ly;
 			for (size_t v = 0; v < V; v++)
-				r[v] = (REAL)(exp(r[v] - mx) / sum * wt);
+				r[v] = (REAL)(r[v] / sum * wt);
 			r[y] -= (REAL)wt;
 		}
 	SFX(net_mark)(m, NET_PH_OTHER);

@@ -10,9 +10,9 @@
  */
 
 /* net_sigmoid returns 1 / (1 + exp(-x)). */
-static double SFX(net_sigmoid)(double x)
+static REAL SFX(net_sigmoid)(REAL x)
 {
-	return 1.0 / (1.0 + exp(-x));
+	return 1 / (1 + EXP(-x));
 }
 
 /* net_route turns the gate logits in a->s into scores, selects each token's experts
@@ -151,9 +151,9 @@ static void SFX(net_swiglu_bwd)(struct SFX(net) *m, int t, int width, const REAL
 		return;
 	o->linear_bwd(p, true, t, width, m->d, act, SFX(W)(m, wd), dy, db, false, SFX(G)(m, wd));
 	for (size_t j = 0; j < n; j++) {
-		double sg = SFX(net_sigmoid)(a[j]), dact = db[j];
-		da[j] = (REAL)(dact * b[j] * sg * (1.0 + a[j] * (1.0 - sg)));
-		db[j] = (REAL)(dact * a[j] * sg);
+		REAL sg = SFX(net_sigmoid)(a[j]), dact = db[j];
+		da[j] = dact * b[j] * sg * (1 + a[j] * (1 - sg));
+		db[j] = dact * a[j] * sg;
 	}
 	o->linear_bwd(p, true, t, m->d, width, x, SFX(W)(m, wg), da, dx, acc, SFX(G)(m, wg));
 	o->linear_bwd(p, true, t, m->d, width, x, SFX(W)(m, wu), db, dx, true, SFX(G)(m, wu));

@@ -1,8 +1,9 @@
 /*
  * net_ops.c - the CPU op tables of the trainable model (net_ops.h).
  *
- * FP32: OpenBLAS SGEMM. BF16: both operands of each GEMM rounded to BF16 (nearest
- * even), FP32 accumulation. FP8, DeepSeek-V3 3.3 emulated exactly on the CPU: E4M3
+ * Attention blocks: kernels/attention on the SGEMM core (attention_blas.c) in float,
+ * on the FP64 reference core in double. FP32: OpenBLAS SGEMM. BF16: both operands of
+ * each GEMM rounded to BF16 (nearest even), FP32 accumulation. FP8, DeepSeek-V3 3.3 emulated exactly on the CPU: E4M3
  * codes, 1x128 tiles for activations and activation gradients (along the GEMM's K),
  * 128x128 blocks for weights, each operand quantised and dequantised with
  * kernels/gemm fp8.c, then an FP32 GEMM: the accumulation is FP32 throughout, i.e.
@@ -119,7 +120,7 @@ static void f32_quant_weight(enum net_precision p, int rows, int cols, const flo
 
 const struct net_ops_f32 net_cpu_ops_f32 = {
 	f32_linear_fwd, f32_linear_bwd, f32_quant_act, f32_quant_weight,
-	mla_fwd_f32, mla_bwd_f32, gqa_fwd_f32, gqa_bwd_f32,
+	mla_fwd_f32_blas, mla_bwd_f32_blas, gqa_fwd_f32_blas, gqa_bwd_f32_blas,
 };
 
 static void f64_linear_fwd(enum net_precision p, bool low, int t, int in, int out,

@@ -445,11 +445,15 @@ START_TEST(bias_update_lowers_imbalance)
 	ck_assert_int_eq(net_forward_f32(m, tok, &st), MB_OK);
 	double first = st.load_max_mean;
 	ck_assert_msg(first > 2.0, "stream not skewed: %g", first);
-	for (int it = 0; it < 300; it++) {
+	/* NOTE: the sign rule makes the biases oscillate around the balance: the mean
+	 * imbalance over the last 100 updates is compared */
+	double late = 0;
+	for (int it = 0; it < 400; it++) {
 		net_bias_update(&L, w, load, 0.01);
 		ck_assert_int_eq(net_forward_f32(m, tok, &st), MB_OK);
+		late += it >= 300 ? st.load_max_mean / 100 : 0;
 	}
-	ck_assert_msg(st.load_max_mean < 0.6 * first, "%g -> %g", first, st.load_max_mean);
+	ck_assert_msg(late < 0.6 * first, "%g -> %g", first, late);
 	free(tok);
 	net_destroy_f32(m);
 	net_layout_free(&L);
