@@ -29,16 +29,18 @@ START_TEST(short_run_writes_lines_result_and_csv)
 {
 	ck_assert_int_eq(sh("$MB train " QUIET " --data synthetic --steps 3 --batch 1 --seq 32 "
 			    "--val-every 2 --out r.json --csv r.csv"), 0);
+	expect_has("step     0/3 | val ");
 	expect_has("step     1/3 | loss ");
 	expect_has("| val ");
 	expect_has("load max/mean");
 	ck_assert_int_eq(sh("python3 -c 'import json; d=json.load(open(\"r.json\")); "
 			    "c=d[\"summary\"][\"train\"][\"curve\"]; r=d[\"records\"][0]; "
 			    "print(len(c), r[\"check\"][\"status\"], r[\"params\"][\"vocab\"], "
-			    "c[1][\"val_loss\"] is not None)'"), 0);
-	ck_assert_str_eq(out, "3 pass 256 True\n");
+			    "c[0][\"val_loss\"] is not None, c[2][\"val_loss\"] is not None, "
+			    "c[1][\"val_loss\"] is None)'"), 0);
+	ck_assert_str_eq(out, "4 pass 256 True True True\n");
 	ck_assert_int_eq(sh("grep -c '^#' r.csv; grep -c '^[0-9]' r.csv"), 0);
-	ck_assert_str_eq(out, "4\n3\n");
+	ck_assert_str_eq(out, "4\n4\n");
 	ck_assert_int_eq(sh("gnuplot -c $SRC/plots/train_loss.gp fig r.csv && test -s fig.png"), 0);
 }
 END_TEST
@@ -48,9 +50,13 @@ START_TEST(learning_lowers_validation_loss)
 	ck_assert_int_eq(sh("$MB train " QUIET " --steps 40 --batch 4 --seq 64 --lr-warmup 5 "
 			    "--val-every 40 --val-batches 4 --out r.json"), 0);
 	ck_assert_int_eq(sh("python3 -c 'import json; d=json.load(open(\"r.json\")); "
-			    "print(d[\"records\"][0][\"metrics\"][\"final_val_loss\"])'"), 0);
-	double v = atof(out);
-	ck_assert_msg(v > 0 && v < log(256.0) - 1.5, "validation loss %g after 40 steps", v);
+			    "c=d[\"summary\"][\"train\"][\"curve\"]; "
+			    "print(c[0][\"val_loss\"], d[\"records\"][0][\"metrics\"][\"final_val_loss\"])'"), 0);
+	double v0 = 0, v = 0;
+	ck_assert_int_eq(sscanf(out, "%lf %lf", &v0, &v), 2);
+	/* before training within 0.1 of ln 256; after 40 steps at least 1.5 nats lower */
+	ck_assert_msg(fabs(v0 - log(256.0)) < 0.1, "validation loss %g before training", v0);
+	ck_assert_msg(v > 0 && v < v0 - 1.5, "validation loss %g -> %g after 40 steps", v0, v);
 }
 END_TEST
 

@@ -258,8 +258,11 @@ static void progress(long step, long steps, double elapsed, bool quiet)
 /* train_loop runs the steps (until --steps or --time-limit) into the curve. */
 static int train_loop(struct trainer *t, bool quiet)
 {
+	/* the validation loss before the first step: the curve's starting point */
+	struct train_point p0 = { 0, 0, NAN, NAN, validate(t), 0, NAN, NAN, NAN, NAN, NAN };
+	int err = train_curve_add(&t->curve, &p0);
+	printf("step %5d/%ld | val %.4f (before training)\n", 0, (long)opt.steps, p0.val_loss);
 	double start = timer_now();
-	int err = MB_OK;
 	for (long s = 0; s < opt.steps && !err; s++) {
 		struct train_point p;
 		err = train_step(t, s, &p);
@@ -300,14 +303,16 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	double first, best, *tps = malloc((size_t)(c->n ? c->n : 1) * sizeof(double));
 	if (!tps)
 		return MB_ERR_NOMEM;
+	long n = 0;
 	for (long i = 0; i < c->n; i++)
-		tps[i] = c->p[i].tok_s;
-	for (long i = 1; i < c->n; i++)   /* insertion sort: n is the step count */
+		if (isfinite(c->p[i].tok_s))
+			tps[n++] = c->p[i].tok_s;
+	for (long i = 1; i < n; i++)   /* insertion sort: n is the step count */
 		for (long j = i; j > 0 && tps[j] < tps[j - 1]; j--) {
 			double x = tps[j];
 			tps[j] = tps[j - 1], tps[j - 1] = x;
 		}
-	double med = c->n > 0 ? tps[c->n / 2] : NAN;
+	double med = n > 0 ? tps[n / 2] : NAN;
 	free(tps);
 	val_range(c, &first, &best);
 	const struct train_point *last = c->n ? &c->p[c->n - 1] : NULL;
@@ -322,7 +327,7 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON_AddStringToObject(pm, "data", t->corpus.source);
 	cJSON_AddNumberToObject(pm, "batch", (double)opt.batch);
 	cJSON_AddNumberToObject(pm, "seq", (double)opt.seq);
-	cJSON_AddNumberToObject(pm, "steps", (double)c->n);
+	cJSON_AddNumberToObject(pm, "steps", (double)n);
 	cJSON_AddNumberToObject(pm, "vocab", (double)t->corpus.vocab);
 	cJSON_AddNumberToObject(pm, "bytes_per_token",
 				(double)t->corpus.n / (double)(t->corpus.ntok ? t->corpus.ntok : 1));
@@ -337,7 +342,7 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	result_set_check(r, pass, last ? last->loss : NAN, 0, "loss finite", c->n, pass ? 0 : 1);
 	snprintf(lines, sizeof(lines),
 		 "train: %s %s, %ld steps, %.0f tokens, median %.0f tok/s, validation loss "
-		 "%.4f -> %.4f (best %.4f) nats/%s", opt.preset, opt.precision, c->n,
+		 "%.4f -> %.4f (best %.4f) nats/%s", opt.preset, opt.precision, n,
 		 last ? last->tokens : 0.0, med, first, last ? last->val_loss : NAN, best,
 		 t->bpe ? "token" : "byte");
 	ctx->failures += pass ? 0 : 1;
