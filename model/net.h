@@ -178,7 +178,8 @@ double net_adamw_step(const struct net_layout *L, const struct net_adamw *a, lon
 /* net_lr_at: linear warm-up over warmup steps, then cosine from lr to min_lr at steps. */
 double net_lr_at(long step, long warmup, long steps, double lr, double min_lr);
 /* net_bias_update applies DeepSeek-V3's auxiliary-loss-free rule to every MoE block's
- * e_score_correction_bias from that block's loads (load[block] = E counts). */
+ * e_score_correction_bias from that block's loads (load[block] = E counts, NULL to
+ * skip); nothing when the config has no expert_bias. */
 void net_bias_update(const struct net_layout *L, float *w, const long *const *load,
 		     double gamma);
 /* net_adam_state_f32 returns the model's first and second moments (one allocation). */

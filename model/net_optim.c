@@ -81,7 +81,7 @@ double net_lr_at(long step, long warmup, long steps, double lr, double min_lr)
 void net_bias_update(const struct net_layout *L, float *w, const long *const *load,
 		     double gamma)
 {
-	for (int i = 0; i < L->blocks; i++) {
+	for (int i = 0; i < L->blocks && L->cfg.expert_bias; i++) {
 		const struct net_block *b = &L->blk[i];
 		if (!b->moe || !load[i])
 			continue;

@@ -144,7 +144,6 @@ static int step_check(void *p, struct bench_check *chk)
 	struct step_state *s = p;
 	struct net_f64 *md;
 	struct net_stats st;
-	const struct model_config *c = &s->L.cfg;
 	int err = net_create_f64(&s->L, &s->no, (int)sopt.batch, (int)sopt.seq, 1, &md);
 	if (err)
 		return err;
@@ -168,7 +167,6 @@ static int step_check(void *p, struct bench_check *chk)
 	chk->tolerance = s->tol;
 	chk->metric = "max(|loss-loss64|/loss64, ||g-g64||/||g64|| / 20 per tensor)";
 	net_destroy_f64(md);
-	(void)c;
 	return err;
 }
 
