@@ -7,6 +7,7 @@
 #include "net.h"
 
 #include <math.h>
+#include <stddef.h>
 
 #include "route.h"
 
@@ -34,18 +35,23 @@ double net_grad_norm(const struct net_layout *L, const float *g)
 	return sqrt(ss);
 }
 
-/* adamw_tensor updates one tensor: decoupled weight decay (AdamW, Loshchilov & Hutter)
- * applied to matrices only, bias-corrected moments. */
-static void adamw_tensor(const struct net_tensor *t, const struct net_adamw *a, double lr,
-			 double c1, double c2, float *w, const float *g, float *m, float *v)
+/* adamw_tensor scales one tensor's gradient by the clipping factor (in place) and
+ * updates it: decoupled weight decay (AdamW, Loshchilov & Hutter) on matrices only,
+ * bias-corrected moments. NOTE: float arithmetic, one pass, as fused optimizers do;
+ * the moments and weights are FP32 either way. */
+static void adamw_tensor(const struct net_tensor *t, const struct net_adamw *a, double scale,
+			 double c1, double c2, float *w, float *g, float *m, float *v)
 {
 	size_t n = (size_t)(t->rows * t->cols);
-	double wd = t->decay ? a->weight_decay : 0.0;
+	float b1 = (float)a->beta1, b2 = (float)a->beta2, eps = (float)a->eps;
+	float lr = (float)a->lr, sc = (float)scale, ic1 = (float)(1.0 / c1);
+	float ic2 = (float)(1.0 / c2), wd = t->decay ? (float)a->weight_decay : 0.0f;
 	for (size_t j = t->off; j < t->off + n; j++) {
-		m[j] = (float)(a->beta1 * m[j] + (1.0 - a->beta1) * g[j]);
-		v[j] = (float)(a->beta2 * v[j] + (1.0 - a->beta2) * (double)g[j] * g[j]);
-		double mh = m[j] / c1, vh = v[j] / c2;
-		w[j] = (float)(w[j] - lr * (mh / (sqrt(vh) + a->eps) + wd * w[j]));
+		float gj = g[j] * sc;
+		g[j] = gj;
+		m[j] = b1 * m[j] + (1.0f - b1) * gj;
+		v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
+		w[j] -= lr * (m[j] * ic1 / (sqrtf(v[j] * ic2) + eps) + wd * w[j]);
 	}
 }
 
@@ -55,15 +61,9 @@ double net_adamw_step(const struct net_layout *L, const struct net_adamw *a, lon
 	double norm = net_grad_norm(L, g);
 	double scale = (a->clip > 0 && norm > a->clip) ? a->clip / norm : 1.0;
 	double c1 = 1.0 - pow(a->beta1, (double)t), c2 = 1.0 - pow(a->beta2, (double)t);
-	for (int i = 0; i < L->n; i++) {
-		const struct net_tensor *tn = &L->t[i];
-		if (!tn->trainable)
-			continue;
-		if (scale != 1.0)
-			for (size_t j = tn->off; j < tn->off + (size_t)(tn->rows * tn->cols); j++)
-				g[j] = (float)(g[j] * scale);
-		adamw_tensor(tn, a, a->lr, c1, c2, w, g, m, v);
-	}
+	for (int i = 0; i < L->n; i++)
+		if (L->t[i].trainable)
+			adamw_tensor(&L->t[i], a, scale, c1, c2, w, g, m, v);
 	return norm;
 }
 
