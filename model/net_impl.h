@@ -8,7 +8,7 @@
 
 /* What one block's forward keeps for the backward (pointers into one allocation). */
 struct SFX(net_act) {
-	REAL *in, *n1, *ain, *aws, *ao, *h, *n2, *out;
+	REAL *in, *n1, *ain, *aws, *h, *n2, *out;  /* ain: n1 itself under fp32 */
 	REAL *a, *b, *act;                        /* dense SwiGLU [T, I] */
 	REAL *s, *wts, *fbal;                     /* MoE: scores [T,E], weights [T,K], f [B,E] */
 	REAL *sa, *sb, *sact;                     /* shared experts [T, Is] */
@@ -70,9 +70,8 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 			   : gqa_workspace_count(&m->gqa, m->B, m->S);
 	a->in = (i == 0 || b->mtp) ? SFX(take)(c, T * d) : m->A[i - 1].out;
 	a->n1 = SFX(take)(c, T * d);
-	a->ain = SFX(take)(c, T * d);
+	a->ain = m->o.precision == NET_FP32 ? a->n1 : SFX(take)(c, T * d);
 	a->aws = SFX(take)(c, ws);
-	a->ao = SFX(take)(c, T * d);
 	a->h = SFX(take)(c, T * d);
 	a->n2 = SFX(take)(c, T * d);
 	a->out = SFX(take)(c, T * d);
@@ -355,7 +354,7 @@ static void SFX(net_unpack_grads)(struct SFX(net) *m, const struct net_block *b)
 	}
 }
 
-/* net_attention: n1 = norm(in); ao = attention(n1); h = in + ao. */
+/* net_attention: n1 = norm(in); h = in + attention(n1). */
 static int SFX(net_attention)(struct SFX(net) *m, int i)
 {
 	const struct net_block *b = &m->L->blk[i];
@@ -363,13 +362,14 @@ static int SFX(net_attention)(struct SFX(net) *m, int i)
 	size_t n = (size_t)m->T * m->d;
 	SFX(rmsnorm_fwd)(m->T, m->d, a->in, m->d, SFX(W)(m, b->attn_norm), m->o.norm_eps, a->n1);
 	SFX(net_mark)(m, NET_PH_ATTENTION);
-	m->ops->quant_act(m->o.precision, m->T, m->d, a->n1, a->ain);
+	if (a->ain != a->n1)
+		m->ops->quant_act(m->o.precision, m->T, m->d, a->n1, a->ain);
 	SFX(net_pack)(m, b);
-	int err = b->mla ? m->ops->mla_fwd(&m->mla, m->B, m->S, m->pk, a->ain, a->ao, a->aws)
-			 : m->ops->gqa_fwd(&m->gqa, m->B, m->S, m->pk, a->ain, a->ao, a->aws);
+	int err = b->mla ? m->ops->mla_fwd(&m->mla, m->B, m->S, m->pk, a->ain, a->h, a->aws)
+			 : m->ops->gqa_fwd(&m->gqa, m->B, m->S, m->pk, a->ain, a->h, a->aws);
 	SFX(net_mark)(m, NET_PH_OTHER);
 	for (size_t j = 0; j < n; j++)
-		a->h[j] = a->in[j] + a->ao[j];
+		a->h[j] += a->in[j];
 	return err;
 }
 
