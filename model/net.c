@@ -141,3 +141,15 @@ size_t net_bytes_f32(const struct net_f32 *m)
 {
 	return m->bytes;
 }
+
+int net_fix_selection_f64(struct net_f64 *d, const struct net_f32 *s)
+{
+	size_t TK = (size_t)s->T * (size_t)s->L->cfg.activated_experts;
+	if (d->L != s->L || d->T != s->T)
+		return MB_ERR_ARG;
+	for (int i = 0; i < s->L->blocks; i++)
+		if (s->L->blk[i].moe)
+			memcpy(d->A[i].idx, s->A[i].idx, TK * sizeof(int32_t));
+	d->fixed_route = true;
+	return MB_OK;
+}

@@ -147,6 +147,10 @@ int net_forward_f32(struct net_f32 *m, const int32_t *tokens, struct net_stats *
 int net_forward_f64(struct net_f64 *m, const int32_t *tokens, struct net_stats *st);
 int net_backward_f32(struct net_f32 *m);
 int net_backward_f64(struct net_f64 *m);
+/* net_fix_selection_f64 makes d's forwards keep the experts s's last forward selected
+ * (same layout, same batch x seq): the FP64 reference of a low-precision step then
+ * differs from it by rounding only, not by tokens routed elsewhere near a tie. */
+int net_fix_selection_f64(struct net_f64 *d, const struct net_f32 *s);
 /* net_profile_set attaches a clock to the f32 model (NULL detaches). */
 void net_profile_set_f32(struct net_f32 *m, struct net_profile *p);
 /* net_expert_load_f32 returns the last forward's tokens per expert of MoE block i

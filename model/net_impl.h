@@ -42,6 +42,7 @@ struct SFX(net) {
 	float *route_buf;               /* float logits, bias and weights for route_cpu */
 	double ce_weight[1 + 16];
 	size_t bytes;                   /* every allocation above */
+	bool fixed_route;               /* keep the selection in A[].idx (net_fix_selection) */
 };
 
 /* A bump allocator: counts when base is NULL, hands out slices otherwise. */

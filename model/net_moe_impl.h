@@ -16,8 +16,9 @@ static REAL SFX(net_sigmoid)(REAL x)
 }
 
 /* net_route turns the gate logits in a->s into scores, selects each token's experts
- * (route_cpu on float copies: the selection is not differentiated) and computes the
- * gating weights, the loads and the expert order of the T*K rows. */
+ * (route_cpu on float copies: the selection is not differentiated; kept as it is with
+ * fixed_route) and computes the gating weights, the loads and the expert order of the
+ * T*K rows. */
 static int SFX(net_route)(struct SFX(net) *m, int i)
 {
 	const struct model_config *c = &m->L->cfg;
@@ -35,7 +36,8 @@ static int SFX(net_route)(struct SFX(net) *m, int i)
 		fb[e] = (float)bias[e];
 	struct route_config rc = { E, K, (int)c->n_groups, (int)c->topk_groups, 1, 0,
 				   (float)c->route_scale };
-	int err = route_cpu(&rc, fl, c->expert_bias ? fb : NULL, T, a->idx, fw);
+	int err = m->fixed_route ? MB_OK : route_cpu(&rc, fl, c->expert_bias ? fb : NULL, T,
+						      a->idx, fw);
 	if (err)
 		return err;
 	for (int t = 0; t < T; t++) {

@@ -75,6 +75,8 @@ START_TEST(step_checks_itself)
 	expect_has("check FAILED");
 	ck_assert_int_eq(sh("$MB step " QUIET " --preset llama3-tiny --precision bf16 --batch 1 "
 			    "--seq 32 --iters 1 --warmup 0 --out b.json"), 0);
+	ck_assert_int_eq(sh("$MB step " QUIET " --precision fp8 --batch 2 --seq 64 --iters 1 "
+			    "--warmup 0 --out f.json"), 0);
 }
 END_TEST
 

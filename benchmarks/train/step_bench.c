@@ -3,7 +3,9 @@
  * (forward, backward, AdamW with clipping, routing-bias update) at a batch and sequence,
  * timed through the generic driver (warm-up, repetitions, median), and checked: the
  * first step's loss and gradients (every tensor, up to 4096 sampled elements each)
- * against an untimed FP64 forward and backward of the same weights and batch.
+ * against an untimed FP64 forward and backward of the same weights, batch and expert
+ * selection, each error over its precision's tolerance (fp32 1e-5 loss, 1e-3
+ * gradients; bf16 1e-2, 3e-2; fp8 5e-2, 0.25).
  *
  *   moebench step                                   # v3-tiny, batch 4 x 128, fp32
  *   moebench step --preset llama3-tiny --batch 8 --seq 256 --measured-peak peak.json
@@ -75,7 +77,8 @@ struct step_state {
 	struct net_profile prof;
 	int32_t *tok;
 	float *w0, *g0;
-	double loss0, tol;
+	double loss0, tol, gtol;   /* tolerances of the loss and of each tensor's gradient */
+	char metric[160];
 	long runs;
 	struct step_figures *fig;
 };
@@ -149,23 +152,27 @@ static int step_check(void *p, struct bench_check *chk)
 		return err;
 	for (size_t j = 0; j < s->L.total; j++)
 		net_params_f64(md)[j] = s->w0[j];
-	err = net_forward_f64(md, s->tok, &st);
+	/* NOTE: the run's own expert selection (its activations are the first step's
+	 * still): rounding near a tie would otherwise send tokens to other experts */
+	err = net_fix_selection_f64(md, s->m);
+	if (!err)
+		err = net_forward_f64(md, s->tok, &st);
 	if (!err)
 		err = net_backward_f64(md);
-	chk->max_err = err ? INFINITY : fabs(s->loss0 - st.loss) / st.loss;
+	/* each error over its tolerance: the check passes at <= 1 */
+	chk->max_err = err ? INFINITY : fabs(s->loss0 - st.loss) / st.loss / s->tol;
 	chk->samples = 1;
-	chk->mismatches = chk->max_err > s->tol;
+	chk->mismatches = chk->max_err > 1;
 	for (int i = 0; !err && i < s->L.n; i++) {
 		if (!s->L.t[i].trainable)
 			continue;
-		double e = grad_error(&s->L.t[i], s->g0, net_grads_f64(md));
-		/* NOTE: gradients carry the rounding of a whole backward; 20x the loss's */
-		chk->mismatches += e > 20 * s->tol;
-		chk->max_err = fmax(chk->max_err, e / 20);
+		double e = grad_error(&s->L.t[i], s->g0, net_grads_f64(md)) / s->gtol;
+		chk->mismatches += e > 1;
+		chk->max_err = fmax(chk->max_err, e);
 		chk->samples++;
 	}
-	chk->tolerance = s->tol;
-	chk->metric = "max(|loss-loss64|/loss64, ||g-g64||/||g64|| / 20 per tensor)";
+	chk->tolerance = 1;
+	chk->metric = s->metric;
 	net_destroy_f64(md);
 	return err;
 }
@@ -215,7 +222,12 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	net_options_default(&s->no);
 	net_precision_parse(sopt.precision, &s->no.precision);
 	net_adamw_default(&s->adam);
+	/* NOTE: gradients carry a whole backward's rounding: FP8's 3 mantissa bits give
+	 * ~10% on the attention projections of v3-tiny (measured), BF16's 8 under 1% */
 	s->tol = s->no.precision == NET_FP32 ? 1e-5 : s->no.precision == NET_BF16 ? 1e-2 : 5e-2;
+	s->gtol = s->no.precision == NET_FP32 ? 1e-3 : s->no.precision == NET_BF16 ? 3e-2 : 0.25;
+	snprintf(s->metric, sizeof(s->metric), "max(|loss-loss64|/loss64 / %g, "
+		 "||g-g64||/||g64|| per tensor / %g)", s->tol, s->gtol);
 	s->tok = malloc(ntok * sizeof(int32_t));
 	s->w0 = malloc(s->L.total * sizeof(float));
 	s->g0 = malloc(s->L.total * sizeof(float));
