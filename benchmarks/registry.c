@@ -13,6 +13,7 @@ extern const struct bench_desc bench_pipeline;
 extern const struct bench_desc bench_gemm;
 extern const struct bench_desc bench_mla;
 extern const struct bench_desc bench_a2a;
+extern const struct bench_desc bench_step;
 
 static const struct bench_desc bench_info = {
 	.name = "info",
@@ -30,6 +31,12 @@ static const struct bench_desc bench_model = {
 	.name = "model",
 	.summary = "parameters, FLOPs/token, KV cache, memory of a model preset",
 	.command = cmd_model,
+};
+
+static const struct bench_desc bench_train = {
+	.name = "train",
+	.summary = "train a model preset on text: per-step loss, tokens/s, MFU, validation loss",
+	.command = cmd_train,
 };
 
 static const struct bench_desc bench_project = {
@@ -54,6 +61,8 @@ const struct bench_desc *const bench_registry[] = {
 	&bench_gemm,
 	&bench_mla,
 	&bench_a2a,
+	&bench_step,
+	&bench_train,
 	&bench_compare,
 	&bench_project,
 	NULL,

@@ -70,6 +70,14 @@ int attn_bwd_cpu_f64(const struct attn_shape *s, const double *q, const double *
 int attn_decode_cpu_f64(const struct attn_decode_shape *s, const double *q, const double *k,
 			const double *v, double *o, double *lse);
 
+/* The same core in FP32 on SGEMM (attention_blas.c): S x S scores per head, softmax
+ * sums in double; the CPU training step's core. Returns MB_OK, MB_ERR_ARG, MB_ERR_NOMEM. */
+int attn_fwd_blas(const struct attn_shape *s, const float *q, const float *k, const float *v,
+		  float *o, float *lse);
+int attn_bwd_blas(const struct attn_shape *s, const float *q, const float *k, const float *v,
+		  const float *o, const float *dout, const float *lse, float *dq, float *dk,
+		  float *dv);
+
 /* CUDA v1 (device pointers; stream is a cudaStream_t). */
 int attn_fwd_cuda(const struct attn_shape *s, const uint16_t *d_q, const uint16_t *d_k,
 		  const uint16_t *d_v, uint16_t *d_o, float *d_lse, void *stream);

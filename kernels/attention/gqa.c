@@ -1,7 +1,8 @@
 /*
  * gqa.c - the MHA/GQA attention block on the CPU (see mla.h), the comparison point of
  * MLA at the same model width: layouts here, forward and backward in gqa_impl.h,
- * instantiated in float (SGEMM) and double (DGEMM) on the attention core.
+ * instantiated in float (SGEMM) and double (DGEMM) on the attention core, and in
+ * float on the SGEMM core of attention_blas.c (_f32_blas: the CPU training step's).
  */
 #include "mla.h"
 
@@ -82,6 +83,18 @@ uint64_t gqa_kv_bytes_per_pos(const struct gqa_config *c, int dtype_bytes)
 #define GEMM cblas_sgemm
 #define CORE_FWD attn_fwd_cpu
 #define CORE_BWD attn_bwd_cpu
+#include "gqa_impl.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef CORE_FWD
+#undef CORE_BWD
+
+#define REAL float
+#define SFX(name) name##_f32_blas
+#define GEMM cblas_sgemm
+#define CORE_FWD attn_fwd_blas
+#define CORE_BWD attn_bwd_blas
 #include "gqa_impl.h"
 #undef REAL
 #undef SFX

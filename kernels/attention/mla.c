@@ -2,7 +2,8 @@
  * mla.c - DeepSeek-V3's Multi-head Latent Attention block on the CPU (see mla.h):
  * the layouts of its weights and saved activations, here; the forward, backward and
  * absorbed decode in mla_impl.h, instantiated below in float (SGEMM) and double
- * (DGEMM), both on the attention core of attention.c.
+ * (DGEMM), both on the attention core of attention.c, and once more in float on the
+ * SGEMM core of attention_blas.c (_f32_blas: the CPU training step's).
  */
 #include "mla.h"
 
@@ -114,6 +115,20 @@ uint64_t mla_kv_bytes_per_pos(const struct mla_config *c, int dtype_bytes)
 #define GEMM cblas_sgemm
 #define CORE_FWD attn_fwd_cpu
 #define CORE_BWD attn_bwd_cpu
+#define CORE_DECODE attn_decode_cpu
+#include "mla_impl.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef CORE_FWD
+#undef CORE_BWD
+#undef CORE_DECODE
+
+#define REAL float
+#define SFX(name) name##_f32_blas
+#define GEMM cblas_sgemm
+#define CORE_FWD attn_fwd_blas
+#define CORE_BWD attn_bwd_blas
 #define CORE_DECODE attn_decode_cpu
 #include "mla_impl.h"
 #undef REAL

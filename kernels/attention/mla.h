@@ -87,6 +87,12 @@ int mla_bwd_f32(const struct mla_config *c, int batch, int seq, const float *w,
 int mla_bwd_f64(const struct mla_config *c, int batch, int seq, const double *w,
 		const double *x, const double *ws, const double *dy, double *dx, double *dw);
 
+/* The float block on the SGEMM attention core (attention_blas.c), for training. */
+int mla_fwd_f32_blas(const struct mla_config *c, int batch, int seq, const float *w,
+		     const float *x, float *y, float *ws);
+int mla_bwd_f32_blas(const struct mla_config *c, int batch, int seq, const float *w,
+		     const float *x, const float *ws, const float *dy, float *dx, float *dw);
+
 /* mla_cache_width is kv_lora_rank + rope: the elements one position caches per layer. */
 int mla_cache_width(const struct mla_config *c);
 /* mla_cache_from_ws copies the latent and the rotated RoPE key of a forward's ws into
@@ -126,6 +132,11 @@ int gqa_bwd_f32(const struct gqa_config *c, int batch, int seq, const float *w,
 		const float *x, const float *ws, const float *dy, float *dx, float *dw);
 int gqa_bwd_f64(const struct gqa_config *c, int batch, int seq, const double *w,
 		const double *x, const double *ws, const double *dy, double *dx, double *dw);
+
+int gqa_fwd_f32_blas(const struct gqa_config *c, int batch, int seq, const float *w,
+		     const float *x, float *y, float *ws);
+int gqa_bwd_f32_blas(const struct gqa_config *c, int batch, int seq, const float *w,
+		     const float *x, const float *ws, const float *dy, float *dx, float *dw);
 
 /* ---- decode traffic ---- */
 

@@ -1,0 +1,405 @@
+/*
+ * cmd_train.c - `moebench train`: train a model preset on real text on one rank, one
+ * line per step (loss, MTP loss, lr, grad norm, step ms, tokens/s, MFU, expert load
+ * max/mean), validation loss every --val-every steps, a progress line with ETA on
+ * stderr, and a result document whose summary holds the loss curve (--csv writes it for
+ * plots/train_loss.gp).
+ *
+ *   moebench train                                  # v3-tiny, fortunes, fp32, 200 steps
+ *   moebench train --preset llama3-tiny --steps 500 --csv llama.csv
+ *   moebench train --precision fp8 --time-limit 1200 --data my_corpus/
+ *
+ * Tokens are bytes (vocabulary 256, overriding the preset's, with a note), or with
+ * --vocab N a BPE trained on the training text (model/bpe.h; saved beside --save as
+ * FILE.bpe.json, reused with --tokenizer). --save / --init-from write and read the
+ * weights as safetensors under the Hugging Face names (model/net_ckpt.c). Model FLOPs
+ * per token are model/accounting.c's (the function `moebench model` prints); MFU is
+ * against --measured-peak's SGEMM rate (`moebench peak`), n/a without it: there is no
+ * datasheet peak for a CPU. Exit 0; 1 when the loss is not finite; 2 on bad input.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <unistd.h>
+
+#include "accounting.h"
+#include "bpe.h"
+#include "cli.h"
+#include "commands.h"
+#include "driver.h"
+#include "net_data.h"
+#include "result.h"
+#include "session.h"
+#include "status.h"
+#include "timer.h"
+#include "train_run.h"
+
+static struct train_opts opt;
+
+static const struct cli_opt train_options[] = {
+	{ "preset", CLI_STRING, &opt.preset, "v3-tiny", "model preset (moebench model --list)", 0, -1, NULL },
+	{ "precision", CLI_CHOICE, &opt.precision, "fp32", "GEMM precision (emulated exactly on the CPU)", 0, -1, "fp32|bf16|fp8" },
+	{ "data", CLI_STRING, &opt.data, "fortunes", "text: fortunes, synthetic, a file or a folder", 0, -1, NULL },
+	{ "steps", CLI_SIZE, &opt.steps, "200", "optimizer steps", 1, 1e9, NULL },
+	{ "batch", CLI_SIZE, &opt.batch, "8", "sequences per step", 1, 65536, NULL },
+	{ "seq", CLI_SIZE, &opt.seq, "256", "tokens per sequence", 2, 65536, NULL },
+	{ "lr", CLI_DOUBLE, &opt.lr, "3e-3", "peak learning rate", 0, 10, NULL },
+	{ "min-lr", CLI_DOUBLE, &opt.min_lr, "3e-4", "learning rate at the end of the cosine", 0, 10, NULL },
+	{ "lr-warmup", CLI_SIZE, &opt.warmup, "20", "linear warm-up steps", 0, 1e9, NULL },
+	{ "val-every", CLI_SIZE, &opt.val_every, "50", "validation loss every N steps (and at the end)", 1, 1e9, NULL },
+	{ "val-batches", CLI_SIZE, &opt.val_batches, "8", "held-out batches per validation", 1, 1e6, NULL },
+	{ "init-std", CLI_DOUBLE, &opt.init_std, "0.006", "initialisation std (DeepSeek-V3 4.2)", 1e-6, 1, NULL },
+	{ "mtp-weight", CLI_DOUBLE, &opt.mtp_weight, "0.3", "MTP loss weight lambda", 0, 10, NULL },
+	{ "balance-alpha", CLI_DOUBLE, &opt.alpha, "1e-4", "sequence-wise balance loss weight", 0, 10, NULL },
+	{ "bias-gamma", CLI_DOUBLE, &opt.gamma, "0.001", "routing-bias update speed", 0, 1, NULL },
+	{ "clip", CLI_DOUBLE, &opt.clip, "1.0", "global gradient-norm clip (0: none)", 0, 1e9, NULL },
+	{ "weight-decay", CLI_DOUBLE, &opt.wd, "0.1", "AdamW weight decay", 0, 10, NULL },
+	{ "time-limit", CLI_DOUBLE, &opt.time_limit, "0", "stop after this many seconds (0: none)", 0, 1e7, NULL },
+	{ "vocab", CLI_SIZE, &opt.vocab, "256", "tokens: 256 bytes, or a BPE of N trained on the training text", 256, 262144, NULL },
+	{ "tokenizer", CLI_STRING, &opt.tokenizer, NULL, "a BPE file (written beside a --save) instead of training one", 0, -1, NULL },
+	{ "save", CLI_STRING, &opt.save, NULL, "write the weights to FILE.safetensors (and the BPE beside it)", 0, -1, NULL },
+	{ "init-from", CLI_STRING, &opt.init_from, NULL, "start from a FILE.safetensors of the same configuration", 0, -1, NULL },
+	{ "csv", CLI_STRING, &opt.csv, NULL, "also write the loss curve as CSV (plots/train_loss.gp)", 0, -1, NULL },
+	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
+	CLI_END
+};
+
+static const struct cli_opt *train_opts_table(void)
+{
+	return train_options;
+}
+
+/* The state of one training run. */
+struct trainer {
+	struct model_config cfg;
+	struct net_layout L;
+	struct net_options no;
+	struct net_adamw adam;
+	struct net_corpus corpus;
+	struct net_f32 *m;
+	struct mb_rng rng;
+	struct bpe *bpe;
+	int32_t *tok;
+	int len;
+	double flops_per_token, peak_flops;
+	struct train_curve curve;
+	bool moe;
+};
+
+/* train_config resolves the preset (byte-level vocabulary) and the precision. */
+static int train_config(struct trainer *t, bool quiet)
+{
+	char why[256], names[512];
+	const struct model_config *p = model_preset_find(opt.preset);
+	if (!p) {
+		model_preset_names(names, sizeof(names));
+		return cli_error(names, "--preset %s: unknown preset", opt.preset);
+	}
+	t->cfg = *p;
+	if (t->cfg.vocab != t->corpus.vocab)
+		cli_note(quiet, "%s tokens: vocabulary %lld -> %d", t->bpe ? "BPE" : "byte-level",
+			 (long long)t->cfg.vocab, t->corpus.vocab);
+	t->cfg.vocab = t->corpus.vocab;
+	t->cfg.seq_len = opt.seq;
+	if (net_layout_build(&t->cfg, &t->L, why, sizeof(why)))
+		return cli_error("v3-tiny, v3-small and llama3-tiny train here", "--preset %s: %s",
+				 opt.preset, why);
+	net_options_default(&t->no);
+	net_precision_parse(opt.precision, &t->no.precision);
+	t->no.init_std = opt.init_std;
+	t->no.mtp_weight = opt.mtp_weight;
+	t->no.balance_alpha = opt.alpha;
+	net_adamw_default(&t->adam);
+	t->adam.clip = opt.clip;
+	t->adam.weight_decay = opt.wd;
+	t->moe = t->cfg.routed_experts > 0;
+	t->len = (int)(opt.seq + 1 + t->cfg.mtp_depth);
+	return 0;
+}
+
+/* train_tokens loads the text and tokenizes it: bytes, a --tokenizer file, or a BPE
+ * of --vocab tokens trained on the training part. Returns 0 or exit status 2. */
+static int train_tokens(struct trainer *t, uint64_t seed, bool quiet)
+{
+	char why[512];
+	if (net_corpus_load(opt.data, seed, &t->corpus, why, sizeof(why)))
+		return cli_error("install the Debian package fortunes (make deps), or pass --data "
+				 "FILE|DIR|synthetic", "--data: %s", why);
+	cli_note(quiet, "data: %s, %d files, %zu bytes (%zu train, %zu validation)",
+		 t->corpus.source, t->corpus.files, t->corpus.n, t->corpus.n_train,
+		 t->corpus.n - t->corpus.n_train);
+	if (opt.tokenizer && bpe_load(&t->bpe, opt.tokenizer, why, sizeof(why)))
+		return cli_error("pass a file a `moebench train --vocab N --save` wrote",
+				 "--tokenizer: %s", why);
+	if (!t->bpe && opt.vocab > 256) {
+		double t0 = timer_now();
+		if (bpe_train(&t->bpe, t->corpus.bytes, t->corpus.n_train, (int)opt.vocab, why,
+			      sizeof(why)))
+			return cli_error(NULL, "--vocab: %s", why);
+		cli_note(quiet, "BPE: %d tokens trained on %zu bytes in %.1f s",
+			 bpe_vocab_size(t->bpe), t->corpus.n_train, timer_now() - t0);
+	}
+	if (t->bpe && net_corpus_tokenize(&t->corpus, t->bpe))
+		return cli_error(NULL, "out of memory encoding the text");
+	if (t->corpus.ntok - t->corpus.ntok_train <= (size_t)(opt.seq + 4))
+		return cli_error("use a larger corpus or a shorter --seq",
+				 "--data: the held-out 5%% (%zu tokens) is shorter than one sequence",
+				 t->corpus.ntok - t->corpus.ntok_train);
+	return 0;
+}
+
+/* train_prepare loads the text, the peak and the model. Returns 0 or exit status 2. */
+static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
+{
+	char why[512];
+	struct model_flops fl;
+	int st = train_tokens(t, seed, quiet);
+	if (!st)
+		st = train_config(t, quiet);
+	if (st)
+		return st;
+	t->peak_flops = NAN;
+	if (opt.peak_file && train_measured_sgemm(opt.peak_file, &t->peak_flops, why, sizeof(why)))
+		return cli_error("pass a result file written by `moebench peak`", "--measured-peak: %s",
+				 why);
+	t->peak_flops *= 1e12;
+	model_flops_per_token(&t->cfg, opt.seq, t->cfg.mtp_depth, 0, &fl);
+	t->flops_per_token = (double)fl.total;
+	mb_rng_seed(&t->rng, seed, 0xda7a);
+	t->tok = malloc((size_t)opt.batch * t->len * sizeof(int32_t));
+	if (!t->tok || net_create_f32(&t->L, &t->no, (int)opt.batch, (int)opt.seq, seed, &t->m))
+		return cli_error("use a smaller --batch or --seq", "out of memory for the model");
+	if (opt.init_from && net_load(&t->L, net_params_f32(t->m), opt.init_from, why, sizeof(why)))
+		return cli_error("--init-from needs a checkpoint of the same preset and --vocab",
+				 "--init-from: %s", why);
+	return 0;
+}
+
+/* train_save writes the weights and, for a BPE run, the tokenizer beside them
+ * (FILE.safetensors -> FILE.bpe.json). Returns 0 or the exit status. */
+static int train_save(struct trainer *t, bool force)
+{
+	char why[512], path[1100];
+	if (!opt.save)
+		return 0;
+	if (!force && access(opt.save, F_OK) == 0)
+		return cli_error("pass --force, or choose another --save", "--save: %s exists",
+				 opt.save);
+	if (net_save(&t->L, net_params_f32(t->m), opt.save, why, sizeof(why)))
+		return cli_error(NULL, "--save: %s", why);
+	if (!t->bpe)
+		return 0;
+	size_t n = strlen(opt.save), k = strlen(".safetensors");
+	int base = (int)(n > k && strcmp(opt.save + n - k, ".safetensors") == 0 ? n - k : n);
+	snprintf(path, sizeof(path), "%.*s.bpe.json", base, opt.save);
+	if (bpe_save(t->bpe, path, t->corpus.source, why, sizeof(why)))
+		return cli_error(NULL, "--save: %s", why);
+	return 0;
+}
+
+/* validate returns the mean main loss over the held-out batches. */
+static double validate(struct trainer *t)
+{
+	int n = net_val_batches(&t->corpus, (int)opt.batch, t->len, (int)opt.val_batches);
+	double sum = 0;
+	struct net_stats st;
+	for (int i = 0; i < n; i++) {
+		net_batch_val(&t->corpus, i, (int)opt.batch, t->len, t->tok);
+		if (net_forward_f32(t->m, t->tok, &st))
+			return NAN;
+		sum += st.main_loss;
+	}
+	return sum / n;
+}
+
+/* train_step runs one optimizer step and fills the point's figures. */
+static int train_step(struct trainer *t, long step, struct train_point *p)
+{
+	struct net_stats st;
+	const long *load[1 + 1024 + 16];
+	double t0 = timer_now();
+	net_batch_train(&t->corpus, &t->rng, (int)opt.batch, t->len, t->tok);
+	int err = net_forward_f32(t->m, t->tok, &st);
+	if (!err)
+		err = net_backward_f32(t->m);
+	if (err)
+		return err;
+	t->adam.lr = net_lr_at(step, opt.warmup, opt.steps, opt.lr, opt.min_lr);
+	p->grad_norm = net_adam_step_f32(t->m, &t->adam, step + 1);
+	for (int i = 0; i < t->L.blocks; i++)
+		load[i] = net_expert_load_f32(t->m, i);
+	if (t->moe && t->cfg.expert_bias)
+		net_bias_update(&t->L, net_params_f32(t->m), load, opt.gamma);
+	double dt = timer_now() - t0, tokens = (double)opt.batch * opt.seq;
+	p->step = step + 1;
+	p->tokens = tokens * (double)(step + 1);
+	p->loss = st.main_loss;
+	p->mtp_loss = st.mtp_loss;
+	p->lr = t->adam.lr;
+	p->step_ms = 1e3 * dt;
+	p->tok_s = tokens / dt;
+	p->mfu = t->flops_per_token * p->tok_s / t->peak_flops;
+	p->load = st.load_max_mean;
+	p->val_loss = NAN;
+	return isfinite(st.loss) ? MB_OK : MB_ERR_CHECK;
+}
+
+/* progress prints the stderr line with the elapsed time and the ETA. */
+static void progress(long step, long steps, double elapsed, bool quiet)
+{
+	double eta = elapsed / (double)step * (double)(steps - step);
+	if (!quiet && (step % 10 == 0 || step == steps))
+		fprintf(stderr, "moebench: train %ld/%ld steps, %.0f s elapsed, ETA %.0f s\n", step,
+			steps, elapsed, eta);
+}
+
+/* train_loop runs the steps (until --steps or --time-limit) into the curve. */
+static int train_loop(struct trainer *t, bool quiet)
+{
+	/* the validation loss before the first step: the curve's starting point */
+	struct train_point p0 = { 0, 0, NAN, NAN, validate(t), 0, NAN, NAN, NAN, NAN, NAN };
+	int err = train_curve_add(&t->curve, &p0);
+	printf("step %5d/%ld | val %.4f (before training)\n", 0, (long)opt.steps, p0.val_loss);
+	double start = timer_now();
+	for (long s = 0; s < opt.steps && !err; s++) {
+		struct train_point p;
+		err = train_step(t, s, &p);
+		double elapsed = timer_now() - start;
+		bool last = s + 1 == opt.steps || (opt.time_limit > 0 && elapsed >= opt.time_limit);
+		if (!err && ((s + 1) % opt.val_every == 0 || last))
+			p.val_loss = validate(t);
+		if (!err)
+			err = train_curve_add(&t->curve, &p);
+		train_print_step(&p, opt.steps, t->moe);
+		progress(s + 1, opt.steps, elapsed, quiet);
+		if (last)
+			break;
+	}
+	return err;
+}
+
+/* best_val returns the first and the lowest validation loss of the curve. */
+static void val_range(const struct train_curve *c, double *first, double *best)
+{
+	*first = *best = NAN;
+	for (long i = 0; i < c->n; i++) {
+		double v = c->p[i].val_loss;
+		if (!isfinite(v))
+			continue;
+		if (!isfinite(*first))
+			*first = v;
+		if (!isfinite(*best) || v < *best)
+			*best = v;
+	}
+}
+
+/* train_record adds the run's record (final figures, median tokens/s) and summary. */
+static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
+{
+	char name[160], lines[512];
+	const struct train_curve *c = &t->curve;
+	double first, best, *tps = malloc((size_t)(c->n ? c->n : 1) * sizeof(double));
+	if (!tps)
+		return MB_ERR_NOMEM;
+	long n = 0;
+	for (long i = 0; i < c->n; i++)
+		if (isfinite(c->p[i].tok_s))
+			tps[n++] = c->p[i].tok_s;
+	for (long i = 1; i < n; i++)   /* insertion sort: n is the step count */
+		for (long j = i; j > 0 && tps[j] < tps[j - 1]; j--) {
+			double x = tps[j];
+			tps[j] = tps[j - 1], tps[j - 1] = x;
+		}
+	double med = n > 0 ? tps[n / 2] : NAN;
+	free(tps);
+	val_range(c, &first, &best);
+	const struct train_point *last = c->n ? &c->p[c->n - 1] : NULL;
+	snprintf(name, sizeof(name), "%s/%s/b%lld_s%lld", opt.preset, opt.precision,
+		 (long long)opt.batch, (long long)opt.seq);
+	cJSON *r = result_add_record(ctx->doc, "train", name, "cpu");
+	if (!r)
+		return MB_ERR_NOMEM;
+	cJSON *pm = cJSON_GetObjectItem(r, "params");
+	cJSON_AddStringToObject(pm, "preset", opt.preset);
+	cJSON_AddStringToObject(pm, "precision", opt.precision);
+	cJSON_AddStringToObject(pm, "data", t->corpus.source);
+	cJSON_AddNumberToObject(pm, "batch", (double)opt.batch);
+	cJSON_AddNumberToObject(pm, "seq", (double)opt.seq);
+	cJSON_AddNumberToObject(pm, "steps", (double)n);
+	cJSON_AddNumberToObject(pm, "vocab", (double)t->corpus.vocab);
+	cJSON_AddNumberToObject(pm, "bytes_per_token",
+				(double)t->corpus.n / (double)(t->corpus.ntok ? t->corpus.ntok : 1));
+	cJSON_AddNumberToObject(pm, "params", (double)t->L.total);
+	result_set_metric(r, "tokens_per_s", med);
+	result_set_metric(r, "model_flops_per_token", t->flops_per_token);
+	result_set_metric(r, "mfu", t->flops_per_token * med / t->peak_flops);
+	result_set_metric(r, "final_loss", last ? last->loss : NAN);
+	result_set_metric(r, "final_val_loss", last ? last->val_loss : NAN);
+	result_set_metric(r, "best_val_loss", best);
+	bool pass = !run_err && last && isfinite(last->loss);
+	result_set_check(r, pass, last ? last->loss : NAN, 0, "loss finite", c->n, pass ? 0 : 1);
+	snprintf(lines, sizeof(lines),
+		 "train: %s %s, %ld steps, %.0f tokens, median %.0f tok/s, validation loss "
+		 "%.4f -> %.4f (best %.4f) nats/%s", opt.preset, opt.precision, n,
+		 last ? last->tokens : 0.0, med, first, last ? last->val_loss : NAN, best,
+		 t->bpe ? "token" : "byte");
+	ctx->failures += pass ? 0 : 1;
+	return train_summary(ctx->doc, c, lines);
+}
+
+/* train_release frees a trainer. */
+static void train_release(struct trainer *t)
+{
+	net_destroy_f32(t->m);
+	net_layout_free(&t->L);
+	net_corpus_free(&t->corpus);
+	bpe_free(t->bpe);
+	free(t->tok);
+	free(t->curve.p);
+}
+
+/* train_run is the descriptor's run: prepare, loop, record, CSV. */
+static int train_run(struct run_ctx *ctx)
+{
+	struct trainer t;
+	char why[512];
+	memset(&t, 0, sizeof(t));
+	bool quiet = ctx->opts->quiet;
+	int err = MB_ERR_ARG;
+	if (train_prepare(&t, ctx->opts->seed, quiet))
+		goto out;
+	cli_note(quiet, "train: %s (%zu parameters), %s, batch %lld x %lld, %lld steps",
+		 opt.preset, t.L.total, opt.precision, (long long)opt.batch, (long long)opt.seq,
+		 (long long)opt.steps);
+	int run_err = train_loop(&t, quiet);
+	if (!run_err && train_save(&t, ctx->opts->force)) {
+		err = MB_ERR_ARG;
+		goto out;
+	}
+	err = train_record(ctx, &t, run_err);
+	if (!err && opt.csv && train_write_csv(opt.csv, ctx->doc, &t.curve, ctx->opts->force, why,
+					       sizeof(why)))
+		err = (cli_error("pass --force, or choose another --csv", "--csv: %s", why), MB_ERR_ARG);
+out:
+	train_release(&t);
+	return err;
+}
+
+const struct bench_desc bench_train = {
+	.name = "train",
+	.summary = "train a model preset on text: per-step loss, tokens/s, MFU, validation loss",
+	.usage = "moebench train [--preset v3-tiny] [--steps N] [--precision fp32|bf16|fp8] "
+		 "[--data fortunes|synthetic|FILE|DIR] [options]",
+	.warmup = "0",
+	.iters = "1",
+	.min_time = "0",
+	.options = train_opts_table,
+	.run = train_run,
+};
+
+int cmd_train(int argc, char **argv)
+{
+	return session_bench(&bench_train, argc, argv);
+}

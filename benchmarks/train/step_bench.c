@@ -1,0 +1,411 @@
+/*
+ * step_bench.c - `moebench step`: one training step of a model preset on one rank
+ * (forward, backward, AdamW with clipping, routing-bias update) at a batch and sequence,
+ * timed through the generic driver (warm-up, repetitions, median), and checked: the
+ * first step's loss and gradients (every tensor, up to 4096 sampled elements each)
+ * against an untimed FP64 forward and backward of the same weights, batch and expert
+ * selection, each error over its precision's tolerance (fp32 1e-5 loss, 1e-3
+ * gradients; bf16 1e-2, 3e-2; fp8 5e-2, 0.25).
+ *
+ *   moebench step                                   # v3-tiny, batch 4 x 128, fp32
+ *   moebench step --preset llama3-tiny --batch 8 --seq 256 --measured-peak peak.json
+ *   moebench step --precision fp8 --iters 5
+ *
+ * Recorded beside time_s: tokens_per_s, model FLOPs per token (model/accounting.c, the
+ * function `moebench model` prints), TFLOP/s and pct_measured_peak (MFU against
+ * --measured-peak's SGEMM rate; no datasheet peak on a CPU), the median step split by
+ * phase (attention, routing and permutation, expert GEMMs, dense GEMMs, loss,
+ * optimizer, other: shares of the timed steps' clock times the median), and memory:
+ * the model's allocations and the process's resident set (largest at the end of a step)
+ * beside model/memory.c's
+ * prediction for one GPU holding FP32 weights, gradients, moments and activations.
+ * Tokens are random bytes (vocabulary 256). --plant-error adds an error to one gradient
+ * of the first step, which the check must catch (exit 1).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "accounting.h"
+#include "cli.h"
+#include "driver.h"
+#include "net.h"
+#include "result.h"
+#include "rng.h"
+#include "status.h"
+#include "timer.h"
+#include "train_run.h"
+
+static struct {
+	const char *preset, *precision, *peak_file;
+	int64_t batch, seq;
+	bool plant;
+} sopt;
+
+static const struct cli_opt step_options[] = {
+	{ "preset", CLI_STRING, &sopt.preset, "v3-tiny", "model preset (moebench model --list)", 0, -1, NULL },
+	{ "batch", CLI_SIZE, &sopt.batch, "4", "sequences per step", 1, 65536, NULL },
+	{ "seq", CLI_SIZE, &sopt.seq, "128", "tokens per sequence", 2, 65536, NULL },
+	{ "precision", CLI_CHOICE, &sopt.precision, "fp32", "GEMM precision (emulated exactly on the CPU)", 0, -1, "fp32|bf16|fp8" },
+	{ "measured-peak", CLI_STRING, &sopt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
+	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
+	CLI_END
+};
+
+static const struct cli_opt *step_opts_table(void)
+{
+	return step_options;
+}
+
+/* What a case leaves for the summary after its state is gone. */
+struct step_figures {
+	char name[160];
+	double phase[NET_PH_COUNT], tokens, flops_per_token, model_bytes, predicted_bytes;
+	double rss_bytes;
+};
+
+static struct step_figures figs[8];
+static int n_figs;
+
+struct step_state {
+	struct net_layout L;
+	struct net_options no;
+	struct net_adamw adam;
+	struct net_f32 *m;
+	struct net_profile prof;
+	int32_t *tok;
+	float *w0, *g0;
+	double loss0, tol, gtol;   /* tolerances of the loss and of each tensor's gradient */
+	char metric[160];
+	long runs;
+	struct step_figures *fig;
+};
+
+/* resident_bytes returns the process's resident set now (Linux /proc), NaN elsewhere. */
+static double resident_bytes(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return NAN;
+	int n = fscanf(f, "%ld %ld", &pages, &rss);
+	fclose(f);
+	return n == 2 ? (double)rss * (double)sysconf(_SC_PAGESIZE) : NAN;
+}
+
+/* step_run: one training step; the first keeps its loss and gradients for the check. */
+static int step_run(void *p)
+{
+	struct step_state *s = p;
+	struct net_stats st;
+	const long *load[1024 + 16];
+	int err = net_forward_f32(s->m, s->tok, &st);
+	if (!err)
+		err = net_backward_f32(s->m);
+	if (err)
+		return err;
+	float *g = net_grads_f32(s->m);
+	if (s->runs == 0) {
+		if (sopt.plant)
+			g[s->L.t[s->L.n / 2].off] += 0.05f * (1.0f + fabsf(g[s->L.t[s->L.n / 2].off]));
+		memcpy(s->g0, g, s->L.total * sizeof(float));
+		s->loss0 = st.loss;
+	}
+	double t0 = timer_now();
+	net_adam_step_f32(s->m, &s->adam, s->runs + 1);
+	for (int i = 0; i < s->L.blocks; i++)
+		load[i] = net_expert_load_f32(s->m, i);
+	net_bias_update(&s->L, net_params_f32(s->m), load, 0.001);
+	s->prof.seconds[NET_PH_OPTIMIZER] += timer_now() - t0;
+	s->runs++;
+	/* NOTE: the resident set at the end of a step, not getrusage's lifetime peak,
+	 * which would count the FP64 model of the check too */
+	double rss = resident_bytes();
+	if (s->fig && !(rss <= s->fig->rss_bytes))
+		s->fig->rss_bytes = rss;
+	return MB_OK;
+}
+
+/* grad_error returns ||g - ref|| / ||ref|| over up to 4096 evenly spaced elements of
+ * tensor t. */
+static double grad_error(const struct net_tensor *t, const float *g, const double *ref)
+{
+	size_t n = (size_t)(t->rows * t->cols), stride = n > 4096 ? n / 4096 : 1;
+	double num = 0, den = 0;
+	for (size_t j = t->off; j < t->off + n; j += stride) {
+		double d = g[j] - ref[j];
+		num += d * d, den += ref[j] * ref[j];
+	}
+	return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* step_check: the first step's loss and gradients against the FP64 model. */
+static int step_check(void *p, struct bench_check *chk)
+{
+	struct step_state *s = p;
+	struct net_f64 *md;
+	struct net_stats st;
+	int err = net_create_f64(&s->L, &s->no, (int)sopt.batch, (int)sopt.seq, 1, &md);
+	if (err)
+		return err;
+	for (size_t j = 0; j < s->L.total; j++)
+		net_params_f64(md)[j] = s->w0[j];
+	/* NOTE: the run's own expert selection (its activations are the first step's
+	 * still): rounding near a tie would otherwise send tokens to other experts */
+	err = net_fix_selection_f64(md, s->m);
+	if (!err)
+		err = net_forward_f64(md, s->tok, &st);
+	if (!err)
+		err = net_backward_f64(md);
+	/* each error over its tolerance: the check passes at <= 1 */
+	chk->max_err = err ? INFINITY : fabs(s->loss0 - st.loss) / st.loss / s->tol;
+	chk->samples = 1;
+	chk->mismatches = chk->max_err > 1;
+	for (int i = 0; !err && i < s->L.n; i++) {
+		if (!s->L.t[i].trainable)
+			continue;
+		double e = grad_error(&s->L.t[i], s->g0, net_grads_f64(md)) / s->gtol;
+		chk->mismatches += e > 1;
+		chk->max_err = fmax(chk->max_err, e);
+		chk->samples++;
+	}
+	chk->tolerance = 1;
+	chk->metric = s->metric;
+	net_destroy_f64(md);
+	return err;
+}
+
+/* step_destroy keeps the case's figures for the summary and frees the state. */
+static void step_destroy(void *p)
+{
+	struct step_state *s = p;
+	if (s->fig)
+		memcpy(s->fig->phase, s->prof.seconds, sizeof(s->fig->phase));
+	net_destroy_f32(s->m);
+	net_layout_free(&s->L);
+	free(s->tok);
+	free(s->w0);
+	free(s->g0);
+	free(s);
+}
+
+/* predicted_bytes is model/memory.c's estimate for one GPU holding the step in FP32:
+ * weights, gradients, two moments, activations (no master copy beyond the weights). */
+static double predicted_bytes(const struct model_config *cfg)
+{
+	struct model_layout lay;
+	struct model_memory mem;
+	model_layout_default(&lay, cfg);
+	lay.micro_batch = sopt.batch;
+	lay.seq = sopt.seq;
+	lay.weight_bytes = 4;
+	lay.master_bytes = 0;
+	lay.act_bytes = 4;
+	lay.zero1 = false;
+	return model_memory_per_gpu(cfg, &lay, &mem, NULL, 0) ? NAN : mem.total_bytes;
+}
+
+/* step_state_new builds the model, its random batch and the copies the check needs. */
+static int step_state_new(const struct model_config *cfg, uint64_t seed, struct step_state **out)
+{
+	struct step_state *s = calloc(1, sizeof(*s));
+	size_t ntok = (size_t)sopt.batch * (size_t)(sopt.seq + 1 + cfg->mtp_depth);
+	struct mb_rng rng;
+	int err = MB_ERR_NOMEM;
+	*out = s;
+	if (!s)
+		return err;
+	if ((err = net_layout_build(cfg, &s->L, NULL, 0)))
+		return err;
+	net_options_default(&s->no);
+	net_precision_parse(sopt.precision, &s->no.precision);
+	net_adamw_default(&s->adam);
+	/* NOTE: gradients carry a whole backward's rounding: FP8's 3 mantissa bits give
+	 * ~10% on the attention projections of v3-tiny (measured), BF16's 8 under 1% */
+	s->tol = s->no.precision == NET_FP32 ? 1e-5 : s->no.precision == NET_BF16 ? 1e-2 : 5e-2;
+	s->gtol = s->no.precision == NET_FP32 ? 1e-3 : s->no.precision == NET_BF16 ? 3e-2 : 0.25;
+	snprintf(s->metric, sizeof(s->metric), "max(|loss-loss64|/loss64 / %g, "
+		 "||g-g64||/||g64|| per tensor / %g)", s->tol, s->gtol);
+	s->tok = malloc(ntok * sizeof(int32_t));
+	s->w0 = malloc(s->L.total * sizeof(float));
+	s->g0 = malloc(s->L.total * sizeof(float));
+	err = s->tok && s->w0 && s->g0 ? MB_OK : MB_ERR_NOMEM;
+	if (!err)
+		err = net_create_f32(&s->L, &s->no, (int)sopt.batch, (int)sopt.seq, seed, &s->m);
+	if (err)
+		return err;
+	mb_rng_seed(&rng, seed, 0x70c);
+	for (size_t j = 0; j < ntok; j++)
+		s->tok[j] = (int32_t)(mb_rng_next(&rng) >> 56);
+	memcpy(s->w0, net_params_f32(s->m), s->L.total * sizeof(float));
+	s->prof.now = timer_now;
+	net_profile_set_f32(s->m, &s->prof);
+	return MB_OK;
+}
+
+/* step_case fills the driver's case for cfg. */
+static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double peak_tflops)
+{
+	struct bench_case c = { .peak = NAN, .measured_peak = peak_tflops };
+	struct model_flops fl;
+	struct step_state *s;
+	int err = step_state_new(cfg, ctx->opts->seed, &s);
+	if (err) {
+		if (s)
+			step_destroy(s);
+		return err;
+	}
+	model_flops_per_token(cfg, sopt.seq, cfg->mtp_depth, 0, &fl);
+	double tokens = (double)sopt.batch * (double)sopt.seq;
+	snprintf(c.name, sizeof(c.name), "%s/%s/b%lld_s%lld", cfg->name, sopt.precision,
+		 (long long)sopt.batch, (long long)sopt.seq);
+	c.flops = (double)fl.total * tokens;
+	c.state = s;
+	c.run = step_run;
+	c.check = step_check;
+	c.destroy = step_destroy;
+	c.params = cJSON_CreateObject();
+	cJSON_AddStringToObject(c.params, "preset", cfg->name);
+	cJSON_AddStringToObject(c.params, "precision", sopt.precision);
+	cJSON_AddNumberToObject(c.params, "batch", (double)sopt.batch);
+	cJSON_AddNumberToObject(c.params, "seq", (double)sopt.seq);
+	cJSON_AddNumberToObject(c.params, "vocab", (double)cfg->vocab);
+	cJSON_AddNumberToObject(c.params, "params", (double)s->L.total);
+	if (n_figs < 8) {
+		s->fig = &figs[n_figs++];
+		memset(s->fig, 0, sizeof(*s->fig));
+		snprintf(s->fig->name, sizeof(s->fig->name), "%s", c.name);
+		s->fig->tokens = tokens;
+		s->fig->flops_per_token = (double)fl.total;
+		s->fig->model_bytes = (double)net_bytes_f32(s->m);
+		s->fig->predicted_bytes = predicted_bytes(cfg);
+		s->fig->rss_bytes = NAN;
+	}
+	return driver_run_case(ctx, &c);
+}
+
+/* step_bench_run resolves the preset (byte-level vocabulary) and runs its one case;
+ * the suite runs a small v3-tiny step. */
+static int step_bench_run(struct run_ctx *ctx)
+{
+	char why[512], names[512];
+	double peak = NAN;
+	struct net_layout L;
+	if (ctx->suite) {
+		sopt.preset = "v3-tiny";
+		sopt.batch = 1;
+		sopt.seq = 64;
+	}
+	const struct model_config *p = model_preset_find(sopt.preset);
+	if (!p) {
+		model_preset_names(names, sizeof(names));
+		return cli_error(names, "--preset %s: unknown preset", sopt.preset), MB_ERR_ARG;
+	}
+	struct model_config cfg = *p;
+	if (cfg.vocab != 256)
+		cli_note(ctx->opts->quiet, "byte-level tokens: vocabulary %lld -> 256",
+			 (long long)cfg.vocab);
+	cfg.vocab = 256;
+	cfg.seq_len = sopt.seq;
+	if (net_layout_build(&cfg, &L, why, sizeof(why)))
+		return cli_error("v3-tiny, v3-small and llama3-tiny train here", "--preset %s: %s",
+				 sopt.preset, why), MB_ERR_ARG;
+	net_layout_free(&L);
+	if (sopt.peak_file && train_measured_sgemm(sopt.peak_file, &peak, why, sizeof(why)))
+		return cli_error("pass a result file written by `moebench peak`",
+				 "--measured-peak: %s", why), MB_ERR_ARG;
+	n_figs = 0;
+	return step_case(ctx, &cfg, peak);
+}
+
+/* find_figures returns the kept figures of the case named name, or NULL. */
+static const struct step_figures *find_figures(const char *name)
+{
+	for (int i = 0; i < n_figs; i++)
+		if (strcmp(figs[i].name, name) == 0)
+			return &figs[i];
+	return NULL;
+}
+
+/* step_annotate_record adds the timed figures to one step record; writes its line. */
+static void step_annotate_record(cJSON *rec, const struct step_figures *f, char *line,
+				 size_t len)
+{
+	static const char *ph[NET_PH_COUNT] = { "attention", "routing", "experts", "dense",
+						"loss", "optimizer", "other" };
+	cJSON *mt = cJSON_GetObjectItem(rec, "metrics");
+	const cJSON *med = cJSON_GetObjectItem(cJSON_GetObjectItem(mt, "time_s"), "median");
+	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN, total = 0;
+	int n = 0;
+	for (int i = 0; i < NET_PH_COUNT; i++)
+		total += f->phase[i];
+	result_set_metric(rec, "tokens_per_s", f->tokens / t);
+	result_set_metric(rec, "model_flops_per_token", f->flops_per_token);
+	n += snprintf(line + n, len - (size_t)n, "step %s: %.0f tok/s, %.1f ms:", f->name,
+		      f->tokens / t, 1e3 * t);
+	for (int i = 0; i < NET_PH_COUNT; i++) {
+		char key[48];
+		double ms = total > 0 ? 1e3 * t * f->phase[i] / total : NAN;
+		snprintf(key, sizeof(key), "phase_%s_ms", ph[i]);
+		result_set_metric(rec, key, ms);
+		if (n < (int)len)
+			n += snprintf(line + n, len - (size_t)n, " %s %.0f%%", ph[i],
+				      100 * f->phase[i] / total);
+	}
+	result_set_metric(rec, "model_bytes", f->model_bytes);
+	result_set_metric(rec, "peak_rss_bytes", f->rss_bytes);
+	result_set_metric(rec, "predicted_bytes", f->predicted_bytes);
+	if (n < (int)len)
+		snprintf(line + n, len - (size_t)n, "; memory: model %.1f MB, peak RSS %.1f MB, "
+			 "memory.c %.1f MB", f->model_bytes / 1e6, f->rss_bytes / 1e6,
+			 f->predicted_bytes / 1e6);
+}
+
+/* step_summarize adds tokens/s, the phase split and memory to every measured step
+ * record, and the summary lines. */
+static int step_summarize(cJSON *doc)
+{
+	const cJSON *rec;
+	cJSON *lines = cJSON_CreateArray();
+	if (!lines)
+		return MB_ERR_NOMEM;
+	cJSON_ArrayForEach(rec, cJSON_GetObjectItem(doc, "records")) {
+		const cJSON *b = cJSON_GetObjectItem(rec, "benchmark");
+		const cJSON *nm = cJSON_GetObjectItem(rec, "name");
+		if (!cJSON_IsString(b) || strcmp(b->valuestring, "step") || !cJSON_IsString(nm))
+			continue;
+		const struct step_figures *f = find_figures(nm->valuestring);
+		const cJSON *chk = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "check"), "status");
+		char line[512];
+		/* a failed check leaves no performance figure (DESIGN.md) */
+		if (!f || !cJSON_IsString(chk) || strcmp(chk->valuestring, "pass"))
+			continue;
+		step_annotate_record((cJSON *)rec, f, line, sizeof(line));
+		cJSON_AddItemToArray(lines, cJSON_CreateString(line));
+	}
+	cJSON *sum = cJSON_GetObjectItem(doc, "summary");
+	if (!sum)
+		sum = cJSON_AddObjectToObject(doc, "summary");
+	cJSON *s = sum ? cJSON_AddObjectToObject(sum, "step") : NULL;
+	if (!s) {
+		cJSON_Delete(lines);
+		return MB_ERR_NOMEM;
+	}
+	cJSON_AddItemToObject(s, "lines", lines);
+	return MB_OK;
+}
+
+const struct bench_desc bench_step = {
+	.name = "step",
+	.summary = "one training step (fwd, bwd, AdamW), timed and checked against FP64",
+	.usage = "moebench step [--preset v3-tiny] [--batch B] [--seq S] "
+		 "[--precision fp32|bf16|fp8] [--measured-peak FILE] [options]",
+	.warmup = "1",
+	.iters = "5",
+	.min_time = "0",
+	.options = step_opts_table,
+	.run = step_bench_run,
+	.summarize = step_summarize,
+};

@@ -1,0 +1,51 @@
+/*
+ * train_run.h - what `moebench train` (cmd_train.c) and its output (train_out.c)
+ * share: the options, the running figures of one step, the loss curve.
+ */
+#ifndef MB_TRAIN_RUN_H
+#define MB_TRAIN_RUN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "model.h"
+#include "net.h"
+
+struct train_opts {
+	const char *preset, *precision, *data, *out, *csv, *peak_file;
+	const char *save, *init_from, *tokenizer;
+	int64_t steps, batch, seq, warmup, val_every, val_batches, vocab;
+	double lr, min_lr, init_std, mtp_weight, alpha, gamma, clip, wd, time_limit;
+	uint64_t seed;
+	bool quiet, force;
+};
+
+/* One row of the loss curve. */
+struct train_point {
+	long step;
+	double tokens, loss, mtp_loss, val_loss, lr, grad_norm, step_ms, tok_s, mfu, load;
+};
+
+struct train_curve {
+	struct train_point *p;
+	long n, cap;
+};
+
+/* train_curve_add appends a point; returns MB_OK or MB_ERR_NOMEM. */
+int train_curve_add(struct train_curve *c, const struct train_point *pt);
+/* train_print_step prints the llm.c/Megatron-style line of one step to stdout. */
+void train_print_step(const struct train_point *p, long steps, bool moe);
+/* train_write_csv writes the curve with '#' provenance lines (doc's context). */
+int train_write_csv(const char *path, const cJSON *doc, const struct train_curve *c,
+		    bool force, char *why, size_t why_len);
+/* train_summary adds doc["summary"]["train"]: text lines and the curve. */
+int train_summary(cJSON *doc, const struct train_curve *c, const char *lines);
+
+/* train_measured_sgemm reads the SGEMM TFLOP/s of a `moebench peak` result file into
+ * *tflops (NaN when the file has no SGEMM record). Returns MB_OK or the read error. */
+int train_measured_sgemm(const char *path, double *tflops, char *why, size_t why_len);
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * net.c - the trainable model (net.h) in float and in double: net_impl.h,
+ * net_moe_impl.h and net_bwd_impl.h instantiated twice, as mla.c does with mla_impl.h,
+ * so the FP64 model used by the finite-difference and `step` checks is the same code.
+ */
+#include "net.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mla.h"
+#include "net_ops.h"
+#include "route.h"
+#include "status.h"
+
+#define REAL float
+#define SFX(name) name##_f32
+#define GEMM cblas_sgemm
+#define OPS net_ops_f32
+#define EXP expf
+#include "net_impl.h"
+#include "net_bwd_impl.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef OPS
+#undef EXP
+
+#define REAL double
+#define SFX(name) name##_f64
+#define GEMM cblas_dgemm
+#define OPS net_ops_f64
+#define EXP exp
+#include "net_impl.h"
+#include "net_bwd_impl.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef OPS
+#undef EXP
+
+int net_create_f32(const struct net_layout *L, const struct net_options *o, int batch,
+		   int seq, uint64_t seed, struct net_f32 **out)
+{
+	struct net_f32 *m = calloc(1, sizeof(*m));
+	int err = MB_ERR_NOMEM;
+	*out = NULL;
+	if (!m)
+		goto out;
+	m->ops = &net_cpu_ops_f32;
+	err = net_setup_f32(m, L, o, batch, seq);
+	if (!err)
+		err = net_alloc_f32(m, true);
+	if (err)
+		goto out;
+	net_init_f32(L, m->w, o->init_std, seed);
+	*out = m;
+	m = NULL;
+out:
+	net_destroy_f32(m);
+	return err;
+}
+
+int net_create_f64(const struct net_layout *L, const struct net_options *o, int batch,
+		   int seq, uint64_t seed, struct net_f64 **out)
+{
+	struct net_f64 *m = calloc(1, sizeof(*m));
+	int err = MB_ERR_NOMEM;
+	*out = NULL;
+	if (!m)
+		goto out;
+	m->ops = &net_cpu_ops_f64;
+	err = net_setup_f64(m, L, o, batch, seq);
+	if (!err)
+		err = net_alloc_f64(m, false);
+	if (err)
+		goto out;
+	net_init_f64(L, m->w, o->init_std, seed);
+	*out = m;
+	m = NULL;
+out:
+	net_destroy_f64(m);
+	return err;
+}
+
+float *net_params_f32(struct net_f32 *m)
+{
+	return m->w;
+}
+
+float *net_grads_f32(struct net_f32 *m)
+{
+	return m->g;
+}
+
+double *net_params_f64(struct net_f64 *m)
+{
+	return m->w;
+}
+
+double *net_grads_f64(struct net_f64 *m)
+{
+	return m->g;
+}
+
+float *net_moment1_f32(struct net_f32 *m)
+{
+	return m->m1;
+}
+
+float *net_moment2_f32(struct net_f32 *m)
+{
+	return m->m2;
+}
+
+const struct net_layout *net_layout_of_f32(const struct net_f32 *m)
+{
+	return m->L;
+}
+
+void net_profile_set_f32(struct net_f32 *m, struct net_profile *p)
+{
+	m->prof = p;
+}
+
+const long *net_expert_load_f32(const struct net_f32 *m, int block)
+{
+	if (block < 0 || block >= m->L->blocks || !m->L->blk[block].moe)
+		return NULL;
+	return m->A[block].load;
+}
+
+double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t)
+{
+	return net_adamw_step(m->L, a, t, m->w, m->g, m->m1, m->m2);
+}
+
+size_t net_bytes_f32(const struct net_f32 *m)
+{
+	return m->bytes;
+}
+
+int net_fix_selection_f64(struct net_f64 *d, const struct net_f32 *s)
+{
+	size_t TK = (size_t)s->T * (size_t)s->L->cfg.activated_experts;
+	if (d->L != s->L || d->T != s->T)
+		return MB_ERR_ARG;
+	for (int i = 0; i < s->L->blocks; i++)
+		if (s->L->blk[i].moe)
+			memcpy(d->A[i].idx, s->A[i].idx, TK * sizeof(int32_t));
+	d->fixed_route = true;
+	return MB_OK;
+}

@@ -1,0 +1,199 @@
+/*
+ * net.h - the trainable language model of one rank: DeepSeek-V3's structure (MLA, shared
+ * plus group-limited routed experts, dense-first layers, multi-token prediction) and the
+ * dense GQA/SwiGLU one of Llama 3, built from any validated struct model_config.
+ *
+ * Layout (net_layout.c). Every tensor has the name and [out, in] shape of the Hugging
+ * Face checkpoints (model.embed_tokens.weight, model.layers.3.self_attn.q_a_proj.weight,
+ * model.layers.5.mlp.experts.12.down_proj.weight, model.layers.5.mlp.gate.weight and
+ * .e_score_correction_bias, lm_head.weight; Llama's q_proj/k_proj/v_proj/o_proj; the MTP
+ * module of depth k as layer index layers + k - 1 with enorm, hnorm, eh_proj, its block
+ * and shared_head.norm; the output head is lm_head, shared). Parameters, gradients and
+ * the two AdamW moments are each one allocation; tensors are offsets into it.
+ *
+ * Step (net_impl.h, once in float and once in double): embedding; per layer RMSNorm ->
+ * attention (kernels/attention mla.c or gqa.c) -> residual -> RMSNorm -> FFN (SwiGLU for
+ * the first dense_layers; MoE after: sigmoid gate, bias for selection only through
+ * kernels/moe route.c, weights normalised over the selected experts times route_scale,
+ * shared experts, no dropping) -> residual; final RMSNorm; head; cross-entropy. MTP
+ * (DeepSeek-V3 2.2): depth k projects [enorm(emb(t_{i+k})) | hnorm(h^{k-1}_i)] (the
+ * order of the reference implementations' eh_proj) to dim, one block, shared_head.norm,
+ * the shared head, loss on t_{i+k+1}; total loss = main + lambda / D * sum_k L_k +
+ * alpha * complementary sequence-wise balance loss (DeepSeek-V3 eq. 17-20, per sequence,
+ * summed over MoE blocks, averaged over sequences). The backward holds the top-k
+ * selection fixed; the gating weights are differentiable.
+ *
+ * A batch is B sequences of S + 1 + mtp_depth tokens: inputs t_0..t_{S-1}, main
+ * targets t_1..t_S, MTP depth k embeds t_k..t_{S-1+k} and predicts t_{k+1}..t_{S+k}.
+ *
+ * Operations go through an op table (struct net_ops_f32 / net_ops_f64) so a CUDA table
+ * can be filled later; net_cpu_ops_f32/_f64 are the CPU ones. The float table emulates
+ * --precision bf16|fp8 exactly on the CPU (quantise, dequantise, FP32 GEMM) on every
+ * linear layer outside the kept-high components (embedding, head, gate, norms,
+ * attention core); see net_ops.c for what the attention blocks get.
+ *
+ * Functions return MB_OK, MB_ERR_ARG or MB_ERR_NOMEM.
+ */
+#ifndef MB_NET_H
+#define MB_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+#define NET_NAME_MAX 96
+
+struct net_tensor {
+	char name[NET_NAME_MAX];
+	int64_t rows, cols;   /* [out, in] for matrices; cols == 1 for vectors */
+	size_t off;           /* elements from the start of the allocation */
+	bool decay;           /* weight decay applies (matrices) */
+	bool trainable;       /* false: the routing bias (updated by the balancing rule) */
+};
+
+/* Tensor indices of one block (a main layer, or the MTP module's block), -1 if absent. */
+struct net_block {
+	bool mla, moe, mtp;
+	int attn_norm, ffn_norm;
+	int q_a, q_a_norm, q_b, kv_a, kv_a_norm, kv_b, o;  /* MLA (q_b is q_proj w/o q_lora) */
+	int q, k, v;                                      /* GQA (o shared with MLA) */
+	int gate, up, down;                               /* dense SwiGLU */
+	int router, router_bias;                          /* MoE gate */
+	int sh_gate, sh_up, sh_down;                      /* shared experts (one MLP) */
+	int experts;                                      /* expert e: experts + 3e + {g,u,d} */
+	int enorm, hnorm, eh_proj, head_norm;             /* MTP */
+};
+
+struct net_layout {
+	struct model_config cfg;
+	int n;                  /* tensors */
+	struct net_tensor *t;
+	size_t total;           /* elements */
+	int embed, final_norm, head;
+	int blocks;             /* layers + mtp_depth */
+	struct net_block *blk;
+};
+
+enum net_precision { NET_FP32, NET_BF16, NET_FP8 };
+
+struct net_options {
+	enum net_precision precision;
+	double init_std;        /* 0.006 (DeepSeek-V3 4.2) */
+	double mtp_weight;      /* lambda, 0.3 */
+	double balance_alpha;   /* complementary sequence-wise balance loss, 1e-4 */
+	double norm_eps;        /* 1e-6 */
+	double rope_theta;      /* 10000 */
+};
+
+/* Phases a step's time is split into (net_profile). */
+enum net_phase {
+	NET_PH_ATTENTION, NET_PH_ROUTING, NET_PH_EXPERTS, NET_PH_DENSE, NET_PH_LOSS,
+	NET_PH_OPTIMIZER, NET_PH_OTHER, NET_PH_COUNT
+};
+
+/* A clock the harness may hand in: the model only adds differences of now(). */
+struct net_profile {
+	double (*now)(void);
+	double seconds[NET_PH_COUNT];
+	double t0;
+	int cur;
+};
+
+/* Figures of one forward. */
+struct net_stats {
+	double loss;          /* total: main + MTP + balance */
+	double main_loss, mtp_loss, balance_loss;
+	double load_max_mean; /* max over MoE blocks of (max expert load / mean load) */
+	uint64_t route_hash;  /* a hash of every selected expert (same selection, same hash) */
+};
+
+/* ---- layout (net_layout.c) ---- */
+void net_options_default(struct net_options *o);
+const char *net_precision_name(enum net_precision p);
+int net_precision_parse(const char *s, enum net_precision *p);
+/* net_layout_build names and places every tensor of a validated config; MLA or GQA
+ * attention, SwiGLU FFN, RMSNorm, no biases, no learned positions (else MB_ERR_ARG with
+ * why). */
+int net_layout_build(const struct model_config *cfg, struct net_layout *L, char *why,
+		     size_t why_len);
+void net_layout_free(struct net_layout *L);
+/* net_find returns the index of the tensor of that name, or -1. */
+int net_find(const struct net_layout *L, const char *name);
+/* net_init_f32/_f64 draw matrices and the embedding N(0, std) from seed, norms 1,
+ * routing bias 0. */
+void net_init_f32(const struct net_layout *L, float *w, double std, uint64_t seed);
+void net_init_f64(const struct net_layout *L, double *w, double std, uint64_t seed);
+
+/* ---- the model in one precision (net.c instantiates net_impl.h) ---- */
+struct net_f32;
+struct net_f64;
+/* net_create: parameters, gradients (and, for f32, AdamW moments) each one allocation,
+ * initialised from seed; activations for batch x seq. */
+int net_create_f32(const struct net_layout *L, const struct net_options *o, int batch,
+		   int seq, uint64_t seed, struct net_f32 **out);
+int net_create_f64(const struct net_layout *L, const struct net_options *o, int batch,
+		   int seq, uint64_t seed, struct net_f64 **out);
+void net_destroy_f32(struct net_f32 *m);
+void net_destroy_f64(struct net_f64 *m);
+float *net_params_f32(struct net_f32 *m);
+float *net_grads_f32(struct net_f32 *m);
+double *net_params_f64(struct net_f64 *m);
+double *net_grads_f64(struct net_f64 *m);
+/* net_forward: the loss of tokens [batch, seq + 1 + mtp_depth]; keeps what the backward
+ * needs. net_backward: gradients of that loss (overwritten). */
+int net_forward_f32(struct net_f32 *m, const int32_t *tokens, struct net_stats *st);
+int net_forward_f64(struct net_f64 *m, const int32_t *tokens, struct net_stats *st);
+int net_backward_f32(struct net_f32 *m);
+int net_backward_f64(struct net_f64 *m);
+/* net_fix_selection_f64 makes d's forwards keep the experts s's last forward selected
+ * (same layout, same batch x seq): the FP64 reference of a low-precision step then
+ * differs from it by rounding only, not by tokens routed elsewhere near a tie. */
+int net_fix_selection_f64(struct net_f64 *d, const struct net_f32 *s);
+/* net_profile_set attaches a clock to the f32 model (NULL detaches). */
+void net_profile_set_f32(struct net_f32 *m, struct net_profile *p);
+/* net_expert_load_f32 returns the last forward's tokens per expert of MoE block i
+ * (routed_experts counts), or NULL. */
+const long *net_expert_load_f32(const struct net_f32 *m, int block);
+
+/* ---- checkpoints (net_ckpt.c) ---- */
+/* net_save writes every tensor of w under its Hugging Face name and shape, F32, to a
+ * safetensors file (atomically). net_load reads one back into w, refusing a file with a
+ * tensor this layout lacks, without one it has, or of another shape (why names the
+ * tensor: MB_ERR_PARSE, MB_ERR_ARG), besides safetensors.h's own errors. */
+int net_save(const struct net_layout *L, const float *w, const char *path, char *why,
+	     size_t why_len);
+int net_load(const struct net_layout *L, float *w, const char *path, char *why,
+	     size_t why_len);
+
+/* ---- optimizer (net_optim.c) ---- */
+struct net_adamw {
+	double lr, beta1, beta2, eps, weight_decay, clip;   /* clip <= 0: none */
+};
+void net_adamw_default(struct net_adamw *a);
+/* net_grad_norm returns the global L2 norm of the trainable gradients. */
+double net_grad_norm(const struct net_layout *L, const float *g);
+/* net_adamw_step clips the gradients to global norm clip (scaling them in place),
+ * then applies AdamW step t (1-based) with FP32 master weights w and moments m, v.
+ * Returns the norm before clipping. */
+double net_adamw_step(const struct net_layout *L, const struct net_adamw *a, long t,
+		      float *w, float *g, float *m, float *v);
+/* net_lr_at: linear warm-up over warmup steps, then cosine from lr to min_lr at steps. */
+double net_lr_at(long step, long warmup, long steps, double lr, double min_lr);
+/* net_bias_update applies DeepSeek-V3's auxiliary-loss-free rule to every MoE block's
+ * e_score_correction_bias from that block's loads (load[block] = E counts, NULL to
+ * skip); nothing when the config has no expert_bias. */
+void net_bias_update(const struct net_layout *L, float *w, const long *const *load,
+		     double gamma);
+/* net_adam_state_f32 returns the model's first and second moments (one allocation). */
+float *net_moment1_f32(struct net_f32 *m);
+float *net_moment2_f32(struct net_f32 *m);
+const struct net_layout *net_layout_of_f32(const struct net_f32 *m);
+/* net_bytes_f32 returns the bytes of the model's parameters, gradients, moments and
+ * saved activations (its large allocations). */
+size_t net_bytes_f32(const struct net_f32 *m);
+/* net_adam_step_f32 is net_adamw_step on the model's own weights, gradients, moments. */
+double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t);
+
+#endif

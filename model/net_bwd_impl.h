@@ -1,0 +1,143 @@
+/*
+ * net_bwd_impl.h - the trainable model's backward (net.h), once per precision, after
+ * net_impl.h. The backward scratch (m->scratch) is laid out as six [T, d] rows of
+ * buffers (t1, t2, dcat [T, 2d], dres, dcarry) and the FFN's own part after them.
+ */
+
+/* net_head_bwd: dW_head += dlog^T fin; dfin = dlog W_head; through the norm into dx
+ * (overwritten). */
+static void SFX(net_head_bwd)(struct SFX(net) *m, int k, const REAL *x, int norm, REAL *dx,
+			      REAL *tmp)
+{
+	size_t V = (size_t)m->L->cfg.vocab, T = (size_t)m->T;
+	const REAL *fin = m->fin + (size_t)k * T * m->d, *dlog = m->dlog + (size_t)k * T * V;
+	SFX(net_mark)(m, NET_PH_DENSE);
+	m->ops->linear_bwd(m->o.precision, false, m->T, m->d, (int)V, fin, SFX(W)(m, m->L->head),
+			   dlog, tmp, false, SFX(G)(m, m->L->head));
+	SFX(net_mark)(m, NET_PH_OTHER);
+	SFX(rmsnorm_bwd)(m->T, m->d, x, m->d, SFX(W)(m, norm), m->o.norm_eps, tmp, dx, m->d,
+			 SFX(G)(m, norm));
+}
+
+/* net_embed_bwd adds dx [T, d] into the embedding rows of the tokens at offset shift. */
+static void SFX(net_embed_bwd)(struct SFX(net) *m, int shift, const REAL *dx)
+{
+	REAL *g = SFX(G)(m, m->L->embed);
+	for (int b = 0; b < m->B; b++)
+		for (int p = 0; p < m->S; p++) {
+			REAL *row = g + (size_t)SFX(net_tok)(m, b, p + shift) * m->d;
+			const REAL *src = dx + ((size_t)b * m->S + p) * m->d;
+			for (int j = 0; j < m->d; j++)
+				row[j] += src[j];
+		}
+}
+
+/* net_add: y += x over n elements. */
+static void SFX(net_add)(REAL *y, const REAL *x, size_t n)
+{
+	for (size_t j = 0; j < n; j++)
+		y[j] += x[j];
+}
+
+/* net_attention_bwd takes dres (the gradient of h) through the attention block and
+ * its norm, adding to dres (which becomes the gradient of the block's input). */
+static int SFX(net_attention_bwd)(struct SFX(net) *m, int i, REAL *dres, REAL *t1, REAL *t2)
+{
+	const struct net_block *b = &m->L->blk[i];
+	const struct SFX(net_act) *a = &m->A[i];
+	SFX(net_mark)(m, NET_PH_ATTENTION);
+	SFX(net_pack)(m, b);
+	/* NOTE: under bf16/fp8 the block saw a rounded copy of n1; its gradient passes
+	 * straight through the rounding (the usual straight-through estimator). */
+	int err = b->mla ? m->ops->mla_bwd(&m->mla, m->B, m->S, m->pk, a->ain, a->aws, dres, t1,
+					   m->gpk)
+			 : m->ops->gqa_bwd(&m->gqa, m->B, m->S, m->pk, a->ain, a->aws, dres, t1,
+					   m->gpk);
+	if (err)
+		return err;
+	SFX(net_unpack_grads)(m, b);
+	SFX(net_mark)(m, NET_PH_OTHER);
+	SFX(rmsnorm_bwd)(m->T, m->d, a->in, m->d, SFX(W)(m, b->attn_norm), m->o.norm_eps, t1, t2,
+			 m->d, SFX(G)(m, b->attn_norm));
+	SFX(net_add)(dres, t2, (size_t)m->T * m->d);
+	return MB_OK;
+}
+
+/* net_block_bwd turns dres, the gradient of block i's output, into that of its input. */
+static int SFX(net_block_bwd)(struct SFX(net) *m, int i, REAL *dres)
+{
+	const struct net_block *b = &m->L->blk[i];
+	const struct SFX(net_act) *a = &m->A[i];
+	size_t Td = (size_t)m->T * m->d, ni = (size_t)m->L->cfg.inter_dim;
+	REAL *t1 = m->scratch, *t2 = t1 + Td, *rest = m->scratch + 6 * Td;
+	if (b->moe) {
+		SFX(net_moe_bwd)(m, i, dres, t1, rest);
+	} else {
+		SFX(net_mark)(m, NET_PH_DENSE);
+		SFX(net_swiglu_bwd)(m, m->T, (int)ni, a->n2, b->gate, b->up, b->down, a->a, a->b,
+				    a->act, dres, t1, false, rest, rest + (size_t)m->T * ni);
+		SFX(net_mark)(m, NET_PH_OTHER);
+	}
+	SFX(rmsnorm_bwd)(m->T, m->d, a->h, m->d, SFX(W)(m, b->ffn_norm), m->o.norm_eps, t1, t2,
+			 m->d, SFX(G)(m, b->ffn_norm));
+	SFX(net_add)(dres, t2, Td);
+	return SFX(net_attention_bwd)(m, i, dres, t1, t2);
+}
+
+/* net_mtp_bwd runs depth k's backward: its head, block and projection; the embedding
+ * gradient is added, and dcarry becomes the gradient of the previous depth's hidden
+ * state (it held the next depth's on entry when k < D). */
+static int SFX(net_mtp_bwd)(struct SFX(net) *m, int k, REAL *dres, REAL *dcarry)
+{
+	int layers = (int)m->L->cfg.layers, bi = layers + k - 1, d = m->d;
+	const struct net_block *b = &m->L->blk[bi];
+	const struct SFX(net_mtp) *p = &m->M[k - 1];
+	size_t Td = (size_t)m->T * d;
+	REAL *t1 = m->scratch, *t2 = t1 + Td, *dcat = t2 + Td;
+	const REAL *hprev = k == 1 ? m->A[layers - 1].out : m->A[bi - 1].out;
+	SFX(net_head_bwd)(m, k, m->A[bi].out, b->head_norm, dres, t1);
+	if (k < m->D)
+		SFX(net_add)(dres, dcarry, Td);
+	int err = SFX(net_block_bwd)(m, bi, dres);
+	if (err)
+		return err;
+	SFX(net_mark)(m, NET_PH_DENSE);
+	m->ops->linear_bwd(m->o.precision, true, m->T, 2 * d, d, p->cat, SFX(W)(m, b->eh_proj),
+			   dres, dcat, false, SFX(G)(m, b->eh_proj));
+	SFX(net_mark)(m, NET_PH_OTHER);
+	for (int r = 0; r < m->T; r++) {
+		memcpy(t1 + (size_t)r * d, dcat + (size_t)r * 2 * d, (size_t)d * sizeof(REAL));
+		memcpy(t2 + (size_t)r * d, dcat + (size_t)r * 2 * d + d, (size_t)d * sizeof(REAL));
+	}
+	SFX(rmsnorm_bwd)(m->T, d, p->emb, d, SFX(W)(m, b->enorm), m->o.norm_eps, t1, dcat, d,
+			 SFX(G)(m, b->enorm));
+	SFX(net_embed_bwd)(m, k, dcat);
+	SFX(rmsnorm_bwd)(m->T, d, hprev, d, SFX(W)(m, b->hnorm), m->o.norm_eps, t2, dcarry, d,
+			 SFX(G)(m, b->hnorm));
+	return MB_OK;
+}
+
+int SFX(net_backward)(struct SFX(net) *m)
+{
+	int layers = (int)m->L->cfg.layers, err = MB_OK;
+	size_t Td = (size_t)m->T * m->d;
+	REAL *dres = m->scratch + 4 * Td, *dcarry = dres + Td;
+	memset(m->g, 0, m->L->total * sizeof(REAL));
+	if (m->prof && m->prof->now) {
+		m->prof->t0 = m->prof->now();
+		m->prof->cur = NET_PH_OTHER;
+	}
+	for (int k = m->D; k >= 1 && !err; k--)
+		err = SFX(net_mtp_bwd)(m, k, dres, dcarry);
+	if (err)
+		return err;
+	SFX(net_head_bwd)(m, 0, m->A[layers - 1].out, m->L->final_norm, dres, m->scratch);
+	if (m->D > 0)
+		SFX(net_add)(dres, dcarry, Td);
+	for (int i = layers - 1; i >= 0 && !err; i--)
+		err = SFX(net_block_bwd)(m, i, dres);
+	if (!err)
+		SFX(net_embed_bwd)(m, 0, dres);
+	SFX(net_mark)(m, NET_PH_OTHER);
+	return err;
+}

@@ -1,0 +1,160 @@
+/*
+ * net_ops.c - the CPU op tables of the trainable model (net_ops.h).
+ *
+ * Attention blocks: kernels/attention on the SGEMM core (attention_blas.c) in float,
+ * on the FP64 reference core in double. FP32: OpenBLAS SGEMM. BF16: both operands of
+ * each GEMM rounded to BF16 (nearest even), FP32 accumulation. FP8, DeepSeek-V3 3.3 emulated exactly on the CPU: E4M3
+ * codes, 1x128 tiles for activations and activation gradients (along the GEMM's K),
+ * 128x128 blocks for weights, each operand quantised and dequantised with
+ * kernels/gemm fp8.c, then an FP32 GEMM: the accumulation is FP32 throughout, i.e.
+ * promotion to FP32 at least every 128 K (the limited 14-bit tensor-core accumulator of
+ * gemm_fp8_emulated is not modelled here). Wgrad's operands are dY^T and X^T, both
+ * tiled 1x128 along the tokens.
+ * NOTE: the attention blocks (kernels/attention) do their projections internally in
+ * FP32; under bf16/fp8 they get their input and weights rounded (quant_act,
+ * quant_weight) but not their inner activations nor their backward GEMMs.
+ */
+#include "net_ops.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bf16.h"
+#include "fp8.h"
+
+/* qdq writes dequant(quant(x)) for x [rows, cols] (or of x^T into y [cols, rows] when
+ * transposed); FP32 copy when the precision is fp32, BF16 rounding for bf16. */
+static void qdq(enum net_precision p, const float *x, int rows, int cols, bool transposed,
+		enum fp8_scaling s, float *y)
+{
+	size_t n = (size_t)rows * cols;
+	if (p == NET_FP8) {
+		struct fp8_matrix m;
+		int r = transposed ? cols : rows, c = transposed ? rows : cols;
+		if (fp8_matrix_alloc(&m, r, c, FP8_E4M3, s) == 0) {
+			int err = transposed ? fp8_quantize_transposed(x, rows, cols, &m, false)
+					     : fp8_quantize(x, &m, false);
+			if (!err) {
+				fp8_dequantize(&m, y);
+				fp8_matrix_free(&m);
+				return;
+			}
+			fp8_matrix_free(&m);
+		}
+		/* NOTE: quantisation fails only on a non-finite input or no memory: the
+		 * values then pass unrounded and the loss shows the non-finite value. */
+	}
+	for (int i = 0; i < rows; i++)
+		for (int j = 0; j < cols; j++) {
+			float v = x[(size_t)i * cols + j];
+			v = p == NET_BF16 ? bf16_round(v) : v;
+			y[transposed ? (size_t)j * rows + i : (size_t)i * cols + j] = v;
+		}
+	(void)n;
+}
+
+static void f32_linear_fwd(enum net_precision p, bool low, int t, int in, int out,
+			   const float *x, const float *w, float *y)
+{
+	if (!low || p == NET_FP32) {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, out, in, 1, x, in, w, in, 0,
+			    y, out);
+		return;
+	}
+	float *xq = malloc(((size_t)t * in + (size_t)out * in) * sizeof(float));
+	if (!xq)
+		return;
+	float *wq = xq + (size_t)t * in;
+	qdq(p, x, t, in, false, FP8_PER_1X128, xq);
+	qdq(p, w, out, in, false, FP8_PER_128X128, wq);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, out, in, 1, xq, in, wq, in, 0, y,
+		    out);
+	free(xq);
+}
+
+/* f32_linear_bwd_low: Dgrad dX = dY W (K = out) and Wgrad dW += dY^T X (K = T) on
+ * quantised operands. */
+static void f32_linear_bwd_low(enum net_precision p, int t, int in, int out, const float *x,
+			       const float *w, const float *dy, float *dx, bool acc, float *dw)
+{
+	size_t nd = (size_t)t * out, nw = (size_t)out * in, nx = (size_t)t * in;
+	float *dyq = malloc((nd + nw + nd + nx) * sizeof(float));
+	if (!dyq)
+		return;
+	float *wtq = dyq + nd, *dytq = wtq + nw, *xtq = dytq + nd;
+	qdq(p, dy, t, out, false, FP8_PER_1X128, dyq);
+	qdq(p, w, out, in, true, FP8_PER_128X128, wtq);            /* W^T [in, out] */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, in, out, 1, dyq, out, wtq, out,
+		    acc ? 1 : 0, dx, in);
+	qdq(p, dy, t, out, true, FP8_PER_1X128, dytq);             /* dY^T [out, T] */
+	qdq(p, x, t, in, true, FP8_PER_1X128, xtq);                /* X^T [in, T] */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, in, t, 1, dytq, t, xtq, t, 1, dw,
+		    in);
+	free(dyq);
+}
+
+static void f32_linear_bwd(enum net_precision p, bool low, int t, int in, int out,
+			   const float *x, const float *w, const float *dy, float *dx, bool acc,
+			   float *dw)
+{
+	if (low && p != NET_FP32) {
+		f32_linear_bwd_low(p, t, in, out, x, w, dy, dx, acc, dw);
+		return;
+	}
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, t, 1, dy, out, x, in, 1, dw,
+		    in);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, in, out, 1, dy, out, w, in,
+		    acc ? 1 : 0, dx, in);
+}
+
+static void f32_quant_act(enum net_precision p, int t, int n, const float *x, float *y)
+{
+	qdq(p, x, t, n, false, FP8_PER_1X128, y);
+}
+
+static void f32_quant_weight(enum net_precision p, int rows, int cols, const float *w, float *y)
+{
+	qdq(p, w, rows, cols, false, FP8_PER_128X128, y);
+}
+
+const struct net_ops_f32 net_cpu_ops_f32 = {
+	f32_linear_fwd, f32_linear_bwd, f32_quant_act, f32_quant_weight,
+	mla_fwd_f32_blas, mla_bwd_f32_blas, gqa_fwd_f32_blas, gqa_bwd_f32_blas,
+};
+
+static void f64_linear_fwd(enum net_precision p, bool low, int t, int in, int out,
+			   const double *x, const double *w, double *y)
+{
+	(void)p, (void)low;
+	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, out, in, 1, x, in, w, in, 0, y,
+		    out);
+}
+
+static void f64_linear_bwd(enum net_precision p, bool low, int t, int in, int out,
+			   const double *x, const double *w, const double *dy, double *dx,
+			   bool acc, double *dw)
+{
+	(void)p, (void)low;
+	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, t, 1, dy, out, x, in, 1, dw,
+		    in);
+	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, in, out, 1, dy, out, w, in,
+		    acc ? 1 : 0, dx, in);
+}
+
+static void f64_copy_act(enum net_precision p, int t, int n, const double *x, double *y)
+{
+	(void)p;
+	memcpy(y, x, (size_t)t * n * sizeof(double));
+}
+
+static void f64_copy_weight(enum net_precision p, int rows, int cols, const double *w,
+			    double *y)
+{
+	f64_copy_act(p, rows, cols, w, y);
+}
+
+const struct net_ops_f64 net_cpu_ops_f64 = {
+	f64_linear_fwd, f64_linear_bwd, f64_copy_act, f64_copy_weight,
+	mla_fwd_f64, mla_bwd_f64, gqa_fwd_f64, gqa_bwd_f64,
+};

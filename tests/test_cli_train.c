@@ -1,0 +1,130 @@
+/*
+ * test_cli_train.c - `moebench train` and `moebench step` as a user meets them: a short
+ * run writes its per-step lines, its result with the loss curve and its CSV (rendered by
+ * plots/train_loss.gp); a ~15 s run of v3-tiny on the fortunes corpus lowers the
+ * validation loss at least 1.5 nats/byte below ln(256) (the loss at initialisation);
+ * `step` passes its FP64 check and fails it (exit 1) with a planted error; --save,
+ * --init-from (a mismatched checkpoint refused, the tensor named) and --vocab; bad input
+ * exits 2 with one error line and a hint, and writes no file.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "cli_harness.h"
+
+#define QUIET "--backend cpu --quiet"
+
+/* expect_has checks that the last output contains text. */
+static void expect_has(const char *text)
+{
+	ck_assert_msg(strstr(out, text), "output lacks '%s':\n%s", text, out);
+}
+
+START_TEST(short_run_writes_lines_result_and_csv)
+{
+	ck_assert_int_eq(sh("$MB train " QUIET " --data synthetic --steps 3 --batch 1 --seq 32 "
+			    "--val-every 2 --out r.json --csv r.csv"), 0);
+	expect_has("step     0/3 | val ");
+	expect_has("step     1/3 | loss ");
+	expect_has("| val ");
+	expect_has("load max/mean");
+	ck_assert_int_eq(sh("python3 -c 'import json; d=json.load(open(\"r.json\")); "
+			    "c=d[\"summary\"][\"train\"][\"curve\"]; r=d[\"records\"][0]; "
+			    "print(len(c), r[\"check\"][\"status\"], r[\"params\"][\"vocab\"], "
+			    "c[0][\"val_loss\"] is not None, c[2][\"val_loss\"] is not None, "
+			    "c[1][\"val_loss\"] is None)'"), 0);
+	ck_assert_str_eq(out, "4 pass 256 True True True\n");
+	ck_assert_int_eq(sh("grep -c '^#' r.csv; grep -c '^[0-9]' r.csv"), 0);
+	ck_assert_str_eq(out, "4\n4\n");
+	ck_assert_int_eq(sh("gnuplot -c $SRC/plots/train_loss.gp fig r.csv && test -s fig.png"), 0);
+}
+END_TEST
+
+START_TEST(learning_lowers_validation_loss)
+{
+	ck_assert_int_eq(sh("$MB train " QUIET " --steps 40 --batch 4 --seq 64 --lr-warmup 5 "
+			    "--val-every 40 --val-batches 4 --out r.json"), 0);
+	ck_assert_int_eq(sh("python3 -c 'import json; d=json.load(open(\"r.json\")); "
+			    "c=d[\"summary\"][\"train\"][\"curve\"]; "
+			    "print(c[0][\"val_loss\"], d[\"records\"][0][\"metrics\"][\"final_val_loss\"])'"), 0);
+	double v0 = 0, v = 0;
+	ck_assert_int_eq(sscanf(out, "%lf %lf", &v0, &v), 2);
+	/* before training within 0.1 of ln 256; after 40 steps at least 1.5 nats lower */
+	ck_assert_msg(fabs(v0 - log(256.0)) < 0.1, "validation loss %g before training", v0);
+	ck_assert_msg(v > 0 && v < v0 - 1.5, "validation loss %g -> %g after 40 steps", v0, v);
+}
+END_TEST
+
+START_TEST(step_checks_itself)
+{
+	ck_assert_int_eq(sh("$MB step " QUIET " --batch 1 --seq 32 --iters 1 --warmup 0 "
+			    "--out s.json"), 0);
+	expect_has("step v3-tiny/fp32/b1_s32: ");
+	expect_has("attention ");
+	ck_assert_int_eq(sh("python3 -c 'import json; r=json.load(open(\"s.json\"))[\"records\"][0];"
+			    " m=r[\"metrics\"]; print(r[\"check\"][\"status\"], m[\"tokens_per_s\"] > 0,"
+			    " m[\"model_flops_per_token\"] > 1e6, m[\"predicted_bytes\"] > 0)'"), 0);
+	ck_assert_str_eq(out, "pass True True True\n");
+	ck_assert_int_eq(sh("$MB step " QUIET " --batch 1 --seq 32 --iters 1 --warmup 0 "
+			    "--plant-error --out p.json"), 1);
+	expect_has("check FAILED");
+	ck_assert_int_eq(sh("$MB step " QUIET " --preset llama3-tiny --precision bf16 --batch 1 "
+			    "--seq 32 --iters 1 --warmup 0 --out b.json"), 0);
+	ck_assert_int_eq(sh("$MB step " QUIET " --precision fp8 --batch 2 --seq 64 --iters 1 "
+			    "--warmup 0 --out f.json"), 0);
+}
+END_TEST
+
+START_TEST(bad_input_exits_2)
+{
+	expect_error("$MB train --preset nope --out x.json", "nope");
+	expect_error("$MB train --data /no/such/dir --out x.json", "/no/such/dir");
+	expect_error("$MB train --preset gpt-22b --out x.json", "gpt-22b");
+	expect_error("$MB train --precision fp4 --out x.json", "fp4");
+	expect_error("$MB step --preset nope --out x.json", "nope");
+	ck_assert_int_eq(sh("ls x.json 2>/dev/null | wc -l"), 0);
+	ck_assert_str_eq(out, "0\n");
+}
+END_TEST
+
+START_TEST(save_init_from_and_bpe)
+{
+	ck_assert_int_eq(sh("$MB train " QUIET " --steps 2 --batch 1 --seq 32 --vocab 300 "
+			    "--save a.safetensors --out r.json"), 0);
+	expect_has("nats/token");
+	ck_assert_int_eq(sh("test -s a.safetensors && test -s a.bpe.json"), 0);
+	ck_assert_int_eq(sh("$MB train " QUIET " --steps 1 --batch 1 --seq 32 --vocab 300 "
+			    "--tokenizer a.bpe.json --init-from a.safetensors --out r2.json"), 0);
+	expect_error("$MB train --steps 1 --batch 1 --seq 32 --init-from a.safetensors "
+		     "--out x.json", "model.embed_tokens.weight");
+	expect_error("$MB train --preset llama3-tiny --vocab 300 --tokenizer a.bpe.json --steps 1 "
+		     "--batch 1 --seq 32 --init-from a.safetensors --out x.json", "not in this model");
+	ck_assert_int_eq(sh("ls x.json 2>/dev/null | wc -l"), 0);
+	ck_assert_str_eq(out, "0\n");
+}
+END_TEST
+
+static Suite *cli_train_suite(void)
+{
+	Suite *s = suite_create("cli_train");
+	TCase *run = tcase_create("run");
+	tcase_add_checked_fixture(run, cli_setup, cli_teardown);
+	tcase_set_timeout(run, 300);
+	tcase_add_test(run, short_run_writes_lines_result_and_csv);
+	tcase_add_test(run, learning_lowers_validation_loss);
+	tcase_add_test(run, step_checks_itself);
+	tcase_add_test(run, save_init_from_and_bpe);
+	suite_add_tcase(s, run);
+	TCase *bad = tcase_create("errors");
+	tcase_add_checked_fixture(bad, cli_setup, cli_teardown);
+	tcase_add_test(bad, bad_input_exits_2);
+	suite_add_tcase(s, bad);
+	return s;
+}
+
+MB_CHECK_MAIN(cli_train_suite)
