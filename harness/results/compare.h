@@ -50,6 +50,7 @@ enum compare_verdict {
 	COMPARE_AMBIGUOUS,
 	COMPARE_BROKEN,
 	COMPARE_NA,
+	COMPARE_NOISY,
 	COMPARE_NVERDICTS
 };
 
@@ -63,7 +64,8 @@ struct compare_summary {
 	int matched;                   /* records found in both documents */
 	int only_base;                 /* records found only in BASE */
 	int only_new;                  /* records found only in NEW */
-	char why[256];                 /* reason, when MB_ERR_PARSE is returned */
+	char why[512];                 /* reason, when MB_ERR_PARSE is returned */
+	bool invalid;                  /* MB_ERR_PARSE came from compare_validate_doc */
 };
 
 /* compare_opts_default fills o with the defaults: threshold 5%, metric "time_s". */
@@ -94,12 +96,57 @@ int compare_docs_json(const cJSON *base, const cJSON *cur, const struct compare_
 enum compare_verdict compare_classify(double change_pct, double noise_pct,
 				      double threshold_pct, bool lower_is_better);
 
-/* compare_verdict_name returns "SAME", "FASTER", "SLOWER", "AMBIGUOUS", "BROKEN" or
- * "n/a". */
+/* The robust rule's constants (see the file comment). */
+#define COMPARE_QUANTILE 0.0      /* quantile of the repetition times compared: the minimum */
+#define COMPARE_ALPHA 0.01        /* Mann-Whitney two-sided p-value that counts */
+#define COMPARE_MIN_SAMPLES 6     /* repetitions a side below which the median rule applies
+				     (6 a side is the fewest that can reach p < 0.01) */
+#define COMPARE_STARVED_SHARE 0.8 /* NEW's cpu_per_wall below this share of BASE's */
+
+/* The robust statistics of one matched pair (compare_robust.c). */
+struct compare_robust {
+	bool used;       /* both records keep >= COMPARE_MIN_SAMPLES repetition times */
+	double base;     /* COMPARE_QUANTILE of BASE's repetition times, seconds */
+	double cur;      /* the same of NEW's */
+	double z;        /* Mann-Whitney z: > 0 when NEW's times tend to be larger */
+	double p_value;  /* its two-sided p-value */
+	bool starved;    /* NEW's minimum may be contention: no repetition of NEW ran
+			    without a preemption (timing.clean_reps 0), or, where that
+			    was not counted, NEW's cpu_per_wall < COMPARE_STARVED_SHARE x
+			    BASE's */
+};
+
+/* compare_robust fills r for a matched pair (r->used false when either record lacks
+ * samples). Returns MB_OK or MB_ERR_NOMEM. */
+int compare_robust(const cJSON *base, const cJSON *cur, struct compare_robust *r);
+
+/* compare_classify_robust applies the robust rule to a pair whose change_pct was taken
+ * from the low quantiles. */
+enum compare_verdict compare_classify_robust(double change_pct, double threshold_pct,
+					     const struct compare_robust *r,
+					     bool lower_is_better);
+
+/* compare_verdict_name returns "SAME", "FASTER", "SLOWER", "AMBIGUOUS", "BROKEN", "n/a"
+ * or "NOISY". */
 const char *compare_verdict_name(enum compare_verdict v);
 
 /* compare_has_regression tells whether any record is SLOWER or BROKEN. */
 bool compare_has_regression(const struct compare_summary *sum);
+
+/* compare_validate_doc refuses what cannot be a measurement, naming the first record
+ * ("records[3] (gemm/fp8/...): time_s.min ...") in why: per record, a passing check
+ * needs time_s.n a whole number >= 1 and median, min, max, mean, stddev, cv (and mad
+ * when present) finite and >= 0 with min <= median <= max and mean inside; a failed
+ * check may hold nulls and n = 0; time_s.samples, when present, at most n numbers inside
+ * [min, max]; every numeric metric finite; no two records with the same key
+ * (compare_record_key). Returns MB_OK, MB_ERR_PARSE or MB_ERR_NOMEM. result_read has
+ * already checked the schema (keys and types) and that nothing follows the JSON. */
+int compare_validate_doc(const cJSON *doc, char *why, size_t why_len);
+
+/* compare_record_key returns "benchmark \x1f name \x1f canonical params" (to free()),
+ * the identity under which records of two documents are paired; NULL when out of
+ * memory. */
+char *compare_record_key(const cJSON *rec);
 
 /* compare_canonical_json prints a JSON value with every object's keys sorted (arrays
  * keep their order), without whitespace, so equal values print equal. Returns a string

@@ -259,7 +259,9 @@ int result_read(const char *path, cJSON **out, char *why, size_t why_len)
 	char *text = read_all(path, why, why_len);
 	if (!text)
 		return MB_ERR_IO;
-	cJSON *doc = cJSON_Parse(text);
+	/* NOTE: require_null_terminated: anything but whitespace after the document
+	 * (a second document, trailing garbage) makes the file invalid. */
+	cJSON *doc = cJSON_ParseWithOpts(text, NULL, true);
 	int err = MB_OK;
 	if (!doc) {
 		const char *at = cJSON_GetErrorPtr();
