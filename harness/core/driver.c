@@ -5,9 +5,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "comm.h"
 #include "counters.h"
+#include "mpi_world.h"
 #include "noise.h"
 #include "result.h"
 #include "stats.h"
@@ -49,10 +51,22 @@ static int agree_check(struct comm *comm, int err, struct bench_check *chk)
 	return err ? err : -(int)mx[1];
 }
 
+/* test_hang is a test-only hook (tests/test_cli_ranks.c): MOEBENCH_TEST_HANG_RANK=R
+ * makes world rank R of a collective case stop answering before its first
+ * repetition (the check's: the others are then inside the collective), so the suite sees the other ranks name it. Unset in real runs. */
+static void test_hang(const struct bench_case *c)
+{
+	const char *r = getenv("MOEBENCH_TEST_HANG_RANK");
+	if (c->comm && r && atoi(r) == mpi_world_rank())
+		for (;;)
+			pause();
+}
+
 /* check_once poisons the output, runs once and checks against the reference. */
 static int check_once(struct run_ctx *ctx, struct bench_case *c, struct bench_check *chk)
 {
 	int err = c->poison ? c->poison(c->state) : MB_OK;
+	test_hang(c);
 	if (!err)
 		err = c->run(c->state);
 	if (!err)
