@@ -10,27 +10,39 @@
  * follows result.h: names ending in "_s" or "_err" are lower-is-better, all others
  * higher-is-better.
  *
- * The rule, per matched record:
- *   change_pct = 100 * (new - base) / base                      (signed, of the metric)
- *   noise_pct  = 100 * 2 * sqrt(cv_base^2 + cv_new^2)
- *     where cv is time_s's relative spread: the robust 1.4826 * mad / median when "mad"
- *     is recorded (a single preempted repetition barely moves it), else "cv"
- *     (stddev / mean), else 0 for a single repetition. Every derived metric shares
- *     time_s's relative noise. Twice the combined spread is a ~95% band.
+ * Before judging, both documents are validated (compare_validate_doc): a record that
+ * cannot be a measurement makes the comparison MB_ERR_PARSE with sum->invalid set.
+ *
+ * The rule, per matched record whose checks pass and metrics exist:
+ *   With >= COMPARE_MIN_SAMPLES repetition times a side (time_s.samples) and a metric
+ *   that is time_s or work / time (its value times the median time equal in both runs):
+ *     the statistic is the minimum repetition time (a rate at that time), the
+ *     throughput the code can reach, which contention of some repetitions cannot move;
+ *     change_pct = 100 * (new - base) / base;
+ *     SAME       |change_pct| <= threshold (default 5%)
+ *     FASTER / SLOWER  |change_pct| > threshold AND a Mann-Whitney test over the
+ *                repetitions gives p < COMPARE_ALPHA in the same direction
+ *     AMBIGUOUS  |change_pct| > threshold, not significant (or the other direction)
+ *     NOISY      SLOWER, but no repetition of NEW ran free of preemption
+ *                (timing.clean_reps 0; where not counted, NEW's cpu_per_wall below
+ *                COMPARE_STARVED_SHARE of BASE's): the minimum itself is contention;
+ *                never a regression
+ *   Otherwise (older files, few repetitions, other metrics), the median rule:
+ *     change_pct of the metric's value (a scalar, or an object's "median");
+ *     noise_pct  = 100 * 2 * sqrt(cv_base^2 + cv_new^2), cv the robust
+ *                  1.4826 * mad / median of time_s (else "cv", else 0);
+ *     SAME within the threshold; FASTER / SLOWER beyond it and beyond noise_pct;
+ *     AMBIGUOUS beyond the threshold within the noise.
  *   BROKEN     check passed in BASE and fails in NEW (counts as a regression)
  *   n/a        the metric is null or missing in either run, base is 0, or the check
  *              failed in BASE (it is no performance figure); never a regression
- *   SAME       |change_pct| <= threshold (default 5%)
- *   FASTER / SLOWER   |change_pct| > threshold and |change_pct| > noise_pct; SLOWER is
- *              the worse direction (time up, or tflops down)
- *   AMBIGUOUS  |change_pct| > threshold but within noise_pct
  *
  * The text table shows a "_s" metric in milliseconds (base_time_ms); the JSON keeps
  * every metric in its own unit (seconds for time_s).
  *
  * Records present in only one document are listed ("only in base: ...", "only in new:
  * ..."); they are not verdicts. The caller exits 1 when compare_has_regression, 0
- * otherwise, and 2 when a function here returns MB_ERR_PARSE (mismatched documents: no
+ * otherwise, and 2 when a function here returns MB_ERR_PARSE (an invalid document, no
  * record in common, or a --metric that no matched record has), with sum->why as reason.
  */
 #ifndef MB_HARNESS_COMPARE_H
@@ -84,7 +96,7 @@ int compare_docs(const cJSON *base, const cJSON *cur, const struct compare_opts 
  * *json (owned by the caller), for CI:
  *   { "schema": "moebench.compare/1", "metric", "lower_is_better", "threshold_pct",
  *     "rule", "records": [ { "benchmark", "name", "params", "base", "new",
- *     "change_pct", "noise_pct", "verdict" } ], "only_in_base": [ {benchmark, name,
+ *     "change_pct", "noise_pct", "verdict", "statistic", "p_value", "new_starved" } ], "only_in_base": [ {benchmark, name,
  *     params} ], "only_in_new": [...], "summary": { "SAME": n, ..., "n/a": n,
  *     "matched", "only_in_base", "only_in_new", "regression": bool } }
  * Numbers that are not defined (n/a) are null. Returns as compare_docs. */
