@@ -496,9 +496,9 @@ static void print_footer(FILE *out, const struct compare_run *r,
 		"(q%.0f; a rate at that time); change_pct = 100*(new-base)/base;\n"
 		"      SLOWER/FASTER needs |change| > %.2f%% AND a Mann-Whitney p_value < %g "
 		"in the same direction, else AMBIGUOUS (SAME when |change| <= %.2f%%);\n"
-		"      NOISY: SLOWER, but every NEW repetition was preempted (or, uncounted, "
-		"NEW got < %.0f%% of BASE's CPU per wall second):\n"
-		"      contention, rerun on a quiet machine; not a regression\n",
+		"      NOISY: |change| > threshold while a run was oversubscribed (under half of "
+		"its repetitions unpreempted, or,\n      uncounted, < %.0f%% of the other's CPU "
+		"per wall second): no verdict, rerun on a quiet machine; not a regression\n",
 		COMPARE_MIN_SAMPLES, 100 * COMPARE_QUANTILE, t, COMPARE_ALPHA, t,
 		100 * COMPARE_STARVED_SHARE);
 	fprintf(out, "rule (median rule, records without them): the medians; noise_pct = "
@@ -564,7 +564,7 @@ static cJSON *row_json(const struct compare_row *row)
 						   "min of repetitions" : "median");
 		ok = ok && cJSON_AddItemToObject(o, "p_value", num_or_null(
 			row->robust.used ? row->robust.p_value : NAN));
-		ok = ok && cJSON_AddBoolToObject(o, "new_starved", row->robust.starved);
+		ok = ok && cJSON_AddBoolToObject(o, "oversubscribed", row->robust.starved);
 	}
 	if (!ok) {
 		cJSON_Delete(o);
@@ -614,9 +614,9 @@ int compare_docs_json(const cJSON *base, const cJSON *cur, const struct compare_
 	ok = ok && cJSON_AddNumberToObject(doc, "threshold_pct", r.threshold_pct);
 	ok = ok && cJSON_AddStringToObject(doc, "rule",
 		"with >= 6 repetition times: their minimum; FASTER/SLOWER |change| > threshold "
-		"and Mann-Whitney p < 0.01 in that direction, else AMBIGUOUS; NOISY: slower "
-		"while every NEW repetition was preempted (uncounted: NEW got < 80% of BASE's "
-		"cpu_per_wall). Without: medians, noise_pct = "
+		"and Mann-Whitney p < 0.01 in that direction, else AMBIGUOUS; NOISY: beyond "
+		"the threshold while a run had under half of its repetitions unpreempted "
+		"(uncounted: < 80% of the other's cpu_per_wall). Without: medians, noise_pct = "
 		"100*2*sqrt(cv_base^2+cv_new^2); SAME |change| <= threshold; BROKEN check "
 		"pass -> fail; n/a no figure");
 	ok = ok && (recs = cJSON_AddArrayToObject(doc, "records")) != NULL;

@@ -20,13 +20,14 @@
  *     throughput the code can reach, which contention of some repetitions cannot move;
  *     change_pct = 100 * (new - base) / base;
  *     SAME       |change_pct| <= threshold (default 5%)
+ *     NOISY      |change_pct| > threshold, but either run was oversubscribed: fewer
+ *                than half of its repetitions ran free of preemption
+ *                (timing.clean_reps < COMPARE_MIN_CLEAN_SHARE x n; where not counted,
+ *                its cpu_per_wall below COMPARE_STARVED_SHARE of the other's); no
+ *                verdict is possible, never a regression
  *     FASTER / SLOWER  |change_pct| > threshold AND a Mann-Whitney test over the
  *                repetitions gives p < COMPARE_ALPHA in the same direction
  *     AMBIGUOUS  |change_pct| > threshold, not significant (or the other direction)
- *     NOISY      SLOWER, but no repetition of NEW ran free of preemption
- *                (timing.clean_reps 0; where not counted, NEW's cpu_per_wall below
- *                COMPARE_STARVED_SHARE of BASE's): the minimum itself is contention;
- *                never a regression
  *   Otherwise (older files, few repetitions, other metrics), the median rule:
  *     change_pct of the metric's value (a scalar, or an object's "median");
  *     noise_pct  = 100 * 2 * sqrt(cv_base^2 + cv_new^2), cv the robust
@@ -96,7 +97,7 @@ int compare_docs(const cJSON *base, const cJSON *cur, const struct compare_opts 
  * *json (owned by the caller), for CI:
  *   { "schema": "moebench.compare/1", "metric", "lower_is_better", "threshold_pct",
  *     "rule", "records": [ { "benchmark", "name", "params", "base", "new",
- *     "change_pct", "noise_pct", "verdict", "statistic", "p_value", "new_starved" } ], "only_in_base": [ {benchmark, name,
+ *     "change_pct", "noise_pct", "verdict", "statistic", "p_value", "oversubscribed" } ], "only_in_base": [ {benchmark, name,
  *     params} ], "only_in_new": [...], "summary": { "SAME": n, ..., "n/a": n,
  *     "matched", "only_in_base", "only_in_new", "regression": bool } }
  * Numbers that are not defined (n/a) are null. Returns as compare_docs. */
@@ -114,6 +115,7 @@ enum compare_verdict compare_classify(double change_pct, double noise_pct,
 #define COMPARE_MIN_SAMPLES 6     /* repetitions a side below which the median rule applies
 				     (6 a side is the fewest that can reach p < 0.01) */
 #define COMPARE_STARVED_SHARE 0.8 /* NEW's cpu_per_wall below this share of BASE's */
+#define COMPARE_MIN_CLEAN_SHARE 0.5 /* a run's repetitions free of preemption, at least */
 
 /* The robust statistics of one matched pair (compare_robust.c). */
 struct compare_robust {
@@ -122,10 +124,10 @@ struct compare_robust {
 	double cur;      /* the same of NEW's */
 	double z;        /* Mann-Whitney z: > 0 when NEW's times tend to be larger */
 	double p_value;  /* its two-sided p-value */
-	bool starved;    /* NEW's minimum may be contention: no repetition of NEW ran
-			    without a preemption (timing.clean_reps 0), or, where that
-			    was not counted, NEW's cpu_per_wall < COMPARE_STARVED_SHARE x
-			    BASE's */
+	bool starved;    /* a run was oversubscribed: fewer than COMPARE_MIN_CLEAN_SHARE
+			    of its repetitions free of preemption, or, where that was
+			    not counted, its cpu_per_wall < COMPARE_STARVED_SHARE x the
+			    other's */
 };
 
 /* compare_robust fills r for a matched pair (r->used false when either record lacks

@@ -1,8 +1,8 @@
 /*
  * compare_robust.c - the statistics behind compare's verdict when both records keep
  * their repetition times (time_s.samples, see compare.h for the rule): a low quantile
- * of each run, a Mann-Whitney test between the runs, and whether NEW's minimum may be
- * contention (record "timing", noise.h).
+ * of each run, a Mann-Whitney test between the runs, and whether either run was
+ * oversubscribed (record "timing", noise.h).
  */
 #include "compare.h"
 
@@ -38,17 +38,22 @@ static double timing_of(const cJSON *rec, const char *key)
 	return cJSON_IsNumber(c) ? c->valuedouble : NAN;
 }
 
-/* contended tells whether NEW's minimum may itself be contention: where repetitions
- * were counted, none ran without a preemption (a preempted repetition is longer than
- * a clean one, so the minimum was preempted too); elsewhere, NEW's process got less
- * than COMPARE_STARVED_SHARE of BASE's CPU per wall second. */
-static bool contended(const cJSON *base, const cJSON *cur)
+/* contended tells whether run a ran on a machine too busy for its times to be trusted:
+ * where repetitions were counted, fewer than COMPARE_MIN_CLEAN_SHARE of them ran without
+ * a preemption (with none, the minimum itself was preempted; with few, the machine was
+ * oversubscribed, and the co-runners that took the cores also took memory bandwidth
+ * and cache from the clean ones); elsewhere, a's process got less than
+ * COMPARE_STARVED_SHARE of the other run's (b's) CPU per wall second. */
+static bool contended(const cJSON *a, const cJSON *b)
 {
-	double clean = timing_of(cur, "clean_reps");
-	double cb = timing_of(base, "cpu_per_wall"), cc = timing_of(cur, "cpu_per_wall");
-	if (isfinite(clean))
-		return clean < 1;
-	return isfinite(cb) && isfinite(cc) && cc < COMPARE_STARVED_SHARE * cb;
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(
+		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(a, "metrics"),
+						 "time_s"), "n");
+	double clean = timing_of(a, "clean_reps");
+	double ca = timing_of(a, "cpu_per_wall"), cb = timing_of(b, "cpu_per_wall");
+	if (isfinite(clean) && cJSON_IsNumber(n) && n->valuedouble >= 1)
+		return clean < COMPARE_MIN_CLEAN_SHARE * n->valuedouble;
+	return isfinite(ca) && isfinite(cb) && ca < COMPARE_STARVED_SHARE * cb;
 }
 
 int compare_robust(const cJSON *base, const cJSON *cur, struct compare_robust *r)
@@ -58,7 +63,7 @@ int compare_robust(const cJSON *base, const cJSON *cur, struct compare_robust *r
 	int err = MB_OK;
 
 	r->used = false;
-	r->starved = contended(base, cur);
+	r->starved = contended(base, cur) || contended(cur, base);
 	if (sb && sc) {
 		r->base = stats_quantile(sb, nb, COMPARE_QUANTILE);
 		r->cur = stats_quantile(sc, nc, COMPARE_QUANTILE);
@@ -78,10 +83,10 @@ enum compare_verdict compare_classify_robust(double change_pct, double threshold
 
 	if (!(fabs(change_pct) > threshold_pct))
 		return COMPARE_SAME;
+	if (r->starved)
+		return COMPARE_NOISY;
 	/* The rank test must agree in direction: times larger in NEW when worse. */
 	if (!(r->p_value < COMPARE_ALPHA) || (worse ? r->z <= 0 : r->z >= 0))
 		return COMPARE_AMBIGUOUS;
-	if (!worse)
-		return COMPARE_FASTER;
-	return r->starved ? COMPARE_NOISY : COMPARE_SLOWER;
+	return worse ? COMPARE_SLOWER : COMPARE_FASTER;
 }
