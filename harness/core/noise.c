@@ -60,6 +60,7 @@ cJSON *noise_probe_json(const struct noise_probe *p)
 		cJSON_AddNumberToObject(o, "load_avg_1m", la);
 	else
 		cJSON_AddNullToObject(o, "load_avg_1m");
+	cJSON_AddNumberToObject(o, "online_cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
 	return o;
 }
 

@@ -13,7 +13,8 @@
  *               "clean_reps": repetitions during which no thread of ours was
  *                             preempted (null where not counted: CUDA, collectives);
  *                             0 means even the fastest repetition waited for a core,
- *               "load_avg_1m": the 1-minute load average when the region ended }
+ *               "load_avg_1m": the 1-minute load average when the region ended,
+ *               "online_cpus": the CPUs online }
  *
  * and the context holds the machine's state at start: "machine": { "load_avg":
  * [1m, 5m, 15m], "online_cpus", "cpu_mhz" (null where unreadable), "cpu_mhz_source",

@@ -496,11 +496,12 @@ static void print_footer(FILE *out, const struct compare_run *r,
 		"(q%.0f; a rate at that time); change_pct = 100*(new-base)/base;\n"
 		"      SLOWER/FASTER needs |change| > %.2f%% AND a Mann-Whitney p_value < %g "
 		"in the same direction, else AMBIGUOUS (SAME when |change| <= %.2f%%);\n"
-		"      NOISY: |change| > threshold while a run was oversubscribed (under half of "
-		"its repetitions unpreempted, or,\n      uncounted, < %.0f%% of the other's CPU "
-		"per wall second): no verdict, rerun on a quiet machine; not a regression\n",
+		"      NOISY: |change| > threshold while a run was oversubscribed (load average "
+		"over %.0f per CPU, under half of its\n      repetitions unpreempted, or, "
+		"uncounted, < %.0f%% of the other's CPU per wall second): no verdict, rerun on a "
+		"quiet machine\n",
 		COMPARE_MIN_SAMPLES, 100 * COMPARE_QUANTILE, t, COMPARE_ALPHA, t,
-		100 * COMPARE_STARVED_SHARE);
+		COMPARE_MAX_LOAD_PER_CPU, 100 * COMPARE_STARVED_SHARE);
 	fprintf(out, "rule (median rule, records without them): the medians; noise_pct = "
 		"100*2*sqrt(cv_base^2+cv_new^2), cv = 1.4826*mad/median;\n"
 		"      FASTER/SLOWER |change| > %.2f%% and > noise; AMBIGUOUS within noise\n", t);
@@ -615,7 +616,8 @@ int compare_docs_json(const cJSON *base, const cJSON *cur, const struct compare_
 	ok = ok && cJSON_AddStringToObject(doc, "rule",
 		"with >= 6 repetition times: their minimum; FASTER/SLOWER |change| > threshold "
 		"and Mann-Whitney p < 0.01 in that direction, else AMBIGUOUS; NOISY: beyond "
-		"the threshold while a run had under half of its repetitions unpreempted "
+		"the threshold while a run had a load average over 2 per CPU or under half of "
+		"its repetitions unpreempted "
 		"(uncounted: < 80% of the other's cpu_per_wall). Without: medians, noise_pct = "
 		"100*2*sqrt(cv_base^2+cv_new^2); SAME |change| <= threshold; BROKEN check "
 		"pass -> fail; n/a no figure");

@@ -20,11 +20,12 @@
  *     throughput the code can reach, which contention of some repetitions cannot move;
  *     change_pct = 100 * (new - base) / base;
  *     SAME       |change_pct| <= threshold (default 5%)
- *     NOISY      |change_pct| > threshold, but either run was oversubscribed: fewer
- *                than half of its repetitions ran free of preemption
- *                (timing.clean_reps < COMPARE_MIN_CLEAN_SHARE x n; where not counted,
- *                its cpu_per_wall below COMPARE_STARVED_SHARE of the other's); no
- *                verdict is possible, never a regression
+ *     NOISY      |change_pct| > threshold, but either run was oversubscribed: a load
+ *                average above COMPARE_MAX_LOAD_PER_CPU per CPU, or fewer than half of
+ *                its repetitions free of preemption (timing.clean_reps <
+ *                COMPARE_MIN_CLEAN_SHARE x n; where not counted, its cpu_per_wall
+ *                below COMPARE_STARVED_SHARE of the other's); no verdict is possible,
+ *                never a regression
  *     FASTER / SLOWER  |change_pct| > threshold AND a Mann-Whitney test over the
  *                repetitions gives p < COMPARE_ALPHA in the same direction
  *     AMBIGUOUS  |change_pct| > threshold, not significant (or the other direction)
@@ -116,6 +117,7 @@ enum compare_verdict compare_classify(double change_pct, double noise_pct,
 				     (6 a side is the fewest that can reach p < 0.01) */
 #define COMPARE_STARVED_SHARE 0.8 /* NEW's cpu_per_wall below this share of BASE's */
 #define COMPARE_MIN_CLEAN_SHARE 0.5 /* a run's repetitions free of preemption, at least */
+#define COMPARE_MAX_LOAD_PER_CPU 2.0 /* a run's 1-minute load average per CPU, at most */
 
 /* The robust statistics of one matched pair (compare_robust.c). */
 struct compare_robust {
@@ -124,9 +126,10 @@ struct compare_robust {
 	double cur;      /* the same of NEW's */
 	double z;        /* Mann-Whitney z: > 0 when NEW's times tend to be larger */
 	double p_value;  /* its two-sided p-value */
-	bool starved;    /* a run was oversubscribed: fewer than COMPARE_MIN_CLEAN_SHARE
-			    of its repetitions free of preemption, or, where that was
-			    not counted, its cpu_per_wall < COMPARE_STARVED_SHARE x the
+	bool starved;    /* a run was oversubscribed: load average > COMPARE_MAX_LOAD_
+			    PER_CPU per CPU, fewer than COMPARE_MIN_CLEAN_SHARE of its
+			    repetitions free of preemption, or, where that was not
+			    counted, its cpu_per_wall < COMPARE_STARVED_SHARE x the
 			    other's */
 };
 

@@ -39,6 +39,8 @@ static double timing_of(const cJSON *rec, const char *key)
 }
 
 /* contended tells whether run a ran on a machine too busy for its times to be trusted:
+ * a 1-minute load average above COMPARE_MAX_LOAD_PER_CPU per CPU (memory bandwidth and
+ * caches are shared with the co-runners even when no repetition is preempted); else,
  * where repetitions were counted, fewer than COMPARE_MIN_CLEAN_SHARE of them ran without
  * a preemption (with none, the minimum itself was preempted; with few, the machine was
  * oversubscribed, and the co-runners that took the cores also took memory bandwidth
@@ -51,6 +53,9 @@ static bool contended(const cJSON *a, const cJSON *b)
 						 "time_s"), "n");
 	double clean = timing_of(a, "clean_reps");
 	double ca = timing_of(a, "cpu_per_wall"), cb = timing_of(b, "cpu_per_wall");
+	double load = timing_of(a, "load_avg_1m"), cpus = timing_of(a, "online_cpus");
+	if (cpus >= 1 && load > COMPARE_MAX_LOAD_PER_CPU * cpus)
+		return true;
 	if (isfinite(clean) && cJSON_IsNumber(n) && n->valuedouble >= 1)
 		return clean < COMPARE_MIN_CLEAN_SHARE * n->valuedouble;
 	return isfinite(ca) && isfinite(cb) && ca < COMPARE_STARVED_SHARE * cb;
