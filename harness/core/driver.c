@@ -117,7 +117,7 @@ static int time_reps(struct run_ctx *ctx, struct bench_case *c, long n, double *
 /* warm_up runs the --warmup repetitions, then more until WARMUP_MIN_S has passed
  * (capped at MAX_REPS), so timing starts in the steady state. NOTE: the time floor is
  * there for what a count of repetitions does not outlast: OpenBLAS worker threads keep
- * spinning for ~0.1 s after each parallel call (the check's reference just made one),
+ * spinning for ~0.1 s after each parallel call (a previous case may just have made one),
  * and on a machine with another busy process they take the core from the timed thread
  * for whole 4 ms scheduler ticks; right after start-up, first touch of buffers and the
  * thread pools' start do the same. A collective case keeps the count alone: its ranks
