@@ -37,6 +37,8 @@ struct gemm_case {
 	int m, n, k, samples;
 	long cover;                     /* checked elements before the random ones */
 	bool full;                      /* every element is checked */
+	float *bcache;                  /* per 16-column tile, B's sampled row as seen */
+	size_t *bcol;                   /* which row each bcache slot holds (SIZE_MAX: none) */
 	uint64_t seed;
 	struct gemm_cuda *plan;         /* CUDA implementations */
 	float *a_in, *b_in;             /* CPU implementation: the inputs it multiplies */
@@ -349,8 +351,9 @@ int gemm_errors_annotate(const struct gemm_errors *e, double tol_arith, double t
 }
 
 /* in_tile returns a position inside tile number t of length len (the last tile may
- * be short), chosen by a hash of (seed, key): the same row for a whole band of tiles,
- * so the sampler reuses it. */
+ * be short), chosen by a hash of (seed, key): the same row for a whole band of tiles
+ * and the same column for a whole column of tiles, so the sampler reuses A's row and
+ * case_row B's (bcache). */
 static size_t in_tile(uint64_t seed, uint64_t key, size_t t, size_t len)
 {
 	uint64_t h = (seed ^ (key * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
@@ -372,7 +375,7 @@ static void case_pick(const void *ctx, int t, struct mb_rng *rng, size_t *ia, si
 		j = (size_t)t % (size_t)g->ln;
 	} else if (t < g->cover) {
 		i = in_tile(g->seed, (size_t)t / tn, (size_t)t / tn, (size_t)g->lm);
-		j = in_tile(g->seed, (size_t)t, (size_t)t % tn, (size_t)g->ln);
+		j = in_tile(g->seed ^ 0x5bd1e995u, (size_t)t % tn, (size_t)t % tn, (size_t)g->ln);
 	} else {
 		i = r == 0 ? 0 : r == 1 ? (size_t)g->lm - 1 : mb_rng_next(rng) % (size_t)g->lm;
 		j = r == 0 ? 0 : r == 1 ? (size_t)g->ln - 1 : mb_rng_next(rng) % (size_t)g->ln;
@@ -382,10 +385,29 @@ static void case_pick(const void *ctx, int t, struct mb_rng *rng, size_t *ia, si
 	*d = g->d[i * (size_t)g->n + j];
 }
 
+/* cached_b_row serves B's row r as seen from bcache when its tile column's slot holds
+ * it (filling an empty slot first); false when r is not the slot's row. NOTE: a GPU
+ * case decodes a row from FP8 codes and scales each time: the cache keeps the tiled
+ * check to one decode per column of tiles. */
+static bool cached_b_row(const struct gemm_case *g, size_t r, float *dst)
+{
+	size_t slot = r / GEMM_CHECK_TILE, k = (size_t)g->k;
+	if (!g->bcache || g->bcol[slot] != r) {
+		if (!g->bcache || g->bcol[slot] != SIZE_MAX)
+			return false;
+		seen_row(g, false, r, g->bcache + slot * k);
+		g->bcol[slot] = r;
+	}
+	memcpy(dst, g->bcache + slot * k, k * sizeof(float));
+	return true;
+}
+
 /* case_row writes a row of A or B, as seen by the implementation or unquantized. */
 static void case_row(const void *ctx, bool is_a, bool seen, size_t r, float *dst)
 {
 	const struct gemm_case *g = ctx;
+	if (seen && !is_a && cached_b_row(g, r, dst))
+		return;
 	if (seen) {
 		seen_row(g, is_a, r, dst);
 		return;
@@ -405,6 +427,15 @@ static int case_check(void *state, struct bench_check *chk)
 	g->full = fma <= GEMM_FULL_CHECK_FMA;
 	g->cover = g->full ? (long)g->lm * g->ln : (long)tiles;
 	gemm_test_corrupt(g->d, g->m, g->n, g->lm, g->ln, g->k);
+	size_t tn = ((size_t)g->ln + GEMM_CHECK_TILE - 1) / GEMM_CHECK_TILE;
+	if (!g->full && !g->bcache) {
+		g->bcache = malloc(tn * (size_t)g->k * sizeof(float));
+		g->bcol = malloc(tn * sizeof(size_t));
+		if (!g->bcache || !g->bcol)
+			return MB_ERR_NOMEM;
+		for (size_t c = 0; c < tn; c++)
+			g->bcol[c] = SIZE_MAX;
+	}
 	int total = (int)(g->cover + (g->full ? 0 : g->samples));
 	struct gemm_sampler sm = { g, g->k, total, g->seed, g->tol_arith, case_pick, case_row };
 	gemm_sample_errors(&sm, &g->err);
@@ -433,6 +464,8 @@ static void case_destroy(void *state)
 	free(g->a_in);
 	free(g->b_in);
 	free(g->d);
+	free(g->bcache);
+	free(g->bcol);
 	free(g);
 }
 
