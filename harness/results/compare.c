@@ -496,7 +496,7 @@ static void print_footer(FILE *out, const struct compare_run *r,
 		"(q%.0f; a rate at that time); change_pct = 100*(new-base)/base;\n"
 		"      SLOWER/FASTER needs |change| > %.2f%% AND a Mann-Whitney p_value < %g "
 		"in the same direction, else AMBIGUOUS (SAME when |change| <= %.2f%%);\n"
-		"      NOISY: |change| > threshold while a run was oversubscribed (load average "
+		"      NOISY (before all else): a run was oversubscribed (load average "
 		"over %.0f per CPU, under half of its\n      repetitions unpreempted, or, "
 		"uncounted, < %.0f%% of the other's CPU per wall second): no verdict, rerun on a "
 		"quiet machine\n",
@@ -615,8 +615,8 @@ int compare_docs_json(const cJSON *base, const cJSON *cur, const struct compare_
 	ok = ok && cJSON_AddNumberToObject(doc, "threshold_pct", r.threshold_pct);
 	ok = ok && cJSON_AddStringToObject(doc, "rule",
 		"with >= 6 repetition times: their minimum; FASTER/SLOWER |change| > threshold "
-		"and Mann-Whitney p < 0.01 in that direction, else AMBIGUOUS; NOISY: beyond "
-		"the threshold while a run had a load average over 2 per CPU or under half of "
+		"and Mann-Whitney p < 0.01 in that direction, else AMBIGUOUS; NOISY first, "
+		"whatever the change: a run had a load average over 2 per CPU or under half of "
 		"its repetitions unpreempted "
 		"(uncounted: < 80% of the other's cpu_per_wall). Without: medians, noise_pct = "
 		"100*2*sqrt(cv_base^2+cv_new^2); SAME |change| <= threshold; BROKEN check "

@@ -19,13 +19,14 @@
  *     the statistic is the minimum repetition time (a rate at that time), the
  *     throughput the code can reach, which contention of some repetitions cannot move;
  *     change_pct = 100 * (new - base) / base;
- *     SAME       |change_pct| <= threshold (default 5%)
- *     NOISY      |change_pct| > threshold, but either run was oversubscribed: a load
+ *     NOISY      either run was oversubscribed (whatever the change: a slowed BASE
+ *                hides a regression as well as a slowed NEW fakes one): a load
  *                average above COMPARE_MAX_LOAD_PER_CPU per CPU, or fewer than half of
  *                its repetitions free of preemption (timing.clean_reps <
  *                COMPARE_MIN_CLEAN_SHARE x n; where not counted, its cpu_per_wall
  *                below COMPARE_STARVED_SHARE of the other's); no verdict is possible,
  *                never a regression
+ *     SAME       |change_pct| <= threshold (default 5%)
  *     FASTER / SLOWER  |change_pct| > threshold AND a Mann-Whitney test over the
  *                repetitions gives p < COMPARE_ALPHA in the same direction
  *     AMBIGUOUS  |change_pct| > threshold, not significant (or the other direction)
@@ -138,7 +139,7 @@ struct compare_robust {
 int compare_robust(const cJSON *base, const cJSON *cur, struct compare_robust *r);
 
 /* compare_classify_robust applies the robust rule to a pair whose change_pct was taken
- * from the low quantiles. */
+ * from the minima: NOISY when r->starved, then SAME, then the rank test. */
 enum compare_verdict compare_classify_robust(double change_pct, double threshold_pct,
 					     const struct compare_robust *r,
 					     bool lower_is_better);

@@ -86,10 +86,12 @@ enum compare_verdict compare_classify_robust(double change_pct, double threshold
 {
 	bool worse = lower_is_better ? change_pct > 0 : change_pct < 0;
 
-	if (!(fabs(change_pct) > threshold_pct))
-		return COMPARE_SAME;
+	/* NOTE: first: under contention a SAME is no more reliable than a SLOWER (a
+	 * slowed BASE hides a regression). */
 	if (r->starved)
 		return COMPARE_NOISY;
+	if (!(fabs(change_pct) > threshold_pct))
+		return COMPARE_SAME;
 	/* The rank test must agree in direction: times larger in NEW when worse. */
 	if (!(r->p_value < COMPARE_ALPHA) || (worse ? r->z <= 0 : r->z >= 0))
 		return COMPARE_AMBIGUOUS;
