@@ -15,17 +15,27 @@
 #include "mpi_world.h"
 #include "status.h"
 
-int cli_error(const char *hint, const char *fmt, ...)
+/* print_error writes the error line (with "rank R: " when ranked) and the hint. */
+static int print_error(bool ranked, const char *hint, const char *msg)
 {
-	va_list ap;
-	fputs("moebench: error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
+	if (ranked)
+		fprintf(stderr, "moebench: error: rank %d: %s\n", mpi_world_rank(), msg);
+	else
+		fprintf(stderr, "moebench: error: %s\n", msg);
 	if (hint)
 		fprintf(stderr, "hint: %s\n", hint);
 	return 2;
+}
+
+int cli_error(const char *hint, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[1024];
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* NOTE: under mpirun an error names the rank that has it. */
+	return print_error(mpi_world_size() > 1, hint, msg);
 }
 
 int cli_error_once(const char *hint, const char *fmt, ...)
@@ -37,13 +47,14 @@ int cli_error_once(const char *hint, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return cli_error(hint, "%s", msg);
+	return print_error(false, hint, msg);
 }
 
 void cli_note(bool quiet, const char *fmt, ...)
 {
 	va_list ap;
-	if (quiet)
+	/* NOTE: notes and progress come from rank 0 alone: one voice under mpirun. */
+	if (quiet || !mpi_world_is_root())
 		return;
 	fputs("moebench: ", stderr);
 	va_start(ap, fmt);

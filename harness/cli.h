@@ -82,13 +82,14 @@ int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *a,
 void cli_help(const char *cmd, const char *usage, const struct cli_opt *a,
 	      const struct cli_opt *b);
 
-/* cli_error prints "moebench: error: <msg>" and, if hint is not NULL, "hint: <hint>".
+/* cli_error prints "moebench: error: <msg>" ("moebench: error: rank R: <msg>" under
+ * mpirun with more than one rank) and, if hint is not NULL, "hint: <hint>".
  * Returns 2, the exit status for bad input. */
 int cli_error(const char *hint, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* cli_error_once is cli_error from rank 0 alone (every rank returns 2): for bad input
  * that every rank of an MPI run finds alike, so it is reported once, not once per rank. */
 int cli_error_once(const char *hint, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* cli_note prints "moebench: <msg>" to stderr unless quiet. */
+/* cli_note prints "moebench: <msg>" to stderr unless quiet, from rank 0 only. */
 void cli_note(bool quiet, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* cli_choice_ok tells whether val is one of the '|'-separated choices ("a|b|c"). */

@@ -52,7 +52,8 @@ int main(int argc, char **argv)
 {
 	if (mpi_world_init(&argc, &argv))
 		return 1;
-	int status = dispatch(argc, argv);
+	int status = mpi_world_agree(argc, argv);
+	status = status ? status : dispatch(argc, argv);
 	mpi_world_finalize();
 	return status;
 }

@@ -75,7 +75,8 @@ static void expect_shape(enum a2a_coll k, size_t bytes, enum comm_dtype t, int n
 }
 
 /* nccl-tests' conventions (GetCollByteCount in src/all_gather.cu etc.): a step that does not divide
- * evenly loses the remainder; size(B) is the larger buffer. */
+ * evenly loses the remainder, down to whole 16-byte chunks per rank; size(B) is the larger
+ * buffer. */
 START_TEST(sweep_shapes)
 {
 	expect_shape(A2A_ALLREDUCE, 1 << 20, COMM_F32, 4, 1 << 20, 1 << 18, 1 << 18, 1 << 18);
@@ -85,6 +86,10 @@ START_TEST(sweep_shapes)
 	expect_shape(A2A_REDUCESCATTER, 100, COMM_BF16, 3, 96, 16, 48, 16);
 	expect_shape(A2A_ALLTOALL, 100, COMM_F64, 3, 96, 4, 12, 12);
 	expect_shape(A2A_ALLTOALL, 8, COMM_F32, 4, 0, 0, 0, 0);
+	/* the per-rank count in whole 16-byte chunks: 25/4 = 6 floats -> 4; 333 B -> 320 */
+	expect_shape(A2A_ALLGATHER, 100, COMM_F32, 4, 64, 4, 4, 16);
+	expect_shape(A2A_ALLTOALL, 1000, COMM_U8, 3, 960, 320, 960, 960);
+	expect_shape(A2A_REDUCESCATTER, 1000, COMM_F64, 3, 960, 40, 120, 40);
 	enum a2a_coll k;
 	ck_assert_int_eq(a2a_coll_parse("reducescatter", &k), MB_OK);
 	ck_assert_int_eq(k, A2A_REDUCESCATTER);
@@ -191,7 +196,7 @@ static cJSON *run_sweep(const char *coll, enum comm_dtype t, size_t lo, size_t h
 	struct backend cpu = { .kind = BACKEND_CPU };
 	cJSON *doc = result_new();
 	struct run_ctx ctx = { .benchmark = "a2a", .backend = &cpu, .opts = &opts, .doc = doc };
-	struct a2a_coll_opts o = { coll, lo, hi, 2.0, t, COMM_SUM };
+	struct a2a_coll_opts o = { coll, lo, hi, 2.0, t, COMM_SUM, false };
 	ck_assert_int_eq(a2a_collective_run(&ctx, world, &o), MB_OK);
 	*failures = ctx.failures;
 	return doc;

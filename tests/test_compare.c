@@ -28,7 +28,7 @@ static cJSON *new_doc(void)
 }
 
 /* add_rec appends a record whose time_s has the given median and cv (mean = median,
- * stddev = cv*median, min/max at -/+ cv, n = 10), tflops = 1e-3/median and a check;
+ * stddev = cv*median, min median/(1+cv), max median*(1+cv), n = 10), tflops = 1e-3/median and a check;
  * params_json is parsed as the params object. */
 static cJSON *add_rec(cJSON *doc, const char *name, const char *params_json,
 		      double median, double cv, bool pass)
@@ -43,7 +43,7 @@ static cJSON *add_rec(cJSON *doc, const char *name, const char *params_json,
 	metrics = cJSON_AddObjectToObject(rec, "metrics");
 	t = cJSON_AddObjectToObject(metrics, "time_s");
 	cJSON_AddNumberToObject(t, "median", median);
-	cJSON_AddNumberToObject(t, "min", median * (1 - cv));
+	cJSON_AddNumberToObject(t, "min", median / (1 + cv));
 	cJSON_AddNumberToObject(t, "max", median * (1 + cv));
 	cJSON_AddNumberToObject(t, "mean", median);
 	cJSON_AddNumberToObject(t, "stddev", cv * median);
@@ -311,12 +311,138 @@ START_TEST(json_output_carries_verdicts)
 }
 END_TEST
 
+
+/* refused compares a valid BASE with NEW after edit(NEW's first record) and expects
+ * MB_ERR_PARSE with a reason naming NEW's record and what. */
+static void refused(void (*edit)(cJSON *rec, cJSON *doc), const char *what)
+{
+	cJSON *base = new_doc(), *cur = new_doc();
+	struct compare_summary sum;
+
+	add_rec(base, "a", NULL, 1e-3, 0.01, true);
+	edit(add_rec(cur, "a", NULL, 1e-3, 0.01, true), cur);
+	ck_assert_int_eq(run_compare(base, cur, NULL, &sum, NULL), MB_ERR_PARSE);
+	ck_assert(sum.invalid);
+	ck_assert_msg(strstr(sum.why, "NEW records[0] (gemm/a)"), "%s", sum.why);
+	ck_assert_msg(strstr(sum.why, what), "'%s' lacks '%s'", sum.why, what);
+	cJSON_Delete(base);
+	cJSON_Delete(cur);
+}
+
+static cJSON *time_of(cJSON *rec)
+{
+	return cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "metrics"), "time_s");
+}
+
+static void set_time(cJSON *rec, const char *key, double v)
+{
+	cJSON_ReplaceItemInObject(time_of(rec), key, cJSON_CreateNumber(v));
+}
+
+static void edit_negative(cJSON *rec, cJSON *doc)
+{
+	(void)doc;
+	set_time(rec, "min", -1e-3);
+}
+
+static void edit_min_over_max(cJSON *rec, cJSON *doc)
+{
+	(void)doc;
+	set_time(rec, "min", 5e-3);
+}
+
+static void edit_n_zero(cJSON *rec, cJSON *doc)
+{
+	(void)doc;
+	set_time(rec, "n", 0);
+}
+
+static void edit_infinite_metric(cJSON *rec, cJSON *doc)
+{
+	(void)doc;
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(rec, "metrics"), "tflops",
+				  cJSON_CreateNumber(INFINITY));
+}
+
+static void edit_duplicate(cJSON *rec, cJSON *doc)
+{
+	cJSON_AddItemToArray(cJSON_GetObjectItem(doc, "records"), cJSON_Duplicate(rec, true));
+}
+
+static void edit_null_time_in_pass(cJSON *rec, cJSON *doc)
+{
+	(void)doc;
+	cJSON_ReplaceItemInObject(time_of(rec), "median", cJSON_CreateNull());
+}
+
+static void edit_sample_outside(cJSON *rec, cJSON *doc)
+{
+	cJSON *s = cJSON_AddArrayToObject(time_of(rec), "samples");
+	(void)doc;
+	cJSON_AddItemToArray(s, cJSON_CreateNumber(1e-3));
+	cJSON_AddItemToArray(s, cJSON_CreateNumber(9e-3));
+}
+
+START_TEST(negative_time_is_refused) { refused(edit_negative, "time_s.min"); }
+END_TEST
+START_TEST(min_above_median_is_refused) { refused(edit_min_over_max, "min <= median"); }
+END_TEST
+START_TEST(zero_repetitions_is_refused) { refused(edit_n_zero, "time_s.n"); }
+END_TEST
+START_TEST(infinite_metric_is_refused) { refused(edit_infinite_metric, "metrics.tflops"); }
+END_TEST
+START_TEST(null_time_with_passing_check_is_refused)
+{
+	refused(edit_null_time_in_pass, "time_s.median");
+}
+END_TEST
+START_TEST(sample_outside_min_max_is_refused)
+{
+	refused(edit_sample_outside, "time_s.samples");
+}
+END_TEST
+
+START_TEST(duplicate_record_is_refused)
+{
+	cJSON *base = new_doc(), *cur = new_doc();
+	struct compare_summary sum;
+
+	add_rec(base, "a", NULL, 1e-3, 0.01, true);
+	edit_duplicate(add_rec(cur, "a", "{\"m\":1,\"k\":2}", 1e-3, 0.01, true), cur);
+	ck_assert_int_eq(run_compare(base, cur, NULL, &sum, NULL), MB_ERR_PARSE);
+	ck_assert_msg(strstr(sum.why, "NEW records[1] (gemm/a)") &&
+		      strstr(sum.why, "same benchmark, name and params as records[0]"), "%s",
+		      sum.why);
+	cJSON_Delete(base);
+	cJSON_Delete(cur);
+}
+END_TEST
+
+START_TEST(failed_check_may_hold_nulls)
+{
+	cJSON *base = new_doc(), *cur = new_doc(), *rec;
+	struct compare_summary sum;
+	static const char *const keys[] = { "median", "min", "max", "mean", "stddev", "cv" };
+
+	add_rec(base, "a", NULL, 1e-3, 0.01, true);
+	rec = add_rec(cur, "a", NULL, 1e-3, 0.01, false);
+	for (size_t k = 0; k < 6; k++)
+		cJSON_ReplaceItemInObject(time_of(rec), keys[k], cJSON_CreateNull());
+	set_time(rec, "n", 0);
+	ck_assert_int_eq(run_compare(base, cur, NULL, &sum, NULL), MB_OK);
+	ck_assert_int_eq(sum.counts[COMPARE_BROKEN], 1);
+	cJSON_Delete(base);
+	cJSON_Delete(cur);
+}
+END_TEST
+
 static Suite *compare_suite(void)
 {
 	Suite *s = suite_create("compare");
 	TCase *verdicts = tcase_create("verdicts");
 	TCase *pairing = tcase_create("pairing");
 	TCase *output = tcase_create("output");
+	TCase *validate = tcase_create("validate");
 
 	tcase_add_test(verdicts, outlier_cv_with_small_mad_still_slower);
 	tcase_add_test(verdicts, slowdown_low_noise_is_slower);
@@ -337,6 +463,15 @@ static Suite *compare_suite(void)
 	suite_add_tcase(s, verdicts);
 	suite_add_tcase(s, pairing);
 	suite_add_tcase(s, output);
+	tcase_add_test(validate, negative_time_is_refused);
+	tcase_add_test(validate, min_above_median_is_refused);
+	tcase_add_test(validate, zero_repetitions_is_refused);
+	tcase_add_test(validate, infinite_metric_is_refused);
+	tcase_add_test(validate, null_time_with_passing_check_is_refused);
+	tcase_add_test(validate, sample_outside_min_max_is_refused);
+	tcase_add_test(validate, duplicate_record_is_refused);
+	tcase_add_test(validate, failed_check_may_hold_nulls);
+	suite_add_tcase(s, validate);
 	return s;
 }
 

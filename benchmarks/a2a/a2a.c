@@ -3,7 +3,7 @@
  * tokens, or one plain collective laid out like nccl-tests.
  *
  *   mpirun -np 4 moebench a2a --tokens 4096 --hidden 7168 --dtype fp8 --skew zipf:1.2
- *   mpirun -np 4 moebench a2a --collective alltoall -b 8 -e 256M -f 2
+ *   mpirun -np 4 moebench a2a --collective alltoall -b 8 -e 256M -f 2 -n 20 -w 5
  *   moebench a2a --print-layout --world 2048 --pp 16 --ep 64      (no run: the layout)
  *   moebench a2a --backend cuda --measured-peak peak.json   (one GPU: the kernels' GB/s)
  *
@@ -33,7 +33,8 @@ static struct {
 	double route_scale, timeout;
 	const char *skew, *dtype, *peak_file;
 	int tp, cp, pp, dp, ep, etp, world;
-	bool print_layout;
+	int iters, warmup, check;
+	bool print_layout, nonblocking;
 } opt;
 
 static const struct cli_opt a2a_opts[] = {
@@ -43,6 +44,10 @@ static const struct cli_opt a2a_opts[] = {
 	{ "f", CLI_DOUBLE, &opt.factor, "2", "--collective: size multiplier per step (nccl-tests -f)", 1.01, 1e6, NULL },
 	{ "type", CLI_CHOICE, &opt.type, "float", "--collective: element type", 0, -1, "float|bfloat16|double|int32|int64|uint8" },
 	{ "op", CLI_CHOICE, &opt.op, "sum", "--collective: reduction", 0, -1, "sum|max|min" },
+	{ "n", CLI_INT, &opt.iters, "-1", "--collective: timed repetitions (nccl-tests -n; else --iters)", -1, 1e7, NULL },
+	{ "w", CLI_INT, &opt.warmup, "-1", "--collective: warm-up repetitions (nccl-tests -w; else --warmup)", -1, 1e6, NULL },
+	{ "c", CLI_INT, &opt.check, "1", "--collective: nccl-tests -c; moebench checks every size once, before timing, either way", 0, 1, NULL },
+	{ "nonblocking", CLI_FLAG, &opt.nonblocking, NULL, "--collective: time MPI's nonblocking calls polled to completion (default: blocking calls, as nccl-tests' MPI peers and IMB)", 0, -1, NULL },
 	{ "tokens", CLI_SIZE, &opt.tokens, "4096", "tokens per rank", 1, 1 << 22, NULL },
 	{ "hidden", CLI_INT, &opt.hidden, "7168", "hidden size (DeepSeek-V3: 7168)", 128, 65536, NULL },
 	{ "experts", CLI_INT, &opt.experts, "256", "routed experts", 1, 4096, NULL },
@@ -151,7 +156,8 @@ static int uneven_ep_group(const struct parallel_layout *l)
 static int run_collective(struct run_ctx *ctx, struct comm *world)
 {
 	static const char *const types[] = { "uint8", "bfloat16", "float", "double", "int32", "int64" };
-	struct a2a_coll_opts co = { .collective = opt.collective, .factor = opt.factor };
+	struct a2a_coll_opts co = { .collective = opt.collective, .factor = opt.factor,
+				    .nonblocking = opt.nonblocking };
 	co.min_bytes = (size_t)opt.minbytes, co.max_bytes = (size_t)opt.maxbytes;
 	for (int t = 0; t < 6; t++)
 		if (strcmp(opt.type, types[t]) == 0)
@@ -159,7 +165,20 @@ static int run_collective(struct run_ctx *ctx, struct comm *world)
 	co.op = strcmp(opt.op, "max") == 0 ? COMM_MAX : strcmp(opt.op, "min") == 0 ? COMM_MIN : COMM_SUM;
 	if (co.min_bytes > co.max_bytes)
 		return root_error("-b is the smallest size, -e the largest", "-b is larger than -e");
-	return a2a_collective_run(ctx, world, &co);
+	/* nccl-tests' -n and -w stand for --iters and --warmup in this mode. */
+	struct cli_common o = *ctx->opts;
+	const struct cli_common *shared = ctx->opts;
+	if (opt.iters >= 1)
+		o.iters = opt.iters;
+	if (opt.warmup >= 0)
+		o.warmup = opt.warmup;
+	if (opt.check == 0)
+		cli_note(o.quiet || !mpi_world_is_root(), "a2a: -c 0: every size is still checked "
+			 "once, before its timed repetitions (it costs no measured time)");
+	ctx->opts = &o;
+	int err = a2a_collective_run(ctx, world, &co);
+	ctx->opts = shared;
+	return err;
 }
 
 /* moe_options fills the dispatch/combine options (the suite's small case, or the
@@ -269,10 +288,10 @@ static int a2a_run(struct run_ctx *ctx)
 		fprintf(stderr, "moebench: error: a2a: %s\n", why);
 		return err;
 	}
-	err = make_layout(comm_size(world), ctx->suite ? 1 : rpn, &l);
-	if (!err && strcmp(opt.collective, "none") != 0 && !ctx->suite)
+	/* NOTE: a plain collective uses no expert layout: any number of ranks runs it. */
+	if (strcmp(opt.collective, "none") != 0 && !ctx->suite)
 		err = run_collective(ctx, world);
-	else if (!err)
+	else if (!(err = make_layout(comm_size(world), ctx->suite ? 1 : rpn, &l)))
 		err = run_moe(ctx, world, &l);
 	comm_free(world);
 	return err;
@@ -282,7 +301,8 @@ const struct bench_desc bench_a2a = {
 	.name = "a2a",
 	.summary = "expert-parallel dispatch/combine (or a collective, nccl-tests style) over MPI ranks",
 	.usage = "[mpirun -np N] moebench a2a [--tokens N --hidden H --dtype fp8|bf16 --skew zipf:S] "
-		 "[--collective alltoall|allreduce|allgather|reducescatter -b MIN -e MAX -f F] "
+		 "[--collective alltoall|allreduce|allgather|reducescatter -b MIN -e MAX -f F "
+		 "-n ITERS -w WARMUP -c 0|1 --nonblocking] "
 		 "[--tp --cp --pp --ep --etp] [--print-layout] [--measured-peak PEAK.json]",
 	.warmup = "2",
 	.iters = "10",

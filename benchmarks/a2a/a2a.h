@@ -17,6 +17,7 @@ struct a2a_coll_opts {
 	double factor;            /* -f: multiply the size by this each step (> 1) */
 	enum comm_dtype dtype;
 	enum comm_redop op;
+	bool nonblocking;         /* MPI's nonblocking calls polled (else blocking calls) */
 };
 
 /* a2a_collective_run measures one collective over c for every size from min_bytes to

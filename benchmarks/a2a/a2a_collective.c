@@ -14,9 +14,10 @@
  * Sizes and bandwidths follow nccl-tests (src/common.cu setupArgs, the *GetCollByteCount
  * and *GetBw of src/all_reduce.cu, all_gather.cu, reduce_scatter.cu, alltoall.cu; the
  * factors in doc/PERFORMANCE.md): the sweep's size S gives count = S / sizeof(type)
- * elements; allreduce moves count elements per rank; allgather sends count/n and
- * gathers (count/n)*n; reducescatter reduces (count/n)*n into count/n; alltoall sends
- * count/n to each peer. size(B) is the larger of the send and receive buffers, the
+ * elements; allreduce moves count elements per rank; the others split it over the n
+ * ranks in per = count/n elements rounded down to whole 16 bytes: allgather sends per
+ * and gathers per*n; reducescatter reduces per*n into per; alltoall sends per to each
+ * peer. size(B) is the larger of the send and receive buffers, the
  * count column the operation's count argument, algbw = size(B) / time, and
  * busbw = algbw * 2(n-1)/n for allreduce, * (n-1)/n for the others.
  * NOTE: time is the median over repetitions (docs/ARCHITECTURE.md), where nccl-tests averages.
@@ -57,7 +58,11 @@ const char *a2a_coll_name(enum a2a_coll k)
 void a2a_coll_shape(enum a2a_coll k, size_t bytes, enum comm_dtype t, int n,
 		    struct a2a_coll_shape *out)
 {
-	size_t w = comm_dtype_size(t), count = bytes / w, per = count / (size_t)n;
+	/* NOTE: nccl-tests rounds the per-rank count down to whole 16-byte chunks for the
+	 * collectives that split the buffer over ranks ((count/n) & -(16/eltSize)), and
+	 * leaves allreduce's count as it is. */
+	size_t w = comm_dtype_size(t), count = bytes / w;
+	size_t per = (count / (size_t)n) & ~(16 / w - 1);
 	size_t all = per * (size_t)n;
 	switch (k) {
 	case A2A_ALLREDUCE:
@@ -88,6 +93,7 @@ double a2a_coll_busbw_factor(enum a2a_coll k, int n)
 struct coll_case {
 	struct comm *c;
 	enum a2a_coll kind;
+	bool nonblocking;
 	enum comm_dtype t;
 	enum comm_redop op;
 	struct a2a_coll_shape sh;
@@ -168,10 +174,9 @@ static long long expected(const struct coll_case *cc, size_t j)
 	return 0;
 }
 
-/* coll_run enqueues (NCCL) or performs (MPI) the collective once. */
-static int coll_run(void *state)
+/* coll_call enqueues (NCCL) or performs (MPI) the collective once. */
+static int coll_call(struct coll_case *cc)
 {
-	struct coll_case *cc = state;
 	const struct a2a_coll_shape *s = &cc->sh;
 	switch (cc->kind) {
 	case A2A_ALLREDUCE:
@@ -184,6 +189,18 @@ static int coll_run(void *state)
 		return comm_alltoall(cc->c, cc->d_send, cc->d_recv, s->count, cc->t);
 	}
 	return MB_ERR_ARG;
+}
+
+/* coll_run runs the collective as the case times it: MPI's blocking call unless
+ * nonblocking was asked. NOTE: only this call: the driver's barriers and statistics
+ * stay nonblocking, so a rank that stops answering there is named. */
+static int coll_run(void *state)
+{
+	struct coll_case *cc = state;
+	comm_set_blocking(cc->c, !cc->nonblocking);
+	int err = coll_call(cc);
+	comm_set_blocking(cc->c, false);
+	return err;
 }
 
 /* coll_poison fills the receive buffer with all-ones bytes (NaN for the float types,
@@ -266,6 +283,8 @@ static cJSON *coll_params(const struct coll_case *cc)
 	cJSON_AddNumberToObject(p, "root", -1);
 	cJSON_AddNumberToObject(p, "ranks", cc->n);
 	cJSON_AddNumberToObject(p, "busbw_factor", a2a_coll_busbw_factor(cc->kind, cc->n));
+	if (!comm_on_device(cc->c))
+		cJSON_AddStringToObject(p, "calls", cc->nonblocking ? "nonblocking" : "blocking");
 	return p;
 }
 
@@ -277,6 +296,7 @@ static int coll_case_init(struct comm *c, const struct a2a_coll_opts *o, enum a2
 	if (!cc)
 		return MB_ERR_NOMEM;
 	*cc = (struct coll_case){ .c = c, .kind = k, .t = o->dtype, .op = o->op,
+				  .nonblocking = o->nonblocking,
 				  .rank = comm_rank(c), .n = comm_size(c) };
 	a2a_coll_shape(k, bytes, o->dtype, cc->n, &cc->sh);
 	int err = coll_fill(cc);
@@ -385,8 +405,9 @@ static int summarize(cJSON *doc, struct comm *c, const struct a2a_coll_opts *o,
 	if (!s || !lines || !figs)
 		return MB_ERR_NOMEM;
 	comm_library(c, lib, sizeof(lib));
-	snprintf(line, sizeof(line), "%s on %d ranks (%s); time: median of the slowest rank's "
-		 "repetitions", a2a_coll_name(k), comm_size(c), lib);
+	snprintf(line, sizeof(line), "%s on %d ranks (%s%s); time: median of the slowest rank's "
+		 "repetitions", a2a_coll_name(k), comm_size(c), lib, comm_on_device(c) ? "" :
+		 o->nonblocking ? ", nonblocking calls polled" : ", blocking calls");
 	cJSON_AddItemToArray(lines, cJSON_CreateString(line));
 	snprintf(line, sizeof(line), "%12s %12s %9s %6s %5s %11s %11s %11s %7s", "size(B)", "count",
 		 "type", "redop", "root", "time(us)", "algbw(GB/s)", "busbw(GB/s)", "#wrong");

@@ -30,7 +30,8 @@ struct a2a_moe {
 	/* accounting over all ranks (a2a_moe_account) */
 	double tokens_total;
 	double alltoall_bytes[3];     /* per rank (mean): bytes each phase's all-to-alls send */
-	double logical_bytes[3];      /* per rank (mean): DeepEP-style token-copy bytes */
+	double logical_bytes[3];      /* per rank (mean): DeepEP's per (token, rank) copy bytes */
+	double node_bytes[3];         /* per rank (mean): per (token, node) copy bytes (RDMA) */
 	double copies_per_token, nodes_per_token, node_copies_per_token;
 	double imbalance_experts, imbalance_ranks;
 	double *expert_load;          /* [experts]: token copies each expert receives, all ranks */

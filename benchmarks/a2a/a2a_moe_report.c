@@ -6,8 +6,11 @@
  *   algbw   = bytes one rank sends in the phase's all-to-alls (mean over ranks; its
  *             copy to itself included, as nccl-tests' alltoall counts its buffer)
  *             / time; busbw = algbw * (n-1)/n, n the EP ranks (nccl-tests' alltoall)
- *   logical = DeepEP-style: token copies to distinct destination ranks x (hidden x
- *             bytes per element + FP8 scales), per rank (mean) / time; combine BF16
+ *   logical = DeepEP's intranode (NVLink) convention: one copy per (token, destination
+ *             rank) x (hidden x bytes per element + FP8 scales), per rank (mean) / time;
+ *             combine BF16
+ *   rdma    = DeepEP's internode "RDMA bottleneck bandwidth": one copy per (token,
+ *             destination node) x the same row bytes, per rank (mean) / time
  * Dispatch rows are padded to 16 bytes (fmt.row_bytes): algbw counts the padded rows
  * that move, logical the payload.
  */
@@ -74,6 +77,9 @@ int a2a_moe_account(struct a2a_moe *m)
 	m->logical_bytes[0] = 0;
 	m->logical_bytes[1] = v[4] / m->size;
 	m->logical_bytes[2] = v[5] * hb / m->size;
+	m->node_bytes[0] = 0;
+	m->node_bytes[1] = v[7] * (double)f->logical_bytes / m->size;
+	m->node_bytes[2] = v[7] * hb / m->size;
 	m->copies_per_token = v[0] > 0 ? v[5] / v[0] : 0;
 	m->nodes_per_token = v[0] > 0 ? v[6] / v[0] : 0;
 	m->node_copies_per_token = v[0] > 0 ? v[7] / v[0] : 0;
@@ -130,8 +136,9 @@ cJSON *a2a_moe_params(const struct a2a_moe *m, int phase)
 	cJSON_AddNumberToObject(p, "experts_per_node_per_token", experts_per_node(m));
 	cJSON_AddStringToObject(p, "bytes_rule", phase == 0 ?
 				"alltoall: copy counts (int64 per peer) + meta rows (int32 [src, token, K experts, K weights]) per copy" :
-				"alltoall: rows sent in the all-to-alls (both hops, self included); logical: "
-				"token copies to distinct ranks x (hidden x element bytes + FP8 scales)");
+				"alltoall: rows sent in the all-to-alls (both hops, self included); logical "
+				"(DeepEP NVLink): (token, rank) copies x (hidden x element bytes + FP8 scales); "
+				"rdma_bottleneck (DeepEP RDMA): (token, node) copies x the same row bytes");
 	return p;
 }
 
@@ -162,16 +169,20 @@ static void phase_line(struct a2a_moe *m, cJSON *rec, int phase, char *line, siz
 	}
 	double alg = m->alltoall_bytes[phase] / t / 1e9, bus = alg * (n - 1) / n;
 	double logical = m->logical_bytes[phase] / t / 1e9, tps = m->tokens_total / t;
+	double rdma = m->node_bytes[phase] / t / 1e9;
 	result_set_metric(rec, "algbw_GBps", alg);
 	result_set_metric(rec, "busbw_GBps", bus);
-	if (phase > 0)
+	if (phase > 0) {
 		result_set_metric(rec, "logical_GBps", logical);
+		result_set_metric(rec, "rdma_bottleneck_GBps", rdma);
+	}
 	result_set_metric(rec, "tokens_per_s", tps);
-	char lg[32] = "       -";
+	char lg[128] = "";
 	if (phase > 0)
-		snprintf(lg, sizeof(lg), "%8.3f", logical);
-	snprintf(line, len, "a2a moe %-8s %-4s: time_ms %9.4f  algbw_GBps %8.3f  busbw_GBps %8.3f  "
-		 "logical_GBps %s  tokens_per_s %.4g", phase_names[phase],
+		snprintf(lg, sizeof(lg), "  per_token_rank_copy_GBps %.3f (DeepEP NVLink)  "
+			 "per_token_node_copy_GBps %.3f (DeepEP RDMA bottleneck)", logical, rdma);
+	snprintf(line, len, "a2a moe %-8s %-4s: time_ms %9.4f  algbw_GBps %8.3f  busbw_GBps %8.3f%s"
+		 "  tokens_per_s %.4g", phase_names[phase],
 		 permute_payload_name(phase == 2 ? PERMUTE_BF16 : m->payload), 1e3 * t, alg, bus, lg, tps);
 }
 

@@ -73,6 +73,18 @@ struct gemm_sampler {
 };
 
 void gemm_sample_errors(const struct gemm_sampler *s, struct gemm_errors *e);
+
+/* The check's coverage (gemm_case.c): every output where M*N*K is at most this many
+ * multiply-adds (about 0.1 s of FP64 on one core), else one element per tile of
+ * GEMM_CHECK_TILE x GEMM_CHECK_TILE outputs plus --samples random ones. */
+#define GEMM_FULL_CHECK_FMA ((double)(1 << 26))
+#define GEMM_CHECK_TILE 16
+
+/* gemm_test_corrupt is a test-only hook: when the environment variable
+ * MOEBENCH_TEST_CORRUPT is "tile" or "element", it damages the output d (ld n) of a
+ * logical lm x ln GEMM over k, one 16x16 tile or one element away from the corners, so
+ * the suite can see the check fail (exit 1). Never set it in a real run. */
+void gemm_test_corrupt(float *d, int m, int n, int lm, int ln, int k);
 /* gemm_errors_to_check: pass when the arithmetic max and the quantization mean are
  * within their bounds. */
 void gemm_errors_to_check(const struct gemm_errors *e, double tol_arith, double tol_quant,

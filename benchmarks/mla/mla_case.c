@@ -361,6 +361,9 @@ static int case_check(void *state, struct bench_check *chk)
 		err = MB_ERR_NOMEM;
 	if (!err)
 		err = reference_run(st, w, ref, scratch);
+	/* NOTE: test-only (tests/test_cli_check.c): one output element made wrong. */
+	if (!err && getenv("MOEBENCH_TEST_CORRUPT") && st->n[st->out] > 0)
+		st->b[st->out][st->n[st->out] / 2] += 1.0f + 8.0f * fabsf(st->b[st->out][0]);
 	st->err = 0;
 	size_t off = 0;
 	for (int i = st->out; !err && i < st->out + st->outs; i++) {
@@ -370,7 +373,7 @@ static int case_check(void *state, struct bench_check *chk)
 	bool block = st->spec.op == MLA_OP_BLOCK_FWD || st->spec.op == MLA_OP_BLOCK_BWD;
 	double tol = st->dev ? MLA_TOL_BF16 : block ? MLA_TOL_BLOCK : MLA_TOL_CORE;
 	*chk = (struct bench_check){ st->err, tol, (long)nout,
-				     0, "max|d-ref|/rms(ref), ref: the FP64 path on the same inputs" };
+				     0, "max|d-ref|/rms(ref), ref: the FP64 path (plain loops, no BLAS) on the same inputs" };
 	chk->mismatches = !(st->err <= chk->tolerance);
 	for (int i = 0; i < NBUF; i++)
 		free(w[i]);

@@ -5,10 +5,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "comm.h"
 #include "counters.h"
 #include "mpi_world.h"
+#include "noise.h"
 #include "progress.h"
 #include "result.h"
 #include "stats.h"
@@ -16,6 +18,11 @@
 #include "timer.h"
 
 #define MAX_REPS 100000
+/* Repetition times kept in a record (time_s.samples) for compare's rank test: enough
+ * for a test at the 0.1% level, small enough to keep result files readable. */
+#define KEPT_SAMPLES 256
+/* Shortest warm-up, seconds (see warm_up). */
+#define WARMUP_MIN_S 0.15
 
 /* settle waits for the case's work: a collective case's communicator first (its wait
  * is bounded by the timeout, the stream's is not), then the backend. */
@@ -45,10 +52,22 @@ static int agree_check(struct comm *comm, int err, struct bench_check *chk)
 	return err ? err : -(int)mx[1];
 }
 
+/* test_hang is a test-only hook (tests/test_cli_ranks.c): MOEBENCH_TEST_HANG_RANK=R
+ * makes world rank R of a collective case stop answering before its first
+ * repetition (the check's: the others are then inside the collective), so the suite sees the other ranks name it. Unset in real runs. */
+static void test_hang(const struct bench_case *c)
+{
+	const char *r = getenv("MOEBENCH_TEST_HANG_RANK");
+	if (c->comm && r && atoi(r) == mpi_world_rank())
+		for (;;)
+			pause();
+}
+
 /* check_once poisons the output, runs once and checks against the reference. */
 static int check_once(struct run_ctx *ctx, struct bench_case *c, struct bench_check *chk)
 {
 	int err = c->poison ? c->poison(c->state) : MB_OK;
+	test_hang(c);
 	if (!err)
 		err = c->run(c->state);
 	if (!err)
@@ -58,12 +77,32 @@ static int check_once(struct run_ctx *ctx, struct bench_case *c, struct bench_ch
 	return c->comm ? agree_check(c->comm, err, chk) : err;
 }
 
+/* time_reps_cpu times host repetitions one by one, counting those during which no
+ * thread of the process was preempted (the context switches are read outside the
+ * timed interval): compare trusts a minimum only if some repetition ran clean. */
+static int time_reps_cpu(struct run_ctx *ctx, struct bench_case *c, long n, double *s,
+			 struct noise_probe *probe)
+{
+	int err = MB_OK;
+	if (probe->clean < 0)
+		probe->clean = 0;
+	for (long i = 0; i < n && !err; i++) {
+		long sw = noise_switches();
+		err = timer_reps(ctx->backend, c->run, c->state, 1, ctx->opts->cold, &s[i]);
+		probe->clean += noise_switches() == sw;
+	}
+	return err;
+}
+
 /* time_reps times n repetitions into s. A collective case starts each one together
  * (barrier) and keeps, per repetition, the slowest rank's time, so every rank holds
  * the same samples and extends the run by the same count. */
-static int time_reps(struct run_ctx *ctx, struct bench_case *c, long n, double *s)
+static int time_reps(struct run_ctx *ctx, struct bench_case *c, long n, double *s,
+		     struct noise_probe *probe)
 {
 	bool cold = ctx->opts->cold;
+	if (!c->comm && ctx->backend->kind == BACKEND_CPU)
+		return time_reps_cpu(ctx, c, n, s, probe);
 	if (!c->comm)
 		return timer_reps(ctx->backend, c->run, c->state, n, cold, s);
 	for (long i = 0; i < n; i++) {
@@ -76,32 +115,49 @@ static int time_reps(struct run_ctx *ctx, struct bench_case *c, long n, double *
 	return comm_host_allreduce_f64(c->comm, s, (size_t)n, COMM_MAX);
 }
 
-/* warm_up runs the untimed repetitions, with a progress line when they are long. */
+/* warm_up runs the --warmup repetitions, then more until WARMUP_MIN_S has passed
+ * (capped at MAX_REPS), so timing starts in the steady state, with a progress line when
+ * they are long. NOTE: the time floor is there for what a count of repetitions does not
+ * outlast: OpenBLAS worker threads keep spinning for ~0.1 s after each parallel call (a
+ * previous case may just have made one), and on a machine with another busy process they
+ * take the core from the timed thread for whole 4 ms scheduler ticks; right after
+ * start-up, first touch of buffers and the thread pools' start do the same. A collective
+ * case keeps the count alone: its ranks must run the same number of repetitions. */
 static int warm_up(struct run_ctx *ctx, struct bench_case *c, struct progress *pg)
 {
 	const struct cli_common *o = ctx->opts;
 	double t0 = timer_now();
 	int err = MB_OK;
-	for (int i = 0; i < o->warmup && !err; i++) {
+	long i = 0;
+
+	for (; i < o->warmup && !err; i++) {
 		err = c->run(c->state);
-		double per = (timer_now() - t0) / (i + 1);
+		double per = (timer_now() - t0) / (double)(i + 1);
 		progress_tick(pg, "warming up", i + 1, o->warmup, per, o->warmup - i - 1 + o->iters);
 	}
-	return err ? err : settle(ctx, c);
+	if (!err)
+		err = settle(ctx, c);
+	while (!err && !c->comm && i > 0 && i < MAX_REPS && timer_now() - t0 < WARMUP_MIN_S) {
+		err = c->run(c->state);
+		if (!err)
+			err = settle(ctx, c);
+		i++;
+	}
+	return err;
 }
 
 /* time_chunks times repetitions [from, to) into s, in chunks of about a second so a
  * long case can say how far it is (a collective case in one go: every rank must time
  * the same counts). Adds their time to *total. */
 static int time_chunks(struct run_ctx *ctx, struct bench_case *c, long from, long to,
-		       double *s, double *total, struct progress *pg)
+		       double *s, double *total, struct progress *pg, struct noise_probe *probe)
 {
 	int err = MB_OK;
 	for (long i = from; i < to && !err;) {
 		double per = i > 0 ? *total / (double)i : 0;
 		long chunk = c->comm ? to - i : per > 0 ? (long)(1.0 / per) : 1;
 		chunk = chunk < 1 ? 1 : chunk > to - i ? to - i : chunk;
-		err = time_reps(ctx, c, chunk, s + i);
+		err = time_reps(ctx, c, chunk, s + i, probe);
 		for (long k = i; k < i + chunk && !err; k++)
 			*total += s[k];
 		i += chunk;
@@ -111,9 +167,12 @@ static int time_chunks(struct run_ctx *ctx, struct bench_case *c, long from, lon
 }
 
 /* time_case warms up, then times at least iters repetitions and min_time seconds.
- * *samples is allocated here; *n receives the count. */
-static int time_case(struct run_ctx *ctx, struct bench_case *c, double **samples, long *n)
+ * *samples is allocated here; *n receives the count; *timing how the timed region ran
+ * (noise.h). */
+static int time_case(struct run_ctx *ctx, struct bench_case *c, double **samples, long *n,
+		     cJSON **timing)
 {
+	struct noise_probe probe;
 	const struct cli_common *o = ctx->opts;
 	long cap = o->iters, have = 0;
 	double *s = malloc((size_t)cap * sizeof(*s)), total = 0;
@@ -124,9 +183,10 @@ static int time_case(struct run_ctx *ctx, struct bench_case *c, double **samples
 	if (!err)
 		err = warm_up(ctx, c, &pg);
 	long want = o->iters;
+	noise_probe_start(&probe);
 	counters_start(ctx->counters);
 	while (!err && have < want) {
-		err = time_chunks(ctx, c, have, want, s, &total, &pg);
+		err = time_chunks(ctx, c, have, want, s, &total, &pg, &probe);
 		have = want;
 		if (err || total >= o->min_time || have >= MAX_REPS)
 			break;
@@ -144,6 +204,13 @@ static int time_case(struct run_ctx *ctx, struct bench_case *c, double **samples
 			s = ns;
 	}
 	counters_stop(ctx->counters);
+	*timing = noise_probe_json(&probe);
+	if (!err && probe.clean == 0)
+		cli_note(o->quiet, "%s: %s: every repetition was preempted (load average %.2f): "
+			 "its times include waiting for a core", ctx->benchmark, c->name,
+			 noise_load_avg());
+	if (!err && !*timing)
+		err = MB_ERR_NOMEM;
 	*samples = s;
 	*n = have;
 	return err;
@@ -189,6 +256,24 @@ static int record_perf(cJSON *rec, const struct bench_case *c, const struct stat
 	return err;
 }
 
+/* record_samples keeps the repetition times in time_s.samples, in the order they were
+ * taken; beyond KEPT_SAMPLES an evenly strided subset (every k-th) keeps the shape of
+ * the whole run, slow phases included. */
+static int record_samples(cJSON *rec, const double *s, long n)
+{
+	cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rec, "metrics"),
+						    "time_s");
+	cJSON *a = t ? cJSON_AddArrayToObject(t, "samples") : NULL;
+	long keep = n < KEPT_SAMPLES ? n : KEPT_SAMPLES;
+
+	if (!a)
+		return MB_ERR_NOMEM;
+	for (long i = 0; i < keep; i++)
+		if (!cJSON_AddItemToArray(a, cJSON_CreateNumber(s[i * n / keep])))
+			return MB_ERR_NOMEM;
+	return MB_OK;
+}
+
 /* record_unmeasured stores an all-null time_s for a case that failed its check. */
 static int record_unmeasured(cJSON *rec)
 {
@@ -201,6 +286,7 @@ int driver_run_case(struct run_ctx *ctx, struct bench_case *c)
 	struct bench_check chk = { NAN, NAN, 0, 0, "n/a" };
 	struct stats st;
 	double *samples = NULL;
+	cJSON *timing = NULL;
 	long n = 0;
 	const char *be = backend_name(ctx->backend->kind);
 	ctx->last = (struct bench_outcome){ false, false, NAN, NAN, NAN, NAN };
@@ -227,11 +313,15 @@ int driver_run_case(struct run_ctx *ctx, struct bench_case *c)
 				chk.max_err, chk.tolerance, chk.mismatches, chk.samples);
 		err = record_unmeasured(rec);
 	} else if (!err) {
-		err = time_case(ctx, c, &samples, &n);
+		err = time_case(ctx, c, &samples, &n, &timing);
 		if (!err)
 			err = stats_compute(samples, (size_t)n, &st);
 		if (!err)
 			err = record_perf(rec, c, &st, &ctx->last);
+		if (!err)
+			err = record_samples(rec, samples, n);
+		if (!err && cJSON_AddItemToObject(rec, "timing", timing))
+			timing = NULL;
 		if (!err && ctx->backend->kind == BACKEND_CPU)
 			err = counters_record(ctx->counters, n, rec);
 	}
@@ -243,6 +333,7 @@ int driver_run_case(struct run_ctx *ctx, struct bench_case *c)
 		cJSON_Delete(cJSON_DetachItemViaPointer(cJSON_GetObjectItem(ctx->doc, "records"), rec));
 	}
 	free(samples);
+	cJSON_Delete(timing);
 	cJSON_Delete(c->params);
 	c->params = NULL;
 	if (c->destroy)

@@ -149,6 +149,11 @@ void comm_library(const struct comm *c, char *buf, size_t len)
 	c->ops->library(c, buf, len);
 }
 
+void comm_set_blocking(struct comm *c, bool blocking)
+{
+	c->blocking = blocking;
+}
+
 void comm_set_name(struct comm *c, const char *name)
 {
 	snprintf(c->name, sizeof(c->name), "%s", name);

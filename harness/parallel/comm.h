@@ -55,6 +55,14 @@ int comm_size(const struct comm *c);
 bool comm_on_device(const struct comm *c);
 /* comm_library writes "MPI <version>", "NCCL 2.28.9" or "single rank" into buf. */
 void comm_library(const struct comm *c, char *buf, size_t len);
+/* comm_set_blocking chooses how c's MPI collectives (allreduce, reduce_scatter,
+ * allgather, alltoall) run: blocking calls (MPI_Allreduce ..., as nccl-tests' MPI peers
+ * and Intel MPI Benchmarks time them; a watchdog thread ends the rank after the
+ * timeout) or, by default, nonblocking calls polled against the deadline (a rank that
+ * stops answering is named). No effect on NCCL communicators, whose calls are always
+ * enqueued, nor on alltoallv, point-to-point and barriers. */
+void comm_set_blocking(struct comm *c, bool blocking);
+
 /* comm_set_name names c in error lines ("comm alltoallv on ep: ..."); the world is
  * "world", a group "<parent>.<color>" until named. */
 void comm_set_name(struct comm *c, const char *name);

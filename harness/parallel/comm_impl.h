@@ -54,6 +54,7 @@ struct comm {
 	struct backend *backend;  /* NULL for host-only communicators */
 	int rank, size;
 	double timeout_s;         /* <= 0: unbounded */
+	bool blocking;            /* MPI collectives as blocking calls (comm_set_blocking) */
 	char name[48];            /* "world", "world.3", or comm_set_name's */
 	void *impl;
 };
@@ -70,6 +71,13 @@ double comm_deadline(const struct comm *c);
  * (mpi_world_abort): the one line of every error path inside an operation. */
 __attribute__((format(printf, 3, 4)))
 _Noreturn void comm_fail(const struct comm *c, const char *op, const char *fmt, ...);
+
+/* comm_watch_enter marks the start of a blocking call op on c that cannot poll its
+ * own deadline: a watchdog thread (started on first use) ends the process with one
+ * line naming the rank, the operation and the wait when it lasts past c's timeout.
+ * comm_watch_leave marks its end. Two atomic stores and a clock read each. */
+void comm_watch_enter(const struct comm *c, const char *op);
+void comm_watch_leave(void);
 
 /* comm_time_host times one repetition of run on CLOCK_MONOTONIC (host communicators'
  * time_rep; cold has no meaning on the host). */

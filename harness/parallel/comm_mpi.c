@@ -5,8 +5,12 @@
  *
  * Every operation is posted as its nonblocking form (MPI_Iallreduce, MPI_Ialltoallv,
  * MPI_Isend ...) and completed by polling MPI_Test against the communicator's deadline,
- * as pipeline_exec_mpi.c does: a peer that never joins, or any MPI error, ends every
- * rank with one line naming the rank, the operation and the cause (comm_fail).
+ * as pipeline_exec_mpi.c does: any MPI error ends every rank with one line naming the
+ * rank, the operation and the cause (comm_fail); a wait past the deadline first asks
+ * every rank for a word (name_silent), so the line names the rank that stopped
+ * answering, not only the ones that waited. comm_set_blocking makes the collectives
+ * blocking calls instead (timed like nccl-tests' MPI peers and IMB), under the
+ * watchdog of comm_watch.c.
  *
  * BF16 has no MPI type: it travels as MPI_UINT16_T, and its reductions are user
  * operations that widen to float, combine, and round back (kernels/common/bf16.h).
@@ -21,13 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bf16.h"
 #include "mpi_world.h"
 #include "status.h"
 #include "timer.h"
 
-enum { P2P_TAG = 7 };
+enum { P2P_TAG = 7, DIAG_TAG = 8 };
 
 struct mpi_impl {
 	MPI_Comm comm;        /* our own duplicate or split: our messages stay ours */
@@ -100,8 +105,67 @@ static void posted(const struct comm *c, const char *op, int mpi_err)
 	comm_fail(c, op, "%s", msg);
 }
 
-/* wait_req polls r until it completes; past the deadline, or on an error, it ends the
- * run (comm_fail). NOTE: sched_yield between polls, as pipeline_exec_mpi.c: on
+/* impl_of is c's MPI state. */
+static struct mpi_impl *impl_of(const struct comm *c)
+{
+	return c->impl;
+}
+
+/* diag_grace is how long a rank whose wait timed out listens for the others' word:
+ * every live rank waiting on the same operation times out within about that much. */
+static double diag_grace(const struct comm *c)
+{
+	double g = 0.5 * c->timeout_s;
+	return g < 1.0 ? 1.0 : g > 10.0 ? 10.0 : g;
+}
+
+/* name_silent runs after this rank's wait on op passed its deadline: it sends every
+ * other rank a word (DIAG_TAG) and listens for theirs for diag_grace seconds. The ranks
+ * that said nothing are the ones that stopped answering; the lowest live rank reports
+ * them and ends the run (the others wait to be ended, so one line is printed). */
+static _Noreturn void name_silent(const struct comm *c, const char *op)
+{
+	struct mpi_impl *m = impl_of(c);
+	int n = c->size, me = c->rank, word = me, first_live = -1, nsilent = 0;
+	int *got = calloc((size_t)n, sizeof(int));
+	MPI_Request *rr = calloc((size_t)n, sizeof(MPI_Request));
+	MPI_Request *sr = calloc((size_t)n, sizeof(MPI_Request));
+	char list[160] = "";
+	double end = timer_now() + diag_grace(c);
+
+	for (int p = 0; got && rr && sr && p < n; p++) {
+		rr[p] = sr[p] = MPI_REQUEST_NULL;
+		if (p == me)
+			continue;
+		MPI_Irecv(&got[p], 1, MPI_INT, p, DIAG_TAG, m->comm, &rr[p]);
+		MPI_Isend(&word, 1, MPI_INT, p, DIAG_TAG, m->comm, &sr[p]);
+	}
+	/* NOTE: MPI_Test one by one: MPI_Testall completes none until all are done. */
+	for (int left = n - 1; got && rr && sr && left > 0 && timer_now() < end; sched_yield())
+		for (int p = 0, done = 0; p < n; p++, done = 0)
+			if (rr[p] != MPI_REQUEST_NULL && MPI_Test(&rr[p], &done, MPI_STATUS_IGNORE) ==
+			    MPI_SUCCESS && done)
+				left--;
+	for (int p = 0; got && rr && sr && p < n; p++) {
+		bool silent = rr[p] != MPI_REQUEST_NULL;
+		if (!silent && first_live < 0)
+			first_live = p;
+		if (silent && nsilent++ < 8)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d",
+				 nsilent > 1 ? "," : "", p);
+	}
+	if (first_live >= 0 && first_live < me)
+		sleep(2 * (unsigned)diag_grace(c) + 2);
+	if (nsilent)
+		comm_fail(c, op, "not complete after %g s: rank%s %s%s stopped answering (no "
+			  "word from %s within %g s)", c->timeout_s, nsilent > 1 ? "s" : "", list,
+			  nsilent > 8 ? ",..." : "", nsilent > 1 ? "them" : "it", diag_grace(c));
+	comm_fail(c, op, "not complete after %g s, yet every rank answered: one is busy "
+		  "elsewhere (a longer --timeout?)", c->timeout_s);
+}
+
+/* wait_req polls r until it completes; on an error it ends the run (comm_fail), past
+ * the deadline it names the silent ranks first (name_silent). NOTE: sched_yield between polls, as pipeline_exec_mpi.c: on
  * oversubscribed cores the ranks doing work get the core. */
 static void wait_req(const struct comm *c, const char *op, MPI_Request *r)
 {
@@ -112,8 +176,7 @@ static void wait_req(const struct comm *c, const char *op, MPI_Request *r)
 		if (done)
 			return;
 		if (timer_now() > deadline)
-			comm_fail(c, op, "not complete after %g s: a peer never joined it, or is "
-				  "stuck", c->timeout_s);
+			name_silent(c, op);
 		sched_yield();
 	}
 }
@@ -126,56 +189,81 @@ static int to_int(const struct comm *c, const char *op, size_t n)
 	return (int)n;
 }
 
-/* impl_of is c's MPI state. */
-static struct mpi_impl *impl_of(const struct comm *c)
-{
-	return c->impl;
-}
-
-/* mpi_allreduce: MPI_Iallreduce, MPI_IN_PLACE when send is recv. */
+/* mpi_allreduce: MPI_Iallreduce (MPI_Allreduce when blocking), MPI_IN_PLACE when send
+ * is recv. */
 static int mpi_allreduce(struct comm *c, const void *send, void *recv, size_t count,
 			 enum comm_dtype t, enum comm_redop op)
 {
 	struct mpi_impl *m = impl_of(c);
 	MPI_Request r;
 	const void *s = send == recv ? MPI_IN_PLACE : send;
-	posted(c, "allreduce", MPI_Iallreduce(s, recv, to_int(c, "allreduce", count),
-					      mpi_type(t), mpi_op(m, t, op), m->comm, &r));
+	int n = to_int(c, "allreduce", count);
+	if (c->blocking) {
+		comm_watch_enter(c, "allreduce");
+		posted(c, "allreduce", MPI_Allreduce(s, recv, n, mpi_type(t), mpi_op(m, t, op),
+						     m->comm));
+		comm_watch_leave();
+		return MB_OK;
+	}
+	posted(c, "allreduce", MPI_Iallreduce(s, recv, n, mpi_type(t), mpi_op(m, t, op),
+					      m->comm, &r));
 	wait_req(c, "allreduce", &r);
 	return MB_OK;
 }
 
-/* mpi_reduce_scatter: MPI_Ireduce_scatter_block (count elements per rank). */
+/* mpi_reduce_scatter: MPI_Ireduce_scatter_block (count elements per rank; the blocking
+ * call when blocking). */
 static int mpi_reduce_scatter(struct comm *c, const void *send, void *recv, size_t count,
 			      enum comm_dtype t, enum comm_redop op)
 {
 	struct mpi_impl *m = impl_of(c);
 	MPI_Request r;
-	posted(c, "reduce_scatter",
-	       MPI_Ireduce_scatter_block(send, recv, to_int(c, "reduce_scatter", count),
-					 mpi_type(t), mpi_op(m, t, op), m->comm, &r));
+	int n = to_int(c, "reduce_scatter", count);
+	if (c->blocking) {
+		comm_watch_enter(c, "reduce_scatter");
+		posted(c, "reduce_scatter", MPI_Reduce_scatter_block(send, recv, n, mpi_type(t),
+								     mpi_op(m, t, op), m->comm));
+		comm_watch_leave();
+		return MB_OK;
+	}
+	posted(c, "reduce_scatter", MPI_Ireduce_scatter_block(send, recv, n, mpi_type(t),
+							      mpi_op(m, t, op), m->comm, &r));
 	wait_req(c, "reduce_scatter", &r);
 	return MB_OK;
 }
 
-/* mpi_allgather: MPI_Iallgather. */
+/* mpi_allgather: MPI_Iallgather (MPI_Allgather when blocking). */
 static int mpi_allgather(struct comm *c, const void *send, void *recv, size_t count,
 			 enum comm_dtype t)
 {
 	MPI_Request r;
 	int n = to_int(c, "allgather", count);
+	if (c->blocking) {
+		comm_watch_enter(c, "allgather");
+		posted(c, "allgather", MPI_Allgather(send, n, mpi_type(t), recv, n, mpi_type(t),
+						     impl_of(c)->comm));
+		comm_watch_leave();
+		return MB_OK;
+	}
 	posted(c, "allgather", MPI_Iallgather(send, n, mpi_type(t), recv, n, mpi_type(t),
 					      impl_of(c)->comm, &r));
 	wait_req(c, "allgather", &r);
 	return MB_OK;
 }
 
-/* mpi_alltoall: MPI_Ialltoall. */
+/* mpi_alltoall: MPI_Ialltoall (MPI_Alltoall when blocking). */
 static int mpi_alltoall(struct comm *c, const void *send, void *recv, size_t count,
 			enum comm_dtype t)
 {
 	MPI_Request r;
 	int n = to_int(c, "alltoall", count);
+	if (c->blocking) {
+		comm_watch_enter(c, "alltoall");
+		posted(c, "alltoall", MPI_Alltoall(send, n, mpi_type(t), recv, n, mpi_type(t),
+						   impl_of(c)->comm));
+		comm_watch_leave();
+		return MB_OK;
+	}
 	posted(c, "alltoall", MPI_Ialltoall(send, n, mpi_type(t), recv, n, mpi_type(t),
 					    impl_of(c)->comm, &r));
 	wait_req(c, "alltoall", &r);

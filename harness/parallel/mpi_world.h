@@ -17,6 +17,7 @@
 #define MB_HARNESS_MPI_WORLD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "status.h"
 
@@ -47,6 +48,18 @@ int mpi_world_local_size(void);
 /* mpi_world_is_root says whether this is rank 0, the rank that prints tables and writes
  * result files. */
 bool mpi_world_is_root(void);
+
+/* mpi_world_options_hash hashes (FNV-1a) a rank's argv[1..] and the contents of every
+ * argument that is a regular input file (a model, hardware or baseline JSON; not the
+ * value of --out, --timeline, --plot, --csv or --accum-csv). */
+uint64_t mpi_world_options_hash(int argc, char **argv);
+
+/* mpi_world_agree compares every rank's mpi_world_options_hash at start-up (one
+ * allgather). Equal everywhere: returns 0. Else rank 0 prints one error naming the
+ * ranks that differ from it, with a hint, and every rank returns 2 (nothing has run:
+ * ranks with different options would deadlock or corrupt each other's messages).
+ * Returns 0 at once for a single rank. */
+int mpi_world_agree(int argc, char **argv);
 
 /* mpi_world_finalize finalises MPI if mpi_world_init initialised it. */
 void mpi_world_finalize(void);

@@ -7,6 +7,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static struct {
 	bool active;   /* MPI is initialised and the world set up */
@@ -58,6 +59,32 @@ int mpi_world_init(int *argc, char ***argv)
 		err = find_local();
 	world.active = !err;
 	return err;
+}
+
+int mpi_world_agree(int argc, char **argv)
+{
+	uint64_t mine = mpi_world_options_hash(argc, argv), *all;
+	char list[256] = "";
+	int n = 0;
+	if (!world.active || world.size < 2)
+		return 0;
+	all = malloc(sizeof(*all) * (size_t)world.size);
+	if (!all || MB_MPI_CHECK(MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T,
+					       MPI_COMM_WORLD))) {
+		free(all);
+		return 1;
+	}
+	for (int r = 1; r < world.size; r++)
+		if (all[r] != all[0] && n++ < 16)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d",
+				 n > 1 ? "," : "", r);
+	free(all);
+	if (n && world.rank == 0)
+		fprintf(stderr, "moebench: error: the ranks were started with different options "
+			"or input files: rank%s %s%s differ%s from rank 0\nhint: start every rank "
+			"with the same command line and the same input files on every node\n",
+			n > 1 ? "s" : "", list, n > 16 ? ",..." : "", n > 1 ? "" : "s");
+	return n ? 2 : 0;
 }
 
 bool mpi_world_active(void)

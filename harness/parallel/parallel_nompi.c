@@ -18,6 +18,12 @@ int mpi_world_init(int *argc, char ***argv)
 	return MB_OK;
 }
 
+int mpi_world_agree(int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	return 0;
+}
+
 bool mpi_world_active(void)
 {
 	return false;

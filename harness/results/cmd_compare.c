@@ -50,7 +50,8 @@ int cmd_compare(int argc, char **argv)
 	int err = json ? compare_docs_json(base, cur, &co, &out, &sum)
 		       : compare_docs(base, cur, &co, stdout, &sum);
 	if (err) {
-		st = cli_error("compare runs of the same benchmarks and metric", "%s",
+		st = cli_error(sum.invalid ? "a result file was edited or damaged: rerun the benchmark "
+			       "to regenerate it" : "compare runs of the same benchmarks and metric", "%s",
 			       err == MB_ERR_PARSE ? sum.why : mb_status_str(err));
 		goto out;
 	}

@@ -21,6 +21,7 @@ struct compare_row {
 	double cur_val;
 	double change_pct; /* NAN when n/a */
 	double noise_pct;
+	struct compare_robust robust;
 	enum compare_verdict verdict;
 };
 
@@ -33,7 +34,7 @@ struct compare_run {
 };
 
 static const char *const verdict_names[COMPARE_NVERDICTS] = {
-	"SAME", "FASTER", "SLOWER", "AMBIGUOUS", "BROKEN", "n/a",
+	"SAME", "FASTER", "SLOWER", "AMBIGUOUS", "BROKEN", "n/a", "NOISY",
 };
 
 void compare_opts_default(struct compare_opts *o)
@@ -146,9 +147,8 @@ static const char *str_or(const cJSON *obj, const char *key, const char *dflt)
 	return s ? s : dflt;
 }
 
-/* record_key returns "benchmark \x1f name \x1f canonical params" (to free()), the
- * identity under which records of the two documents are paired. */
-static char *record_key(const cJSON *rec)
+/* compare_record_key joins benchmark, name and canonical params (see compare.h). */
+char *compare_record_key(const cJSON *rec)
 {
 	const cJSON *params = cJSON_GetObjectItemCaseSensitive(rec, "params");
 	char *canon = params ? compare_canonical_json(params) : strdup("{}");
@@ -184,7 +184,7 @@ static int keys_build(const cJSON *records, char ***keys, size_t *n)
 	if (!*keys)
 		return MB_ERR_NOMEM;
 	cJSON_ArrayForEach(rec, records) {
-		(*keys)[i] = record_key(rec);
+		(*keys)[i] = compare_record_key(rec);
 		if (!(*keys)[i++])
 			return MB_ERR_NOMEM;
 	}
@@ -234,30 +234,69 @@ static bool check_failed(const cJSON *rec)
 	return check && cJSON_IsObject(check) && (!status || strcmp(status, "pass") != 0);
 }
 
+/* time_median reads time_s.median, NAN when absent. */
+static double time_median(const cJSON *rec)
+{
+	bool present;
+	return metric_value(rec, "time_s", &present);
+}
+
+/* robust_values puts the robust statistic in the row's base_val and cur_val: the low
+ * quantiles for time_s; for a metric that is work / time (its value times the median
+ * time is the same in both runs: same work) the rate at the low quantile; any other
+ * metric keeps its stored values and the old rule (returns false). */
+static bool robust_values(const struct compare_run *r, struct compare_row *row)
+{
+	double wb, wc;
+
+	if (strcmp(r->metric, "time_s") == 0) {
+		row->base_val = row->robust.base;
+		row->cur_val = row->robust.cur;
+		return true;
+	}
+	wb = row->base_val * time_median(row->base);
+	wc = row->cur_val * time_median(row->cur);
+	if (r->lower_is_better || !isfinite(wb) || !(wb > 0) || !(fabs(wc - wb) <= 1e-6 * wb))
+		return false;
+	row->base_val = wb / row->robust.base;
+	row->cur_val = wc / row->robust.cur;
+	return true;
+}
+
 /* judge fills a matched row's numbers and verdict; *seen notes the metric exists. */
-static void judge(const struct compare_run *r, struct compare_row *row, bool *seen)
+static int judge(const struct compare_run *r, struct compare_row *row, bool *seen)
 {
 	bool pb, pc;
 	bool fail_b = check_failed(row->base), fail_c = check_failed(row->cur);
 	double cvb = time_cv(row->base), cvc = time_cv(row->cur);
+	int err;
 
 	row->base_val = metric_value(row->base, r->metric, &pb);
 	row->cur_val = metric_value(row->cur, r->metric, &pc);
 	*seen = *seen || pb || pc;
 	row->change_pct = NAN;
 	row->noise_pct = NAN;
+	row->robust.used = false;
 	if (!fail_b && fail_c) {
 		row->verdict = COMPARE_BROKEN;
-		return;
+		return MB_OK;
 	}
 	row->verdict = COMPARE_NA;
 	if (fail_b || fail_c || isnan(row->base_val) || isnan(row->cur_val) ||
 	    row->base_val == 0.0)
-		return;
-	row->change_pct = 100.0 * (row->cur_val - row->base_val) / row->base_val;
+		return MB_OK;
+	err = compare_robust(row->base, row->cur, &row->robust);
+	if (err)
+		return err;
 	row->noise_pct = 200.0 * sqrt(cvb * cvb + cvc * cvc);
-	row->verdict = compare_classify(row->change_pct, row->noise_pct, r->threshold_pct,
-					r->lower_is_better);
+	row->robust.used = row->robust.used && robust_values(r, row);
+	row->change_pct = 100.0 * (row->cur_val - row->base_val) / row->base_val;
+	row->verdict = row->robust.used
+		? compare_classify_robust(row->change_pct, r->threshold_pct, &row->robust,
+					  r->lower_is_better)
+		: compare_classify(row->change_pct, row->noise_pct, r->threshold_pct,
+				   r->lower_is_better);
+	return MB_OK;
 }
 
 /* pair_records fills r->rows: matched pairs in BASE order (a duplicate key pairs with
@@ -288,7 +327,9 @@ static int pair_records(struct compare_run *r, const cJSON *brecs, const cJSON *
 				used_b[i] = used_c[j] = true;
 				r->rows[r->nrows].base = cJSON_GetArrayItem(brecs, (int)i);
 				r->rows[r->nrows].cur = cJSON_GetArrayItem(crecs, (int)j);
-				judge(r, &r->rows[r->nrows], seen);
+				err = judge(r, &r->rows[r->nrows], seen);
+				if (err)
+					goto out;
 				sum->counts[r->rows[r->nrows++].verdict]++;
 				sum->matched++;
 			}
@@ -334,6 +375,16 @@ static int prepare(const cJSON *base, const cJSON *cur, const struct compare_opt
 	r->metric = o->metric ? o->metric : COMPARE_DEFAULT_METRIC;
 	r->threshold_pct = o->threshold_pct;
 	r->lower_is_better = result_metric_lower_is_better(r->metric);
+	for (int i = 0; i < 2; i++) {
+		char why[sizeof(sum->why) - 8];
+		err = compare_validate_doc(i ? cur : base, why, sizeof(why));
+		if (err == MB_ERR_PARSE) {
+			snprintf(sum->why, sizeof(sum->why), "%s %s", i ? "NEW" : "BASE", why);
+			sum->invalid = true;
+		}
+		if (err)
+			return err;
+	}
 	brecs = cJSON_GetObjectItemCaseSensitive(base, "records");
 	crecs = cJSON_GetObjectItemCaseSensitive(cur, "records");
 	if (!cJSON_IsArray(brecs) || !cJSON_IsArray(crecs)) {
@@ -386,14 +437,14 @@ static void print_header(FILE *out, const struct compare_run *r, int name_w, int
 		snprintf(b, sizeof(b), "base_%s", r->metric);
 		snprintf(n, sizeof(n), "new_%s", r->metric);
 	}
-	fprintf(out, "%-*s  %*s  %*s  %10s  %9s  %s\n", name_w, "benchmark/name", val_w, b,
-		val_w, n, "change_pct", "noise_pct", "verdict");
+	fprintf(out, "%-*s  %*s  %*s  %10s  %9s  %8s  %s\n", name_w, "benchmark/name", val_w, b,
+		val_w, n, "change_pct", "noise_pct", "p_value", "verdict");
 }
 
 /* print_rows prints the matched pairs as a table and the unmatched records as lines. */
 static int print_rows(FILE *out, const struct compare_run *r)
 {
-	char label[512], v[4][32];
+	char label[512], v[5][32];
 	int name_w = (int)strlen("benchmark/name"), val_w = 12;
 	double scale = r->lower_is_better ? 1e3 : 1.0;
 	const struct compare_row *row;
@@ -410,12 +461,15 @@ static int print_rows(FILE *out, const struct compare_run *r)
 	for (row = r->rows; row < r->rows + r->nrows; row++) {
 		row_label(row->base ? row->base : row->cur, label, sizeof(label));
 		if (row->base && row->cur) {
-			fprintf(out, "%-*s  %*s  %*s  %10s  %9s  %s\n", name_w, label, val_w,
+			fprintf(out, "%-*s  %*s  %*s  %10s  %9s  %8s  %s%s\n", name_w, label, val_w,
 				fmt_num(v[0], sizeof(v[0]), "%.4g", row->base_val * scale), val_w,
 				fmt_num(v[1], sizeof(v[1]), "%.4g", row->cur_val * scale),
 				fmt_num(v[2], sizeof(v[2]), "%+.2f", row->change_pct),
 				fmt_num(v[3], sizeof(v[3]), "%.2f", row->noise_pct),
-				compare_verdict_name(row->verdict));
+				fmt_num(v[4], sizeof(v[4]), "%.1e",
+					row->robust.used ? row->robust.p_value : NAN),
+				compare_verdict_name(row->verdict),
+				row->robust.used ? "" : " (median rule)");
 			continue;
 		}
 		canon = compare_canonical_json(cJSON_GetObjectItemCaseSensitive(
@@ -434,25 +488,30 @@ static int print_rows(FILE *out, const struct compare_run *r)
 static void print_footer(FILE *out, const struct compare_run *r,
 			 const struct compare_summary *s)
 {
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(r->rows[0].base, "metrics"), r->metric);
+	double t = r->threshold_pct;
 
-	fprintf(out, "\nmetric: %s%s, %s is better; threshold %.2f%%\n", r->metric,
-		cJSON_IsObject(m) ? " median" : "", r->lower_is_better ? "lower" : "higher",
-		r->threshold_pct);
-	fprintf(out, "rule: change_pct = 100*(new-base)/base; noise_pct = "
-		"100*2*sqrt(cv_base^2+cv_new^2), cv = 1.4826*mad/median of the time_s "
-		"repetitions (stddev/mean without mad; derived metrics share it)\n");
-	fprintf(out, "      SAME |change| <= %.2f%%; FASTER/SLOWER |change| > %.2f%% and > "
-		"noise; AMBIGUOUS |change| > %.2f%% within noise;\n", r->threshold_pct,
-		r->threshold_pct, r->threshold_pct);
+	fprintf(out, "\nmetric: %s, %s is better; threshold %.2f%%\n", r->metric,
+		r->lower_is_better ? "lower" : "higher", t);
+	fprintf(out, "rule (records with >= %d repetition times): the minimum repetition "
+		"(q%.0f; a rate at that time); change_pct = 100*(new-base)/base;\n"
+		"      SLOWER/FASTER needs |change| > %.2f%% AND a Mann-Whitney p_value < %g "
+		"in the same direction, else AMBIGUOUS (SAME when |change| <= %.2f%%);\n"
+		"      NOISY (before all else): a run was oversubscribed (load average "
+		"over %.0f per CPU, under half of its\n      repetitions unpreempted, or, "
+		"uncounted, < %.0f%% of the other's CPU per wall second): no verdict, rerun on a "
+		"quiet machine\n",
+		COMPARE_MIN_SAMPLES, 100 * COMPARE_QUANTILE, t, COMPARE_ALPHA, t,
+		COMPARE_MAX_LOAD_PER_CPU, 100 * COMPARE_STARVED_SHARE);
+	fprintf(out, "rule (median rule, records without them): the medians; noise_pct = "
+		"100*2*sqrt(cv_base^2+cv_new^2), cv = 1.4826*mad/median;\n"
+		"      FASTER/SLOWER |change| > %.2f%% and > noise; AMBIGUOUS within noise\n", t);
 	fprintf(out, "      BROKEN check passed in base, fails in new; n/a metric null or "
 		"missing, or check failed in base (never a regression)\n");
 	fprintf(out, "summary: %d matched: %d SAME, %d FASTER, %d SLOWER, %d AMBIGUOUS, "
-		"%d BROKEN, %d n/a; %d only in base, %d only in new\n", s->matched,
+		"%d NOISY, %d BROKEN, %d n/a; %d only in base, %d only in new\n", s->matched,
 		s->counts[COMPARE_SAME], s->counts[COMPARE_FASTER], s->counts[COMPARE_SLOWER],
-		s->counts[COMPARE_AMBIGUOUS], s->counts[COMPARE_BROKEN], s->counts[COMPARE_NA],
-		s->only_base, s->only_new);
+		s->counts[COMPARE_AMBIGUOUS], s->counts[COMPARE_NOISY], s->counts[COMPARE_BROKEN],
+		s->counts[COMPARE_NA], s->only_base, s->only_new);
 }
 
 int compare_docs(const cJSON *base, const cJSON *cur, const struct compare_opts *o,
@@ -502,6 +561,11 @@ static cJSON *row_json(const struct compare_row *row)
 		ok = ok && cJSON_AddItemToObject(o, "noise_pct", num_or_null(row->noise_pct));
 		ok = ok && cJSON_AddStringToObject(o, "verdict",
 						   compare_verdict_name(row->verdict));
+		ok = ok && cJSON_AddStringToObject(o, "statistic", row->robust.used ?
+						   "min of repetitions" : "median");
+		ok = ok && cJSON_AddItemToObject(o, "p_value", num_or_null(
+			row->robust.used ? row->robust.p_value : NAN));
+		ok = ok && cJSON_AddBoolToObject(o, "oversubscribed", row->robust.starved);
 	}
 	if (!ok) {
 		cJSON_Delete(o);
@@ -550,9 +614,13 @@ int compare_docs_json(const cJSON *base, const cJSON *cur, const struct compare_
 	ok = ok && cJSON_AddBoolToObject(doc, "lower_is_better", r.lower_is_better);
 	ok = ok && cJSON_AddNumberToObject(doc, "threshold_pct", r.threshold_pct);
 	ok = ok && cJSON_AddStringToObject(doc, "rule",
-		"noise_pct = 100*2*sqrt(cv_base^2+cv_new^2) of time_s; SAME |change| <= "
-		"threshold; FASTER/SLOWER |change| > threshold and > noise; AMBIGUOUS "
-		"|change| > threshold within noise; BROKEN check pass -> fail; n/a no figure");
+		"with >= 6 repetition times: their minimum; FASTER/SLOWER |change| > threshold "
+		"and Mann-Whitney p < 0.01 in that direction, else AMBIGUOUS; NOISY first, "
+		"whatever the change: a run had a load average over 2 per CPU or under half of "
+		"its repetitions unpreempted "
+		"(uncounted: < 80% of the other's cpu_per_wall). Without: medians, noise_pct = "
+		"100*2*sqrt(cv_base^2+cv_new^2); SAME |change| <= threshold; BROKEN check "
+		"pass -> fail; n/a no figure");
 	ok = ok && (recs = cJSON_AddArrayToObject(doc, "records")) != NULL;
 	ok = ok && (ob = cJSON_AddArrayToObject(doc, "only_in_base")) != NULL;
 	ok = ok && (on = cJSON_AddArrayToObject(doc, "only_in_new")) != NULL;

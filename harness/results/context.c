@@ -13,6 +13,7 @@
 #include "counters.h"
 #include "hardware.h"
 #include "mpi_world.h"
+#include "noise.h"
 #include "status.h"
 
 #if MOEBENCH_HAVE_MPI
@@ -148,6 +149,7 @@ int context_fill(cJSON *ctx, int argc, char **argv, const struct backend *b,
 		cJSON_AddItemToArray(devs, device_json(&b->dev));
 	cJSON_AddNumberToObject(ctx, "world_size", mpi_world_size());
 	cJSON_AddBoolToObject(ctx, "counters_available", counters_available);
+	cJSON_AddItemToObject(ctx, "machine", noise_machine_json());
 	return MB_OK;
 }
 

@@ -228,7 +228,9 @@ int result_read(const char *path, cJSON **out, char *why, size_t why_len)
 	int rerr = model_read_file(path, &text, why, why_len);
 	if (rerr)
 		return rerr == MB_ERR_NOMEM ? rerr : MB_ERR_IO;
-	cJSON *doc = cJSON_Parse(text);
+	/* NOTE: require_null_terminated: anything but whitespace after the document
+	 * (a second document, trailing garbage) makes the file invalid. */
+	cJSON *doc = cJSON_ParseWithOpts(text, NULL, true);
 	int err = MB_OK;
 	if (!doc) {
 		const char *at = cJSON_GetErrorPtr();

@@ -21,17 +21,23 @@
  *                    "hardware": { "key": str, "peak_bf16_tflops": num|null, ...,
  *                                  "source": str } | null } ],
  *     "world_size": int,
- *     "counters_available": bool },
+ *     "counters_available": bool,
+ *     "machine"?: { "load_avg": [1m, 5m, 15m], "online_cpus", "cpu_mhz": num|null,
+ *                   "cpu_mhz_source", "blas_threads" } },
  *   "records": [ {
  *     "benchmark": "peak", "name": "cpu/sgemm/M2048_N2048_K2048", "backend": "cpu",
  *     "params": { ...shape and configuration, numbers and strings... },
  *     "metrics": {
- *       "time_s": { "median", "min", "max", "mean", "stddev", "cv", "mad"?, "n" },
+ *       "time_s": { "median", "min", "max", "mean", "stddev", "cv", "mad"?, "n",
+ *                   "samples"?: [seconds, at most 256 repetitions in order] },
  *       <derived>: num|null ...   e.g. "tflops", "gbps", "pct_peak"; null = n/a
  *     },
  *     "peak"?: { "datasheet": num|null, "unit": "tflops"|"gbps", "source": str|null },
  *     "check": { "status": "pass"|"fail", "max_err": num, "tolerance": num,
- *                "metric": str, "samples": int, "mismatches": int },
+ *                "metric": str, "samples": int (outputs compared), "mismatches": int,
+ *                "coverage"?: str },
+ *     "timing"?: { "wall_s", "cpu_s", "cpu_per_wall", "involuntary_switches",
+ *                  "clean_reps": int|null, "load_avg_1m": num|null }   (noise.h),
  *     "counters"?: { "<event>": { "value": num } | { "available": false, "reason": str } }
  *   } ] }
  *

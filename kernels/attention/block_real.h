@@ -1,8 +1,9 @@
 /*
  * block_real.h - the pieces the attention blocks share (mla_impl.h, gqa_impl.h), once
  * per precision: projections through BLAS, RoPE, RMSNorm. A template: the includer
- * defines REAL (float|double), SFX(name) (name##_f32|_f64) and GEMM (cblas_sgemm|
- * cblas_dgemm), and includes it once per precision (hence no include guard; static
+ * defines REAL (float|double), SFX(name) (name##_f32|_f64) and GEMM (cblas_sgemm, or
+ * attn_ref_dgemm's plain loops: the FP64 path is a reference and must not share the
+ * BLAS it judges), and includes it once per precision (hence no include guard; static
  * inline, so a translation unit that leaves one unused gets no warning).
  */
 #include <cblas.h>

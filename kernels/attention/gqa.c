@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "ref_dgemm.h"
 #include "status.h"
 
 /* Offsets (elements) of the activations a forward saves for the backward. */
@@ -104,7 +105,7 @@ uint64_t gqa_kv_bytes_per_pos(const struct gqa_config *c, int dtype_bytes)
 
 #define REAL double
 #define SFX(name) name##_f64
-#define GEMM cblas_dgemm
+#define GEMM attn_ref_dgemm
 #define CORE_FWD attn_fwd_cpu_f64
 #define CORE_BWD attn_bwd_cpu_f64
 #include "gqa_impl.h"

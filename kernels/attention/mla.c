@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "ref_dgemm.h"
 #include "status.h"
 
 /* NOTE: 2^24 bounds every size so that products of a few of them stay far inside
@@ -140,7 +141,7 @@ uint64_t mla_kv_bytes_per_pos(const struct mla_config *c, int dtype_bytes)
 
 #define REAL double
 #define SFX(name) name##_f64
-#define GEMM cblas_dgemm
+#define GEMM attn_ref_dgemm
 #define CORE_FWD attn_fwd_cpu_f64
 #define CORE_BWD attn_bwd_cpu_f64
 #define CORE_DECODE attn_decode_cpu_f64

@@ -31,7 +31,8 @@
  * is row-major [in, out] (y = x W). Gradients come in the same layout. The forward
  * saves what the backward needs in a workspace (mla_workspace_count elements).
  * Two precisions: _f32 (OpenBLAS SGEMM projections, the core and norms accumulate in
- * double) and _f64 (DGEMM, the core in double: for finite-difference checks).
+ * double) and _f64 (plain-loop FP64 projections, ref_dgemm.h, never the BLAS: the
+ * reference that judges _f32 and the CUDA kernels, and finite-difference checks).
  *
  * Every function returns MB_OK, MB_ERR_ARG (invalid config or sizes) or MB_ERR_NOMEM.
  */

@@ -95,7 +95,7 @@ START_TEST(sweeps_on_device)
 	for (int k = 0; k < 4; k++) {
 		cJSON *doc = result_new();
 		struct run_ctx ctx = { .benchmark = "a2a", .backend = &b, .opts = &opts, .doc = doc };
-		struct a2a_coll_opts o = { colls[k], 8, 1 << 20, 8.0, COMM_BF16, COMM_SUM };
+		struct a2a_coll_opts o = { colls[k], 8, 1 << 20, 8.0, COMM_BF16, COMM_SUM, false };
 		ck_assert_int_eq(a2a_collective_run(&ctx, world, &o), MB_OK);
 		ck_assert_msg(ctx.failures == 0, "%s: %d sizes wrong", colls[k], ctx.failures);
 		ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "records")), 6);  /* 8 B to 256 KiB */

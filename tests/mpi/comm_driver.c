@@ -323,7 +323,8 @@ static void check_sweeps(struct comm *c, struct run_ctx *ctx)
 	for (int k = 0; k < 4; k++)
 		for (int t = 0; t < 2; t++) {
 			struct a2a_coll_opts o = { colls[k], 8, 64 << 10, 4.0,
-						   t ? COMM_BF16 : COMM_F32, t ? COMM_MAX : COMM_SUM };
+						   t ? COMM_BF16 : COMM_F32, t ? COMM_MAX : COMM_SUM,
+						   false };
 			int before = ctx->failures;
 			expect(a2a_collective_run(ctx, c, &o) == MB_OK && ctx->failures == before,
 			       colls[k], t);
