@@ -375,26 +375,18 @@ START_TEST(combine_bwd_matches_cpu)
 }
 END_TEST
 
-/* train_ops_suite: one TCase per family of operators. */
+/* train_ops_suite: one TCase, "core" (what scripts/gpu-check.sh runs under
+ * compute-sanitizer's memcheck): every case is a correctness check. */
 static Suite *train_ops_suite(void)
 {
 	Suite *s = suite_create("train_ops_gpu");
-	TCase *tc;
-	tc = tcase_create("embedding");
+	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, embedding_matches_cpu);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("norms");
 	tcase_add_test(tc, rmsnorm_matches_cpu);
 	tcase_add_test(tc, swiglu_matches_cpu);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("loss");
 	tcase_add_test(tc, xent_matches_cpu);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("optim");
 	tcase_add_test(tc, adamw_matches_cpu);
 	tcase_add_test(tc, grad_norm_matches_cpu);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("moe");
 	tcase_add_test(tc, router_bwd_load_bias_match_cpu);
 	tcase_add_test(tc, combine_bwd_matches_cpu);
 	suite_add_tcase(s, tc);
