@@ -272,9 +272,11 @@ static int xent_checks(long R, int V, uint64_t s)
 	std::vector<int32_t> tgt;
 	xent_inputs(R, V, s, x, tgt);
 	const float dscale = 1.0f / (float)(R - 1);
+	char what[64];
 	int ok = 1, rc = xent_cuda(x.data(), XENT_FP32, tgt.data(), R, V, dscale, loss.data(), dx.data(), NULL);
 	xent_cpu(x.data(), XENT_FP32, tgt.data(), R, V, dscale, loss_ref.data(), dx_ref.data());
-	ok &= check("xent fp32 loss", rc, scaled_err(loss.data(), loss_ref.data(), R), 1e-5);
+	snprintf(what, sizeof(what), "xent fp32 loss R%ld V%d", R, V);
+	ok &= check(what, rc, scaled_err(loss.data(), loss_ref.data(), R), 1e-5);
 	ok &= check("xent fp32 dlogits", rc, scaled_err(dx.data(), dx_ref.data(), dx.size()), 1e-5);
 	std::vector<uint16_t> xb(R * V), gb_ref(R * V);
 	for (size_t i = 0; i < xb.size(); i++)
@@ -410,8 +412,10 @@ int main(void)
 	ok &= embedding_checks(517, 37, 300, 10);
 	ok &= rmsnorm_checks(300, 300, 20);
 	ok &= rmsnorm_checks(5, 1000, 30);
+	ok &= rmsnorm_checks(7, 20, 35);   /* a row narrower than a warp */
 	ok &= swiglu_checks(33, 300, 40);
 	ok &= xent_checks(9, 1337, 50);
+	ok &= xent_checks(5, 100, 55);   /* fewer logits than threads: idle lanes in the max */
 	ok &= adamw_checks(3001, 60);
 	ok &= grad_norm_checks(300001, 70);
 	ok &= grad_norm_checks(1000, 80);
