@@ -243,7 +243,7 @@ static void fwd_emu(const attn_shape &s, const tensor &q, const tensor &k, const
 		    std::vector<uint16_t> &o, std::vector<float> &lse)
 {
 	fwd_params p = { B16(q), B16(k), B16(v), (bf16 *)o.data(), lse.data(), s.seq, s.heads,
-			 s.kv_heads, s.scale * ATT_LOG2E, s.causal };
+			 s.kv_heads, s.scale * ATT_LOG2E, s.causal, s.d_qk, s.d_v };
 	emu_run([&] { attn_fwd_kernel<DQK, DV>(p); },
 		dim3(att_cdiv(s.seq, FWD_BM), s.batch * s.heads), dim3(FWD_THREADS));
 }
@@ -255,27 +255,29 @@ static void bwd_emu(const attn_shape &s, const tensor &q, const tensor &k, const
 		    const std::vector<uint16_t> &o, const tensor &dout, const std::vector<float> &lse,
 		    std::vector<uint16_t> &dq, std::vector<uint16_t> &dk, std::vector<uint16_t> &dv)
 {
-	const long nq = (long)s.batch * s.seq * s.heads * DQK, rows = (long)s.batch * s.seq * s.heads;
+	const long nq = (long)s.batch * s.seq * s.heads * s.d_qk, rows = (long)s.batch * s.seq * s.heads;
 	std::vector<float> work(nq + rows, NAN);
 	std::fill(work.begin(), work.begin() + nq, 0.f);
 	float *acc = work.data(), *delta = acc + nq;
 	bwd_params p = { B16(q), B16(k), B16(v), B16(dout), lse.data(), delta, acc,
 			 (bf16 *)dk.data(), (bf16 *)dv.data(), s.seq, s.heads, s.kv_heads, s.scale,
-			 s.scale * ATT_LOG2E, s.causal };
+			 s.scale * ATT_LOG2E, s.causal, s.d_qk, s.d_v };
 	emu_run([&] { attn_delta_kernel((const bf16 *)o.data(), B16(dout), delta, rows, s.seq,
-					s.heads, DV); }, dim3((unsigned)((rows + 3) / 4)), dim3(128));
+					s.heads, s.d_v); }, dim3((unsigned)((rows + 3) / 4)), dim3(128));
 	emu_run([&] { attn_bwd_kernel<DQK, DV>(p); },
 		dim3(att_cdiv(s.seq, BWD_BN), s.batch * s.kv_heads), dim3(BWD_THREADS));
 	emu_run([&] { attn_dq_convert_kernel(acc, (bf16 *)dq.data(), nq); },
 		dim3((unsigned)std::min<long>((nq + 255) / 256, 4096)), dim3(256));
 }
 
-/* train_case checks forward and backward of one shape; returns 1 when both pass. */
+/* train_case checks forward and backward of one shape (head dims s.d_qk, s.d_v) on the
+ * instantiation with tile widths DQK, DV; returns 1 when both pass. */
 template <int DQK, int DV>
 static int train_case(attn_shape s, uint64_t seed)
 {
-	const size_t bs = (size_t)s.batch * s.seq, nq = bs * s.heads * DQK,
-		     nk = bs * s.kv_heads * DQK, nv = bs * s.kv_heads * DV, no = bs * s.heads * DV;
+	const size_t bs = (size_t)s.batch * s.seq, nq = bs * s.heads * s.d_qk,
+		     nk = bs * s.kv_heads * s.d_qk, nv = bs * s.kv_heads * s.d_v,
+		     no = bs * s.heads * s.d_v;
 	tensor q = tensor_random(nq, 2.0, seed), k = tensor_random(nk, 1.0, seed + 1),
 	       v = tensor_random(nv, 1.0, seed + 2), dout = tensor_random(no, 1.0, seed + 3);
 	std::vector<float> o_ref(no), lse_ref(bs * s.heads), dq_ref(nq), dk_ref(nk), dv_ref(nv);
@@ -292,9 +294,9 @@ static int train_case(attn_shape s, uint64_t seed)
 			scaled_err(widen(dk).data(), dk_ref.data(), nk),
 			scaled_err(widen(dv).data(), dv_ref.data(), nv) };
 	int ok = e[0] <= 1e-2 && e[1] <= 1e-3 && e[2] <= 2e-2 && e[3] <= 2e-2 && e[4] <= 2e-2;
-	printf("%s B%d S%d H%d G%d %d/%d causal %d: o %.3g lse %.3g dq %.3g dk %.3g dv %.3g\n",
-	       ok ? "ok  " : "FAIL", s.batch, s.seq, s.heads, s.kv_heads, DQK, DV, s.causal, e[0],
-	       e[1], e[2], e[3], e[4]);
+	printf("%s B%d S%d H%d G%d %d/%d (tile %d/%d) causal %d: o %.3g lse %.3g dq %.3g dk %.3g "
+	       "dv %.3g\n", ok ? "ok  " : "FAIL", s.batch, s.seq, s.heads, s.kv_heads, s.d_qk, s.d_v,
+	       DQK, DV, s.causal, e[0], e[1], e[2], e[3], e[4]);
 	return ok;
 }
 
@@ -347,6 +349,13 @@ int main(void)
 	/* batch > 1 with GQA, causal, off the tiles: the (batch, head) and (batch, kv head)
 	 * offsets of every launch and dQ rows from two key-tile CTAs per sequence */
 	ok &= train_case<64, 64>({ 2, 70, 4, 2, 64, 64, true, 0.125f }, 18);
+	/* the presets' head dims on their exact instantiations: v3-tiny 48/32, v3-small
+	 * 96/64; and a pair with none (80/48) on the square 128 tile, zero columns past
+	 * each dim, GQA and causal */
+	ok &= train_case<48, 32>({ 1, 130, 2, 2, 48, 32, true, 1.f / sqrtf(48.f) }, 19);
+	ok &= train_case<48, 32>({ 2, 33, 4, 2, 48, 32, false, 1.f / sqrtf(48.f) }, 20);
+	ok &= train_case<96, 64>({ 1, 100, 2, 1, 96, 64, true, 1.f / sqrtf(96.f) }, 28);
+	ok &= train_case<128, 128>({ 1, 70, 4, 2, 80, 48, true, 1.f / sqrtf(80.f) }, 29);
 	ok &= decode_case<128, 128, 1>({ 1, 100, 4, 4, 128, 128, 192, 160, 1.f / sqrtf(128.f) }, false, 21);
 	ok &= decode_case<64, 64, 2>({ 1, 70, 40, 1, 64, 64, 64, 72, 0.125f }, false, 22);
 	ok &= decode_case<576, 512, 1>({ 1, 200, 16, 1, 576, 512, 576, 576, 1.f / 24.f }, true, 23);

@@ -126,6 +126,23 @@ START_TEST(score_fragments_reused_as_a_operand)
 }
 END_TEST
 
+/* Every multiple of 16 up to 256 is taken, nothing else; the square tile of a pair
+ * covers both dims, is a multiple of 64 and wastes less than 64 columns. */
+START_TEST(training_head_dims_and_their_tile)
+{
+	for (int dqk = -16; dqk <= 300; dqk++)
+		for (int dv = 0; dv <= 300; dv += 8) {
+			const int want = dqk >= 16 && dv >= 16 && dqk <= 256 && dv <= 256 &&
+					 dqk % 16 == 0 && dv % 16 == 0;
+			ck_assert_int_eq(att_train_dims_ok(dqk, dv), want);
+			if (!want)
+				continue;
+			const int t = att_train_tile(dqk, dv), d = dqk > dv ? dqk : dv;
+			ck_assert(t % 64 == 0 && t >= d && t - d < 64 && t <= ATT_TRAIN_MAX_DIM);
+		}
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
 	Suite *s = suite_create("attention_tiles");
@@ -133,6 +150,7 @@ static Suite *make_suite(void)
 	tcase_add_test(core, forward_key_tiles_cover_visible_pairs);
 	tcase_add_test(core, backward_first_query_tile_loses_nothing);
 	tcase_add_test(core, decode_splits_cover_the_context_once);
+	tcase_add_test(core, training_head_dims_and_their_tile);
 	suite_add_tcase(s, core);
 	TCase *frag = tcase_create("fragments");
 	tcase_add_test(frag, fragments_cover_their_tiles_once);

@@ -16,7 +16,11 @@
  *       with P reused from the score registers as the A operand (no trip through
  *       shared memory) and V fragments by ldmatrix.trans. Causal tiles past a query
  *       tile's diagonal are skipped, and the heaviest query tiles are scheduled
- *       first. Compiled head dims: 64/64, 128/128, 192/128 (MLA).
+ *       first. Head dims: any d_qk, d_v that are multiples of 16 up to 256. The
+ *       kernel is a template on its tile widths: exact instantiations for 192/128
+ *       (DeepSeek-V3's MLA), 96/64 (v3-small) and 48/32 (v3-tiny), and square tiles of
+ *       64, 128, 192, 256 for the rest (max(d_qk, d_v) rounded up to 64; the columns
+ *       past a head dim are zeros in shared memory and are never stored).
  * Backward: attention_bwd.cu. Decode: attention_decode.cu.
  */
 #include "attention_cuda.cuh"
@@ -32,6 +36,7 @@ struct fwd_params {
 	int seq, heads, kv_heads;
 	float scale_log2;       /* scale * log2(e): scores in base 2 */
 	int causal;
+	int dim_qk, dim_v;      /* the head dims: <= the tile widths DQK, DV */
 };
 
 /* ---- GPU kernels ---- */
@@ -82,11 +87,12 @@ __device__ __forceinline__ void fwd_softmax(float s[FWD_BN / 8][4], float acc[DV
 	}
 }
 
-/* fwd_store writes the warp's rows of O (divided by l) and their log-sum-exp. */
+/* fwd_store writes the warp's rows of O (divided by l), columns below dv, and their
+ * log-sum-exp. */
 template <int DV>
 __device__ __forceinline__ void fwd_store(float acc[DV / 8][4], const float m[2], float l[2],
 					  bf16 *o, long ostride, float *lse, int qrow, int seq,
-					  int lane)
+					  int dv, int lane)
 {
 #pragma unroll
 	for (int r = 0; r < 2; r++) {
@@ -99,6 +105,8 @@ __device__ __forceinline__ void fwd_store(float acc[DV / 8][4], const float m[2]
 #pragma unroll
 		for (int n = 0; n < DV / 8; n++) {
 			int col = n * 8 + att_c_col(lane, 0);
+			if (n * 8 >= dv)
+				break;   /* a tile column past the head dim */
 			*reinterpret_cast<__nv_bfloat162 *>(o + row * ostride + col) =
 				__floats2bfloat162_rn(acc[n][2 * r] * inv, acc[n][2 * r + 1] * inv);
 		}
@@ -109,7 +117,8 @@ __device__ __forceinline__ void fwd_store(float acc[DV / 8][4], const float m[2]
 
 /* attn_fwd_kernel: CTA (x, y) computes query tile x (reversed when causal: the
  * longest first) of batch y / H, head y % H, over the key tiles it sees. Shared:
- * Q [64][DQK+8], K [64][DQK+8], V [64][DV+8] BF16. */
+ * Q [64][DQK+8], K [64][DQK+8], V [64][DV+8] BF16 (DQK, DV: the tile widths, at least
+ * the head dims p.dim_qk, p.dim_v). */
 template <int DQK, int DV>
 __global__ void __launch_bounds__(FWD_THREADS) attn_fwd_kernel(fwd_params p)
 {
@@ -122,30 +131,31 @@ __global__ void __launch_bounds__(FWD_THREADS) attn_fwd_kernel(fwd_params p)
 	const int q0 = (p.causal ? qtiles - 1 - (int)blockIdx.x : (int)blockIdx.x) * FWD_BM;
 	const int b = blockIdx.y / p.heads, h = blockIdx.y % p.heads;
 	const int g = h / (p.heads / p.kv_heads);
-	const long qs = (long)p.heads * DQK, ks = (long)p.kv_heads * DQK, vs = (long)p.kv_heads * DV;
-	const bf16 *q = p.q + ((long)b * p.seq * p.heads + h) * DQK + q0 * qs;
-	const bf16 *k = p.k + ((long)b * p.seq * p.kv_heads + g) * DQK;
-	const bf16 *v = p.v + ((long)b * p.seq * p.kv_heads + g) * DV;
+	const long qs = (long)p.heads * p.dim_qk, ks = (long)p.kv_heads * p.dim_qk,
+		   vs = (long)p.kv_heads * p.dim_v;
+	const bf16 *q = p.q + ((long)b * p.seq * p.heads + h) * p.dim_qk + q0 * qs;
+	const bf16 *k = p.k + ((long)b * p.seq * p.kv_heads + g) * p.dim_qk;
+	const bf16 *v = p.v + ((long)b * p.seq * p.kv_heads + g) * p.dim_v;
 	const int qrow = q0 + warp * 16 + lane / 4;
 	float acc[DV / 8][4] = {}, s[FWD_BN / 8][4];
 	float m[2] = { -INFINITY, -INFINITY }, l[2] = { 0.f, 0.f };
 
-	att_load_rows<DQK>(sq, q, qs, FWD_BM, min(FWD_BM, p.seq - q0), tid, FWD_THREADS);
+	att_load_rows<DQK>(sq, q, qs, FWD_BM, min(FWD_BM, p.seq - q0), tid, FWD_THREADS, p.dim_qk);
 	const int ktiles = att_fwd_key_tiles(q0, FWD_BM, p.seq, FWD_BN, p.causal);
 	for (int kt = 0; kt < ktiles; kt++) {
 		const int k0 = kt * FWD_BN, nk = min(FWD_BN, p.seq - k0);
 		__syncthreads();   /* every warp is done with the previous K and V */
-		att_load_rows<DQK>(sk, k + k0 * ks, ks, FWD_BN, nk, tid, FWD_THREADS);
-		att_load_rows<DV>(sv, v + k0 * vs, vs, FWD_BN, nk, tid, FWD_THREADS);
+		att_load_rows<DQK>(sk, k + k0 * ks, ks, FWD_BN, nk, tid, FWD_THREADS, p.dim_qk);
+		att_load_rows<DV>(sv, v + k0 * vs, vs, FWD_BN, nk, tid, FWD_THREADS, p.dim_v);
 		att_cp_wait_all();   /* Q too, the first time */
 		__syncthreads();
 		att_scores<DQK, FWD_BN / 8>(s, sq, warp * 16, sk, lane);
 		fwd_softmax<DV>(s, acc, m, l, qrow, k0, lane, p);
 		att_acc_ptile<FWD_BN, DV>(acc, s, sv, lane);
 	}
-	bf16 *o = p.o + ((long)b * p.seq * p.heads + h) * DV;
-	fwd_store<DV>(acc, m, l, o, (long)p.heads * DV, p.lse + (long)blockIdx.y * p.seq, qrow,
-		      p.seq, lane);
+	bf16 *o = p.o + ((long)b * p.seq * p.heads + h) * p.dim_v;
+	fwd_store<DV>(acc, m, l, o, (long)p.heads * p.dim_v, p.lse + (long)blockIdx.y * p.seq, qrow,
+		      p.seq, p.dim_v, lane);
 }
 
 /* NOTE: tests/attention_emu.cpp compiles the kernels above as host C++ (ATT_EMULATE)
@@ -171,7 +181,7 @@ static int fwd_launch(const struct attn_shape *s, const fwd_params &p, cudaStrea
 /* ---- dispatch ---- */
 
 /* attn_fwd_cuda: see attention.h. Returns MB_OK, MB_ERR_ARG (bad shape, NULL or
- * misaligned pointer), MB_ERR_UNSUPPORTED (head dims not compiled, no image for the
+ * misaligned pointer), MB_ERR_UNSUPPORTED (head dims not multiples of 16 up to 256, no image for the
  * device) or MB_ERR_CUDA. */
 extern "C" int attn_fwd_cuda(const struct attn_shape *s, const uint16_t *d_q,
 			     const uint16_t *d_k, const uint16_t *d_v, uint16_t *d_o,
@@ -187,13 +197,25 @@ extern "C" int attn_fwd_cuda(const struct attn_shape *s, const uint16_t *d_q,
 		return MB_ERR_ARG;
 	}
 	fwd_params p = { (const bf16 *)d_q, (const bf16 *)d_k, (const bf16 *)d_v, (bf16 *)d_o,
-			 d_lse, s->seq, s->heads, s->kv_heads, s->scale * ATT_LOG2E, s->causal };
+			 d_lse, s->seq, s->heads, s->kv_heads, s->scale * ATT_LOG2E, s->causal,
+			 s->d_qk, s->d_v };
 	cudaStream_t st = (cudaStream_t)stream;
-	if (s->d_qk == 64)
+	if (s->d_qk == 192 && s->d_v == 128)
+		return fwd_launch<192, 128>(s, p, st);
+	if (s->d_qk == 96 && s->d_v == 64)
+		return fwd_launch<96, 64>(s, p, st);
+	if (s->d_qk == 48 && s->d_v == 32)
+		return fwd_launch<48, 32>(s, p, st);
+	switch (att_train_tile(s->d_qk, s->d_v)) {
+	case 64:
 		return fwd_launch<64, 64>(s, p, st);
-	if (s->d_qk == 128)
+	case 128:
 		return fwd_launch<128, 128>(s, p, st);
-	return fwd_launch<192, 128>(s, p, st);
+	case 192:
+		return fwd_launch<192, 192>(s, p, st);
+	default:
+		return fwd_launch<256, 256>(s, p, st);
+	}
 }
 
 #endif /* ATT_EMULATE */

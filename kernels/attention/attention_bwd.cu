@@ -22,7 +22,10 @@
  *        shared memory, and dQ = dS K is added to the workspace with atomicAdd, one
  *        16x16 piece at a time per warp.
  *     3. convert: the workspace dQ to BF16.
- *   Compiled head dims: 64/64, 128/128, 192/128 (MLA).
+ *   Head dims: any d_qk, d_v that are multiples of 16 up to 256, with the forward's
+ *   instantiations (attention.cu): exact 192/128, 96/64, 48/32, square tiles of 64,
+ *   128, 192, 256 for the rest; zero columns past a head dim add nothing to S, dP, dK
+ *   or dV, and are neither stored nor added to dQ.
  */
 #include "attention_cuda.cuh"
 
@@ -38,6 +41,7 @@ struct bwd_params {
 	int seq, heads, kv_heads;
 	float scale, scale_log2;
 	int causal;
+	int dim_qk, dim_v;          /* the head dims: <= the tile widths DQK, DV */
 };
 
 /* ---- GPU kernels ---- */
@@ -108,14 +112,14 @@ __device__ __forceinline__ void bwd_dsoft(float dpt[BWD_BM / 8][4], const float 
  * w / 2, w / 2 + 2, ...; dS from sds, K from sk (k-major for this product). */
 template <int DQK>
 __device__ __forceinline__ void bwd_dq(const bf16 *sds, const bf16 *sk, float *dq, long qstride,
-				       int q0, int seq, float scale, int warp, int lane)
+				       int q0, int seq, float scale, int dqk, int warp, int lane)
 {
 	const int rt = (warp % 2) * 16;
 	uint32_t a[BWD_BN / 16][4], b[2][2];
 #pragma unroll
 	for (int kk = 0; kk < BWD_BN / 16; kk++)
 		att_load_a(a[kk], sds, BWD_BN + ATT_PAD, rt, kk * 16, lane);
-	for (int np = warp / 2; np < DQK / 16; np += 2) {
+	for (int np = warp / 2; np < dqk / 16; np += 2) {   /* dqk <= DQK, a multiple of 16 */
 		float c[2][4] = {};
 #pragma unroll
 		for (int kk = 0; kk < BWD_BN / 16; kk++) {
@@ -135,11 +139,11 @@ __device__ __forceinline__ void bwd_dq(const bf16 *sds, const bf16 *sk, float *d
 	}
 }
 
-/* bwd_store writes the warp's 16 rows of a key-tile gradient (times mul) as BF16 to
- * rows key_row, key_row + 8 of out (row i at out + i * stride). */
+/* bwd_store writes the warp's 16 rows of a key-tile gradient (times mul), columns below
+ * d, as BF16 to rows key_row, key_row + 8 of out (row i at out + i * stride). */
 template <int D>
 __device__ __forceinline__ void bwd_store(const float acc[D / 8][4], float mul, bf16 *out,
-					  long stride, int key_row, int seq, int lane)
+					  long stride, int key_row, int seq, int d, int lane)
 {
 #pragma unroll
 	for (int r = 0; r < 2; r++) {
@@ -147,7 +151,7 @@ __device__ __forceinline__ void bwd_store(const float acc[D / 8][4], float mul, 
 		if (row >= seq)
 			continue;
 #pragma unroll
-		for (int n = 0; n < D / 8; n++)
+		for (int n = 0; n < D / 8 && n * 8 < d; n++)
 			*reinterpret_cast<__nv_bfloat162 *>(out + row * stride + n * 8 +
 							    att_c_col(lane, 0)) =
 				__floats2bfloat162_rn(acc[n][2 * r] * mul, acc[n][2 * r + 1] * mul);
@@ -171,12 +175,13 @@ __device__ __forceinline__ void bwd_load_queries(bf16 *sm, float *slse, float *s
 						 const bwd_params &p, int b, int h, int q0, int tid)
 {
 	typedef bwd_smem<DQK, DV> L;
-	const long qs = (long)p.heads * DQK, os = (long)p.heads * DV;
+	const long qs = (long)p.heads * p.dim_qk, os = (long)p.heads * p.dim_v;
 	const long row0 = (long)b * p.seq * p.heads + h;
 	const int nq = min(BWD_BM, p.seq - q0);
-	att_load_rows<DQK>(sm + L::Q, p.q + row0 * DQK + q0 * qs, qs, BWD_BM, nq, tid, BWD_THREADS);
-	att_load_rows<DV>(sm + L::DO, p.dout + row0 * DV + q0 * os, os, BWD_BM, nq, tid,
-			  BWD_THREADS);
+	att_load_rows<DQK>(sm + L::Q, p.q + row0 * p.dim_qk + q0 * qs, qs, BWD_BM, nq, tid,
+			   BWD_THREADS, p.dim_qk);
+	att_load_rows<DV>(sm + L::DO, p.dout + row0 * p.dim_v + q0 * os, os, BWD_BM, nq, tid,
+			  BWD_THREADS, p.dim_v);
 	if (tid < BWD_BM) {
 		const long at = ((long)b * p.heads + h) * p.seq + q0 + tid;
 		slse[tid] = tid < nq ? p.lse[at] * ATT_LOG2E : 0.f;
@@ -197,14 +202,16 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) attn_bwd_kernel(bwd_params p)
 	const int k0 = blockIdx.x * BWD_BN, nk = min(BWD_BN, p.seq - k0);
 	const int b = blockIdx.y / p.kv_heads, g = blockIdx.y % p.kv_heads;
 	const int group = p.heads / p.kv_heads, key_row = k0 + warp * 16 + lane / 4;
-	const long ks = (long)p.kv_heads * DQK, vs = (long)p.kv_heads * DV;
+	const long ks = (long)p.kv_heads * p.dim_qk, vs = (long)p.kv_heads * p.dim_v;
 	const long kv0 = (long)b * p.seq * p.kv_heads + g;
 	float dk[DQK / 8][4] = {}, dv[DV / 8][4] = {}, pt[BWD_BM / 8][4], dpt[BWD_BM / 8][4];
 
-	att_load_rows<DQK>(sm + L::K, p.k + kv0 * DQK + k0 * ks, ks, BWD_BN, nk, tid, BWD_THREADS);
-	att_load_rows<DV>(sm + L::V, p.v + kv0 * DV + k0 * vs, vs, BWD_BN, nk, tid, BWD_THREADS);
+	att_load_rows<DQK>(sm + L::K, p.k + kv0 * p.dim_qk + k0 * ks, ks, BWD_BN, nk, tid,
+			   BWD_THREADS, p.dim_qk);
+	att_load_rows<DV>(sm + L::V, p.v + kv0 * p.dim_v + k0 * vs, vs, BWD_BN, nk, tid,
+			  BWD_THREADS, p.dim_v);
 	for (int h = g * group; h < (g + 1) * group; h++) {
-		float *dq = p.dq + ((long)b * p.seq * p.heads + h) * DQK;
+		float *dq = p.dq + ((long)b * p.seq * p.heads + h) * p.dim_qk;
 		for (int qt = att_bwd_first_query_tile(k0, BWD_BM, p.causal);
 		     qt < att_cdiv(p.seq, BWD_BM); qt++) {
 			const int q0 = qt * BWD_BM;
@@ -219,12 +226,12 @@ __global__ void __launch_bounds__(BWD_THREADS, 1) attn_bwd_kernel(bwd_params p)
 			bwd_dsoft(dpt, pt, sdelta, sm + L::DS, warp, lane);
 			att_acc_ptile<BWD_BM, DQK>(dk, dpt, sm + L::Q, lane);
 			__syncthreads();   /* all of dS is in shared memory */
-			bwd_dq<DQK>(sm + L::DS, sm + L::K, dq, (long)p.heads * DQK, q0, p.seq,
-				    p.scale, warp, lane);
+			bwd_dq<DQK>(sm + L::DS, sm + L::K, dq, (long)p.heads * p.dim_qk, q0, p.seq,
+				    p.scale, p.dim_qk, warp, lane);
 		}
 	}
-	bwd_store<DQK>(dk, p.scale, p.dk + kv0 * DQK, ks, key_row, p.seq, lane);
-	bwd_store<DV>(dv, 1.f, p.dv + kv0 * DV, vs, key_row, p.seq, lane);
+	bwd_store<DQK>(dk, p.scale, p.dk + kv0 * p.dim_qk, ks, key_row, p.seq, p.dim_qk, lane);
+	bwd_store<DV>(dv, 1.f, p.dv + kv0 * p.dim_v, vs, key_row, p.seq, p.dim_v, lane);
 }
 
 /* NOTE: tests/attention_emu.cpp compiles the kernels above as host C++ (ATT_EMULATE)
@@ -244,6 +251,28 @@ static int bwd_launch(const struct attn_shape *s, const bwd_params &p, cudaStrea
 	dim3 grid(att_cdiv(s->seq, BWD_BN), s->batch * s->kv_heads);
 	attn_bwd_kernel<DQK, DV><<<grid, BWD_THREADS, smem, st>>>(p);
 	return MB_CUDA_CHECK(cudaGetLastError());
+}
+
+/* bwd_dispatch picks the instantiation of attn_bwd_kernel for s's head dims (as
+ * attn_fwd_cuda picks the forward's). */
+static int bwd_dispatch(const struct attn_shape *s, const bwd_params &p, cudaStream_t st)
+{
+	if (s->d_qk == 192 && s->d_v == 128)
+		return bwd_launch<192, 128>(s, p, st);
+	if (s->d_qk == 96 && s->d_v == 64)
+		return bwd_launch<96, 64>(s, p, st);
+	if (s->d_qk == 48 && s->d_v == 32)
+		return bwd_launch<48, 32>(s, p, st);
+	switch (att_train_tile(s->d_qk, s->d_v)) {
+	case 64:
+		return bwd_launch<64, 64>(s, p, st);
+	case 128:
+		return bwd_launch<128, 128>(s, p, st);
+	case 192:
+		return bwd_launch<192, 192>(s, p, st);
+	default:
+		return bwd_launch<256, 256>(s, p, st);
+	}
 }
 
 /* delta_launch runs attn_delta_kernel: one warp per (b, i, h) row, 4 rows per CTA. */
@@ -306,14 +335,13 @@ extern "C" int attn_bwd_cuda(const struct attn_shape *s, const uint16_t *d_q,
 	float *dq_acc = (float *)d_work, *delta = dq_acc + nq;
 	bwd_params p = { (const bf16 *)d_q, (const bf16 *)d_k, (const bf16 *)d_v,
 			 (const bf16 *)d_dout, d_lse, delta, dq_acc, (bf16 *)d_dk, (bf16 *)d_dv,
-			 s->seq, s->heads, s->kv_heads, s->scale, s->scale * ATT_LOG2E, s->causal };
+			 s->seq, s->heads, s->kv_heads, s->scale, s->scale * ATT_LOG2E, s->causal,
+			 s->d_qk, s->d_v };
 	err = MB_CUDA_CHECK(cudaMemsetAsync(dq_acc, 0, (size_t)nq * sizeof(float), st));
 	if (!err)
 		err = delta_launch(s, (const bf16 *)d_o, (const bf16 *)d_dout, delta, st);
 	if (!err)
-		err = s->d_qk == 64 ? bwd_launch<64, 64>(s, p, st)
-		    : s->d_qk == 128 ? bwd_launch<128, 128>(s, p, st)
-		    : bwd_launch<192, 128>(s, p, st);
+		err = bwd_dispatch(s, p, st);
 	if (!err)
 		err = convert_launch(dq_acc, (bf16 *)d_dq, nq, st);
 	return err;

@@ -170,20 +170,22 @@ __device__ __forceinline__ void att_cp_wait_all(void)
 /* att_load_rows starts copying rows [0, rows) of a global matrix (row r at
  * g + r * gstride, COLS contiguous BF16 values, 16-byte aligned) into a shared tile of
  * pitch COLS + ATT_PAD, in 16-byte pieces spread over nthreads threads; rows at or
- * past nvalid (>= 1) are zero-filled, so masked positions hold zeros rather than
- * garbage (a 0 * NaN would poison the sums). The caller waits (att_cp_wait_all) and
- * synchronizes before reading.
+ * past nvalid (>= 1) and columns at or past ncols (a multiple of 8, <= COLS: a head
+ * dim narrower than the tile) are zero-filled, so masked positions hold zeros rather
+ * than garbage (a 0 * NaN would poison the sums) and zero columns add nothing to a
+ * product over them. The caller waits (att_cp_wait_all) and synchronizes before
+ * reading.
  * NOTE: cp.async puts every piece of the tile in flight at once; plain loads with a
  * store after each would wait a memory latency per piece. */
 template <int COLS>
 __device__ __forceinline__ void att_load_rows(bf16 *s, const bf16 *g, long gstride, int rows,
-					      int nvalid, int tid, int nthreads)
+					      int nvalid, int tid, int nthreads, int ncols = COLS)
 {
 	constexpr int CH = COLS / 8;
 	for (int i = tid; i < rows * CH; i += nthreads) {
-		int r = i / CH, c = (i % CH) * 8;
-		att_cp16(s + r * (COLS + ATT_PAD) + c, g + (r < nvalid ? r * gstride : 0) + c,
-			 r < nvalid);
+		const int r = i / CH, c = (i % CH) * 8;
+		const bool ok = r < nvalid && c < ncols;
+		att_cp16(s + r * (COLS + ATT_PAD) + c, g + (ok ? r * gstride + c : 0), ok);
 	}
 }
 
@@ -272,8 +274,8 @@ static inline int att_set_smem(const void *fn, size_t bytes, const char *what)
 
 /* att_check_train_shape applies the rules the forward and backward kernels share and
  * prints the one broken: attn_shape_check's (sizes >= 1, kv_heads dividing heads, a
- * finite scale), batch * heads within the grid's y limit, a compiled (d_qk, d_v) pair:
- * 64/64, 128/128, 192/128. */
+ * finite scale), batch * heads within the grid's y limit, d_qk and d_v multiples of 16
+ * up to ATT_TRAIN_MAX_DIM. */
 static inline int att_check_train_shape(const struct attn_shape *s, const char *what)
 {
 	char why[160];
@@ -286,10 +288,9 @@ static inline int att_check_train_shape(const struct attn_shape *s, const char *
 			(long)s->batch * s->heads);
 		return MB_ERR_ARG;
 	}
-	if (!((s->d_qk == 64 && s->d_v == 64) || (s->d_qk == 128 && s->d_v == 128) ||
-	      (s->d_qk == 192 && s->d_v == 128))) {
-		fprintf(stderr, "%s: head dims d_qk=%d d_v=%d not compiled (64/64, 128/128, "
-			"192/128)\n", what, s->d_qk, s->d_v);
+	if (!att_train_dims_ok(s->d_qk, s->d_v)) {
+		fprintf(stderr, "%s: head dims d_qk=%d d_v=%d: each must be a multiple of 16 "
+			"up to %d\n", what, s->d_qk, s->d_v, ATT_TRAIN_MAX_DIM);
 		return MB_ERR_UNSUPPORTED;
 	}
 	return MB_OK;

@@ -35,6 +35,25 @@ ATT_HD int att_visible(int q, int k, int seq, int causal)
 	return k < seq && q < seq && (!causal || k <= q);
 }
 
+#define ATT_TRAIN_MAX_DIM 256   /* the widest head dim the training kernels run */
+
+/* att_train_dims_ok says whether the training kernels (forward, backward) run head dims
+ * d_qk, d_v: each a multiple of 16 in [16, ATT_TRAIN_MAX_DIM]. */
+ATT_HD int att_train_dims_ok(int dqk, int dv)
+{
+	return dqk >= 16 && dv >= 16 && dqk <= ATT_TRAIN_MAX_DIM && dv <= ATT_TRAIN_MAX_DIM &&
+	       dqk % 16 == 0 && dv % 16 == 0;
+}
+
+/* att_train_tile is the width of the square tile instantiation that runs head dims
+ * with no exact one: max(d_qk, d_v) rounded up to a multiple of 64 (64 .. 256); the
+ * columns past each dim are zeros in shared memory and never stored. */
+ATT_HD int att_train_tile(int dqk, int dv)
+{
+	const int d = dqk > dv ? dqk : dv;
+	return (d + 63) / 64 * 64;
+}
+
 /* att_fwd_key_tiles returns how many key tiles of bn (from key 0) the query tile at q0
  * of bm rows visits: all of them, or with causal those up to its last row's diagonal;
  * the rest are fully masked. */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "attention_tiles.h"
 #include "bf16.h"
 #include "cuda_check.h"
 #include "mla_block.h"
@@ -263,12 +264,11 @@ static struct attn_shape core_shape(const struct mla_cuda *m)
 }
 
 /* core_rule returns NULL when the CUDA core takes the config, else the rule it breaks.
- * NOTE: the head-dim pairs are the ones attention.cu and attention_bwd.cu compile. */
+ * NOTE: the head-dim rule is the one attention.cu and attention_bwd.cu dispatch on. */
 static const char *core_rule(const struct mla_config *c, int batch)
 {
-	int dqk = c->nope + c->rope, dv = c->v_dim;
-	if (!((dqk == 64 && dv == 64) || (dqk == 128 && dv == 128) || (dqk == 192 && dv == 128)))
-		return "core head dims nope+rope / v_dim not compiled (64/64, 128/128, 192/128)";
+	if (!att_train_dims_ok(c->nope + c->rope, c->v_dim))
+		return "core head dims nope+rope / v_dim must be multiples of 16 up to 256";
 	if ((long)batch * c->heads > 65535)
 		return "batch * heads above 65535";
 	return NULL;

@@ -10,8 +10,8 @@
  *   RMSNorm      one CTA per row, FP32 sums (mla_block.cu); RoPE, the split of
  *                [k_nope | v] and the broadcast of the shared RoPE key, and their
  *                backward (dk_rope summed over heads in FP32): mla_block.cu
- *   core         attention.h's attn_fwd_cuda / attn_bwd_cuda (d_qk, d_v among the
- *                compiled pairs 64/64, 128/128, 192/128)
+ *   core         attention.h's attn_fwd_cuda / attn_bwd_cuda (d_qk, d_v multiples of
+ *                16 up to 256)
  *
  * One object holds the cuBLASLt handle, one plan per GEMM (15 at most) and every device
  * buffer for one config and batch x seq. Life cycle:

@@ -3,7 +3,8 @@
  * attention_bwd.cu, attention_decode.cu) against the CPU reference (attention.c) on
  * fresh random BF16 inputs, outputs poisoned (0xFF bytes: BF16 and FP32 NaN) first:
  * forward O and lse, backward dQ, dK, dV, decode O and lse. Shapes: MLA 192/128, MHA
- * 128/128, GQA (8 heads, 2 kv heads; batch 2 at 192/128), 64/64; sequence lengths on
+ * 128/128, GQA (8 heads, 2 kv heads; batch 2 at 192/128), 64/64, the presets' 48/32 and
+ * 96/64, and pairs on the square tiles (80/48, 32/32, 160/144, 256/256); sequence lengths on
  * and off the tile sizes (1, 17, 64, 127, 128, 130, 300), causal and not; decode at
  * context 1, 1000 and 4096, strided caches, groups above 16 heads, and MLA's absorbed
  * form (576/512, G = 1, v == k). Exits 77 (CTest: skipped) when no CUDA device answers.
@@ -202,6 +203,11 @@ static const int cases[][7] = {
 	{ 2, 300, 2, 2, 128, 128, 1 }, { 1, 127, 2, 2, 128, 128, 0 }, { 1, 64, 8, 2, 128, 128, 1 },
 	{ 1, 300, 8, 2, 128, 128, 1 }, { 1, 200, 8, 2, 192, 128, 0 }, { 1, 1, 3, 1, 64, 64, 1 },
 	{ 1, 100, 3, 1, 64, 64, 1 },    { 2, 130, 4, 2, 192, 128, 1 },
+	/* the presets' head dims (v3-tiny 48/32, v3-small 96/64), and pairs with no exact
+	 * instantiation, run on a square tile (max dim rounded up to 64) */
+	{ 1, 130, 4, 4, 48, 32, 1 },    { 2, 77, 4, 2, 48, 32, 0 },    { 1, 300, 4, 4, 96, 64, 1 },
+	{ 2, 64, 4, 2, 96, 64, 1 },     { 1, 70, 4, 2, 80, 48, 1 },    { 1, 100, 2, 2, 32, 32, 0 },
+	{ 1, 130, 2, 1, 160, 144, 1 },  { 1, 65, 2, 2, 256, 256, 1 },
 };
 #define NCASES ((int)(sizeof(cases) / sizeof(cases[0])))
 
@@ -293,7 +299,9 @@ START_TEST(rejects_what_v1_does_not_take)
 {
 	uint16_t *d = poisoned(1 << 20);
 	float *l = poisoned(1 << 16);
-	struct attn_shape s = { 1, 64, 4, 4, 96, 96, true, 0.1f };
+	struct attn_shape s = { 1, 64, 4, 4, 88, 96, true, 0.1f };   /* 88: not a multiple of 16 */
+	ck_assert_int_eq(attn_fwd_cuda(&s, d, d, d, d, l, stream), MB_ERR_UNSUPPORTED);
+	s.d_qk = 272;   /* over 256 */
 	ck_assert_int_eq(attn_fwd_cuda(&s, d, d, d, d, l, stream), MB_ERR_UNSUPPORTED);
 	s.d_qk = s.d_v = 64;
 	s.kv_heads = 3;

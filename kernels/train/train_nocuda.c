@@ -1,0 +1,108 @@
+/*
+ * train_nocuda.c - the CUDA functions of kernels/train (embedding.h, rmsnorm.h, swiglu.h,
+ * xent.h, optim.h, moe_bwd.h) for builds without CUDA: each fails with
+ * MB_ERR_UNSUPPORTED (the build compiles this file or the .cu files, never both).
+ */
+#include "embedding.h"
+#include "rmsnorm.h"
+#include "swiglu.h"
+#include "xent.h"
+#include "optim.h"
+#include "moe_bwd.h"
+#include "status.h"
+
+/* embedding_fwd_cuda fails: this build has no CUDA. */
+int embedding_fwd_cuda(const float *d_table, int vocab, const int32_t *d_ids, long tokens,
+		       int dim, float *d_out, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* embedding_bwd_cuda fails: this build has no CUDA. */
+int embedding_bwd_cuda(const float *d_dout, const int32_t *d_ids, long tokens, int dim,
+		       int vocab, float *d_dtable, void *d_work, size_t work_bytes, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* rmsnorm_fwd_cuda fails: this build has no CUDA. */
+int rmsnorm_fwd_cuda(const float *d_x, const float *d_gain, long rows, int dim, float eps,
+		     float *d_y, float *d_rstd, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* rmsnorm_bwd_cuda fails: this build has no CUDA. */
+int rmsnorm_bwd_cuda(const float *d_dy, const float *d_x, const float *d_gain,
+		     const float *d_rstd, long rows, int dim, float *d_dx, float *d_dgain,
+		     void *d_work, size_t work_bytes, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* swiglu_fwd_cuda fails: this build has no CUDA. */
+int swiglu_fwd_cuda(const float *d_gate, const float *d_up, long rows, int cols, long ld,
+		    float *d_h, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* swiglu_bwd_cuda fails: this build has no CUDA. */
+int swiglu_bwd_cuda(const float *d_dh, const float *d_gate, const float *d_up, long rows,
+		    int cols, long ld, float *d_dgate, float *d_dup, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* xent_cuda fails: this build has no CUDA. */
+int xent_cuda(const void *d_logits, enum xent_dtype dtype, const int32_t *d_targets, long rows,
+	      int vocab, float dscale, float *d_losses, void *d_dlogits, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* adamw_cuda fails: this build has no CUDA. */
+int adamw_cuda(const struct adamw_config *c, const struct adamw_segment *d_segs, int nsegs,
+	       long n, float *d_param, const float *d_grad, float *d_m, float *d_v,
+	       const float *d_grad_scale, uint16_t *d_param_bf16, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* grad_norm_cuda fails: this build has no CUDA. */
+int grad_norm_cuda(const float *d_g, long n, float max_norm, float *d_norm, float *d_scale,
+		   void *d_work, size_t work_bytes, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* moe_router_bwd_cuda fails: this build has no CUDA. */
+int moe_router_bwd_cuda(const float *d_logits, const int32_t *d_topk_idx, const float *d_dw,
+			long tokens, int experts, int topk, float route_scale, float *d_dlogits,
+			void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* moe_combine_bwd_cuda fails: this build has no CUDA. */
+int moe_combine_bwd_cuda(const uint16_t *d_y, const float *d_dout, const int32_t *d_rows,
+			 const float *d_w, long tokens, int topk, int hidden,
+			 const int32_t *d_row_token, long rows_padded, uint16_t *d_dy,
+			 float *d_dw, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* moe_expert_load_cuda fails: this build has no CUDA. */
+int moe_expert_load_cuda(const int32_t *d_topk_idx, long tokens, int topk, int experts,
+			 int32_t *d_load, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* moe_bias_update_cuda fails: this build has no CUDA. */
+int moe_bias_update_cuda(float *d_bias, const int32_t *d_load, int experts, float gamma,
+			 void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
