@@ -55,7 +55,8 @@ const uint8_t *bpe_token_bytes(const struct bpe *b, int32_t token, size_t *len);
 
 /* bpe_encode writes the tokens of text to tokens (room for len entries: there are
  * never more tokens than bytes) and their count to *n_tokens. MB_ERR_ARG for a text
- * over BPE_MAX_TEXT, MB_ERR_NOMEM. */
+ * over BPE_MAX_TEXT, MB_ERR_NOMEM. A call costs O(len) plus O(vocabulary) of setup:
+ * encode a corpus in one call, not line by line (2.6 MB in about 0.5 s). */
 int bpe_encode(const struct bpe *b, const uint8_t *text, size_t len, int32_t *tokens,
 	       size_t *n_tokens);
 /* bpe_decode writes the bytes of n tokens to out (cap bytes) and their count to

@@ -456,7 +456,7 @@ START_TEST(fuzz_mutated_files)
 	for (int it = 0; it < 1500; it++) {
 		size_t m = n;
 		memcpy(text, orig, n);
-		for (int k = 1 + (int)(mb_rng_next(&rng) % 3); k > 0; k--) {
+		for (int k = 1 + (int)(mb_rng_next(&rng) % 3); k > 0 && m > 0; k--) {
 			size_t at = (size_t)(mb_rng_next(&rng) % m);
 			if (mb_rng_next(&rng) % 8 == 0)
 				m = at;                 /* truncate */
