@@ -39,6 +39,8 @@ START_TEST(short_run_writes_lines_result_and_csv)
 			    "c[0][\"val_loss\"] is not None, c[2][\"val_loss\"] is not None, "
 			    "c[1][\"val_loss\"] is None)'"), 0);
 	ck_assert_str_eq(out, "4 pass 256 True True True\n");
+	/* a valid result document: compare reads it (against itself: no regression) */
+	ck_assert_int_eq(sh("$MB compare r.json r.json"), 0);
 	ck_assert_int_eq(sh("grep -c '^#' r.csv; grep -c '^[0-9]' r.csv"), 0);
 	ck_assert_str_eq(out, "4\n4\n");
 	ck_assert_int_eq(sh("gnuplot -c $SRC/plots/train_loss.gp fig r.csv && test -s fig.png"), 0);

@@ -32,6 +32,7 @@
 #include "net_data.h"
 #include "result.h"
 #include "session.h"
+#include "stats.h"
 #include "status.h"
 #include "timer.h"
 #include "train_run.h"
@@ -295,25 +296,39 @@ static void val_range(const struct train_curve *c, double *first, double *best)
 	}
 }
 
+/* train_times stores the steps' time statistics (time_s) in the record and returns the
+ * median tokens/s. */
+static double train_times(cJSON *r, const struct train_curve *c, long *steps)
+{
+	struct stats st;
+	double *dt = malloc((size_t)(c->n ? c->n : 1) * sizeof(double)), med = NAN;
+	long n = 0;
+	*steps = 0;
+	if (!dt)
+		return NAN;
+	for (long i = 0; i < c->n; i++)
+		if (isfinite(c->p[i].step_ms))
+			dt[n++] = c->p[i].step_ms / 1e3;
+	if (n > 0 && stats_compute(dt, (size_t)n, &st) == MB_OK) {
+		result_set_time(r, &st);
+		med = (double)opt.batch * (double)opt.seq / st.median;
+	} else {
+		/* no step finished: the schema still wants a time_s */
+		struct stats none = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0 };
+		result_set_time(r, &none);
+	}
+	free(dt);
+	*steps = n;
+	return med;
+}
+
 /* train_record adds the run's record (final figures, median tokens/s) and summary. */
 static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 {
 	char name[160], lines[512];
 	const struct train_curve *c = &t->curve;
-	double first, best, *tps = malloc((size_t)(c->n ? c->n : 1) * sizeof(double));
-	if (!tps)
-		return MB_ERR_NOMEM;
+	double first, best;
 	long n = 0;
-	for (long i = 0; i < c->n; i++)
-		if (isfinite(c->p[i].tok_s))
-			tps[n++] = c->p[i].tok_s;
-	for (long i = 1; i < n; i++)   /* insertion sort: n is the step count */
-		for (long j = i; j > 0 && tps[j] < tps[j - 1]; j--) {
-			double x = tps[j];
-			tps[j] = tps[j - 1], tps[j - 1] = x;
-		}
-	double med = n > 0 ? tps[n / 2] : NAN;
-	free(tps);
 	val_range(c, &first, &best);
 	const struct train_point *last = c->n ? &c->p[c->n - 1] : NULL;
 	snprintf(name, sizeof(name), "%s/%s/b%lld_s%lld", opt.preset, opt.precision,
@@ -321,6 +336,7 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON *r = result_add_record(ctx->doc, "train", name, "cpu");
 	if (!r)
 		return MB_ERR_NOMEM;
+	double med = train_times(r, c, &n);
 	cJSON *pm = cJSON_GetObjectItem(r, "params");
 	cJSON_AddStringToObject(pm, "preset", opt.preset);
 	cJSON_AddStringToObject(pm, "precision", opt.precision);
