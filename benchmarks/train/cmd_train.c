@@ -10,9 +10,9 @@
  *   moebench train --precision fp8 --time-limit 1200 --data my_corpus/
  *
  * Tokens are bytes (vocabulary 256, overriding the preset's, with a note), or with
- * --vocab N a BPE trained on the training text (model/bpe.h; saved beside --save as
+ * --vocab N a BPE trained on the training text (model/train/bpe.h; saved beside --save as
  * FILE.bpe.json, reused with --tokenizer). --save / --init-from write and read the
- * weights as safetensors under the Hugging Face names (model/net_ckpt.c). Model FLOPs
+ * weights as safetensors under the Hugging Face names (model/train/net_ckpt.c). Model FLOPs
  * per token are model/accounting.c's (the function `moebench model` prints); MFU is
  * against --measured-peak's SGEMM rate (`moebench peak`), n/a without it: there is no
  * datasheet peak for a CPU. Exit 0; 1 when the loss is not finite; 2 on bad input.

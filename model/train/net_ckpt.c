@@ -1,6 +1,6 @@
 /*
  * net_ckpt.c - the trainable model's weights to and from a safetensors file
- * (model/safetensors.h), under the Hugging Face names and [out, in] shapes of
+ * (model/io/safetensors.h), under the Hugging Face names and [out, in] shapes of
  * net_layout.c, so a checkpoint written here loads in the reference PyTorch code
  * (matrices 2-D, norm weights and the routing bias 1-D, F32) and back.
  */

@@ -2,7 +2,7 @@
  * net_data.h - training text for the trainable model (net.h): byte-level tokens
  * (vocabulary 256) from the Debian package `fortunes` (/usr/share/games/fortunes, the
  * .dat and .u8 index files skipped), any file or folder, or a random byte stream; the
- * last 5% held out for validation; optionally BPE tokens (model/bpe.h); batches of B
+ * last 5% held out for validation; optionally BPE tokens (model/train/bpe.h); batches of B
  * sequences of len tokens.
  *
  * Functions return MB_OK, MB_ERR_ARG (nothing to read, corpus too small) with the
