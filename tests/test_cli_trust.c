@@ -49,6 +49,20 @@ START_TEST(one_wrong_element_fails_the_full_check)
 }
 END_TEST
 
+START_TEST(one_wrong_tile_fails_the_grouped_check)
+{
+	/* Every expert's 16x16 tiles are covered: a wrong tile in the last expert's block
+	 * fails each grouped GEMM, with only 2 random samples beside the tiles. */
+	ck_assert_int_eq(sh("MOEBENCH_TEST_CORRUPT=tile $MB gemm --grouped 4 --dtype fp8-block "
+			    "--samples 2 " FAST " --out r.json"), 1);
+	ck_assert_int_eq(sh(PY "print(sorted(set(r[\"check\"][\"status\"] for r in d[\"records\"] "
+			    "if r[\"params\"][\"layer\"] == \"moe.grouped\")))'"), 0);
+	ck_assert_str_eq(out, "['fail']\n");
+	ck_assert_int_eq(sh("$MB gemm --grouped 4 --dtype fp8-block --samples 2 " FAST
+			    " --out s.json"), 0);
+}
+END_TEST
+
 START_TEST(one_wrong_mla_element_fails)
 {
 	ck_assert_int_eq(sh("MOEBENCH_TEST_CORRUPT=element $MB mla --preset v3-tiny --seq 16 "
@@ -102,6 +116,7 @@ static Suite *trust_suite(void)
 	tcase_add_test(check, clean_gemm_reports_its_coverage);
 	tcase_add_test(check, one_wrong_tile_fails_the_sampled_check);
 	tcase_add_test(check, one_wrong_element_fails_the_full_check);
+	tcase_add_test(check, one_wrong_tile_fails_the_grouped_check);
 	tcase_add_test(check, one_wrong_mla_element_fails);
 	tcase_add_test(compare, compare_refuses_trailing_data);
 	tcase_add_test(compare, compare_refuses_negative_time_naming_the_record);

@@ -80,6 +80,11 @@ void gemm_sample_errors(const struct gemm_sampler *s, struct gemm_errors *e);
 #define GEMM_FULL_CHECK_FMA ((double)(1 << 26))
 #define GEMM_CHECK_TILE 16
 
+/* gemm_check_in_tile returns a position inside tile number t of length len (the last
+ * tile may be short), chosen by a hash of (seed, key): the same row for a whole band of
+ * tiles and the same column for a whole column of tiles, so a sampler can reuse rows. */
+size_t gemm_check_in_tile(uint64_t seed, uint64_t key, size_t t, size_t len);
+
 /* gemm_test_corrupt is a test-only hook: when the environment variable
  * MOEBENCH_TEST_CORRUPT is "tile" or "element", it damages the output d (ld n) of a
  * logical lm x ln GEMM over k, one 16x16 tile or one element away from the corners, so

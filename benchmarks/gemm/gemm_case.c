@@ -350,11 +350,7 @@ int gemm_errors_annotate(const struct gemm_errors *e, double tol_arith, double t
 	return MB_OK;
 }
 
-/* in_tile returns a position inside tile number t of length len (the last tile may
- * be short), chosen by a hash of (seed, key): the same row for a whole band of tiles
- * and the same column for a whole column of tiles, so the sampler reuses A's row and
- * case_row B's (bcache). */
-static size_t in_tile(uint64_t seed, uint64_t key, size_t t, size_t len)
+size_t gemm_check_in_tile(uint64_t seed, uint64_t key, size_t t, size_t len)
 {
 	uint64_t h = (seed ^ (key * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
 	size_t w = len - t * GEMM_CHECK_TILE < GEMM_CHECK_TILE ? len - t * GEMM_CHECK_TILE
@@ -374,8 +370,8 @@ static void case_pick(const void *ctx, int t, struct mb_rng *rng, size_t *ia, si
 		i = (size_t)t / (size_t)g->ln;
 		j = (size_t)t % (size_t)g->ln;
 	} else if (t < g->cover) {
-		i = in_tile(g->seed, (size_t)t / tn, (size_t)t / tn, (size_t)g->lm);
-		j = in_tile(g->seed ^ 0x5bd1e995u, (size_t)t % tn, (size_t)t % tn, (size_t)g->ln);
+		i = gemm_check_in_tile(g->seed, (size_t)t / tn, (size_t)t / tn, (size_t)g->lm);
+		j = gemm_check_in_tile(g->seed ^ 0x5bd1e995u, (size_t)t % tn, (size_t)t % tn, (size_t)g->ln);
 	} else {
 		i = r == 0 ? 0 : r == 1 ? (size_t)g->lm - 1 : mb_rng_next(rng) % (size_t)g->lm;
 		j = r == 0 ? 0 : r == 1 ? (size_t)g->ln - 1 : mb_rng_next(rng) % (size_t)g->ln;

@@ -26,6 +26,7 @@
 struct grouped_case {
 	enum gemm_impl impl;
 	int groups, per, padded_per, n, k, samples;
+	long cover;                /* checked outputs that cover every expert's 16x16 tiles */
 	uint64_t seed, stream;      /* stream: from the shape's label, fresh inputs per GEMM */
 	int *rows;
 	float *a, *b;              /* FP32 [groups*padded_per, k] (zero padding), [groups*n, k] */
@@ -94,14 +95,32 @@ static int grouped_run(void *state)
 	return MB_OK;
 }
 
-/* grouped_pick samples an expert, one of its real rows and a column. */
+/* grouped_tiles returns the 16x16 output tiles of one expert's real rows. */
+static long grouped_tiles(const struct grouped_case *g)
+{
+	return (long)((g->per + GEMM_CHECK_TILE - 1) / GEMM_CHECK_TILE) *
+	       ((g->n + GEMM_CHECK_TILE - 1) / GEMM_CHECK_TILE);
+}
+
+/* grouped_pick picks checked output t: one in every 16x16 tile of every expert's real
+ * rows, expert by expert; then random ones (an expert, a real row, a column), the first
+ * expert's first and the last expert's last output first. */
 static void grouped_pick(const void *ctx, int t, struct mb_rng *rng, size_t *ia, size_t *ib,
 			 double *d)
 {
 	const struct grouped_case *g = ctx;
-	size_t e = t == 0 ? 0 : t == 1 ? (size_t)g->groups - 1 : mb_rng_next(rng) % (size_t)g->groups;
-	size_t i = t == 0 ? 0 : t == 1 ? (size_t)g->per - 1 : mb_rng_next(rng) % (size_t)g->per;
-	size_t j = t == 0 ? 0 : t == 1 ? (size_t)g->n - 1 : mb_rng_next(rng) % (size_t)g->n;
+	size_t e, i, j, tn = ((size_t)g->n + GEMM_CHECK_TILE - 1) / GEMM_CHECK_TILE;
+	long r = t - g->cover;
+	if (t < g->cover) {
+		size_t tt = (size_t)(t % grouped_tiles(g));
+		e = (size_t)(t / grouped_tiles(g));
+		i = gemm_check_in_tile(g->seed ^ e, tt / tn, tt / tn, (size_t)g->per);
+		j = gemm_check_in_tile(g->seed ^ 0x5bd1e995u, tt % tn, tt % tn, (size_t)g->n);
+	} else {
+		e = r == 0 ? 0 : r == 1 ? (size_t)g->groups - 1 : mb_rng_next(rng) % (size_t)g->groups;
+		i = r == 0 ? 0 : r == 1 ? (size_t)g->per - 1 : mb_rng_next(rng) % (size_t)g->per;
+		j = r == 0 ? 0 : r == 1 ? (size_t)g->n - 1 : mb_rng_next(rng) % (size_t)g->n;
+	}
 	*ia = e * (size_t)g->padded_per + i;
 	*ib = e * (size_t)g->n + j;
 	*d = g->d[*ia * (size_t)g->n + j];
@@ -129,16 +148,26 @@ static int grouped_check(void *state, struct bench_check *chk)
 	int err = g->plan ? gemm_grouped_cuda_download(g->plan, g->d) : MB_OK;
 	if (err)
 		return err;
-	struct gemm_sampler sm = { g, g->k, g->samples, g->seed, grouped_tol_arith(g),
-				   grouped_pick, grouped_row };
+	g->cover = (long)g->groups * grouped_tiles(g);
+	/* NOTE: the test-only hook damages the last expert's block (gemm_corrupt.c). */
+	gemm_test_corrupt(g->d + (size_t)(g->groups - 1) * (size_t)g->padded_per * (size_t)g->n,
+			  g->padded_per, g->n, g->per, g->n, g->k);
+	int n = (int)(g->cover + g->samples);
+	struct gemm_sampler sm = { g, g->k, n, g->seed, grouped_tol_arith(g), grouped_pick,
+				   grouped_row };
 	gemm_sample_errors(&sm, &g->err);
-	gemm_errors_to_check(&g->err, grouped_tol_arith(g), TOL_QUANT_FP8, g->samples, chk);
+	gemm_errors_to_check(&g->err, grouped_tol_arith(g), TOL_QUANT_FP8, n, chk);
 	return MB_OK;
 }
 
 static int grouped_annotate(void *state, cJSON *rec)
 {
 	struct grouped_case *g = state;
+	char how[96];
+	snprintf(how, sizeof(how), "one per %dx%d tile of every expert + %d random",
+		 GEMM_CHECK_TILE, GEMM_CHECK_TILE, g->samples);
+	if (!cJSON_AddStringToObject(cJSON_GetObjectItem(rec, "check"), "coverage", how))
+		return MB_ERR_NOMEM;
 	return gemm_errors_annotate(&g->err, grouped_tol_arith(g), TOL_QUANT_FP8, rec);
 }
 
