@@ -172,12 +172,14 @@ static int write_csv(const struct report *rep, int which, const char *path, bool
 	return st;
 }
 
-/* render runs gnuplot -c SCRIPT CSV TMP/NAME, then installs TMP/NAME.png at png. */
+/* render runs gnuplot -c SCRIPT CSV TMP/NAME FLAGS..., then installs TMP/NAME.png at
+ * png. */
 static int render(const char *gp, const char *script, const char *csv, const char *dir,
-		  const char *name, const char *png, bool force)
+		  const char *name, const char *png, bool force, const bool has[2])
 {
 	char tmp[2100], base[2300], from[2400], why[512];
-	char *args[] = { (char *)gp, "-c", (char *)script, (char *)csv, base, NULL };
+	char *args[] = { (char *)gp, "-c", (char *)script, (char *)csv, base,
+			 has[0] ? "1" : "0", has[1] ? "1" : "0", NULL };
 	pid_t pid;
 	int status, st = 0, err;
 
@@ -203,13 +205,21 @@ int report_plot(const struct report *rep, const char *dir, bool force)
 {
 	char gp[1024], sdir[1024], csv[2100], png[2100], script[2100];
 	int st = find_tools(gp, sizeof(gp), sdir, sizeof(sdir));
+	bool has[2] = { false, false };   /* GPU-hours at our MFU, projected */
+
+	for (size_t i = 0; i < rep->in.n_meas * rep->n_pub; i++)
+		has[0] = has[0] || (isfinite(rep->cmps[i].gpu_hours_at_mfu) &&
+				    isfinite(rep->pubs[i % rep->n_pub].gpu_hours));
+	for (size_t j = 0; j < rep->n_pub; j++)
+		has[1] = has[1] || (isfinite(projected_for(rep, &rep->pubs[j])) &&
+				    isfinite(rep->pubs[j].gpu_hours));
 
 	for (int i = 0; !st && i < 2; i++) {
 		snprintf(csv, sizeof(csv), "%s/%s.csv", dir, plot_names[i]);
 		snprintf(png, sizeof(png), "%s/%s.png", dir, plot_names[i]);
 		snprintf(script, sizeof(script), "%s/%s.gp", sdir, plot_names[i]);
 		if (!(st = write_csv(rep, i, csv, force)))
-			st = render(gp, script, csv, dir, plot_names[i], png, force);
+			st = render(gp, script, csv, dir, plot_names[i], png, force, has);
 		if (!st)
 			cli_note(false, "figure: %s (data %s)", png, csv);
 	}
