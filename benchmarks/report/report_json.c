@@ -148,15 +148,15 @@ static cJSON *proj_json(const struct report_project *p)
 cJSON *report_to_json(const struct report *rep)
 {
 	cJSON *o = cJSON_CreateObject();
+	cJSON *schema = cJSON_AddStringToObject(o, "schema", "moebench.report/1");
 	cJSON *argv = cJSON_AddArrayToObject(o, "argv");
 	cJSON *ms = cJSON_CreateArray(), *ps = cJSON_CreateArray();
 	cJSON *cs = cJSON_CreateArray(), *js = cJSON_CreateArray();
-	if (!o || !argv || !ms || !ps || !cs || !js) {
+	if (!o || !schema || !argv || !ms || !ps || !cs || !js) {
 		cJSON_Delete(o), cJSON_Delete(ms), cJSON_Delete(ps);
 		cJSON_Delete(cs), cJSON_Delete(js);
 		return NULL;
 	}
-	cJSON_AddStringToObject(o, "schema", "moebench.report/1");
 	for (int i = 0; i < rep->argc; i++)
 		cJSON_AddItemToArray(argv, cJSON_CreateString(rep->argv[i]));
 	cJSON_AddNumberToObject(o, "usd_per_gpu_hour", rep->usd);
