@@ -108,6 +108,36 @@ START_TEST(gpu_hours_cost_verdict)
 }
 END_TEST
 
+START_TEST(scaling_efficiency)
+{
+	struct report_meas m[4];
+	struct report_figs f[4];
+
+	/* weak: 1 GPU at 1000 tokens/s, 8 at 7000 (875 per GPU: 87.5%); strong: 2 GPUs at
+	 * 1000, 4 at 1500 (T0 N0 / (T N) = 2 / (4 x 2/3) = 75%); a step row has none */
+	for (int i = 0; i < 4; i++) {
+		hand_run(&m[i], NULL, "bf16");
+		snprintf(m[i].kind, sizeof(m[i].kind), i < 3 ? "scale" : "step");
+	}
+	snprintf(m[0].mode, 8, "weak"), m[0].gpus = 8, m[0].tokens_per_s = 7000;
+	snprintf(m[1].mode, 8, "weak"), m[1].gpus = 1, m[1].tokens_per_s = 1000;
+	snprintf(m[2].mode, 8, "strong"), m[2].gpus = 4, m[2].tokens_per_s = 1500;
+	snprintf(m[3].mode, 8, "%s", "");
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(report_figures(&m[i], NULL, NULL, &f[i]), MB_OK);
+	report_scaling(m, f, 4);
+	ck_assert_double_eq_tol(f[0].scaling_eff, 0.875, 1e-15);
+	ck_assert_int_eq(f[0].scaling_base_gpus, 1);
+	ck_assert_double_eq(f[1].scaling_eff, 1.0);
+	ck_assert_double_eq(f[2].scaling_eff, 1.0);   /* its own base: no 2-GPU strong row */
+	ck_assert(isnan(f[3].scaling_eff));
+	m[3] = m[2], m[3].gpus = 2, m[3].tokens_per_s = 1000;
+	ck_assert_int_eq(report_figures(&m[3], NULL, NULL, &f[3]), MB_OK);
+	report_scaling(m, f, 4);
+	ck_assert_double_eq_tol(f[2].scaling_eff, 0.75, 1e-15);
+}
+END_TEST
+
 /* ---- conventions: the published runs under the accounting's switches ---- */
 
 static struct baselines set;
@@ -296,6 +326,22 @@ START_TEST(cli_plot_never_overwrites)
 }
 END_TEST
 
+START_TEST(cli_scale_document)
+{
+	/* hand-made: `scale` writes none yet; the fields report.h says it reads */
+	ck_assert_int_eq(sh("printf '%%s' '{\"schema\":\"moebench.result/1\",\"context\":{\"world_size\":1},"
+			    "\"records\":[{\"benchmark\":\"scale\",\"name\":\"weak/1\",\"params\":{"
+			    "\"preset\":\"v3-tiny\",\"seq\":64,\"vocab\":256,\"gpus\":1,\"mode\":\"weak\"},"
+			    "\"metrics\":{\"tokens_per_s\":1000},\"check\":{\"status\":\"pass\"}},"
+			    "{\"benchmark\":\"scale\",\"name\":\"weak/8\",\"params\":{\"preset\":"
+			    "\"v3-tiny\",\"seq\":64,\"vocab\":256,\"gpus\":8,\"mode\":\"weak\"},"
+			    "\"metrics\":{\"tokens_per_s\":7000},\"check\":{\"status\":\"pass\"}}]}' "
+			    "> sc.json && $MB report sc.json --baseline frontier"), 0);
+	ck_assert_msg(strstr(out, "87.50 (weak vs 1)"), "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "scale weak/8"));
+}
+END_TEST
+
 START_TEST(cli_bad_input)
 {
 	ck_assert_int_eq(sh("echo '{\"schema\":\"moebench.result/1\",\"context\":{},\"records\":"
@@ -323,6 +369,7 @@ static Suite *report_suite(void)
 	tcase_add_test(arith, figures_hand_computed);
 	tcase_add_test(arith, figures_fp8_and_unknown_device);
 	tcase_add_test(arith, gpu_hours_cost_verdict);
+	tcase_add_test(arith, scaling_efficiency);
 	tcase_add_unchecked_fixture(conv, load_set, free_set);
 	tcase_add_test(conv, conventions_deepseek_v3);
 	tcase_add_test(conv, conventions_stated_rates);
@@ -332,6 +379,7 @@ static Suite *report_suite(void)
 	tcase_set_timeout(cli, 120);
 	tcase_add_test(cli, cli_step_and_train);
 	tcase_add_test(cli, cli_plot_never_overwrites);
+	tcase_add_test(cli, cli_scale_document);
 	tcase_add_test(cli, cli_bad_input);
 	suite_add_tcase(s, arith);
 	suite_add_tcase(s, conv);

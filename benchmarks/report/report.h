@@ -15,7 +15,9 @@
  * A `scale` record (not written by any command yet) is read as: benchmark "scale",
  * params.gpus (int), params.mode ("weak"|"strong"), params.preset, params.precision,
  * params.seq, params.vocab, metrics.tokens_per_s (whole run), and optionally
- * metrics.efficiency; its rows then carry their GPU count into MFU and GPU-hours.
+ * metrics.efficiency (ignored: report computes it); its rows carry their GPU count into
+ * MFU and GPU-hours, and each gets its scaling efficiency against the run of fewest
+ * GPUs of the same mode, preset, precision and seq (report_scaling).
  *
  * Library functions return MB_OK or a negative MB_ERR_* with the reason in why.
  */
@@ -65,6 +67,12 @@ struct report_figs {
 	struct report_peak bf16_meas, fp8_meas; /* a `peak` document's */
 	double mfu_bf16_ds, mfu_fp8_ds, mfu_bf16_meas, mfu_fp8_meas;
 	bool fp8;                          /* an FP8 run: its FP8 MFU is shown too */
+	double scaling_eff;                /* scale rows: tokens/s per GPU over that of the
+					      fewest GPUs of the same mode, preset,
+					      precision and seq (weak and strong alike:
+					      E_s = T0 N0 / (T N) is the same ratio); NaN
+					      for other rows */
+	int64_t scaling_base_gpus;         /* that fewest */
 };
 
 /* A published run with a rate: its figures and its MFU under each convention. */
@@ -122,6 +130,9 @@ const char *report_conv_name(enum report_conv c);
  * measured (either may be NULL/NaN). MB_ERR_ARG when the config does not count. */
 int report_figures(const struct report_meas *m, const struct report_peak *meas_bf16,
 		   const struct report_peak *meas_fp8, struct report_figs *out);
+
+/* report_scaling sets figs[i].scaling_eff of every scale row of meas[0..n). */
+void report_scaling(const struct report_meas *meas, struct report_figs *figs, size_t n);
 
 /* report_pub_fill computes a published run's rate and its MFU under each convention. */
 int report_pub_fill(const struct baselines_eval *e, struct report_pub *out);

@@ -69,6 +69,30 @@ int report_figures(const struct report_meas *m, const struct report_peak *meas_b
 	return MB_OK;
 }
 
+/* same_series tells whether two scale rows belong to one sweep. */
+static bool same_series(const struct report_meas *a, const struct report_meas *b)
+{
+	return !strcmp(a->kind, "scale") && !strcmp(b->kind, "scale") &&
+	       !strcmp(a->mode, b->mode) && !strcmp(a->cfg.name, b->cfg.name) &&
+	       !strcmp(a->precision, b->precision) && a->cfg.seq_len == b->cfg.seq_len;
+}
+
+void report_scaling(const struct report_meas *meas, struct report_figs *figs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t base = i;
+		figs[i].scaling_eff = NAN;
+		figs[i].scaling_base_gpus = 0;
+		if (strcmp(meas[i].kind, "scale") != 0)
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (same_series(&meas[i], &meas[k]) && meas[k].gpus < meas[base].gpus)
+				base = k;
+		figs[i].scaling_eff = figs[i].tokens_per_gpu_s / figs[base].tokens_per_gpu_s;
+		figs[i].scaling_base_gpus = meas[base].gpus;
+	}
+}
+
 bool report_pub_has_rate(const struct model_baseline_run *run)
 {
 	return (isfinite(model_run_figure(run, MODEL_FIG_GPU_HOURS)) &&
@@ -273,6 +297,7 @@ int report_build(struct report *rep, const struct baselines *set, const char *co
 				 "configuration", in->meas[i].origin, in->meas[i].label);
 			return err;
 		}
+	report_scaling(in->meas, rep->figs, in->n_meas);
 	if ((err = build_pubs(rep, set, names, why, why_len)))
 		return err;
 	rep->cmps = calloc(in->n_meas * rep->n_pub + 1, sizeof(*rep->cmps));

@@ -7,7 +7,9 @@
  *                   tokens_per_gpu_s, model_flops_per_token, flops_terms{...},
  *                   flops_6n, recorded_flops_per_token, tflops_per_gpu,
  *                   mfu_bf16_datasheet, mfu_fp8_datasheet, mfu_bf16_measured,
- *                   mfu_fp8_measured, peaks{bf16_datasheet{tflops,source},...} } ],
+ *                   mfu_fp8_measured, scaling_efficiency (scale rows; null else),
+ *                   scaling_mode?, scaling_base_gpus?,
+ *                   peaks{bf16_datasheet{tflops,source},...} } ],
  *   "published": [ { run, hardware, gpus, tokens, gpu_hours, tokens_per_gpu_s,
  *                    mfu_published, published_as, closest, ref, where,
  *                    conventions{causal+mtp{flops_per_token, mfu}, ...} } ],
@@ -67,6 +69,11 @@ static cJSON *meas_json(const struct report *rep, size_t i)
 	add_num(o, "mfu_fp8_datasheet", f->mfu_fp8_ds);
 	add_num(o, "mfu_bf16_measured", f->mfu_bf16_meas);
 	add_num(o, "mfu_fp8_measured", f->mfu_fp8_meas);
+	add_num(o, "scaling_efficiency", f->scaling_eff);
+	if (isfinite(f->scaling_eff)) {
+		cJSON_AddStringToObject(o, "scaling_mode", m->mode);
+		cJSON_AddNumberToObject(o, "scaling_base_gpus", (double)f->scaling_base_gpus);
+	}
 	pk = cJSON_AddObjectToObject(o, "peaks");
 	add_peak(pk, "bf16_datasheet", &f->bf16_ds);
 	add_peak(pk, "fp8_datasheet", &f->fp8_ds);

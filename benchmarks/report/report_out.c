@@ -97,10 +97,10 @@ static void heading(FILE *out, enum report_format fmt, const char *title)
 /* measured_table: one row per measured run. */
 static void measured_table(const struct report *rep, enum report_format fmt, FILE *out)
 {
-	struct tab t = { .ncol = 12, .head = { "run", "gpus", "precision", "tokens_per_s",
+	struct tab t = { .ncol = 13, .head = { "run", "gpus", "precision", "tokens_per_s",
 		"tokens_per_gpu_s", "model_GFLOP_per_token", "6N_GFLOP_per_token", "tflops_per_gpu",
 		"mfu_bf16_datasheet_pct", "mfu_fp8_datasheet_pct", "mfu_bf16_measured_pct",
-		"mfu_fp8_measured_pct" } };
+		"mfu_fp8_measured_pct", "scaling_eff_pct" } };
 	for (size_t i = 0; i < rep->in.n_meas; i++) {
 		const struct report_meas *m = &rep->in.meas[i];
 		const struct report_figs *f = &rep->figs[i];
@@ -119,6 +119,11 @@ static void measured_table(const struct report *rep, enum report_format fmt, FIL
 		fmt_pct(row[9], f->mfu_fp8_ds);
 		fmt_pct(row[10], f->mfu_bf16_meas);
 		fmt_pct(row[11], f->mfu_fp8_meas);
+		if (isfinite(f->scaling_eff))
+			snprintf(row[12], CELL, "%.2f (%s vs %lld)", 100 * f->scaling_eff, m->mode,
+				 (long long)f->scaling_base_gpus);
+		else
+			snprintf(row[12], CELL, "-");
 	}
 	tab_print(&t, fmt, out);
 }
