@@ -45,6 +45,12 @@ static const struct bench_desc bench_project = {
 	.command = cmd_project,
 };
 
+static const struct bench_desc bench_report = {
+	.name = "report",
+	.summary = "step/train results -> tokens/s per GPU, MFU, GPU-hours, cost beside the published runs",
+	.command = cmd_report,
+};
+
 static const struct bench_desc bench_compare = {
 	.name = "compare",
 	.summary = "two result files -> regressions (exit 1 on one)",
@@ -63,6 +69,7 @@ const struct bench_desc *const bench_registry[] = {
 	&bench_a2a,
 	&bench_step,
 	&bench_train,
+	&bench_report,
 	&bench_compare,
 	&bench_project,
 	NULL,

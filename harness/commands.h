@@ -14,5 +14,6 @@ int cmd_claims(int argc, char **argv);
 int cmd_pipeline(int argc, char **argv);
 int cmd_project(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif
