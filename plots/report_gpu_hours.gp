@@ -16,8 +16,9 @@ outbase = ARG2
 
 set datafile separator ","
 set datafile columnheaders
-stats datafile using 0 nooutput
-n_rows = STATS_records
+# NOTE: counted outside `stats`, which fails on a CSV without data rows (no chosen
+# published run states GPU-hours); such a figure says so instead of failing.
+n_rows = int(system(sprintf("grep -v '^#' '%s' | tail -n +2 | grep -c . || true", datafile)))
 
 if (strstrt(GPVAL_TERMINALS, " pngcairo ") > 0) {
 	set terminal pngcairo size 1200,800 enhanced font 'Sans,10'
@@ -46,5 +47,13 @@ cmd = "plot datafile using ($0-0.28):'claimed' with boxes lc rgb '#1f5fa8' title
 if (has_ours) cmd = cmd.", '' using 0:'at_our_mfu' with boxes lc rgb '#c0392b' title 'published model and hardware at moebench''s measured MFU', '' using 0:'at_our_mfu':(sprintf('%.3gM', column('at_our_mfu')/1e6)) with labels offset 0,0.7 font ',8' notitle"
 if (has_proj) cmd = cmd.", '' using ($0+0.28):'projected' with boxes lc rgb '#2e8b57' title 'moebench project', '' using ($0+0.28):'projected':(sprintf('%.3gM', column('projected')/1e6)) with labels offset 0,0.7 font ',8' notitle"
 cmd = cmd.", '' using 0:(1):xtic(1) with points ps 0 notitle, '' using ($0-0.28):'claimed':(sprintf('%.3gM', column('claimed')/1e6)) with labels offset 0,0.7 font ',8' notitle"
-eval cmd
+if (n_rows == 0) {
+	set label 1 'no published run among those chosen states GPU-hours' at graph 0.5,0.5 center font ',12'
+	set xrange [0:1]
+	unset xtics
+	unset key
+	plot 1 with points ps 0 notitle
+} else {
+	eval cmd
+}
 set output

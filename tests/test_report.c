@@ -339,6 +339,11 @@ START_TEST(cli_scale_document)
 			    "> sc.json && $MB report sc.json --baseline frontier"), 0);
 	ck_assert_msg(strstr(out, "87.50 (weak vs 1)"), "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "scale weak/8"));
+	/* the scaling figure's data: the sweep's efficiencies beside Frontier's */
+	ck_assert_int_eq(sh("$MB report sc.json --baseline frontier --plot sf >/dev/null 2>&1 && "
+			    "grep -v '^#' sf/report_scaling.csv && test -s sf/report_scaling.png"), 0);
+	ck_assert_msg(strstr(out, "\"scale weak/8\",measured,weak,8,87.5\n"), "%s", out);
+	ck_assert_msg(strstr(out, "\"frontier/gpt-175b\",published,strong,1024,89\n"), "%s", out);
 }
 END_TEST
 

@@ -8,7 +8,11 @@
  *     published run stating GPU-hours, the claim beside the published model on its
  *     hardware at the best measured BF16 MFU and beside a projection of the same model
  *     and hardware when a `project --json` document was given.
- * Both CSVs start with '#' provenance lines. gnuplot renders into a fresh directory,
+ *   DIR/report_scaling.csv -> plots/report_scaling.gp -> DIR/report_scaling.png
+ *     label, kind (measured|published), mode (weak|strong), gpus, eff_pct: weak and
+ *     strong scaling efficiency of `scale` results against ranks, the ideal line, and
+ *     the published efficiencies (Frontier's) marked.
+ * Every CSV starts with '#' provenance lines. gnuplot renders into a fresh directory,
  * then each file is installed under the rule of every output (never replacing without
  * --force).
  */
@@ -35,7 +39,9 @@
 
 extern char **environ;
 
-static const char *const plot_names[2] = { "report_mfu", "report_gpu_hours" };
+#define N_PLOTS 3
+static const char *const plot_names[N_PLOTS] = { "report_mfu", "report_gpu_hours",
+						 "report_scaling" };
 
 /* find_tools sets the gnuplot program (on PATH) and the scripts' directory. */
 static int find_tools(char *gp, size_t gp_len, char *dir, size_t dir_len)
@@ -65,7 +71,7 @@ int report_plot_check(const char *dir, bool force)
 	int st = find_tools(gp, sizeof(gp), sdir, sizeof(sdir));
 	if (st)
 		return st;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < N_PLOTS; i++)
 		for (int k = 0; k < 2; k++) {
 			snprintf(p, sizeof(p), "%s/%s.%s", dir, plot_names[i], k ? "png" : "csv");
 			int err = result_output_check(p, force, why, sizeof(why));
@@ -151,6 +157,39 @@ static void hours_csv(const struct report *rep, FILE *f)
 	}
 }
 
+/* scaling_csv: one row per scale result with an efficiency, and one per published
+ * weak or strong scaling efficiency. */
+static void scaling_csv(const struct report *rep, FILE *f)
+{
+	static const enum model_figure figs[2] = { MODEL_FIG_WEAK_SCALING_EFFICIENCY,
+						   MODEL_FIG_STRONG_SCALING_EFFICIENCY };
+	provenance(rep, f, "scaling efficiency (%) against GPUs (CPU runs: ranks); weak: "
+		   "per-GPU throughput at N over N0; strong: T(N0)*N0 / (T(N)*N)");
+	fprintf(f, "label,kind,mode,gpus,eff_pct\n");
+	/* NOTE: weak rows first, then strong: the figure draws each mode's rows as one
+	 * line, and a row of the other mode between them would break it. */
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < rep->in.n_meas; i++) {
+			if (!isfinite(rep->figs[i].scaling_eff) ||
+			    strcmp(rep->in.meas[i].mode, k ? "strong" : "weak"))
+				continue;
+			fprintf(f, "\"%s\",measured,%s,%lld,", rep->in.meas[i].label,
+				rep->in.meas[i].mode, (long long)rep->in.meas[i].gpus);
+			csv_num(f, 100 * rep->figs[i].scaling_eff, '\n');
+		}
+	for (size_t j = 0; j < rep->n_pub; j++) {
+		const struct report_pub *p = &rep->pubs[j];
+		for (int k = 0; k < 2 && isfinite(p->gpus); k++) {
+			double e = model_run_figure(p->eval->run, figs[k]);
+			if (!isfinite(e))
+				continue;
+			fprintf(f, "\"%s/%s\",published,%s,%.0f,", p->eval->baseline->name,
+				p->eval->run->name, k ? "strong" : "weak", p->gpus);
+			csv_num(f, 100 * e, '\n');
+		}
+	}
+}
+
 /* write_csv renders one CSV and writes it atomically. Returns an exit status. */
 static int write_csv(const struct report *rep, int which, const char *path, bool force)
 {
@@ -162,8 +201,10 @@ static int write_csv(const struct report *rep, int which, const char *path, bool
 		return cli_error(NULL, "out of memory");
 	if (which == 0)
 		mfu_csv(rep, f);
-	else
+	else if (which == 1)
 		hours_csv(rep, f);
+	else
+		scaling_csv(rep, f);
 	if (fclose(f) != 0 || !text)
 		st = cli_error(NULL, "out of memory");
 	else if ((err = result_write_atomic(path, text, force, why, sizeof(why))))
@@ -214,7 +255,7 @@ int report_plot(const struct report *rep, const char *dir, bool force)
 		has[1] = has[1] || (isfinite(projected_for(rep, &rep->pubs[j])) &&
 				    isfinite(rep->pubs[j].gpu_hours));
 
-	for (int i = 0; !st && i < 2; i++) {
+	for (int i = 0; !st && i < N_PLOTS; i++) {
 		snprintf(csv, sizeof(csv), "%s/%s.csv", dir, plot_names[i]);
 		snprintf(png, sizeof(png), "%s/%s.png", dir, plot_names[i]);
 		snprintf(script, sizeof(script), "%s/%s.gp", sdir, plot_names[i]);
