@@ -142,6 +142,7 @@ size_t net_bytes_f32(const struct net_f32 *m)
 	return m->bytes;
 }
 
+/* net_memory_f32 copies the terms net_alloc took from the allocations. */
 void net_memory_f32(const struct net_f32 *m, struct net_memory *out)
 {
 	*out = m->mem;

@@ -11,6 +11,7 @@
 #include "accounting.h"
 #include "status.h"
 
+/* net_memory_predict asks memory.c about one rank holding the whole step (net.h). */
 int net_memory_predict(const struct model_config *cfg, int batch, int seq,
 		       struct model_memory *out)
 {
@@ -29,6 +30,7 @@ int net_memory_predict(const struct model_config *cfg, int batch, int seq,
 	return model_memory_per_gpu(cfg, &lay, out, NULL, 0);
 }
 
+/* net_memory_ratios divides each measured term by its prediction (NaN where none). */
 void net_memory_ratios(const struct net_memory *got, const struct model_memory *want,
 		       double ratio[NET_MEM_TERMS])
 {
