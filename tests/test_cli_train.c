@@ -106,6 +106,10 @@ START_TEST(bad_input_exits_2)
 	expect_error("$MB train --preset gpt-22b --out x.json", "gpt-22b");
 	expect_error("$MB train --precision fp4 --out x.json", "fp4");
 	expect_error("$MB step --preset nope --out x.json", "nope");
+	/* a step predicted not to fit is refused before it allocates (v3-tiny at 4 x 128
+	 * needs ~0.3 GB, so a 1 MB limit refuses it; v3-small needs ~44 GB) */
+	expect_error("$MB step --mem-limit 1M --out x.json", "more than --mem-limit's");
+	expect_error("$MB step --preset v3-small --mem-limit 16G --out x.json", "needs about 4");
 	ck_assert_int_eq(sh("ls x.json 2>/dev/null | wc -l"), 0);
 	ck_assert_str_eq(out, "0\n");
 }

@@ -42,7 +42,7 @@
 
 static struct {
 	const char *preset, *precision, *peak_file;
-	int64_t batch, seq;
+	int64_t batch, seq, mem_limit;
 	bool plant;
 } sopt;
 
@@ -52,6 +52,7 @@ static const struct cli_opt step_options[] = {
 	{ "seq", CLI_SIZE, &sopt.seq, "128", "tokens per sequence", 2, 65536, NULL },
 	{ "precision", CLI_CHOICE, &sopt.precision, "fp32", "GEMM precision (emulated exactly on the CPU)", 0, -1, "fp32|bf16|fp8" },
 	{ "measured-peak", CLI_STRING, &sopt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
+	{ "mem-limit", CLI_SIZE, &sopt.mem_limit, "0", "refuse a step predicted to need more bytes (0: the machine's memory)", 0, 1e15, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
 	CLI_END
 };
@@ -275,6 +276,32 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	return driver_run_case(ctx, &c);
 }
 
+/* step_fits refuses (exit 2) a step predicted to need more memory than --mem-limit or
+ * the machine has: the FP32 step (weights, gradients, moments, activations) plus its
+ * FP64 reference (weights and gradients at twice the width, no moments, activations at
+ * twice the width), from memory.c's terms; scratch adds a little more. v3-small (1.3B
+ * parameters) needs about 44 GB at batch 4 x 128, which a 24 GB machine would otherwise
+ * meet as the OOM killer. */
+static int step_fits(const struct model_config *cfg)
+{
+	struct model_memory w;
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	double have = sopt.mem_limit > 0 ? (double)sopt.mem_limit
+		      : (pages > 0 && page > 0 ? (double)pages * (double)page : INFINITY);
+	if (net_memory_predict(cfg, (int)sopt.batch, (int)sopt.seq, &w))
+		return MB_OK;   /* net_layout_build reports what is wrong with the config */
+	double need = 2 * (w.weight_bytes + w.grad_bytes + w.optimizer_bytes) +
+		      3 * w.activation_bytes;
+	if (need <= have)
+		return MB_OK;
+	cli_error("choose a smaller --preset (v3-tiny, llama3-tiny), --batch or --seq, or a "
+		  "machine with more memory", "step: %s at batch %lld x %lld needs about %.1f GB "
+		  "(the FP32 step and its FP64 check), more than %s's %.1f GB", cfg->name,
+		  (long long)sopt.batch, (long long)sopt.seq, need / 1e9,
+		  sopt.mem_limit > 0 ? "--mem-limit" : "this machine", have / 1e9);
+	return MB_ERR_ARG;
+}
+
 /* step_bench_run resolves the preset (byte-level vocabulary) and runs its one case;
  * the suite runs a small v3-tiny step. */
 static int step_bench_run(struct run_ctx *ctx)
@@ -302,6 +329,8 @@ static int step_bench_run(struct run_ctx *ctx)
 		return cli_error("v3-tiny, v3-small and llama3-tiny train here", "--preset %s: %s",
 				 sopt.preset, why), MB_ERR_ARG;
 	net_layout_free(&L);
+	if (step_fits(&cfg))
+		return MB_ERR_ARG;
 	if (sopt.peak_file && train_measured_sgemm(sopt.peak_file, &peak, why, sizeof(why)))
 		return cli_error("pass a result file written by `moebench peak`",
 				 "--measured-peak: %s", why), MB_ERR_ARG;
