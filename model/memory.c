@@ -16,14 +16,22 @@
  *   - Activations kept for the backward pass, no recomputation, attention without a
  *     stored seq x seq matrix (FlashAttention), per token and layer in act_bytes:
  *       attention: its norm input and the attention input (2*dim), MLA's two latents
- *       (q_lora_rank + kv_lora_rank + qk_rope_head_dim), Q, K, V and the attention
- *       output; FFN: norm and FFN input (2*dim) and the hidden activations
+ *       before and after their RMSNorms (2*q_lora_rank + kv_lora_rank +
+ *       qk_rope_head_dim + kv_lora_rank), Q, K, V, the attention output and the core's
+ *       log-sum-exp (heads); FFN: norm and FFN input (2*dim) and the hidden activations
  *       (3*inter for SwiGLU: gate, up, product; 2*inter for GELU); MoE: norm and router
- *       input (2*dim), router scores (routed_experts), each routed copy's input and
- *       hidden (activated_experts * (dim + 3*moe_inter)), shared hidden; the last stage
- *       adds FP32 logits (vocab * 4 bytes per token per head pass). All of it split
+ *       input (2*dim), router scores (routed_experts), each routed copy's input, hidden
+ *       and output, and its gating weight (activated_experts * (2*dim + 3*moe_inter + 1):
+ *       the combine's backward needs the outputs for the gating weights' gradient),
+ *       shared hidden; each head pass (main and MTP) its final norm's input and output
+ *       (2*dim) and FP32 logits (vocab * 4 bytes); an MTP module the embedding its enorm
+ *       takes (dim) and its projection's input (2*dim) besides its block. All of it split
  *       over tp (tensor + sequence parallelism, Korthikanti et al., arXiv 2205.05198).
  *       With EP each GPU still processes its own micro-batch's token copies on average.
+ *       Checked against the CPU training step's own saved activations (`moebench step`,
+ *       tests/test_train_memory.c): equal for llama3-tiny, within 8% for v3-tiny, whose
+ *       MLA keeps two extra copies (the roped key share and kv_b's output beside K and V)
+ *       and whose MTP module keeps its two normed halves beside their concatenation.
  *   - 1F1B: stage s holds pp - s micro-batches in flight (Narayanan et al., arXiv
  *     2104.04473). Not modelled: temporary buffers, communication buffers, allocator
  *     fragmentation, CUDA context: expect a real run to need 10-30% more.
@@ -116,10 +124,10 @@ static double act_attention(const struct model_config *c)
 	double h = (double)c->heads, dim = (double)c->dim;
 
 	if (c->attention == MODEL_ATTN_GQA)
-		return 2 * dim + (h + 2.0 * c->kv_heads) * c->head_dim + h * c->head_dim;
+		return 2 * dim + (h + 2.0 * c->kv_heads) * c->head_dim + h * c->head_dim + h;
 	double qk = (double)(c->qk_nope_head_dim + c->qk_rope_head_dim);
-	return 2 * dim + (double)(c->q_lora_rank + c->kv_lora_rank + c->qk_rope_head_dim) +
-	       2 * h * qk + 2 * h * c->v_head_dim;
+	double latents = 2.0 * c->q_lora_rank + 2.0 * c->kv_lora_rank + c->qk_rope_head_dim;
+	return 2 * dim + latents + 2 * h * qk + 2 * h * c->v_head_dim + h;
 }
 
 /* act_ffn: activation elements saved per token by a dense FFN or an MoE block. */
@@ -130,7 +138,7 @@ static double act_ffn(const struct model_config *c, bool moe)
 	if (!moe)
 		return 2 * dim + mats * c->inter_dim;
 	return 2 * dim + (double)c->routed_experts +
-	       (double)c->activated_experts * (dim + mats * c->moe_inter_dim) +
+	       (double)c->activated_experts * (2 * dim + mats * c->moe_inter_dim + 1) +
 	       (double)c->shared_experts * mats * c->moe_inter_dim;
 }
 
@@ -186,7 +194,8 @@ static void stage_last(const struct model_config *c, const struct model_layout *
 		st->dense_params += (uint64_t)c->vocab * (uint64_t)c->dim;
 	st->expert_params += mtp_experts;
 	st->act_per_token += (double)l->mtp_depth *
-			     (2.0 * c->dim + act_attention(c) + act_ffn(c, moe_tail));
+			     (3.0 * c->dim + act_attention(c) + act_ffn(c, moe_tail)) +
+			     2.0 * (double)c->dim * (double)(1 + l->mtp_depth);
 	st->logit_bytes_per_token = 4.0 * (double)c->vocab * (double)(1 + l->mtp_depth);
 }
 

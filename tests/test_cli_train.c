@@ -47,6 +47,23 @@ START_TEST(short_run_writes_lines_result_and_csv)
 }
 END_TEST
 
+/* Two separate train runs (other seeds, so other losses and times) are accepted by
+ * compare and paired as one record: the exit is a verdict (0 or 1), never a refusal (2). */
+START_TEST(compare_pairs_two_train_runs)
+{
+	for (int seed = 1; seed <= 2; seed++)
+		ck_assert_int_eq(sh("$MB train " QUIET " --data synthetic --steps 2 --batch 1 "
+				    "--seq 32 --val-every 2 --seed %d --out t%d.json", seed, seed), 0);
+	int rc = sh("$MB compare t1.json t2.json 2>&1");
+	ck_assert_msg(rc == 0 || rc == 1, "compare exit %d:\n%s", rc, out);
+	expect_has("summary: 1 matched");
+	expect_has("0 only in base, 0 only in new");
+	ck_assert_int_eq(sh("python3 -c 'import json; m=json.load(open(\"t2.json\"))[\"records\"][0]"
+			    "[\"metrics\"]; print(m[\"time_s\"][\"n\"], m[\"steps_done\"])'"), 0);
+	ck_assert_str_eq(out, "2 2\n");
+}
+END_TEST
+
 START_TEST(learning_lowers_validation_loss)
 {
 	ck_assert_int_eq(sh("$MB train " QUIET " --steps 40 --batch 4 --seq 64 --lr-warmup 5 "
@@ -89,6 +106,10 @@ START_TEST(bad_input_exits_2)
 	expect_error("$MB train --preset gpt-22b --out x.json", "gpt-22b");
 	expect_error("$MB train --precision fp4 --out x.json", "fp4");
 	expect_error("$MB step --preset nope --out x.json", "nope");
+	/* a step predicted not to fit is refused before it allocates (v3-tiny at 4 x 128
+	 * needs ~0.3 GB, so a 1 MB limit refuses it; v3-small needs ~44 GB) */
+	expect_error("$MB step --mem-limit 1M --out x.json", "more than --mem-limit's");
+	expect_error("$MB step --preset v3-small --mem-limit 16G --out x.json", "needs about 4");
 	ck_assert_int_eq(sh("ls x.json 2>/dev/null | wc -l"), 0);
 	ck_assert_str_eq(out, "0\n");
 }
@@ -118,6 +139,7 @@ static Suite *cli_train_suite(void)
 	tcase_add_checked_fixture(run, cli_setup, cli_teardown);
 	tcase_set_timeout(run, 300);
 	tcase_add_test(run, short_run_writes_lines_result_and_csv);
+	tcase_add_test(run, compare_pairs_two_train_runs);
 	tcase_add_test(run, learning_lowers_validation_loss);
 	tcase_add_test(run, step_checks_itself);
 	tcase_add_test(run, save_init_from_and_bpe);

@@ -395,8 +395,9 @@ START_TEST(memory_of_one_gpu_is_every_state_in_full)
 {
 	const struct model_config *c = model_preset_find("llama3-8b");
 	const double P = 8030261248.0, tokens = 8192;
-	/* Per token per layer: attention 2d + (h + 2kv)hd + h*hd, FFN 2d + 3f (elements). */
-	const double act_layer = (2 * 4096 + 48 * 128 + 32 * 128) + (2 * 4096 + 3 * 14336);
+	/* Per token per layer: attention 2d + (h + 2kv)hd + h*hd + h (log-sum-exp), FFN
+	 * 2d + 3f; the head pass its final norm's input and output 2d (elements). */
+	const double act_layer = (2 * 4096 + 48 * 128 + 32 * 128 + 32) + (2 * 4096 + 3 * 14336);
 	struct model_layout lay;
 	struct model_memory m;
 	char why[256];
@@ -408,7 +409,7 @@ START_TEST(memory_of_one_gpu_is_every_state_in_full)
 	ck_assert_double_eq(m.grad_bytes, 4 * P);
 	ck_assert_double_eq(m.optimizer_bytes, 12 * P);
 	ck_assert_double_eq(m.activation_bytes_per_microbatch,
-			    tokens * (32 * act_layer * 2 + 4.0 * 128256));
+			    tokens * ((32 * act_layer + 2 * 4096) * 2 + 4.0 * 128256));
 	ck_assert_int_eq(m.microbatches_in_flight, 1);
 	lay.dp = 4;
 	ck_assert_int_eq(model_memory_per_gpu(c, &lay, &m, why, sizeof(why)), MB_OK);

@@ -343,7 +343,9 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON_AddStringToObject(pm, "data", t->corpus.source);
 	cJSON_AddNumberToObject(pm, "batch", (double)opt.batch);
 	cJSON_AddNumberToObject(pm, "seq", (double)opt.seq);
-	cJSON_AddNumberToObject(pm, "steps", (double)n);
+	/* the requested steps are the configuration (compare pairs on params); the steps a
+	 * --time-limit let finish are a result */
+	cJSON_AddNumberToObject(pm, "steps", (double)opt.steps);
 	cJSON_AddNumberToObject(pm, "vocab", (double)t->corpus.vocab);
 	cJSON_AddNumberToObject(pm, "bytes_per_token",
 				(double)t->corpus.n / (double)(t->corpus.ntok ? t->corpus.ntok : 1));
@@ -351,6 +353,7 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	result_set_metric(r, "tokens_per_s", med);
 	result_set_metric(r, "model_flops_per_token", t->flops_per_token);
 	result_set_metric(r, "mfu", t->flops_per_token * med / t->peak_flops);
+	result_set_metric(r, "steps_done", (double)n);
 	result_set_metric(r, "final_loss", last ? last->loss : NAN);
 	result_set_metric(r, "final_val_loss", last ? last->val_loss : NAN);
 	result_set_metric(r, "best_val_loss", best);

@@ -16,9 +16,11 @@
  * --measured-peak's SGEMM rate; no datasheet peak on a CPU), the median step split by
  * phase (attention, routing and permutation, expert GEMMs, dense GEMMs, loss,
  * optimizer, other: shares of the timed steps' clock times the median), and memory:
- * the model's allocations and the process's resident set (largest at the end of a step)
- * beside model/memory.c's
- * prediction for one GPU holding FP32 weights, gradients, moments and activations.
+ * the model's allocations by term (weights, gradients, optimizer states, saved
+ * activations, scratch; from the allocation sizes, net_memory_f32) each beside
+ * model/memory.c's prediction for one GPU holding FP32 weights, gradients, moments and
+ * activations (net_memory_predict) and their ratio, and the process's resident set
+ * (largest at the end of a step).
  * Tokens are random bytes (vocabulary 256). --plant-error adds an error to one gradient
  * of the first step, which the check must catch (exit 1).
  */
@@ -40,7 +42,7 @@
 
 static struct {
 	const char *preset, *precision, *peak_file;
-	int64_t batch, seq;
+	int64_t batch, seq, mem_limit;
 	bool plant;
 } sopt;
 
@@ -50,6 +52,7 @@ static const struct cli_opt step_options[] = {
 	{ "seq", CLI_SIZE, &sopt.seq, "128", "tokens per sequence", 2, 65536, NULL },
 	{ "precision", CLI_CHOICE, &sopt.precision, "fp32", "GEMM precision (emulated exactly on the CPU)", 0, -1, "fp32|bf16|fp8" },
 	{ "measured-peak", CLI_STRING, &sopt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
+	{ "mem-limit", CLI_SIZE, &sopt.mem_limit, "0", "refuse a step predicted to need more bytes (0: the machine's memory)", 0, 1e15, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
 	CLI_END
 };
@@ -62,7 +65,9 @@ static const struct cli_opt *step_opts_table(void)
 /* What a case leaves for the summary after its state is gone. */
 struct step_figures {
 	char name[160];
-	double phase[NET_PH_COUNT], tokens, flops_per_token, model_bytes, predicted_bytes;
+	double phase[NET_PH_COUNT], tokens, flops_per_token;
+	struct net_memory mem;
+	struct model_memory pred;
 	double rss_bytes;
 };
 
@@ -191,22 +196,6 @@ static void step_destroy(void *p)
 	free(s);
 }
 
-/* predicted_bytes is model/memory.c's estimate for one GPU holding the step in FP32:
- * weights, gradients, two moments, activations (no master copy beyond the weights). */
-static double predicted_bytes(const struct model_config *cfg)
-{
-	struct model_layout lay;
-	struct model_memory mem;
-	model_layout_default(&lay, cfg);
-	lay.micro_batch = sopt.batch;
-	lay.seq = sopt.seq;
-	lay.weight_bytes = 4;
-	lay.master_bytes = 0;
-	lay.act_bytes = 4;
-	lay.zero1 = false;
-	return model_memory_per_gpu(cfg, &lay, &mem, NULL, 0) ? NAN : mem.total_bytes;
-}
-
 /* step_state_new builds the model, its random batch and the copies the check needs. */
 static int step_state_new(const struct model_config *cfg, uint64_t seed, struct step_state **out)
 {
@@ -279,11 +268,38 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		snprintf(s->fig->name, sizeof(s->fig->name), "%s", c.name);
 		s->fig->tokens = tokens;
 		s->fig->flops_per_token = (double)fl.total;
-		s->fig->model_bytes = (double)net_bytes_f32(s->m);
-		s->fig->predicted_bytes = predicted_bytes(cfg);
+		net_memory_f32(s->m, &s->fig->mem);
+		if (net_memory_predict(cfg, (int)sopt.batch, (int)sopt.seq, &s->fig->pred))
+			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
 	}
 	return driver_run_case(ctx, &c);
+}
+
+/* step_fits refuses (exit 2) a step predicted to need more memory than --mem-limit or
+ * the machine has: the FP32 step (weights, gradients, moments, activations) plus its
+ * FP64 reference (weights and gradients at twice the width, no moments, activations at
+ * twice the width), from memory.c's terms; scratch adds a little more. v3-small (1.3B
+ * parameters) needs about 44 GB at batch 4 x 128, which a 24 GB machine would otherwise
+ * meet as the OOM killer. */
+static int step_fits(const struct model_config *cfg)
+{
+	struct model_memory w;
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	double have = sopt.mem_limit > 0 ? (double)sopt.mem_limit
+		      : (pages > 0 && page > 0 ? (double)pages * (double)page : INFINITY);
+	if (net_memory_predict(cfg, (int)sopt.batch, (int)sopt.seq, &w))
+		return MB_OK;   /* net_layout_build reports what is wrong with the config */
+	double need = 2 * (w.weight_bytes + w.grad_bytes + w.optimizer_bytes) +
+		      3 * w.activation_bytes;
+	if (need <= have)
+		return MB_OK;
+	cli_error("choose a smaller --preset (v3-tiny, llama3-tiny), --batch or --seq, or a "
+		  "machine with more memory", "step: %s at batch %lld x %lld needs about %.1f GB "
+		  "(the FP32 step and its FP64 check), more than %s's %.1f GB", cfg->name,
+		  (long long)sopt.batch, (long long)sopt.seq, need / 1e9,
+		  sopt.mem_limit > 0 ? "--mem-limit" : "this machine", have / 1e9);
+	return MB_ERR_ARG;
 }
 
 /* step_bench_run resolves the preset (byte-level vocabulary) and runs its one case;
@@ -313,6 +329,8 @@ static int step_bench_run(struct run_ctx *ctx)
 		return cli_error("v3-tiny, v3-small and llama3-tiny train here", "--preset %s: %s",
 				 sopt.preset, why), MB_ERR_ARG;
 	net_layout_free(&L);
+	if (step_fits(&cfg))
+		return MB_ERR_ARG;
 	if (sopt.peak_file && train_measured_sgemm(sopt.peak_file, &peak, why, sizeof(why)))
 		return cli_error("pass a result file written by `moebench peak`",
 				 "--measured-peak: %s", why), MB_ERR_ARG;
@@ -327,6 +345,46 @@ static const struct step_figures *find_figures(const char *name)
 		if (strcmp(figs[i].name, name) == 0)
 			return &figs[i];
 	return NULL;
+}
+
+/* step_memory records each memory term measured (mem_*_bytes), predicted
+ * (predicted_*_bytes) and their ratio (mem_*_ratio), and appends them to line. */
+static void step_memory(cJSON *rec, const struct step_figures *f, char *line, size_t len)
+{
+	static const char *term[NET_MEM_TERMS] = { "weights", "grads", "optimizer",
+						   "activations", "scratch" };
+	const struct net_memory *g = &f->mem;
+	const struct model_memory *w = &f->pred;
+	double got[NET_MEM_TERMS] = { (double)g->weights, (double)g->grads, (double)g->optimizer,
+				      (double)g->activations, (double)g->scratch };
+	double want[NET_MEM_TERMS] = { w->weight_bytes, w->grad_bytes, w->optimizer_bytes,
+				       w->activation_bytes, NAN };
+	double ratio[NET_MEM_TERMS];
+	char key[48];
+	int n = 0;
+	net_memory_ratios(g, w, ratio);
+	result_set_metric(rec, "model_bytes", (double)g->total);
+	result_set_metric(rec, "peak_rss_bytes", f->rss_bytes);
+	result_set_metric(rec, "predicted_bytes", w->total_bytes);
+	if (len)
+		n += snprintf(line, len, "; memory MB (memory.c, ratio):");
+	for (int i = 0; i < NET_MEM_TERMS; i++) {
+		snprintf(key, sizeof(key), "mem_%s_bytes", term[i]);
+		result_set_metric(rec, key, got[i]);
+		snprintf(key, sizeof(key), "predicted_%s_bytes", term[i]);
+		result_set_metric(rec, key, want[i]);
+		snprintf(key, sizeof(key), "mem_%s_ratio", term[i]);
+		result_set_metric(rec, key, ratio[i]);
+		if (n >= 0 && (size_t)n < len && isfinite(want[i]))
+			n += snprintf(line + n, len - (size_t)n, " %s %.1f (%.1f, %.3f)", term[i],
+				      got[i] / 1e6, want[i] / 1e6, ratio[i]);
+		else if (n >= 0 && (size_t)n < len)
+			n += snprintf(line + n, len - (size_t)n, " %s %.1f (not modelled)", term[i],
+				      got[i] / 1e6);
+	}
+	if (n >= 0 && (size_t)n < len)
+		snprintf(line + n, len - (size_t)n, "; all %.1f MB (memory.c %.1f), peak RSS %.1f MB",
+			 (double)g->total / 1e6, w->total_bytes / 1e6, f->rss_bytes / 1e6);
 }
 
 /* step_annotate_record adds the timed figures to one step record; writes its line. */
@@ -354,13 +412,7 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 			n += snprintf(line + n, len - (size_t)n, " %s %.0f%%", ph[i],
 				      100 * f->phase[i] / total);
 	}
-	result_set_metric(rec, "model_bytes", f->model_bytes);
-	result_set_metric(rec, "peak_rss_bytes", f->rss_bytes);
-	result_set_metric(rec, "predicted_bytes", f->predicted_bytes);
-	if (n < (int)len)
-		snprintf(line + n, len - (size_t)n, "; memory: model %.1f MB, peak RSS %.1f MB, "
-			 "memory.c %.1f MB", f->model_bytes / 1e6, f->rss_bytes / 1e6,
-			 f->predicted_bytes / 1e6);
+	step_memory(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
 }
 
 /* step_summarize adds tokens/s, the phase split and memory to every measured step
@@ -378,7 +430,7 @@ static int step_summarize(cJSON *doc)
 			continue;
 		const struct step_figures *f = find_figures(nm->valuestring);
 		const cJSON *chk = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "check"), "status");
-		char line[512];
+		char line[1024];
 		/* a failed check leaves no performance figure (DESIGN.md) */
 		if (!f || !cJSON_IsString(chk) || strcmp(chk->valuestring, "pass"))
 			continue;

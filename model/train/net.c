@@ -142,6 +142,12 @@ size_t net_bytes_f32(const struct net_f32 *m)
 	return m->bytes;
 }
 
+/* net_memory_f32 copies the terms net_alloc took from the allocations. */
+void net_memory_f32(const struct net_f32 *m, struct net_memory *out)
+{
+	*out = m->mem;
+}
+
 int net_fix_selection_f64(struct net_f64 *d, const struct net_f32 *s)
 {
 	size_t TK = (size_t)s->T * (size_t)s->L->cfg.activated_experts;

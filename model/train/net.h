@@ -190,9 +190,28 @@ void net_bias_update(const struct net_layout *L, float *w, const long *const *lo
 float *net_moment1_f32(struct net_f32 *m);
 float *net_moment2_f32(struct net_f32 *m);
 const struct net_layout *net_layout_of_f32(const struct net_f32 *m);
-/* net_bytes_f32 returns the bytes of the model's parameters, gradients, moments and
- * saved activations (its large allocations). */
+/* The model's memory by term, in bytes, from the sizes of its allocations: parameters,
+ * gradients, the two AdamW moments, the activations the forward keeps for the backward
+ * (logits included) and scratch (packed attention weights and gradients, the
+ * backward's scratch, index and routing arrays). total is their sum. */
+struct net_memory {
+	size_t weights, grads, optimizer, activations, scratch, total;
+};
+/* net_bytes_f32 returns the bytes of all the model's allocations (net_memory's total). */
 size_t net_bytes_f32(const struct net_f32 *m);
+/* net_memory_f32 fills the model's memory by term. */
+void net_memory_f32(const struct net_f32 *m, struct net_memory *out);
+/* net_memory_predict is model/memory.c's estimate for this step on one rank (FP32
+ * weights, gradients, moments and activations; batch x seq tokens); MB_ERR_ARG when the
+ * config does not validate. */
+struct model_memory;
+int net_memory_predict(const struct model_config *cfg, int batch, int seq,
+		       struct model_memory *out);
+/* net_memory_ratios: measured over predicted for weights, grads, optimizer,
+ * activations (NaN for scratch, which memory.c does not model). */
+#define NET_MEM_TERMS 5
+void net_memory_ratios(const struct net_memory *got, const struct model_memory *want,
+		       double ratio[NET_MEM_TERMS]);
 /* net_adam_step_f32 is net_adamw_step on the model's own weights, gradients, moments. */
 double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t);
 

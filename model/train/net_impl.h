@@ -33,7 +33,7 @@ struct SFX(net) {
 	size_t attn_total;
 	REAL *w, *g;
 	float *m1, *m2;                  /* AdamW moments (f32 model only) */
-	REAL *act_base, *x0, *fin, *dlog;   /* fin, dlog: [(1+D), T, d] and [(1+D), T, V] */
+	REAL *act_base, *fin, *dlog;   /* fin, dlog: [(1+D), T, d] and [(1+D), T, V] */
 	struct SFX(net_act) *A;
 	struct SFX(net_mtp) *M;
 	REAL *scratch, *pk, *gpk;       /* backward scratch; packed attention weights/grads */
@@ -42,6 +42,7 @@ struct SFX(net) {
 	float *route_buf;               /* float logits, bias and weights for route_cpu */
 	double ce_weight[1 + 16];
 	size_t bytes;                   /* every allocation above */
+	struct net_memory mem;          /* bytes by term (net_alloc, from the allocations) */
 	bool fixed_route;               /* keep the selection in A[].idx (net_fix_selection) */
 };
 
@@ -113,7 +114,6 @@ static size_t SFX(net_carve_all)(struct SFX(net) *m, REAL *base)
 {
 	struct SFX(carve) c = { base, 0 };
 	size_t T = (size_t)m->T, d = (size_t)m->d, V = (size_t)m->L->cfg.vocab;
-	m->x0 = SFX(take)(&c, T * d);
 	for (int i = 0; i < m->L->blocks; i++)
 		SFX(net_block_acts)(m, i, &c);
 	for (int k = 0; k < m->D; k++) {
@@ -149,6 +149,8 @@ static int SFX(net_carve_ints)(struct SFX(net) *m)
 			      sizeof(float));
 	if (!m->ints || !m->longs || !m->route_buf)
 		return MB_ERR_NOMEM;
+	m->mem.scratch += ni * sizeof(int32_t) + (nl ? nl : 1) * sizeof(long) +
+			  ((size_t)m->T * (E + (size_t)cf->activated_experts) + E + 1) * sizeof(float);
 	int32_t *p = m->ints;
 	long *q = m->longs;
 	m->tok = p;
@@ -221,8 +223,20 @@ static int SFX(net_alloc)(struct SFX(net) *m, bool moments)
 	if (!m->act_base)
 		return MB_ERR_NOMEM;
 	SFX(net_carve_all)(m, m->act_base);
-	m->bytes = 2 * P * sizeof(REAL) + (moments ? 2 * P * sizeof(float) : 0) + n * sizeof(REAL);
-	return SFX(net_carve_ints)(m);
+	/* the terms from the allocations: activations are everything carved before the
+	 * packed attention weights (what the forward keeps, logits included), scratch the
+	 * rest (packed weights and gradients, backward scratch, integer and routing arrays) */
+	size_t kept = (size_t)(m->pk - m->act_base);
+	m->mem.weights = (size_t)((char *)m->g - (char *)m->w);
+	m->mem.grads = (size_t)((char *)(m->w + 2 * P) - (char *)m->g);
+	m->mem.optimizer = moments ? 2 * P * sizeof(float) : 0;
+	m->mem.activations = kept * sizeof(REAL);
+	m->mem.scratch = (n - kept) * sizeof(REAL);
+	int err = SFX(net_carve_ints)(m);
+	m->mem.total = m->mem.weights + m->mem.grads + m->mem.optimizer + m->mem.activations +
+		       m->mem.scratch;
+	m->bytes = m->mem.total;
+	return err;
 }
 
 /* net_setup fills a new model's sizes; the caller allocates. */

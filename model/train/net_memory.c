@@ -1,0 +1,44 @@
+/*
+ * net_memory.c - model/memory.c's prediction for the training step this model runs on
+ * one rank, term by term, beside the model's own allocations (net_memory_f32): the
+ * comparison `moebench step` records and tests/test_train_memory.c checks.
+ */
+#include "net.h"
+
+#include <math.h>
+#include <stddef.h>
+
+#include "accounting.h"
+#include "status.h"
+
+/* net_memory_predict asks memory.c about one rank holding the whole step (net.h). */
+int net_memory_predict(const struct model_config *cfg, int batch, int seq,
+		       struct model_memory *out)
+{
+	struct model_layout lay;
+	/* one GPU, FP32 weights that are also the master copy, FP32 gradients, moments and
+	 * activations: what the CPU step keeps (net.h) */
+	model_layout_default(&lay, cfg);
+	lay.micro_batch = batch;
+	lay.seq = seq;
+	lay.weight_bytes = 4;
+	lay.grad_bytes = 4;
+	lay.master_bytes = 0;
+	lay.moment_bytes = 4;
+	lay.act_bytes = 4;
+	lay.zero1 = false;
+	return model_memory_per_gpu(cfg, &lay, out, NULL, 0);
+}
+
+/* net_memory_ratios divides each measured term by its prediction (NaN where none). */
+void net_memory_ratios(const struct net_memory *got, const struct model_memory *want,
+		       double ratio[NET_MEM_TERMS])
+{
+	double g[NET_MEM_TERMS] = { (double)got->weights, (double)got->grads,
+				    (double)got->optimizer, (double)got->activations,
+				    (double)got->scratch };
+	double w[NET_MEM_TERMS] = { want->weight_bytes, want->grad_bytes, want->optimizer_bytes,
+				    want->activation_bytes, NAN };
+	for (int i = 0; i < NET_MEM_TERMS; i++)
+		ratio[i] = w[i] > 0 ? g[i] / w[i] : NAN;
+}
