@@ -179,6 +179,17 @@ double net_grad_norm(const struct net_layout *L, const float *g);
  * Returns the norm before clipping. */
 double net_adamw_step(const struct net_layout *L, const struct net_adamw *a, long t,
 		      float *w, float *g, float *m, float *v);
+/* net_grad_sumsq_range returns the sum of squares of the trainable gradients among
+ * elements [lo, hi) of the allocation (a ZeRO-1 shard; the global norm is the square root
+ * of the sum over shards). */
+double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t lo, size_t hi);
+/* net_clip_scale is the factor clipping to a->clip makes of gradients of global norm. */
+double net_clip_scale(const struct net_adamw *a, double norm);
+/* net_adamw_range scales the trainable gradients among elements [lo, hi) by scale and
+ * applies AdamW step t to those elements alone (each tensor's own decay rule): the update
+ * of one ZeRO-1 shard, element for element the one net_adamw_step makes. */
+void net_adamw_range(const struct net_layout *L, const struct net_adamw *a, long t,
+		     double scale, size_t lo, size_t hi, float *w, float *g, float *m, float *v);
 /* net_lr_at: linear warm-up over warmup steps, then cosine from lr to min_lr at steps. */
 double net_lr_at(long step, long warmup, long steps, double lr, double min_lr);
 /* net_bias_update applies DeepSeek-V3's auxiliary-loss-free rule to every MoE block's
