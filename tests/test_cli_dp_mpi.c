@@ -8,6 +8,9 @@
  * gradient by its own RMS, so an element whose gradient is of rounding size may move by
  * up to about lr per step whatever the summation order). The bounds are those of FP32
  * sums taken in another order: the runs measured 1.4e-6 (norm) and 1.5e-6 (element).
+ * step: `step`'s own check (the reduced first-step gradients against the FP64 model's,
+ * averaged over the ranks) passes under dp2 and dp2 with ZeRO-1, and fails with a planted
+ * gradient error (exit 1).
  * refuse: layouts that do not divide the world or the batch are one error, exit 2, no
  * file. Built only with MPI.
  */
@@ -89,9 +92,37 @@ START_TEST(dp2_micro_batches_equal_one_rank)
 }
 END_TEST
 
+#define STEP "--quiet --iters 2 --warmup 0 --min-time 0 --batch 4 --seq 32"
+/* the check column of the step's record */
+#define PY_CHECK "python3 -c 'import json; r=json.load(open(\"s.json\"))[\"records\"][0]; " \
+	"print(\"check\", r[\"check\"][\"status\"], \"dp\", r[\"params\"][\"dp\"])'"
+
+START_TEST(step_check_passes_under_dp2)
+{
+	int st = sh("%s -np 2 $MB step " STEP " --out s.json", MPIRUN);
+	ck_assert_msg(st == 0, "exited %d: %s", st, out);
+	ck_assert_int_eq(sh(PY_CHECK), 0);
+	ck_assert_msg(strstr(out, "check pass dp 2"), "%s", out);
+	st = sh("%s -np 2 $MB step " STEP " --zero1 --out s.json --force", MPIRUN);
+	ck_assert_msg(st == 0, "zero1 exited %d: %s", st, out);
+	ck_assert_int_eq(sh(PY_CHECK), 0);
+	ck_assert_msg(strstr(out, "check pass dp 2"), "%s", out);
+}
+END_TEST
+
+START_TEST(step_check_catches_a_planted_error_under_dp2)
+{
+	int st = sh("%s -np 2 $MB step " STEP " --zero1 --plant-error --out s.json", MPIRUN);
+	ck_assert_msg(st == 1, "exited %d: %s", st, out);
+	ck_assert_msg(strstr(out, "check FAILED"), "%s", out);
+}
+END_TEST
+
 START_TEST(dp_not_dividing_the_world_is_refused)
 {
 	expect_error(MPIRUN " -np 2 $MB train " RUN " --dp 3 --out r.json", "--dp 3 does not divide");
+	ck_assert_int_eq(sh("test -e r.json"), 1);
+	expect_error(MPIRUN " -np 2 $MB step " STEP " --dp 3 --out r.json", "--dp 3 does not divide");
 	ck_assert_int_eq(sh("test -e r.json"), 1);
 }
 END_TEST
@@ -111,16 +142,22 @@ static Suite *dp_suite(void)
 {
 	Suite *s = suite_create("cli_dp_mpi");
 	TCase *eq = tcase_create("equal");
+	TCase *step = tcase_create("step");
 	TCase *refuse = tcase_create("refuse");
+	tcase_add_checked_fixture(step, cli_setup, cli_teardown);
+	tcase_set_timeout(step, 300);
 	tcase_add_checked_fixture(eq, cli_setup, cli_teardown);
 	tcase_add_checked_fixture(refuse, cli_setup, cli_teardown);
 	tcase_set_timeout(eq, 300);
 	tcase_add_test(eq, dp2_allreduce_equals_one_rank);
 	tcase_add_test(eq, dp2_zero1_equals_one_rank);
 	tcase_add_test(eq, dp2_micro_batches_equal_one_rank);
+	tcase_add_test(step, step_check_passes_under_dp2);
+	tcase_add_test(step, step_check_catches_a_planted_error_under_dp2);
 	tcase_add_test(refuse, dp_not_dividing_the_world_is_refused);
 	tcase_add_test(refuse, dp_not_dividing_the_batch_is_refused);
 	suite_add_tcase(s, eq);
+	suite_add_tcase(s, step);
 	suite_add_tcase(s, refuse);
 	return s;
 }

@@ -186,3 +186,14 @@ int train_dp_max(struct train_dp *d, double *x, int n)
 {
 	return comm_host_allreduce_f64(d->world, x, (size_t)n, COMM_MAX);
 }
+
+int train_dp_gather(struct train_dp *d, float *x)
+{
+	if (!d->zero1 || d->size == 1)
+		return MB_OK;
+	memcpy(d->acc, x + d->lo, (d->hi - d->lo) * sizeof(float));
+	int err = comm_allgather(d->dp, d->acc, d->buf, d->shard, COMM_F32);
+	if (!err)
+		memcpy(x, d->buf, d->total * sizeof(float));
+	return err;
+}

@@ -61,6 +61,9 @@ void train_dp_accumulate(struct train_dp *d, const float *g, const long *const *
 int train_dp_step(struct train_dp *d, const struct net_layout *L, const struct net_adamw *a,
 		  long t, float *w, float *g, float *m, float *v, const long **load_out,
 		  double *norm);
+/* train_dp_gather completes x from every rank's shard [lo, hi) under ZeRO-1 (the
+ * reduced gradients a step left in g, for a check); nothing otherwise. Collective. */
+int train_dp_gather(struct train_dp *d, float *x);
 /* train_dp_mean averages n doubles over the DP group in place (losses). */
 int train_dp_mean(struct train_dp *d, double *x, int n);
 /* train_dp_max takes the maximum of n doubles over the world in place (step times). */
