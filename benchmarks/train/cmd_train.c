@@ -185,6 +185,7 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	if (train_dp_open(&t->dp, t->per_rank ? (int)(opt.batch / t->per_rank) : 1, opt.zero1,
 			  &t->L, 300, why, sizeof(why)))
 		return cli_error(NULL, "data parallel group: %s", why);
+	train_dp_moments(&t->dp, &t->no);
 	t->tok = malloc((size_t)opt.batch * t->len * sizeof(int32_t));
 	if (!t->tok || net_create_f32(&t->L, &t->no, t->micro, (int)opt.seq, seed, &t->m))
 		return cli_error("use a smaller --batch or --seq", "out of memory for the model");

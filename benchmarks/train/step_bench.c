@@ -242,18 +242,21 @@ static void step_destroy(void *p)
 }
 
 /* predicted_bytes is model/memory.c's estimate for one GPU holding the step in FP32:
- * weights, gradients, two moments, activations (no master copy beyond the weights). */
+ * weights, gradients, two moments, activations (no master copy beyond the weights),
+ * at the rank's batch, the moments sharded under ZeRO-1. */
 static double predicted_bytes(const struct model_config *cfg)
 {
 	struct model_layout lay;
 	struct model_memory mem;
 	model_layout_default(&lay, cfg);
-	lay.micro_batch = sopt.batch;
+	lay.dp = step_dp;
+	lay.micro_batch = sopt.batch / step_dp;
 	lay.seq = sopt.seq;
 	lay.weight_bytes = 4;
 	lay.master_bytes = 0;
 	lay.act_bytes = 4;
-	lay.zero1 = false;
+	/* ZeRO-1 here shards the moments (the FP32 weights are the master copy) */
+	lay.zero1 = sopt.zero1 && step_dp > 1;
 	return model_memory_per_gpu(cfg, &lay, &mem, NULL, 0) ? NAN : mem.total_bytes;
 }
 
@@ -276,6 +279,7 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	}
 	s->per_rank = (int)(sopt.batch / s->dp.size);
 	net_options_default(&s->no);
+	train_dp_moments(&s->dp, &s->no);
 	net_precision_parse(sopt.precision, &s->no.precision);
 	net_adamw_default(&s->adam);
 	/* NOTE: gradients carry a whole backward's rounding: FP8's 3 mantissa bits give

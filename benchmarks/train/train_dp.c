@@ -187,6 +187,13 @@ int train_dp_max(struct train_dp *d, double *x, int n)
 	return comm_host_allreduce_f64(d->world, x, (size_t)n, COMM_MAX);
 }
 
+void train_dp_moments(const struct train_dp *d, struct net_options *o)
+{
+	bool shard = d->zero1 && d->size > 1;
+	o->moments_lo = shard ? d->lo : 0;
+	o->moments_hi = shard ? d->hi : 0;
+}
+
 int train_dp_gather(struct train_dp *d, float *x)
 {
 	if (!d->zero1 || d->size == 1)

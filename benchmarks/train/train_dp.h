@@ -57,10 +57,14 @@ void train_dp_accumulate(struct train_dp *d, const float *g, const long *const *
  * g (the mean over every micro-batch of every rank), the loads into *load_out (per
  * block pointers into d->load, NULL for non-MoE), and applies AdamW at step t (clipped by
  * the global norm, returned in *norm) to w, m, v: every element (all-reduce) or the
- * owned shard then an all-gather (ZeRO-1). MB_OK or the collective's error. */
+ * owned shard then an all-gather (ZeRO-1; m and v then hold the shard alone, as
+ * train_dp_moments sized them). MB_OK or the collective's error. */
 int train_dp_step(struct train_dp *d, const struct net_layout *L, const struct net_adamw *a,
 		  long t, float *w, float *g, float *m, float *v, const long **load_out,
 		  double *norm);
+/* train_dp_moments makes a model built with o keep AdamW moments for the owned shard
+ * alone under ZeRO-1 (the optimizer-state memory it saves); nothing otherwise. */
+void train_dp_moments(const struct train_dp *d, struct net_options *o);
 /* train_dp_gather completes x from every rank's shard [lo, hi) under ZeRO-1 (the
  * reduced gradients a step left in g, for a check); nothing otherwise. Collective. */
 int train_dp_gather(struct train_dp *d, float *x);

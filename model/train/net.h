@@ -85,6 +85,10 @@ struct net_options {
 	double balance_alpha;   /* complementary sequence-wise balance loss, 1e-4 */
 	double norm_eps;        /* 1e-6 */
 	double rope_theta;      /* 10000 */
+	/* AdamW moments of the f32 model for elements [moments_lo, moments_hi) of the
+	 * allocation only (a ZeRO-1 shard: net_moment1_f32()[0] is element moments_lo);
+	 * moments_hi 0: every element */
+	size_t moments_lo, moments_hi;
 };
 
 /* Phases a step's time is split into (net_profile). */
@@ -187,7 +191,8 @@ double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t l
 double net_clip_scale(const struct net_adamw *a, double norm);
 /* net_adamw_range scales the trainable gradients among elements [lo, hi) by scale and
  * applies AdamW step t to those elements alone (each tensor's own decay rule): the update
- * of one ZeRO-1 shard, element for element the one net_adamw_step makes. */
+ * of one ZeRO-1 shard, element for element the one net_adamw_step makes. w and g are
+ * the whole allocation; m and v hold elements [lo, hi) only (m[0] is element lo). */
 void net_adamw_range(const struct net_layout *L, const struct net_adamw *a, long t,
 		     double scale, size_t lo, size_t hi, float *w, float *g, float *m, float *v);
 /* net_lr_at: linear warm-up over warmup steps, then cosine from lr to min_lr at steps. */
@@ -204,7 +209,8 @@ const struct net_layout *net_layout_of_f32(const struct net_f32 *m);
 /* net_bytes_f32 returns the bytes of the model's parameters, gradients, moments and
  * saved activations (its large allocations). */
 size_t net_bytes_f32(const struct net_f32 *m);
-/* net_adam_step_f32 is net_adamw_step on the model's own weights, gradients, moments. */
+/* net_adam_step_f32 is net_adamw_step on the model's own weights, gradients, moments
+ * (which must be the whole allocation's: moments_hi 0). */
 double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t);
 
 #endif

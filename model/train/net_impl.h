@@ -206,22 +206,23 @@ void SFX(net_destroy)(struct SFX(net) *m)
 static int SFX(net_alloc)(struct SFX(net) *m, bool moments)
 {
 	size_t P = m->L->total;
+	size_t Pm = m->o.moments_hi > m->o.moments_lo ? m->o.moments_hi - m->o.moments_lo : P;
 	m->A = calloc((size_t)m->L->blocks, sizeof(*m->A));
 	m->M = calloc((size_t)(m->D ? m->D : 1), sizeof(*m->M));
 	/* NOTE: parameters and gradients share one allocation, moments another. */
 	m->w = calloc(2 * P, sizeof(REAL));
 	if (moments)
-		m->m1 = calloc(2 * P, sizeof(float));
+		m->m1 = calloc(2 * Pm, sizeof(float));
 	if (!m->A || !m->M || !m->w || (moments && !m->m1))
 		return MB_ERR_NOMEM;
 	m->g = m->w + P;
-	m->m2 = moments ? m->m1 + P : NULL;
+	m->m2 = moments ? m->m1 + Pm : NULL;
 	size_t n = SFX(net_carve_all)(m, NULL);
 	m->act_base = malloc(n * sizeof(REAL));
 	if (!m->act_base)
 		return MB_ERR_NOMEM;
 	SFX(net_carve_all)(m, m->act_base);
-	m->bytes = 2 * P * sizeof(REAL) + (moments ? 2 * P * sizeof(float) : 0) + n * sizeof(REAL);
+	m->bytes = 2 * P * sizeof(REAL) + (moments ? 2 * Pm * sizeof(float) : 0) + n * sizeof(REAL);
 	return SFX(net_carve_ints)(m);
 }
 

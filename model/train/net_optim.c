@@ -43,11 +43,12 @@ double net_grad_norm(const struct net_layout *L, const float *g)
 
 /* adamw_tensor scales one tensor's gradient by the clipping factor (in place) and
  * updates it: decoupled weight decay (AdamW, Loshchilov & Hutter) on matrices only,
- * bias-corrected moments. NOTE: float arithmetic, one pass, as fused optimizers do;
+ * bias-corrected moments; elements [lo, hi), the moments indexed from element base.
+ * NOTE: float arithmetic, one pass, as fused optimizers do;
  * the moments and weights are FP32 either way. */
 static void adamw_tensor(const struct net_tensor *t, const struct net_adamw *a, double scale,
-			 double c1, double c2, size_t lo, size_t hi, float *w, float *g, float *m,
-			 float *v)
+			 double c1, double c2, size_t lo, size_t hi, size_t base, float *w,
+			 float *g, float *m, float *v)
 {
 	float b1 = (float)a->beta1, b2 = (float)a->beta2, eps = (float)a->eps;
 	float lr = (float)a->lr, sc = (float)scale, ic1 = (float)(1.0 / c1);
@@ -55,9 +56,10 @@ static void adamw_tensor(const struct net_tensor *t, const struct net_adamw *a, 
 	for (size_t j = lo; j < hi; j++) {
 		float gj = g[j] * sc;
 		g[j] = gj;
-		m[j] = b1 * m[j] + (1.0f - b1) * gj;
-		v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
-		w[j] -= lr * (m[j] * ic1 / (sqrtf(v[j] * ic2) + eps) + wd * w[j]);
+		float *mj = &m[j - base], *vj = &v[j - base];
+		*mj = b1 * *mj + (1.0f - b1) * gj;
+		*vj = b2 * *vj + (1.0f - b2) * gj * gj;
+		w[j] -= lr * (*mj * ic1 / (sqrtf(*vj * ic2) + eps) + wd * w[j]);
 	}
 }
 
@@ -70,7 +72,7 @@ void net_adamw_range(const struct net_layout *L, const struct net_adamw *a, long
 		size_t s = ti->off > lo ? ti->off : lo, e = ti->off + (size_t)(ti->rows * ti->cols);
 		e = e < hi ? e : hi;
 		if (ti->trainable && s < e)
-			adamw_tensor(ti, a, scale, c1, c2, s, e, w, g, m, v);
+			adamw_tensor(ti, a, scale, c1, c2, s, e, lo, w, g, m, v);
 	}
 }
 
