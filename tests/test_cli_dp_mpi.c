@@ -10,7 +10,8 @@
  * sums taken in another order: the runs measured 1.4e-6 (norm) and 1.5e-6 (element).
  * step: `step`'s own check (the reduced first-step gradients against the FP64 model's,
  * averaged over the ranks) passes under dp2 and dp2 with ZeRO-1, and fails with a planted
- * gradient error (exit 1).
+ * gradient error (exit 1); ZeRO-1 on 2 ranks holds 4 bytes per parameter less (half of
+ * the two FP32 moments).
  * refuse: layouts that do not divide the world or the batch are one error, exit 2, no
  * file. Built only with MPI.
  */
@@ -103,10 +104,17 @@ START_TEST(step_check_passes_under_dp2)
 	ck_assert_msg(st == 0, "exited %d: %s", st, out);
 	ck_assert_int_eq(sh(PY_CHECK), 0);
 	ck_assert_msg(strstr(out, "check pass dp 2"), "%s", out);
+	ck_assert_int_eq(sh("cp s.json a.json"), 0);
 	st = sh("%s -np 2 $MB step " STEP " --zero1 --out s.json --force", MPIRUN);
 	ck_assert_msg(st == 0, "zero1 exited %d: %s", st, out);
 	ck_assert_int_eq(sh(PY_CHECK), 0);
 	ck_assert_msg(strstr(out, "check pass dp 2"), "%s", out);
+	/* ZeRO-1 keeps the moments of half the parameters: 2 x 4 bytes x P / 2 fewer */
+	ck_assert_int_eq(sh("python3 -c 'import json; f=lambda n: json.load(open(n))[\"records\"][0]; "
+			    "a, z = f(\"a.json\"), f(\"s.json\"); P=a[\"params\"][\"params\"]; "
+			    "print(\"saved\", (a[\"metrics\"][\"model_bytes\"] - "
+			    "z[\"metrics\"][\"model_bytes\"]) / (4.0 * P))'"), 0);
+	ck_assert_msg(strstr(out, "saved 1.0"), "%s", out);
 }
 END_TEST
 
