@@ -12,8 +12,8 @@
  * averaged over the ranks) passes under dp2 and dp2 with ZeRO-1, and fails with a planted
  * gradient error (exit 1); ZeRO-1 on 2 ranks holds 4 bytes per parameter less (half of
  * the two FP32 moments).
- * refuse: layouts that do not divide the world or the batch are one error, exit 2, no
- * file. Built only with MPI.
+ * refuse: layouts that do not divide the world or the batch, and a kept --save, are one
+ * error (from rank 0), exit 2, before any work, no file. Built only with MPI.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -146,6 +146,17 @@ START_TEST(dp_not_dividing_the_batch_is_refused)
 }
 END_TEST
 
+START_TEST(a_kept_save_is_refused_once_before_training)
+{
+	ck_assert_int_eq(sh("echo keep > m.safetensors"), 0);
+	expect_error(MPIRUN " -np 2 $MB train " RUN " --save m.safetensors --out r.json",
+		     "--save: m.safetensors exists");
+	ck_assert_int_eq(sh("test -e r.json"), 1);
+	ck_assert_int_eq(sh("cat m.safetensors"), 0);
+	ck_assert_str_eq(out, "keep\n");
+}
+END_TEST
+
 static Suite *dp_suite(void)
 {
 	Suite *s = suite_create("cli_dp_mpi");
@@ -164,6 +175,7 @@ static Suite *dp_suite(void)
 	tcase_add_test(step, step_check_catches_a_planted_error_under_dp2);
 	tcase_add_test(refuse, dp_not_dividing_the_world_is_refused);
 	tcase_add_test(refuse, dp_not_dividing_the_batch_is_refused);
+	tcase_add_test(refuse, a_kept_save_is_refused_once_before_training);
 	suite_add_tcase(s, eq);
 	suite_add_tcase(s, step);
 	suite_add_tcase(s, refuse);

@@ -200,13 +200,12 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 static int train_save(struct trainer *t, bool force)
 {
 	char why[512], path[1100];
-	if (!opt.save)
+	/* rank 0 writes (every rank holds the same weights) */
+	if (!opt.save || !mpi_world_is_root())
 		return 0;
 	if (!force && access(opt.save, F_OK) == 0)
 		return cli_error("pass --force, or choose another --save", "--save: %s exists",
 				 opt.save);
-	if (!mpi_world_is_root())
-		return 0;
 	if (net_save(&t->L, net_params_f32(t->m), opt.save, why, sizeof(why)))
 		return cli_error(NULL, "--save: %s", why);
 	if (!t->bpe)
@@ -462,6 +461,12 @@ static int train_run(struct run_ctx *ctx)
 	memset(&t, 0, sizeof(t));
 	bool quiet = ctx->opts->quiet;
 	int err = MB_ERR_ARG;
+	/* a kept --save is refused before any work, on every rank alike */
+	if (opt.save && !ctx->opts->force && access(opt.save, F_OK) == 0) {
+		cli_error_once("pass --force, or choose another --save", "--save: %s exists",
+			       opt.save);
+		goto out;
+	}
 	if (train_prepare(&t, ctx->opts->seed, quiet))
 		goto out;
 	cli_note(quiet, "train: %s (%zu parameters), %s, batch %lld x %lld, %lld steps, dp %d%s, "
@@ -474,7 +479,7 @@ static int train_run(struct run_ctx *ctx)
 		goto out;
 	}
 	err = train_record(ctx, &t, run_err);
-	if (!err && opt.csv && train_write_csv(opt.csv, ctx->doc, &t.curve, ctx->opts->force, why,
+	if (!err && opt.csv && mpi_world_is_root() && train_write_csv(opt.csv, ctx->doc, &t.curve, ctx->opts->force, why,
 					       sizeof(why)))
 		err = (cli_error("pass --force, or choose another --csv", "--csv: %s", why), MB_ERR_ARG);
 out:

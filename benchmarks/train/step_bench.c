@@ -31,6 +31,7 @@
 #include "accounting.h"
 #include "cli.h"
 #include "driver.h"
+#include "mpi_world.h"
 #include "net.h"
 #include "result.h"
 #include "rng.h"
@@ -359,7 +360,7 @@ static int step_bench_run(struct run_ctx *ctx)
 	struct net_layout L;
 	if (ctx->suite) {
 		sopt.preset = "v3-tiny";
-		sopt.batch = 1;
+		sopt.batch = mpi_world_size();   /* one sequence per rank */
 		sopt.seq = 64;
 	}
 	if (train_dp_layout((int)sopt.dp, (long)sopt.batch, 0, &step_dp))
