@@ -8,6 +8,9 @@
  * gradient by its own RMS, so an element whose gradient is of rounding size may move by
  * up to about lr per step whatever the summation order). The bounds are those of FP32
  * sums taken in another order: the runs measured 1.4e-6 (norm) and 1.5e-6 (element).
+ * Each run's per-step load_hash (tokens per expert) must agree with one rank's: the
+ * comparison holds while both routed alike (scripts/dp-equal.sh runs the longer matrix
+ * and says where a rounding-level top-k tie parts the runs).
  * step: `step`'s own check (the reduced first-step gradients against the FP64 model's,
  * averaged over the ranks) passes under dp2 and dp2 with ZeRO-1, and fails with a planted
  * gradient error (exit 1); ZeRO-1 on 2 ranks holds 4 bytes per parameter less (half of
@@ -35,7 +38,8 @@
 #define PY_LOSS "python3 -c 'import json,sys; c=[json.load(open(f))[\"summary\"][\"train\"]" \
 	"[\"curve\"] for f in sys.argv[1:]]; k=[\"loss\",\"mtp_loss\",\"val_loss\"]; " \
 	"d=[abs(a[x]-b[x])/abs(a[x]) for a,b in zip(*c) for x in k if a[x] is not None]; " \
-	"print(\"lossrel %%.3e n %%d\" %% (max(d), len(d)))'"
+	"f=sum(a[\"load_hash\"]!=b[\"load_hash\"] for a,b in zip(*c)); " \
+	"print(\"lossrel %%.3e n %%d flips %%d\" %% (max(d), len(d), f))'"
 
 /* figure returns the number after key in the last output (NAN when absent). */
 static double figure(const char *key)
@@ -54,6 +58,9 @@ static void expect_equal(int np, const char *extra)
 	ck_assert_int_eq(sh(PY_LOSS " one.json dp.json"), 0);
 	double lossrel = figure("lossrel ");
 	ck_assert_msg(lossrel <= 1e-5 && figure(" n ") == 8, "%s: %s", extra, out);
+	/* the same experts chosen every step (a tie decided by rounding would part the
+	 * runs legitimately: then this configuration is no longer a test of equality) */
+	ck_assert_msg(strstr(out, "flips 0"), "%s: %s", extra, out);
 	ck_assert_int_eq(sh("python3 $SRC/tests/st_compare.py one.safetensors dp.safetensors"), 0);
 	ck_assert_msg(figure("normrel ") <= 1e-5, "%s: %s", extra, out);
 	ck_assert_msg(figure("maxabs ") <= 2 * LR_SUM, "%s: %s", extra, out);

@@ -260,6 +260,18 @@ static double load_max_mean(const struct trainer *t, const long *const *load)
 	return t->moe ? worst : NAN;
 }
 
+/* load_hash is FNV-1a (32 bits) over the global loads of every MoE block, NaN without. */
+static double load_hash(const struct trainer *t, const long *const *load)
+{
+	uint32_t h = 2166136261u;
+	for (int b = 0; b < t->L.blocks; b++)
+		for (int e = 0; load[b] && e < t->dp.experts; e++)
+			for (int k = 0; k < 8; k++)
+				h = (h ^ (uint32_t)((unsigned long)load[b][e] >> (8 * k) & 0xff)) *
+				    16777619u;
+	return t->moe ? (double)h : NAN;
+}
+
 /* train_micro runs the forward and backward of every micro-batch of this rank,
  * accumulating gradients and loads; fills the rank's mean losses x[0..1]. */
 static int train_micro(struct trainer *t, double *x)
@@ -312,6 +324,7 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	p->tok_s = tokens / dt;
 	p->mfu = t->flops_per_token * p->tok_s / t->peak_flops;
 	p->load = load_max_mean(t, load);
+	p->load_hash = load_hash(t, load);
 	p->val_loss = NAN;
 	return isfinite(x[2]) ? MB_OK : MB_ERR_CHECK;
 }
@@ -329,7 +342,7 @@ static void progress(long step, long steps, double elapsed, bool quiet)
 static int train_loop(struct trainer *t, bool quiet)
 {
 	/* the validation loss before the first step: the curve's starting point */
-	struct train_point p0 = { 0, 0, NAN, NAN, validate(t), 0, NAN, NAN, NAN, NAN, NAN };
+	struct train_point p0 = { 0, 0, NAN, NAN, validate(t), 0, NAN, NAN, NAN, NAN, NAN, NAN };
 	int err = train_curve_add(&t->curve, &p0);
 	bool root = mpi_world_is_root();
 	if (root)

@@ -27,6 +27,10 @@ struct train_opts {
 struct train_point {
 	long step;
 	double tokens, loss, mtp_loss, val_loss, lr, grad_norm, step_ms, tok_s, mfu, load;
+	/* a 32-bit hash of the step's global tokens per expert (every MoE block), NaN for a
+	 * dense model: runs with equal hashes routed alike (equality tests compare runs
+	 * whose selections agree; a rounding-level tie flipped elsewhere shows here) */
+	double load_hash;
 };
 
 struct train_curve {
