@@ -51,6 +51,12 @@ static const struct bench_desc bench_report = {
 	.command = cmd_report,
 };
 
+static const struct bench_desc bench_scale = {
+	.name = "scale",
+	.summary = "weak and strong scaling of the training step over rank counts, beside Frontier's",
+	.command = cmd_scale,
+};
+
 static const struct bench_desc bench_compare = {
 	.name = "compare",
 	.summary = "two result files -> regressions (exit 1 on one)",
@@ -69,6 +75,7 @@ const struct bench_desc *const bench_registry[] = {
 	&bench_a2a,
 	&bench_step,
 	&bench_train,
+	&bench_scale,
 	&bench_report,
 	&bench_compare,
 	&bench_project,

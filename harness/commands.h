@@ -15,5 +15,6 @@ int cmd_pipeline(int argc, char **argv);
 int cmd_project(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_scale(int argc, char **argv);
 
 #endif

@@ -116,7 +116,7 @@ START_TEST(memory_model_predicts_the_kept_activations)
 	net_options_default(&o);
 	ck_assert_int_eq(net_create_f32(&L, &o, cases[_i].batch, cases[_i].seq, 7, &m), MB_OK);
 	net_memory_f32(m, &mem);
-	ck_assert_int_eq(net_memory_predict(&c, cases[_i].batch, cases[_i].seq, &pred), MB_OK);
+	ck_assert_int_eq(net_memory_predict(&c, cases[_i].batch, cases[_i].seq, 1, false, &pred), MB_OK);
 	net_memory_ratios(&mem, &pred, ratio);
 	/* weights, gradients and moments: the same parameter count, 4 bytes each */
 	for (int t = 0; t < 3; t++)

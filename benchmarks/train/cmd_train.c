@@ -29,12 +29,14 @@
 #include "cli.h"
 #include "commands.h"
 #include "driver.h"
+#include "mpi_world.h"
 #include "net_data.h"
 #include "result.h"
 #include "session.h"
 #include "stats.h"
 #include "status.h"
 #include "timer.h"
+#include "train_dp.h"
 #include "train_run.h"
 
 static struct train_opts opt;
@@ -64,6 +66,9 @@ static const struct cli_opt train_options[] = {
 	{ "init-from", CLI_STRING, &opt.init_from, NULL, "start from a FILE.safetensors of the same configuration", 0, -1, NULL },
 	{ "csv", CLI_STRING, &opt.csv, NULL, "also write the loss curve as CSV (plots/train_loss.gp)", 0, -1, NULL },
 	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
+	{ "dp", CLI_SIZE, &opt.dp, "0", "data-parallel ranks (0: the world size under mpirun)", 0, 1e6, NULL },
+	{ "zero1", CLI_FLAG, &opt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
+	{ "micro-batch", CLI_SIZE, &opt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's)", 0, 65536, NULL },
 	CLI_END
 };
 
@@ -86,6 +91,8 @@ struct trainer {
 	int len;
 	double flops_per_token, peak_flops;
 	struct train_curve curve;
+	struct train_dp dp;
+	int micro, n_micro, per_rank;   /* sequences per forward, forwards per rank-step */
 	bool moe;
 };
 
@@ -156,7 +163,13 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 {
 	char why[512];
 	struct model_flops fl;
-	int st = train_tokens(t, seed, quiet);
+	int dp = 1, st = train_dp_layout((int)opt.dp, (long)opt.batch, (long)opt.micro, &dp);
+	if (st)
+		return st;
+	t->per_rank = (int)(opt.batch / dp);
+	t->micro = opt.micro ? (int)opt.micro : t->per_rank;
+	t->n_micro = t->per_rank / t->micro;
+	st = train_tokens(t, seed, quiet);
 	if (!st)
 		st = train_config(t, quiet);
 	if (st)
@@ -169,8 +182,12 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	model_flops_per_token(&t->cfg, opt.seq, t->cfg.mtp_depth, 0, &fl);
 	t->flops_per_token = (double)fl.total;
 	mb_rng_seed(&t->rng, seed, 0xda7a);
+	if (train_dp_open(&t->dp, t->per_rank ? (int)(opt.batch / t->per_rank) : 1, opt.zero1,
+			  &t->L, 300, why, sizeof(why)))
+		return cli_error(NULL, "data parallel group: %s", why);
+	train_dp_moments(&t->dp, &t->no);
 	t->tok = malloc((size_t)opt.batch * t->len * sizeof(int32_t));
-	if (!t->tok || net_create_f32(&t->L, &t->no, (int)opt.batch, (int)opt.seq, seed, &t->m))
+	if (!t->tok || net_create_f32(&t->L, &t->no, t->micro, (int)opt.seq, seed, &t->m))
 		return cli_error("use a smaller --batch or --seq", "out of memory for the model");
 	if (opt.init_from && net_load(&t->L, net_params_f32(t->m), opt.init_from, why, sizeof(why)))
 		return cli_error("--init-from needs a checkpoint of the same preset and --vocab",
@@ -183,7 +200,8 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 static int train_save(struct trainer *t, bool force)
 {
 	char why[512], path[1100];
-	if (!opt.save)
+	/* rank 0 writes (every rank holds the same weights) */
+	if (!opt.save || !mpi_world_is_root())
 		return 0;
 	if (!force && access(opt.save, F_OK) == 0)
 		return cli_error("pass --force, or choose another --save", "--save: %s exists",
@@ -200,7 +218,15 @@ static int train_save(struct trainer *t, bool force)
 	return 0;
 }
 
-/* validate returns the mean main loss over the held-out batches. */
+/* micro_rows returns this rank's micro-batch k of the global batch in t->tok. */
+static const int32_t *micro_rows(const struct trainer *t, int k)
+{
+	size_t row = (size_t)t->dp.rank * (size_t)t->per_rank + (size_t)k * (size_t)t->micro;
+	return t->tok + row * (size_t)t->len;
+}
+
+/* validate returns the mean main loss over the held-out batches (each rank its rows,
+ * averaged over the DP group). */
 static double validate(struct trainer *t)
 {
 	int n = net_val_batches(&t->corpus, (int)opt.batch, t->len, (int)opt.val_batches);
@@ -208,43 +234,99 @@ static double validate(struct trainer *t)
 	struct net_stats st;
 	for (int i = 0; i < n; i++) {
 		net_batch_val(&t->corpus, i, (int)opt.batch, t->len, t->tok);
-		if (net_forward_f32(t->m, t->tok, &st))
-			return NAN;
-		sum += st.main_loss;
+		for (int k = 0; k < t->n_micro; k++) {
+			if (net_forward_f32(t->m, micro_rows(t, k), &st))
+				return NAN;
+			sum += st.main_loss;
+		}
 	}
-	return sum / n;
+	sum /= (double)n * t->n_micro;
+	return train_dp_mean(&t->dp, &sum, 1) ? NAN : sum;
 }
 
-/* train_step runs one optimizer step and fills the point's figures. */
-static int train_step(struct trainer *t, long step, struct train_point *p)
+/* load_max_mean is max over MoE blocks of (max expert load / mean load). */
+static double load_max_mean(const struct trainer *t, const long *const *load)
+{
+	double worst = 0;
+	for (int b = 0; b < t->L.blocks; b++) {
+		long mx = 0, sum = 0;
+		for (int e = 0; load[b] && e < t->dp.experts; e++) {
+			mx = load[b][e] > mx ? load[b][e] : mx;
+			sum += load[b][e];
+		}
+		if (sum > 0 && (double)mx * t->dp.experts / (double)sum > worst)
+			worst = (double)mx * t->dp.experts / (double)sum;
+	}
+	return t->moe ? worst : NAN;
+}
+
+/* load_hash is FNV-1a (32 bits) over the global loads of every MoE block, NaN without. */
+static double load_hash(const struct trainer *t, const long *const *load)
+{
+	uint32_t h = 2166136261u;
+	for (int b = 0; b < t->L.blocks; b++)
+		for (int e = 0; load[b] && e < t->dp.experts; e++)
+			for (int k = 0; k < 8; k++)
+				h = (h ^ (uint32_t)((unsigned long)load[b][e] >> (8 * k) & 0xff)) *
+				    16777619u;
+	return t->moe ? (double)h : NAN;
+}
+
+/* train_micro runs the forward and backward of every micro-batch of this rank,
+ * accumulating gradients and loads; fills the rank's mean losses x[0..1]. */
+static int train_micro(struct trainer *t, double *x)
 {
 	struct net_stats st;
 	const long *load[1 + 1024 + 16];
-	double t0 = timer_now();
+	x[0] = x[1] = x[2] = 0;
+	for (int k = 0; k < t->n_micro; k++) {
+		int err = net_forward_f32(t->m, micro_rows(t, k), &st);
+		if (!err)
+			err = net_backward_f32(t->m);
+		if (err)
+			return err;
+		for (int i = 0; i < t->L.blocks; i++)
+			load[i] = net_expert_load_f32(t->m, i);
+		train_dp_accumulate(&t->dp, net_grads_f32(t->m), load);
+		x[0] += st.main_loss / t->n_micro;
+		x[1] += st.mtp_loss / t->n_micro;
+		x[2] += st.loss / t->n_micro;
+	}
+	return MB_OK;
+}
+
+/* train_step runs one optimizer step and fills the point's figures: global mean
+ * losses, the slowest rank's time. */
+static int train_step(struct trainer *t, long step, struct train_point *p)
+{
+	const long *load[1 + 1024 + 16];
+	double x[4], t0 = timer_now();
 	net_batch_train(&t->corpus, &t->rng, (int)opt.batch, t->len, t->tok);
-	int err = net_forward_f32(t->m, t->tok, &st);
-	if (!err)
-		err = net_backward_f32(t->m);
+	int err = train_micro(t, x);
 	if (err)
 		return err;
 	t->adam.lr = net_lr_at(step, opt.warmup, opt.steps, opt.lr, opt.min_lr);
-	p->grad_norm = net_adam_step_f32(t->m, &t->adam, step + 1);
-	for (int i = 0; i < t->L.blocks; i++)
-		load[i] = net_expert_load_f32(t->m, i);
-	if (t->moe && t->cfg.expert_bias)
+	err = train_dp_step(&t->dp, &t->L, &t->adam, step + 1, net_params_f32(t->m),
+			    net_grads_f32(t->m), net_moment1_f32(t->m), net_moment2_f32(t->m), load,
+			    &p->grad_norm);
+	if (!err && t->moe && t->cfg.expert_bias)
 		net_bias_update(&t->L, net_params_f32(t->m), load, opt.gamma);
-	double dt = timer_now() - t0, tokens = (double)opt.batch * opt.seq;
+	x[3] = timer_now() - t0;
+	if (err || (err = train_dp_mean(&t->dp, x, 3)) || (err = train_dp_max(&t->dp, x + 3, 1)))
+		return err;
+	double dt = x[3], tokens = (double)opt.batch * opt.seq;
 	p->step = step + 1;
 	p->tokens = tokens * (double)(step + 1);
-	p->loss = st.main_loss;
-	p->mtp_loss = st.mtp_loss;
+	p->loss = x[0];
+	p->mtp_loss = x[1];
 	p->lr = t->adam.lr;
 	p->step_ms = 1e3 * dt;
 	p->tok_s = tokens / dt;
 	p->mfu = t->flops_per_token * p->tok_s / t->peak_flops;
-	p->load = st.load_max_mean;
+	p->load = load_max_mean(t, load);
+	p->load_hash = load_hash(t, load);
 	p->val_loss = NAN;
-	return isfinite(st.loss) ? MB_OK : MB_ERR_CHECK;
+	return isfinite(x[2]) ? MB_OK : MB_ERR_CHECK;
 }
 
 /* progress prints the stderr line with the elapsed time and the ETA. */
@@ -260,9 +342,11 @@ static void progress(long step, long steps, double elapsed, bool quiet)
 static int train_loop(struct trainer *t, bool quiet)
 {
 	/* the validation loss before the first step: the curve's starting point */
-	struct train_point p0 = { 0, 0, NAN, NAN, validate(t), 0, NAN, NAN, NAN, NAN, NAN };
+	struct train_point p0 = { 0, 0, NAN, NAN, validate(t), 0, NAN, NAN, NAN, NAN, NAN, NAN };
 	int err = train_curve_add(&t->curve, &p0);
-	printf("step %5d/%ld | val %.4f (before training)\n", 0, (long)opt.steps, p0.val_loss);
+	bool root = mpi_world_is_root();
+	if (root)
+		printf("step %5d/%ld | val %.4f (before training)\n", 0, (long)opt.steps, p0.val_loss);
 	double start = timer_now();
 	for (long s = 0; s < opt.steps && !err; s++) {
 		struct train_point p;
@@ -273,8 +357,9 @@ static int train_loop(struct trainer *t, bool quiet)
 			p.val_loss = validate(t);
 		if (!err)
 			err = train_curve_add(&t->curve, &p);
-		train_print_step(&p, opt.steps, t->moe);
-		progress(s + 1, opt.steps, elapsed, quiet);
+		if (root)
+			train_print_step(&p, opt.steps, t->moe);
+		progress(s + 1, opt.steps, elapsed, quiet || !root);
 		if (last)
 			break;
 	}
@@ -350,6 +435,10 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON_AddNumberToObject(pm, "bytes_per_token",
 				(double)t->corpus.n / (double)(t->corpus.ntok ? t->corpus.ntok : 1));
 	cJSON_AddNumberToObject(pm, "params", (double)t->L.total);
+	cJSON_AddNumberToObject(pm, "dp", (double)t->dp.size);
+	cJSON_AddBoolToObject(pm, "zero1", opt.zero1);
+	cJSON_AddNumberToObject(pm, "micro_batch", (double)t->micro);
+	result_set_metric(r, "dp_comm_s", t->dp.comm_s);
 	result_set_metric(r, "tokens_per_s", med);
 	result_set_metric(r, "model_flops_per_token", t->flops_per_token);
 	result_set_metric(r, "mfu", t->flops_per_token * med / t->peak_flops);
@@ -377,6 +466,7 @@ static void train_release(struct trainer *t)
 	bpe_free(t->bpe);
 	free(t->tok);
 	free(t->curve.p);
+	train_dp_close(&t->dp);
 }
 
 /* train_run is the descriptor's run: prepare, loop, record, CSV. */
@@ -387,18 +477,25 @@ static int train_run(struct run_ctx *ctx)
 	memset(&t, 0, sizeof(t));
 	bool quiet = ctx->opts->quiet;
 	int err = MB_ERR_ARG;
+	/* a kept --save is refused before any work, on every rank alike */
+	if (opt.save && !ctx->opts->force && access(opt.save, F_OK) == 0) {
+		cli_error_once("pass --force, or choose another --save", "--save: %s exists",
+			       opt.save);
+		goto out;
+	}
 	if (train_prepare(&t, ctx->opts->seed, quiet))
 		goto out;
-	cli_note(quiet, "train: %s (%zu parameters), %s, batch %lld x %lld, %lld steps",
-		 opt.preset, t.L.total, opt.precision, (long long)opt.batch, (long long)opt.seq,
-		 (long long)opt.steps);
+	cli_note(quiet, "train: %s (%zu parameters), %s, batch %lld x %lld, %lld steps, dp %d%s, "
+		 "micro-batch %d x %d", opt.preset, t.L.total, opt.precision, (long long)opt.batch,
+		 (long long)opt.seq, (long long)opt.steps, t.dp.size, opt.zero1 ? " (ZeRO-1)" : "",
+		 t.micro, t.n_micro);
 	int run_err = train_loop(&t, quiet);
 	if (!run_err && train_save(&t, ctx->opts->force)) {
 		err = MB_ERR_ARG;
 		goto out;
 	}
 	err = train_record(ctx, &t, run_err);
-	if (!err && opt.csv && train_write_csv(opt.csv, ctx->doc, &t.curve, ctx->opts->force, why,
+	if (!err && opt.csv && mpi_world_is_root() && train_write_csv(opt.csv, ctx->doc, &t.curve, ctx->opts->force, why,
 					       sizeof(why)))
 		err = (cli_error("pass --force, or choose another --csv", "--csv: %s", why), MB_ERR_ARG);
 out:

@@ -33,17 +33,19 @@
 #include "accounting.h"
 #include "cli.h"
 #include "driver.h"
+#include "mpi_world.h"
 #include "net.h"
 #include "result.h"
 #include "rng.h"
 #include "status.h"
 #include "timer.h"
+#include "train_dp.h"
 #include "train_run.h"
 
 static struct {
 	const char *preset, *precision, *peak_file;
-	int64_t batch, seq, mem_limit;
-	bool plant;
+	int64_t batch, seq, mem_limit, dp;
+	bool plant, zero1;
 } sopt;
 
 static const struct cli_opt step_options[] = {
@@ -53,6 +55,8 @@ static const struct cli_opt step_options[] = {
 	{ "precision", CLI_CHOICE, &sopt.precision, "fp32", "GEMM precision (emulated exactly on the CPU)", 0, -1, "fp32|bf16|fp8" },
 	{ "measured-peak", CLI_STRING, &sopt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
 	{ "mem-limit", CLI_SIZE, &sopt.mem_limit, "0", "refuse a step predicted to need more bytes (0: the machine's memory)", 0, 1e15, NULL },
+	{ "dp", CLI_SIZE, &sopt.dp, "0", "data-parallel ranks (0: the world size under mpirun); --batch is the global batch", 0, 1e6, NULL },
+	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
 	CLI_END
 };
@@ -68,11 +72,14 @@ struct step_figures {
 	double phase[NET_PH_COUNT], tokens, flops_per_token;
 	struct net_memory mem;
 	struct model_memory pred;
+	double dp_comm;   /* seconds in DP collectives (gradients, ZeRO-1 gather, loads) */
+	int dp;
 	double rss_bytes;
 };
 
 static struct step_figures figs[8];
 static int n_figs;
+static int step_dp = 1;   /* the DP size train_dp_layout resolved */
 
 struct step_state {
 	struct net_layout L;
@@ -80,7 +87,9 @@ struct step_state {
 	struct net_adamw adam;
 	struct net_f32 *m;
 	struct net_profile prof;
-	int32_t *tok;
+	struct train_dp dp;
+	int per_rank;              /* sequences of this rank: batch / dp */
+	int32_t *tok, *mine;       /* the global batch; this rank's rows of it */
 	float *w0, *g0;
 	double loss0, tol, gtol;   /* tolerances of the loss and of each tensor's gradient */
 	char metric[160];
@@ -100,13 +109,26 @@ static double resident_bytes(void)
 	return n == 2 ? (double)rss * (double)sysconf(_SC_PAGESIZE) : NAN;
 }
 
-/* step_run: one training step; the first keeps its loss and gradients for the check. */
+/* step_keep keeps the first step's reduced gradients (unclipped) for the check. */
+static void step_keep(struct step_state *s, const float *g, double norm)
+{
+	double scale = net_clip_scale(&s->adam, norm);
+	for (size_t j = s->dp.lo; j < (s->dp.zero1 ? s->dp.hi : s->L.total); j++)
+		s->g0[j] = (float)(g[j] / scale);
+	if (!s->dp.zero1)
+		for (size_t j = 0; j < s->dp.lo; j++)
+			s->g0[j] = (float)(g[j] / scale);
+}
+
+/* step_run: one training step on this rank's rows, gradients reduced over the DP
+ * group; the first keeps its loss and reduced gradients for the check. */
 static int step_run(void *p)
 {
 	struct step_state *s = p;
 	struct net_stats st;
-	const long *load[1024 + 16];
-	int err = net_forward_f32(s->m, s->tok, &st);
+	const long *load[1024 + 16], *gload[1024 + 16];
+	double norm;
+	int err = net_forward_f32(s->m, s->mine, &st);
 	if (!err)
 		err = net_backward_f32(s->m);
 	if (err)
@@ -115,15 +137,20 @@ static int step_run(void *p)
 	if (s->runs == 0) {
 		if (sopt.plant)
 			g[s->L.t[s->L.n / 2].off] += 0.05f * (1.0f + fabsf(g[s->L.t[s->L.n / 2].off]));
-		memcpy(s->g0, g, s->L.total * sizeof(float));
 		s->loss0 = st.loss;
 	}
-	double t0 = timer_now();
-	net_adam_step_f32(s->m, &s->adam, s->runs + 1);
+	double t0 = timer_now(), c0 = s->dp.comm_s;
 	for (int i = 0; i < s->L.blocks; i++)
 		load[i] = net_expert_load_f32(s->m, i);
-	net_bias_update(&s->L, net_params_f32(s->m), load, 0.001);
-	s->prof.seconds[NET_PH_OPTIMIZER] += timer_now() - t0;
+	train_dp_accumulate(&s->dp, g, load);
+	err = train_dp_step(&s->dp, &s->L, &s->adam, s->runs + 1, net_params_f32(s->m), g,
+			    net_moment1_f32(s->m), net_moment2_f32(s->m), gload, &norm);
+	if (err)
+		return err;
+	if (s->runs == 0)
+		step_keep(s, g, norm);
+	net_bias_update(&s->L, net_params_f32(s->m), gload, 0.001);
+	s->prof.seconds[NET_PH_OPTIMIZER] += timer_now() - t0 - (s->dp.comm_s - c0);
 	s->runs++;
 	/* NOTE: the resident set at the end of a step, not getrusage's lifetime peak,
 	 * which would count the FP64 model of the check too */
@@ -146,29 +173,49 @@ static double grad_error(const struct net_tensor *t, const float *g, const doubl
 	return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
-/* step_check: the first step's loss and gradients against the FP64 model. */
-static int step_check(void *p, struct bench_check *chk)
+/* step_reference runs the FP64 forward and backward of the first step's weights on
+ * this rank's rows with its expert selection, and averages the loss (into *loss, beside
+ * the run's own in s->loss0) and gradients over the DP group. */
+static int step_reference(struct step_state *s, struct net_f64 *md, double *loss)
 {
-	struct step_state *s = p;
-	struct net_f64 *md;
 	struct net_stats st;
-	int err = net_create_f64(&s->L, &s->no, (int)sopt.batch, (int)sopt.seq, 1, &md);
-	if (err)
-		return err;
 	for (size_t j = 0; j < s->L.total; j++)
 		net_params_f64(md)[j] = s->w0[j];
 	/* NOTE: the run's own expert selection (its activations are the first step's
 	 * still): rounding near a tie would otherwise send tokens to other experts */
-	err = net_fix_selection_f64(md, s->m);
+	int err = net_fix_selection_f64(md, s->m);
 	if (!err)
-		err = net_forward_f64(md, s->tok, &st);
+		err = net_forward_f64(md, s->mine, &st);
 	if (!err)
 		err = net_backward_f64(md);
+	double x[2] = { s->loss0, st.loss };
+	if (!err)
+		err = train_dp_mean(&s->dp, x, 2);
+	if (!err && s->dp.size > 1)
+		err = train_dp_mean(&s->dp, net_grads_f64(md), (int)s->L.total);
+	if (!err)
+		err = train_dp_gather(&s->dp, s->g0);
+	s->loss0 = x[0];
+	*loss = x[1];
+	return err;
+}
+
+/* step_check: the first step's loss and reduced gradients against the FP64 model (the
+ * DP ranks split the tensors between them; the driver sums their counts). */
+static int step_check(void *p, struct bench_check *chk)
+{
+	struct step_state *s = p;
+	struct net_f64 *md;
+	double loss64 = NAN;
+	int err = net_create_f64(&s->L, &s->no, s->per_rank, (int)sopt.seq, 1, &md);
+	if (err)
+		return err;
+	err = step_reference(s, md, &loss64);
 	/* each error over its tolerance: the check passes at <= 1 */
-	chk->max_err = err ? INFINITY : fabs(s->loss0 - st.loss) / st.loss / s->tol;
-	chk->samples = 1;
-	chk->mismatches = chk->max_err > 1;
-	for (int i = 0; !err && i < s->L.n; i++) {
+	chk->max_err = err ? INFINITY : fabs(s->loss0 - loss64) / loss64 / s->tol;
+	chk->samples = s->dp.rank == 0;
+	chk->mismatches = chk->samples && chk->max_err > 1;
+	for (int i = s->dp.rank; !err && i < s->L.n; i += s->dp.size) {
 		if (!s->L.t[i].trainable)
 			continue;
 		double e = grad_error(&s->L.t[i], s->g0, net_grads_f64(md)) / s->gtol;
@@ -186,9 +233,13 @@ static int step_check(void *p, struct bench_check *chk)
 static void step_destroy(void *p)
 {
 	struct step_state *s = p;
-	if (s->fig)
+	if (s->fig) {
 		memcpy(s->fig->phase, s->prof.seconds, sizeof(s->fig->phase));
+		s->fig->dp_comm = s->dp.comm_s;
+		s->fig->dp = s->dp.size;
+	}
 	net_destroy_f32(s->m);
+	train_dp_close(&s->dp);
 	net_layout_free(&s->L);
 	free(s->tok);
 	free(s->w0);
@@ -202,13 +253,20 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	struct step_state *s = calloc(1, sizeof(*s));
 	size_t ntok = (size_t)sopt.batch * (size_t)(sopt.seq + 1 + cfg->mtp_depth);
 	struct mb_rng rng;
+	char why[256];
 	int err = MB_ERR_NOMEM;
 	*out = s;
 	if (!s)
 		return err;
 	if ((err = net_layout_build(cfg, &s->L, NULL, 0)))
 		return err;
+	if ((err = train_dp_open(&s->dp, step_dp, sopt.zero1, &s->L, 300, why, sizeof(why)))) {
+		cli_error(NULL, "data parallel group: %s", why);
+		return err;
+	}
+	s->per_rank = (int)(sopt.batch / s->dp.size);
 	net_options_default(&s->no);
+	train_dp_moments(&s->dp, &s->no);
 	net_precision_parse(sopt.precision, &s->no.precision);
 	net_adamw_default(&s->adam);
 	/* NOTE: gradients carry a whole backward's rounding: FP8's 3 mantissa bits give
@@ -222,12 +280,13 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	s->g0 = malloc(s->L.total * sizeof(float));
 	err = s->tok && s->w0 && s->g0 ? MB_OK : MB_ERR_NOMEM;
 	if (!err)
-		err = net_create_f32(&s->L, &s->no, (int)sopt.batch, (int)sopt.seq, seed, &s->m);
+		err = net_create_f32(&s->L, &s->no, s->per_rank, (int)sopt.seq, seed, &s->m);
 	if (err)
 		return err;
 	mb_rng_seed(&rng, seed, 0x70c);
 	for (size_t j = 0; j < ntok; j++)
 		s->tok[j] = (int32_t)(mb_rng_next(&rng) >> 56);
+	s->mine = s->tok + (size_t)s->dp.rank * (size_t)s->per_rank * (ntok / (size_t)sopt.batch);
 	memcpy(s->w0, net_params_f32(s->m), s->L.total * sizeof(float));
 	s->prof.now = timer_now;
 	net_profile_set_f32(s->m, &s->prof);
@@ -255,6 +314,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	c.run = step_run;
 	c.check = step_check;
 	c.destroy = step_destroy;
+	c.comm = s->dp.size > 1 ? s->dp.world : NULL;
 	c.params = cJSON_CreateObject();
 	cJSON_AddStringToObject(c.params, "preset", cfg->name);
 	cJSON_AddStringToObject(c.params, "precision", sopt.precision);
@@ -262,6 +322,8 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	cJSON_AddNumberToObject(c.params, "seq", (double)sopt.seq);
 	cJSON_AddNumberToObject(c.params, "vocab", (double)cfg->vocab);
 	cJSON_AddNumberToObject(c.params, "params", (double)s->L.total);
+	cJSON_AddNumberToObject(c.params, "dp", (double)s->dp.size);
+	cJSON_AddBoolToObject(c.params, "zero1", sopt.zero1);
 	if (n_figs < 8) {
 		s->fig = &figs[n_figs++];
 		memset(s->fig, 0, sizeof(*s->fig));
@@ -269,7 +331,8 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		s->fig->tokens = tokens;
 		s->fig->flops_per_token = (double)fl.total;
 		net_memory_f32(s->m, &s->fig->mem);
-		if (net_memory_predict(cfg, (int)sopt.batch, (int)sopt.seq, &s->fig->pred))
+		if (net_memory_predict(cfg, (int)(sopt.batch / step_dp), (int)sopt.seq, step_dp,
+				       sopt.zero1, &s->fig->pred))
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
 	}
@@ -288,7 +351,8 @@ static int step_fits(const struct model_config *cfg)
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
 	double have = sopt.mem_limit > 0 ? (double)sopt.mem_limit
 		      : (pages > 0 && page > 0 ? (double)pages * (double)page : INFINITY);
-	if (net_memory_predict(cfg, (int)sopt.batch, (int)sopt.seq, &w))
+	if (net_memory_predict(cfg, (int)(sopt.batch / step_dp), (int)sopt.seq, step_dp,
+			       sopt.zero1, &w))
 		return MB_OK;   /* net_layout_build reports what is wrong with the config */
 	double need = 2 * (w.weight_bytes + w.grad_bytes + w.optimizer_bytes) +
 		      3 * w.activation_bytes;
@@ -311,9 +375,11 @@ static int step_bench_run(struct run_ctx *ctx)
 	struct net_layout L;
 	if (ctx->suite) {
 		sopt.preset = "v3-tiny";
-		sopt.batch = 1;
+		sopt.batch = mpi_world_size();   /* one sequence per rank */
 		sopt.seq = 64;
 	}
+	if (train_dp_layout((int)sopt.dp, (long)sopt.batch, 0, &step_dp))
+		return MB_ERR_ARG;
 	const struct model_config *p = model_preset_find(sopt.preset);
 	if (!p) {
 		model_preset_names(names, sizeof(names));
@@ -395,7 +461,7 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 						"loss", "optimizer", "other" };
 	cJSON *mt = cJSON_GetObjectItem(rec, "metrics");
 	const cJSON *med = cJSON_GetObjectItem(cJSON_GetObjectItem(mt, "time_s"), "median");
-	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN, total = 0;
+	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN, total = f->dp_comm;
 	int n = 0;
 	for (int i = 0; i < NET_PH_COUNT; i++)
 		total += f->phase[i];
@@ -412,6 +478,11 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 			n += snprintf(line + n, len - (size_t)n, " %s %.0f%%", ph[i],
 				      100 * f->phase[i] / total);
 	}
+	/* NOTE: the DP collectives' time (the optimizer's excludes it), named as the
+	 * projection's data-parallel communication term */
+	result_set_metric(rec, "phase_dp_comm_ms", total > 0 ? 1e3 * t * f->dp_comm / total : NAN);
+	if (n < (int)len && f->dp > 1)
+		n += snprintf(line + n, len - (size_t)n, " dp-comm %.0f%%", 100 * f->dp_comm / total);
 	step_memory(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
 }
 

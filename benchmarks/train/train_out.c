@@ -87,9 +87,10 @@ int train_write_csv(const char *path, const cJSON *doc, const struct train_curve
 static cJSON *point_json(const struct train_point *p)
 {
 	cJSON *o = cJSON_CreateObject();
-	const char *k[6] = { "step", "tokens", "loss", "mtp_loss", "val_loss", "lr" };
-	double v[6] = { (double)p->step, p->tokens, p->loss, p->mtp_loss, p->val_loss, p->lr };
-	for (int i = 0; o && i < 6; i++)
+	const char *k[7] = { "step", "tokens", "loss", "mtp_loss", "val_loss", "lr", "load_hash" };
+	double v[7] = { (double)p->step, p->tokens, p->loss, p->mtp_loss, p->val_loss, p->lr,
+			p->load_hash };
+	for (int i = 0; o && i < 7; i++)
 		if (isfinite(v[i]))
 			cJSON_AddNumberToObject(o, k[i], v[i]);
 		else

@@ -17,16 +17,20 @@
 struct train_opts {
 	const char *preset, *precision, *data, *out, *csv, *peak_file;
 	const char *save, *init_from, *tokenizer;
-	int64_t steps, batch, seq, warmup, val_every, val_batches, vocab;
+	int64_t steps, batch, seq, warmup, val_every, val_batches, vocab, dp, micro;
 	double lr, min_lr, init_std, mtp_weight, alpha, gamma, clip, wd, time_limit;
 	uint64_t seed;
-	bool quiet, force;
+	bool quiet, force, zero1;
 };
 
 /* One row of the loss curve. */
 struct train_point {
 	long step;
 	double tokens, loss, mtp_loss, val_loss, lr, grad_norm, step_ms, tok_s, mfu, load;
+	/* a 32-bit hash of the step's global tokens per expert (every MoE block), NaN for a
+	 * dense model: runs with equal hashes routed alike (equality tests compare runs
+	 * whose selections agree; a rounding-level tie flipped elsewhere shows here) */
+	double load_hash;
 };
 
 struct train_curve {

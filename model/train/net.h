@@ -85,6 +85,10 @@ struct net_options {
 	double balance_alpha;   /* complementary sequence-wise balance loss, 1e-4 */
 	double norm_eps;        /* 1e-6 */
 	double rope_theta;      /* 10000 */
+	/* AdamW moments of the f32 model for elements [moments_lo, moments_hi) of the
+	 * allocation only (a ZeRO-1 shard: net_moment1_f32()[0] is element moments_lo);
+	 * moments_hi 0: every element */
+	size_t moments_lo, moments_hi;
 };
 
 /* Phases a step's time is split into (net_profile). */
@@ -179,6 +183,18 @@ double net_grad_norm(const struct net_layout *L, const float *g);
  * Returns the norm before clipping. */
 double net_adamw_step(const struct net_layout *L, const struct net_adamw *a, long t,
 		      float *w, float *g, float *m, float *v);
+/* net_grad_sumsq_range returns the sum of squares of the trainable gradients among
+ * elements [lo, hi) of the allocation (a ZeRO-1 shard; the global norm is the square root
+ * of the sum over shards). */
+double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t lo, size_t hi);
+/* net_clip_scale is the factor clipping to a->clip makes of gradients of global norm. */
+double net_clip_scale(const struct net_adamw *a, double norm);
+/* net_adamw_range scales the trainable gradients among elements [lo, hi) by scale and
+ * applies AdamW step t to those elements alone (each tensor's own decay rule): the update
+ * of one ZeRO-1 shard, element for element the one net_adamw_step makes. w and g are
+ * the whole allocation; m and v hold elements [lo, hi) only (m[0] is element lo). */
+void net_adamw_range(const struct net_layout *L, const struct net_adamw *a, long t,
+		     double scale, size_t lo, size_t hi, float *w, float *g, float *m, float *v);
 /* net_lr_at: linear warm-up over warmup steps, then cosine from lr to min_lr at steps. */
 double net_lr_at(long step, long warmup, long steps, double lr, double min_lr);
 /* net_bias_update applies DeepSeek-V3's auxiliary-loss-free rule to every MoE block's
@@ -201,18 +217,20 @@ struct net_memory {
 size_t net_bytes_f32(const struct net_f32 *m);
 /* net_memory_f32 fills the model's memory by term. */
 void net_memory_f32(const struct net_f32 *m, struct net_memory *out);
-/* net_memory_predict is model/memory.c's estimate for this step on one rank (FP32
- * weights, gradients, moments and activations; batch x seq tokens); MB_ERR_ARG when the
- * config does not validate. */
+/* net_memory_predict is model/memory.c's estimate for this step on one rank of dp
+ * data-parallel ranks (FP32 weights, gradients, moments and activations; batch x seq
+ * tokens on this rank; the moments sharded when zero1); MB_ERR_ARG when the config does
+ * not validate. */
 struct model_memory;
-int net_memory_predict(const struct model_config *cfg, int batch, int seq,
+int net_memory_predict(const struct model_config *cfg, int batch, int seq, int dp, bool zero1,
 		       struct model_memory *out);
 /* net_memory_ratios: measured over predicted for weights, grads, optimizer,
  * activations (NaN for scratch, which memory.c does not model). */
 #define NET_MEM_TERMS 5
 void net_memory_ratios(const struct net_memory *got, const struct model_memory *want,
 		       double ratio[NET_MEM_TERMS]);
-/* net_adam_step_f32 is net_adamw_step on the model's own weights, gradients, moments. */
+/* net_adam_step_f32 is net_adamw_step on the model's own weights, gradients, moments
+ * (which must be the whole allocation's: moments_hi 0). */
 double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t);
 
 #endif

@@ -208,16 +208,17 @@ void SFX(net_destroy)(struct SFX(net) *m)
 static int SFX(net_alloc)(struct SFX(net) *m, bool moments)
 {
 	size_t P = m->L->total;
+	size_t Pm = m->o.moments_hi > m->o.moments_lo ? m->o.moments_hi - m->o.moments_lo : P;
 	m->A = calloc((size_t)m->L->blocks, sizeof(*m->A));
 	m->M = calloc((size_t)(m->D ? m->D : 1), sizeof(*m->M));
 	/* NOTE: parameters and gradients share one allocation, moments another. */
 	m->w = calloc(2 * P, sizeof(REAL));
 	if (moments)
-		m->m1 = calloc(2 * P, sizeof(float));
+		m->m1 = calloc(2 * Pm, sizeof(float));
 	if (!m->A || !m->M || !m->w || (moments && !m->m1))
 		return MB_ERR_NOMEM;
 	m->g = m->w + P;
-	m->m2 = moments ? m->m1 + P : NULL;
+	m->m2 = moments ? m->m1 + Pm : NULL;
 	size_t n = SFX(net_carve_all)(m, NULL);
 	m->act_base = malloc(n * sizeof(REAL));
 	if (!m->act_base)
@@ -229,7 +230,7 @@ static int SFX(net_alloc)(struct SFX(net) *m, bool moments)
 	size_t kept = (size_t)(m->pk - m->act_base);
 	m->mem.weights = (size_t)((char *)m->g - (char *)m->w);
 	m->mem.grads = (size_t)((char *)(m->w + 2 * P) - (char *)m->g);
-	m->mem.optimizer = moments ? 2 * P * sizeof(float) : 0;
+	m->mem.optimizer = moments ? 2 * Pm * sizeof(float) : 0;
 	m->mem.activations = kept * sizeof(REAL);
 	m->mem.scratch = (n - kept) * sizeof(REAL);
 	int err = SFX(net_carve_ints)(m);

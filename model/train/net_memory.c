@@ -11,8 +11,8 @@
 #include "accounting.h"
 #include "status.h"
 
-/* net_memory_predict asks memory.c about one rank holding the whole step (net.h). */
-int net_memory_predict(const struct model_config *cfg, int batch, int seq,
+/* net_memory_predict asks memory.c about one data-parallel rank of the step (net.h). */
+int net_memory_predict(const struct model_config *cfg, int batch, int seq, int dp, bool zero1,
 		       struct model_memory *out)
 {
 	struct model_layout lay;
@@ -26,7 +26,10 @@ int net_memory_predict(const struct model_config *cfg, int batch, int seq,
 	lay.master_bytes = 0;
 	lay.moment_bytes = 4;
 	lay.act_bytes = 4;
-	lay.zero1 = false;
+	/* NOTE: ZeRO-1 here shards the moments alone (the FP32 weights are the master copy);
+	 * with ep 1 the expert-data-parallel group is the DP group */
+	lay.dp = dp > 0 ? dp : 1;
+	lay.zero1 = zero1 && lay.dp > 1;
 	return model_memory_per_gpu(cfg, &lay, out, NULL, 0);
 }
 

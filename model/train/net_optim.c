@@ -21,49 +21,71 @@ void net_adamw_default(struct net_adamw *a)
 	a->clip = 1.0;
 }
 
-double net_grad_norm(const struct net_layout *L, const float *g)
+double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t lo, size_t hi)
 {
 	double ss = 0;
 	for (int i = 0; i < L->n; i++) {
 		const struct net_tensor *t = &L->t[i];
-		size_t n = (size_t)(t->rows * t->cols);
+		size_t a = t->off > lo ? t->off : lo, e = t->off + (size_t)(t->rows * t->cols);
+		e = e < hi ? e : hi;
 		if (!t->trainable)
 			continue;
-		for (size_t j = 0; j < n; j++)
-			ss += (double)g[t->off + j] * g[t->off + j];
+		for (size_t j = a; j < e; j++)
+			ss += (double)g[j] * g[j];
 	}
-	return sqrt(ss);
+	return ss;
+}
+
+double net_grad_norm(const struct net_layout *L, const float *g)
+{
+	return sqrt(net_grad_sumsq_range(L, g, 0, L->total));
 }
 
 /* adamw_tensor scales one tensor's gradient by the clipping factor (in place) and
  * updates it: decoupled weight decay (AdamW, Loshchilov & Hutter) on matrices only,
- * bias-corrected moments. NOTE: float arithmetic, one pass, as fused optimizers do;
+ * bias-corrected moments; elements [lo, hi), the moments indexed from element base.
+ * NOTE: float arithmetic, one pass, as fused optimizers do;
  * the moments and weights are FP32 either way. */
 static void adamw_tensor(const struct net_tensor *t, const struct net_adamw *a, double scale,
-			 double c1, double c2, float *w, float *g, float *m, float *v)
+			 double c1, double c2, size_t lo, size_t hi, size_t base, float *w,
+			 float *g, float *m, float *v)
 {
-	size_t n = (size_t)(t->rows * t->cols);
 	float b1 = (float)a->beta1, b2 = (float)a->beta2, eps = (float)a->eps;
 	float lr = (float)a->lr, sc = (float)scale, ic1 = (float)(1.0 / c1);
 	float ic2 = (float)(1.0 / c2), wd = t->decay ? (float)a->weight_decay : 0.0f;
-	for (size_t j = t->off; j < t->off + n; j++) {
+	for (size_t j = lo; j < hi; j++) {
 		float gj = g[j] * sc;
 		g[j] = gj;
-		m[j] = b1 * m[j] + (1.0f - b1) * gj;
-		v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
-		w[j] -= lr * (m[j] * ic1 / (sqrtf(v[j] * ic2) + eps) + wd * w[j]);
+		float *mj = &m[j - base], *vj = &v[j - base];
+		*mj = b1 * *mj + (1.0f - b1) * gj;
+		*vj = b2 * *vj + (1.0f - b2) * gj * gj;
+		w[j] -= lr * (*mj * ic1 / (sqrtf(*vj * ic2) + eps) + wd * w[j]);
 	}
+}
+
+void net_adamw_range(const struct net_layout *L, const struct net_adamw *a, long t,
+		     double scale, size_t lo, size_t hi, float *w, float *g, float *m, float *v)
+{
+	double c1 = 1.0 - pow(a->beta1, (double)t), c2 = 1.0 - pow(a->beta2, (double)t);
+	for (int i = 0; i < L->n; i++) {
+		const struct net_tensor *ti = &L->t[i];
+		size_t s = ti->off > lo ? ti->off : lo, e = ti->off + (size_t)(ti->rows * ti->cols);
+		e = e < hi ? e : hi;
+		if (ti->trainable && s < e)
+			adamw_tensor(ti, a, scale, c1, c2, s, e, lo, w, g, m, v);
+	}
+}
+
+double net_clip_scale(const struct net_adamw *a, double norm)
+{
+	return (a->clip > 0 && norm > a->clip) ? a->clip / norm : 1.0;
 }
 
 double net_adamw_step(const struct net_layout *L, const struct net_adamw *a, long t,
 		      float *w, float *g, float *m, float *v)
 {
 	double norm = net_grad_norm(L, g);
-	double scale = (a->clip > 0 && norm > a->clip) ? a->clip / norm : 1.0;
-	double c1 = 1.0 - pow(a->beta1, (double)t), c2 = 1.0 - pow(a->beta2, (double)t);
-	for (int i = 0; i < L->n; i++)
-		if (L->t[i].trainable)
-			adamw_tensor(&L->t[i], a, scale, c1, c2, w, g, m, v);
+	net_adamw_range(L, a, t, net_clip_scale(a, norm), 0, L->total, w, g, m, v);
 	return norm;
 }
 
