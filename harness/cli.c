@@ -56,11 +56,15 @@ void cli_note(bool quiet, const char *fmt, ...)
 	/* NOTE: notes and progress come from rank 0 alone: one voice under mpirun. */
 	if (quiet || !mpi_world_is_root())
 		return;
-	fputs("moebench: ", stderr);
+	char line[2048];
+	int n = snprintf(line, sizeof(line), "moebench: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	/* NOTE: the whole line in one write: unbuffered stderr would otherwise write it in
+	 * three pieces, which a launcher merging several ranks' streams may split apart. */
+	strcat(line, "\n");
+	fputs(line, stderr);
 }
 
 /* digits_u64 reads decimal (or 0x hexadecimal) digits at *p into *v, refusing a value
