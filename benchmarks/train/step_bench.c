@@ -44,7 +44,7 @@
 
 static struct {
 	const char *preset, *precision, *peak_file;
-	int64_t batch, seq, mem_limit, dp;
+	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp;
 	bool plant, zero1;
 } sopt;
 
@@ -55,7 +55,11 @@ static const struct cli_opt step_options[] = {
 	{ "precision", CLI_CHOICE, &sopt.precision, "fp32", "GEMM precision (emulated exactly on the CPU)", 0, -1, "fp32|bf16|fp8" },
 	{ "measured-peak", CLI_STRING, &sopt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
 	{ "mem-limit", CLI_SIZE, &sopt.mem_limit, "0", "refuse a step predicted to need more bytes (0: the machine's memory)", 0, 1e15, NULL },
-	{ "dp", CLI_SIZE, &sopt.dp, "0", "data-parallel ranks (0: the world size under mpirun); --batch is the global batch", 0, 1e6, NULL },
+	{ "dp", CLI_SIZE, &sopt.dp, "0", "data-parallel ranks (0: the world / (tp x pp)); --batch is the global batch", 0, 1e6, NULL },
+	{ "tp", CLI_SIZE, &sopt.tp, "1", "tensor-parallel ranks (Megatron order tp-cp-dp-pp)", 1, 1024, NULL },
+	{ "pp", CLI_SIZE, &sopt.pp, "1", "pipeline stages", 1, 1024, NULL },
+	{ "ep", CLI_SIZE, &sopt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
+	{ "etp", CLI_SIZE, &sopt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
 	CLI_END
@@ -79,7 +83,7 @@ struct step_figures {
 
 static struct step_figures figs[8];
 static int n_figs;
-static int step_dp = 1;   /* the DP size train_dp_layout resolved */
+static struct train_grid step_grid;   /* the grid train_dp_layout resolved */
 
 struct step_state {
 	struct net_layout L;
@@ -113,10 +117,8 @@ static double resident_bytes(void)
 static void step_keep(struct step_state *s, const float *g, double norm)
 {
 	double scale = net_clip_scale(&s->adam, norm);
-	for (size_t j = s->dp.lo; j < (s->dp.zero1 ? s->dp.hi : s->L.total); j++)
-		s->g0[j] = (float)(g[j] / scale);
-	if (!s->dp.zero1)
-		for (size_t j = 0; j < s->dp.lo; j++)
+	for (size_t j = 0; j < s->L.total; j++)
+		if (train_dp_owned(&s->dp, j))
 			s->g0[j] = (float)(g[j] / scale);
 }
 
@@ -258,12 +260,18 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	*out = s;
 	if (!s)
 		return err;
-	if ((err = net_layout_build(cfg, &s->L, NULL, 0)))
-		return err;
-	if ((err = train_dp_open(&s->dp, step_dp, sopt.zero1, &s->L, 300, why, sizeof(why)))) {
-		cli_error(NULL, "data parallel group: %s", why);
+	struct net_part part;
+	if ((err = train_dp_open(&s->dp, &step_grid, sopt.zero1, cfg, 300, why, sizeof(why)))) {
+		cli_error(NULL, "parallel groups: %s", why);
 		return err;
 	}
+	train_dp_part(&s->dp, cfg, &part);
+	if ((err = net_layout_build_part(cfg, &part, &s->L, why, sizeof(why)))) {
+		cli_error(NULL, "this rank's part of the model: %s", why);
+		return err;
+	}
+	if ((err = train_dp_buffers(&s->dp, &s->L)))
+		return err;
 	s->per_rank = (int)(sopt.batch / s->dp.size);
 	net_options_default(&s->no);
 	train_dp_moments(&s->dp, &s->no);
@@ -331,7 +339,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		s->fig->tokens = tokens;
 		s->fig->flops_per_token = (double)fl.total;
 		net_memory_f32(s->m, &s->fig->mem);
-		if (net_memory_predict(cfg, (int)(sopt.batch / step_dp), (int)sopt.seq, step_dp,
+		if (net_memory_predict(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq, step_grid.dp,
 				       sopt.zero1, &s->fig->pred))
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
@@ -351,7 +359,7 @@ static int step_fits(const struct model_config *cfg)
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
 	double have = sopt.mem_limit > 0 ? (double)sopt.mem_limit
 		      : (pages > 0 && page > 0 ? (double)pages * (double)page : INFINITY);
-	if (net_memory_predict(cfg, (int)(sopt.batch / step_dp), (int)sopt.seq, step_dp,
+	if (net_memory_predict(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq, step_grid.dp,
 			       sopt.zero1, &w))
 		return MB_OK;   /* net_layout_build reports what is wrong with the config */
 	double need = 2 * (w.weight_bytes + w.grad_bytes + w.optimizer_bytes) +
@@ -377,14 +385,18 @@ static int step_bench_run(struct run_ctx *ctx)
 		sopt.preset = "v3-tiny";
 		sopt.batch = mpi_world_size();   /* one sequence per rank */
 		sopt.seq = 64;
+		sopt.tp = sopt.pp = sopt.ep = sopt.etp = 1;
+		sopt.dp = 0;
 	}
-	if (train_dp_layout((int)sopt.dp, (long)sopt.batch, 0, &step_dp))
-		return MB_ERR_ARG;
 	const struct model_config *p = model_preset_find(sopt.preset);
 	if (!p) {
 		model_preset_names(names, sizeof(names));
 		return cli_error(names, "--preset %s: unknown preset", sopt.preset), MB_ERR_ARG;
 	}
+	step_grid = (struct train_grid){ (int)sopt.tp, (int)sopt.pp, (int)sopt.ep, (int)sopt.etp,
+					 (int)sopt.dp };
+	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, p))
+		return MB_ERR_ARG;
 	struct model_config cfg = *p;
 	if (cfg.vocab != 256)
 		cli_note(ctx->opts->quiet, "byte-level tokens: vocabulary %lld -> 256",

@@ -110,10 +110,9 @@ struct net_options {
 	double balance_alpha;   /* complementary sequence-wise balance loss, 1e-4 */
 	double norm_eps;        /* 1e-6 */
 	double rope_theta;      /* 10000 */
-	/* AdamW moments of the f32 model for elements [moments_lo, moments_hi) of the
-	 * allocation only (a ZeRO-1 shard: net_moment1_f32()[0] is element moments_lo);
-	 * moments_hi 0: every element */
-	size_t moments_lo, moments_hi;
+	/* elements of AdamW moments the f32 model keeps: a ZeRO-1 shard's (the harness
+	 * indexes them); 0: every element of the allocation */
+	size_t moments;
 };
 
 /* Phases a step's time is split into (net_profile). */
@@ -263,7 +262,7 @@ int net_memory_predict(const struct model_config *cfg, int batch, int seq, int d
 void net_memory_ratios(const struct net_memory *got, const struct model_memory *want,
 		       double ratio[NET_MEM_TERMS]);
 /* net_adam_step_f32 is net_adamw_step on the model's own weights, gradients, moments
- * (which must be the whole allocation's: moments_hi 0). */
+ * (which must be the whole allocation's: moments 0). */
 double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t);
 
 #endif

@@ -208,7 +208,7 @@ void SFX(net_destroy)(struct SFX(net) *m)
 static int SFX(net_alloc)(struct SFX(net) *m, bool moments)
 {
 	size_t P = m->L->total;
-	size_t Pm = m->o.moments_hi > m->o.moments_lo ? m->o.moments_hi - m->o.moments_lo : P;
+	size_t Pm = m->o.moments ? m->o.moments : P;
 	m->A = calloc((size_t)m->L->blocks, sizeof(*m->A));
 	m->M = calloc((size_t)(m->D ? m->D : 1), sizeof(*m->M));
 	/* NOTE: parameters and gradients share one allocation, moments another. */

@@ -21,7 +21,7 @@ void net_options_default(struct net_options *o)
 	o->balance_alpha = 1e-4;
 	o->norm_eps = 1e-6;
 	o->rope_theta = 10000.0;
-	o->moments_lo = o->moments_hi = 0;
+	o->moments = 0;
 }
 
 const char *net_precision_name(enum net_precision p)
