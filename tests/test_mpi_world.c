@@ -55,7 +55,7 @@ START_TEST(plain_run_is_one_rank)
 	int argc = 1;
 	char arg0[] = "moebench", *args[] = { arg0, NULL }, **argv = args;
 	struct pipe_exec_program p = { 0, 0, NULL };
-	struct pipe_exec_opts o = { 8, 8, 64, 1, 1.0 };
+	struct pipe_exec_opts o = { 8, 8, 64, 1, 1.0, NULL };
 	struct pipe_exec_result r;
 	clear_launcher();
 	ck_assert_int_eq(mpi_world_init(&argc, &argv), MB_OK);
@@ -83,7 +83,7 @@ START_TEST(bad_programs_rejected)
 {
 	struct pipe_exec_op ops[2];
 	struct pipe_exec_program p;
-	struct pipe_exec_opts o = { 8, 8, 64, 1, 1.0 };
+	struct pipe_exec_opts o = { 8, 8, 64, 1, 1.0, NULL };
 	char why[256];
 	two_ops(&p, ops);
 	ck_assert_int_eq(pipe_exec_check(&p, &o, 1, 2, 32767, why, sizeof(why)), MB_OK);

@@ -45,12 +45,28 @@ struct pipe_exec_program {
 
 void pipe_exec_program_free(struct pipe_exec_program *p);
 
+/* Real stage work in place of the GEMM chain (the training step under --pp): run does
+ * op's work taking its received messages in[0 .. n_recv) and filling its messages
+ * out[0 .. n_send), msg_floats each; a non-zero status ends the step on this rank. The
+ * ranks of one pipeline are those passing the same color (MPI_Comm_split of the world,
+ * key ordering them as the program's peers): every rank of the world calls pipe_execute
+ * together, each pipeline of a data-parallel grid on its own communicator. */
+struct pipe_exec_stage {
+	void *ctx;
+	int (*run)(void *ctx, const struct pipe_exec_op *op, float *const *in,
+		   float *const *out);
+	int color, key;
+};
+
 struct pipe_exec_opts {
 	int hidden;        /* GEMM size: each work unit is tokens x hidden x hidden */
 	int tokens;        /* tokens per micro-batch */
 	int msg_floats;    /* floats per activation/gradient message (tokens * hidden) */
 	int steps;         /* timed steps (after one warm-up step) */
 	double timeout_s;  /* abort all ranks when a step exceeds this */
+	/* stage work (NULL: the GEMM chain above); with it there is no warm-up step (the
+	 * work changes state) and hidden, tokens only have to be positive */
+	const struct pipe_exec_stage *stage;
 };
 
 /* One executed operation, as rank 0 gathers them. Times in seconds since the step

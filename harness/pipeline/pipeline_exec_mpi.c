@@ -158,7 +158,8 @@ static int alloc_buffers(struct exec *x)
 	size_t n_sends = 1, samples = (size_t)x->o->steps * n_ops;
 	for (int i = 0; i < p->n_ops; i++)
 		n_sends += (size_t)p->ops[i].n_send;
-	int err = pipe_work_init(&x->work, x->o->tokens, x->o->hidden, 1000u + (unsigned)x->rank);
+	int err = x->o->stage ? MB_OK : pipe_work_init(&x->work, x->o->tokens, x->o->hidden,
+						       1000u + (unsigned)x->rank);
 	for (int k = 0; k < PIPE_EXEC_MAX_MSGS; k++)
 		x->recv_buf[k] = malloc(msg * sizeof(float));
 	x->send_buf = malloc(n_sends * msg * sizeof(float));
@@ -187,11 +188,21 @@ static int setup(struct exec *x, const struct pipe_exec_program *prog,
 	x->prog = prog;
 	x->o = o;
 	x->comm = MPI_COMM_NULL;
-	x->rank = mpi_world_rank();
-	x->size = mpi_world_size();
-	int err = MB_MPI_CHECK(MPI_Comm_idup(MPI_COMM_WORLD, &x->comm, &r));
+	int err;
+	if (o->stage) {
+		/* NOTE: blocking split: every rank of the world is here, and the comm layer
+		 * opened the same world just before without a hang */
+		err = MB_MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, o->stage->color, o->stage->key,
+						  &x->comm));
+	} else {
+		err = MB_MPI_CHECK(MPI_Comm_idup(MPI_COMM_WORLD, &x->comm, &r));
+		if (!err)
+			err = wait_collective(x, &r, "while making the pipeline communicator");
+	}
 	if (!err)
-		err = wait_collective(x, &r, "while making the pipeline communicator");
+		err = MB_MPI_CHECK(MPI_Comm_rank(x->comm, &x->rank));
+	if (!err)
+		err = MB_MPI_CHECK(MPI_Comm_size(x->comm, &x->size));
 	if (err)
 		return err;
 	int local = check_local(x);
@@ -369,6 +380,17 @@ static int run_op(struct exec *x, int i)
 	if (err)
 		return err;
 	x->ev[i].start = timer_now();
+	if (x->o->stage) {
+		float *out[PIPE_EXEC_MAX_MSGS];
+		for (int k = 0; k < op->n_send; k++)
+			out[k] = x->send_buf + (size_t)(x->n_posted + k) * msg;
+		err = x->o->stage->run(x->o->stage->ctx, op, x->recv_buf, out);
+		x->ev[i].end = timer_now();
+		if (err)
+			fprintf(stderr, "moebench: error: rank %d: pipeline stage work failed in op "
+				"%d (%c, micro-batch %d)\n", x->rank, i, op->kind, op->mb);
+		return err ? err : post_sends(x, i);
+	}
 	for (int k = 0; k < op->n_recv; k++)
 		pipe_work_load(&x->work, x->recv_buf[k], msg, k > 0);
 	for (double left = op->work; !err && left > 0.0; left -= 1.0) {
@@ -565,7 +587,7 @@ int pipe_execute(const struct pipe_exec_program *prog, const struct pipe_exec_op
 	err = setup(&x, prog, o);
 	if (!err)
 		err = sync_clocks(&x);
-	for (int step = -1; !err && step < o->steps; step++)
+	for (int step = o->stage ? 0 : -1; !err && step < o->steps; step++)
 		err = run_step(&x, step);
 	if (!err)
 		err = unit_times(&x, out);

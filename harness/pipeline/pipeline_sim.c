@@ -27,6 +27,7 @@
 struct sim {
 	const struct pipe_plan *p;
 	const struct pipe_times *t;
+	const struct pipe_times *dev;   /* per device (measured op times), or NULL: t */
 	struct pipe_sim *out;
 	double comm;              /* one message between two devices */
 	double *f_end, *b_end;    /* per (micro-batch, stage); < 0: not yet */
@@ -137,7 +138,8 @@ static void advance(struct sim *s, int d)
 			return;
 		start = ready > s->clock[d] ? ready : s->clock[d];
 		s->out->start[i] = start;
-		s->out->end[i] = s->clock[d] = start + pipe_op_duration(p, op, s->t);
+		s->out->end[i] = s->clock[d] = start + pipe_op_duration(p, op, s->dev ? &s->dev[d]
+											: s->t);
 		s->cur[d]++;
 		finish(s, op, s->out->end[i]);
 	}
@@ -275,7 +277,13 @@ static void summarize(const struct pipe_plan *p, const struct pipe_times *t, str
 int pipe_simulate(const struct pipe_plan *p, const struct pipe_times *t, struct pipe_sim *out,
 		  char *why, size_t len)
 {
-	struct sim s = { .p = p, .t = t, .out = out };
+	return pipe_simulate_devices(p, t, NULL, out, why, len);
+}
+
+int pipe_simulate_devices(const struct pipe_plan *p, const struct pipe_times *t,
+			  const struct pipe_times *dev, struct pipe_sim *out, char *why, size_t len)
+{
+	struct sim s = { .p = p, .t = t, .dev = dev, .out = out };
 	int err;
 
 	*out = (struct pipe_sim){ .step_time = 0 };

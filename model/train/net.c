@@ -22,6 +22,7 @@
 #define EXP expf
 #include "net_impl.h"
 #include "net_bwd_impl.h"
+#include "net_stage_impl.h"
 #undef REAL
 #undef SFX
 #undef GEMM
@@ -35,6 +36,7 @@
 #define EXP exp
 #include "net_impl.h"
 #include "net_bwd_impl.h"
+#include "net_stage_impl.h"
 #undef REAL
 #undef SFX
 #undef GEMM
@@ -113,6 +115,20 @@ float *net_moment1_f32(struct net_f32 *m)
 float *net_moment2_f32(struct net_f32 *m)
 {
 	return m->m2;
+}
+
+int net_share_params_f32(struct net_f32 *m, struct net_f32 *owner)
+{
+	if (!m || !owner || m == owner || m->L != owner->L || m->borrowed)
+		return MB_ERR_ARG;
+	free(m->w);
+	free(m->m1);
+	m->w = owner->w;
+	m->g = owner->g;
+	m->m1 = owner->m1;
+	m->m2 = owner->m2;
+	m->borrowed = true;
+	return MB_OK;
 }
 
 const struct net_layout *net_layout_of_f32(const struct net_f32 *m)

@@ -183,6 +183,26 @@ int net_forward_f32(struct net_f32 *m, const int32_t *tokens, struct net_stats *
 int net_forward_f64(struct net_f64 *m, const int32_t *tokens, struct net_stats *st);
 int net_backward_f32(struct net_f32 *m);
 int net_backward_f64(struct net_f64 *m);
+/* Pipeline stages (net_stage_impl.h). net_stage_forward runs chunk `chunk` of the part
+ * (its layer range part.lo/hi[chunk]; the whole model when the part has no ranges) on
+ * tokens [batch, seq + 1 + mtp_depth]: from `in` [batch * seq, dim] (the previous
+ * stage's output; the embedding of the tokens on the model's first layer) to `out` (the
+ * next stage's input), or, on the model's last layer, through the head and MTP to the
+ * losses in st (st holds this chunk's balance loss on other stages). net_stage_backward
+ * takes `dout` (the gradient of out; the losses' on the last) to `din` (the gradient of
+ * in; into the embedding on the first), ADDING to the gradients: a step's micro-batches
+ * accumulate (zero them first). MB_ERR_ARG for a chunk the part lacks or a missing in,
+ * out, dout or din. */
+int net_stage_forward_f32(struct net_f32 *m, int chunk, const int32_t *tokens, const float *in,
+			  float *out, struct net_stats *st);
+int net_stage_forward_f64(struct net_f64 *m, int chunk, const int32_t *tokens, const double *in,
+			  double *out, struct net_stats *st);
+int net_stage_backward_f32(struct net_f32 *m, int chunk, const float *dout, float *din);
+int net_stage_backward_f64(struct net_f64 *m, int chunk, const double *dout, double *din);
+/* net_share_params_f32 makes m (a model of the same layout, created for another
+ * micro-batch in flight) use owner's parameters, gradients and moments: its own
+ * activations, one set of weights, the gradients accumulating in one place. */
+int net_share_params_f32(struct net_f32 *m, struct net_f32 *owner);
 /* net_fix_selection_f64 makes d's forwards keep the experts s's last forward selected
  * (same layout, same batch x seq): the FP64 reference of a low-precision step then
  * differs from it by rounding only, not by tokens routed elsewhere near a tie. */

@@ -44,6 +44,7 @@ struct SFX(net) {
 	size_t bytes;                   /* every allocation above */
 	struct net_memory mem;          /* bytes by term (net_alloc, from the allocations) */
 	bool fixed_route;               /* keep the selection in A[].idx (net_fix_selection) */
+	bool borrowed;                  /* w, g, m1 are another model's (net_share_params) */
 };
 
 /* A bump allocator: counts when base is NULL, hands out slices otherwise. */
@@ -193,8 +194,10 @@ void SFX(net_destroy)(struct SFX(net) *m)
 {
 	if (!m)
 		return;
-	free(m->w);
-	free(m->m1);
+	if (!m->borrowed) {
+		free(m->w);
+		free(m->m1);
+	}
 	free(m->act_base);
 	free(m->A);
 	free(m->M);
