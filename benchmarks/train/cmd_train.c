@@ -37,6 +37,7 @@
 #include "status.h"
 #include "timer.h"
 #include "train_dp.h"
+#include "train_pp.h"
 #include "train_run.h"
 
 static struct train_opts opt;
@@ -72,6 +73,8 @@ static const struct cli_opt train_options[] = {
 	{ "ep", CLI_SIZE, &opt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
 	{ "etp", CLI_SIZE, &opt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
 	{ "zero1", CLI_FLAG, &opt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
+	{ "schedule", CLI_STRING, &opt.schedule, "1f1b", "pipeline schedule under --pp (gpipe|1f1b|interleaved; zb-h1|dualpipe|dualpipev refused)", 0, -1, NULL },
+	{ "chunks", CLI_SIZE, &opt.chunks, "2", "model chunks per stage of --schedule interleaved", 1, 64, NULL },
 	{ "micro-batch", CLI_SIZE, &opt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's)", 0, 65536, NULL },
 	CLI_END
 };
@@ -96,6 +99,7 @@ struct trainer {
 	double flops_per_token, peak_flops;
 	struct train_curve curve;
 	struct train_dp dp;
+	struct train_pp pp;
 	int micro, n_micro, per_rank;   /* sequences per forward, forwards per rank-step */
 	bool moe;
 };
@@ -173,6 +177,10 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	/* the layout is checked on the preset before any work (the text, a BPE) */
 	const struct model_config *pc = model_preset_find(opt.preset);
 	int st = pc ? train_dp_layout(&grid, (long)opt.batch, (long)opt.micro, pc) : 0;
+	long per = opt.batch / (grid.dp ? grid.dp : 1);
+	if (!st && pc)
+		st = train_pp_check(grid.pp, opt.schedule, (int)opt.chunks,
+				    opt.micro ? per / opt.micro : 1, pc);
 	if (!st)
 		st = train_tokens(t, seed, quiet);
 	if (!st)
@@ -193,7 +201,7 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	struct net_part part;
 	if (train_dp_open(&t->dp, &grid, opt.zero1, &t->cfg, 300, why, sizeof(why)))
 		return cli_error(NULL, "parallel groups: %s", why);
-	train_dp_part(&t->dp, &t->cfg, &part);
+	train_pp_part(&t->dp, &t->cfg, opt.schedule, (int)opt.chunks, &part);
 	if (net_layout_build_part(&t->cfg, &part, &t->L, why, sizeof(why)))
 		return cli_error(NULL, "this rank's part of the model: %s", why);
 	if (train_dp_buffers(&t->dp, &t->L))
@@ -205,21 +213,50 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	if (opt.init_from && net_load(&t->L, net_params_f32(t->m), opt.init_from, why, sizeof(why)))
 		return cli_error("--init-from needs a checkpoint of the same preset and --vocab",
 				 "--init-from: %s", why);
+	if (grid.pp > 1 && train_pp_open(&t->pp, &t->dp, t->m, opt.schedule, (int)opt.chunks,
+					 t->micro, (int)opt.seq, t->n_micro, seed))
+		return cli_error("use a smaller --batch or --seq", "the pipeline of %d micro-batches "
+				 "could not be set up", t->n_micro);
 	return 0;
 }
+
+static int train_save_file(struct trainer *t, const struct net_layout *L, const float *w,
+			   bool force);
 
 /* train_save writes the weights and, for a BPE run, the tokenizer beside them
  * (FILE.safetensors -> FILE.bpe.json). Returns 0 or the exit status. */
 static int train_save(struct trainer *t, bool force)
 {
+	char why[512];
+	const float *w = net_params_f32(t->m);
+	struct net_layout W = { 0 };
+	float *whole = NULL;
+	if (opt.save && t->pp.pp > 1) {
+		/* the stages' parts gathered into the whole model on the pipeline's rank 0 */
+		if (net_layout_build(&t->cfg, &W, why, sizeof(why)) ||
+		    !(whole = calloc(W.total, sizeof(float))) ||
+		    train_pp_gather(&t->pp, &t->cfg, opt.schedule, &W, whole))
+			return cli_error(NULL, "--save: gathering the pipeline stages failed");
+		w = whole;
+	}
+	int st = train_save_file(t, t->pp.pp > 1 ? &W : &t->L, w, force);
+	free(whole);
+	net_layout_free(&W);
+	return st;
+}
+
+/* train_save_file writes weights w of layout L (rank 0) and the tokenizer. */
+static int train_save_file(struct trainer *t, const struct net_layout *L, const float *w,
+			   bool force)
+{
 	char why[512], path[1100];
-	/* rank 0 writes (every rank holds the same weights) */
+	/* rank 0 writes (every rank holds the same weights, or the whole model gathered) */
 	if (!opt.save || !mpi_world_is_root())
 		return 0;
 	if (!force && access(opt.save, F_OK) == 0)
 		return cli_error("pass --force, or choose another --save", "--save: %s exists",
 				 opt.save);
-	if (net_save(&t->L, net_params_f32(t->m), opt.save, why, sizeof(why)))
+	if (net_save(L, w, opt.save, why, sizeof(why)))
 		return cli_error(NULL, "--save: %s", why);
 	if (!t->bpe)
 		return 0;
@@ -247,13 +284,20 @@ static double validate(struct trainer *t)
 	struct net_stats st;
 	for (int i = 0; i < n; i++) {
 		net_batch_val(&t->corpus, i, (int)opt.batch, t->len, t->tok);
+		if (t->pp.pp > 1) {
+			double l;
+			if (train_pp_eval(&t->pp, micro_rows(t, 0), &l))
+				return NAN;
+			sum += l;
+			continue;
+		}
 		for (int k = 0; k < t->n_micro; k++) {
 			if (net_forward_f32(t->m, micro_rows(t, k), &st))
 				return NAN;
 			sum += st.main_loss;
 		}
 	}
-	sum /= (double)n * t->n_micro;
+	sum /= (double)n * (t->pp.pp > 1 ? 1 : t->n_micro);
 	return train_dp_mean(&t->dp, &sum, 1) ? NAN : sum;
 }
 
@@ -291,6 +335,8 @@ static int train_micro(struct trainer *t, double *x)
 {
 	struct net_stats st;
 	const long *load[1 + 1024 + 16];
+	if (t->pp.pp > 1)
+		return train_pp_step(&t->pp, micro_rows(t, 0), x);
 	x[0] = x[1] = x[2] = 0;
 	for (int k = 0; k < t->n_micro; k++) {
 		int err = net_forward_f32(t->m, micro_rows(t, k), &st);
@@ -339,6 +385,8 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	p->load = load_max_mean(t, load);
 	p->load_hash = load_hash(t, load);
 	p->val_loss = NAN;
+	p->pp_bubble_ms = t->pp.pp > 1 ? 1e3 * t->pp.last_idle : NAN;
+	p->pp_bubble_sim_ms = t->pp.pp > 1 ? 1e3 * t->pp.last_sim : NAN;
 	return isfinite(x[2]) ? MB_OK : MB_ERR_CHECK;
 }
 
@@ -355,7 +403,8 @@ static void progress(long step, long steps, double elapsed, bool quiet)
 static int train_loop(struct trainer *t, bool quiet)
 {
 	/* the validation loss before the first step: the curve's starting point */
-	struct train_point p0 = { 0, 0, NAN, NAN, validate(t), 0, NAN, NAN, NAN, NAN, NAN, NAN };
+	struct train_point p0 = { 0, 0, NAN, NAN, validate(t), 0, NAN, NAN, NAN, NAN, NAN, NAN,
+				  NAN, NAN };
 	int err = train_curve_add(&t->curve, &p0);
 	bool root = mpi_world_is_root();
 	if (root)
@@ -473,6 +522,8 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 /* train_release frees a trainer. */
 static void train_release(struct trainer *t)
 {
+	if (t->pp.pp > 1)
+		train_pp_close(&t->pp);
 	net_destroy_f32(t->m);
 	net_layout_free(&t->L);
 	net_corpus_free(&t->corpus);

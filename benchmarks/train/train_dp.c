@@ -45,9 +45,6 @@ int train_dp_layout(struct train_grid *g, long batch, long micro, const struct m
 	if (g->tp > 1)
 		return cli_error_once("leave out --tp", "--tp %d: tensor parallelism on the "
 				      "training step is not built yet", g->tp);
-	if (g->pp > 1)
-		return cli_error_once("leave out --pp", "--pp %d: pipeline parallelism on the "
-				      "training step is not built yet", g->pp);
 	if (g->ep > 1 || g->etp > 1)
 		return cli_error_once("leave out --ep and --etp", "--ep %d --etp %d: expert "
 				      "parallelism on the training step is not built yet", g->ep,
@@ -203,6 +200,10 @@ static int dp_loads(struct train_dp *d, const long **load_out)
 	size_t n = (size_t)d->blocks * (size_t)d->experts;
 	if (n && d->size > 1)
 		err = comm_allreduce(d->dp, d->load, d->load, n, COMM_I64, COMM_SUM);
+	/* pipeline stages hold other blocks: the sum gives every block's (the bias update
+	 * touches the held ones alone) */
+	if (!err && n && d->lay.pp > 1)
+		err = comm_allreduce(d->pp, d->load, d->load, n, COMM_I64, COMM_SUM);
 	for (int b = 0; b < d->blocks; b++) {
 		const long *l = d->load + (size_t)b * (size_t)d->experts;
 		bool any = false;
@@ -211,6 +212,17 @@ static int dp_loads(struct train_dp *d, const long **load_out)
 		load_out[b] = any ? l : NULL;
 	}
 	return err;
+}
+
+/* sumsq_counted is net_grad_sumsq_range over [lo, hi) less the elements another rank
+ * counts (d->norm_skip_lo/hi). */
+static double sumsq_counted(const struct train_dp *d, const struct net_layout *L,
+			    const float *g, size_t lo, size_t hi)
+{
+	double ss = net_grad_sumsq_range(L, g, lo, hi);
+	size_t a = d->norm_skip_lo > lo ? d->norm_skip_lo : lo;
+	size_t b = d->norm_skip_hi < hi ? d->norm_skip_hi : hi;
+	return a < b ? ss - net_grad_sumsq_range(L, g, a, b) : ss;
 }
 
 /* region_reduce reduces region q's accumulated gradients into g (times inv): all of it,
@@ -224,14 +236,14 @@ static int region_reduce(struct train_dp *d, const struct net_layout *L, struct 
 		err = comm_reduce_scatter(q->c, q->acc, mine, q->shard, COMM_F32, COMM_SUM);
 		for (size_t j = q->own_lo; j < q->own_hi && !err; j++)
 			g[j] = mine[j - q->own_lo] * inv;
-		*ss = err ? 0 : net_grad_sumsq_range(L, g, q->own_lo, q->own_hi);
+		*ss = err ? 0 : sumsq_counted(d, L, g, q->own_lo, q->own_hi);
 		return err;
 	}
 	if (q->size > 1 && q->hi > q->lo)
 		err = comm_allreduce(q->c, q->acc, q->acc, q->hi - q->lo, COMM_F32, COMM_SUM);
 	for (size_t j = q->lo; j < q->hi && !err; j++)
 		g[j] = q->acc[j - q->lo] * inv;
-	*ss = err || q->rank != 0 ? 0 : net_grad_sumsq_range(L, g, q->lo, q->hi);
+	*ss = err || q->rank != 0 ? 0 : sumsq_counted(d, L, g, q->lo, q->hi);
 	return err;
 }
 

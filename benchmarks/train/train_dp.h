@@ -65,6 +65,9 @@ struct train_dp {
 	long *load;                /* blocks * experts, summed loads */
 	int blocks, experts;
 	double comm_s;             /* seconds in DP collectives since the last reset */
+	/* elements the clipping norm leaves out on this rank: a copy another rank counts
+	 * (the last pipeline stage's embedding, train_pp.h) */
+	size_t norm_skip_lo, norm_skip_hi;
 };
 
 /* train_dp_layout checks a requested grid against the world and the model before any

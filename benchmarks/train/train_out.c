@@ -29,16 +29,19 @@ int train_curve_add(struct train_curve *c, const struct train_point *pt)
 
 void train_print_step(const struct train_point *p, long steps, bool moe)
 {
-	char mfu[32] = "n/a", load[32] = "", val[32] = "";
+	char mfu[32] = "n/a", load[32] = "", val[32] = "", pp[64] = "";
 	if (isfinite(p->mfu))
 		snprintf(mfu, sizeof(mfu), "%.1f%%", 100 * p->mfu);
 	if (moe)
 		snprintf(load, sizeof(load), " | load max/mean %.2f", p->load);
 	if (isfinite(p->val_loss))
 		snprintf(val, sizeof(val), " | val %.4f", p->val_loss);
+	if (isfinite(p->pp_bubble_ms))
+		snprintf(pp, sizeof(pp), " | bubble %.1f ms (sim %.1f)", p->pp_bubble_ms,
+			 p->pp_bubble_sim_ms);
 	printf("step %5ld/%ld | loss %.4f | mtp %.4f | lr %.2e | norm %.3f | %7.1f ms | "
-	       "%7.0f tok/s | MFU %s%s%s\n", p->step, steps, p->loss, p->mtp_loss, p->lr,
-	       p->grad_norm, p->step_ms, p->tok_s, mfu, load, val);
+	       "%7.0f tok/s | MFU %s%s%s%s\n", p->step, steps, p->loss, p->mtp_loss, p->lr,
+	       p->grad_norm, p->step_ms, p->tok_s, mfu, load, pp, val);
 	fflush(stdout);
 }
 

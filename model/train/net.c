@@ -131,6 +131,11 @@ int net_share_params_f32(struct net_f32 *m, struct net_f32 *owner)
 	return MB_OK;
 }
 
+const struct net_options *net_options_of_f32(const struct net_f32 *m)
+{
+	return &m->o;
+}
+
 const struct net_layout *net_layout_of_f32(const struct net_f32 *m)
 {
 	return m->L;

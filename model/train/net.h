@@ -203,6 +203,8 @@ int net_stage_backward_f64(struct net_f64 *m, int chunk, const double *dout, dou
  * micro-batch in flight) use owner's parameters, gradients and moments: its own
  * activations, one set of weights, the gradients accumulating in one place. */
 int net_share_params_f32(struct net_f32 *m, struct net_f32 *owner);
+/* net_options_of_f32 returns the options the model was made with. */
+const struct net_options *net_options_of_f32(const struct net_f32 *m);
 /* net_fix_selection_f64 makes d's forwards keep the experts s's last forward selected
  * (same layout, same batch x seq): the FP64 reference of a low-precision step then
  * differs from it by rounding only, not by tokens routed elsewhere near a tie. */

@@ -105,7 +105,7 @@ void net_bias_update(const struct net_layout *L, float *w, const long *const *lo
 {
 	for (int i = 0; i < L->blocks && L->cfg.expert_bias; i++) {
 		const struct net_block *b = &L->blk[i];
-		if (!b->moe || !load[i])
+		if (!b->moe || !b->held || !load[i])
 			continue;
 		route_bias_update(w + L->t[b->router_bias].off, load[i],
 				  (int)L->cfg.routed_experts, (float)gamma);

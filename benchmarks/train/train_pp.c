@@ -1,0 +1,375 @@
+/*
+ * train_pp.c - pipeline parallelism on the training step (train_pp.h): the refusals, the
+ * stages' parts, the step through the executor, the bubble against the simulator, the
+ * forward-only pass of validation and the gathering of the stages for --save.
+ */
+#include "train_pp.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mpi_world.h"
+#include "status.h"
+
+/* pp_built says whether the step runs schedule s. */
+static bool pp_built(enum pipe_schedule s)
+{
+	return s == PIPE_GPIPE || s == PIPE_1F1B || s == PIPE_INTERLEAVED;
+}
+
+int train_pp_check(int pp, const char *schedule, int chunks, long n_micro,
+		   const struct model_config *cfg)
+{
+	enum pipe_schedule s;
+	char why[256];
+	int layers = (int)cfg->layers;
+	if (pipe_schedule_parse(schedule, &s))
+		return cli_error_once(pipe_schedule_names(), "--schedule %s: unknown schedule",
+				      schedule);
+	if (pp == 1)
+		return 0;
+	if ((s == PIPE_DUALPIPE || s == PIPE_DUALPIPEV) && pp % 2)
+		return cli_error_once("pass an even --pp for DualPipe", "--schedule %s with "
+				      "--pp %d: DualPipe pairs the stages, it needs an even number",
+				      schedule, pp);
+	int v = s == PIPE_INTERLEAVED ? chunks : s == PIPE_DUALPIPE || s == PIPE_DUALPIPEV ? 2 : 1;
+	if (v > 1 && layers % (pp * v))
+		return cli_error_once("pass a --pp and --chunks whose product divides the layers",
+				      "--schedule %s: %d stages x %d chunks do not divide the %d "
+				      "layers", schedule, pp, v, layers);
+	if (v > NET_PART_RANGES)
+		return cli_error_once("pass fewer --chunks", "--chunks %d: at most %d", v,
+				      NET_PART_RANGES);
+	if (pp > TRAIN_PP_MAX)
+		return cli_error_once("pass a smaller --pp", "--pp %d: at most %d", pp, TRAIN_PP_MAX);
+	if (pipe_plan_check(s, pp, (int)n_micro, chunks, why, sizeof(why)))
+		return cli_error_once("pass a --batch / --micro-batch giving the schedule's "
+				      "micro-batch count", "--schedule %s with %ld micro-batches per "
+				      "step: %s", schedule, n_micro, why);
+	if (!pp_built(s))
+		return cli_error_once("use --schedule gpipe, 1f1b or interleaved", "--schedule %s: "
+				      "this schedule on the training step is not built yet", schedule);
+	return 0;
+}
+
+/* stage_part sets part p's ranges for pipeline stage s of pp (v chunks). */
+static void stage_part(const struct model_config *cfg, int pp, int v, int s, struct net_part *p)
+{
+	int layers = (int)cfg->layers;
+	p->n_ranges = v;
+	for (int c = 0; c < v; c++) {
+		int vs = c * pp + s;
+		p->lo[c] = v == 1 ? layers * s / pp : layers * vs / (pp * v);
+		p->hi[c] = v == 1 ? layers * (s + 1) / pp : layers * (vs + 1) / (pp * v);
+	}
+	p->head = s == pp - 1;
+	p->embed = s == 0 || (p->head && (cfg->mtp_depth > 0 || cfg->tied_embeddings));
+}
+
+/* chunks_of is the model chunks per rank schedule name asks for. */
+static int chunks_of(const char *schedule, int chunks)
+{
+	enum pipe_schedule s;
+	return pipe_schedule_parse(schedule, &s) == MB_OK && s == PIPE_INTERLEAVED ? chunks : 1;
+}
+
+void train_pp_part(const struct train_dp *d, const struct model_config *cfg,
+		   const char *schedule, int chunks, struct net_part *p)
+{
+	train_dp_part(d, cfg, p);
+	if (d->lay.pp > 1)
+		stage_part(cfg, d->lay.pp, chunks_of(schedule, chunks), d->me.pp, p);
+}
+
+/* pp_run is the executor's stage work: op's forward or backward on its micro-batch's
+ * model, from the received message to the one sent. */
+static int pp_run(void *ctx, const struct pipe_exec_op *op, float *const *in, float *const *out)
+{
+	struct train_pp *p = ctx;
+	if (op->mb < 0 || op->mb >= p->n_micro || op->chunk < 0 || op->chunk >= p->chunks)
+		return MB_ERR_ARG;
+	struct net_f32 *m = p->mb[op->mb];
+	const int32_t *tok = p->rows + (size_t)op->mb * p->mb_tokens;
+	const float *src = op->n_recv ? in[0] : NULL;
+	float *dst = op->n_send ? out[0] : NULL;
+	if (op->kind == 'F')
+		return net_stage_forward_f32(m, op->chunk, tok, src, dst,
+					     &p->st[op->mb * p->chunks + op->chunk]);
+	if (op->kind == 'B')
+		return net_stage_backward_f32(m, op->chunk, src, dst);
+	return MB_ERR_ARG;
+}
+
+/* embed_group opens the group of the first and last stage (the other stages get a
+ * group of their own, unused) and finds the embedding's elements. */
+static int embed_group(struct train_pp *p, const struct net_layout *L)
+{
+	bool ends = p->stage == 0 || p->stage == p->pp - 1;
+	int err = comm_split(p->d->pp, ends ? 0 : 1 + p->stage, p->stage, &p->embed);
+	if (!err && L->embed >= 0) {
+		const struct net_tensor *t = &L->t[L->embed];
+		p->emb_lo = t->off;
+		p->emb_hi = t->off + (size_t)(t->rows * t->cols);
+	}
+	/* the last stage's copy is counted by the first in the clipping norm */
+	if (!err && p->stage == p->pp - 1 && L->embed >= 0) {
+		p->d->norm_skip_lo = p->emb_lo;
+		p->d->norm_skip_hi = p->emb_hi;
+	}
+	return err;
+}
+
+int train_pp_open(struct train_pp *p, struct train_dp *d, struct net_f32 *m0,
+		  const char *schedule, int chunks, int micro, int seq, int n_micro, uint64_t seed)
+{
+	const struct net_layout *L = net_layout_of_f32(m0);
+	enum pipe_schedule s;
+	char why[256];
+	memset(p, 0, sizeof(*p));
+	p->d = d;
+	p->pp = d->lay.pp;
+	p->stage = d->me.pp;
+	p->chunks = chunks_of(schedule, chunks);
+	p->n_micro = n_micro;
+	p->len = seq + 1 + (int)L->cfg.mtp_depth;
+	p->mb_tokens = (size_t)micro * (size_t)p->len;
+	p->msg = (size_t)micro * (size_t)seq * (size_t)L->cfg.dim;
+	if (comm_rank(d->pp) != p->stage || pipe_schedule_parse(schedule, &s))
+		return MB_ERR_ARG;
+	int err = pipe_plan_build(s, p->pp, n_micro, p->chunks, &p->plan, why, sizeof(why));
+	if (!err)
+		err = pipe_lower(&p->plan, p->stage, &p->prog);
+	if (err)
+		return err;
+	p->mb = calloc((size_t)n_micro, sizeof(*p->mb));
+	p->st = calloc((size_t)n_micro * (size_t)p->chunks, sizeof(*p->st));
+	p->vbuf = malloc(p->msg * sizeof(float));
+	if (!p->mb || !p->st || !p->vbuf)
+		return MB_ERR_NOMEM;
+	p->mb[0] = m0;
+	for (int k = 1; k < n_micro && !err; k++) {
+		err = net_create_f32(L, net_options_of_f32(m0), micro, seq, seed, &p->mb[k]);
+		if (!err)
+			err = net_share_params_f32(p->mb[k], m0);
+	}
+	int color = 0, *ranks = malloc(sizeof(int) * (size_t)d->lay.world);
+	if (!ranks)
+		return MB_ERR_NOMEM;
+	layout_group_ranks(&d->lay, LAYOUT_PP, comm_rank(d->world), ranks, &color);
+	free(ranks);
+	p->work = (struct pipe_exec_stage){ p, pp_run, color, p->stage };
+	return err ? err : embed_group(p, L);
+}
+
+void train_pp_close(struct train_pp *p)
+{
+	for (int k = 1; p->mb && k < p->n_micro; k++)
+		net_destroy_f32(p->mb[k]);
+	free(p->mb);
+	free(p->st);
+	free(p->vbuf);
+	pipe_exec_program_free(&p->prog);
+	pipe_plan_free(&p->plan);
+	comm_free(p->embed);
+	memset(p, 0, sizeof(*p));
+}
+
+/* op_times fills dev[r * chunks + c] with rank r's mean F and B seconds on chunk c in
+ * the gathered events (per device share: divided by the plan's op_scale), and busy[r]. */
+static void op_times(const struct train_pp *p, const struct pipe_exec_result *res,
+		     struct pipe_times *dev, double *busy)
+{
+	int n = p->pp * p->chunks;
+	double sum[2 * TRAIN_PP_MAX * NET_PART_RANGES] = { 0 };
+	int cnt[2 * TRAIN_PP_MAX * NET_PART_RANGES] = { 0 };
+	for (int r = 0; r < p->pp; r++)
+		busy[r] = 0;
+	for (int i = 0; i < res->n_events; i++) {
+		const struct pipe_exec_event *e = &res->events[i];
+		int k = e->kind == 'F' ? 0 : 1, at = e->rank * p->chunks + e->chunk;
+		if (e->rank < 0 || e->rank >= p->pp || e->chunk < 0 || e->chunk >= p->chunks)
+			continue;
+		sum[2 * at + k] += e->end - e->start;
+		cnt[2 * at + k]++;
+		busy[e->rank] += e->end - e->start;
+	}
+	for (int j = 0; j < n; j++) {
+		pipe_times_default(&dev[j]);
+		dev[j].f = cnt[2 * j] ? sum[2 * j] / cnt[2 * j] / p->plan.op_scale : 0;
+		/* gpipe, 1f1b and interleaved run the full backward: B = b + w, w = 0 */
+		dev[j].b = cnt[2 * j + 1] ? sum[2 * j + 1] / cnt[2 * j + 1] / p->plan.op_scale : 0;
+		dev[j].w = 0;
+	}
+}
+
+/* bubble compares, on pipeline rank 0, each rank's idle time in the step (span minus
+ * busy) with the simulator's bubble for the step's own op times. */
+static int bubble(struct train_pp *p, const struct pipe_exec_result *res)
+{
+	struct pipe_times dev[TRAIN_PP_MAX * NET_PART_RANGES], t;
+	double busy[TRAIN_PP_MAX];
+	struct pipe_sim sim;
+	char why[256];
+	if (p->stage != 0 || !res->events)
+		return MB_OK;
+	op_times(p, res, dev, busy);
+	pipe_times_default(&t);
+	int err = pipe_simulate_devices(&p->plan, &t, dev, &sim, why, sizeof(why));
+	if (err)
+		return err;
+	p->last_idle = p->last_sim = 0;
+	for (int r = 0; r < p->pp; r++) {
+		double idle = res->step_time - busy[r];
+		p->idle[r] += idle;
+		p->sim[r] += sim.dev[r].bubble;
+		p->last_idle = fmax(p->last_idle, idle);
+		p->last_sim = fmax(p->last_sim, sim.dev[r].bubble);
+	}
+	p->span += res->step_time;
+	p->steps++;
+	pipe_sim_free(&sim);
+	return MB_OK;
+}
+
+/* step_loads sums the micro-batches' expert loads per held MoE block into load (NULL
+ * elsewhere), from the models' own counts. */
+static void step_loads(struct train_pp *p, long *buf, const long **load)
+{
+	const struct net_layout *L = net_layout_of_f32(p->mb[0]);
+	int E = (int)L->cfg.routed_experts;
+	for (int b = 0; b < L->blocks; b++) {
+		load[b] = NULL;
+		if (!L->blk[b].moe || !L->blk[b].held)
+			continue;
+		long *dst = buf + (size_t)b * (size_t)E;
+		memset(dst, 0, (size_t)E * sizeof(long));
+		for (int k = 0; k < p->n_micro; k++) {
+			const long *l = net_expert_load_f32(p->mb[k], b);
+			for (int e = 0; l && e < E; e++)
+				dst[e] += l[e];
+		}
+		load[b] = dst;
+	}
+}
+
+/* accumulate hands the step's gradient (the sum of n_micro micro-batches) and loads to
+ * the data-parallel path, the embedding copies' gradients summed first. */
+static int accumulate(struct train_pp *p)
+{
+	const struct net_layout *L = net_layout_of_f32(p->mb[0]);
+	float *g = net_grads_f32(p->mb[0]);
+	const long *load[1 + 1024 + 16];
+	long *buf = calloc((size_t)L->blocks * (size_t)(L->cfg.routed_experts + 1), sizeof(long));
+	int err = buf ? MB_OK : MB_ERR_NOMEM;
+	if (!err && p->emb_hi > p->emb_lo && comm_size(p->embed) > 1)
+		err = comm_allreduce(p->embed, g + p->emb_lo, g + p->emb_lo, p->emb_hi - p->emb_lo,
+				     COMM_F32, COMM_SUM);
+	if (!err) {
+		step_loads(p, buf, load);
+		p->d->micro_done = 0;
+		train_dp_accumulate(p->d, g, load);
+		p->d->micro_done = p->n_micro;
+	}
+	free(buf);
+	return err;
+}
+
+int train_pp_step(struct train_pp *p, const int32_t *rows, double x[3])
+{
+	const struct net_layout *L = net_layout_of_f32(p->mb[0]);
+	struct pipe_exec_opts o = { .hidden = 1, .tokens = 1, .msg_floats = (int)p->msg,
+				    .steps = 1, .timeout_s = 300, .stage = &p->work };
+	struct pipe_exec_result res;
+	p->rows = rows;
+	memset(p->st, 0, (size_t)p->n_micro * (size_t)p->chunks * sizeof(*p->st));
+	memset(net_grads_f32(p->mb[0]), 0, L->total * sizeof(float));
+	int err = pipe_execute(&p->prog, &o, &res);
+	if (!err)
+		err = bubble(p, &res);
+	pipe_exec_result_free(&res);
+	x[0] = x[1] = x[2] = 0;
+	for (int j = 0; j < p->n_micro * p->chunks; j++) {
+		x[0] += p->st[j].main_loss / p->n_micro;
+		x[1] += p->st[j].mtp_loss / p->n_micro;
+		x[2] += p->st[j].loss / p->n_micro;
+	}
+	if (!err)
+		err = comm_host_allreduce_f64(p->d->pp, x, 3, COMM_SUM);
+	return err ? err : accumulate(p);
+}
+
+/* eval_chunk runs virtual stage vs of micro-batch k when this rank holds it: receive
+ * the activation from the previous stage's rank, forward, send to the next's. */
+static int eval_chunk(struct train_pp *p, int k, int vs, double *loss)
+{
+	int S = p->pp * p->chunks, dev = vs % p->pp, c = vs / p->pp;
+	struct net_stats st;
+	if (dev != p->stage)
+		return MB_OK;
+	int err = vs > 0 ? comm_recv(p->d->pp, p->vbuf, p->msg, COMM_F32, (vs - 1) % p->pp) : 0;
+	if (!err)
+		err = net_stage_forward_f32(p->mb[0], c, p->rows + (size_t)k * p->mb_tokens,
+					    vs > 0 ? p->vbuf : NULL, vs < S - 1 ? p->vbuf : NULL, &st);
+	if (!err && vs < S - 1)
+		err = comm_send(p->d->pp, p->vbuf, p->msg, COMM_F32, (vs + 1) % p->pp);
+	if (vs == S - 1)
+		*loss += st.main_loss;
+	return err;
+}
+
+int train_pp_eval(struct train_pp *p, const int32_t *rows, double *main_loss)
+{
+	int S = p->pp * p->chunks, err = MB_OK;
+	double loss = 0;
+	p->rows = rows;
+	/* NOTE: blocking sends in stage order cannot deadlock: every rank walks the
+	 * virtual stages in the same order and the receiver of each send is the next. */
+	for (int k = 0; k < p->n_micro && !err; k++)
+		for (int vs = 0; vs < S && !err; vs++)
+			err = eval_chunk(p, k, vs, &loss);
+	loss /= p->n_micro;
+	if (!err)
+		err = comm_host_allreduce_f64(p->d->pp, &loss, 1, COMM_SUM);
+	*main_loss = loss;
+	return err;
+}
+
+/* place copies the tensors of part layout L in w into the whole layout W's x. */
+static void place(const struct net_layout *L, const float *w, const struct net_layout *W,
+		  float *x)
+{
+	for (int i = 0; i < L->n; i++) {
+		const struct net_tensor *t = &L->t[i];
+		int j = net_find(W, t->name);
+		if (j >= 0)
+			memcpy(x + W->t[j].off, w + t->off, (size_t)(t->rows * t->cols) * sizeof(float));
+	}
+}
+
+int train_pp_gather(struct train_pp *p, const struct model_config *cfg, const char *schedule,
+		    const struct net_layout *W, float *w)
+{
+	const struct net_layout *L = net_layout_of_f32(p->mb[0]);
+	const float *mine = net_params_f32(p->mb[0]);
+	char why[256];
+	if (p->stage != 0)
+		return comm_send(p->d->pp, mine, L->total, COMM_F32, 0);
+	place(L, mine, W, w);
+	int err = MB_OK;
+	for (int s = 1; s < p->pp && !err; s++) {
+		struct net_part part = L->part;
+		struct net_layout Ls;
+		stage_part(cfg, p->pp, chunks_of(schedule, p->chunks), s, &part);
+		err = net_layout_build_part(cfg, &part, &Ls, why, sizeof(why));
+		float *buf = err ? NULL : malloc(Ls.total * sizeof(float));
+		err = err ? err : buf ? comm_recv(p->d->pp, buf, Ls.total, COMM_F32, s) : MB_ERR_NOMEM;
+		if (!err)
+			place(&Ls, buf, W, w);
+		free(buf);
+		net_layout_free(&Ls);
+	}
+	return err;
+}

@@ -1,0 +1,89 @@
+/*
+ * train_pp.h - pipeline parallelism on the training step (`moebench train --pp N
+ * --schedule NAME`): the layers split into stages (train_dp_part; interleaved gives each
+ * rank several layer ranges, one per chunk), the step's micro-batches run by a schedule
+ * of harness/pipeline (generated, lowered to this rank's program, run by the MPI
+ * executor with the model's stage forward and backward as the work), activations and
+ * gradients sent between stages by the executor.
+ *
+ * Every micro-batch in flight has its own model (activations) sharing the weights and
+ * the gradients of the caller's (net_share_params): the backward of each micro-batch adds
+ * into one gradient, which goes to the data-parallel path (train_dp) as the step's
+ * accumulated gradient of n_micro micro-batches.
+ *
+ * The embedding: the first stage embeds, the last holds a copy for MTP (as Megatron
+ * keeps tied embeddings): their gradients are summed over the first and last stage
+ * before the optimizer, so both copies take the same update and stay equal to the
+ * single-rank embedding; the clipping norm counts the copy once (the first stage's).
+ *
+ * Losses exist on the last stage only (the balance loss on every stage with MoE
+ * blocks): the step's losses are summed over the pipeline, so every rank reports them.
+ *
+ * The bubble: the executor times every operation; each rank's idle time is the step's
+ * span minus its busy time. The per-stage (per chunk) mean F and B times of the step go
+ * to the simulator (pipe_simulate_devices) for the same plan; its per-device bubble is
+ * the prediction the measurement is compared with.
+ *
+ * Built: gpipe, 1f1b, interleaved. zb-h1, dualpipe and dualpipev are refused before any
+ * work (train_pp_check).
+ */
+#ifndef MB_TRAIN_PP_H
+#define MB_TRAIN_PP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pipeline.h"
+#include "train_dp.h"
+
+#define TRAIN_PP_MAX 64
+
+struct train_pp {
+	struct train_dp *d;
+	int pp, stage, chunks, n_micro, len;
+	size_t mb_tokens;              /* tokens of one micro-batch (micro x len) */
+	size_t msg;                    /* floats per activation or gradient message */
+	struct pipe_plan plan;
+	struct pipe_exec_program prog;
+	struct pipe_exec_stage work;
+	struct net_f32 **mb;           /* n_micro models; mb[0] the caller's, owning the weights */
+	const int32_t *rows;           /* the step's micro-batches, n_micro x mb_tokens */
+	struct net_stats *st;          /* per (micro-batch, chunk) */
+	struct comm *embed;            /* the first and last stage (the embedding copies) */
+	size_t emb_lo, emb_hi;         /* the embedding's elements in the allocation */
+	float *vbuf;                   /* validation messages */
+	/* bubble figures, pipeline rank 0 (per rank of its pipeline) */
+	int steps;
+	double idle[TRAIN_PP_MAX], sim[TRAIN_PP_MAX];   /* summed over the steps */
+	double last_idle, last_sim;    /* the last step, slowest rank: measured, simulated */
+	double span;                   /* summed step spans */
+};
+
+/* train_pp_check refuses before any work, with cli_error_once's one line (returns 2), a
+ * schedule that is unknown or not built, DualPipe with an odd number of stages, layers
+ * the schedule's chunks do not divide, micro-batch counts the schedule cannot run. */
+int train_pp_check(int pp, const char *schedule, int chunks, long n_micro,
+		   const struct model_config *cfg);
+/* train_pp_part sets the pipeline ranges of part p for this rank's stage (interleaved:
+ * a range per chunk). */
+void train_pp_part(const struct train_dp *d, const struct model_config *cfg,
+		   const char *schedule, int chunks, struct net_part *p);
+/* train_pp_open prepares the step: the plan, this rank's program, a model per
+ * micro-batch sharing m0's weights, the embedding group. MB_OK or MB_ERR_*. */
+int train_pp_open(struct train_pp *p, struct train_dp *d, struct net_f32 *m0,
+		  const char *schedule, int chunks, int micro, int seq, int n_micro, uint64_t seed);
+void train_pp_close(struct train_pp *p);
+/* train_pp_step runs the forward and backward of the step's micro-batches (rows: this
+ * rank's n_micro x micro sequences) through the pipeline and leaves their summed
+ * gradient accumulated in d (n_micro micro-batches), the embedding copies' gradients
+ * summed; x[0..2]: the mean main, MTP and total loss (summed over the stages). */
+int train_pp_step(struct train_pp *p, const int32_t *rows, double x[3]);
+/* train_pp_eval runs the forwards alone and returns the mean main loss (every rank). */
+int train_pp_eval(struct train_pp *p, const int32_t *rows, double *main_loss);
+/* train_pp_gather puts the whole model's parameters, gathered from the stages, into w
+ * (the whole layout W's) on pipeline rank 0; collective over the pipeline. */
+int train_pp_gather(struct train_pp *p, const struct model_config *cfg, const char *schedule,
+		    const struct net_layout *W, float *w);
+
+#endif
