@@ -4,6 +4,18 @@
  * buffers (t1, t2, dcat [T, 2d], dres, dcarry) and the FFN's own part after them.
  */
 
+/* net_norm_bwd is rmsnorm_bwd over [T, d] adding the weight gradient into tensor norm's
+ * (the kernel overwrites its dg; a pipeline step's micro-batches accumulate into one
+ * gradient, so every write into the gradients adds). */
+static void SFX(net_norm_bwd)(struct SFX(net) *m, const REAL *x, int norm, const REAL *dy,
+			      REAL *dx)
+{
+	REAL *g = SFX(G)(m, norm);
+	SFX(rmsnorm_bwd)(m->T, m->d, x, m->d, SFX(W)(m, norm), m->o.norm_eps, dy, dx, m->d, m->dgn);
+	for (int j = 0; j < m->d; j++)
+		g[j] += m->dgn[j];
+}
+
 /* net_head_bwd: dW_head += dlog^T fin; dfin = dlog W_head; through the norm into dx
  * (overwritten). */
 static void SFX(net_head_bwd)(struct SFX(net) *m, int k, const REAL *x, int norm, REAL *dx,
@@ -15,8 +27,7 @@ static void SFX(net_head_bwd)(struct SFX(net) *m, int k, const REAL *x, int norm
 	m->ops->linear_bwd(m->o.precision, false, m->T, m->d, (int)V, fin, SFX(W)(m, m->L->head),
 			   dlog, tmp, false, SFX(G)(m, m->L->head));
 	SFX(net_mark)(m, NET_PH_OTHER);
-	SFX(rmsnorm_bwd)(m->T, m->d, x, m->d, SFX(W)(m, norm), m->o.norm_eps, tmp, dx, m->d,
-			 SFX(G)(m, norm));
+	SFX(net_norm_bwd)(m, x, norm, tmp, dx);
 }
 
 /* net_embed_bwd adds dx [T, d] into the embedding rows of the tokens at offset shift. */
@@ -57,8 +68,7 @@ static int SFX(net_attention_bwd)(struct SFX(net) *m, int i, REAL *dres, REAL *t
 		return err;
 	SFX(net_unpack_grads)(m, b);
 	SFX(net_mark)(m, NET_PH_OTHER);
-	SFX(rmsnorm_bwd)(m->T, m->d, a->in, m->d, SFX(W)(m, b->attn_norm), m->o.norm_eps, t1, t2,
-			 m->d, SFX(G)(m, b->attn_norm));
+	SFX(net_norm_bwd)(m, a->in, b->attn_norm, t1, t2);
 	SFX(net_add)(dres, t2, (size_t)m->T * m->d);
 	return MB_OK;
 }
@@ -78,8 +88,7 @@ static int SFX(net_block_bwd)(struct SFX(net) *m, int i, REAL *dres)
 				    a->act, dres, t1, false, rest, rest + (size_t)m->T * ni);
 		SFX(net_mark)(m, NET_PH_OTHER);
 	}
-	SFX(rmsnorm_bwd)(m->T, m->d, a->h, m->d, SFX(W)(m, b->ffn_norm), m->o.norm_eps, t1, t2,
-			 m->d, SFX(G)(m, b->ffn_norm));
+	SFX(net_norm_bwd)(m, a->h, b->ffn_norm, t1, t2);
 	SFX(net_add)(dres, t2, Td);
 	return SFX(net_attention_bwd)(m, i, dres, t1, t2);
 }
@@ -109,11 +118,9 @@ static int SFX(net_mtp_bwd)(struct SFX(net) *m, int k, REAL *dres, REAL *dcarry)
 		memcpy(t1 + (size_t)r * d, dcat + (size_t)r * 2 * d, (size_t)d * sizeof(REAL));
 		memcpy(t2 + (size_t)r * d, dcat + (size_t)r * 2 * d + d, (size_t)d * sizeof(REAL));
 	}
-	SFX(rmsnorm_bwd)(m->T, d, p->emb, d, SFX(W)(m, b->enorm), m->o.norm_eps, t1, dcat, d,
-			 SFX(G)(m, b->enorm));
+	SFX(net_norm_bwd)(m, p->emb, b->enorm, t1, dcat);
 	SFX(net_embed_bwd)(m, k, dcat);
-	SFX(rmsnorm_bwd)(m->T, d, hprev, d, SFX(W)(m, b->hnorm), m->o.norm_eps, t2, dcarry, d,
-			 SFX(G)(m, b->hnorm));
+	SFX(net_norm_bwd)(m, hprev, b->hnorm, t2, dcarry);
 	return MB_OK;
 }
 

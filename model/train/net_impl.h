@@ -37,6 +37,7 @@ struct SFX(net) {
 	struct SFX(net_act) *A;
 	struct SFX(net_mtp) *M;
 	REAL *scratch, *pk, *gpk;       /* backward scratch; packed attention weights/grads */
+	REAL *dgn;                      /* a norm's weight gradient [d] (net_norm_bwd) */
 	int32_t *ints, *tok;
 	long *longs;
 	float *route_buf;               /* float logits, bias and weights for route_cpu */
@@ -130,6 +131,7 @@ static size_t SFX(net_carve_all)(struct SFX(net) *m, REAL *base)
 	m->pk = SFX(take)(&c, m->attn_total);
 	m->gpk = SFX(take)(&c, m->attn_total);
 	m->scratch = SFX(take)(&c, SFX(net_scratch_count)(m));
+	m->dgn = SFX(take)(&c, d);
 	return c.used;
 }
 
