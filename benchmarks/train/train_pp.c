@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "mpi_world.h"
+#include "stats.h"
 #include "status.h"
 
 /* pp_built says whether the step runs schedule s. */
@@ -205,19 +206,88 @@ static void op_times(const struct train_pp *p, const struct pipe_exec_result *re
 	}
 }
 
+/* op_durations puts each gathered event's duration at its plan operation (events come
+ * rank by rank, each rank's in program order, which is the plan's order). */
+static int op_durations(const struct train_pp *p, const struct pipe_exec_result *res,
+			double *dur)
+{
+	if (res->n_events != p->plan.n_ops)
+		return MB_ERR_CHECK;
+	for (int i = 0; i < res->n_events; i++) {
+		const struct pipe_exec_event *e = &res->events[i];
+		if (i > 0 && e->rank < res->events[i - 1].rank)
+			return MB_ERR_CHECK;
+		dur[i] = e->end - e->start;
+	}
+	return MB_OK;
+}
+
+/* producer returns the plan operation making op's input (the previous stage's forward,
+ * the next stage's backward) when it runs on another device, else -1. */
+static long producer(const struct pipe_plan *pl, const long *at, const struct pipe_op *op)
+{
+	int S = pl->stages, next = op->kind == PIPE_OP_F ? op->stage - 1 : op->stage + 1;
+	if ((op->kind != PIPE_OP_F && op->kind != PIPE_OP_B) || next < 0 || next >= S)
+		return -1;
+	if (pipe_stage_device(pl, op->mb, next) == pipe_stage_device(pl, op->mb, op->stage))
+		return -1;
+	return at[((long)op->mb * S + next) * 2 + (op->kind == PIPE_OP_B)];
+}
+
+/* msg_time estimates one message's time between stages from the step: over the ops
+ * whose device was idle waiting for their input, the median of (start - the producer's
+ * end), both on rank 0's clock. 0 when no op waited. */
+static double msg_time(const struct train_pp *p, const struct pipe_exec_result *res)
+{
+	const struct pipe_plan *pl = &p->plan;
+	long cells = (long)pl->microbatches * pl->stages * 2, n = 0;
+	long *at = malloc((size_t)cells * sizeof(long));
+	double *gap = malloc((size_t)pl->n_ops * sizeof(double) + 1), lat = 0;
+	struct stats st;
+	for (long i = 0; at && i < pl->n_ops; i++)
+		if (pl->ops[i].kind == PIPE_OP_F || pl->ops[i].kind == PIPE_OP_B)
+			at[((long)pl->ops[i].mb * pl->stages + pl->ops[i].stage) * 2 +
+			   (pl->ops[i].kind == PIPE_OP_B)] = i;
+	for (int d = 0; at && gap && d < pl->pp; d++)
+		for (long i = pl->first[d]; i < pl->first[d + 1]; i++) {
+			long j = producer(pl, at, &pl->ops[i]);
+			double prev = i > pl->first[d] ? res->events[i - 1].end : -1e30;
+			if (j >= 0 && res->events[j].end >= prev)
+				gap[n++] = res->events[i].start - res->events[j].end;
+		}
+	if (n > 0 && stats_compute(gap, (size_t)n, &st) == MB_OK)
+		lat = fmax(st.median, 0);
+	free(at);
+	free(gap);
+	return lat;
+}
+
 /* bubble compares, on pipeline rank 0, each rank's idle time in the step (span minus
- * busy) with the simulator's bubble for the step's own op times. */
+ * busy) with the simulator's bubble for the step's own op times: op by op (sim) and
+ * from each stage's mean F and B (sim_mean). */
 static int bubble(struct train_pp *p, const struct pipe_exec_result *res)
 {
 	struct pipe_times dev[TRAIN_PP_MAX * NET_PART_RANGES], t;
 	double busy[TRAIN_PP_MAX];
-	struct pipe_sim sim;
+	struct pipe_sim sim, mean;
 	char why[256];
 	if (p->stage != 0 || !res->events)
 		return MB_OK;
-	op_times(p, res, dev, busy);
+	double *dur = malloc((size_t)p->plan.n_ops * sizeof(double) + 1);
 	pipe_times_default(&t);
-	int err = pipe_simulate_devices(&p->plan, &t, dev, &sim, why, sizeof(why));
+	int err = dur ? op_durations(p, res, dur) : MB_ERR_NOMEM;
+	if (!err) {
+		op_times(p, res, dev, busy);
+		t.latency = msg_time(p, res);
+		for (int j = 0; j < p->pp * p->chunks; j++)
+			dev[j].latency = t.latency;
+		p->msg_s += t.latency;
+	}
+	if (!err)
+		err = pipe_simulate_ops(&p->plan, &t, NULL, dur, &sim, why, sizeof(why));
+	if (!err && (err = pipe_simulate_devices(&p->plan, &t, dev, &mean, why, sizeof(why))))
+		pipe_sim_free(&sim);
+	free(dur);
 	if (err)
 		return err;
 	p->last_idle = p->last_sim = 0;
@@ -225,12 +295,14 @@ static int bubble(struct train_pp *p, const struct pipe_exec_result *res)
 		double idle = res->step_time - busy[r];
 		p->idle[r] += idle;
 		p->sim[r] += sim.dev[r].bubble;
+		p->sim_mean[r] += mean.dev[r].bubble;
 		p->last_idle = fmax(p->last_idle, idle);
 		p->last_sim = fmax(p->last_sim, sim.dev[r].bubble);
 	}
 	p->span += res->step_time;
 	p->steps++;
 	pipe_sim_free(&sim);
+	pipe_sim_free(&mean);
 	return MB_OK;
 }
 

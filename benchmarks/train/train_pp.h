@@ -20,9 +20,12 @@
  * blocks): the step's losses are summed over the pipeline, so every rank reports them.
  *
  * The bubble: the executor times every operation; each rank's idle time is the step's
- * span minus its busy time. The per-stage (per chunk) mean F and B times of the step go
- * to the simulator (pipe_simulate_devices) for the same plan; its per-device bubble is
- * the prediction the measurement is compared with.
+ * span minus its busy time. The step's measured op times go to the simulator for the
+ * same plan: op by op (pipe_simulate_ops: the prediction the measurement is compared
+ * with), with the step's median message time between stages (an op that waited for its
+ * input started that long after its producer ended), and
+ * as each stage's (chunk's) mean F and B (pipe_simulate_devices: a stage-level model,
+ * blind to micro-batches of unequal cost, e.g. MoE load).
  *
  * Built: gpipe, 1f1b, interleaved. zb-h1, dualpipe and dualpipev are refused before any
  * work (train_pp_check).
@@ -56,8 +59,10 @@ struct train_pp {
 	/* bubble figures, pipeline rank 0 (per rank of its pipeline) */
 	int steps;
 	double idle[TRAIN_PP_MAX], sim[TRAIN_PP_MAX];   /* summed over the steps */
+	double sim_mean[TRAIN_PP_MAX]; /* the simulator from each stage's mean op times */
 	double last_idle, last_sim;    /* the last step, slowest rank: measured, simulated */
 	double span;                   /* summed step spans */
+	double msg_s;                  /* summed per-message times the simulator was given */
 };
 
 /* train_pp_check refuses before any work, with cli_error_once's one line (returns 2), a

@@ -155,11 +155,17 @@ double pipe_op_duration(const struct pipe_plan *p, const struct pipe_op *op,
  * block. O(operations). MB_ERR_CHECK when the order deadlocks (why names the op). */
 int pipe_simulate(const struct pipe_plan *p, const struct pipe_times *t, struct pipe_sim *out,
 		  char *why, size_t len);
-/* pipe_simulate_devices is pipe_simulate with each device's own durations dev[d] (the
- * op times a real run measured per stage, which differ: the first stage embeds, the last
- * holds the head and MTP); t gives the message cost and the fractions' unit. */
+/* pipe_simulate_devices is pipe_simulate with each device's and chunk's own durations
+ * dev[d * chunks + c] (the op times a real run measured per stage, which differ: the
+ * first stage embeds, the last holds the head and MTP; an FB takes its forward's chunk);
+ * t gives the message cost and the fractions' unit. */
 int pipe_simulate_devices(const struct pipe_plan *p, const struct pipe_times *t,
 			  const struct pipe_times *dev, struct pipe_sim *out, char *why, size_t len);
+/* pipe_simulate_ops takes each operation's own duration dur[i] (indexed like
+ * plan->ops: the times a real run measured, op by op) when dur is not NULL. */
+int pipe_simulate_ops(const struct pipe_plan *p, const struct pipe_times *t,
+		      const struct pipe_times *dev, const double *dur, struct pipe_sim *out,
+		      char *why, size_t len);
 void pipe_sim_free(struct pipe_sim *s);
 
 /* pipe_closed_form gives the published bubble for the plan's schedule and sizes:

@@ -27,7 +27,8 @@
 struct sim {
 	const struct pipe_plan *p;
 	const struct pipe_times *t;
-	const struct pipe_times *dev;   /* per device (measured op times), or NULL: t */
+	const struct pipe_times *dev;   /* per device and chunk (measured), or NULL: t */
+	const double *dur;              /* per operation (measured), or NULL */
 	struct pipe_sim *out;
 	double comm;              /* one message between two devices */
 	double *f_end, *b_end;    /* per (micro-batch, stage); < 0: not yet */
@@ -138,8 +139,9 @@ static void advance(struct sim *s, int d)
 			return;
 		start = ready > s->clock[d] ? ready : s->clock[d];
 		s->out->start[i] = start;
-		s->out->end[i] = s->clock[d] = start + pipe_op_duration(p, op, s->dev ? &s->dev[d]
-											: s->t);
+		const struct pipe_times *t = s->dev ? &s->dev[d * p->chunks +
+						pipe_stage_chunk(p, op->mb, op->stage)] : s->t;
+		s->out->end[i] = s->clock[d] = start + (s->dur ? s->dur[i] : pipe_op_duration(p, op, t));
 		s->cur[d]++;
 		finish(s, op, s->out->end[i]);
 	}
@@ -283,7 +285,14 @@ int pipe_simulate(const struct pipe_plan *p, const struct pipe_times *t, struct 
 int pipe_simulate_devices(const struct pipe_plan *p, const struct pipe_times *t,
 			  const struct pipe_times *dev, struct pipe_sim *out, char *why, size_t len)
 {
-	struct sim s = { .p = p, .t = t, .dev = dev, .out = out };
+	return pipe_simulate_ops(p, t, dev, NULL, out, why, len);
+}
+
+int pipe_simulate_ops(const struct pipe_plan *p, const struct pipe_times *t,
+		      const struct pipe_times *dev, const double *dur, struct pipe_sim *out,
+		      char *why, size_t len)
+{
+	struct sim s = { .p = p, .t = t, .dev = dev, .dur = dur, .out = out };
 	int err;
 
 	*out = (struct pipe_sim){ .step_time = 0 };
