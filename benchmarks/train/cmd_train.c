@@ -472,7 +472,7 @@ static double train_times(cJSON *r, const struct train_curve *c, long *steps)
 /* train_record adds the run's record (final figures, median tokens/s) and summary. */
 static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 {
-	char name[160], lines[512];
+	char name[160], lines[1024], ppl[512] = "";
 	const struct train_curve *c = &t->curve;
 	double first, best;
 	long n = 0;
@@ -510,11 +510,13 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	result_set_metric(r, "best_val_loss", best);
 	bool pass = !run_err && last && isfinite(last->loss);
 	result_set_check(r, pass, last ? last->loss : NAN, 0, "loss finite", c->n, pass ? 0 : 1);
+	if (t->pp.pp > 1)
+		train_pp_record(&t->pp, opt.schedule, r, ppl, sizeof(ppl));
 	snprintf(lines, sizeof(lines),
 		 "train: %s %s, %ld steps, %.0f tokens, median %.0f tok/s, validation loss "
-		 "%.4f -> %.4f (best %.4f) nats/%s", opt.preset, opt.precision, n,
+		 "%.4f -> %.4f (best %.4f) nats/%s%s%s", opt.preset, opt.precision, n,
 		 last ? last->tokens : 0.0, med, first, last ? last->val_loss : NAN, best,
-		 t->bpe ? "token" : "byte");
+		 t->bpe ? "token" : "byte", *ppl ? "\n" : "", ppl);
 	ctx->failures += pass ? 0 : 1;
 	return train_summary(ctx->doc, c, lines);
 }

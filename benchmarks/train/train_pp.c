@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "mpi_world.h"
+#include "result.h"
 #include "stats.h"
 #include "status.h"
 
@@ -444,4 +445,40 @@ int train_pp_gather(struct train_pp *p, const struct model_config *cfg, const ch
 		net_layout_free(&Ls);
 	}
 	return err;
+}
+
+void train_pp_record(const struct train_pp *p, const char *schedule, cJSON *rec, char *line,
+		     size_t len)
+{
+	char name[64], ranks[256] = "";
+	double n = p->steps ? p->steps : NAN, worst = 0, worst_sim = 0;
+	cJSON *pm = cJSON_GetObjectItem(rec, "params");
+	cJSON_AddNumberToObject(pm, "pp", p->pp);
+	cJSON_AddStringToObject(pm, "schedule", schedule);
+	cJSON_AddNumberToObject(pm, "chunks", p->chunks);
+	cJSON_AddNumberToObject(pm, "microbatches", p->n_micro);
+	for (int r = 0; r < p->pp; r++) {
+		size_t at = strlen(ranks);
+		snprintf(name, sizeof(name), "pp_bubble_s_rank%d", r);
+		result_set_metric(rec, name, p->idle[r] / n);
+		snprintf(name, sizeof(name), "pp_bubble_sim_s_rank%d", r);
+		result_set_metric(rec, name, p->sim[r] / n);
+		snprintf(name, sizeof(name), "pp_bubble_sim_mean_s_rank%d", r);
+		result_set_metric(rec, name, p->sim_mean[r] / n);
+		worst = fmax(worst, p->idle[r] / n);
+		worst_sim = fmax(worst_sim, p->sim[r] / n);
+		snprintf(ranks + at, sizeof(ranks) - at, "%s rank %d %.1f/%.1f", r ? "," : "", r,
+			 1e3 * p->idle[r] / n, 1e3 * p->sim[r] / n);
+	}
+	/* the slowest rank's: the figure of the step's split by cause */
+	result_set_metric(rec, "pp_bubble_s", worst);
+	result_set_metric(rec, "pp_bubble_sim_s", worst_sim);
+	result_set_metric(rec, "pp_bubble_dev", worst_sim > 0 ? worst / worst_sim - 1 : NAN);
+	result_set_metric(rec, "pp_step_span_s", p->span / n);
+	result_set_metric(rec, "pp_msg_s", p->msg_s / n);
+	snprintf(line, len, "pipeline: %s, pp %d x %d chunk(s), %d micro-batches: bubble per step "
+		 "(measured/simulated ms)%s; slowest %.1f/%.1f ms (%+.1f%%), span %.1f ms, "
+		 "message %.2f ms", schedule, p->pp, p->chunks, p->n_micro, ranks, 1e3 * worst,
+		 1e3 * worst_sim, worst_sim > 0 ? 100 * (worst / worst_sim - 1) : NAN,
+		 1e3 * p->span / n, 1e3 * p->msg_s / n);
 }

@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "pipeline.h"
 #include "train_dp.h"
 
@@ -90,5 +92,11 @@ int train_pp_eval(struct train_pp *p, const int32_t *rows, double *main_loss);
  * (the whole layout W's) on pipeline rank 0; collective over the pipeline. */
 int train_pp_gather(struct train_pp *p, const struct model_config *cfg, const char *schedule,
 		    const struct net_layout *W, float *w);
+
+/* train_pp_record adds the pipeline's parameters and bubble figures (per step: each
+ * rank's measured idle time and the simulator's, the slowest rank's, the message time) to
+ * record rec and writes the summary line (pipeline rank 0 holds the figures). */
+void train_pp_record(const struct train_pp *p, const char *schedule, cJSON *rec, char *line,
+		     size_t len);
 
 #endif
