@@ -40,11 +40,12 @@
 #include "status.h"
 #include "timer.h"
 #include "train_dp.h"
+#include "train_pp.h"
 #include "train_run.h"
 
 static struct {
-	const char *preset, *precision, *peak_file;
-	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp;
+	const char *preset, *precision, *peak_file, *schedule;
+	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp, chunks;
 	bool plant, zero1;
 } sopt;
 
@@ -60,6 +61,8 @@ static const struct cli_opt step_options[] = {
 	{ "pp", CLI_SIZE, &sopt.pp, "1", "pipeline stages", 1, 1024, NULL },
 	{ "ep", CLI_SIZE, &sopt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
 	{ "etp", CLI_SIZE, &sopt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
+	{ "schedule", CLI_STRING, &sopt.schedule, "1f1b", "pipeline schedule under --pp (one micro-batch per step: the rank's batch)", 0, -1, NULL },
+	{ "chunks", CLI_SIZE, &sopt.chunks, "2", "model chunks per stage of --schedule interleaved", 1, 64, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
 	CLI_END
@@ -92,6 +95,7 @@ struct step_state {
 	struct net_f32 *m;
 	struct net_profile prof;
 	struct train_dp dp;
+	struct train_pp pp;        /* pp.pp > 1: the step runs through the pipeline */
 	int per_rank;              /* sequences of this rank: batch / dp */
 	int32_t *tok, *mine;       /* the global batch; this rank's rows of it */
 	float *w0, *g0;
@@ -122,6 +126,34 @@ static void step_keep(struct step_state *s, const float *g, double norm)
 			s->g0[j] = (float)(g[j] / scale);
 }
 
+/* step_run_pp: step_run through the pipeline (its one micro-batch: the rank's rows). */
+static int step_run_pp(struct step_state *s)
+{
+	const long *gload[1024 + 16];
+	double norm, x[3];
+	int err = train_pp_step(&s->pp, s->mine, x);
+	if (err)
+		return err;
+	float *g = net_grads_f32(s->m);
+	if (s->runs == 0) {
+		size_t j = s->L.t[s->L.n / 2].off;
+		if (sopt.plant)
+			train_pp_plant(&s->pp, j, 0.05f * (1.0f + fabsf(g[j])));
+		s->loss0 = x[2];
+	}
+	double t0 = timer_now(), c0 = s->dp.comm_s;
+	err = train_dp_step(&s->dp, &s->L, &s->adam, s->runs + 1, net_params_f32(s->m), g,
+			    net_moment1_f32(s->m), net_moment2_f32(s->m), gload, &norm);
+	if (err)
+		return err;
+	if (s->runs == 0)
+		step_keep(s, g, norm);
+	net_bias_update(&s->L, net_params_f32(s->m), gload, 0.001);
+	s->prof.seconds[NET_PH_OPTIMIZER] += timer_now() - t0 - (s->dp.comm_s - c0);
+	s->runs++;
+	return MB_OK;
+}
+
 /* step_run: one training step on this rank's rows, gradients reduced over the DP
  * group; the first keeps its loss and reduced gradients for the check. */
 static int step_run(void *p)
@@ -130,6 +162,8 @@ static int step_run(void *p)
 	struct net_stats st;
 	const long *load[1024 + 16], *gload[1024 + 16];
 	double norm;
+	if (s->pp.pp > 1)
+		return step_run_pp(s);
 	int err = net_forward_f32(s->m, s->mine, &st);
 	if (!err)
 		err = net_backward_f32(s->m);
@@ -186,11 +220,16 @@ static int step_reference(struct step_state *s, struct net_f64 *md, double *loss
 	/* NOTE: the run's own expert selection (its activations are the first step's
 	 * still): rounding near a tie would otherwise send tokens to other experts */
 	int err = net_fix_selection_f64(md, s->m);
-	if (!err)
+	double l64 = NAN;
+	if (!err && s->pp.pp > 1) {
+		err = train_pp_reference_f64(&s->pp, md, s->mine, &l64);
+	} else if (!err) {
 		err = net_forward_f64(md, s->mine, &st);
-	if (!err)
-		err = net_backward_f64(md);
-	double x[2] = { s->loss0, st.loss };
+		if (!err)
+			err = net_backward_f64(md);
+		l64 = st.loss;
+	}
+	double x[2] = { s->loss0, l64 };
 	if (!err)
 		err = train_dp_mean(&s->dp, x, 2);
 	if (!err && s->dp.size > 1)
@@ -240,6 +279,8 @@ static void step_destroy(void *p)
 		s->fig->dp_comm = s->dp.comm_s;
 		s->fig->dp = s->dp.size;
 	}
+	if (s->pp.pp > 1)
+		train_pp_close(&s->pp);
 	net_destroy_f32(s->m);
 	train_dp_close(&s->dp);
 	net_layout_free(&s->L);
@@ -265,7 +306,7 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 		cli_error(NULL, "parallel groups: %s", why);
 		return err;
 	}
-	train_dp_part(&s->dp, cfg, &part);
+	train_pp_part(&s->dp, cfg, sopt.schedule, (int)sopt.chunks, &part);
 	if ((err = net_layout_build_part(cfg, &part, &s->L, why, sizeof(why)))) {
 		cli_error(NULL, "this rank's part of the model: %s", why);
 		return err;
@@ -289,6 +330,9 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	err = s->tok && s->w0 && s->g0 ? MB_OK : MB_ERR_NOMEM;
 	if (!err)
 		err = net_create_f32(&s->L, &s->no, s->per_rank, (int)sopt.seq, seed, &s->m);
+	if (!err && s->dp.lay.pp > 1)
+		err = train_pp_open(&s->pp, &s->dp, s->m, sopt.schedule, (int)sopt.chunks,
+				    s->per_rank, (int)sopt.seq, 1, seed);
 	if (err)
 		return err;
 	mb_rng_seed(&rng, seed, 0x70c);
@@ -386,6 +430,7 @@ static int step_bench_run(struct run_ctx *ctx)
 		sopt.batch = mpi_world_size();   /* one sequence per rank */
 		sopt.seq = 64;
 		sopt.tp = sopt.pp = sopt.ep = sopt.etp = 1;
+		sopt.schedule = "1f1b";
 		sopt.dp = 0;
 	}
 	const struct model_config *p = model_preset_find(sopt.preset);
@@ -395,7 +440,8 @@ static int step_bench_run(struct run_ctx *ctx)
 	}
 	step_grid = (struct train_grid){ (int)sopt.tp, (int)sopt.pp, (int)sopt.ep, (int)sopt.etp,
 					 (int)sopt.dp };
-	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, p))
+	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, p) ||
+	    train_pp_check(step_grid.pp, sopt.schedule, (int)sopt.chunks, 1, p))
 		return MB_ERR_ARG;
 	struct model_config cfg = *p;
 	if (cfg.vocab != 256)

@@ -482,3 +482,74 @@ void train_pp_record(const struct train_pp *p, const char *schedule, cJSON *rec,
 		 1e3 * worst_sim, worst_sim > 0 ? 100 * (worst / worst_sim - 1) : NAN,
 		 1e3 * p->span / n, 1e3 * p->msg_s / n);
 }
+
+/* ref_forward runs the FP64 model's forward of one micro-batch through the pipeline's
+ * virtual stages in order (blocking messages, as train_pp_eval), adding the chunks'
+ * total losses into *loss. */
+static int ref_forward(struct train_pp *p, struct net_f64 *md, const int32_t *rows,
+		       double *buf, double *loss)
+{
+	int S = p->pp * p->chunks, err = MB_OK;
+	struct net_stats st;
+	for (int vs = 0; vs < S && !err; vs++) {
+		if (vs % p->pp != p->stage)
+			continue;
+		if (vs > 0)
+			err = comm_recv(p->d->pp, buf, p->msg, COMM_F64, (vs - 1) % p->pp);
+		if (!err)
+			err = net_stage_forward_f64(md, vs / p->pp, rows, vs > 0 ? buf : NULL,
+						    vs < S - 1 ? buf : NULL, &st);
+		if (!err && vs < S - 1)
+			err = comm_send(p->d->pp, buf, p->msg, COMM_F64, (vs + 1) % p->pp);
+		*loss += err ? 0 : st.loss;
+	}
+	return err;
+}
+
+/* ref_backward runs the FP64 backward through the virtual stages in reverse order. */
+static int ref_backward(struct train_pp *p, struct net_f64 *md, double *buf)
+{
+	int S = p->pp * p->chunks, err = MB_OK;
+	for (int vs = S - 1; vs >= 0 && !err; vs--) {
+		if (vs % p->pp != p->stage)
+			continue;
+		if (vs < S - 1)
+			err = comm_recv(p->d->pp, buf, p->msg, COMM_F64, (vs + 1) % p->pp);
+		if (!err)
+			err = net_stage_backward_f64(md, vs / p->pp, vs < S - 1 ? buf : NULL,
+						     vs > 0 ? buf : NULL);
+		if (!err && vs > 0)
+			err = comm_send(p->d->pp, buf, p->msg, COMM_F64, (vs - 1) % p->pp);
+	}
+	return err;
+}
+
+int train_pp_reference_f64(struct train_pp *p, struct net_f64 *md, const int32_t *rows,
+			   double *loss)
+{
+	const struct net_layout *L = net_layout_of_f32(p->mb[0]);
+	double *buf = malloc(p->msg * sizeof(double)), *g = net_grads_f64(md);
+	int err = buf ? MB_OK : MB_ERR_NOMEM;
+	*loss = 0;
+	memset(g, 0, L->total * sizeof(double));
+	if (!err)
+		err = ref_forward(p, md, rows, buf, loss);
+	if (!err)
+		err = ref_backward(p, md, buf);
+	if (!err)
+		err = comm_host_allreduce_f64(p->d->pp, loss, 1, COMM_SUM);
+	if (!err && p->emb_hi > p->emb_lo && comm_size(p->embed) > 1)
+		err = comm_host_allreduce_f64(p->embed, g + p->emb_lo, p->emb_hi - p->emb_lo,
+					      COMM_SUM);
+	free(buf);
+	return err;
+}
+
+void train_pp_plant(struct train_pp *p, size_t j, float delta)
+{
+	for (int r = 0; r < 2; r++) {
+		struct train_region *q = &p->d->reg[r];
+		if (j >= q->lo && j < q->hi)
+			q->acc[j - q->lo] += delta;
+	}
+}

@@ -93,6 +93,15 @@ int train_pp_eval(struct train_pp *p, const int32_t *rows, double *main_loss);
 int train_pp_gather(struct train_pp *p, const struct model_config *cfg, const char *schedule,
 		    const struct net_layout *W, float *w);
 
+/* train_pp_reference_f64 is the FP64 model md's forward and backward of one micro-batch
+ * (rows; the pipeline opened with one) through the stages in order, for `step`'s check:
+ * the gradients of this rank's part in md (overwritten; the embedding copies summed) and
+ * the total loss, summed over the stages, in *loss. Collective over the pipeline. */
+int train_pp_reference_f64(struct train_pp *p, struct net_f64 *md, const int32_t *rows,
+			   double *loss);
+/* train_pp_plant adds delta to element j of the step's accumulated gradient (`step
+ * --plant-error`: the check must catch it). */
+void train_pp_plant(struct train_pp *p, size_t j, float delta);
 /* train_pp_record adds the pipeline's parameters and bubble figures (per step: each
  * rank's measured idle time and the simulator's, the slowest rank's, the message time) to
  * record rec and writes the summary line (pipeline rank 0 holds the figures). */

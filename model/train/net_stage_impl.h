@@ -8,6 +8,16 @@
  * overwrites instead).
  */
 
+/* net_stage_clock restarts the attached profile's running phase (as net_forward does):
+ * the time between the pipeline's ops is not the model's. */
+static void SFX(net_stage_clock)(struct SFX(net) *m)
+{
+	if (m->prof && m->prof->now) {
+		m->prof->t0 = m->prof->now();
+		m->prof->cur = NET_PH_OTHER;
+	}
+}
+
 /* net_chunk_range gives chunk c's layers [lo, hi) of the part; MB_ERR_ARG if none. */
 static int SFX(net_chunk_range)(const struct SFX(net) *m, int c, int *lo, int *hi)
 {
@@ -58,6 +68,7 @@ int SFX(net_stage_forward)(struct SFX(net) *m, int chunk, const int32_t *tokens,
 			return MB_ERR_ARG;
 	memcpy(m->tok, tokens, ntok * sizeof(int32_t));
 	memset(st, 0, sizeof(*st));
+	SFX(net_stage_clock)(m);
 	if (lo == 0)
 		SFX(net_embed)(m, 0, m->A[0].in);
 	else
@@ -69,6 +80,7 @@ int SFX(net_stage_forward)(struct SFX(net) *m, int chunk, const int32_t *tokens,
 	else if (!err)
 		err = SFX(net_stage_losses)(m, st);
 	st->loss = st->main_loss + m->o.mtp_weight * st->mtp_loss + st->balance_loss;
+	SFX(net_mark)(m, NET_PH_OTHER);
 	return err;
 }
 
@@ -94,6 +106,7 @@ int SFX(net_stage_backward)(struct SFX(net) *m, int chunk, const REAL *dout, REA
 	REAL *dres = m->scratch + 4 * Td, *dcarry = dres + Td;
 	if (err || (lo > 0 && !din) || (hi < layers && !dout))
 		return MB_ERR_ARG;
+	SFX(net_stage_clock)(m);
 	if (hi == layers)
 		err = SFX(net_stage_head_bwd)(m, dres, dcarry);
 	else
@@ -104,5 +117,6 @@ int SFX(net_stage_backward)(struct SFX(net) *m, int chunk, const REAL *dout, REA
 		SFX(net_embed_bwd)(m, 0, dres);
 	else if (!err)
 		memcpy(din, dres, Td * sizeof(REAL));
+	SFX(net_mark)(m, NET_PH_OTHER);
 	return err;
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# par-equal-pp.sh - the equality matrix of the pipeline-parallel training step: `moebench
+# train` on v3-tiny (4 layers) for a few steps, 8 sequences in micro-batches of 2, under
+# each layout below against the single-rank run with the same micro-batch, printing per
+# layout the largest relative difference of the per-step losses (train, MTP, validation)
+# and of the final weights (--save gathers the stages; per-tensor relative L2 norm and
+# the largest element difference, tests/st_compare.py), and the run's bubble per step
+# (slowest rank, measured / simulated from the run's own op times). CI runs pp2 1f1b and
+# interleaved (test_cli_pp_mpi); this runs them all, ranks beyond the cores
+# oversubscribed (the bubble figures of such rows are not one core per rank).
+#
+#   scripts/par-equal-pp.sh [BUILD_DIR]       exit 1 when a row is over its bound
+#
+# Bounds as scripts/dp-equal.sh: losses 1e-5 relative, weights 5e-5 per-tensor relative
+# L2 (FP32 sums in another order); rows whose routing parted at a rounding-level top-k
+# tie compare losses before it and not the weights.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+mb=$(cd "${1:-$src/build}" && pwd)/moebench
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+work=$(mktemp -d /tmp/mb_pp_equal_XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+run="--quiet --preset v3-tiny --data synthetic --steps 4 --batch 8 --seq 32 --val-every 2 --val-batches 2 --micro-batch 2"
+"$mb" train $run --out one.json --save one.safetensors >/dev/null
+loss_rel() {
+	python3 - "$@" <<'PY'
+import json, sys
+c = [json.load(open(f))["summary"]["train"]["curve"] for f in sys.argv[1:]]
+flip = next((a["step"] for a, b in zip(*c) if a.get("load_hash") != b.get("load_hash")), 0)
+d = [abs(a[k] - b[k]) / abs(a[k]) for a, b in zip(*c)
+     for k in ("loss", "mtp_loss", "val_loss")
+     if a[k] is not None and (not flip or a["step"] < flip)]
+print("%.2e %d" % (max(d), flip))
+PY
+}
+bubble() {
+	python3 - "$1" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))["records"][0]["metrics"]
+print("%.1f/%.1f" % (1e3 * m["pp_bubble_s"], 1e3 * m["pp_bubble_sim_s"]))
+PY
+}
+bad=0
+printf '%-36s %5s %10s %10s %10s %14s  %s\n' layout ranks loss_rel weight_rel elem_abs \
+	bubble_ms routing
+for row in "2:--pp 2 --schedule gpipe" "2:--pp 2 --schedule 1f1b" \
+	   "2:--pp 2 --schedule interleaved --chunks 2" "4:--pp 2 --schedule 1f1b" \
+	   "4:--pp 2 --schedule 1f1b --zero1" "4:--pp 2 --schedule interleaved --chunks 2" \
+	   "4:--pp 4 --schedule 1f1b" "4:--pp 4 --schedule gpipe"; do
+	np=${row%%:*} extra=${row#*:}
+	mpirun --oversubscribe -np "$np" "$mb" train $run $extra --out pp.json \
+		--save pp.safetensors --force >/dev/null
+	read -r lr flip < <(loss_rel one.json pp.json)
+	st=$(python3 "$src/tests/st_compare.py" one.safetensors pp.safetensors)
+	wr=$(echo "$st" | awk '/normrel/ {print $2}')
+	ea=$(echo "$st" | awk '/maxabs/ {print $2}')
+	how="same experts every step"
+	if [ "$flip" != 0 ]; then
+		how="a tie routed differently at step $flip (losses compared before it)"
+		wr="n/a" ea="n/a"
+	fi
+	pp=$(echo "$extra" | awk '{print $2}')
+	printf '%-36s %5s %10s %10s %10s %14s  %s\n' "pp$pp x dp$((np / pp)) ${extra#--pp $pp }" \
+		"$np" "$lr" "$wr" "$ea" "$(bubble pp.json)" "$how"
+	if ! python3 -c "import sys; sys.exit(0 if $lr <= 1e-5 and ('$wr' == 'n/a' or
+		float('$wr') <= 5e-5) else 1)"; then
+		bad=1
+	fi
+done
+exit $bad
