@@ -82,6 +82,9 @@ struct step_figures {
 	double dp_comm;   /* seconds in DP collectives (gradients, ZeRO-1 gather, loads) */
 	int dp;
 	double rss_bytes;
+	/* pipeline: this rank's idle seconds over the steps, measured and simulated */
+	double pp_bubble, pp_bubble_sim;
+	int pp;
 };
 
 static struct step_figures figs[8];
@@ -277,6 +280,9 @@ static void step_destroy(void *p)
 	if (s->fig) {
 		memcpy(s->fig->phase, s->prof.seconds, sizeof(s->fig->phase));
 		s->fig->dp_comm = s->dp.comm_s;
+		s->fig->pp = s->pp.pp;
+		s->fig->pp_bubble = s->pp.pp > 1 ? s->pp.idle[0] : 0;
+		s->fig->pp_bubble_sim = s->pp.pp > 1 ? s->pp.sim[0] : 0;
 		s->fig->dp = s->dp.size;
 	}
 	if (s->pp.pp > 1)
@@ -519,7 +525,8 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 						"loss", "optimizer", "other" };
 	cJSON *mt = cJSON_GetObjectItem(rec, "metrics");
 	const cJSON *med = cJSON_GetObjectItem(cJSON_GetObjectItem(mt, "time_s"), "median");
-	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN, total = f->dp_comm;
+	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN;
+	double total = f->dp_comm + f->pp_bubble;
 	int n = 0;
 	for (int i = 0; i < NET_PH_COUNT; i++)
 		total += f->phase[i];
@@ -541,6 +548,14 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 	result_set_metric(rec, "phase_dp_comm_ms", total > 0 ? 1e3 * t * f->dp_comm / total : NAN);
 	if (n < (int)len && f->dp > 1)
 		n += snprintf(line + n, len - (size_t)n, " dp-comm %.0f%%", 100 * f->dp_comm / total);
+	/* the pipeline's idle time (rank 0's), beside the simulator's for the same op times */
+	if (f->pp > 1) {
+		result_set_metric(rec, "phase_pp_bubble_ms", 1e3 * t * f->pp_bubble / total);
+		result_set_metric(rec, "phase_pp_bubble_sim_ms", 1e3 * t * f->pp_bubble_sim / total);
+	}
+	if (n < (int)len && f->pp > 1)
+		n += snprintf(line + n, len - (size_t)n, " pp-bubble %.0f%% (simulated %.0f%%)",
+			      100 * f->pp_bubble / total, 100 * f->pp_bubble_sim / total);
 	step_memory(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
 }
 
