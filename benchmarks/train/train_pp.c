@@ -13,7 +13,6 @@
 #include "cli.h"
 #include "mpi_world.h"
 #include "result.h"
-#include "stats.h"
 #include "status.h"
 
 /* pp_built says whether the step runs schedule s. */
@@ -207,6 +206,16 @@ static void op_times(const struct train_pp *p, const struct pipe_exec_result *re
 	}
 }
 
+/* op_receives says whether plan operation i takes a message from another device. */
+static bool op_receives(const struct pipe_plan *pl, long i)
+{
+	const struct pipe_op *op = &pl->ops[i];
+	int S = pl->stages, next = op->kind == PIPE_OP_F ? op->stage - 1 : op->stage + 1;
+	if ((op->kind != PIPE_OP_F && op->kind != PIPE_OP_B) || next < 0 || next >= S)
+		return false;
+	return pipe_stage_device(pl, op->mb, next) != pipe_stage_device(pl, op->mb, op->stage);
+}
+
 /* op_durations puts each gathered event's duration at its plan operation (events come
  * rank by rank, each rank's in program order, which is the plan's order). */
 static int op_durations(const struct train_pp *p, const struct pipe_exec_result *res,
@@ -235,54 +244,101 @@ static long producer(const struct pipe_plan *pl, const long *at, const struct pi
 	return at[((long)op->mb * S + next) * 2 + (op->kind == PIPE_OP_B)];
 }
 
-/* msg_time estimates one message's time between stages from the step: over the ops
- * whose device was idle waiting for their input, the median of (start - the producer's
- * end), both on rank 0's clock. 0 when no op waited. */
-static double msg_time(const struct train_pp *p, const struct pipe_exec_result *res)
+/* The executor's costs around an op that its measured compute time leaves out, from the
+ * step's events: recv, the time from the device being free (its previous op ended, the
+ * input already sent) to the op's start (posting the receive, the transfer a rendezvous
+ * protocol makes then, the previous op's sends); local, the same for ops that receive
+ * nothing; latency, how long after its producer an op whose device waited for the
+ * input started, less recv. Means. */
+struct pp_costs {
+	double recv, local, latency;
+};
+
+/* mean_of returns the mean of n samples (>= 0), 0 when none: the costs add up over the
+ * step, so their mean (not a median, blind to the occasional long one) predicts it. */
+static double mean_of(const double *x, long n)
 {
-	const struct pipe_plan *pl = &p->plan;
-	long cells = (long)pl->microbatches * pl->stages * 2, n = 0;
-	long *at = malloc((size_t)cells * sizeof(long));
-	double *gap = malloc((size_t)pl->n_ops * sizeof(double) + 1), lat = 0;
-	struct stats st;
-	for (long i = 0; at && i < pl->n_ops; i++)
+	double sum = 0;
+	for (long i = 0; i < n; i++)
+		sum += x[i];
+	return n > 0 ? fmax(sum / (double)n, 0) : 0;
+}
+
+/* op_index fills at[(mb, stage, is_backward)] with the plan operation of each F and B. */
+static void op_index(const struct pipe_plan *pl, long *at)
+{
+	for (long i = 0; i < pl->n_ops; i++)
 		if (pl->ops[i].kind == PIPE_OP_F || pl->ops[i].kind == PIPE_OP_B)
 			at[((long)pl->ops[i].mb * pl->stages + pl->ops[i].stage) * 2 +
 			   (pl->ops[i].kind == PIPE_OP_B)] = i;
-	for (int d = 0; at && gap && d < pl->pp; d++)
-		for (long i = pl->first[d]; i < pl->first[d + 1]; i++) {
+}
+
+/* costs measures struct pp_costs from the step's events (indexed like the plan). */
+static int costs(const struct train_pp *p, const struct pipe_exec_result *res,
+		 struct pp_costs *c)
+{
+	const struct pipe_plan *pl = &p->plan;
+	long cells = (long)pl->microbatches * pl->stages * 2, n[3] = { 0, 0, 0 };
+	long *at = malloc((size_t)cells * sizeof(long));
+	double *x = malloc(3 * (size_t)pl->n_ops * sizeof(double) + 1);
+	if (!at || !x) {
+		free(at);
+		free(x);
+		return MB_ERR_NOMEM;
+	}
+	op_index(pl, at);
+	for (int d = 0; d < pl->pp; d++)
+		for (long i = pl->first[d] + 1; i < pl->first[d + 1]; i++) {
+			const struct pipe_exec_event *e = &res->events[i];
 			long j = producer(pl, at, &pl->ops[i]);
-			double prev = i > pl->first[d] ? res->events[i - 1].end : -1e30;
-			if (j >= 0 && res->events[j].end >= prev)
-				gap[n++] = res->events[i].start - res->events[j].end;
+			double prev = res->events[i - 1].end;
+			if (j < 0)
+				x[n[1]++ + pl->n_ops] = e->start - prev;
+			else if (res->events[j].end < prev)
+				x[n[0]++] = e->start - prev;
+			else
+				x[n[2]++ + 2 * pl->n_ops] = e->start - res->events[j].end;
 		}
-	if (n > 0 && stats_compute(gap, (size_t)n, &st) == MB_OK)
-		lat = fmax(st.median, 0);
+	c->recv = mean_of(x, n[0]);
+	c->local = mean_of(x + pl->n_ops, n[1]);
+	c->latency = fmax(mean_of(x + 2 * pl->n_ops, n[2]) - c->recv, 0);
 	free(at);
-	free(gap);
-	return lat;
+	free(x);
+	return MB_OK;
 }
 
 /* bubble compares, on pipeline rank 0, each rank's idle time in the step (span minus
- * busy) with the simulator's bubble for the step's own op times: op by op (sim) and
- * from each stage's mean F and B (sim_mean). */
+ * its ops' compute time) with the simulator's prediction of it for the same plan: every
+ * op taking its own measured compute time plus the executor's measured cost before it
+ * (struct pp_costs), messages the measured latency; predicted idle = simulated step
+ * time - the rank's compute time. Also the stage-level figure: each stage's mean F and B,
+ * the same costs (sim_mean). */
 static int bubble(struct train_pp *p, const struct pipe_exec_result *res)
 {
 	struct pipe_times dev[TRAIN_PP_MAX * NET_PART_RANGES], t;
 	double busy[TRAIN_PP_MAX];
 	struct pipe_sim sim, mean;
+	struct pp_costs c = { 0, 0, 0 };
 	char why[256];
 	if (p->stage != 0 || !res->events)
 		return MB_OK;
 	double *dur = malloc((size_t)p->plan.n_ops * sizeof(double) + 1);
 	pipe_times_default(&t);
 	int err = dur ? op_durations(p, res, dur) : MB_ERR_NOMEM;
+	if (!err)
+		err = costs(p, res, &c);
 	if (!err) {
 		op_times(p, res, dev, busy);
-		t.latency = msg_time(p, res);
-		for (int j = 0; j < p->pp * p->chunks; j++)
-			dev[j].latency = t.latency;
-		p->msg_s += t.latency;
+		t.latency = c.latency;
+		for (long i = 0; i < p->plan.n_ops; i++)
+			dur[i] += op_receives(&p->plan, i) ? c.recv : c.local;
+		for (int j = 0; j < p->pp * p->chunks; j++) {
+			dev[j].latency = c.latency;
+			dev[j].f += c.recv / p->plan.op_scale;
+			dev[j].b += c.recv / p->plan.op_scale;
+		}
+		p->msg_s += c.latency;
+		p->recv_s += c.recv;
 	}
 	if (!err)
 		err = pipe_simulate_ops(&p->plan, &t, NULL, dur, &sim, why, sizeof(why));
@@ -293,12 +349,12 @@ static int bubble(struct train_pp *p, const struct pipe_exec_result *res)
 		return err;
 	p->last_idle = p->last_sim = 0;
 	for (int r = 0; r < p->pp; r++) {
-		double idle = res->step_time - busy[r];
+		double idle = res->step_time - busy[r], pred = sim.step_time - busy[r];
 		p->idle[r] += idle;
-		p->sim[r] += sim.dev[r].bubble;
-		p->sim_mean[r] += mean.dev[r].bubble;
+		p->sim[r] += pred;
+		p->sim_mean[r] += mean.step_time - busy[r];
 		p->last_idle = fmax(p->last_idle, idle);
-		p->last_sim = fmax(p->last_sim, sim.dev[r].bubble);
+		p->last_sim = fmax(p->last_sim, pred);
 	}
 	p->span += res->step_time;
 	p->steps++;
@@ -476,11 +532,12 @@ void train_pp_record(const struct train_pp *p, const char *schedule, cJSON *rec,
 	result_set_metric(rec, "pp_bubble_dev", worst_sim > 0 ? worst / worst_sim - 1 : NAN);
 	result_set_metric(rec, "pp_step_span_s", p->span / n);
 	result_set_metric(rec, "pp_msg_s", p->msg_s / n);
+	result_set_metric(rec, "pp_recv_cost_s", p->recv_s / n);
 	snprintf(line, len, "pipeline: %s, pp %d x %d chunk(s), %d micro-batches: bubble per step "
 		 "(measured/simulated ms)%s; slowest %.1f/%.1f ms (%+.1f%%), span %.1f ms, "
-		 "message %.2f ms", schedule, p->pp, p->chunks, p->n_micro, ranks, 1e3 * worst,
+		 "message %.2f ms, receive %.2f ms", schedule, p->pp, p->chunks, p->n_micro, ranks, 1e3 * worst,
 		 1e3 * worst_sim, worst_sim > 0 ? 100 * (worst / worst_sim - 1) : NAN,
-		 1e3 * p->span / n, 1e3 * p->msg_s / n);
+		 1e3 * p->span / n, 1e3 * p->msg_s / n, 1e3 * p->recv_s / n);
 }
 
 /* ref_forward runs the FP64 model's forward of one micro-batch through the pipeline's

@@ -19,13 +19,14 @@
  * Losses exist on the last stage only (the balance loss on every stage with MoE
  * blocks): the step's losses are summed over the pipeline, so every rank reports them.
  *
- * The bubble: the executor times every operation; each rank's idle time is the step's
- * span minus its busy time. The step's measured op times go to the simulator for the
- * same plan: op by op (pipe_simulate_ops: the prediction the measurement is compared
- * with), with the step's median message time between stages (an op that waited for its
- * input started that long after its producer ended), and
- * as each stage's (chunk's) mean F and B (pipe_simulate_devices: a stage-level model,
- * blind to micro-batches of unequal cost, e.g. MoE load).
+ * The bubble: the executor times every operation's compute; each rank's idle time is
+ * the step's span minus its compute time. The step's measured times go to the simulator
+ * for the same plan: each op's own compute time plus the executor's measured cost before
+ * an op (posting and completing a receive, which for large messages is the transfer, or
+ * the previous op's sends), the measured message latency between stages
+ * (pipe_simulate_ops); the predicted idle of a rank is the simulated step time minus its
+ * compute time. A stage-level figure takes each stage's (chunk's) mean F and B instead
+ * (pipe_simulate_devices: blind to micro-batches of unequal cost, e.g. MoE load).
  *
  * Built: gpipe, 1f1b, interleaved. zb-h1, dualpipe and dualpipev are refused before any
  * work (train_pp_check).
@@ -65,6 +66,7 @@ struct train_pp {
 	double last_idle, last_sim;    /* the last step, slowest rank: measured, simulated */
 	double span;                   /* summed step spans */
 	double msg_s;                  /* summed per-message times the simulator was given */
+	double recv_s;                 /* summed per-receive costs the simulator was given */
 };
 
 /* train_pp_check refuses before any work, with cli_error_once's one line (returns 2), a
