@@ -12,13 +12,14 @@
 
 #include "cli.h"
 #include "mpi_world.h"
+#include "pipeline_exec_impl.h"
 #include "result.h"
 #include "status.h"
 
 /* pp_built says whether the step runs schedule s. */
 static bool pp_built(enum pipe_schedule s)
 {
-	return s == PIPE_GPIPE || s == PIPE_1F1B || s == PIPE_INTERLEAVED;
+	return s == PIPE_GPIPE || s == PIPE_1F1B || s == PIPE_INTERLEAVED || s == PIPE_ZBH1;
 }
 
 int train_pp_check(int pp, const char *schedule, int chunks, long n_micro,
@@ -51,7 +52,7 @@ int train_pp_check(int pp, const char *schedule, int chunks, long n_micro,
 				      "micro-batch count", "--schedule %s with %ld micro-batches per "
 				      "step: %s", schedule, n_micro, why);
 	if (!pp_built(s))
-		return cli_error_once("use --schedule gpipe, 1f1b or interleaved", "--schedule %s: "
+		return cli_error_once("use --schedule gpipe, 1f1b, interleaved or zb-h1", "--schedule %s: "
 				      "this schedule on the training step is not built yet", schedule);
 	return 0;
 }
@@ -99,8 +100,14 @@ static int pp_run(void *ctx, const struct pipe_exec_op *op, float *const *in, fl
 	if (op->kind == 'F')
 		return net_stage_forward_f32(m, op->chunk, tok, src, dst,
 					     &p->st[op->mb * p->chunks + op->chunk]);
-	if (op->kind == 'B')
+	/* a B of one work unit is the zero-bubble input pass (its W comes later), of two
+	 * the full backward */
+	if (op->kind == 'B' && op->work > 1.5)
 		return net_stage_backward_f32(m, op->chunk, src, dst);
+	if (op->kind == 'B')
+		return net_stage_backward_input_f32(m, op->chunk, src, dst);
+	if (op->kind == 'W')
+		return net_stage_wgrad_f32(m);
 	return MB_ERR_ARG;
 }
 
@@ -184,25 +191,25 @@ static void op_times(const struct train_pp *p, const struct pipe_exec_result *re
 		     struct pipe_times *dev, double *busy)
 {
 	int n = p->pp * p->chunks;
-	double sum[2 * TRAIN_PP_MAX * NET_PART_RANGES] = { 0 };
-	int cnt[2 * TRAIN_PP_MAX * NET_PART_RANGES] = { 0 };
+	double sum[3 * TRAIN_PP_MAX * NET_PART_RANGES] = { 0 };
+	int cnt[3 * TRAIN_PP_MAX * NET_PART_RANGES] = { 0 };
 	for (int r = 0; r < p->pp; r++)
 		busy[r] = 0;
 	for (int i = 0; i < res->n_events; i++) {
 		const struct pipe_exec_event *e = &res->events[i];
-		int k = e->kind == 'F' ? 0 : 1, at = e->rank * p->chunks + e->chunk;
-		if (e->rank < 0 || e->rank >= p->pp || e->chunk < 0 || e->chunk >= p->chunks)
+		int k = pipe_exec_kind_index(e->kind), at = e->rank * p->chunks + e->chunk;
+		if (k < 0 || e->rank < 0 || e->rank >= p->pp || e->chunk < 0 || e->chunk >= p->chunks)
 			continue;
-		sum[2 * at + k] += e->end - e->start;
-		cnt[2 * at + k]++;
+		sum[3 * at + k] += e->end - e->start;
+		cnt[3 * at + k]++;
 		busy[e->rank] += e->end - e->start;
 	}
+	/* gpipe, 1f1b and interleaved run the full backward (B = b + w, no W: w = 0) */
 	for (int j = 0; j < n; j++) {
+		double *v[3] = { &dev[j].f, &dev[j].b, &dev[j].w };
 		pipe_times_default(&dev[j]);
-		dev[j].f = cnt[2 * j] ? sum[2 * j] / cnt[2 * j] / p->plan.op_scale : 0;
-		/* gpipe, 1f1b and interleaved run the full backward: B = b + w, w = 0 */
-		dev[j].b = cnt[2 * j + 1] ? sum[2 * j + 1] / cnt[2 * j + 1] / p->plan.op_scale : 0;
-		dev[j].w = 0;
+		for (int k = 0; k < 3; k++)
+			*v[k] = cnt[3 * j + k] ? sum[3 * j + k] / cnt[3 * j + k] / p->plan.op_scale : 0;
 	}
 }
 

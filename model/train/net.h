@@ -199,6 +199,18 @@ int net_stage_forward_f64(struct net_f64 *m, int chunk, const int32_t *tokens, c
 			  double *out, struct net_stats *st);
 int net_stage_backward_f32(struct net_f32 *m, int chunk, const float *dout, float *din);
 int net_stage_backward_f64(struct net_f64 *m, int chunk, const double *dout, double *din);
+/* The zero-bubble split of a stage's backward: net_stage_backward_input is
+ * net_stage_backward with the weight gradients of the linear layers (FFN, experts,
+ * router, head, MTP projection) deferred, their inputs kept and output gradients copied;
+ * net_stage_wgrad then adds them (the W pass). What stays in the input pass: the
+ * attention blocks' weight gradients (their kernels compute them with the input
+ * gradient), the norms' and the embedding's. One deferred backward per model at a time
+ * (MB_ERR_ARG while a W is pending; MB_ERR_NOMEM when the queue cannot grow). */
+int net_stage_backward_input_f32(struct net_f32 *m, int chunk, const float *dout, float *din);
+int net_stage_backward_input_f64(struct net_f64 *m, int chunk, const double *dout,
+				 double *din);
+int net_stage_wgrad_f32(struct net_f32 *m);
+int net_stage_wgrad_f64(struct net_f64 *m);
 /* net_share_params_f32 makes m (a model of the same layout, created for another
  * micro-batch in flight) use owner's parameters, gradients and moments: its own
  * activations, one set of weights, the gradients accumulating in one place. */

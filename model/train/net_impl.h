@@ -17,6 +17,15 @@ struct SFX(net_act) {
 	long *load;                               /* [E] */
 };
 
+/* A linear layer's weight gradient deferred to the W pass (zero-bubble pipelines): its
+ * input (an activation kept until then) and a copy of its output gradient. */
+struct SFX(net_wdef) {
+	int tensor, t, in, out;
+	bool low;
+	const REAL *x;
+	size_t dy;          /* offset in the model's wdy buffer */
+};
+
 /* The MTP module of one depth: inputs of its projection. */
 struct SFX(net_mtp) {
 	REAL *emb, *en, *hn, *cat, *proj;
@@ -46,6 +55,12 @@ struct SFX(net) {
 	struct net_memory mem;          /* bytes by term (net_alloc, from the allocations) */
 	bool fixed_route;               /* keep the selection in A[].idx (net_fix_selection) */
 	bool borrowed;                  /* w, g, m1 are another model's (net_share_params) */
+	/* deferred weight gradients (net_stage_backward_input / net_stage_wgrad) */
+	bool wdefer, werr;
+	struct SFX(net_wdef) *wq;
+	int nwq, capwq;
+	REAL *wdy;
+	size_t wdy_used, wdy_cap;
 };
 
 /* A bump allocator: counts when base is NULL, hands out slices otherwise. */
@@ -200,6 +215,8 @@ void SFX(net_destroy)(struct SFX(net) *m)
 		free(m->w);
 		free(m->m1);
 	}
+	free(m->wq);
+	free(m->wdy);
 	free(m->act_base);
 	free(m->A);
 	free(m->M);
@@ -428,6 +445,50 @@ static void SFX(net_dense_ffn)(struct SFX(net) *m, int i)
 	SFX(net_mark)(m, NET_PH_OTHER);
 	for (size_t j = 0; j < n; j++)
 		a->out[j] += a->h[j];
+}
+
+/* net_defer_w queues a linear layer's weight gradient for the W pass, copying dy. */
+static void SFX(net_defer_w)(struct SFX(net) *m, bool low, int t, int in, int out,
+			     const REAL *x, int tensor, const REAL *dy)
+{
+	size_t n = (size_t)t * out;
+	if (m->nwq == m->capwq) {
+		int cap = m->capwq ? 2 * m->capwq : 64;
+		struct SFX(net_wdef) *q = realloc(m->wq, (size_t)cap * sizeof(*q));
+		if (!q) {
+			m->werr = true;
+			return;
+		}
+		m->wq = q;
+		m->capwq = cap;
+	}
+	if (m->wdy_used + n > m->wdy_cap) {
+		size_t cap = 2 * (m->wdy_used + n);
+		REAL *b = realloc(m->wdy, cap * sizeof(REAL));
+		if (!b) {
+			m->werr = true;
+			return;
+		}
+		m->wdy = b;
+		m->wdy_cap = cap;
+	}
+	memcpy(m->wdy + m->wdy_used, dy, n * sizeof(REAL));
+	m->wq[m->nwq++] = (struct SFX(net_wdef)){ tensor, t, in, out, low, x, m->wdy_used };
+	m->wdy_used += n;
+}
+
+/* net_lin_bwd is the op table's linear_bwd for weight tensor wt; under wdefer the
+ * weight gradient waits for the W pass (net_stage_wgrad). */
+static void SFX(net_lin_bwd)(struct SFX(net) *m, bool low, int t, int in, int out,
+			     const REAL *x, int wt, const REAL *dy, REAL *dx, bool acc)
+{
+	enum net_precision p = m->o.precision;
+	if (!m->wdefer) {
+		m->ops->linear_bwd(p, low, t, in, out, x, SFX(W)(m, wt), dy, dx, acc, SFX(G)(m, wt));
+		return;
+	}
+	m->ops->linear_bwd_dx(p, low, t, in, out, SFX(W)(m, wt), dy, dx, acc);
+	SFX(net_defer_w)(m, low, t, in, out, x, wt, dy);
 }
 
 #include "net_moe_impl.h"

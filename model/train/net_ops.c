@@ -108,6 +108,48 @@ static void f32_linear_bwd(enum net_precision p, bool low, int t, int in, int ou
 		    acc ? 1 : 0, dx, in);
 }
 
+/* f32_linear_bwd_dx is f32_linear_bwd's Dgrad alone (the same operands and rounding). */
+static void f32_linear_bwd_dx(enum net_precision p, bool low, int t, int in, int out,
+			      const float *w, const float *dy, float *dx, bool acc)
+{
+	if (!(low && p != NET_FP32)) {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, in, out, 1, dy, out, w,
+			    in, acc ? 1 : 0, dx, in);
+		return;
+	}
+	size_t nd = (size_t)t * out, nw = (size_t)out * in;
+	float *dyq = malloc((nd + nw) * sizeof(float));
+	if (!dyq)
+		return;
+	float *wtq = dyq + nd;
+	qdq(p, dy, t, out, false, FP8_PER_1X128, dyq);
+	qdq(p, w, out, in, true, FP8_PER_128X128, wtq);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, in, out, 1, dyq, out, wtq, out,
+		    acc ? 1 : 0, dx, in);
+	free(dyq);
+}
+
+/* f32_linear_bwd_dw is f32_linear_bwd's Wgrad alone. */
+static void f32_linear_bwd_dw(enum net_precision p, bool low, int t, int in, int out,
+			      const float *x, const float *dy, float *dw)
+{
+	if (!(low && p != NET_FP32)) {
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, t, 1, dy, out, x, in,
+			    1, dw, in);
+		return;
+	}
+	size_t nd = (size_t)t * out, nx = (size_t)t * in;
+	float *dytq = malloc((nd + nx) * sizeof(float));
+	if (!dytq)
+		return;
+	float *xtq = dytq + nd;
+	qdq(p, dy, t, out, true, FP8_PER_1X128, dytq);
+	qdq(p, x, t, in, true, FP8_PER_1X128, xtq);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, out, in, t, 1, dytq, t, xtq, t, 1, dw,
+		    in);
+	free(dytq);
+}
+
 static void f32_quant_act(enum net_precision p, int t, int n, const float *x, float *y)
 {
 	qdq(p, x, t, n, false, FP8_PER_1X128, y);
@@ -121,6 +163,7 @@ static void f32_quant_weight(enum net_precision p, int rows, int cols, const flo
 const struct net_ops_f32 net_cpu_ops_f32 = {
 	f32_linear_fwd, f32_linear_bwd, f32_quant_act, f32_quant_weight,
 	mla_fwd_f32_blas, mla_bwd_f32_blas, gqa_fwd_f32_blas, gqa_bwd_f32_blas,
+	f32_linear_bwd_dx, f32_linear_bwd_dw,
 };
 
 static void f64_linear_fwd(enum net_precision p, bool low, int t, int in, int out,
@@ -142,6 +185,22 @@ static void f64_linear_bwd(enum net_precision p, bool low, int t, int in, int ou
 		    acc ? 1 : 0, dx, in);
 }
 
+static void f64_linear_bwd_dx(enum net_precision p, bool low, int t, int in, int out,
+			      const double *w, const double *dy, double *dx, bool acc)
+{
+	(void)p, (void)low;
+	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, in, out, 1, dy, out, w, in,
+		    acc ? 1 : 0, dx, in);
+}
+
+static void f64_linear_bwd_dw(enum net_precision p, bool low, int t, int in, int out,
+			      const double *x, const double *dy, double *dw)
+{
+	(void)p, (void)low;
+	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, t, 1, dy, out, x, in, 1, dw,
+		    in);
+}
+
 static void f64_copy_act(enum net_precision p, int t, int n, const double *x, double *y)
 {
 	(void)p;
@@ -157,4 +216,5 @@ static void f64_copy_weight(enum net_precision p, int rows, int cols, const doub
 const struct net_ops_f64 net_cpu_ops_f64 = {
 	f64_linear_fwd, f64_linear_bwd, f64_copy_act, f64_copy_weight,
 	mla_fwd_f64, mla_bwd_f64, gqa_fwd_f64, gqa_bwd_f64,
+	f64_linear_bwd_dx, f64_linear_bwd_dw,
 };

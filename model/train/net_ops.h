@@ -33,6 +33,12 @@ struct net_ops_f32 {
 		       float *y, float *ws);
 	int (*gqa_bwd)(const struct gqa_config *c, int b, int s, const float *w, const float *x,
 		       const float *ws, const float *dy, float *dx, float *dw);
+	/* linear_bwd in two halves (zero-bubble pipelines defer the second): dx = dy W
+	 * (added when acc), and dW += dy^T x; together exactly linear_bwd */
+	void (*linear_bwd_dx)(enum net_precision p, bool low, int t, int in, int out,
+			      const float *w, const float *dy, float *dx, bool acc);
+	void (*linear_bwd_dw)(enum net_precision p, bool low, int t, int in, int out,
+			      const float *x, const float *dy, float *dw);
 };
 
 struct net_ops_f64 {
@@ -50,6 +56,10 @@ struct net_ops_f64 {
 		       double *y, double *ws);
 	int (*gqa_bwd)(const struct gqa_config *c, int b, int s, const double *w, const double *x,
 		       const double *ws, const double *dy, double *dx, double *dw);
+	void (*linear_bwd_dx)(enum net_precision p, bool low, int t, int in, int out,
+			      const double *w, const double *dy, double *dx, bool acc);
+	void (*linear_bwd_dw)(enum net_precision p, bool low, int t, int in, int out,
+			      const double *x, const double *dy, double *dw);
 };
 
 extern const struct net_ops_f32 net_cpu_ops_f32;
