@@ -235,7 +235,7 @@ static int train_save(struct trainer *t, bool force)
 		/* the stages' parts gathered into the whole model on the pipeline's rank 0 */
 		if (net_layout_build(&t->cfg, &W, why, sizeof(why)) ||
 		    !(whole = calloc(W.total, sizeof(float))) ||
-		    train_pp_gather(&t->pp, &t->cfg, opt.schedule, &W, whole))
+		    train_pp_gather(&t->pp, &t->cfg, &W, whole))
 			return cli_error(NULL, "--save: gathering the pipeline stages failed");
 		w = whole;
 	}

@@ -19,7 +19,7 @@
 /* pp_built says whether the step runs schedule s. */
 static bool pp_built(enum pipe_schedule s)
 {
-	return s == PIPE_GPIPE || s == PIPE_1F1B || s == PIPE_INTERLEAVED || s == PIPE_ZBH1;
+	return s >= 0 && s < PIPE_N_SCHEDULES;
 }
 
 int train_pp_check(int pp, const char *schedule, int chunks, long n_micro,
@@ -37,7 +37,9 @@ int train_pp_check(int pp, const char *schedule, int chunks, long n_micro,
 		return cli_error_once("pass an even --pp for DualPipe", "--schedule %s with "
 				      "--pp %d: DualPipe pairs the stages, it needs an even number",
 				      schedule, pp);
-	int v = s == PIPE_INTERLEAVED ? chunks : s == PIPE_DUALPIPE || s == PIPE_DUALPIPEV ? 2 : 1;
+	/* the virtual stages over which the layers are split: interleaved's PP x v, the V of
+	 * DualPipeV's 2 PP; DualPipe's second copy runs the same PP stages */
+	int v = s == PIPE_INTERLEAVED ? chunks : s == PIPE_DUALPIPEV ? 2 : 1;
 	if (v > 1 && layers % (pp * v))
 		return cli_error_once("pass a --pp and --chunks whose product divides the layers",
 				      "--schedule %s: %d stages x %d chunks do not divide the %d "
@@ -57,25 +59,53 @@ int train_pp_check(int pp, const char *schedule, int chunks, long n_micro,
 	return 0;
 }
 
-/* stage_part sets part p's ranges for pipeline stage s of pp (v chunks). */
-static void stage_part(const struct model_config *cfg, int pp, int v, int s, struct net_part *p)
+/* vstage returns the virtual stage device s runs as its chunk c under schedule sch (v
+ * chunks) and the virtual stages' count *S, over which the layers are split evenly. */
+static int vstage(enum pipe_schedule sch, int pp, int v, int s, int c, int *S)
 {
-	int layers = (int)cfg->layers;
-	p->n_ranges = v;
-	for (int c = 0; c < v; c++) {
-		int vs = c * pp + s;
-		p->lo[c] = v == 1 ? layers * s / pp : layers * vs / (pp * v);
-		p->hi[c] = v == 1 ? layers * (s + 1) / pp : layers * (vs + 1) / (pp * v);
+	*S = sch == PIPE_INTERLEAVED ? pp * v : sch == PIPE_DUALPIPEV ? 2 * pp : pp;
+	switch (sch) {
+	case PIPE_INTERLEAVED:
+		return c * pp + s;
+	case PIPE_DUALPIPE:       /* direction 1 runs stage PP-1-s here */
+		return c == 0 ? s : pp - 1 - s;
+	case PIPE_DUALPIPEV:      /* the V: stages s and 2PP-1-s */
+		return c == 0 ? s : 2 * pp - 1 - s;
+	default:
+		return s;
 	}
-	p->head = s == pp - 1;
-	p->embed = s == 0 || (p->head && (cfg->mtp_depth > 0 || cfg->tied_embeddings));
+}
+
+/* stage_part sets part p's ranges for pipeline device s of pp (v chunks). */
+static void stage_part(const struct model_config *cfg, enum pipe_schedule sch, int pp, int v,
+		       int s, struct net_part *p)
+{
+	int layers = (int)cfg->layers, S = 1;
+	p->n_ranges = v;
+	p->head = false;
+	bool first = false;
+	for (int c = 0; c < v; c++) {
+		int vs = vstage(sch, pp, v, s, c, &S);
+		p->lo[c] = layers * vs / S;
+		p->hi[c] = layers * (vs + 1) / S;
+		p->head = p->head || vs == S - 1;
+		first = first || vs == 0;
+	}
+	p->embed = first || (p->head && (cfg->mtp_depth > 0 || cfg->tied_embeddings));
+}
+
+/* sched_of parses a schedule name (1f1b when unknown: refused before, by train_pp_check). */
+static enum pipe_schedule sched_of(const char *schedule)
+{
+	enum pipe_schedule s;
+	return pipe_schedule_parse(schedule, &s) == MB_OK ? s : PIPE_1F1B;
 }
 
 /* chunks_of is the model chunks per rank schedule name asks for. */
 static int chunks_of(const char *schedule, int chunks)
 {
-	enum pipe_schedule s;
-	return pipe_schedule_parse(schedule, &s) == MB_OK && s == PIPE_INTERLEAVED ? chunks : 1;
+	enum pipe_schedule s = sched_of(schedule);
+	return s == PIPE_INTERLEAVED ? chunks : s == PIPE_DUALPIPE || s == PIPE_DUALPIPEV ? 2 : 1;
 }
 
 void train_pp_part(const struct train_dp *d, const struct model_config *cfg,
@@ -83,51 +113,99 @@ void train_pp_part(const struct train_dp *d, const struct model_config *cfg,
 {
 	train_dp_part(d, cfg, p);
 	if (d->lay.pp > 1)
-		stage_part(cfg, d->lay.pp, chunks_of(schedule, chunks), d->me.pp, p);
+		stage_part(cfg, sched_of(schedule), d->lay.pp, chunks_of(schedule, chunks), d->me.pp,
+			   p);
 }
 
-/* pp_run is the executor's stage work: op's forward or backward on its micro-batch's
- * model, from the received message to the one sent. */
+/* remote says whether virtual stage `other` of micro-batch mb runs on another device. */
+static bool remote(const struct train_pp *p, int mb, int other)
+{
+	return pipe_stage_device(&p->plan, mb, other) != p->stage;
+}
+
+/* pp_fwd runs forward (mb, stage): its input from the next received message (a stage on
+ * another device), the micro-batch's turn buffer (the previous stage on this device:
+ * DualPipeV's V) or the tokens; its output likewise. */
+static int pp_fwd(struct train_pp *p, int mb, int stage, float *const *in, float *const *out,
+		  int *ri, int *si)
+{
+	int S = p->plan.stages, c = pipe_stage_chunk(&p->plan, mb, stage);
+	float *turn = p->turn ? p->turn + (size_t)mb * p->msg : NULL;
+	const float *src = stage == 0 ? NULL : remote(p, mb, stage - 1) ? in[(*ri)++] : turn;
+	float *dst = stage == S - 1 ? NULL : remote(p, mb, stage + 1) ? out[(*si)++] : turn;
+	return net_stage_forward_f32(p->mb[mb], c, p->rows + (size_t)mb * p->mb_tokens, src, dst,
+				     &p->st[mb * p->chunks + c]);
+}
+
+/* pp_bwd runs backward (mb, stage), the full one or (zero-bubble) its input pass. */
+static int pp_bwd(struct train_pp *p, int mb, int stage, bool full, float *const *in,
+		  float *const *out, int *ri, int *si)
+{
+	int S = p->plan.stages, c = pipe_stage_chunk(&p->plan, mb, stage);
+	float *turn = p->turn ? p->turn + (size_t)mb * p->msg : NULL;
+	const float *src = stage == S - 1 ? NULL : remote(p, mb, stage + 1) ? in[(*ri)++] : turn;
+	float *dst = stage == 0 ? NULL : remote(p, mb, stage - 1) ? out[(*si)++] : turn;
+	return full ? net_stage_backward_f32(p->mb[mb], c, src, dst)
+		    : net_stage_backward_input_f32(p->mb[mb], c, src, dst);
+}
+
+/* pp_run is the executor's stage work: the plan operation behind op (this rank's i-th),
+ * on its micro-batch's model, messages in the order pipe_lower lists them (an F&B pair:
+ * the forward's, then the backward's). */
 static int pp_run(void *ctx, const struct pipe_exec_op *op, float *const *in, float *const *out)
 {
 	struct train_pp *p = ctx;
-	if (op->mb < 0 || op->mb >= p->n_micro || op->chunk < 0 || op->chunk >= p->chunks)
+	long i = op - p->prog.ops;
+	if (i < 0 || i >= p->prog.n_ops)
 		return MB_ERR_ARG;
-	struct net_f32 *m = p->mb[op->mb];
-	const int32_t *tok = p->rows + (size_t)op->mb * p->mb_tokens;
-	const float *src = op->n_recv ? in[0] : NULL;
-	float *dst = op->n_send ? out[0] : NULL;
-	if (op->kind == 'F')
-		return net_stage_forward_f32(m, op->chunk, tok, src, dst,
-					     &p->st[op->mb * p->chunks + op->chunk]);
-	/* a B of one work unit is the zero-bubble input pass (its W comes later), of two
-	 * the full backward */
-	if (op->kind == 'B' && op->work > 1.5)
-		return net_stage_backward_f32(m, op->chunk, src, dst);
-	if (op->kind == 'B')
-		return net_stage_backward_input_f32(m, op->chunk, src, dst);
-	if (op->kind == 'W')
-		return net_stage_wgrad_f32(m);
-	return MB_ERR_ARG;
+	const struct pipe_op *po = &p->plan.ops[p->plan.first[p->stage] + i];
+	int ri = 0, si = 0, err = MB_OK;
+	switch (po->kind) {
+	case PIPE_OP_F:
+		return pp_fwd(p, po->mb, po->stage, in, out, &ri, &si);
+	case PIPE_OP_B:
+		return pp_bwd(p, po->mb, po->stage, po->with_w, in, out, &ri, &si);
+	case PIPE_OP_W:
+		return net_stage_wgrad_f32(p->mb[po->mb], pipe_stage_chunk(&p->plan, po->mb,
+									   po->stage));
+	default:
+		err = pp_fwd(p, po->mb, po->stage, in, out, &ri, &si);
+		return err ? err : pp_bwd(p, po->mb2, po->stage2, po->with_w, in, out, &ri, &si);
+	}
 }
 
-/* embed_group opens the group of the first and last stage (the other stages get a
- * group of their own, unused) and finds the embedding's elements. */
-static int embed_group(struct train_pp *p, const struct net_layout *L)
+/* copy_group opens the group whose gradients are summed before the optimizer and finds
+ * what it sums [emb_lo, emb_hi): the embedding over the first and last stage (its two
+ * copies); under DualPipe every parameter over the device pair d, PP-1-d (the two copies
+ * of their stages); nothing under DualPipeV (device 0 holds both ends: one embedding).
+ * The copy a rank does not count in the clipping norm goes to norm_skip. Collective
+ * over the pipeline (ranks outside a group get one of their own, unused). */
+static int copy_group(struct train_pp *p, const struct net_layout *L)
 {
-	bool ends = p->stage == 0 || p->stage == p->pp - 1;
-	int err = comm_split(p->d->pp, ends ? 0 : 1 + p->stage, p->stage, &p->embed);
-	if (!err && L->embed >= 0) {
+	enum pipe_schedule sch = p->plan.schedule;
+	int color = 1 + p->stage, mirror = p->pp - 1 - p->stage;
+	if (sch == PIPE_DUALPIPE)
+		color = p->stage < mirror ? p->stage : mirror;
+	else if (sch != PIPE_DUALPIPEV && (L->cfg.mtp_depth > 0 || L->cfg.tied_embeddings) &&
+		 (p->stage == 0 || p->stage == p->pp - 1))
+		color = 0;
+	int err = comm_split(p->d->pp, color, p->stage, &p->embed);
+	if (err || comm_size(p->embed) == 1)
+		return err;
+	if (sch == PIPE_DUALPIPE) {
+		p->emb_lo = 0;
+		p->emb_hi = L->total;
+	} else if (L->embed >= 0) {
 		const struct net_tensor *t = &L->t[L->embed];
 		p->emb_lo = t->off;
 		p->emb_hi = t->off + (size_t)(t->rows * t->cols);
 	}
-	/* the last stage's copy is counted by the first in the clipping norm */
-	if (!err && p->stage == p->pp - 1 && L->embed >= 0) {
+	/* the later rank of the group holds the copy another counts */
+	if (p->stage > mirror || (sch != PIPE_DUALPIPE && p->stage == p->pp - 1)) {
 		p->d->norm_skip_lo = p->emb_lo;
 		p->d->norm_skip_hi = p->emb_hi;
 	}
-	return err;
+	return MB_OK;
 }
 
 int train_pp_open(struct train_pp *p, struct train_dp *d, struct net_f32 *m0,
@@ -169,7 +247,11 @@ int train_pp_open(struct train_pp *p, struct train_dp *d, struct net_f32 *m0,
 	layout_group_ranks(&d->lay, LAYOUT_PP, comm_rank(d->world), ranks, &color);
 	free(ranks);
 	p->work = (struct pipe_exec_stage){ p, pp_run, color, p->stage };
-	return err ? err : embed_group(p, L);
+	if (!err && s == PIPE_DUALPIPEV)
+		p->turn = malloc((size_t)n_micro * p->msg * sizeof(float));
+	if (!err && s == PIPE_DUALPIPEV && !p->turn)
+		err = MB_ERR_NOMEM;
+	return err ? err : copy_group(p, L);
 }
 
 void train_pp_close(struct train_pp *p)
@@ -179,6 +261,7 @@ void train_pp_close(struct train_pp *p)
 	free(p->mb);
 	free(p->st);
 	free(p->vbuf);
+	free(p->turn);
 	pipe_exec_program_free(&p->prog);
 	pipe_plan_free(&p->plan);
 	comm_free(p->embed);
@@ -437,20 +520,35 @@ int train_pp_step(struct train_pp *p, const int32_t *rows, double x[3])
 	return err ? err : accumulate(p);
 }
 
+/* dev_of and chunk_of place virtual stage vs of a direction-0 micro-batch (the chains
+ * of validation and of the FP64 reference run micro-batches one at a time). */
+static int dev_of(const struct train_pp *p, int vs)
+{
+	return pipe_stage_device(&p->plan, 0, vs);
+}
+
+static int chunk_of(const struct train_pp *p, int vs)
+{
+	return pipe_stage_chunk(&p->plan, 0, vs);
+}
+
 /* eval_chunk runs virtual stage vs of micro-batch k when this rank holds it: receive
- * the activation from the previous stage's rank, forward, send to the next's. */
+ * the activation from the previous stage's rank (none when it is this rank: the V of
+ * DualPipeV leaves it in vbuf), forward, send to the next's. */
 static int eval_chunk(struct train_pp *p, int k, int vs, double *loss)
 {
-	int S = p->pp * p->chunks, dev = vs % p->pp, c = vs / p->pp;
+	int S = p->plan.stages, err = MB_OK;
 	struct net_stats st;
-	if (dev != p->stage)
+	if (dev_of(p, vs) != p->stage)
 		return MB_OK;
-	int err = vs > 0 ? comm_recv(p->d->pp, p->vbuf, p->msg, COMM_F32, (vs - 1) % p->pp) : 0;
+	if (vs > 0 && dev_of(p, vs - 1) != p->stage)
+		err = comm_recv(p->d->pp, p->vbuf, p->msg, COMM_F32, dev_of(p, vs - 1));
 	if (!err)
-		err = net_stage_forward_f32(p->mb[0], c, p->rows + (size_t)k * p->mb_tokens,
+		err = net_stage_forward_f32(p->mb[0], chunk_of(p, vs),
+					    p->rows + (size_t)k * p->mb_tokens,
 					    vs > 0 ? p->vbuf : NULL, vs < S - 1 ? p->vbuf : NULL, &st);
-	if (!err && vs < S - 1)
-		err = comm_send(p->d->pp, p->vbuf, p->msg, COMM_F32, (vs + 1) % p->pp);
+	if (!err && vs < S - 1 && dev_of(p, vs + 1) != p->stage)
+		err = comm_send(p->d->pp, p->vbuf, p->msg, COMM_F32, dev_of(p, vs + 1));
 	if (vs == S - 1)
 		*loss += st.main_loss;
 	return err;
@@ -458,7 +556,7 @@ static int eval_chunk(struct train_pp *p, int k, int vs, double *loss)
 
 int train_pp_eval(struct train_pp *p, const int32_t *rows, double *main_loss)
 {
-	int S = p->pp * p->chunks, err = MB_OK;
+	int S = p->plan.stages, err = MB_OK;
 	double loss = 0;
 	p->rows = rows;
 	/* NOTE: blocking sends in stage order cannot deadlock: every rank walks the
@@ -485,7 +583,7 @@ static void place(const struct net_layout *L, const float *w, const struct net_l
 	}
 }
 
-int train_pp_gather(struct train_pp *p, const struct model_config *cfg, const char *schedule,
+int train_pp_gather(struct train_pp *p, const struct model_config *cfg,
 		    const struct net_layout *W, float *w)
 {
 	const struct net_layout *L = net_layout_of_f32(p->mb[0]);
@@ -498,7 +596,7 @@ int train_pp_gather(struct train_pp *p, const struct model_config *cfg, const ch
 	for (int s = 1; s < p->pp && !err; s++) {
 		struct net_part part = L->part;
 		struct net_layout Ls;
-		stage_part(cfg, p->pp, chunks_of(schedule, p->chunks), s, &part);
+		stage_part(cfg, p->plan.schedule, p->pp, p->chunks, s, &part);
 		err = net_layout_build_part(cfg, &part, &Ls, why, sizeof(why));
 		float *buf = err ? NULL : malloc(Ls.total * sizeof(float));
 		err = err ? err : buf ? comm_recv(p->d->pp, buf, Ls.total, COMM_F32, s) : MB_ERR_NOMEM;
@@ -553,18 +651,18 @@ void train_pp_record(const struct train_pp *p, const char *schedule, cJSON *rec,
 static int ref_forward(struct train_pp *p, struct net_f64 *md, const int32_t *rows,
 		       double *buf, double *loss)
 {
-	int S = p->pp * p->chunks, err = MB_OK;
+	int S = p->plan.stages, err = MB_OK;
 	struct net_stats st;
 	for (int vs = 0; vs < S && !err; vs++) {
-		if (vs % p->pp != p->stage)
+		if (dev_of(p, vs) != p->stage)
 			continue;
-		if (vs > 0)
-			err = comm_recv(p->d->pp, buf, p->msg, COMM_F64, (vs - 1) % p->pp);
+		if (vs > 0 && dev_of(p, vs - 1) != p->stage)
+			err = comm_recv(p->d->pp, buf, p->msg, COMM_F64, dev_of(p, vs - 1));
 		if (!err)
-			err = net_stage_forward_f64(md, vs / p->pp, rows, vs > 0 ? buf : NULL,
+			err = net_stage_forward_f64(md, chunk_of(p, vs), rows, vs > 0 ? buf : NULL,
 						    vs < S - 1 ? buf : NULL, &st);
-		if (!err && vs < S - 1)
-			err = comm_send(p->d->pp, buf, p->msg, COMM_F64, (vs + 1) % p->pp);
+		if (!err && vs < S - 1 && dev_of(p, vs + 1) != p->stage)
+			err = comm_send(p->d->pp, buf, p->msg, COMM_F64, dev_of(p, vs + 1));
 		*loss += err ? 0 : st.loss;
 	}
 	return err;
@@ -573,17 +671,17 @@ static int ref_forward(struct train_pp *p, struct net_f64 *md, const int32_t *ro
 /* ref_backward runs the FP64 backward through the virtual stages in reverse order. */
 static int ref_backward(struct train_pp *p, struct net_f64 *md, double *buf)
 {
-	int S = p->pp * p->chunks, err = MB_OK;
+	int S = p->plan.stages, err = MB_OK;
 	for (int vs = S - 1; vs >= 0 && !err; vs--) {
-		if (vs % p->pp != p->stage)
+		if (dev_of(p, vs) != p->stage)
 			continue;
-		if (vs < S - 1)
-			err = comm_recv(p->d->pp, buf, p->msg, COMM_F64, (vs + 1) % p->pp);
+		if (vs < S - 1 && dev_of(p, vs + 1) != p->stage)
+			err = comm_recv(p->d->pp, buf, p->msg, COMM_F64, dev_of(p, vs + 1));
 		if (!err)
-			err = net_stage_backward_f64(md, vs / p->pp, vs < S - 1 ? buf : NULL,
+			err = net_stage_backward_f64(md, chunk_of(p, vs), vs < S - 1 ? buf : NULL,
 						     vs > 0 ? buf : NULL);
-		if (!err && vs > 0)
-			err = comm_send(p->d->pp, buf, p->msg, COMM_F64, (vs - 1) % p->pp);
+		if (!err && vs > 0 && dev_of(p, vs - 1) != p->stage)
+			err = comm_send(p->d->pp, buf, p->msg, COMM_F64, dev_of(p, vs - 1));
 	}
 	return err;
 }

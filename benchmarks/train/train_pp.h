@@ -59,6 +59,8 @@ struct train_pp {
 	struct comm *embed;            /* the first and last stage (the embedding copies) */
 	size_t emb_lo, emb_hi;         /* the embedding's elements in the allocation */
 	float *vbuf;                   /* validation messages */
+	float *turn;                   /* DualPipeV: per micro-batch, the message between the
+					* two stages of the V on one device */
 	/* bubble figures, pipeline rank 0 (per rank of its pipeline) */
 	int steps;
 	double idle[TRAIN_PP_MAX], sim[TRAIN_PP_MAX];   /* summed over the steps */
@@ -92,7 +94,7 @@ int train_pp_step(struct train_pp *p, const int32_t *rows, double x[3]);
 int train_pp_eval(struct train_pp *p, const int32_t *rows, double *main_loss);
 /* train_pp_gather puts the whole model's parameters, gathered from the stages, into w
  * (the whole layout W's) on pipeline rank 0; collective over the pipeline. */
-int train_pp_gather(struct train_pp *p, const struct model_config *cfg, const char *schedule,
+int train_pp_gather(struct train_pp *p, const struct model_config *cfg,
 		    const struct net_layout *W, float *w);
 
 /* train_pp_reference_f64 is the FP64 model md's forward and backward of one micro-batch

@@ -204,13 +204,14 @@ int net_stage_backward_f64(struct net_f64 *m, int chunk, const double *dout, dou
  * router, head, MTP projection) deferred, their inputs kept and output gradients copied;
  * net_stage_wgrad then adds them (the W pass). What stays in the input pass: the
  * attention blocks' weight gradients (their kernels compute them with the input
- * gradient), the norms' and the embedding's. One deferred backward per model at a time
- * (MB_ERR_ARG while a W is pending; MB_ERR_NOMEM when the queue cannot grow). */
+ * gradient), the norms' and the embedding's. One deferred backward per chunk of a model
+ * at a time (MB_ERR_ARG while that chunk's W is pending; MB_ERR_NOMEM when the queue
+ * cannot grow); net_stage_wgrad(chunk) runs that chunk's. */
 int net_stage_backward_input_f32(struct net_f32 *m, int chunk, const float *dout, float *din);
 int net_stage_backward_input_f64(struct net_f64 *m, int chunk, const double *dout,
 				 double *din);
-int net_stage_wgrad_f32(struct net_f32 *m);
-int net_stage_wgrad_f64(struct net_f64 *m);
+int net_stage_wgrad_f32(struct net_f32 *m, int chunk);
+int net_stage_wgrad_f64(struct net_f64 *m, int chunk);
 /* net_share_params_f32 makes m (a model of the same layout, created for another
  * micro-batch in flight) use owner's parameters, gradients and moments: its own
  * activations, one set of weights, the gradients accumulating in one place. */

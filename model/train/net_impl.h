@@ -20,7 +20,7 @@ struct SFX(net_act) {
 /* A linear layer's weight gradient deferred to the W pass (zero-bubble pipelines): its
  * input (an activation kept until then) and a copy of its output gradient. */
 struct SFX(net_wdef) {
-	int tensor, t, in, out;
+	int chunk, tensor, t, in, out;
 	bool low;
 	const REAL *x;
 	size_t dy;          /* offset in the model's wdy buffer */
@@ -57,6 +57,7 @@ struct SFX(net) {
 	bool borrowed;                  /* w, g, m1 are another model's (net_share_params) */
 	/* deferred weight gradients (net_stage_backward_input / net_stage_wgrad) */
 	bool wdefer, werr;
+	int wchunk;                     /* the chunk whose backward is deferring */
 	struct SFX(net_wdef) *wq;
 	int nwq, capwq;
 	REAL *wdy;
@@ -473,7 +474,8 @@ static void SFX(net_defer_w)(struct SFX(net) *m, bool low, int t, int in, int ou
 		m->wdy_cap = cap;
 	}
 	memcpy(m->wdy + m->wdy_used, dy, n * sizeof(REAL));
-	m->wq[m->nwq++] = (struct SFX(net_wdef)){ tensor, t, in, out, low, x, m->wdy_used };
+	m->wq[m->nwq++] = (struct SFX(net_wdef)){ m->wchunk, tensor, t, in, out, low, x,
+						  m->wdy_used };
 	m->wdy_used += n;
 }
 

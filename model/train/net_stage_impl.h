@@ -123,27 +123,35 @@ int SFX(net_stage_backward)(struct SFX(net) *m, int chunk, const REAL *dout, REA
 
 int SFX(net_stage_backward_input)(struct SFX(net) *m, int chunk, const REAL *dout, REAL *din)
 {
-	if (m->nwq > 0)
-		return MB_ERR_ARG;   /* the previous B's W has not run */
+	for (int i = 0; i < m->nwq; i++)
+		if (m->wq[i].chunk == chunk)
+			return MB_ERR_ARG;   /* this chunk's previous W has not run */
 	m->wdefer = true;
 	m->werr = false;
+	m->wchunk = chunk;
 	int err = SFX(net_stage_backward)(m, chunk, dout, din);
 	m->wdefer = false;
 	return err ? err : m->werr ? MB_ERR_NOMEM : MB_OK;
 }
 
-int SFX(net_stage_wgrad)(struct SFX(net) *m)
+int SFX(net_stage_wgrad)(struct SFX(net) *m, int chunk)
 {
 	enum net_precision p = m->o.precision;
+	int kept = 0;
 	SFX(net_stage_clock)(m);
 	SFX(net_mark)(m, NET_PH_DENSE);
 	for (int i = 0; i < m->nwq; i++) {
 		const struct SFX(net_wdef) *q = &m->wq[i];
+		if (q->chunk != chunk) {
+			m->wq[kept++] = *q;
+			continue;
+		}
 		m->ops->linear_bwd_dw(p, q->low, q->t, q->in, q->out, q->x, m->wdy + q->dy,
 				      SFX(G)(m, q->tensor));
 	}
 	SFX(net_mark)(m, NET_PH_OTHER);
-	m->nwq = 0;
-	m->wdy_used = 0;
+	m->nwq = kept;
+	if (kept == 0)
+		m->wdy_used = 0;
 	return MB_OK;
 }
