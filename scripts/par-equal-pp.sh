@@ -6,7 +6,7 @@
 # and of the final weights (--save gathers the stages; per-tensor relative L2 norm and
 # the largest element difference, tests/st_compare.py), and the run's bubble per step
 # (slowest rank, measured / simulated from the run's own op times). CI runs pp2 1f1b and
-# interleaved (test_cli_pp_mpi); this runs them all, ranks beyond the cores
+# dualpipe (test_cli_pp_mpi); this runs every schedule, ranks beyond the cores
 # oversubscribed (the bubble figures of such rows are not one core per rank).
 #
 #   scripts/par-equal-pp.sh [BUILD_DIR]       exit 1 when a row is over its bound
@@ -45,9 +45,13 @@ bad=0
 printf '%-36s %5s %10s %10s %10s %14s  %s\n' layout ranks loss_rel weight_rel elem_abs \
 	bubble_ms routing
 for row in "2:--pp 2 --schedule gpipe" "2:--pp 2 --schedule 1f1b" \
-	   "2:--pp 2 --schedule interleaved --chunks 2" "4:--pp 2 --schedule 1f1b" \
-	   "4:--pp 2 --schedule 1f1b --zero1" "4:--pp 2 --schedule interleaved --chunks 2" \
-	   "4:--pp 4 --schedule 1f1b" "4:--pp 4 --schedule gpipe"; do
+	   "2:--pp 2 --schedule interleaved --chunks 2" "2:--pp 2 --schedule zb-h1" \
+	   "2:--pp 2 --schedule dualpipe" "2:--pp 2 --schedule dualpipev" \
+	   "4:--pp 2 --schedule 1f1b" "4:--pp 2 --schedule 1f1b --zero1" \
+	   "4:--pp 2 --schedule interleaved --chunks 2" "4:--pp 2 --schedule zb-h1 --zero1" \
+	   "4:--pp 2 --schedule dualpipe" "4:--pp 2 --schedule dualpipev --zero1" \
+	   "4:--pp 4 --schedule 1f1b" "4:--pp 4 --schedule gpipe" \
+	   "4:--pp 4 --schedule zb-h1" "4:--pp 4 --schedule dualpipe --micro-batch 1"; do
 	np=${row%%:*} extra=${row#*:}
 	mpirun --oversubscribe -np "$np" "$mb" train $run $extra --out pp.json \
 		--save pp.safetensors --force >/dev/null

@@ -20,7 +20,7 @@ trap 'rm -rf "$work"' EXIT
 cd "$work"
 run="--quiet --preset v3-tiny --data synthetic --steps 6 --batch 8 --seq 128 --micro-batch 1 --val-every 100 --val-batches 1"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), cores: $(getconf _NPROCESSORS_ONLN)"
-for s in "gpipe" "1f1b" "interleaved --chunks 2"; do
+for s in "gpipe" "1f1b" "interleaved --chunks 2" "zb-h1" "dualpipe" "dualpipev"; do
 	mpirun --bind-to core -np 2 "$mb" train $run "$@" --pp 2 --schedule $s --out b.json \
 		--force | grep '^pipeline:'
 done

@@ -1,7 +1,8 @@
 /*
  * test_cli_pp_mpi.c - pipeline parallelism of `moebench train` under mpirun
  * --oversubscribe, as a user runs it.
- * equal: pp2 with 1f1b and with interleaved (2 chunks: a layer per virtual stage) trains
+ * equal: pp2 with 1f1b and with DualPipe (two copies of the stages, gradients summed
+ * over the device pair; bidirectional micro-batches, overlapped F&B pairs) trains
  * v3-tiny for 3 steps on 4 micro-batches to the per-step losses (and validation losses)
  * of one rank with the same micro-batch within 1e-5 relative, and to its final weights
  * (--save gathers the stages into the whole model; st_compare.py) within 1e-5 per tensor
@@ -11,9 +12,10 @@
  * gradients are summed over the first and last stage).
  * bubble: the result holds each rank's measured idle time and the simulator's, both
  * positive (a 2-stage pipeline of 4 micro-batches idles), and the summary line.
- * refuse: DualPipe with an odd number of stages, chunks that do not divide the layers,
- * a schedule not built on the step, an unknown one: one error, exit 2, no file. Built
- * only with MPI.
+ * refuse: DualPipe with an odd number of stages, chunks that do not divide the layers
+ * (interleaved, DualPipeV's V), a micro-batch count the schedule cannot run, an unknown
+ * schedule: one error, exit 2, no file. scripts/par-equal-pp.sh runs every schedule.
+ * Built only with MPI.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -26,8 +28,9 @@
 
 #define MPIRUN "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 " \
 	"OPENBLAS_NUM_THREADS=1 mpirun --oversubscribe"
-#define RUN "--quiet --preset v3-tiny --data synthetic --steps 3 --seq 32 --val-every 3 " \
-	"--val-batches 1 --batch 8 --micro-batch 2"
+#define BASE "--quiet --preset v3-tiny --data synthetic --steps 3 --seq 32 --val-every 3 " \
+	"--val-batches 1"
+#define RUN BASE " --batch 8 --micro-batch 2"
 /* the learning rates of steps 1..3: warm-up of 20 steps to 3e-3 */
 #define LR_SUM (3e-3 * (1 + 2 + 3) / 20.0)
 #define PY_LOSS "python3 -c 'import json,sys; c=[json.load(open(f))[\"summary\"][\"train\"]" \
@@ -73,9 +76,9 @@ START_TEST(pp2_1f1b_equals_one_rank)
 }
 END_TEST
 
-START_TEST(pp2_interleaved_equals_one_rank)
+START_TEST(pp2_dualpipe_equals_one_rank)
 {
-	expect_equal("--schedule interleaved --chunks 2");
+	expect_equal("--schedule dualpipe");
 }
 END_TEST
 
@@ -93,8 +96,11 @@ START_TEST(bad_pipelines_are_refused_before_any_work)
 	expect_refused(3, "--pp 3 --schedule dualpipe", "it needs an even number");
 	expect_refused(2, "--pp 2 --schedule interleaved --chunks 3",
 		       "2 stages x 3 chunks do not divide the 4 layers");
-	expect_refused(2, "--pp 2 --schedule zb-h1", "not built yet");
-	expect_refused(2, "--pp 2 --schedule dualpipev", "not built yet");
+	expect_refused(4, "--pp 4 --schedule dualpipev",
+		       "4 stages x 2 chunks do not divide the 4 layers");
+	expect_error(MPIRUN " -np 2 $MB train " BASE " --batch 4 --pp 2 --schedule interleaved "
+		     "--out r.json", "interleaved needs micro-batches a multiple of PP");
+	ck_assert_int_eq(sh("test -e r.json"), 1);
 	expect_refused(2, "--pp 2 --schedule nope", "unknown schedule");
 }
 END_TEST
@@ -109,7 +115,7 @@ static Suite *pp_suite(void)
 	tcase_set_timeout(eq, 300);
 	tcase_set_timeout(refuse, 120);
 	tcase_add_test(eq, pp2_1f1b_equals_one_rank);
-	tcase_add_test(eq, pp2_interleaved_equals_one_rank);
+	tcase_add_test(eq, pp2_dualpipe_equals_one_rank);
 	tcase_add_test(refuse, bad_pipelines_are_refused_before_any_work);
 	suite_add_tcase(s, eq);
 	suite_add_tcase(s, refuse);

@@ -73,7 +73,7 @@ static const struct cli_opt train_options[] = {
 	{ "ep", CLI_SIZE, &opt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
 	{ "etp", CLI_SIZE, &opt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
 	{ "zero1", CLI_FLAG, &opt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
-	{ "schedule", CLI_STRING, &opt.schedule, "1f1b", "pipeline schedule under --pp (gpipe|1f1b|interleaved; zb-h1|dualpipe|dualpipev refused)", 0, -1, NULL },
+	{ "schedule", CLI_STRING, &opt.schedule, "1f1b", "pipeline schedule under --pp: gpipe|1f1b|interleaved|zb-h1|dualpipe|dualpipev", 0, -1, NULL },
 	{ "chunks", CLI_SIZE, &opt.chunks, "2", "model chunks per stage of --schedule interleaved", 1, 64, NULL },
 	{ "micro-batch", CLI_SIZE, &opt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's)", 0, 65536, NULL },
 	CLI_END

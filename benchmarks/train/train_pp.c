@@ -382,6 +382,8 @@ static int costs(const struct train_pp *p, const struct pipe_exec_result *res,
 			const struct pipe_exec_event *e = &res->events[i];
 			long j = producer(pl, at, &pl->ops[i]);
 			double prev = res->events[i - 1].end;
+			if (pl->ops[i].kind == PIPE_OP_FB)
+				continue;   /* two inputs: its gap mixes waiting and cost */
 			if (j < 0)
 				x[n[1]++ + pl->n_ops] = e->start - prev;
 			else if (res->events[j].end < prev)
@@ -421,7 +423,8 @@ static int bubble(struct train_pp *p, const struct pipe_exec_result *res)
 		op_times(p, res, dev, busy);
 		t.latency = c.latency;
 		for (long i = 0; i < p->plan.n_ops; i++)
-			dur[i] += op_receives(&p->plan, i) ? c.recv : c.local;
+			dur[i] += op_receives(&p->plan, i) || p->plan.ops[i].kind == PIPE_OP_FB
+					  ? c.recv : c.local;
 		for (int j = 0; j < p->pp * p->chunks; j++) {
 			dev[j].latency = c.latency;
 			dev[j].f += c.recv / p->plan.op_scale;

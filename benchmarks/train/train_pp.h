@@ -15,6 +15,7 @@
  * keeps tied embeddings): their gradients are summed over the first and last stage
  * before the optimizer, so both copies take the same update and stay equal to the
  * single-rank embedding; the clipping norm counts the copy once (the first stage's).
+ * (DualPipe: the pair sum covers it; DualPipeV: device 0 holds both ends, one copy.)
  *
  * Losses exist on the last stage only (the balance loss on every stage with MoE
  * blocks): the step's losses are summed over the pipeline, so every rank reports them.
@@ -28,8 +29,18 @@
  * compute time. A stage-level figure takes each stage's (chunk's) mean F and B instead
  * (pipe_simulate_devices: blind to micro-batches of unequal cost, e.g. MoE load).
  *
- * Built: gpipe, 1f1b, interleaved. zb-h1, dualpipe and dualpipev are refused before any
- * work (train_pp_check).
+ * Schedules: gpipe, 1f1b, interleaved (a layer range per chunk, virtual stage c*PP + d),
+ * zb-h1 (B the input gradient, W the linear layers' deferred weight gradients:
+ * net_stage_backward_input / net_stage_wgrad; attention's weight gradients stay in B),
+ * dualpipe (device d holds stage d of direction 0 and stage PP-1-d of direction 1: two
+ * copies of every stage over the device pairs, their gradients summed over the pair
+ * before the optimizer, so both copies take the same update) and dualpipev (device d
+ * holds stages d and 2PP-1-d of the V; the turn at device PP-1 passes through a
+ * per-micro-batch buffer, no message). DualPipe's overlapped F&B pairs run as the
+ * forward then the backward (one CPU core: no overlap to gain). Refused before any work
+ * (train_pp_check): DualPipe with an odd number of stages, layers the virtual stages do
+ * not divide (interleaved PP x v, DualPipeV 2 PP), micro-batch counts the schedule's
+ * generator refuses.
  */
 #ifndef MB_TRAIN_PP_H
 #define MB_TRAIN_PP_H
