@@ -6,8 +6,9 @@
  * A program is the ordered list of a rank's operations. Each operation first receives
  * its inputs (activations for a forward, gradients for a backward) from the peers
  * listed, then does real work (a chain of GEMMs whose size is set by the executor's
- * options, `work` units of it), then posts its outputs to the peers listed, without
- * waiting for them to be received. Time a rank spends waiting for a receive is idle
+ * options, `work` units of it; or the caller's stage work, struct pipe_exec_stage: the
+ * training step's model stages under `train --pp`), then posts its outputs to the peers
+ * listed, without waiting for them to be received. Time a rank spends waiting for a receive is idle
  * (bubble) time. Messages match by tag, which the lowering makes unique per
  * (micro-batch, virtual stage, direction).
  */
