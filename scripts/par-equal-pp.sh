@@ -49,7 +49,8 @@ for row in "2:--pp 2 --schedule gpipe" "2:--pp 2 --schedule 1f1b" \
 	   "2:--pp 2 --schedule dualpipe" "2:--pp 2 --schedule dualpipev" \
 	   "4:--pp 2 --schedule 1f1b" "4:--pp 2 --schedule 1f1b --zero1" \
 	   "4:--pp 2 --schedule interleaved --chunks 2" "4:--pp 2 --schedule zb-h1 --zero1" \
-	   "4:--pp 2 --schedule dualpipe" "4:--pp 2 --schedule dualpipev --zero1" \
+	   "4:--pp 2 --schedule dualpipe --micro-batch 1" \
+	   "4:--pp 2 --schedule dualpipev --zero1 --micro-batch 1" \
 	   "4:--pp 4 --schedule 1f1b" "4:--pp 4 --schedule gpipe" \
 	   "4:--pp 4 --schedule zb-h1" "4:--pp 4 --schedule dualpipe --micro-batch 1"; do
 	np=${row%%:*} extra=${row#*:}
