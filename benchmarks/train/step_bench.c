@@ -281,8 +281,8 @@ static void step_destroy(void *p)
 		memcpy(s->fig->phase, s->prof.seconds, sizeof(s->fig->phase));
 		s->fig->dp_comm = s->dp.comm_s;
 		s->fig->pp = s->pp.pp;
-		s->fig->pp_bubble = s->pp.pp > 1 ? s->pp.idle[0] : 0;
-		s->fig->pp_bubble_sim = s->pp.pp > 1 ? s->pp.sim[0] : 0;
+		s->fig->pp_bubble = s->pp.pp > 1 ? s->pp.idle[s->pp.stage] : 0;
+		s->fig->pp_bubble_sim = s->pp.pp > 1 ? s->pp.sim[s->pp.stage] : 0;
 		s->fig->dp = s->dp.size;
 	}
 	if (s->pp.pp > 1)

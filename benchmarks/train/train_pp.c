@@ -456,6 +456,38 @@ static int bubble(struct train_pp *p, const struct pipe_exec_result *res)
 	return MB_OK;
 }
 
+/* share_bubble gives every rank of the pipeline the figures its rank 0 computed (each
+ * rank's own term of the step's split by cause). */
+static int share_bubble(struct train_pp *p)
+{
+	double v[3 * TRAIN_PP_MAX + 5] = { 0 };
+	int n = p->pp;
+	if (p->stage == 0) {
+		for (int r = 0; r < n; r++) {
+			v[r] = p->idle[r];
+			v[n + r] = p->sim[r];
+			v[2 * n + r] = p->sim_mean[r];
+		}
+		double tail[5] = { p->last_idle, p->last_sim, p->span, p->msg_s, p->recv_s };
+		memcpy(v + 3 * n, tail, sizeof(tail));
+	}
+	int err = comm_host_allreduce_f64(p->d->pp, v, (size_t)(3 * n + 5), COMM_SUM);
+	for (int r = 0; !err && r < n; r++) {
+		p->idle[r] = v[r];
+		p->sim[r] = v[n + r];
+		p->sim_mean[r] = v[2 * n + r];
+	}
+	if (!err) {
+		p->last_idle = v[3 * n];
+		p->last_sim = v[3 * n + 1];
+		p->span = v[3 * n + 2];
+		p->msg_s = v[3 * n + 3];
+		p->recv_s = v[3 * n + 4];
+		p->steps += p->stage != 0;   /* rank 0 counted it in bubble() */
+	}
+	return err;
+}
+
 /* step_loads sums the micro-batches' expert loads per held MoE block into load (NULL
  * elsewhere), from the models' own counts. */
 static void step_loads(struct train_pp *p, long *buf, const long **load)
@@ -511,6 +543,8 @@ int train_pp_step(struct train_pp *p, const int32_t *rows, double x[3])
 	int err = pipe_execute(&p->prog, &o, &res);
 	if (!err)
 		err = bubble(p, &res);
+	if (!err)
+		err = share_bubble(p);
 	pipe_exec_result_free(&res);
 	x[0] = x[1] = x[2] = 0;
 	for (int j = 0; j < p->n_micro * p->chunks; j++) {

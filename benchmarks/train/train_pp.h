@@ -72,7 +72,7 @@ struct train_pp {
 	float *vbuf;                   /* validation messages */
 	float *turn;                   /* DualPipeV: per micro-batch, the message between the
 					* two stages of the V on one device */
-	/* bubble figures, pipeline rank 0 (per rank of its pipeline) */
+	/* bubble figures, every rank of the pipeline (per rank of it; rank 0 computes them) */
 	int steps;
 	double idle[TRAIN_PP_MAX], sim[TRAIN_PP_MAX];   /* summed over the steps */
 	double sim_mean[TRAIN_PP_MAX]; /* the simulator from each stage's mean op times */
