@@ -10,6 +10,9 @@
 # oversubscribed (the bubble figures of such rows are not one core per rank).
 #
 #   scripts/par-equal-pp.sh [BUILD_DIR]       exit 1 when a row is over its bound
+#   PP_ROWS="4:--pp 4 --schedule zb-h1;..." scripts/par-equal-pp.sh   those rows alone
+# A row is RANKS:OPTIONS; without a --micro-batch of its own it takes 2 (DualPipe needs
+# at least 2 PP micro-batches: its 4-rank rows take 1).
 #
 # Bounds as scripts/dp-equal.sh: losses 1e-5 relative, weights 5e-5 per-tensor relative
 # L2 (FP32 sums in another order); rows whose routing parted at a rounding-level top-k
@@ -21,8 +24,13 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS
 work=$(mktemp -d /tmp/mb_pp_equal_XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-run="--quiet --preset v3-tiny --data synthetic --steps 4 --batch 8 --seq 32 --val-every 2 --val-batches 2 --micro-batch 2"
-"$mb" train $run --out one.json --save one.safetensors >/dev/null
+run="--quiet --preset v3-tiny --data synthetic --steps 4 --batch 8 --seq 32 --val-every 2 --val-batches 2"
+# reference runs one rank with the row's micro-batch (another micro-batch size sums in
+# another order too: one_<m>.json, made once)
+reference() {
+	[ -e "one_$1.json" ] || "$mb" train $run --micro-batch "$1" --out "one_$1.json" \
+		--save "one_$1.safetensors" >/dev/null
+}
 loss_rel() {
 	python3 - "$@" <<'PY'
 import json, sys
@@ -44,20 +52,27 @@ PY
 bad=0
 printf '%-36s %5s %10s %10s %10s %14s  %s\n' layout ranks loss_rel weight_rel elem_abs \
 	bubble_ms routing
-for row in "2:--pp 2 --schedule gpipe" "2:--pp 2 --schedule 1f1b" \
-	   "2:--pp 2 --schedule interleaved --chunks 2" "2:--pp 2 --schedule zb-h1" \
-	   "2:--pp 2 --schedule dualpipe" "2:--pp 2 --schedule dualpipev" \
-	   "4:--pp 2 --schedule 1f1b" "4:--pp 2 --schedule 1f1b --zero1" \
-	   "4:--pp 2 --schedule interleaved --chunks 2" "4:--pp 2 --schedule zb-h1 --zero1" \
-	   "4:--pp 2 --schedule dualpipe --micro-batch 1" \
-	   "4:--pp 2 --schedule dualpipev --zero1 --micro-batch 1" \
-	   "4:--pp 4 --schedule 1f1b" "4:--pp 4 --schedule gpipe" \
-	   "4:--pp 4 --schedule zb-h1" "4:--pp 4 --schedule dualpipe --micro-batch 1"; do
+rows=("2:--pp 2 --schedule gpipe" "2:--pp 2 --schedule 1f1b"
+	"2:--pp 2 --schedule interleaved --chunks 2" "2:--pp 2 --schedule zb-h1"
+	"2:--pp 2 --schedule dualpipe" "2:--pp 2 --schedule dualpipev"
+	"4:--pp 2 --schedule 1f1b" "4:--pp 2 --schedule 1f1b --zero1"
+	"4:--pp 2 --schedule interleaved --chunks 2" "4:--pp 2 --schedule zb-h1 --zero1"
+	"4:--pp 2 --schedule dualpipe --micro-batch 1"
+	"4:--pp 2 --schedule dualpipev --zero1 --micro-batch 1"
+	"4:--pp 4 --schedule 1f1b" "4:--pp 4 --schedule gpipe"
+	"4:--pp 4 --schedule zb-h1" "4:--pp 4 --schedule dualpipe --micro-batch 1")
+if [ -n "${PP_ROWS:-}" ]; then
+	IFS=';' read -r -a rows <<<"$PP_ROWS"
+fi
+for row in "${rows[@]}"; do
 	np=${row%%:*} extra=${row#*:}
+	case "$extra" in *--micro-batch*) ;; *) extra="$extra --micro-batch 2" ;; esac
+	m=$(echo "$extra" | sed 's/.*--micro-batch \([0-9]*\).*/\1/')
+	reference "$m"
 	mpirun --oversubscribe -np "$np" "$mb" train $run $extra --out pp.json \
 		--save pp.safetensors --force >/dev/null
-	read -r lr flip < <(loss_rel one.json pp.json)
-	st=$(python3 "$src/tests/st_compare.py" one.safetensors pp.safetensors)
+	read -r lr flip < <(loss_rel "one_$m.json" pp.json)
+	st=$(python3 "$src/tests/st_compare.py" "one_$m.safetensors" pp.safetensors)
 	wr=$(echo "$st" | awk '/normrel/ {print $2}')
 	ea=$(echo "$st" | awk '/maxabs/ {print $2}')
 	how="same experts every step"
