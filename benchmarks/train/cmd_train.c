@@ -202,7 +202,10 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	t->tok = malloc((size_t)opt.batch * t->len * sizeof(int32_t));
 	if (!t->tok || net_create_f32(&t->L, &t->no, t->micro, (int)opt.seq, seed, &t->m))
 		return cli_error("use a smaller --batch or --seq", "out of memory for the model");
-	if (opt.init_from && net_load(&t->L, net_params_f32(t->m), opt.init_from, why, sizeof(why)))
+	net_tp_set_f32(t->m, train_dp_tp(&t->dp));
+	/* under TP the file holds the whole tensors: each rank cuts its slices out */
+	if (opt.init_from && (t->dp.lay.tp > 1 ? train_tp_load : net_load)(&t->L,
+			net_params_f32(t->m), opt.init_from, why, sizeof(why)))
 		return cli_error("--init-from needs a checkpoint of the same preset and --vocab",
 				 "--init-from: %s", why);
 	return 0;
@@ -213,14 +216,32 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 static int train_save(struct trainer *t, bool force)
 {
 	char why[512], path[1100];
-	/* rank 0 writes (every rank holds the same weights) */
-	if (!opt.save || !mpi_world_is_root())
+	if (!opt.save)
 		return 0;
+	struct net_layout W;
+	const struct net_layout *L = &t->L;
+	float *ww = NULL, *w = net_params_f32(t->m);
+	int err = MB_OK;
+	memset(&W, 0, sizeof(W));
+	/* under TP the TP group gathers the whole tensors first (collective) */
+	if (t->dp.lay.tp > 1) {
+		err = train_tp_whole(&t->dp, L, w, &W, &ww);
+		L = &W;
+		w = ww;
+	}
+	/* rank 0 writes (every rank holds the same weights) */
+	if (err || !mpi_world_is_root())
+		goto done;
 	if (!force && access(opt.save, F_OK) == 0)
-		return cli_error("pass --force, or choose another --save", "--save: %s exists",
-				 opt.save);
-	if (net_save(&t->L, net_params_f32(t->m), opt.save, why, sizeof(why)))
-		return cli_error(NULL, "--save: %s", why);
+		err = cli_error("pass --force, or choose another --save", "--save: %s exists",
+				opt.save);
+	else if (net_save(L, w, opt.save, why, sizeof(why)))
+		err = cli_error(NULL, "--save: %s", why);
+done:
+	free(ww);
+	net_layout_free(&W);
+	if (err)
+		return err;
 	if (!t->bpe)
 		return 0;
 	size_t n = strlen(opt.save), k = strlen(".safetensors");
@@ -452,6 +473,8 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON_AddBoolToObject(pm, "zero1", opt.zero1);
 	cJSON_AddNumberToObject(pm, "micro_batch", (double)t->micro);
 	result_set_metric(r, "dp_comm_s", t->dp.comm_s);
+	result_set_metric(r, "tp_comm_s", t->dp.tp_comm_s);
+	cJSON_AddNumberToObject(pm, "tp", (double)t->dp.lay.tp);
 	result_set_metric(r, "tokens_per_s", med);
 	result_set_metric(r, "model_flops_per_token", t->flops_per_token);
 	result_set_metric(r, "mfu", t->flops_per_token * med / t->peak_flops);

@@ -77,7 +77,8 @@ struct step_figures {
 	struct net_memory mem;
 	struct model_memory pred;
 	double dp_comm;   /* seconds in DP collectives (gradients, ZeRO-1 gather, loads) */
-	int dp;
+	double tp_comm;   /* seconds in the model's TP collectives (left out of the phases) */
+	int dp, tp;
 	double rss_bytes;
 };
 
@@ -98,6 +99,7 @@ struct step_state {
 	double loss0, tol, gtol;   /* tolerances of the loss and of each tensor's gradient */
 	char metric[160];
 	long runs;
+	double tp_s;               /* the steps' TP collectives (not the check's) */
 	struct step_figures *fig;
 };
 
@@ -129,10 +131,11 @@ static int step_run(void *p)
 	struct step_state *s = p;
 	struct net_stats st;
 	const long *load[1024 + 16], *gload[1024 + 16];
-	double norm;
+	double norm, tp0 = s->dp.tp_comm_s;
 	int err = net_forward_f32(s->m, s->mine, &st);
 	if (!err)
 		err = net_backward_f32(s->m);
+	s->tp_s += s->dp.tp_comm_s - tp0;
 	if (err)
 		return err;
 	float *g = net_grads_f32(s->m);
@@ -212,6 +215,7 @@ static int step_check(void *p, struct bench_check *chk)
 	int err = net_create_f64(&s->L, &s->no, s->per_rank, (int)sopt.seq, 1, &md);
 	if (err)
 		return err;
+	net_tp_set_f64(md, train_dp_tp(&s->dp));
 	err = step_reference(s, md, &loss64);
 	/* each error over its tolerance: the check passes at <= 1 */
 	chk->max_err = err ? INFINITY : fabs(s->loss0 - loss64) / loss64 / s->tol;
@@ -239,6 +243,8 @@ static void step_destroy(void *p)
 		memcpy(s->fig->phase, s->prof.seconds, sizeof(s->fig->phase));
 		s->fig->dp_comm = s->dp.comm_s;
 		s->fig->dp = s->dp.size;
+		s->fig->tp_comm = s->tp_s;
+		s->fig->tp = s->dp.lay.tp;
 	}
 	net_destroy_f32(s->m);
 	train_dp_close(&s->dp);
@@ -296,6 +302,7 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 		s->tok[j] = (int32_t)(mb_rng_next(&rng) >> 56);
 	s->mine = s->tok + (size_t)s->dp.rank * (size_t)s->per_rank * (ntok / (size_t)sopt.batch);
 	memcpy(s->w0, net_params_f32(s->m), s->L.total * sizeof(float));
+	net_tp_set_f32(s->m, train_dp_tp(&s->dp));
 	s->prof.now = timer_now;
 	net_profile_set_f32(s->m, &s->prof);
 	return MB_OK;
@@ -322,7 +329,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	c.run = step_run;
 	c.check = step_check;
 	c.destroy = step_destroy;
-	c.comm = s->dp.size > 1 ? s->dp.world : NULL;
+	c.comm = s->dp.lay.world > 1 ? s->dp.world : NULL;
 	c.params = cJSON_CreateObject();
 	cJSON_AddStringToObject(c.params, "preset", cfg->name);
 	cJSON_AddStringToObject(c.params, "precision", sopt.precision);
@@ -331,6 +338,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	cJSON_AddNumberToObject(c.params, "vocab", (double)cfg->vocab);
 	cJSON_AddNumberToObject(c.params, "params", (double)s->L.total);
 	cJSON_AddNumberToObject(c.params, "dp", (double)s->dp.size);
+	cJSON_AddNumberToObject(c.params, "tp", (double)s->dp.lay.tp);
 	cJSON_AddBoolToObject(c.params, "zero1", sopt.zero1);
 	if (n_figs < 8) {
 		s->fig = &figs[n_figs++];
@@ -473,7 +481,7 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 						"loss", "optimizer", "other" };
 	cJSON *mt = cJSON_GetObjectItem(rec, "metrics");
 	const cJSON *med = cJSON_GetObjectItem(cJSON_GetObjectItem(mt, "time_s"), "median");
-	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN, total = f->dp_comm;
+	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN, total = f->dp_comm + f->tp_comm;
 	int n = 0;
 	for (int i = 0; i < NET_PH_COUNT; i++)
 		total += f->phase[i];
@@ -495,6 +503,10 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 	result_set_metric(rec, "phase_dp_comm_ms", total > 0 ? 1e3 * t * f->dp_comm / total : NAN);
 	if (n < (int)len && f->dp > 1)
 		n += snprintf(line + n, len - (size_t)n, " dp-comm %.0f%%", 100 * f->dp_comm / total);
+	/* the model's TP collectives (its phases leave them out) */
+	result_set_metric(rec, "phase_tp_comm_ms", total > 0 ? 1e3 * t * f->tp_comm / total : NAN);
+	if (n < (int)len && f->tp > 1)
+		n += snprintf(line + n, len - (size_t)n, " tp-comm %.0f%%", 100 * f->tp_comm / total);
 	step_memory(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
 }
 

@@ -20,6 +20,7 @@
 #define GEMM cblas_sgemm
 #define OPS net_ops_f32
 #define EXP expf
+#define TP_SUM sum_f32
 #include "net_impl.h"
 #include "net_bwd_impl.h"
 #undef REAL
@@ -27,12 +28,14 @@
 #undef GEMM
 #undef OPS
 #undef EXP
+#undef TP_SUM
 
 #define REAL double
 #define SFX(name) name##_f64
 #define GEMM cblas_dgemm
 #define OPS net_ops_f64
 #define EXP exp
+#define TP_SUM sum_f64
 #include "net_impl.h"
 #include "net_bwd_impl.h"
 #undef REAL
@@ -40,6 +43,7 @@
 #undef GEMM
 #undef OPS
 #undef EXP
+#undef TP_SUM
 
 int net_create_f32(const struct net_layout *L, const struct net_options *o, int batch,
 		   int seq, uint64_t seed, struct net_f32 **out)
@@ -118,6 +122,16 @@ float *net_moment2_f32(struct net_f32 *m)
 const struct net_layout *net_layout_of_f32(const struct net_f32 *m)
 {
 	return m->L;
+}
+
+void net_tp_set_f32(struct net_f32 *m, const struct net_tp_comm *c)
+{
+	m->tp = c;
+}
+
+void net_tp_set_f64(struct net_f64 *m, const struct net_tp_comm *c)
+{
+	m->tp = c;
 }
 
 void net_profile_set_f32(struct net_f32 *m, struct net_profile *p)

@@ -56,6 +56,10 @@ struct net_tensor {
 	/* the whole tensor this one is a slice of (tensor parallelism): rows x cols at
 	 * (row0, col0) of full_rows x full_cols; the whole tensor itself otherwise */
 	int64_t full_rows, full_cols, row0, col0;
+	/* replicated over the TP group but fed by this rank's heads alone (MLA's LoRA
+	 * down-projections and their norms, GQA's k/v when the TP size exceeds the kv
+	 * heads): the backward sums its gradient over the TP group */
+	bool tp_partial;
 };
 
 /* Tensor indices of one block (a main layer, or the MTP module's block), -1 if absent. */
@@ -102,6 +106,16 @@ struct net_layout {
 };
 
 enum net_precision { NET_FP32, NET_BF16, NET_FP8 };
+
+/* The collectives a model on a TP part (part.tp > 1) calls over its TP group, in place
+ * (sums, maxima); the harness fills them: the model does not call harness/. Each
+ * returns MB_OK or an error, which the forward or backward returns. */
+struct net_tp_comm {
+	void *ctx;
+	int (*sum_f32)(void *ctx, float *x, size_t n);
+	int (*sum_f64)(void *ctx, double *x, size_t n);
+	int (*max_f64)(void *ctx, double *x, size_t n);
+};
 
 struct net_options {
 	enum net_precision precision;
@@ -155,6 +169,10 @@ void net_part_whole(struct net_part *p);
 int net_layout_build_part(const struct model_config *cfg, const struct net_part *p,
 			  struct net_layout *L, char *why, size_t why_len);
 void net_layout_free(struct net_layout *L);
+/* net_tp_check says why cfg cannot be sliced over tp ranks, or NULL: the heads, the FFN
+ * widths and the vocabulary split evenly; GQA's kv heads split, or (tp a multiple of
+ * them) each TP rank keeps k and v whole and uses its query heads' kv head. */
+const char *net_tp_check(const struct model_config *c, int tp);
 /* net_find returns the index of the tensor of that name, or -1. */
 int net_find(const struct net_layout *L, const char *name);
 /* net_init_f32/_f64 draw matrices and the embedding N(0, std) from seed, norms 1,
@@ -187,6 +205,11 @@ int net_backward_f64(struct net_f64 *m);
  * (same layout, same batch x seq): the FP64 reference of a low-precision step then
  * differs from it by rounding only, not by tokens routed elsewhere near a tie. */
 int net_fix_selection_f64(struct net_f64 *d, const struct net_f32 *s);
+/* net_tp_set gives a model on a TP part its collectives (kept by pointer; required
+ * before a forward when part.tp > 1, else MB_ERR_ARG). Their time is left out of the
+ * profile's phases: the harness times them. */
+void net_tp_set_f32(struct net_f32 *m, const struct net_tp_comm *c);
+void net_tp_set_f64(struct net_f64 *m, const struct net_tp_comm *c);
 /* net_profile_set attaches a clock to the f32 model (NULL detaches). */
 void net_profile_set_f32(struct net_f32 *m, struct net_profile *p);
 /* net_expert_load_f32 returns the last forward's tokens per expert of MoE block i
@@ -202,6 +225,12 @@ int net_save(const struct net_layout *L, const float *w, const char *path, char 
 	     size_t why_len);
 int net_load(const struct net_layout *L, float *w, const char *path, char *why,
 	     size_t why_len);
+/* net_slices_copy moves the tensors of part layout P (weights wp) to or from the tensors
+ * of the same names in W (ww), whose tensors are whole (a layout of the same part with
+ * tp 1): to_whole places each slice at its row0/col0 (the rest of ww untouched), else
+ * each slice is cut out of ww. MB_ERR_ARG when W lacks a tensor or a shape differs. */
+int net_slices_copy(const struct net_layout *P, float *wp, const struct net_layout *W,
+		    float *ww, bool to_whole);
 
 /* ---- optimizer (net_optim.c) ---- */
 struct net_adamw {
@@ -217,7 +246,8 @@ double net_adamw_step(const struct net_layout *L, const struct net_adamw *a, lon
 		      float *w, float *g, float *m, float *v);
 /* net_grad_sumsq_range returns the sum of squares of the trainable gradients among
  * elements [lo, hi) of the allocation (a ZeRO-1 shard; the global norm is the square root
- * of the sum over shards). */
+ * of the sum over shards). On a TP part, tensors replicated over the TP group (not
+ * sliced) count on tp_rank 0 alone, so a sum over the group counts them once. */
 double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t lo, size_t hi);
 /* net_clip_scale is the factor clipping to a->clip makes of gradients of global norm. */
 double net_clip_scale(const struct net_adamw *a, double norm);

@@ -59,3 +59,24 @@ int net_load(const struct net_layout *L, float *w, const char *path, char *why,
 	st_close(f);
 	return err;
 }
+
+int net_slices_copy(const struct net_layout *P, float *wp, const struct net_layout *W,
+		    float *ww, bool to_whole)
+{
+	for (int i = 0; i < P->n; i++) {
+		const struct net_tensor *t = &P->t[i];
+		int j = net_find(W, t->name);
+		if (j < 0 || W->t[j].rows != t->full_rows || W->t[j].cols != t->full_cols)
+			return MB_ERR_ARG;
+		for (int64_t r = 0; r < t->rows; r++) {
+			float *s = wp + t->off + (size_t)(r * t->cols);
+			float *d = ww + W->t[j].off + (size_t)((t->row0 + r) * t->full_cols + t->col0);
+			for (int64_t c = 0; c < t->cols; c++)
+				if (to_whole)
+					d[c] = s[c];
+				else
+					s[c] = d[c];
+		}
+	}
+	return MB_OK;
+}

@@ -98,7 +98,8 @@ static int SFX(net_moe_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
 	int E = (int)c->routed_experts, K = (int)c->activated_experts, d = m->d;
-	int im = (int)c->moe_inter_dim, is = im * (int)c->shared_experts;
+	int im = (int)m->L->t[b->experts].rows;   /* this TP rank's slice of the widths */
+	int is = b->sh_gate >= 0 ? (int)m->L->t[b->sh_gate].rows : 0;
 	size_t n = (size_t)m->T * d;
 	SFX(net_mark)(m, NET_PH_ROUTING);
 	m->ops->linear_fwd(m->o.precision, false, m->T, d, E, a->n2, SFX(W)(m, b->router), a->s);
@@ -129,6 +130,8 @@ static int SFX(net_moe_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 			o[j] += wt * y[j];
 	}
 	SFX(net_mark)(m, NET_PH_OTHER);
+	/* the experts' down projections are row-parallel (ETP = TP): partial sums */
+	SFX(net_tp_sum)(m, a->out, n);
 	for (size_t j = 0; j < n; j++)
 		a->out[j] += a->h[j];
 	st->balance_loss += SFX(net_balance_fwd)(m, i);
@@ -195,7 +198,8 @@ static void SFX(net_moe_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *
 	const struct net_block *b = &m->L->blk[i];
 	const struct SFX(net_act) *a = &m->A[i];
 	int E = (int)c->routed_experts, K = (int)c->activated_experts, d = m->d, T = m->T;
-	int im = (int)c->moe_inter_dim, is = im * (int)c->shared_experts;
+	int im = (int)m->L->t[b->experts].rows;
+	int is = b->sh_gate >= 0 ? (int)m->L->t[b->sh_gate].rows : 0;
 	size_t TK = (size_t)T * K;
 	REAL *dey = sc, *dxp = dey + TK * d, *dea = dxp + TK * d, *deb = dea + TK * im;
 	REAL *dsa = deb + TK * im, *dsb = dsa + (size_t)T * is, *dw = dsb + (size_t)T * is;
@@ -229,6 +233,10 @@ static void SFX(net_moe_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *
 		for (int j = 0; j < d; j++)
 			o[j] += dxp[r * d + j];
 	}
+	/* under TP the expert outputs were partial: so are dw (their dot products with
+	 * dout) and the experts' input gradient; the router's part is added once after */
+	SFX(net_tp_sum)(m, dn2, (size_t)T * d);
+	SFX(net_tp_sum)(m, dw, TK);
 	SFX(net_gate_bwd)(m, i, dw, ds);
 	m->ops->linear_bwd(m->o.precision, false, T, d, E, a->n2, SFX(W)(m, b->router), ds, dn2,
 			   true, SFX(G)(m, b->router));
