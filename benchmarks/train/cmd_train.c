@@ -489,6 +489,10 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 		 "%.4f -> %.4f (best %.4f) nats/%s", opt.preset, opt.precision, n,
 		 last ? last->tokens : 0.0, med, first, last ? last->val_loss : NAN, best,
 		 t->bpe ? "token" : "byte");
+	size_t k = strlen(lines);
+	if (t->dp.lay.tp > 1 && k < sizeof(lines))
+		snprintf(lines + k, sizeof(lines) - k, "; tp %d: %.2f s in TP collectives (rank 0)",
+			 t->dp.lay.tp, t->dp.tp_comm_s);
 	ctx->failures += pass ? 0 : 1;
 	return train_summary(ctx->doc, c, lines);
 }
