@@ -11,7 +11,7 @@ static void SFX(net_head_bwd)(struct SFX(net) *m, int k, const REAL *x, int norm
 {
 	size_t V = (size_t)m->L->t[m->L->head].rows, T = (size_t)m->T;
 	const REAL *fin = m->fin + (size_t)k * T * m->d;
-	const REAL *dlog = m->dlog + (size_t)k * T * (size_t)m->L->cfg.vocab;
+	const REAL *dlog = m->dlog + (size_t)k * T * V;
 	SFX(net_mark)(m, NET_PH_DENSE);
 	m->ops->linear_bwd(m->o.precision, false, m->T, m->d, (int)V, fin, SFX(W)(m, m->L->head),
 			   dlog, tmp, false, SFX(G)(m, m->L->head));

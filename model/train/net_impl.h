@@ -73,7 +73,8 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
 	size_t T = (size_t)m->T, d = (size_t)m->d, E = (size_t)cf->routed_experts;
-	size_t K = (size_t)cf->activated_experts, im = (size_t)cf->moe_inter_dim;
+	size_t tp = (size_t)m->L->part.tp;   /* a TP rank keeps its slice of the widths */
+	size_t K = (size_t)cf->activated_experts, im = (size_t)cf->moe_inter_dim / tp;
 	size_t is = im * (size_t)cf->shared_experts;
 	size_t ws = b->mla ? mla_workspace_count(&m->mla, m->B, m->S)
 			   : gqa_workspace_count(&m->gqa, m->B, m->S);
@@ -85,7 +86,7 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 	a->n2 = SFX(take)(c, T * d);
 	a->out = SFX(take)(c, T * d);
 	if (!b->moe) {
-		size_t ni = (size_t)cf->inter_dim;
+		size_t ni = (size_t)cf->inter_dim / tp;
 		a->a = SFX(take)(c, T * ni);
 		a->b = SFX(take)(c, T * ni);
 		a->act = SFX(take)(c, T * ni);
@@ -109,8 +110,9 @@ static size_t SFX(net_scratch_count)(const struct SFX(net) *m)
 {
 	const struct model_config *cf = &m->L->cfg;
 	size_t T = (size_t)m->T, d = (size_t)m->d, E = (size_t)cf->routed_experts;
-	size_t K = (size_t)cf->activated_experts, im = (size_t)cf->moe_inter_dim;
-	size_t is = im * (size_t)cf->shared_experts, ni = (size_t)cf->inter_dim;
+	size_t tp = (size_t)m->L->part.tp;
+	size_t K = (size_t)cf->activated_experts, im = (size_t)cf->moe_inter_dim / tp;
+	size_t is = im * (size_t)cf->shared_experts, ni = (size_t)cf->inter_dim / tp;
 	size_t dense = 3 * T * ni;
 	size_t moe = 2 * T * K * d + 3 * T * K * im + 3 * T * is + T * K + T * E;
 	return 6 * T * d + (dense > moe ? dense : moe);
@@ -120,7 +122,8 @@ static size_t SFX(net_scratch_count)(const struct SFX(net) *m)
 static size_t SFX(net_carve_all)(struct SFX(net) *m, REAL *base)
 {
 	struct SFX(carve) c = { base, 0 };
-	size_t T = (size_t)m->T, d = (size_t)m->d, V = (size_t)m->L->cfg.vocab;
+	size_t T = (size_t)m->T, d = (size_t)m->d;
+	size_t V = (size_t)(m->L->cfg.vocab / m->L->part.tp);   /* this TP rank's logits */
 	for (int i = 0; i < m->L->blocks; i++)
 		SFX(net_block_acts)(m, i, &c);
 	for (int k = 0; k < m->D; k++) {
@@ -593,7 +596,7 @@ static double SFX(net_head_fwd)(struct SFX(net) *m, int k, const REAL *x, int no
 	const struct net_tensor *h = &m->L->t[m->L->head];
 	size_t V = (size_t)h->rows, T = (size_t)m->T;
 	REAL *fin = m->fin + (size_t)k * T * m->d;
-	REAL *lg = m->dlog + (size_t)k * T * (size_t)m->L->cfg.vocab;
+	REAL *lg = m->dlog + (size_t)k * T * V;
 	SFX(rmsnorm_fwd)(m->T, m->d, x, m->d, SFX(W)(m, norm), m->o.norm_eps, fin);
 	SFX(net_mark)(m, NET_PH_DENSE);
 	m->ops->linear_fwd(m->o.precision, false, m->T, m->d, (int)V, fin,
