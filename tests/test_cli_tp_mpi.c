@@ -8,8 +8,10 @@
  * its final weights (--save gathers the whole tensors; st_compare.py) within 1e-5 per
  * tensor in relative L2 norm, no element off by more than 2 * sum of the step learning
  * rates (AdamW, see test_cli_dp_mpi.c). These are FP32 sums taken in another order: the
- * runs measured ~1e-9 (losses) and ~2e-6 (weights). --init-from under tp2 cuts the
- * slices out of a whole checkpoint: training on from it equals one rank doing the same.
+ * runs measured ~1e-9 (losses) and ~2e-6 (weights). The TP ranks' copies of the
+ * replicated tensors are compared at --save: bit-equal (tp_replica_spread 0).
+ * --init-from under tp2 cuts the slices out of a whole checkpoint: training on from it
+ * equals one rank doing the same.
  * step: `step`'s own FP64 check passes under tp2 (the FP64 model sliced alike) and fails
  * with a planted gradient error (exit 1); the record names tp 2 and its TP time.
  * refuse: a TP size not dividing the heads, and experts under --tp without --etp equal
@@ -60,8 +62,11 @@ static void expect_equal(const char *preset, const char *extra, int n)
 	ck_assert_msg(figure("normrel ") <= 1e-5, "%s: %s", preset, out);
 	ck_assert_msg(figure("maxabs ") <= 2 * LR_SUM, "%s: %s", preset, out);
 	ck_assert_int_eq(sh("python3 -c 'import json; r=json.load(open(\"tp.json\"))[\"records\"][0]; "
-			    "print(\"tp\", r[\"params\"][\"tp\"], \"tpcomm\", r[\"metrics\"][\"tp_comm_s\"])'"), 0);
+			    "m=r[\"metrics\"]; print(\"tp\", r[\"params\"][\"tp\"], \"tpcomm\", "
+			    "m[\"tp_comm_s\"], \"spread\", m[\"tp_replica_spread\"])'"), 0);
 	ck_assert_msg(strstr(out, "tp 2 tpcomm") && figure("tpcomm ") > 0, "%s", out);
+	/* the replicated tensors (norms, LoRA down-projections, router) stayed equal */
+	ck_assert_msg(strstr(out, "spread 0\n"), "%s", out);
 }
 
 START_TEST(tp2_v3_tiny_equals_one_rank)

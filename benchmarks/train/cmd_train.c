@@ -97,6 +97,7 @@ struct trainer {
 	struct train_curve curve;
 	struct train_dp dp;
 	int micro, n_micro, per_rank;   /* sequences per forward, forwards per rank-step */
+	double tp_spread;               /* TP replicas' largest difference at --save (NaN: none) */
 	bool moe;
 };
 
@@ -225,7 +226,7 @@ static int train_save(struct trainer *t, bool force)
 	memset(&W, 0, sizeof(W));
 	/* under TP the TP group gathers the whole tensors first (collective) */
 	if (t->dp.lay.tp > 1) {
-		err = train_tp_whole(&t->dp, L, w, &W, &ww);
+		err = train_tp_whole(&t->dp, L, w, &W, &ww, &t->tp_spread);
 		L = &W;
 		w = ww;
 	}
@@ -474,6 +475,7 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON_AddNumberToObject(pm, "micro_batch", (double)t->micro);
 	result_set_metric(r, "dp_comm_s", t->dp.comm_s);
 	result_set_metric(r, "tp_comm_s", t->dp.tp_comm_s);
+	result_set_metric(r, "tp_replica_spread", t->tp_spread);
 	cJSON_AddNumberToObject(pm, "tp", (double)t->dp.lay.tp);
 	result_set_metric(r, "tokens_per_s", med);
 	result_set_metric(r, "model_flops_per_token", t->flops_per_token);
@@ -515,6 +517,7 @@ static int train_run(struct run_ctx *ctx)
 	struct trainer t;
 	char why[512];
 	memset(&t, 0, sizeof(t));
+	t.tp_spread = NAN;
 	bool quiet = ctx->opts->quiet;
 	int err = MB_ERR_ARG;
 	/* a kept --save is refused before any work, on every rank alike */

@@ -120,10 +120,11 @@ int train_dp_gather(struct train_dp *d, float *x);
 const struct net_tp_comm *train_dp_tp(struct train_dp *d);
 /* train_tp_whole makes *W (a layout of this rank's part with tp 1) and *ww (malloc'd)
  * hold the whole tensors of the part's TP slices w, gathered over the TP group
- * (collective). train_tp_load fills the slices w from a checkpoint of the whole
+ * (collective; the replicated tensors are tp_rank 0's, and *spread is the largest
+ * difference between the TP ranks' copies of them, 0 when they agree). train_tp_load fills the slices w from a checkpoint of the whole
  * tensors. MB_OK or MB_ERR_* (why says which, for the load). */
 int train_tp_whole(struct train_dp *d, const struct net_layout *L, float *w,
-		   struct net_layout *W, float **ww);
+		   struct net_layout *W, float **ww, double *spread);
 int train_tp_load(const struct net_layout *L, float *w, const char *path, char *why,
 		  size_t why_len);
 /* train_dp_mean averages n doubles over the DP group in place (losses). */

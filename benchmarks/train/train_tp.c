@@ -20,12 +20,44 @@ static int whole_layout(const struct net_layout *L, struct net_layout *W)
 	return net_layout_build_part(&L->cfg, &p, W, NULL, 0);
 }
 
-int train_tp_whole(struct train_dp *d, const struct net_layout *L, float *w,
-		   struct net_layout *W, float **ww)
+/* replica_spread returns in *spread the largest difference between the TP ranks' copies
+ * of the replicated tensors of L (the backward leaves them identical gradients, so the
+ * copies must stay equal: the check of it). Collective over the TP group. */
+static int replica_spread(struct train_dp *d, const struct net_layout *L, const float *w,
+			  double *spread)
 {
-	int err = whole_layout(L, W);
+	size_t n = 0, at = 0;
+	for (int i = 0; i < L->n; i++)
+		if (L->t[i].rows == L->t[i].full_rows && L->t[i].cols == L->t[i].full_cols)
+			n += (size_t)(L->t[i].rows * L->t[i].cols);
+	float *x = calloc(n ? 2 * n : 1, sizeof(float));
+	if (!x)
+		return MB_ERR_NOMEM;
+	for (int i = 0; i < L->n; i++) {
+		const struct net_tensor *t = &L->t[i];
+		if (t->rows != t->full_rows || t->cols != t->full_cols)
+			continue;
+		for (size_t j = 0; j < (size_t)(t->rows * t->cols); j++, at++) {
+			x[at] = w[t->off + j];
+			x[n + at] = -w[t->off + j];
+		}
+	}
+	/* the maximum of x and of -x: the largest and the smallest copy of each element */
+	int err = comm_allreduce(d->tp, x, x, 2 * n, COMM_F32, COMM_MAX);
+	*spread = 0;
+	for (size_t j = 0; j < n && !err; j++)
+		*spread = (double)x[j] + (double)x[n + j] > *spread ? (double)x[j] + x[n + j]
+								     : *spread;
+	free(x);
+	return err;
+}
+
+int train_tp_whole(struct train_dp *d, const struct net_layout *L, float *w,
+		   struct net_layout *W, float **ww, double *spread)
+{
+	int err = replica_spread(d, L, w, spread);
 	*ww = NULL;
-	if (err)
+	if (err || (err = whole_layout(L, W)))
 		return err;
 	*ww = calloc(W->total ? W->total : 1, sizeof(float));
 	if (!*ww)
