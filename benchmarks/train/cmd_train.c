@@ -204,9 +204,7 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	if (!t->tok || net_create_f32(&t->L, &t->no, t->micro, (int)opt.seq, seed, &t->m))
 		return cli_error("use a smaller --batch or --seq", "out of memory for the model");
 	net_tp_set_f32(t->m, train_dp_tp(&t->dp));
-	/* under TP the file holds the whole tensors: each rank cuts its slices out */
-	if (opt.init_from && (t->dp.lay.tp > 1 ? train_tp_load : net_load)(&t->L,
-			net_params_f32(t->m), opt.init_from, why, sizeof(why)))
+	if (opt.init_from && net_load(&t->L, net_params_f32(t->m), opt.init_from, why, sizeof(why)))
 		return cli_error("--init-from needs a checkpoint of the same preset and --vocab",
 				 "--init-from: %s", why);
 	return 0;
@@ -216,33 +214,25 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
  * (FILE.safetensors -> FILE.bpe.json). Returns 0 or the exit status. */
 static int train_save(struct trainer *t, bool force)
 {
-	char why[512], path[1100];
+	char why[512] = "", path[1100];
 	if (!opt.save)
 		return 0;
-	struct net_layout W;
-	const struct net_layout *L = &t->L;
-	float *ww = NULL, *w = net_params_f32(t->m);
-	int err = MB_OK;
-	memset(&W, 0, sizeof(W));
-	/* under TP the TP group gathers the whole tensors first (collective) */
-	if (t->dp.lay.tp > 1) {
-		err = train_tp_whole(&t->dp, L, w, &W, &ww, &t->tp_spread);
-		L = &W;
-		w = ww;
-	}
-	/* rank 0 writes (every rank holds the same weights) */
-	if (err || !mpi_world_is_root())
-		goto done;
-	if (!force && access(opt.save, F_OK) == 0)
-		err = cli_error("pass --force, or choose another --save", "--save: %s exists",
-				opt.save);
-	else if (net_save(L, w, opt.save, why, sizeof(why)))
-		err = cli_error(NULL, "--save: %s", why);
-done:
-	free(ww);
-	net_layout_free(&W);
+	/* the TP ranks' copies of the replicated tensors must agree (collective) */
+	if (t->dp.lay.tp > 1 && train_tp_spread(&t->dp, &t->L, net_params_f32(t->m),
+						&t->tp_spread))
+		return cli_error(NULL, "--save: the TP ranks' replicated tensors not compared");
+	/* every rank sends its part, rank 0 writes the whole model (or, refusing to
+	 * replace a file that appeared meanwhile, takes the parts and drops them) */
+	bool kept = mpi_world_is_root() && !force && access(opt.save, F_OK) == 0;
+	int err = train_dp_save(&t->dp, &t->L, net_params_f32(t->m), kept ? NULL : opt.save, why,
+				sizeof(why));
+	if (!mpi_world_is_root())
+		return err ? 2 : 0;
+	if (kept)
+		return cli_error("pass --force, or choose another --save", "--save: %s exists",
+				 opt.save);
 	if (err)
-		return err;
+		return cli_error(NULL, "--save: %s", why);
 	if (!t->bpe)
 		return 0;
 	size_t n = strlen(opt.save), k = strlen(".safetensors");

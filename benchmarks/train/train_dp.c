@@ -146,14 +146,17 @@ const struct net_tp_comm *train_dp_tp(struct train_dp *d)
 	return d->lay.tp > 1 ? &d->tpc : NULL;
 }
 
-void train_dp_part(const struct train_dp *d, const struct model_config *cfg, struct net_part *p)
+void train_dp_part_of(const struct train_dp *d, const struct model_config *cfg, int rank,
+		      struct net_part *p)
 {
-	int pp = d->lay.pp, s = d->me.pp, layers = (int)cfg->layers;
+	struct layout_coords c;
+	layout_coords_of(&d->lay, rank, &c);
+	int pp = d->lay.pp, s = c.pp, layers = (int)cfg->layers;
 	net_part_whole(p);
 	p->tp = d->lay.tp;
-	p->tp_rank = d->me.tp;
+	p->tp_rank = c.tp;
 	p->ep = d->lay.ep;
-	p->ep_rank = d->me.ep;
+	p->ep_rank = c.ep;
 	if (pp == 1)
 		return;
 	p->n_ranges = 1;
@@ -162,6 +165,54 @@ void train_dp_part(const struct train_dp *d, const struct model_config *cfg, str
 	p->head = s == pp - 1;
 	/* the last stage keeps a copy of the embedding when MTP embeds or the head is tied */
 	p->embed = s == 0 || (p->head && (cfg->mtp_depth > 0 || cfg->tied_embeddings));
+}
+
+void train_dp_part(const struct train_dp *d, const struct model_config *cfg, struct net_part *p)
+{
+	train_dp_part_of(d, cfg, comm_rank(d->world), p);
+}
+
+/* collect_from receives world rank r's part into the whole model's weights w. */
+static int collect_from(struct train_dp *d, const struct net_layout *W, float *w, int r,
+			char *why, size_t why_len)
+{
+	struct net_part part;
+	struct net_layout P;
+	train_dp_part_of(d, &W->cfg, r, &part);
+	int err = net_layout_build_part(&W->cfg, &part, &P, why, why_len);
+	if (err)
+		return err;
+	float *buf = malloc((P.total ? P.total : 1) * sizeof(float));
+	err = buf ? comm_recv(d->world, buf, P.total, COMM_F32, r) : MB_ERR_NOMEM;
+	if (!err && net_place(W, w, &P, buf))
+		err = (snprintf(why, why_len, "rank %d's part does not fit the model", r), MB_ERR_ARG);
+	free(buf);
+	net_layout_free(&P);
+	return err;
+}
+
+int train_dp_save(struct train_dp *d, const struct net_layout *L, const float *w,
+		  const char *path, char *why, size_t why_len)
+{
+	bool split = d->lay.tp > 1 || d->lay.pp > 1 || d->lay.ep > 1 || d->lay.etp > 1;
+	int me = comm_rank(d->world);
+	if (!split)
+		return me == 0 && path ? net_save(L, w, path, why, why_len) : MB_OK;
+	if (me != 0)
+		return comm_send(d->world, w, L->total, COMM_F32, 0);
+	struct net_layout W;
+	int err = net_layout_build(&L->cfg, &W, why, why_len);
+	if (err)
+		return err;
+	float *whole = calloc(W.total, sizeof(float));
+	err = whole ? net_place(&W, whole, L, w) : MB_ERR_NOMEM;
+	for (int r = 1; r < d->lay.world && !err; r++)
+		err = collect_from(d, &W, whole, r, why, why_len);
+	if (!err && path)
+		err = net_save(&W, whole, path, why, why_len);
+	free(whole);
+	net_layout_free(&W);
+	return err;
 }
 
 /* region_init sizes region r: [lo, hi) over group c. */
@@ -238,8 +289,10 @@ static int dp_loads(struct train_dp *d, const long **load_out)
 {
 	int err = MB_OK;
 	size_t n = (size_t)d->blocks * (size_t)d->experts;
+	double t0 = timer_now();
 	if (n && d->size > 1)
 		err = comm_allreduce(d->dp, d->load, d->load, n, COMM_I64, COMM_SUM);
+	d->comm_s += timer_now() - t0;
 	for (int b = 0; b < d->blocks; b++) {
 		const long *l = d->load + (size_t)b * (size_t)d->experts;
 		bool any = false;
@@ -256,9 +309,11 @@ static int region_reduce(struct train_dp *d, const struct net_layout *L, struct 
 			 float inv, float *g, double *ss)
 {
 	int err = MB_OK;
+	double t0 = timer_now();
 	if (d->zero1 && q->size > 1) {
 		float *mine = q->buf + (q->own_lo - q->lo);
 		err = comm_reduce_scatter(q->c, q->acc, mine, q->shard, COMM_F32, COMM_SUM);
+		d->comm_s += timer_now() - t0;
 		for (size_t j = q->own_lo; j < q->own_hi && !err; j++)
 			g[j] = mine[j - q->own_lo] * inv;
 		*ss = err ? 0 : net_grad_sumsq_range(L, g, q->own_lo, q->own_hi);
@@ -266,6 +321,7 @@ static int region_reduce(struct train_dp *d, const struct net_layout *L, struct 
 	}
 	if (q->size > 1 && q->hi > q->lo)
 		err = comm_allreduce(q->c, q->acc, q->acc, q->hi - q->lo, COMM_F32, COMM_SUM);
+	d->comm_s += timer_now() - t0;
 	for (size_t j = q->lo; j < q->hi && !err; j++)
 		g[j] = q->acc[j - q->lo] * inv;
 	*ss = err || q->rank != 0 ? 0 : net_grad_sumsq_range(L, g, q->lo, q->hi);
@@ -284,7 +340,9 @@ static int region_update(struct train_dp *d, const struct net_layout *L, struct 
 	}
 	net_adamw_range(L, a, t, scale, q->own_lo, q->own_hi, w, g, m, v);
 	memcpy(q->acc, w + q->own_lo, (q->own_hi - q->own_lo) * sizeof(float));
+	double t0 = timer_now();
 	int err = comm_allgather(q->c, q->acc, q->buf, q->shard, COMM_F32);
+	d->comm_s += timer_now() - t0;
 	if (!err)
 		memcpy(w + q->lo, q->buf, (q->hi - q->lo) * sizeof(float));
 	return err;
@@ -295,13 +353,14 @@ int train_dp_step(struct train_dp *d, const struct net_layout *L, const struct n
 		  double *norm)
 {
 	float inv = 1.0f / (float)(d->size * (d->micro_done ? d->micro_done : 1));
-	double t0 = timer_now(), ss[2] = { 0, 0 };
+	double ss[2] = { 0, 0 };
 	int err = dp_loads(d, load_out);
 	for (int r = 0; r < 2 && !err; r++)
 		err = region_reduce(d, L, &d->reg[r], inv, g, &ss[r]);
-	double sum = ss[0] + ss[1];
+	double sum = ss[0] + ss[1], t0 = timer_now();
 	if (!err && d->lay.world > 1)
 		err = comm_host_allreduce_f64(d->world, &sum, 1, COMM_SUM);
+	d->comm_s += timer_now() - t0;
 	*norm = sqrt(sum);
 	double scale = net_clip_scale(a, *norm);
 	size_t at = 0;   /* ZeRO-1's moments hold the owned shards alone, dense first */
@@ -311,7 +370,6 @@ int train_dp_step(struct train_dp *d, const struct net_layout *L, const struct n
 		err = region_update(d, L, q, a, t, scale, w, g, m + k, v + k);
 		at += q->own_hi - q->own_lo;
 	}
-	d->comm_s += timer_now() - t0;
 	d->micro_done = 0;
 	return err;
 }

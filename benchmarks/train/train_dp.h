@@ -88,8 +88,18 @@ int train_dp_layout(struct train_grid *g, long batch, long micro, const struct m
  * collective). MB_OK or MB_ERR_*. */
 int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
 		  const struct model_config *cfg, double timeout_s, char *why, size_t why_len);
-/* train_dp_part fills the part of the model this rank holds. */
+/* train_dp_part fills the part of the model this rank holds; train_dp_part_of that of
+ * world rank `rank` (what rank 0 needs to place another rank's weights). */
 void train_dp_part(const struct train_dp *d, const struct model_config *cfg, struct net_part *p);
+void train_dp_part_of(const struct train_dp *d, const struct model_config *cfg, int rank,
+		      struct net_part *p);
+/* train_dp_save writes the whole model to path (safetensors, atomically) on world rank 0:
+ * its own weights when every rank holds the whole model, else every rank's part
+ * gathered there and placed by name (slices at their origin; copies held twice, equal,
+ * written once); path NULL: gathered, not written. Collective over the world; MB_OK or
+ * the error (why on rank 0). */
+int train_dp_save(struct train_dp *d, const struct net_layout *L, const float *w,
+		  const char *path, char *why, size_t why_len);
 /* train_dp_buffers sizes the regions and buffers for this rank's layout L. */
 int train_dp_buffers(struct train_dp *d, const struct net_layout *L);
 void train_dp_close(struct train_dp *d);
@@ -118,15 +128,12 @@ int train_dp_gather(struct train_dp *d, float *x);
 /* train_dp_tp returns the TP collectives to hand the model (net_tp_set), timed into
  * tp_comm_s; NULL when TP is 1. */
 const struct net_tp_comm *train_dp_tp(struct train_dp *d);
-/* train_tp_whole makes *W (a layout of this rank's part with tp 1) and *ww (malloc'd)
- * hold the whole tensors of the part's TP slices w, gathered over the TP group
- * (collective; the replicated tensors are tp_rank 0's, and *spread is the largest
- * difference between the TP ranks' copies of them, 0 when they agree). train_tp_load fills the slices w from a checkpoint of the whole
- * tensors. MB_OK or MB_ERR_* (why says which, for the load). */
-int train_tp_whole(struct train_dp *d, const struct net_layout *L, float *w,
-		   struct net_layout *W, float **ww, double *spread);
-int train_tp_load(const struct net_layout *L, float *w, const char *path, char *why,
-		  size_t why_len);
+/* train_tp_spread sets *spread to the largest difference between the TP ranks' copies
+ * of the replicated tensors of L (norms, LoRA down-projections, router: the backward
+ * gives them equal gradients, so the copies must stay bit-equal: 0). Collective over the
+ * TP group. */
+int train_tp_spread(struct train_dp *d, const struct net_layout *L, const float *w,
+		    double *spread);
 /* train_dp_mean averages n doubles over the DP group in place (losses). */
 int train_dp_mean(struct train_dp *d, double *x, int n);
 /* train_dp_max takes the maximum of n doubles over the world in place (step times). */

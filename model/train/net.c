@@ -21,6 +21,8 @@
 #define OPS net_ops_f32
 #define EXP expf
 #define TP_SUM sum_f32
+/* the attention blocks' projections take the run's precision (net_ops.c) */
+#define ATTN_ROUND(p) net_attn_round(p)
 #include "net_impl.h"
 #include "net_bwd_impl.h"
 #undef REAL
@@ -29,6 +31,7 @@
 #undef OPS
 #undef EXP
 #undef TP_SUM
+#undef ATTN_ROUND
 
 #define REAL double
 #define SFX(name) name##_f64
@@ -36,6 +39,7 @@
 #define OPS net_ops_f64
 #define EXP exp
 #define TP_SUM sum_f64
+#define ATTN_ROUND(p) ((void)(p), (const struct attn_round *)NULL)
 #include "net_impl.h"
 #include "net_bwd_impl.h"
 #undef REAL
@@ -44,6 +48,7 @@
 #undef OPS
 #undef EXP
 #undef TP_SUM
+#undef ATTN_ROUND
 
 int net_create_f32(const struct net_layout *L, const struct net_options *o, int batch,
 		   int seq, uint64_t seed, struct net_f32 **out)

@@ -219,18 +219,16 @@ const long *net_expert_load_f32(const struct net_f32 *m, int block);
 /* ---- checkpoints (net_ckpt.c) ---- */
 /* net_save writes every tensor of w under its Hugging Face name and shape, F32, to a
  * safetensors file (atomically). net_load reads one back into w, refusing a file with a
- * tensor this layout lacks, without one it has, or of another shape (why names the
- * tensor: MB_ERR_PARSE, MB_ERR_ARG), besides safetensors.h's own errors. */
+ * tensor the model lacks, without one this layout has, or of another shape (why names
+ * the tensor: MB_ERR_PARSE, MB_ERR_ARG), besides safetensors.h's own errors; a part's
+ * layout takes its tensors (its slices of them) from a whole model's file. */
 int net_save(const struct net_layout *L, const float *w, const char *path, char *why,
 	     size_t why_len);
 int net_load(const struct net_layout *L, float *w, const char *path, char *why,
 	     size_t why_len);
-/* net_slices_copy moves the tensors of part layout P (weights wp) to or from the tensors
- * of the same names in W (ww), whose tensors are whole (a layout of the same part with
- * tp 1): to_whole places each slice at its row0/col0 (the rest of ww untouched), else
- * each slice is cut out of ww. MB_ERR_ARG when W lacks a tensor or a shape differs. */
-int net_slices_copy(const struct net_layout *P, float *wp, const struct net_layout *W,
-		    float *ww, bool to_whole);
+/* net_place copies the tensors of part P's weights p into the whole layout W's weights
+ * w, each at its slice (by name); MB_ERR_ARG when a tensor is not in W. */
+int net_place(const struct net_layout *W, float *w, const struct net_layout *P, const float *p);
 
 /* ---- optimizer (net_optim.c) ---- */
 struct net_adamw {
