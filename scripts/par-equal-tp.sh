@@ -42,7 +42,8 @@ print("%.2e %d %.3f" % (max(d), flip, tp))
 PY
 }
 bad=0
-printf '%-40s %5s %10s %10s %10s %9s  %s\n' layout ranks loss_rel weight_rel elem_abs tp_comm_s routing
+printf '%-48s %5s %10s %10s %10s %9s  %s\n' layout ranks loss_rel weight_rel elem_abs tp_comm_s \
+	"routing; tensor of weight_rel"
 for row in "2:v3-tiny:--tp 2 --etp 2" "4:v3-tiny:--tp 2 --etp 2" \
 	   "4:v3-tiny:--tp 2 --etp 2 --zero1" "4:v3-tiny:--tp 2 --etp 2 --zero1 --micro-batch 1" \
 	   "4:v3-tiny:--tp 4 --etp 4" "2:llama3-tiny:--tp 2" "4:llama3-tiny:--tp 4" \
@@ -55,14 +56,15 @@ for row in "2:v3-tiny:--tp 2 --etp 2" "4:v3-tiny:--tp 2 --etp 2" \
 	st=$(python3 "$src/tests/st_compare.py" one-$p.safetensors tp.safetensors)
 	wr=$(echo "$st" | awk '/normrel/ {print $2}')
 	ea=$(echo "$st" | awk '/maxabs/ {print $2}')
+	wt=$(echo "$st" | awk '/normrel/ {print $3}')
 	how="same experts every step"
 	[ "$p" = llama3-tiny ] && how="dense"
 	if [ "$flip" != 0 ]; then
 		how="a tie routed differently at step $flip (losses compared before it)"
 		wr="n/a" ea="n/a"
 	fi
-	printf '%-40s %5s %10s %10s %10s %9s  %s\n' "$p $extra" "$np" "$lr" "$wr" "$ea" "$tps" \
-		"$how"
+	printf '%-48s %5s %10s %10s %10s %9s  %s\n' "$p $extra" "$np" "$lr" "$wr" "$ea" "$tps" \
+		"$how; $wt"
 	if ! python3 -c "import sys; sys.exit(0 if $lr <= 1e-5 and ('$wr' == 'n/a' or
 		float('$wr') <= 5e-5) else 1)"; then
 		bad=1

@@ -32,6 +32,27 @@
  * linear layer outside the kept-high components (embedding, head, gate, norms,
  * attention core); see net_ops.c for what the attention blocks get.
  *
+ * Tensor parallelism (a part with tp > 1; Megatron-LM's column/row parallel linears):
+ * a TP rank holds its heads' rows of q_b / q_proj, kv_b, k and v (column-parallel) and
+ * their columns of o_proj (row-parallel), its slice of the SwiGLU width of the dense FFN,
+ * the shared experts and every held routed expert (gate/up by rows, down by columns:
+ * ETP = TP), and its rows of the vocabulary of the embedding and the head. The attention
+ * kernels run unchanged on a block of heads / tp heads. The rest is replicated: norms,
+ * the MLA LoRA down-projections (q_a, kv_a_proj_with_mqa) and their norms, the router
+ * and its bias, the MTP projection; GQA's k and v too when tp exceeds the kv heads (each
+ * rank then uses the kv head of its query heads). The forward sums the partial outputs
+ * of the row-parallel layers (attention, FFN, MoE) and the embedding (zeros outside a
+ * rank's rows) over the TP group; the cross-entropy reduces each token's maximum, sum of
+ * exponentials and target logit over the group and keeps the logits' gradient local.
+ * The backward sums the partial input gradients of the column-parallel layers and of
+ * the head, and the gating weights' gradient (dot products with partial expert outputs)
+ * before the router's; the replicated tensors fed by a rank's heads alone (tp_partial:
+ * the LoRA down-projections, their norms, replicated k/v) get the sum of the ranks'
+ * partial gradients once at the end of the backward, so every replicated tensor ends
+ * with the same gradient on every TP rank. The collectives are the harness's
+ * (struct net_tp_comm). Under FP8 the 128x128 weight blocks of a slice are not the whole
+ * tensor's, so a TP run rounds otherwise than one rank: equality is an FP32 property.
+ *
  * Functions return MB_OK, MB_ERR_ARG or MB_ERR_NOMEM.
  */
 #ifndef MB_NET_H
