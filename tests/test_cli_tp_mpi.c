@@ -13,7 +13,8 @@
  * --init-from under tp2 cuts the slices out of a whole checkpoint: training on from it
  * equals one rank doing the same.
  * step: `step`'s own FP64 check passes under tp2 (the FP64 model sliced alike) and fails
- * with a planted gradient error (exit 1); the record names tp 2 and its TP time.
+ * with a planted gradient error (exit 1); the record names tp 2 and its TP time, and
+ * the split by cause gives each rank's tp_comm_total.
  * refuse: a TP size not dividing the heads, and experts under --tp without --etp equal
  * to it, are one error, exit 2, before any work. Built only with MPI.
  */
@@ -93,7 +94,8 @@ END_TEST
 #define STEP "--quiet --iters 2 --warmup 0 --min-time 0 --batch 4 --seq 32 --tp 2 --etp 2"
 #define PY_CHECK "python3 -c 'import json; r=json.load(open(\"s.json\"))[\"records\"][0]; " \
 	"print(\"check\", r[\"check\"][\"status\"], \"tp\", r[\"params\"][\"tp\"], " \
-	"\"tpms\", r[\"metrics\"][\"phase_tp_comm_ms\"])'"
+	"\"tpms\", r[\"metrics\"][\"phase_tp_comm_ms\"], \"ranks\", len(r[\"split\"][\"by_rank\"]), " \
+	"\"tpsplit\", min(x[\"tp_comm_total\"] for x in r[\"split\"][\"by_rank\"]))'"
 
 START_TEST(step_check_passes_under_tp2)
 {
@@ -101,6 +103,8 @@ START_TEST(step_check_passes_under_tp2)
 	ck_assert_msg(st == 0, "exited %d: %s", st, out);
 	ck_assert_int_eq(sh(PY_CHECK), 0);
 	ck_assert_msg(strstr(out, "check pass tp 2") && figure("tpms ") > 0, "%s", out);
+	/* the split by cause holds both ranks, each with its TP collectives' time */
+	ck_assert_msg(figure("ranks ") == 2 && figure("tpsplit ") > 0, "%s", out);
 }
 END_TEST
 
