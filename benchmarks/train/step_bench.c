@@ -371,8 +371,8 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		s->fig->tokens = tokens;
 		s->fig->flops_per_token = (double)fl.total;
 		net_memory_f32(s->m, &s->fig->mem);
-		if (net_memory_predict(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq, step_grid.dp,
-				       sopt.zero1, &s->fig->pred))
+		if (net_memory_predict_tp(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
+					  step_grid.dp, step_grid.tp, sopt.zero1, &s->fig->pred))
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
 	}
@@ -391,8 +391,8 @@ static int step_fits(const struct model_config *cfg)
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
 	double have = sopt.mem_limit > 0 ? (double)sopt.mem_limit
 		      : (pages > 0 && page > 0 ? (double)pages * (double)page : INFINITY);
-	if (net_memory_predict(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq, step_grid.dp,
-			       sopt.zero1, &w))
+	if (net_memory_predict_tp(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
+				  step_grid.dp, step_grid.tp, sopt.zero1, &w))
 		return MB_OK;   /* net_layout_build reports what is wrong with the config */
 	double need = 2 * (w.weight_bytes + w.grad_bytes + w.optimizer_bytes) +
 		      3 * w.activation_bytes;

@@ -305,6 +305,11 @@ void net_memory_f32(const struct net_f32 *m, struct net_memory *out);
 struct model_memory;
 int net_memory_predict(const struct model_config *cfg, int batch, int seq, int dp, bool zero1,
 		       struct model_memory *out);
+/* net_memory_predict_tp is net_memory_predict for one rank of tp TP ranks (its slices;
+ * memory.c splits the activations over TP as sequence parallelism would, which this
+ * step does not: the activations' ratio exceeds 1 under TP). */
+int net_memory_predict_tp(const struct model_config *cfg, int batch, int seq, int dp, int tp,
+			  bool zero1, struct model_memory *out);
 /* net_memory_ratios: measured over predicted for weights, grads, optimizer,
  * activations (NaN for scratch, which memory.c does not model). */
 #define NET_MEM_TERMS 5

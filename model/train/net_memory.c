@@ -15,6 +15,12 @@
 int net_memory_predict(const struct model_config *cfg, int batch, int seq, int dp, bool zero1,
 		       struct model_memory *out)
 {
+	return net_memory_predict_tp(cfg, batch, seq, dp, 1, zero1, out);
+}
+
+int net_memory_predict_tp(const struct model_config *cfg, int batch, int seq, int dp, int tp,
+			  bool zero1, struct model_memory *out)
+{
 	struct model_layout lay;
 	/* one GPU, FP32 weights that are also the master copy, FP32 gradients, moments and
 	 * activations: what the CPU step keeps (net.h) */
@@ -30,6 +36,13 @@ int net_memory_predict(const struct model_config *cfg, int batch, int seq, int d
 	 * with ep 1 the expert-data-parallel group is the DP group */
 	lay.dp = dp > 0 ? dp : 1;
 	lay.zero1 = zero1 && lay.dp > 1;
+	/* NOTE: memory.c keeps experts whole (expert TP 1) and shards them over EP; this
+	 * step slices each over the TP ranks (ETP = TP), the same bytes per rank as EP = TP
+	 * with EDP = DP. Its activations are split over TP (sequence parallelism): this
+	 * step keeps the residual stream, norms and router whole on every TP rank. */
+	lay.tp = tp > 0 ? tp : 1;
+	if (cfg->routed_experts > 0)
+		lay.ep = lay.tp;
 	return model_memory_per_gpu(cfg, &lay, out, NULL, 0);
 }
 
