@@ -12,9 +12,9 @@
  * replicated tensors are compared at --save: bit-equal (tp_replica_spread 0).
  * --init-from under tp2 cuts the slices out of a whole checkpoint: training on from it
  * equals one rank doing the same.
- * step: `step`'s own FP64 check passes under tp2 (the FP64 model sliced alike) and fails
- * with a planted gradient error (exit 1); the record names tp 2 and its TP time, and
- * the split by cause gives each rank's tp_comm_total.
+ * step: `step`'s own FP64 check passes under tp2 (the FP64 model sliced alike; v3-tiny in
+ * FP32 and BF16, llama3-tiny) and fails with a planted gradient error (exit 1); the record
+ * names tp 2 and its TP time, and the split by cause gives each rank's tp_comm_total.
  * refuse: a TP size not dividing the heads, and experts under --tp without --etp equal
  * to it, are one error, exit 2, before any work. Built only with MPI.
  */
@@ -105,6 +105,13 @@ START_TEST(step_check_passes_under_tp2)
 	ck_assert_msg(strstr(out, "check pass tp 2") && figure("tpms ") > 0, "%s", out);
 	/* the split by cause holds both ranks, each with its TP collectives' time */
 	ck_assert_msg(figure("ranks ") == 2 && figure("tpsplit ") > 0, "%s", out);
+	/* BF16 against the FP64 model (its own tolerance), and GQA with k/v whole */
+	st = sh("%s -np 2 $MB step " STEP " --precision bf16 --out s.json --force", MPIRUN);
+	ck_assert_msg(st == 0, "bf16 exited %d: %s", st, out);
+	st = sh("%s -np 2 $MB step " STEP " --preset llama3-tiny --out s.json --force", MPIRUN);
+	ck_assert_msg(st == 0, "llama3-tiny exited %d: %s", st, out);
+	ck_assert_int_eq(sh(PY_CHECK), 0);
+	ck_assert_msg(strstr(out, "check pass tp 2"), "%s", out);
 }
 END_TEST
 
