@@ -237,6 +237,16 @@ START_TEST(gqa_tp_equals_whole)
 }
 END_TEST
 
+/* tensor_of returns layer 0's tensor of that kind. */
+static const struct net_tensor *tensor_of(const struct net_layout *L, const char *kind)
+{
+	char name[NET_NAME_MAX];
+	snprintf(name, sizeof(name), "model.layers.0.%s.weight", kind);
+	int i = net_find(L, name);
+	ck_assert_msg(i >= 0, "%s", name);
+	return &L->t[i];
+}
+
 START_TEST(layout_slices_and_counts_replicas_once)
 {
 	struct model_config c = tiny_moe();
@@ -249,10 +259,10 @@ START_TEST(layout_slices_and_counts_replicas_once)
 	for (int r = 0; r < 2; r++) {
 		p.tp = 2, p.tp_rank = r;
 		ck_assert_int_eq(net_layout_build_part(&c, &p, &L[r], NULL, 0), MB_OK);
-		const struct net_tensor *qb = &L[r].t[net_find(&L[r], "model.layers.0.self_attn.q_b_proj.weight")];
-		const struct net_tensor *o = &L[r].t[net_find(&L[r], "model.layers.0.self_attn.o_proj.weight")];
+		const struct net_tensor *qb = tensor_of(&L[r], "self_attn.q_b_proj");
+		const struct net_tensor *o = tensor_of(&L[r], "self_attn.o_proj");
 		const struct net_tensor *e = &L[r].t[net_find(&L[r], "model.embed_tokens.weight")];
-		const struct net_tensor *qa = &L[r].t[net_find(&L[r], "model.layers.0.self_attn.q_a_proj.weight")];
+		const struct net_tensor *qa = tensor_of(&L[r], "self_attn.q_a_proj");
 		ck_assert(qb->rows * 2 == qb->full_rows && qb->row0 == r * qb->rows);
 		ck_assert(o->cols * 2 == o->full_cols && o->col0 == r * o->cols && o->rows == c.dim);
 		ck_assert(e->rows == c.vocab / 2 && e->row0 == r * c.vocab / 2);
