@@ -120,6 +120,16 @@ const struct net_layout *net_layout_of_f32(const struct net_f32 *m)
 	return m->L;
 }
 
+void net_comm_set_f32(struct net_f32 *m, const struct net_comm *c)
+{
+	m->comm = c;
+}
+
+void net_comm_set_f64(struct net_f64 *m, const struct net_comm *c)
+{
+	m->comm = c;
+}
+
 void net_profile_set_f32(struct net_f32 *m, struct net_profile *p)
 {
 	m->prof = p;

@@ -71,7 +71,9 @@ static int SFX(net_block_bwd)(struct SFX(net) *m, int i, REAL *dres)
 	size_t Td = (size_t)m->T * m->d, ni = (size_t)m->L->cfg.inter_dim;
 	REAL *t1 = m->scratch, *t2 = t1 + Td, *rest = m->scratch + 6 * Td;
 	if (b->moe) {
-		SFX(net_moe_bwd)(m, i, dres, t1, rest);
+		int err = SFX(net_moe_bwd)(m, i, dres, t1, rest);
+		if (err)
+			return err;
 	} else {
 		SFX(net_mark)(m, NET_PH_DENSE);
 		SFX(net_swiglu_bwd)(m, m->T, (int)ni, a->n2, b->gate, b->up, b->down, a->a, a->b,
