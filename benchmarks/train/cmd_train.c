@@ -212,14 +212,20 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
  * (FILE.safetensors -> FILE.bpe.json). Returns 0 or the exit status. */
 static int train_save(struct trainer *t, bool force)
 {
-	char why[512], path[1100];
-	/* rank 0 writes (every rank holds the same weights) */
-	if (!opt.save || !mpi_world_is_root())
+	char why[512] = "", path[1100];
+	if (!opt.save)
 		return 0;
-	if (!force && access(opt.save, F_OK) == 0)
+	/* every rank sends its part, rank 0 writes the whole model (or, refusing to
+	 * replace a file that appeared meanwhile, takes the parts and drops them) */
+	bool kept = mpi_world_is_root() && !force && access(opt.save, F_OK) == 0;
+	int err = train_dp_save(&t->dp, &t->L, net_params_f32(t->m), kept ? NULL : opt.save, why,
+				sizeof(why));
+	if (!mpi_world_is_root())
+		return err ? 2 : 0;
+	if (kept)
 		return cli_error("pass --force, or choose another --save", "--save: %s exists",
 				 opt.save);
-	if (net_save(&t->L, net_params_f32(t->m), opt.save, why, sizeof(why)))
+	if (err)
 		return cli_error(NULL, "--save: %s", why);
 	if (!t->bpe)
 		return 0;

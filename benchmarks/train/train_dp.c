@@ -109,14 +109,17 @@ int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
 	return MB_OK;
 }
 
-void train_dp_part(const struct train_dp *d, const struct model_config *cfg, struct net_part *p)
+void train_dp_part_of(const struct train_dp *d, const struct model_config *cfg, int rank,
+		      struct net_part *p)
 {
-	int pp = d->lay.pp, s = d->me.pp, layers = (int)cfg->layers;
+	struct layout_coords c;
+	layout_coords_of(&d->lay, rank, &c);
+	int pp = d->lay.pp, s = c.pp, layers = (int)cfg->layers;
 	net_part_whole(p);
 	p->tp = d->lay.tp;
-	p->tp_rank = d->me.tp;
+	p->tp_rank = c.tp;
 	p->ep = d->lay.ep;
-	p->ep_rank = d->me.ep;
+	p->ep_rank = c.ep;
 	if (pp == 1)
 		return;
 	p->n_ranges = 1;
@@ -125,6 +128,54 @@ void train_dp_part(const struct train_dp *d, const struct model_config *cfg, str
 	p->head = s == pp - 1;
 	/* the last stage keeps a copy of the embedding when MTP embeds or the head is tied */
 	p->embed = s == 0 || (p->head && (cfg->mtp_depth > 0 || cfg->tied_embeddings));
+}
+
+void train_dp_part(const struct train_dp *d, const struct model_config *cfg, struct net_part *p)
+{
+	train_dp_part_of(d, cfg, comm_rank(d->world), p);
+}
+
+/* collect_from receives world rank r's part into the whole model's weights w. */
+static int collect_from(struct train_dp *d, const struct net_layout *W, float *w, int r,
+			char *why, size_t why_len)
+{
+	struct net_part part;
+	struct net_layout P;
+	train_dp_part_of(d, &W->cfg, r, &part);
+	int err = net_layout_build_part(&W->cfg, &part, &P, why, why_len);
+	if (err)
+		return err;
+	float *buf = malloc((P.total ? P.total : 1) * sizeof(float));
+	err = buf ? comm_recv(d->world, buf, P.total, COMM_F32, r) : MB_ERR_NOMEM;
+	if (!err && net_place(W, w, &P, buf))
+		err = (snprintf(why, why_len, "rank %d's part does not fit the model", r), MB_ERR_ARG);
+	free(buf);
+	net_layout_free(&P);
+	return err;
+}
+
+int train_dp_save(struct train_dp *d, const struct net_layout *L, const float *w,
+		  const char *path, char *why, size_t why_len)
+{
+	bool split = d->lay.tp > 1 || d->lay.pp > 1 || d->lay.ep > 1 || d->lay.etp > 1;
+	int me = comm_rank(d->world);
+	if (!split)
+		return me == 0 && path ? net_save(L, w, path, why, why_len) : MB_OK;
+	if (me != 0)
+		return comm_send(d->world, w, L->total, COMM_F32, 0);
+	struct net_layout W;
+	int err = net_layout_build(&L->cfg, &W, why, why_len);
+	if (err)
+		return err;
+	float *whole = calloc(W.total, sizeof(float));
+	err = whole ? net_place(&W, whole, L, w) : MB_ERR_NOMEM;
+	for (int r = 1; r < d->lay.world && !err; r++)
+		err = collect_from(d, &W, whole, r, why, why_len);
+	if (!err && path)
+		err = net_save(&W, whole, path, why, why_len);
+	free(whole);
+	net_layout_free(&W);
+	return err;
 }
 
 /* region_init sizes region r: [lo, hi) over group c. */

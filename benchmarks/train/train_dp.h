@@ -77,8 +77,18 @@ int train_dp_layout(struct train_grid *g, long batch, long micro, const struct m
  * collective). MB_OK or MB_ERR_*. */
 int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
 		  const struct model_config *cfg, double timeout_s, char *why, size_t why_len);
-/* train_dp_part fills the part of the model this rank holds. */
+/* train_dp_part fills the part of the model this rank holds; train_dp_part_of that of
+ * world rank `rank` (what rank 0 needs to place another rank's weights). */
 void train_dp_part(const struct train_dp *d, const struct model_config *cfg, struct net_part *p);
+void train_dp_part_of(const struct train_dp *d, const struct model_config *cfg, int rank,
+		      struct net_part *p);
+/* train_dp_save writes the whole model to path (safetensors, atomically) on world rank 0:
+ * its own weights when every rank holds the whole model, else every rank's part
+ * gathered there and placed by name (slices at their origin; copies held twice, equal,
+ * written once); path NULL: gathered, not written. Collective over the world; MB_OK or
+ * the error (why on rank 0). */
+int train_dp_save(struct train_dp *d, const struct net_layout *L, const float *w,
+		  const char *path, char *why, size_t why_len);
 /* train_dp_buffers sizes the regions and buffers for this rank's layout L. */
 int train_dp_buffers(struct train_dp *d, const struct net_layout *L);
 void train_dp_close(struct train_dp *d);

@@ -224,12 +224,16 @@ const long *net_expert_load_f32(const struct net_f32 *m, int block);
 /* ---- checkpoints (net_ckpt.c) ---- */
 /* net_save writes every tensor of w under its Hugging Face name and shape, F32, to a
  * safetensors file (atomically). net_load reads one back into w, refusing a file with a
- * tensor this layout lacks, without one it has, or of another shape (why names the
- * tensor: MB_ERR_PARSE, MB_ERR_ARG), besides safetensors.h's own errors. */
+ * tensor the model lacks, without one this layout has, or of another shape (why names
+ * the tensor: MB_ERR_PARSE, MB_ERR_ARG), besides safetensors.h's own errors; a part's
+ * layout takes its tensors (its slices of them) from a whole model's file. */
 int net_save(const struct net_layout *L, const float *w, const char *path, char *why,
 	     size_t why_len);
 int net_load(const struct net_layout *L, float *w, const char *path, char *why,
 	     size_t why_len);
+/* net_place copies the tensors of part P's weights p into the whole layout W's weights
+ * w, each at its slice (by name); MB_ERR_ARG when a tensor is not in W. */
+int net_place(const struct net_layout *W, float *w, const struct net_layout *P, const float *p);
 
 /* ---- optimizer (net_optim.c) ---- */
 struct net_adamw {
