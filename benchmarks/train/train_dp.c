@@ -48,10 +48,10 @@ int train_dp_layout(struct train_grid *g, long batch, long micro, const struct m
 	if (g->pp > 1)
 		return cli_error_once("leave out --pp", "--pp %d: pipeline parallelism on the "
 				      "training step is not built yet", g->pp);
-	if (g->ep > 1 || g->etp > 1)
-		return cli_error_once("leave out --ep and --etp", "--ep %d --etp %d: expert "
-				      "parallelism on the training step is not built yet", g->ep,
-				      g->etp);
+	if (g->etp > 1)
+		return cli_error_once("leave out --etp (experts are whole on their EP rank)",
+				      "--etp %d: experts split by tensor parallelism on the training "
+				      "step are not built yet", g->etp);
 	if (batch % dp)
 		return cli_error_once("pass a --batch that the data-parallel size divides",
 				      "the data-parallel size %d does not divide --batch %ld", dp,
