@@ -11,8 +11,9 @@
 #   scripts/par-equal-ep.sh [BUILD_DIR]       exit 1 when a row is over its bound
 #
 # Bounds as scripts/dp-equal.sh's (FP32 sums in another order): losses 1e-5 relative,
-# weights 5e-5 per-tensor relative L2. The BF16 dispatch row rounds the experts' inputs
-# and outputs: it is shown, not bounded. Rows whose routing parts at a rounding-level
+# weights 5e-5 per-tensor relative L2. The BF16 and FP8 dispatch rows round the
+# experts' inputs and outputs (FP8: against an FP8 run of DP, whose GEMMs quantize the
+# same inputs): they are shown, not bounded. Rows whose routing parts at a rounding-level
 # top-k tie (load_hash) compare losses before it and not the weights. A row may name a
 # second reference after a second colon, a DP run with those options on as many ranks:
 # micro-batching alone (dp2 --micro-batch 2) parts from one rank at a tie in this
@@ -48,7 +49,8 @@ printf '%-40s %6s %10s %10s %10s %8s  %s\n' layout ranks loss_rel weight_rel ele
 for row in "2:--ep 2" "2:--ep 2 --zero1" "2:--ep 2 --micro-batch 2" "4:--ep 2" \
 	   "4:--ep 2 --zero1" "4:--ep 4" "4:--ep 4 --ranks-per-node 2" \
 	   "4:--ep 4 --ranks-per-node 2 --zero1" "8:--ep 4 --ranks-per-node 2" \
-	   "2:--ep 2 --micro-batch 2:--micro-batch 2" "2:--ep 2 --dispatch bf16"; do
+	   "2:--ep 2 --micro-batch 2:--micro-batch 2" "2:--ep 2 --dispatch bf16" \
+	   "2:--ep 2 --precision fp8 --dispatch fp8:--precision fp8"; do
 	np=${row%%:*} rest=${row#*:} extra=${row#*:} ref=one
 	case "$rest" in *:*)
 		extra=${rest%%:*} ref=dp
@@ -58,7 +60,7 @@ for row in "2:--ep 2" "2:--ep 2 --zero1" "2:--ep 2 --micro-batch 2" "4:--ep 2" \
 	mpirun --oversubscribe -np "$np" "$mb" train $run $extra --out ep.json \
 		--save ep.safetensors --force >/dev/null
 	all=""
-	case "$extra" in *bf16*) all=all ;; esac
+	case "$extra" in *bf16* | *fp8*) all=all ;; esac
 	read -r lr flip epms < <(loss_rel $ref.json ep.json $all)
 	st=$(python3 "$src/tests/st_compare.py" $ref.safetensors ep.safetensors || true)
 	wr=$(echo "$st" | awk '/normrel/ {print $2}')
@@ -69,7 +71,7 @@ for row in "2:--ep 2" "2:--ep 2 --zero1" "2:--ep 2 --micro-batch 2" "4:--ep 2" \
 		wr="n/a" ea="n/a"
 	fi
 	[ "$ref" = dp ] && how="$how, against dp$np ${rest#*:}"
-	[ -n "$all" ] && how="every step (BF16 rounding reroutes: not bounded)"
+	[ -n "$all" ] && how="every step (the payload's rounding reroutes: not bounded)"
 	printf '%-40s %6s %10s %10s %10s %8s  %s\n' "$extra" "$np" "$lr" "$wr" "$ea" "$epms" "$how"
 	[ -n "$all" ] && continue
 	if ! python3 -c "import sys; sys.exit(0 if $lr <= 1e-5 and ('$wr' == 'n/a' or

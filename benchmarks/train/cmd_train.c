@@ -72,7 +72,7 @@ static const struct cli_opt train_options[] = {
 	{ "pp", CLI_SIZE, &opt.pp, "1", "pipeline stages", 1, 1024, NULL },
 	{ "ep", CLI_SIZE, &opt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
 	{ "ranks-per-node", CLI_SIZE, &opt.ranks_per_node, "1", "EP ranks per node: >1 routes node-limited over two hops (DeepSeek-V3)", 1, 1024, NULL },
-	{ "dispatch", CLI_CHOICE, &opt.dispatch, "fp32", "EP dispatch/combine payload (bf16 rounds it)", 0, -1, "fp32|bf16" },
+	{ "dispatch", CLI_CHOICE, &opt.dispatch, "fp32", "EP dispatch payload: bf16 rounds it, fp8 (with --precision fp8) quantizes it 1x128; combine then in bf16", 0, -1, "fp32|bf16|fp8" },
 	{ "etp", CLI_SIZE, &opt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
 	{ "zero1", CLI_FLAG, &opt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "micro-batch", CLI_SIZE, &opt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's)", 0, 65536, NULL },
@@ -177,8 +177,11 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	/* the layout is checked on the preset before any work (the text, a BPE) */
 	const struct model_config *pc = model_preset_find(opt.preset);
 	int st = pc ? train_dp_layout(&grid, (long)opt.batch, (long)opt.micro, pc) : 0;
+	enum ep_wire wire = EP_WIRE_SAME;
 	if (!st)
 		st = train_ep_check(grid.ep, (int)opt.ranks_per_node);
+	if (!st)
+		st = train_ep_wire(opt.dispatch, opt.precision, &wire);
 	if (!st)
 		st = train_tokens(t, seed, quiet);
 	if (!st)
@@ -209,7 +212,7 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	if (!t->tok || net_create_f32(&t->L, &t->no, t->micro, (int)opt.seq, seed, &t->m))
 		return cli_error("use a smaller --batch or --seq", "out of memory for the model");
 	if (train_ep_open(&t->ep, t->dp.ep, &t->L, (int)opt.ranks_per_node,
-			  strcmp(opt.dispatch, "bf16") == 0))
+			  wire))
 		return cli_error(NULL, "out of memory for expert parallelism");
 	if (train_ep_active(&t->ep))
 		net_comm_set_f32(t->m, &t->ep.nc);

@@ -61,7 +61,7 @@ static const struct cli_opt step_options[] = {
 	{ "pp", CLI_SIZE, &sopt.pp, "1", "pipeline stages", 1, 1024, NULL },
 	{ "ep", CLI_SIZE, &sopt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
 	{ "ranks-per-node", CLI_SIZE, &sopt.ranks_per_node, "1", "EP ranks per node: >1 routes node-limited over two hops (DeepSeek-V3)", 1, 1024, NULL },
-	{ "dispatch", CLI_CHOICE, &sopt.dispatch, "fp32", "EP dispatch/combine payload (bf16 rounds it)", 0, -1, "fp32|bf16" },
+	{ "dispatch", CLI_CHOICE, &sopt.dispatch, "fp32", "EP dispatch payload: bf16 rounds it, fp8 (with --precision fp8) quantizes it 1x128; combine then in bf16", 0, -1, "fp32|bf16|fp8" },
 	{ "etp", CLI_SIZE, &sopt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
@@ -88,6 +88,7 @@ struct step_figures {
 static struct step_figures figs[8];
 static int n_figs;
 static struct train_grid step_grid;   /* the grid train_dp_layout resolved */
+static enum ep_wire step_wire;        /* --dispatch */
 
 struct step_state {
 	struct net_layout L;
@@ -311,7 +312,7 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	s->gtol = s->no.precision == NET_FP32 ? 1e-3 : s->no.precision == NET_BF16 ? 3e-2 : 0.25;
 	/* a BF16 dispatch rounds the experts' inputs and outputs as BF16 GEMMs would (the
 	 * FP64 reference moves FP64 rows): BF16's tolerances at least */
-	if (strcmp(sopt.dispatch, "bf16") == 0 && s->tol < 1e-2)
+	if (step_wire != EP_WIRE_SAME && s->tol < 1e-2)
 		s->tol = 1e-2, s->gtol = 3e-2;
 	snprintf(s->metric, sizeof(s->metric), "max(|loss-loss64|/loss64 / %g, "
 		 "||g-g64||/||g64|| per tensor / %g)", s->tol, s->gtol);
@@ -323,7 +324,7 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 		err = net_create_f32(&s->L, &s->no, s->per_rank, (int)sopt.seq, seed, &s->m);
 	if (!err)
 		err = train_ep_open(&s->ep, s->dp.ep, &s->L, (int)sopt.ranks_per_node,
-				    strcmp(sopt.dispatch, "bf16") == 0);
+				    step_wire);
 	if (err)
 		return err;
 	if (train_ep_active(&s->ep))
@@ -437,7 +438,8 @@ static int step_bench_run(struct run_ctx *ctx)
 	step_grid = (struct train_grid){ (int)sopt.tp, (int)sopt.pp, (int)sopt.ep, (int)sopt.etp,
 					 (int)sopt.dp };
 	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, p) ||
-	    train_ep_check(step_grid.ep, (int)sopt.ranks_per_node))
+	    train_ep_check(step_grid.ep, (int)sopt.ranks_per_node) ||
+	    train_ep_wire(sopt.dispatch, sopt.precision, &step_wire))
 		return MB_ERR_ARG;
 	struct model_config cfg = *p;
 	if (cfg.vocab != 256)

@@ -12,6 +12,17 @@
 #include "status.h"
 #include "timer.h"
 
+int train_ep_wire(const char *dispatch, const char *precision, enum ep_wire *wire)
+{
+	*wire = strcmp(dispatch, "bf16") == 0 ? EP_WIRE_BF16
+		: strcmp(dispatch, "fp8") == 0 ? EP_WIRE_FP8 : EP_WIRE_SAME;
+	if (*wire == EP_WIRE_FP8 && strcmp(precision, "fp8") != 0)
+		return cli_error_once("pass --precision fp8 with --dispatch fp8, or --dispatch bf16",
+				      "--dispatch fp8 in a --precision %s run: FP8 dispatch feeds "
+				      "FP8 GEMMs", precision);
+	return 0;
+}
+
 int train_ep_check(int ep, int ranks_per_node)
 {
 	if (ranks_per_node < 1 || ep % ranks_per_node)
@@ -19,6 +30,14 @@ int train_ep_check(int ep, int ranks_per_node)
 				      "--ranks-per-node %d does not divide --ep %d", ranks_per_node,
 				      ep);
 	return 0;
+}
+
+/* back_wire is the wire of combine and of the backward: BF16 when the dispatch rounds
+ * (DeepSeek-V3 combines in BF16), the rows themselves otherwise; FP64 rows (the check's
+ * model) travel unrounded. */
+static enum ep_wire back_wire(const struct train_ep *t, size_t es)
+{
+	return es == 4 && t->wire != EP_WIRE_SAME ? EP_WIRE_BF16 : EP_WIRE_SAME;
 }
 
 /* block_ep returns block's dispatch/combine state, made on first use. */
@@ -52,7 +71,8 @@ static int ep_fwd_dispatch(void *ctx, int block, size_t es, const int32_t *idx, 
 		err = MB_ERR_ARG;
 	}
 	if (!err)
-		err = ep_rows_dispatch(ep, x, t->hidden, es, t->bf16 && es == 4, xe, rows, counts);
+		err = ep_rows_dispatch(ep, x, t->hidden, es, es == 4 ? t->wire : EP_WIRE_SAME, xe,
+				       rows, counts);
 	t->exposed_s += timer_now() - t0;
 	t->calls++;
 	return err;
@@ -64,7 +84,7 @@ static int ep_fwd_combine(void *ctx, int block, size_t es, const void *y, void *
 	struct train_ep *t = ctx;
 	struct ep *ep = block_ep(t, block);
 	double t0 = timer_now();
-	int err = ep ? ep_rows_combine(ep, y, t->hidden, es, t->bf16 && es == 4, true, out)
+	int err = ep ? ep_rows_combine(ep, y, t->hidden, es, back_wire(t, es), true, out)
 		     : MB_ERR_NOMEM;
 	t->exposed_s += timer_now() - t0;
 	return err;
@@ -107,7 +127,7 @@ static int ep_bwd_combine(void *ctx, int block, size_t es, const void *dout, con
 	struct ep *ep = block_ep(t, block);
 	double t0 = timer_now();
 	long rows = 0;
-	int err = ep ? ep_rows_dispatch(ep, dout, t->hidden, es, t->bf16 && es == 4, dy, &rows,
+	int err = ep ? ep_rows_dispatch(ep, dout, t->hidden, es, back_wire(t, es), dy, &rows,
 					NULL) : MB_ERR_NOMEM;
 	size_t need = ((size_t)rows + 1) * (size_t)t->topk * sizeof(double);
 	if (!err && need > t->vec_cap) {
@@ -131,21 +151,21 @@ static int ep_bwd_dispatch(void *ctx, int block, size_t es, const void *dx, void
 	struct train_ep *t = ctx;
 	struct ep *ep = block_ep(t, block);
 	double t0 = timer_now();
-	int err = ep ? ep_rows_combine(ep, dx, t->hidden, es, t->bf16 && es == 4, false, out)
+	int err = ep ? ep_rows_combine(ep, dx, t->hidden, es, back_wire(t, es), false, out)
 		     : MB_ERR_NOMEM;
 	t->exposed_s += timer_now() - t0;
 	return err;
 }
 
 int train_ep_open(struct train_ep *t, struct comm *c, const struct net_layout *L, int rpn,
-		  bool bf16)
+		  enum ep_wire wire)
 {
 	memset(t, 0, sizeof(*t));
 	if (!c || comm_size(c) == 1)
 		return MB_OK;
 	*t = (struct train_ep){ .c = c, .blocks = L->blocks, .hidden = (int)L->cfg.dim,
 				.experts = (int)L->cfg.routed_experts,
-				.topk = (int)L->cfg.activated_experts, .rpn = rpn, .bf16 = bf16 };
+				.topk = (int)L->cfg.activated_experts, .rpn = rpn, .wire = wire };
 	t->blk = calloc((size_t)t->blocks, sizeof(*t->blk));
 	if (!t->blk)
 		return MB_ERR_NOMEM;

@@ -42,7 +42,7 @@ struct ep {
 	/* rows of the training step (ep_rows.c): per hop rows sent / received, and sent
 	 * back / returned by combine; per expert-major row its compact number (-1 for
 	 * padding); per compact row the routing weight and the top-k position */
-	struct ep_buf r_out[2], r_in[2], r_back[2], r_ret[2];
+	struct ep_buf r_src, r_out[2], r_in[2], r_back[2], r_ret[2];
 	int32_t *crow, *row_pos;
 	float *row_w;
 	long rows;

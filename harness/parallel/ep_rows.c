@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bf16.h"
+#include "fp8.h"
 #include "status.h"
 
 /* get / put read and write element i of an FP32 (es 4), FP64 (8) or BF16 (2) row. */
@@ -45,8 +46,60 @@ static void convert(const void *src, size_t es, void *dst, size_t wes, int width
 		put(dst, wes, (size_t)c, get(src, es, (size_t)c));
 }
 
+/* wire_bytes returns the bytes of a row of width elements of size es on the wire. */
+static size_t wire_bytes(enum ep_wire wire, int width, size_t es)
+{
+	size_t scales = ((size_t)width + FP8_TILE - 1) / FP8_TILE;
+	return wire == EP_WIRE_FP8 ? 4 * scales + (size_t)width
+	       : (size_t)width * (wire == EP_WIRE_BF16 ? 2 : es);
+}
+
+/* pack_rows writes x [n, width] (FP32 or FP64) as wire rows into dst: the rows
+ * themselves, rounded to BF16, or DeepSeek-V3's FP8 (1x128 tiles of E4M3 codes with
+ * FP32 scales, fp8_quantize's bits, the scales first). */
+static int pack_rows(const void *x, long n, int width, size_t es, enum ep_wire wire,
+		     uint8_t *dst)
+{
+	size_t rb = wire_bytes(wire, width, es), sc = (rb - (size_t)width) / 4;
+	if (wire != EP_WIRE_FP8) {
+		for (long t = 0; t < n; t++)
+			convert((const uint8_t *)x + (size_t)t * (size_t)width * es, es,
+				dst + (size_t)t * rb, wire == EP_WIRE_BF16 ? 2 : es, width);
+		return MB_OK;
+	}
+	struct fp8_matrix m = { 0 };
+	if (n == 0)
+		return MB_OK;
+	int err = fp8_matrix_alloc(&m, (int)n, width, FP8_E4M3, FP8_PER_1X128);
+	if (!err)
+		err = fp8_quantize(x, &m, false);
+	for (long t = 0; !err && t < n; t++) {
+		memcpy(dst + (size_t)t * rb, m.scale + (size_t)t * sc, 4 * sc);
+		memcpy(dst + (size_t)t * rb + 4 * sc, m.q + (size_t)t * (size_t)width, (size_t)width);
+	}
+	if (m.q)
+		fp8_matrix_free(&m);
+	return err;
+}
+
+/* unpack_row writes one wire row back as width elements of size es. */
+static void unpack_row(const uint8_t *src, int width, size_t es, enum ep_wire wire, void *dst)
+{
+	if (wire != EP_WIRE_FP8) {
+		convert(src, wire == EP_WIRE_BF16 ? 2 : es, dst, es, width);
+		return;
+	}
+	size_t sc = ((size_t)width + FP8_TILE - 1) / FP8_TILE;
+	float scale[64];
+	memcpy(scale, src, 4 * (sc < 64 ? sc : 64));
+	for (int c = 0; c < width; c++)
+		put(dst, es, (size_t)c, (double)(fp8_decode(src[4 * sc + (size_t)c], FP8_E4M3) *
+						 scale[c / FP8_TILE]));
+}
+
 void ep_rows_free(struct ep *ep)
 {
+	ep_buf_free(ep, &ep->r_src);
 	for (int h = 0; h < 2; h++) {
 		ep_buf_free(ep, &ep->r_out[h]);
 		ep_buf_free(ep, &ep->r_in[h]);
@@ -106,15 +159,19 @@ static int hop_back(struct ep *ep, struct ep_hop *h, const void *out, void *in, 
 	return ep_alltoallv(ep, out, h->recv, in, h->send, rb, COMM_U8);
 }
 
-int ep_rows_dispatch(struct ep *ep, const void *x, int width, size_t es, bool bf16, void *xe,
-		     long *rows, long *counts)
+int ep_rows_dispatch(struct ep *ep, const void *x, int width, size_t es, enum ep_wire wire,
+		     void *xe, long *rows, long *counts)
 {
-	struct ep_hop *h0 = &ep->hop[0], *h1 = &ep->hop[1], *last = ep_last_hop(ep);
-	size_t wes = bf16 ? 2 : es, rb = (size_t)width * wes;
+	struct ep_hop *h0 = &ep->hop[0], *h1 = &ep->hop[1];
+	size_t rb = wire_bytes(wire, width, es);
 	int hl = ep->two_hop ? 1 : 0;
-	if (ep->dev || (bf16 && es != 4))
+	if (ep->dev || (wire != EP_WIRE_SAME && es != 4) || width > 64 * FP8_TILE)
 		return MB_ERR_ARG;
 	int err = rows_tables(ep);
+	if (!err)
+		err = ep_buf_need(ep, &ep->r_src, (size_t)ep->tokens * rb);
+	if (!err)
+		err = pack_rows(x, ep->tokens, width, es, wire, ep->r_src.p);
 	if (!err)
 		err = ep_buf_need(ep, &ep->r_out[0], (size_t)h0->plan.slots * rb);
 	if (!err)
@@ -126,9 +183,7 @@ int ep_rows_dispatch(struct ep *ep, const void *x, int width, size_t es, bool bf
 	if (err)
 		return err;
 	uint8_t *o0 = ep->r_out[0].p, *i0 = ep->r_in[0].p;
-	for (long s = 0; s < h0->plan.slots; s++)
-		convert((const uint8_t *)x + (size_t)h0->plan.slot_item[s] * (size_t)width * es,
-			es, o0 + (size_t)s * rb, wes, width);
+	permute_gather(ep->r_src.p, h0->plan.slot_item, h0->plan.slots, rb, o0);
 	err = hop_send(ep, h0, o0, i0, rb);
 	/* the relay forwards what it received, unchanged */
 	if (!err && ep->two_hop) {
@@ -138,11 +193,10 @@ int ep_rows_dispatch(struct ep *ep, const void *x, int width, size_t es, bool bf
 	if (err)
 		return err;
 	const uint8_t *in = ep->r_in[hl].p;
-	(void)last;
 	for (long r = 0; r < ep->ex.rows_padded; r++)
 		if (ep->crow[r] >= 0)
-			convert(in + (size_t)ep->ex.row_copy[r] * rb, wes,
-				(uint8_t *)xe + (size_t)ep->crow[r] * (size_t)width * es, es, width);
+			unpack_row(in + (size_t)ep->ex.row_copy[r] * rb, width, es, wire,
+				   (uint8_t *)xe + (size_t)ep->crow[r] * (size_t)width * es);
 	*rows = ep->rows;
 	for (int e = 0; counts && e < ep->ex.experts; e++)
 		counts[e] = ep->ex.rows[e];
@@ -169,15 +223,16 @@ static void sum_rows(const uint8_t *in, size_t ies, const int32_t *idx, const in
 	}
 }
 
-int ep_rows_combine(struct ep *ep, const void *y, int width, size_t es, bool bf16,
+int ep_rows_combine(struct ep *ep, const void *y, int width, size_t es, enum ep_wire wire,
 		    bool weighted, void *out)
 {
 	struct ep_hop *h0 = &ep->hop[0], *h1 = &ep->hop[1], *last = ep_last_hop(ep);
-	size_t wes = bf16 ? 2 : es, rb = (size_t)width * wes;
+	size_t wes = wire == EP_WIRE_BF16 ? 2 : es, rb = (size_t)width * wes;
 	int hl = ep->two_hop ? 1 : 0, k = ep->cfg.topk;
 	double *acc = malloc(((size_t)width + 1) * sizeof(double));
 	int err = acc ? MB_OK : MB_ERR_NOMEM;
-	if (ep->dev || (bf16 && es != 4))
+	/* NOTE: combine sends BF16 at the lowest (DeepSeek-V3 combines in BF16) */
+	if (ep->dev || wire == EP_WIRE_FP8 || (wire == EP_WIRE_BF16 && es != 4))
 		err = MB_ERR_ARG;
 	for (int h = 0; h <= hl && !err; h++) {
 		err = ep_buf_need(ep, &ep->r_back[h], (size_t)ep->hop[h].received * rb);
