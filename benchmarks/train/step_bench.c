@@ -380,8 +380,8 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		s->fig->tokens = tokens;
 		s->fig->flops_per_token = (double)fl.total;
 		net_memory_f32(s->m, &s->fig->mem);
-		if (net_memory_predict(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq, step_grid.dp,
-				       sopt.zero1, &s->fig->pred))
+		if (net_memory_predict_ep(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
+					  step_grid.dp, step_grid.ep, sopt.zero1, &s->fig->pred))
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
 	}

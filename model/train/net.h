@@ -288,6 +288,10 @@ void net_memory_f32(const struct net_f32 *m, struct net_memory *out);
 struct model_memory;
 int net_memory_predict(const struct model_config *cfg, int batch, int seq, int dp, bool zero1,
 		       struct model_memory *out);
+/* net_memory_predict_ep is net_memory_predict with the routed experts sharded over ep of
+ * the dp ranks (a rank holds E / ep of them). */
+int net_memory_predict_ep(const struct model_config *cfg, int batch, int seq, int dp, int ep,
+			  bool zero1, struct model_memory *out);
 /* net_memory_ratios: measured over predicted for weights, grads, optimizer,
  * activations (NaN for scratch, which memory.c does not model). */
 #define NET_MEM_TERMS 5

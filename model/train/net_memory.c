@@ -15,6 +15,12 @@
 int net_memory_predict(const struct model_config *cfg, int batch, int seq, int dp, bool zero1,
 		       struct model_memory *out)
 {
+	return net_memory_predict_ep(cfg, batch, seq, dp, 1, zero1, out);
+}
+
+int net_memory_predict_ep(const struct model_config *cfg, int batch, int seq, int dp, int ep,
+			  bool zero1, struct model_memory *out)
+{
 	struct model_layout lay;
 	/* one GPU, FP32 weights that are also the master copy, FP32 gradients, moments and
 	 * activations: what the CPU step keeps (net.h) */
@@ -27,8 +33,9 @@ int net_memory_predict(const struct model_config *cfg, int batch, int seq, int d
 	lay.moment_bytes = 4;
 	lay.act_bytes = 4;
 	/* NOTE: ZeRO-1 here shards the moments alone (the FP32 weights are the master copy);
-	 * with ep 1 the expert-data-parallel group is the DP group */
+	 * the routed experts' over the expert-DP group, dp / ep */
 	lay.dp = dp > 0 ? dp : 1;
+	lay.ep = ep > 0 ? ep : 1;
 	lay.zero1 = zero1 && lay.dp > 1;
 	return model_memory_per_gpu(cfg, &lay, out, NULL, 0);
 }
