@@ -529,9 +529,9 @@ static int train_run(struct run_ctx *ctx)
 	if (train_prepare(&t, ctx->opts->seed, quiet))
 		goto out;
 	cli_note(quiet, "train: %s (%zu parameters), %s, batch %lld x %lld, %lld steps, dp %d%s, "
-		 "micro-batch %d x %d", opt.preset, t.L.total, opt.precision, (long long)opt.batch,
-		 (long long)opt.seq, (long long)opt.steps, t.dp.size, opt.zero1 ? " (ZeRO-1)" : "",
-		 t.micro, t.n_micro);
+		 "ep %lld, micro-batch %d x %d", opt.preset, t.L.total, opt.precision,
+		 (long long)opt.batch, (long long)opt.seq, (long long)opt.steps, t.dp.size,
+		 opt.zero1 ? " (ZeRO-1)" : "", (long long)opt.ep, t.micro, t.n_micro);
 	int run_err = train_loop(&t, quiet);
 	if (!run_err && train_save(&t, ctx->opts->force)) {
 		err = MB_ERR_ARG;
