@@ -442,6 +442,21 @@ static double train_times(cJSON *r, const struct train_curve *c, long *steps)
 	return med;
 }
 
+/* ep_median_ms is the median over the steps of the slowest rank's EP time. */
+static double ep_median_ms(const struct train_curve *c)
+{
+	struct stats st;
+	double *v = malloc((size_t)(c->n ? c->n : 1) * sizeof(double)), med = NAN;
+	size_t n = 0;
+	for (long i = 0; v && i < c->n; i++)
+		if (c->p[i].step > 0 && c->p[i].ep_ms > 0)
+			v[n++] = c->p[i].ep_ms;
+	if (n && stats_compute(v, n, &st) == MB_OK)
+		med = st.median;
+	free(v);
+	return med;
+}
+
 /* train_record adds the run's record (final figures, median tokens/s) and summary. */
 static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 {
@@ -495,6 +510,13 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 		 "%.4f -> %.4f (best %.4f) nats/%s", opt.preset, opt.precision, n,
 		 last ? last->tokens : 0.0, med, first, last ? last->val_loss : NAN, best,
 		 t->bpe ? "token" : "byte");
+	if (opt.ep > 1) {
+		size_t k = strlen(lines);
+		snprintf(lines + k, sizeof(lines) - k, "\ntrain: ep %lld (%s dispatch%s): dispatch/"
+			 "combine %.1f ms per step on the slowest rank (median), all exposed",
+			 (long long)opt.ep, opt.dispatch, opt.ranks_per_node > 1 ? ", two-hop" : "",
+			 ep_median_ms(c));
+	}
 	ctx->failures += pass ? 0 : 1;
 	return train_summary(ctx->doc, c, lines);
 }
