@@ -25,7 +25,8 @@ int train_ep_wire(const char *dispatch, const char *precision, enum ep_wire *wir
 
 int train_ep_check(int ep, int ranks_per_node)
 {
-	if (ranks_per_node < 1 || ep % ranks_per_node)
+	/* NOTE: without EP there is nothing to route by node: any value is accepted */
+	if (ep > 1 && (ranks_per_node < 1 || ep % ranks_per_node))
 		return cli_error_once("pass a --ranks-per-node that divides --ep",
 				      "--ranks-per-node %d does not divide --ep %d", ranks_per_node,
 				      ep);

@@ -39,7 +39,7 @@ struct train_ep {
  * status 2 after cli_error_once). Returns 0 or 2. */
 int train_ep_wire(const char *dispatch, const char *precision, enum ep_wire *wire);
 /* train_ep_check refuses (cli_error_once, exit status 2) --ranks-per-node that does not
- * divide --ep. Returns 0 or 2. */
+ * divide --ep (ep > 1). Returns 0 or 2. */
 int train_ep_check(int ep, int ranks_per_node);
 /* train_ep_open prepares the callbacks over the EP group c for layout L (nothing to do
  * when c has one rank: nc stays empty and the model runs its experts itself). */
