@@ -42,6 +42,7 @@
 #include "train_dp.h"
 #include "train_ep.h"
 #include "train_run.h"
+#include "train_split.h"
 
 static struct {
 	const char *preset, *precision, *peak_file, *dispatch;
@@ -82,6 +83,8 @@ struct step_figures {
 	double dp_comm;   /* seconds in DP collectives (gradients, ZeRO-1 gather, loads) */
 	double ep_exposed;   /* seconds in EP dispatch/combine (blocking: all exposed) */
 	int dp, ep;
+	struct train_split *split;   /* every rank's time by cause (rank 0); n_split ranks */
+	int n_split;
 	double rss_bytes;
 };
 
@@ -130,6 +133,25 @@ static void step_keep(struct step_state *s, const float *g, double norm)
 
 /* step_run: one training step on this rank's rows, gradients reduced over the DP
  * group; the first keeps its loss and reduced gradients for the check. */
+/* step_split gathers every rank's time by cause over the steps run (collective) and
+ * keeps the table in the case's figures. */
+static void step_split(struct step_state *s)
+{
+	struct train_split mine;
+	int n = comm_size(s->dp.world);
+	struct train_split *all = calloc((size_t)n, sizeof(*all));
+	memset(&mine, 0, sizeof(mine));
+	train_split_phases(&mine, &s->prof);
+	mine.s[TC_DP_COMM] = s->dp.comm_s;
+	if (!all || train_split_gather(s->dp.world, &mine, all, n) || !s->fig) {
+		free(all);
+		return;
+	}
+	free(s->fig->split);
+	s->fig->split = all;
+	s->fig->n_split = n;
+}
+
 static int step_run(void *p)
 {
 	struct step_state *s = p;
@@ -261,6 +283,7 @@ static int step_check(void *p, struct bench_check *chk)
 static void step_destroy(void *p)
 {
 	struct step_state *s = p;
+	step_split(s);
 	if (s->fig) {
 		memcpy(s->fig->phase, s->prof.seconds, sizeof(s->fig->phase));
 		s->fig->dp_comm = s->dp.comm_s;
@@ -539,11 +562,22 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 	result_set_metric(rec, "phase_dp_comm_ms", total > 0 ? 1e3 * t * f->dp_comm / total : NAN);
 	if (n < (int)len && f->dp > 1)
 		n += snprintf(line + n, len - (size_t)n, " dp-comm %.0f%%", 100 * f->dp_comm / total);
-	/* NOTE: EP's dispatch/combine is the phase ep_exposed above (the model marks it);
-	 * nothing overlaps it, so the hidden part is 0 */
+	/* NOTE: EP's dispatch/combine is the phase ep_exposed above (the model marks it;
+	 * the split's ep_comm_exposed); nothing overlaps it, so ep_comm_hidden stays 0 */
 	result_set_metric(rec, "ep_exposed_s", f->ep_exposed);
-	result_set_metric(rec, "phase_ep_hidden_ms", f->ep > 1 ? 0 : NAN);
 	step_memory(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
+	if (f->split) {
+		cJSON *sp = train_split_json(f->split, f->n_split);
+		char causes[512];
+		if (sp)
+			cJSON_AddItemToObject(rec, "split", sp);
+		int slow = sp ? cJSON_GetObjectItem(sp, "slowest_rank")->valueint : 0;
+		train_split_line(&f->split[slow], causes, sizeof(causes));
+		n = (int)strlen(line);
+		if (n < (int)len)
+			snprintf(line + n, len - (size_t)n, "; by cause (slowest rank %d of %d): %s",
+				 slow, f->n_split, causes);
+	}
 }
 
 /* step_summarize adds tokens/s, the phase split and memory to every measured step

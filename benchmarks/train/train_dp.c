@@ -252,8 +252,10 @@ static int dp_loads(struct train_dp *d, const long **load_out)
 {
 	int err = MB_OK;
 	size_t n = (size_t)d->blocks * (size_t)d->experts;
+	double t0 = timer_now();
 	if (n && d->size > 1)
 		err = comm_allreduce(d->dp, d->load, d->load, n, COMM_I64, COMM_SUM);
+	d->comm_s += timer_now() - t0;
 	for (int b = 0; b < d->blocks; b++) {
 		const long *l = d->load + (size_t)b * (size_t)d->experts;
 		bool any = false;
@@ -270,9 +272,11 @@ static int region_reduce(struct train_dp *d, const struct net_layout *L, struct 
 			 float inv, float *g, double *ss)
 {
 	int err = MB_OK;
+	double t0 = timer_now();
 	if (d->zero1 && q->size > 1) {
 		float *mine = q->buf + (q->own_lo - q->lo);
 		err = comm_reduce_scatter(q->c, q->acc, mine, q->shard, COMM_F32, COMM_SUM);
+		d->comm_s += timer_now() - t0;
 		for (size_t j = q->own_lo; j < q->own_hi && !err; j++)
 			g[j] = mine[j - q->own_lo] * inv;
 		*ss = err ? 0 : net_grad_sumsq_range(L, g, q->own_lo, q->own_hi);
@@ -280,6 +284,7 @@ static int region_reduce(struct train_dp *d, const struct net_layout *L, struct 
 	}
 	if (q->size > 1 && q->hi > q->lo)
 		err = comm_allreduce(q->c, q->acc, q->acc, q->hi - q->lo, COMM_F32, COMM_SUM);
+	d->comm_s += timer_now() - t0;
 	for (size_t j = q->lo; j < q->hi && !err; j++)
 		g[j] = q->acc[j - q->lo] * inv;
 	*ss = err || q->rank != 0 ? 0 : net_grad_sumsq_range(L, g, q->lo, q->hi);
@@ -298,7 +303,9 @@ static int region_update(struct train_dp *d, const struct net_layout *L, struct 
 	}
 	net_adamw_range(L, a, t, scale, q->own_lo, q->own_hi, w, g, m, v);
 	memcpy(q->acc, w + q->own_lo, (q->own_hi - q->own_lo) * sizeof(float));
+	double t0 = timer_now();
 	int err = comm_allgather(q->c, q->acc, q->buf, q->shard, COMM_F32);
+	d->comm_s += timer_now() - t0;
 	if (!err)
 		memcpy(w + q->lo, q->buf, (q->hi - q->lo) * sizeof(float));
 	return err;
@@ -309,13 +316,14 @@ int train_dp_step(struct train_dp *d, const struct net_layout *L, const struct n
 		  double *norm)
 {
 	float inv = 1.0f / (float)(d->size * (d->micro_done ? d->micro_done : 1));
-	double t0 = timer_now(), ss[2] = { 0, 0 };
+	double ss[2] = { 0, 0 };
 	int err = dp_loads(d, load_out);
 	for (int r = 0; r < 2 && !err; r++)
 		err = region_reduce(d, L, &d->reg[r], inv, g, &ss[r]);
-	double sum = ss[0] + ss[1];
+	double sum = ss[0] + ss[1], t0 = timer_now();
 	if (!err && d->lay.world > 1)
 		err = comm_host_allreduce_f64(d->world, &sum, 1, COMM_SUM);
+	d->comm_s += timer_now() - t0;
 	*norm = sqrt(sum);
 	double scale = net_clip_scale(a, *norm);
 	size_t at = 0;   /* ZeRO-1's moments hold the owned shards alone, dense first */
@@ -325,7 +333,6 @@ int train_dp_step(struct train_dp *d, const struct net_layout *L, const struct n
 		err = region_update(d, L, q, a, t, scale, w, g, m + k, v + k);
 		at += q->own_hi - q->own_lo;
 	}
-	d->comm_s += timer_now() - t0;
 	d->micro_done = 0;
 	return err;
 }

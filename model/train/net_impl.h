@@ -181,9 +181,10 @@ static void SFX(net_attn_configs)(struct SFX(net) *m)
 	m->mla = (struct mla_config){ (int)c->dim, (int)c->heads, (int)c->q_lora_rank,
 				      (int)c->kv_lora_rank, (int)c->qk_nope_head_dim,
 				      (int)c->qk_rope_head_dim, (int)c->v_head_dim,
-				      m->o.rope_theta, m->o.norm_eps };
+				      m->o.rope_theta, m->o.norm_eps, NULL };
 	m->gqa = (struct gqa_config){ (int)c->dim, (int)c->heads, (int)c->kv_heads,
-				      (int)c->head_dim, true, m->o.rope_theta };
+				      (int)c->head_dim, true, m->o.rope_theta, NULL };
+	m->mla.round = m->gqa.round = ATTN_ROUND(m->o.precision);
 	if (c->attention == MODEL_ATTN_MLA) {
 		struct mla_layout l;
 		mla_layout_of(&m->mla, &l);
