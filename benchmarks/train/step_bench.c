@@ -40,12 +40,13 @@
 #include "status.h"
 #include "timer.h"
 #include "train_dp.h"
+#include "train_ep.h"
 #include "train_run.h"
 #include "train_split.h"
 
 static struct {
-	const char *preset, *precision, *peak_file;
-	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp;
+	const char *preset, *precision, *peak_file, *dispatch;
+	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp, ranks_per_node;
 	bool plant, zero1;
 } sopt;
 
@@ -60,6 +61,8 @@ static const struct cli_opt step_options[] = {
 	{ "tp", CLI_SIZE, &sopt.tp, "1", "tensor-parallel ranks (Megatron order tp-cp-dp-pp)", 1, 1024, NULL },
 	{ "pp", CLI_SIZE, &sopt.pp, "1", "pipeline stages", 1, 1024, NULL },
 	{ "ep", CLI_SIZE, &sopt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
+	{ "ranks-per-node", CLI_SIZE, &sopt.ranks_per_node, "1", "EP ranks per node: >1 routes node-limited over two hops (DeepSeek-V3)", 1, 1024, NULL },
+	{ "dispatch", CLI_CHOICE, &sopt.dispatch, "fp32", "EP dispatch payload: bf16 rounds it, fp8 (with --precision fp8) quantizes it 1x128; combine then in bf16", 0, -1, "fp32|bf16|fp8" },
 	{ "etp", CLI_SIZE, &sopt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
@@ -79,7 +82,8 @@ struct step_figures {
 	struct model_memory pred;
 	double dp_comm;   /* seconds in DP collectives (gradients, ZeRO-1 gather, loads) */
 	double tp_comm;   /* seconds in the model's TP collectives (left out of the phases) */
-	int dp, tp;
+	double ep_exposed;   /* seconds in EP dispatch/combine (blocking: all exposed) */
+	int dp, tp, ep;
 	struct train_split *split;   /* every rank's time by cause (rank 0); n_split ranks */
 	int n_split;
 	double rss_bytes;
@@ -88,6 +92,7 @@ struct step_figures {
 static struct step_figures figs[8];
 static int n_figs;
 static struct train_grid step_grid;   /* the grid train_dp_layout resolved */
+static enum ep_wire step_wire;        /* --dispatch */
 
 struct step_state {
 	struct net_layout L;
@@ -96,6 +101,7 @@ struct step_state {
 	struct net_f32 *m;
 	struct net_profile prof;
 	struct train_dp dp;
+	struct train_ep ep;
 	int per_rank;              /* sequences of this rank: batch / dp */
 	int32_t *tok, *mine;       /* the global batch; this rank's rows of it */
 	float *w0, *g0;
@@ -201,6 +207,20 @@ static double grad_error(const struct net_tensor *t, const float *g, const doubl
 	return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+/* step_reduce64 makes the FP64 gradients what the step's reduction makes of the FP32
+ * ones: the dense region's mean over the DP group, the experts' sum over the expert-DP
+ * group over the DP size (under EP a rank's experts hold every EP rank's tokens). */
+static int step_reduce64(struct step_state *s, double *g)
+{
+	size_t lo = s->L.dense_total, n = s->L.total - lo;
+	int err = train_dp_mean(&s->dp, g, (int)lo);
+	if (!err && n && comm_size(s->dp.edp) > 1)
+		err = comm_host_allreduce_f64(s->dp.edp, g + lo, n, COMM_SUM);
+	for (size_t j = 0; !err && s->dp.size > 1 && j < n; j++)
+		g[lo + j] /= s->dp.size;
+	return err;
+}
+
 /* step_reference runs the FP64 forward and backward of the first step's weights on
  * this rank's rows with its expert selection, and averages the loss (into *loss, beside
  * the run's own in s->loss0) and gradients over the DP group. */
@@ -209,6 +229,9 @@ static int step_reference(struct step_state *s, struct net_f64 *md, double *loss
 	struct net_stats st;
 	for (size_t j = 0; j < s->L.total; j++)
 		net_params_f64(md)[j] = s->w0[j];
+	/* under EP the FP64 model takes the same dispatch and combine, in FP64 rows */
+	if (train_ep_active(&s->ep))
+		net_comm_set_f64(md, &s->ep.nc);
 	/* NOTE: the run's own expert selection (its activations are the first step's
 	 * still): rounding near a tie would otherwise send tokens to other experts */
 	int err = net_fix_selection_f64(md, s->m);
@@ -219,8 +242,8 @@ static int step_reference(struct step_state *s, struct net_f64 *md, double *loss
 	double x[2] = { s->loss0, st.loss };
 	if (!err)
 		err = train_dp_mean(&s->dp, x, 2);
-	if (!err && s->dp.size > 1)
-		err = train_dp_mean(&s->dp, net_grads_f64(md), (int)s->L.total);
+	if (!err)
+		err = step_reduce64(s, net_grads_f64(md));
 	if (!err)
 		err = train_dp_gather(&s->dp, s->g0);
 	s->loss0 = x[0];
@@ -244,8 +267,11 @@ static int step_check(void *p, struct bench_check *chk)
 	chk->max_err = err ? INFINITY : fabs(s->loss0 - loss64) / loss64 / s->tol;
 	chk->samples = s->dp.rank == 0;
 	chk->mismatches = chk->samples && chk->max_err > 1;
-	for (int i = s->dp.rank; !err && i < s->L.n; i += s->dp.size) {
-		if (!s->L.t[i].trainable)
+	/* dense tensors split over the DP group, a rank's experts over its expert-DP group */
+	int er = comm_rank(s->dp.edp), es = comm_size(s->dp.edp);
+	for (int i = 0; !err && i < s->L.n; i++) {
+		bool mine = s->L.t[i].expert ? i % es == er : i % s->dp.size == s->dp.rank;
+		if (!s->L.t[i].trainable || !mine)
 			continue;
 		double e = grad_error(&s->L.t[i], s->g0, net_grads_f64(md)) / s->gtol;
 		chk->mismatches += e > 1;
@@ -269,8 +295,11 @@ static void step_destroy(void *p)
 		s->fig->dp = s->dp.size;
 		s->fig->tp_comm = s->tp_s;
 		s->fig->tp = s->dp.lay.tp;
+		s->fig->ep_exposed = s->ep.exposed_s;
+		s->fig->ep = s->dp.lay.ep;
 	}
 	net_destroy_f32(s->m);
+	train_ep_close(&s->ep);
 	train_dp_close(&s->dp);
 	net_layout_free(&s->L);
 	free(s->tok);
@@ -311,6 +340,10 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	 * ~10% on the attention projections of v3-tiny (measured), BF16's 8 under 1% */
 	s->tol = s->no.precision == NET_FP32 ? 1e-5 : s->no.precision == NET_BF16 ? 1e-2 : 5e-2;
 	s->gtol = s->no.precision == NET_FP32 ? 1e-3 : s->no.precision == NET_BF16 ? 3e-2 : 0.25;
+	/* a BF16 dispatch rounds the experts' inputs and outputs as BF16 GEMMs would (the
+	 * FP64 reference moves FP64 rows): BF16's tolerances at least */
+	if (step_wire != EP_WIRE_SAME && s->tol < 1e-2)
+		s->tol = 1e-2, s->gtol = 3e-2;
 	snprintf(s->metric, sizeof(s->metric), "max(|loss-loss64|/loss64 / %g, "
 		 "||g-g64||/||g64|| per tensor / %g)", s->tol, s->gtol);
 	s->tok = malloc(ntok * sizeof(int32_t));
@@ -319,8 +352,13 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	err = s->tok && s->w0 && s->g0 ? MB_OK : MB_ERR_NOMEM;
 	if (!err)
 		err = net_create_f32(&s->L, &s->no, s->per_rank, (int)sopt.seq, seed, &s->m);
+	if (!err)
+		err = train_ep_open(&s->ep, s->dp.ep, &s->L, (int)sopt.ranks_per_node,
+				    step_wire);
 	if (err)
 		return err;
+	if (train_ep_active(&s->ep))
+		net_comm_set_f32(s->m, &s->ep.nc);
 	mb_rng_seed(&rng, seed, 0x70c);
 	for (size_t j = 0; j < ntok; j++)
 		s->tok[j] = (int32_t)(mb_rng_next(&rng) >> 56);
@@ -364,6 +402,9 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	cJSON_AddNumberToObject(c.params, "dp", (double)s->dp.size);
 	cJSON_AddNumberToObject(c.params, "tp", (double)s->dp.lay.tp);
 	cJSON_AddBoolToObject(c.params, "zero1", sopt.zero1);
+	cJSON_AddNumberToObject(c.params, "ep", (double)s->dp.lay.ep);
+	cJSON_AddNumberToObject(c.params, "ranks_per_node", (double)sopt.ranks_per_node);
+	cJSON_AddStringToObject(c.params, "dispatch", sopt.dispatch);
 	if (n_figs < 8) {
 		s->fig = &figs[n_figs++];
 		memset(s->fig, 0, sizeof(*s->fig));
@@ -371,8 +412,9 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		s->fig->tokens = tokens;
 		s->fig->flops_per_token = (double)fl.total;
 		net_memory_f32(s->m, &s->fig->mem);
-		if (net_memory_predict_tp(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
-					  step_grid.dp, step_grid.tp, sopt.zero1, &s->fig->pred))
+		if (net_memory_predict_par(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
+					   step_grid.dp, step_grid.tp, step_grid.ep, sopt.zero1,
+					   &s->fig->pred))
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
 	}
@@ -417,7 +459,8 @@ static int step_bench_run(struct run_ctx *ctx)
 		sopt.preset = "v3-tiny";
 		sopt.batch = mpi_world_size();   /* one sequence per rank */
 		sopt.seq = 64;
-		sopt.tp = sopt.pp = sopt.ep = sopt.etp = 1;
+		sopt.tp = sopt.pp = sopt.ep = sopt.etp = sopt.ranks_per_node = 1;
+		sopt.dispatch = "fp32";
 		sopt.dp = 0;
 	}
 	const struct model_config *p = model_preset_find(sopt.preset);
@@ -427,7 +470,9 @@ static int step_bench_run(struct run_ctx *ctx)
 	}
 	step_grid = (struct train_grid){ (int)sopt.tp, (int)sopt.pp, (int)sopt.ep, (int)sopt.etp,
 					 (int)sopt.dp };
-	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, p))
+	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, p) ||
+	    train_ep_check(step_grid.ep, (int)sopt.ranks_per_node) ||
+	    train_ep_wire(sopt.dispatch, sopt.precision, &step_wire))
 		return MB_ERR_ARG;
 	struct model_config cfg = *p;
 	if (cfg.vocab != 256)
@@ -502,7 +547,7 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 				 size_t len)
 {
 	static const char *ph[NET_PH_COUNT] = { "attention", "routing", "experts", "dense",
-						"loss", "optimizer", "other" };
+						"loss", "optimizer", "other", "ep_exposed" };
 	cJSON *mt = cJSON_GetObjectItem(rec, "metrics");
 	const cJSON *med = cJSON_GetObjectItem(cJSON_GetObjectItem(mt, "time_s"), "median");
 	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN, total = f->dp_comm + f->tp_comm;
@@ -531,6 +576,9 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 	result_set_metric(rec, "phase_tp_comm_ms", total > 0 ? 1e3 * t * f->tp_comm / total : NAN);
 	if (n < (int)len && f->tp > 1)
 		n += snprintf(line + n, len - (size_t)n, " tp-comm %.0f%%", 100 * f->tp_comm / total);
+	/* NOTE: EP's dispatch/combine is the phase ep_exposed above (the model marks it;
+	 * the split's ep_comm_exposed); nothing overlaps it, so ep_comm_hidden stays 0 */
+	result_set_metric(rec, "ep_exposed_s", f->ep_exposed);
 	step_memory(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
 	if (f->split) {
 		cJSON *sp = train_split_json(f->split, f->n_split);

@@ -139,6 +139,16 @@ void net_tp_set_f64(struct net_f64 *m, const struct net_tp_comm *c)
 	m->tp = c;
 }
 
+void net_comm_set_f32(struct net_f32 *m, const struct net_comm *c)
+{
+	m->comm = c;
+}
+
+void net_comm_set_f64(struct net_f64 *m, const struct net_comm *c)
+{
+	m->comm = c;
+}
+
 void net_profile_set_f32(struct net_f32 *m, struct net_profile *p)
 {
 	m->prof = p;

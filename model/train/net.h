@@ -153,7 +153,7 @@ struct net_options {
 /* Phases a step's time is split into (net_profile). */
 enum net_phase {
 	NET_PH_ATTENTION, NET_PH_ROUTING, NET_PH_EXPERTS, NET_PH_DENSE, NET_PH_LOSS,
-	NET_PH_OPTIMIZER, NET_PH_OTHER, NET_PH_COUNT
+	NET_PH_OPTIMIZER, NET_PH_OTHER, NET_PH_EP, NET_PH_COUNT
 };
 
 /* A clock the harness may hand in: the model only adds differences of now(). */
@@ -162,6 +162,30 @@ struct net_profile {
 	double seconds[NET_PH_COUNT];
 	double t0;
 	int cur;
+};
+
+/* Expert parallelism (net_part.ep > 1): the communication of the MoE blocks, handed in
+ * by the harness (the model calls no communicator). Each rank routes its own tokens over
+ * all E experts; the callbacks move rows between the EP ranks, which hold experts
+ * [ep_rank * E / ep, ...). Rows are REAL (es = sizeof(REAL): 4 or 8 bytes); block names
+ * the MoE block, whose layout the forward's dispatch plans and its backward reuses.
+ *   dispatch      x [T, d] of this rank's tokens to the owners of idx [T, K] (weights w,
+ *                 float); the owner's rows arrive expert-major in xe [*rows, d]
+ *                 (at most rows_max, else MB_ERR_ARG), counts[e] rows per local expert
+ *   combine       y [rows, d] back to the tokens: out [T, d] = sum over the token's
+ *                 experts of w * y (overwritten)
+ *   combine_bwd   from dout [T, d]: dy [rows, d] = w * dout of the row's token (a
+ *                 dispatch of dout) and dw [T, K] = dout . y of the token's k-th expert
+ *   dispatch_bwd  dx [rows, d] back to the tokens, summed: out [T, d] (overwritten)
+ * Each returns MB_OK or an error. */
+struct net_comm {
+	void *ctx;
+	int (*ep_dispatch)(void *ctx, int block, size_t es, const int32_t *idx, const float *w,
+			   int T, const void *x, void *xe, long rows_max, long *rows, long *counts);
+	int (*ep_combine)(void *ctx, int block, size_t es, const void *y, void *out);
+	int (*ep_combine_bwd)(void *ctx, int block, size_t es, const void *dout, const void *y,
+			      void *dy, void *dw);
+	int (*ep_dispatch_bwd)(void *ctx, int block, size_t es, const void *dx, void *out);
 };
 
 /* Figures of one forward. */
@@ -231,6 +255,10 @@ int net_fix_selection_f64(struct net_f64 *d, const struct net_f32 *s);
  * profile's phases: the harness times them. */
 void net_tp_set_f32(struct net_f32 *m, const struct net_tp_comm *c);
 void net_tp_set_f64(struct net_f64 *m, const struct net_tp_comm *c);
+/* net_comm_set attaches the expert-parallel callbacks (kept by pointer; NULL detaches);
+ * a model whose part has ep > 1 needs them before its first forward. */
+void net_comm_set_f32(struct net_f32 *m, const struct net_comm *c);
+void net_comm_set_f64(struct net_f64 *m, const struct net_comm *c);
 /* net_profile_set attaches a clock to the f32 model (NULL detaches). */
 void net_profile_set_f32(struct net_f32 *m, struct net_profile *p);
 /* net_expert_load_f32 returns the last forward's tokens per expert of MoE block i
@@ -310,6 +338,13 @@ int net_memory_predict(const struct model_config *cfg, int batch, int seq, int d
  * step does not: the activations' ratio exceeds 1 under TP). */
 int net_memory_predict_tp(const struct model_config *cfg, int batch, int seq, int dp, int tp,
 			  bool zero1, struct model_memory *out);
+/* net_memory_predict_ep is net_memory_predict with the routed experts sharded over ep of
+ * the dp ranks (a rank holds E / ep of them). */
+int net_memory_predict_ep(const struct model_config *cfg, int batch, int seq, int dp, int ep,
+			  bool zero1, struct model_memory *out);
+/* net_memory_predict_par: both (tp TP ranks, ep EP ranks). */
+int net_memory_predict_par(const struct model_config *cfg, int batch, int seq, int dp, int tp,
+			   int ep, bool zero1, struct model_memory *out);
 /* net_memory_ratios: measured over predicted for weights, grads, optimizer,
  * activations (NaN for scratch, which memory.c does not model). */
 #define NET_MEM_TERMS 5

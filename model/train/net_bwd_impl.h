@@ -80,7 +80,9 @@ static int SFX(net_block_bwd)(struct SFX(net) *m, int i, REAL *dres)
 	size_t Td = (size_t)m->T * m->d;
 	REAL *t1 = m->scratch, *t2 = t1 + Td, *rest = m->scratch + 6 * Td;
 	if (b->moe) {
-		SFX(net_moe_bwd)(m, i, dres, t1, rest);
+		int err = SFX(net_moe_bwd)(m, i, dres, t1, rest);
+		if (err)
+			return err;
 	} else {
 		size_t ni = b->gate >= 0 ? (size_t)m->L->t[b->gate].rows : 0;
 		SFX(net_mark)(m, NET_PH_DENSE);

@@ -12,7 +12,8 @@ struct SFX(net_act) {
 	REAL *a, *b, *act;                        /* dense SwiGLU [T, I] */
 	REAL *s, *wts, *fbal;                     /* MoE: scores [T,E], weights [T,K], f [B,E] */
 	REAL *sa, *sb, *sact;                     /* shared experts [T, Is] */
-	REAL *xp, *ea, *eb, *eact, *ey;           /* routed rows in expert order [T*K, .] */
+	REAL *xp, *ea, *eb, *eact, *ey;           /* routed rows in expert order [rows_max, .] */
+	long rows;                                /* EP: rows the last dispatch brought */
 	int32_t *idx, *order, *eoff;              /* [T*K], [T*K], [E+1] */
 	long *load;                               /* [E] */
 };
@@ -51,6 +52,8 @@ struct SFX(net) {
 	size_t bytes;                   /* every allocation above */
 	struct net_memory mem;          /* bytes by term (net_alloc, from the allocations) */
 	bool fixed_route;               /* keep the selection in A[].idx (net_fix_selection) */
+	const struct net_comm *comm;    /* expert parallelism (part.ep > 1) */
+	long rows_max;                  /* routed rows a block may hold: T*K, or EP's bound */
 };
 
 /* A bump allocator: counts when base is NULL, hands out slices otherwise. */
@@ -98,11 +101,13 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 	a->sa = SFX(take)(c, T * is);
 	a->sb = SFX(take)(c, T * is);
 	a->sact = SFX(take)(c, T * is);
-	a->xp = SFX(take)(c, T * K * d);
-	a->ea = SFX(take)(c, T * K * im);
-	a->eb = SFX(take)(c, T * K * im);
-	a->eact = SFX(take)(c, T * K * im);
-	a->ey = SFX(take)(c, T * K * d);
+	size_t R = (size_t)m->rows_max;
+	(void)K;
+	a->xp = SFX(take)(c, R * d);
+	a->ea = SFX(take)(c, R * im);
+	a->eb = SFX(take)(c, R * im);
+	a->eact = SFX(take)(c, R * im);
+	a->ey = SFX(take)(c, R * d);
 }
 
 /* net_scratch_count returns the backward scratch a step needs (elements). */
@@ -114,7 +119,8 @@ static size_t SFX(net_scratch_count)(const struct SFX(net) *m)
 	size_t K = (size_t)cf->activated_experts, im = (size_t)cf->moe_inter_dim / tp;
 	size_t is = im * (size_t)cf->shared_experts, ni = (size_t)cf->inter_dim / tp;
 	size_t dense = 3 * T * ni;
-	size_t moe = 2 * T * K * d + 3 * T * K * im + 3 * T * is + T * K + T * E;
+	size_t R = (size_t)m->rows_max;
+	size_t moe = 2 * R * d + 2 * R * im + T * K * im + 3 * T * is + T * K + T * E + T * d;
 	return 6 * T * d + (dense > moe ? dense : moe);
 }
 
@@ -286,6 +292,11 @@ static int SFX(net_setup)(struct SFX(net) *m, const struct net_layout *L,
 	if (batch < 1 || seq < 2 || batch > (1 << 20) / seq || m->D > 16)
 		return MB_ERR_ARG;
 	SFX(net_attn_configs)(m);
+	/* NOTE: under EP a rank's experts may receive every EP rank's tokens: at most
+	 * min(K, E / ep) rows per token of each of the ep ranks (equal batches) */
+	int K = (int)L->cfg.activated_experts, ep = L->part.ep > 1 ? L->part.ep : 1;
+	int El = L->cfg.routed_experts ? (int)L->cfg.routed_experts / ep : 0;
+	m->rows_max = (long)ep * m->T * (K < El ? K : El);
 	m->ce_weight[0] = 1.0;
 	for (int k = 1; k <= m->D; k++)
 		m->ce_weight[k] = o->mtp_weight / m->D;
