@@ -106,7 +106,9 @@ START_TEST(bad_ep_layouts_are_refused_before_any_work)
 	expect_error(MPIRUN " -np 2 $MB train " RUN " --ep 2 --ranks-per-node 3 --out r.json",
 		     "--ranks-per-node 3 does not divide --ep 2");
 	expect_error(MPIRUN " -np 2 $MB step " STEP " --etp 2 --out r.json",
-		     "--etp 2: experts split by tensor parallelism");
+		     "--etp 2 with --tp 1: experts split over other than the TP ranks");
+	expect_error(MPIRUN " -np 4 $MB step " STEP " --tp 2 --etp 2 --ep 2 --out r.json",
+		     "--tp 2 with --ep 2: tensor and expert parallelism together");
 	ck_assert_int_eq(sh("test -e r.json"), 1);
 }
 END_TEST
