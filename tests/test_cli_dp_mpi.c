@@ -122,6 +122,12 @@ START_TEST(step_check_passes_under_dp2)
 			    "print(\"saved\", (a[\"metrics\"][\"model_bytes\"] - "
 			    "z[\"metrics\"][\"model_bytes\"]) / (4.0 * P))'"), 0);
 	ck_assert_msg(strstr(out, "saved 1.0"), "%s", out);
+	/* the split by cause: both ranks, the DP term measured, compute terms present */
+	ck_assert_int_eq(sh("python3 -c 'import json; s=json.load(open(\"s.json\"))[\"records\"][0]"
+			    "[\"split\"]; r=s[\"by_rank\"]; assert len(r) == 2, r; "
+			    "assert all(x[\"dp_comm\"] > 0 and x[\"expert_gemm\"] > 0 and "
+			    "x[\"tp_comm_total\"] == 0 for x in r), r; "
+			    "assert s[\"split_s\"] == r[s[\"slowest_rank\"]]'"), 0);
 }
 END_TEST
 

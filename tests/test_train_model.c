@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "accounting.h"
 #include "bf16.h"
@@ -646,11 +647,27 @@ START_TEST(parts_hold_their_tensors_with_the_whole_values)
 		ck_assert(strstr(t->name, "layers.0.") == NULL);
 	}
 	ck_assert_uint_eq(n_exp, P.total - P.dense_total);
+	/* a part loads its tensors from the whole model's file, and places back into it */
+	char why[256] = "", path[] = "/tmp/mb_part_XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	unlink(path);
+	ck_assert_int_eq(net_save(&W, w, path, why, sizeof(why)), MB_OK);
+	memset(p, 0, P.total * sizeof(float));
+	ck_assert_int_eq(net_load(&P, p, path, why, sizeof(why)), MB_OK);
+	unlink(path);
+	float *back = calloc(W.total, sizeof(float));
+	ck_assert_int_eq(net_place(&W, back, &P, p), MB_OK);
+	for (int i = 0; i < P.n; i++) {
+		const struct net_tensor *t = &W.t[net_find(&W, P.t[i].name)];
+		ck_assert(memcmp(back + t->off, w + t->off, (size_t)(t->rows * t->cols) * 4) == 0);
+	}
+	free(back);
 	ck_assert_int_lt(net_find(&P, "model.layers.2.mlp.experts.0.up_proj.weight"), 0);
 	ck_assert_int_ge(net_find(&P, "model.layers.2.mlp.experts.7.up_proj.weight"), 0);
 	net_layout_free(&P);
 	part.ep = 3;
-	char why[128] = "";
 	ck_assert_int_eq(net_layout_build_part(c, &part, &P, why, sizeof(why)), MB_ERR_ARG);
 	ck_assert_ptr_nonnull(strstr(why, "divide"));
 	free(w);

@@ -4,6 +4,7 @@
  * all-reduce or ZeRO-1 optimizer step per region.
  */
 #include "train_dp.h"
+#include "train_pp.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -42,13 +43,27 @@ int train_dp_layout(struct train_grid *g, long batch, long micro, const struct m
 		return cli_error_once("pass --ep x --etp dividing the ranks of a stage",
 				      "--ep %d x --etp %d does not divide the %d ranks of a stage",
 				      g->ep, g->etp, world / g->pp);
-	if (g->tp > 1)
-		return cli_error_once("leave out --tp", "--tp %d: tensor parallelism on the "
-				      "training step is not built yet", g->tp);
-	if (g->ep > 1 || g->etp > 1)
-		return cli_error_once("leave out --ep and --etp", "--ep %d --etp %d: expert "
-				      "parallelism on the training step is not built yet", g->ep,
+	const char *why = net_tp_check(cfg, g->tp);
+	if (why)
+		return cli_error_once("pass a --tp that divides the heads, FFN widths and "
+				      "vocabulary", "--tp %d on %s: %s", g->tp, cfg->name, why);
+	if (g->tp > 1 && cfg->routed_experts > 0 && g->etp != g->tp)
+		return cli_error_once("pass --etp equal to --tp", "--tp %d --etp %d: the routed "
+				      "experts are sliced like the dense FFN over the TP ranks "
+				      "(ETP = TP); other expert slicings are not built", g->tp,
 				      g->etp);
+	if (g->pp > 1 && (g->tp > 1 || g->ep > 1))
+		return cli_error_once("use --pp alone, or with --dp", "--pp %d with --tp %d --ep %d: "
+				      "pipeline with tensor or expert parallelism on the step is not "
+				      "built yet", g->pp, g->tp, g->ep);
+	if (g->etp > 1 && g->etp != g->tp)
+		return cli_error_once("pass --etp 1, or equal to --tp", "--etp %d with --tp %d: "
+				      "experts split over other than the TP ranks are not built",
+				      g->etp, g->tp);
+	if (g->tp > 1 && g->ep > 1)
+		return cli_error_once("use --tp or --ep, not both", "--tp %d with --ep %d: tensor "
+				      "and expert parallelism together on the step are not built "
+				      "yet", g->tp, g->ep);
 	if (batch % dp)
 		return cli_error_once("pass a --batch that the data-parallel size divides",
 				      "the data-parallel size %d does not divide --batch %ld", dp,
@@ -78,6 +93,31 @@ static int open_group(struct train_dp *d, enum layout_group g, struct comm **out
 	return err;
 }
 
+/* tp_reduce: the TP collectives handed to the model, timed into tp_comm_s. */
+static int tp_reduce(void *ctx, void *x, size_t n, enum comm_dtype t, enum comm_redop op)
+{
+	struct train_dp *d = ctx;
+	double t0 = timer_now();
+	int err = comm_allreduce(d->tp, x, x, n, t, op);
+	d->tp_comm_s += timer_now() - t0;
+	return err;
+}
+
+static int tp_sum_f32(void *ctx, float *x, size_t n)
+{
+	return tp_reduce(ctx, x, n, COMM_F32, COMM_SUM);
+}
+
+static int tp_sum_f64(void *ctx, double *x, size_t n)
+{
+	return tp_reduce(ctx, x, n, COMM_F64, COMM_SUM);
+}
+
+static int tp_max_f64(void *ctx, double *x, size_t n)
+{
+	return tp_reduce(ctx, x, n, COMM_F64, COMM_MAX);
+}
+
 int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
 		  const struct model_config *cfg, double timeout_s, char *why, size_t why_len)
 {
@@ -103,25 +143,81 @@ int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
 	d->rank = comm_rank(d->dp);
 	d->size = comm_size(d->dp);
 	d->zero1 = zero1;
+	d->tpc = (struct net_tp_comm){ d, tp_sum_f32, tp_sum_f64, tp_max_f64 };
 	return MB_OK;
+}
+
+const struct net_tp_comm *train_dp_tp(struct train_dp *d)
+{
+	return d->lay.tp > 1 ? &d->tpc : NULL;
+}
+
+void train_dp_part_of(const struct train_dp *d, const struct model_config *cfg, int rank,
+		      struct net_part *p)
+{
+	struct layout_coords c;
+	layout_coords_of(&d->lay, rank, &c);
+	int pp = d->lay.pp, s = c.pp, layers = (int)cfg->layers;
+	net_part_whole(p);
+	p->tp = d->lay.tp;
+	p->tp_rank = c.tp;
+	p->ep = d->lay.ep;
+	p->ep_rank = c.ep;
+	if (pp == 1)
+		return;
+	/* the schedule's layer ranges (train_pp.h; an even split of one range per stage
+	 * unless interleaved or DualPipe); the last stage keeps a copy of the embedding when
+	 * MTP embeds or the head is tied */
+	(void)layers;
+	train_pp_stage_part(cfg, d->pp_schedule, pp, d->pp_chunks ? d->pp_chunks : 1, s, p);
 }
 
 void train_dp_part(const struct train_dp *d, const struct model_config *cfg, struct net_part *p)
 {
-	int pp = d->lay.pp, s = d->me.pp, layers = (int)cfg->layers;
-	net_part_whole(p);
-	p->tp = d->lay.tp;
-	p->tp_rank = d->me.tp;
-	p->ep = d->lay.ep;
-	p->ep_rank = d->me.ep;
-	if (pp == 1)
-		return;
-	p->n_ranges = 1;
-	p->lo[0] = layers * s / pp;
-	p->hi[0] = layers * (s + 1) / pp;
-	p->head = s == pp - 1;
-	/* the last stage keeps a copy of the embedding when MTP embeds or the head is tied */
-	p->embed = s == 0 || (p->head && (cfg->mtp_depth > 0 || cfg->tied_embeddings));
+	train_dp_part_of(d, cfg, comm_rank(d->world), p);
+}
+
+/* collect_from receives world rank r's part into the whole model's weights w. */
+static int collect_from(struct train_dp *d, const struct net_layout *W, float *w, int r,
+			char *why, size_t why_len)
+{
+	struct net_part part;
+	struct net_layout P;
+	train_dp_part_of(d, &W->cfg, r, &part);
+	int err = net_layout_build_part(&W->cfg, &part, &P, why, why_len);
+	if (err)
+		return err;
+	float *buf = malloc((P.total ? P.total : 1) * sizeof(float));
+	err = buf ? comm_recv(d->world, buf, P.total, COMM_F32, r) : MB_ERR_NOMEM;
+	if (!err && net_place(W, w, &P, buf))
+		err = (snprintf(why, why_len, "rank %d's part does not fit the model", r), MB_ERR_ARG);
+	free(buf);
+	net_layout_free(&P);
+	return err;
+}
+
+int train_dp_save(struct train_dp *d, const struct net_layout *L, const float *w,
+		  const char *path, char *why, size_t why_len)
+{
+	bool split = d->lay.tp > 1 || d->lay.pp > 1 || d->lay.ep > 1 || d->lay.etp > 1;
+	int me = comm_rank(d->world);
+	if (!split)
+		return me == 0 && path ? net_save(L, w, path, why, why_len) : MB_OK;
+	if (me != 0)
+		return comm_send(d->world, w, L->total, COMM_F32, 0);
+	struct net_layout W;
+	int err = net_layout_build(&L->cfg, &W, why, why_len);
+	if (err)
+		return err;
+	float *whole = calloc(W.total, sizeof(float));
+	err = whole ? net_place(&W, whole, L, w) : MB_ERR_NOMEM;
+	for (int r = 1; r < d->lay.world && !err; r++)
+		err = collect_from(d, &W, whole, r, why, why_len);
+	if (!err && path)
+		err = net_save(&W, whole, path, why, why_len);
+	free(whole);
+	net_layout_free(&W);
+	return err;
 }
 
 /* region_init sizes region r: [lo, hi) over group c. */
@@ -198,12 +294,14 @@ static int dp_loads(struct train_dp *d, const long **load_out)
 {
 	int err = MB_OK;
 	size_t n = (size_t)d->blocks * (size_t)d->experts;
+	double t0 = timer_now();
 	if (n && d->size > 1)
 		err = comm_allreduce(d->dp, d->load, d->load, n, COMM_I64, COMM_SUM);
 	/* pipeline stages hold other blocks: the sum gives every block's (the bias update
 	 * touches the held ones alone) */
 	if (!err && n && d->lay.pp > 1)
 		err = comm_allreduce(d->pp, d->load, d->load, n, COMM_I64, COMM_SUM);
+	d->comm_s += timer_now() - t0;
 	for (int b = 0; b < d->blocks; b++) {
 		const long *l = d->load + (size_t)b * (size_t)d->experts;
 		bool any = false;
@@ -231,9 +329,11 @@ static int region_reduce(struct train_dp *d, const struct net_layout *L, struct 
 			 float inv, float *g, double *ss)
 {
 	int err = MB_OK;
+	double t0 = timer_now();
 	if (d->zero1 && q->size > 1) {
 		float *mine = q->buf + (q->own_lo - q->lo);
 		err = comm_reduce_scatter(q->c, q->acc, mine, q->shard, COMM_F32, COMM_SUM);
+		d->comm_s += timer_now() - t0;
 		for (size_t j = q->own_lo; j < q->own_hi && !err; j++)
 			g[j] = mine[j - q->own_lo] * inv;
 		*ss = err ? 0 : sumsq_counted(d, L, g, q->own_lo, q->own_hi);
@@ -241,6 +341,7 @@ static int region_reduce(struct train_dp *d, const struct net_layout *L, struct 
 	}
 	if (q->size > 1 && q->hi > q->lo)
 		err = comm_allreduce(q->c, q->acc, q->acc, q->hi - q->lo, COMM_F32, COMM_SUM);
+	d->comm_s += timer_now() - t0;
 	for (size_t j = q->lo; j < q->hi && !err; j++)
 		g[j] = q->acc[j - q->lo] * inv;
 	*ss = err || q->rank != 0 ? 0 : sumsq_counted(d, L, g, q->lo, q->hi);
@@ -259,7 +360,9 @@ static int region_update(struct train_dp *d, const struct net_layout *L, struct 
 	}
 	net_adamw_range(L, a, t, scale, q->own_lo, q->own_hi, w, g, m, v);
 	memcpy(q->acc, w + q->own_lo, (q->own_hi - q->own_lo) * sizeof(float));
+	double t0 = timer_now();
 	int err = comm_allgather(q->c, q->acc, q->buf, q->shard, COMM_F32);
+	d->comm_s += timer_now() - t0;
 	if (!err)
 		memcpy(w + q->lo, q->buf, (q->hi - q->lo) * sizeof(float));
 	return err;
@@ -270,13 +373,14 @@ int train_dp_step(struct train_dp *d, const struct net_layout *L, const struct n
 		  double *norm)
 {
 	float inv = 1.0f / (float)(d->size * (d->micro_done ? d->micro_done : 1));
-	double t0 = timer_now(), ss[2] = { 0, 0 };
+	double ss[2] = { 0, 0 };
 	int err = dp_loads(d, load_out);
 	for (int r = 0; r < 2 && !err; r++)
 		err = region_reduce(d, L, &d->reg[r], inv, g, &ss[r]);
-	double sum = ss[0] + ss[1];
+	double sum = ss[0] + ss[1], t0 = timer_now();
 	if (!err && d->lay.world > 1)
 		err = comm_host_allreduce_f64(d->world, &sum, 1, COMM_SUM);
+	d->comm_s += timer_now() - t0;
 	*norm = sqrt(sum);
 	double scale = net_clip_scale(a, *norm);
 	size_t at = 0;   /* ZeRO-1's moments hold the owned shards alone, dense first */
@@ -286,7 +390,6 @@ int train_dp_step(struct train_dp *d, const struct net_layout *L, const struct n
 		err = region_update(d, L, q, a, t, scale, w, g, m + k, v + k);
 		at += q->own_hi - q->own_lo;
 	}
-	d->comm_s += timer_now() - t0;
 	d->micro_done = 0;
 	return err;
 }

@@ -24,6 +24,15 @@
  * sees the global load. Every DP rank draws the same global batch and takes rows
  * [rank * B / dp, (rank + 1) * B / dp): the losses equal one rank's up to summation
  * order. The DP communication time is kept apart (comm_s) for the step's split by cause.
+ *
+ * TP (Megatron, net_layout.c slices the tensors): the model calls the collectives
+ * train_dp_tp hands it over the TP group (partial outputs of row-parallel layers,
+ * partial input gradients of column-parallel ones, the vocabulary-parallel embedding
+ * and cross-entropy) and sums the gradients of its tp_partial tensors, so every TP rank
+ * ends a backward with the same gradients of the replicated tensors; the clipping norm
+ * counts replicated tensors on tp_rank 0 alone (net_grad_sumsq_range). Routed experts are
+ * sliced like the dense FFN: --etp must equal --tp (EDP = world / (TP * EP * PP) then
+ * holds each slice once). Their time is tp_comm_s.
  */
 #ifndef MB_TRAIN_DP_H
 #define MB_TRAIN_DP_H
@@ -65,9 +74,14 @@ struct train_dp {
 	long *load;                /* blocks * experts, summed loads */
 	int blocks, experts;
 	double comm_s;             /* seconds in DP collectives since the last reset */
+	struct net_tp_comm tpc;    /* the model's TP collectives (train_dp_tp) */
+	double tp_comm_s;          /* seconds in them */
 	/* elements the clipping norm leaves out on this rank: a copy another rank counts
 	 * (the last pipeline stage's embedding, train_pp.h) */
 	size_t norm_skip_lo, norm_skip_hi;
+	/* the pipeline schedule (enum pipe_schedule) and chunks per rank the parts follow
+	 * (train_pp_part sets them; 0, 0: one even range per stage) */
+	int pp_schedule, pp_chunks;
 };
 
 /* train_dp_layout checks a requested grid against the world and the model before any
@@ -80,8 +94,18 @@ int train_dp_layout(struct train_grid *g, long batch, long micro, const struct m
  * collective). MB_OK or MB_ERR_*. */
 int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
 		  const struct model_config *cfg, double timeout_s, char *why, size_t why_len);
-/* train_dp_part fills the part of the model this rank holds. */
+/* train_dp_part fills the part of the model this rank holds; train_dp_part_of that of
+ * world rank `rank` (what rank 0 needs to place another rank's weights). */
 void train_dp_part(const struct train_dp *d, const struct model_config *cfg, struct net_part *p);
+void train_dp_part_of(const struct train_dp *d, const struct model_config *cfg, int rank,
+		      struct net_part *p);
+/* train_dp_save writes the whole model to path (safetensors, atomically) on world rank 0:
+ * its own weights when every rank holds the whole model, else every rank's part
+ * gathered there and placed by name (slices at their origin; copies held twice, equal,
+ * written once); path NULL: gathered, not written. Collective over the world; MB_OK or
+ * the error (why on rank 0). */
+int train_dp_save(struct train_dp *d, const struct net_layout *L, const float *w,
+		  const char *path, char *why, size_t why_len);
 /* train_dp_buffers sizes the regions and buffers for this rank's layout L. */
 int train_dp_buffers(struct train_dp *d, const struct net_layout *L);
 void train_dp_close(struct train_dp *d);
@@ -107,6 +131,15 @@ bool train_dp_owned(const struct train_dp *d, size_t j);
 /* train_dp_gather completes x from every rank's shards under ZeRO-1 (the reduced
  * gradients a step left in g, for a check); nothing otherwise. Collective. */
 int train_dp_gather(struct train_dp *d, float *x);
+/* train_dp_tp returns the TP collectives to hand the model (net_tp_set), timed into
+ * tp_comm_s; NULL when TP is 1. */
+const struct net_tp_comm *train_dp_tp(struct train_dp *d);
+/* train_tp_spread sets *spread to the largest difference between the TP ranks' copies
+ * of the replicated tensors of L (norms, LoRA down-projections, router: the backward
+ * gives them equal gradients, so the copies must stay bit-equal: 0). Collective over the
+ * TP group. */
+int train_tp_spread(struct train_dp *d, const struct net_layout *L, const float *w,
+		    double *spread);
 /* train_dp_mean averages n doubles over the DP group in place (losses). */
 int train_dp_mean(struct train_dp *d, double *x, int n);
 /* train_dp_max takes the maximum of n doubles over the world in place (step times). */

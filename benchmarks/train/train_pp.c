@@ -108,13 +108,18 @@ static int chunks_of(const char *schedule, int chunks)
 	return s == PIPE_INTERLEAVED ? chunks : s == PIPE_DUALPIPE || s == PIPE_DUALPIPEV ? 2 : 1;
 }
 
-void train_pp_part(const struct train_dp *d, const struct model_config *cfg,
-		   const char *schedule, int chunks, struct net_part *p)
+void train_pp_stage_part(const struct model_config *cfg, int schedule, int pp, int chunks,
+			 int stage, struct net_part *p)
 {
+	stage_part(cfg, (enum pipe_schedule)schedule, pp, chunks, stage, p);
+}
+
+void train_pp_part(struct train_dp *d, const struct model_config *cfg, const char *schedule,
+		   int chunks, struct net_part *p)
+{
+	d->pp_schedule = (int)sched_of(schedule);
+	d->pp_chunks = chunks_of(schedule, chunks);
 	train_dp_part(d, cfg, p);
-	if (d->lay.pp > 1)
-		stage_part(cfg, sched_of(schedule), d->lay.pp, chunks_of(schedule, chunks), d->me.pp,
-			   p);
 }
 
 /* remote says whether virtual stage `other` of micro-batch mb runs on another device. */
@@ -605,43 +610,6 @@ int train_pp_eval(struct train_pp *p, const int32_t *rows, double *main_loss)
 	if (!err)
 		err = comm_host_allreduce_f64(p->d->pp, &loss, 1, COMM_SUM);
 	*main_loss = loss;
-	return err;
-}
-
-/* place copies the tensors of part layout L in w into the whole layout W's x. */
-static void place(const struct net_layout *L, const float *w, const struct net_layout *W,
-		  float *x)
-{
-	for (int i = 0; i < L->n; i++) {
-		const struct net_tensor *t = &L->t[i];
-		int j = net_find(W, t->name);
-		if (j >= 0)
-			memcpy(x + W->t[j].off, w + t->off, (size_t)(t->rows * t->cols) * sizeof(float));
-	}
-}
-
-int train_pp_gather(struct train_pp *p, const struct model_config *cfg,
-		    const struct net_layout *W, float *w)
-{
-	const struct net_layout *L = net_layout_of_f32(p->mb[0]);
-	const float *mine = net_params_f32(p->mb[0]);
-	char why[256];
-	if (p->stage != 0)
-		return comm_send(p->d->pp, mine, L->total, COMM_F32, 0);
-	place(L, mine, W, w);
-	int err = MB_OK;
-	for (int s = 1; s < p->pp && !err; s++) {
-		struct net_part part = L->part;
-		struct net_layout Ls;
-		stage_part(cfg, p->plan.schedule, p->pp, p->chunks, s, &part);
-		err = net_layout_build_part(cfg, &part, &Ls, why, sizeof(why));
-		float *buf = err ? NULL : malloc(Ls.total * sizeof(float));
-		err = err ? err : buf ? comm_recv(p->d->pp, buf, Ls.total, COMM_F32, s) : MB_ERR_NOMEM;
-		if (!err)
-			place(&Ls, buf, W, w);
-		free(buf);
-		net_layout_free(&Ls);
-	}
 	return err;
 }
 

@@ -87,10 +87,14 @@ struct train_pp {
  * the schedule's chunks do not divide, micro-batch counts the schedule cannot run. */
 int train_pp_check(int pp, const char *schedule, int chunks, long n_micro,
 		   const struct model_config *cfg);
-/* train_pp_part sets the pipeline ranges of part p for this rank's stage (interleaved:
- * a range per chunk). */
-void train_pp_part(const struct train_dp *d, const struct model_config *cfg,
-		   const char *schedule, int chunks, struct net_part *p);
+/* train_pp_part records the schedule in d (every rank's part follows it: train_dp_part_of,
+ * the gathering of --save) and fills this rank's part: its layer range per chunk. */
+void train_pp_part(struct train_dp *d, const struct model_config *cfg, const char *schedule,
+		   int chunks, struct net_part *p);
+/* train_pp_stage_part sets the pipeline fields of part p for device `stage` of pp under
+ * schedule (enum pipe_schedule) with `chunks` chunks per device. */
+void train_pp_stage_part(const struct model_config *cfg, int schedule, int pp, int chunks,
+			 int stage, struct net_part *p);
 /* train_pp_open prepares the step: the plan, this rank's program, a model per
  * micro-batch sharing m0's weights, the embedding group. MB_OK or MB_ERR_*. */
 int train_pp_open(struct train_pp *p, struct train_dp *d, struct net_f32 *m0,
@@ -103,10 +107,6 @@ void train_pp_close(struct train_pp *p);
 int train_pp_step(struct train_pp *p, const int32_t *rows, double x[3]);
 /* train_pp_eval runs the forwards alone and returns the mean main loss (every rank). */
 int train_pp_eval(struct train_pp *p, const int32_t *rows, double *main_loss);
-/* train_pp_gather puts the whole model's parameters, gathered from the stages, into w
- * (the whole layout W's) on pipeline rank 0; collective over the pipeline. */
-int train_pp_gather(struct train_pp *p, const struct model_config *cfg,
-		    const struct net_layout *W, float *w);
 
 /* train_pp_reference_f64 is the FP64 model md's forward and backward of one micro-batch
  * (rows; the pipeline opened with one) through the stages in order, for `step`'s check:
