@@ -12,6 +12,9 @@
  * gradients are summed over the first and last stage).
  * bubble: the result holds each rank's measured idle time and the simulator's, both
  * positive (a 2-stage pipeline of 4 micro-batches idles), and the summary line.
+ * step: `step --pp 2 --schedule zb-h1`'s own check (the reduced first-step gradients of
+ * each stage against the FP64 model run stage by stage) passes, and its split by cause
+ * holds each rank's bubble beside the simulated one.
  * refuse: DualPipe with an odd number of stages, chunks that do not divide the layers
  * (interleaved, DualPipeV's V), a micro-batch count the schedule cannot run, an unknown
  * schedule: one error, exit 2, no file. scripts/par-equal-pp.sh runs every schedule.
@@ -82,6 +85,19 @@ START_TEST(pp2_dualpipe_equals_one_rank)
 }
 END_TEST
 
+START_TEST(step_check_passes_under_pp2_zb_h1)
+{
+	int st = sh("%s -np 2 $MB step --quiet --iters 2 --warmup 0 --min-time 0 --batch 4 "
+		    "--seq 32 --pp 2 --schedule zb-h1 --out s.json", MPIRUN);
+	ck_assert_msg(st == 0, "exited %d: %s", st, out);
+	ck_assert_int_eq(sh("python3 -c 'import json; r=json.load(open(\"s.json\"))[\"records\"][0]; "
+			    "b=r[\"split\"][\"by_rank\"]; print(\"check\", r[\"check\"][\"status\"], "
+			    "\"bubble\", all(x[\"bubble\"] > 0 and x[\"bubble_simulated\"] > 0 for x in b), "
+			    "len(b))'"), 0);
+	ck_assert_msg(strstr(out, "check pass bubble True 2"), "%s", out);
+}
+END_TEST
+
 /* expect_refused checks one error line naming what, exit 2, no result file. */
 static void expect_refused(int np, const char *extra, const char *what)
 {
@@ -116,6 +132,7 @@ static Suite *pp_suite(void)
 	tcase_set_timeout(refuse, 120);
 	tcase_add_test(eq, pp2_1f1b_equals_one_rank);
 	tcase_add_test(eq, pp2_dualpipe_equals_one_rank);
+	tcase_add_test(eq, step_check_passes_under_pp2_zb_h1);
 	tcase_add_test(refuse, bad_pipelines_are_refused_before_any_work);
 	suite_add_tcase(s, eq);
 	suite_add_tcase(s, refuse);
