@@ -286,11 +286,14 @@ static void op_times(const struct train_pp *p, const struct pipe_exec_result *re
 	for (int i = 0; i < res->n_events; i++) {
 		const struct pipe_exec_event *e = &res->events[i];
 		int k = pipe_exec_kind_index(e->kind), at = e->rank * p->chunks + e->chunk;
-		if (k < 0 || e->rank < 0 || e->rank >= p->pp || e->chunk < 0 || e->chunk >= p->chunks)
+		if (e->rank < 0 || e->rank >= p->pp || e->chunk < 0 || e->chunk >= p->chunks)
+			continue;
+		/* every op is busy time, DualPipe's F&B pairs ('X') included */
+		busy[e->rank] += e->end - e->start;
+		if (k < 0)
 			continue;
 		sum[3 * at + k] += e->end - e->start;
 		cnt[3 * at + k]++;
-		busy[e->rank] += e->end - e->start;
 	}
 	/* gpipe, 1f1b and interleaved run the full backward (B = b + w, no W: w = 0) */
 	for (int j = 0; j < n; j++) {
