@@ -69,6 +69,7 @@ static const struct cli_opt train_options[] = {
 	{ "dp", CLI_SIZE, &opt.dp, "0", "data-parallel ranks (0: the world size under mpirun)", 0, 1e6, NULL },
 	{ "zero1", CLI_FLAG, &opt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "micro-batch", CLI_SIZE, &opt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's)", 0, 65536, NULL },
+	{ "timeout", CLI_DOUBLE, &opt.timeout, "60", "under mpirun: end every rank, naming the silent one, when a collective waits longer (s)", 0.1, 1e6, NULL },
 	CLI_END
 };
 
@@ -183,7 +184,7 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	t->flops_per_token = (double)fl.total;
 	mb_rng_seed(&t->rng, seed, 0xda7a);
 	if (train_dp_open(&t->dp, t->per_rank ? (int)(opt.batch / t->per_rank) : 1, opt.zero1,
-			  &t->L, 300, why, sizeof(why)))
+			  &t->L, opt.timeout, why, sizeof(why)))
 		return cli_error(NULL, "data parallel group: %s", why);
 	train_dp_moments(&t->dp, &t->no);
 	t->tok = malloc((size_t)opt.batch * t->len * sizeof(int32_t));

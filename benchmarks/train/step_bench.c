@@ -45,6 +45,7 @@
 static struct {
 	const char *preset, *precision, *peak_file;
 	int64_t batch, seq, mem_limit, dp;
+	double timeout;
 	bool plant, zero1;
 } sopt;
 
@@ -57,6 +58,7 @@ static const struct cli_opt step_options[] = {
 	{ "mem-limit", CLI_SIZE, &sopt.mem_limit, "0", "refuse a step predicted to need more bytes (0: the machine's memory)", 0, 1e15, NULL },
 	{ "dp", CLI_SIZE, &sopt.dp, "0", "data-parallel ranks (0: the world size under mpirun); --batch is the global batch", 0, 1e6, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
+	{ "timeout", CLI_DOUBLE, &sopt.timeout, "60", "under mpirun: end every rank, naming the silent one, when a collective waits longer (s)", 0.1, 1e6, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
 	CLI_END
 };
@@ -260,7 +262,8 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 		return err;
 	if ((err = net_layout_build(cfg, &s->L, NULL, 0)))
 		return err;
-	if ((err = train_dp_open(&s->dp, step_dp, sopt.zero1, &s->L, 300, why, sizeof(why)))) {
+	if ((err = train_dp_open(&s->dp, step_dp, sopt.zero1, &s->L, sopt.timeout, why,
+				   sizeof(why)))) {
 		cli_error(NULL, "data parallel group: %s", why);
 		return err;
 	}

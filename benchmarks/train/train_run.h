@@ -19,6 +19,7 @@ struct train_opts {
 	const char *save, *init_from, *tokenizer;
 	int64_t steps, batch, seq, warmup, val_every, val_batches, vocab, dp, micro;
 	double lr, min_lr, init_std, mtp_weight, alpha, gamma, clip, wd, time_limit;
+	double timeout;  /* seconds a DP collective may wait (comm.h) */
 	uint64_t seed;
 	bool quiet, force, zero1;
 };

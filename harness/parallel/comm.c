@@ -74,7 +74,7 @@ double comm_deadline(const struct comm *c)
 
 void comm_fail(const struct comm *c, const char *op, const char *fmt, ...)
 {
-	char what[320], why[512];
+	char what[800], why[1000];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
@@ -126,6 +126,7 @@ void comm_free(struct comm *c)
 	if (!c)
 		return;
 	c->ops->release(c);
+	free(c->world_ranks);
 	free(c);
 }
 

@@ -119,6 +119,19 @@ static double diag_grace(const struct comm *c)
 	return g < 1.0 ? 1.0 : g > 10.0 ? 10.0 : g;
 }
 
+/* list_silent appends the k-th silent rank p to list: the first three with their
+ * world rank, pid, host and state (comm_peer_name), the next ones as numbers. */
+static void list_silent(const struct comm *c, int p, int k, char *list, size_t len)
+{
+	char who[200];
+	size_t used = strlen(list);
+	if (k <= 3)
+		comm_peer_name(c, p, who, sizeof(who));
+	else
+		snprintf(who, sizeof(who), "rank %d", p);
+	snprintf(list + used, len - used, "%s%s", k > 1 ? ", " : "", who);
+}
+
 /* name_silent runs after this rank's wait on op passed its deadline: it sends every
  * other rank a word (DIAG_TAG) and listens for theirs for diag_grace seconds. The ranks
  * that said nothing are the ones that stopped answering; the lowest live rank reports
@@ -130,7 +143,7 @@ static _Noreturn void name_silent(const struct comm *c, const char *op)
 	int *got = calloc((size_t)n, sizeof(int));
 	MPI_Request *rr = calloc((size_t)n, sizeof(MPI_Request));
 	MPI_Request *sr = calloc((size_t)n, sizeof(MPI_Request));
-	char list[160] = "";
+	char list[640] = "";
 	double end = timer_now() + diag_grace(c);
 
 	for (int p = 0; got && rr && sr && p < n; p++) {
@@ -151,15 +164,14 @@ static _Noreturn void name_silent(const struct comm *c, const char *op)
 		if (!silent && first_live < 0)
 			first_live = p;
 		if (silent && nsilent++ < 8)
-			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d",
-				 nsilent > 1 ? "," : "", p);
+			list_silent(c, p, nsilent, list, sizeof(list));
 	}
 	if (first_live >= 0 && first_live < me)
 		sleep(2 * (unsigned)diag_grace(c) + 2);
 	if (nsilent)
-		comm_fail(c, op, "not complete after %g s: rank%s %s%s stopped answering (no "
-			  "word from %s within %g s)", c->timeout_s, nsilent > 1 ? "s" : "", list,
-			  nsilent > 8 ? ",..." : "", nsilent > 1 ? "them" : "it", diag_grace(c));
+		comm_fail(c, op, "not complete after %g s: %s%s stopped answering (no word from "
+			  "%s within %g s)", c->timeout_s, list, nsilent > 8 ? ", ..." : "",
+			  nsilent > 1 ? "them" : "it", diag_grace(c));
 	comm_fail(c, op, "not complete after %g s, yet every rank answered: one is busy "
 		  "elsewhere (a longer --timeout?)", c->timeout_s);
 }
@@ -398,6 +410,29 @@ static const struct comm_ops mpi_ops = {
 	.bcast = mpi_bcast,
 };
 
+/* map_world sets c's world rank of each of its ranks, for the lines that name one
+ * (comm_peer_name). Without it (no memory, an MPI error) the ranks are named as c's. */
+static void map_world(struct comm *c)
+{
+	MPI_Group g = MPI_GROUP_NULL, wg = MPI_GROUP_NULL;
+	int *mine = malloc(sizeof(int) * (size_t)c->size);
+	int *world = malloc(sizeof(int) * (size_t)c->size);
+	for (int r = 0; mine && r < c->size; r++)
+		mine[r] = r;
+	if (mine && world && MPI_Comm_group(impl_of(c)->comm, &g) == MPI_SUCCESS &&
+	    MPI_Comm_group(MPI_COMM_WORLD, &wg) == MPI_SUCCESS &&
+	    MPI_Group_translate_ranks(g, c->size, mine, wg, world) == MPI_SUCCESS) {
+		c->world_ranks = world;
+		world = NULL;
+	}
+	if (g != MPI_GROUP_NULL)
+		MPI_Group_free(&g);
+	if (wg != MPI_GROUP_NULL)
+		MPI_Group_free(&wg);
+	free(mine);
+	free(world);
+}
+
 /* make_comm wraps an MPI communicator of ours (freed with it, also on failure). */
 static int make_comm(MPI_Comm mc, double timeout_s, const char *name, struct comm **out)
 {
@@ -424,6 +459,7 @@ static int make_comm(MPI_Comm mc, double timeout_s, const char *name, struct com
 		err = MB_ERR_NOMEM;
 	if (!err) {
 		(*out)->impl = m;
+		map_world(*out);
 		return MB_OK;
 	}
 	free(*out);
@@ -448,6 +484,23 @@ static int mpi_split(struct comm *parent, int color, int key, struct comm **out)
 	return make_comm(mc, parent->timeout_s, name, out);
 }
 
+/* gather_peers tells every rank of the world c every rank's pid and host
+ * (comm_peer_set), so that a line naming a silent rank can name its process. */
+static int gather_peers(struct comm *c)
+{
+	struct comm_peer me, *all = calloc((size_t)c->size, sizeof(*all));
+	MPI_Request r;
+	if (!all)
+		return MB_ERR_NOMEM;
+	comm_peer_self(&me);
+	posted(c, "init", MPI_Iallgather(&me, (int)sizeof(me), MPI_BYTE, all, (int)sizeof(me),
+					 MPI_BYTE, impl_of(c)->comm, &r));
+	wait_req(c, "init", &r);
+	int err = comm_peer_set(all, c->size);
+	free(all);
+	return err;
+}
+
 int comm_cpu_world(double timeout_s, struct comm **out, char *why, size_t why_len)
 {
 	MPI_Comm mc = MPI_COMM_NULL;
@@ -459,6 +512,10 @@ int comm_cpu_world(double timeout_s, struct comm **out, char *why, size_t why_le
 	posted(&probe, "init", MPI_Comm_idup(MPI_COMM_WORLD, &mc, &r));
 	wait_req(&probe, "init", &r);
 	int err = make_comm(mc, timeout_s, "world", out);
+	if (!err && (err = gather_peers(*out))) {
+		comm_free(*out);
+		*out = NULL;
+	}
 	if (err)
 		snprintf(why, why_len, "cannot set up the MPI world communicator: %s",
 			 mb_status_str(err));
