@@ -1,0 +1,145 @@
+/*
+ * test_cli_kill_mpi.c - a rank stopped (SIGSTOP) or killed (SIGKILL) in the middle of
+ * `moebench train` or `step` under mpirun --oversubscribe ends the run, and the output
+ * names that rank, not only the one that noticed. tests/mpi/signal_rank.sh starts the
+ * run, waits for a line of its output, signals the process of one world rank and
+ * reports the time from the signal to the launcher's exit.
+ *
+ * stop: every rank ends non-zero within --timeout (4 s) + the listening grace (2 s) + a
+ * few seconds, with exactly one error line naming the stopped rank's world rank, pid,
+ * host and state; the stopped process is not left behind. kill: Open MPI's mpirun ends
+ * the job itself when a rank dies, naming it ("process rank N ... signal 9"); run with
+ * orte_abort_on_non_zero_status off, it leaves the survivors to our timeout, whose line
+ * names the rank as gone. The mca option and --oversubscribe are Open MPI's, as in the
+ * other *_mpi suites. Built only with MPI.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_main.h"
+#include "cli_harness.h"
+
+#define MPIRUN "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 " \
+	"OPENBLAS_NUM_THREADS=1 $SRC/tests/mpi/signal_rank.sh"
+#define TRAIN "$MB train --preset v3-tiny --data synthetic --steps 500 --seq 32 --batch 6 " \
+	"--timeout 4 --out r.json"
+#define STEP "$MB step --preset v3-tiny --iters 200 --timeout 4 --out r.json"
+/* the train progress line of step 10 (stderr, unbuffered): the ranks are in the loop */
+#define IN_TRAIN "'moebench: train 10/'"
+#define IN_STEP "'b4_s128 \\.\\.\\.'"
+/* --timeout 4, the 2 s grace of name_silent (half the timeout), and slack for a loaded
+ * machine running three ranks on two cores */
+#define END_WITHIN 12.0
+
+/* One signalled run, as signal_rank.sh reports it. */
+struct signalled {
+	int pid, rank, exit;
+	double seconds;
+	bool left_behind;
+};
+
+/* count returns how many times text occurs in the last output. */
+static int count(const char *text)
+{
+	int n = 0;
+	for (const char *p = strstr(out, text); p; p = strstr(p + 1, text))
+		n++;
+	return n;
+}
+
+/* signal_run runs signal_rank.sh with its arguments and reads its report line. */
+static struct signalled signal_run(const char *sig, int rank, const char *pattern,
+				   const char *mpi_args, int np, const char *cmd)
+{
+	struct signalled s = { 0 };
+	char name[16];
+	int st = sh(MPIRUN " %s %d %s mpirun --oversubscribe %s -np %d %s", sig, rank, pattern,
+		    mpi_args, np, cmd);
+	const char *line = strstr(out, "signal_rank: ");
+	ck_assert_msg(st == 0 && line, "signal_rank.sh exited %d: %s", st, out);
+	ck_assert_msg(sscanf(line, "signal_rank: %15s pid %d (world rank %d), exit %d after %lf",
+			     name, &s.pid, &s.rank, &s.exit, &s.seconds) == 5, "%s", line);
+	s.left_behind = strstr(line, "left behind") != NULL;
+	return s;
+}
+
+/* expect_named expects the run to have ended non-zero within END_WITHIN seconds of the
+ * signal, with one error line naming s's rank and process in state. */
+static void expect_named(const struct signalled *s, const char *state)
+{
+	char want[128];
+	ck_assert_msg(s->exit != 0 && s->exit != 124, "exit %d: %s", s->exit, out);
+	ck_assert_msg(s->seconds < END_WITHIN, "ended %.2f s after the signal: %s", s->seconds,
+		      out);
+	ck_assert_msg(!s->left_behind, "the signalled rank outlived the launcher: %s", out);
+	snprintf(want, sizeof(want), "rank %d (world rank %d, pid %d on ", s->rank, s->rank,
+		 s->pid);
+	const char *named = strstr(out, want);
+	ck_assert_msg(named, "no '%s': %s", want, out);
+	snprintf(want, sizeof(want), ", %s) stopped answering", state);
+	ck_assert_msg(strstr(named, want) && strstr(named, want) < strchr(named, '\n'),
+		      "not named %s: %s", state, out);
+	ck_assert_int_eq(count("moebench: error:"), 1);
+}
+
+START_TEST(train_a_stopped_rank_is_named)
+{
+	struct signalled s = signal_run("STOP", 2, IN_TRAIN, "", 3, TRAIN);
+	expect_named(&s, "stopped");
+	ck_assert_msg(strstr(out, "moebench: error: rank 0: comm allreduce on dp: rank 0 of 3: "
+			     "not complete after 4 s: rank 2 (world rank 2"), "%s", out);
+}
+END_TEST
+
+START_TEST(step_a_stopped_rank_is_named)
+{
+	struct signalled s = signal_run("STOP", 1, IN_STEP, "", 2, STEP);
+	expect_named(&s, "stopped");
+}
+END_TEST
+
+START_TEST(train_a_killed_rank_ends_the_run_named_by_mpirun)
+{
+	char want[64];
+	struct signalled s = signal_run("KILL", 1, IN_TRAIN, "", 3, TRAIN);
+	ck_assert_msg(s.exit != 0 && s.exit != 124, "exit %d: %s", s.exit, out);
+	ck_assert_msg(s.seconds < END_WITHIN, "ended %.2f s after the kill: %s", s.seconds, out);
+	snprintf(want, sizeof(want), "process rank %d with PID", s.rank);
+	ck_assert_msg(strstr(out, want) && strstr(out, "exited on signal 9"), "%s", out);
+}
+END_TEST
+
+START_TEST(train_a_killed_rank_is_named_when_the_launcher_waits)
+{
+	struct signalled s = signal_run("KILL", 1, IN_TRAIN,
+					"--mca orte_abort_on_non_zero_status 0", 3, TRAIN);
+	expect_named(&s, "gone");
+}
+END_TEST
+
+static Suite *kill_suite(void)
+{
+	Suite *s = suite_create("cli_kill_mpi");
+	/* NOTE: cli_harness.h's expect_error is for exit-2 errors; not used here. */
+	(void)expect_error;
+	TCase *stop = tcase_create("stop");
+	TCase *kill = tcase_create("kill");
+
+	tcase_add_checked_fixture(stop, cli_setup, cli_teardown);
+	tcase_add_checked_fixture(kill, cli_setup, cli_teardown);
+	tcase_set_timeout(stop, 120);
+	tcase_set_timeout(kill, 120);
+	tcase_add_test(stop, train_a_stopped_rank_is_named);
+	tcase_add_test(stop, step_a_stopped_rank_is_named);
+	tcase_add_test(kill, train_a_killed_rank_ends_the_run_named_by_mpirun);
+	tcase_add_test(kill, train_a_killed_rank_is_named_when_the_launcher_waits);
+	suite_add_tcase(s, stop);
+	suite_add_tcase(s, kill);
+	return s;
+}
+
+MB_CHECK_MAIN(kill_suite)
