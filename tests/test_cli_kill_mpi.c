@@ -7,7 +7,8 @@
  *
  * stop: every rank ends non-zero within --timeout (4 s) + the listening grace (2 s) + a
  * few seconds, with exactly one error line naming the stopped rank's world rank, pid,
- * host and state; the stopped process is not left behind. kill: Open MPI's mpirun ends
+ * host and state; the stopped process is not left behind. The same holds for the
+ * blocking calls of `a2a --collective` (comm_watch.c's watchdog). kill: Open MPI's mpirun ends
  * the job itself when a rank dies, naming it ("process rank N ... signal 9"); run with
  * orte_abort_on_non_zero_status off, it leaves the survivors to our timeout, whose line
  * names the rank as gone. The mca option and --oversubscribe are Open MPI's, as in the
@@ -29,6 +30,8 @@
 	"--timeout 4 --out r.json"
 #define STEP "$MB step --preset v3-tiny --iters 200 --timeout 4 --out r.json"
 /* the train progress line of step 10 (stderr, unbuffered): the ranks are in the loop */
+#define A2A "$MB a2a --backend cpu --collective allreduce -b 64K -e 64K -n 100000 -w 0 " \
+	"--timeout 4 --out r.json"
 #define IN_TRAIN "'moebench: train 10/'"
 #define IN_STEP "'b4_s128 \\.\\.\\.'"
 /* --timeout 4, the 2 s grace of name_silent (half the timeout), and slack for a loaded
@@ -68,7 +71,7 @@ static struct signalled signal_run(const char *sig, int rank, const char *patter
 }
 
 /* expect_named expects the run to have ended non-zero within END_WITHIN seconds of the
- * signal, with one error line naming s's rank and process in state. */
+ * signal, with one error line, which names s's rank and process in state. */
 static void expect_named(const struct signalled *s, const char *state)
 {
 	char want[128];
@@ -76,20 +79,23 @@ static void expect_named(const struct signalled *s, const char *state)
 	ck_assert_msg(s->seconds < END_WITHIN, "ended %.2f s after the signal: %s", s->seconds,
 		      out);
 	ck_assert_msg(!s->left_behind, "the signalled rank outlived the launcher: %s", out);
+	ck_assert_int_eq(count("moebench: error:"), 1);
+	const char *line = strstr(out, "moebench: error:");
 	snprintf(want, sizeof(want), "rank %d (world rank %d, pid %d on ", s->rank, s->rank,
 		 s->pid);
-	const char *named = strstr(out, want);
-	ck_assert_msg(named, "no '%s': %s", want, out);
-	snprintf(want, sizeof(want), ", %s) stopped answering", state);
-	ck_assert_msg(strstr(named, want) && strstr(named, want) < strchr(named, '\n'),
-		      "not named %s: %s", state, out);
-	ck_assert_int_eq(count("moebench: error:"), 1);
+	const char *named = strstr(line, want), *eol = strchr(line, '\n');
+	ck_assert_msg(named && named < eol, "no '%s' in the error line: %s", want, out);
+	snprintf(want, sizeof(want), ", %s)", state);
+	ck_assert_msg(strstr(named, want) && strstr(named, want) < eol, "not named %s: %s",
+		      state, out);
 }
 
 START_TEST(train_a_stopped_rank_is_named)
 {
 	struct signalled s = signal_run("STOP", 2, IN_TRAIN, "", 3, TRAIN);
 	expect_named(&s, "stopped");
+	ck_assert_msg(strstr(out, ", stopped) stopped answering (no word from it within 2 s)"),
+		      "%s", out);
 	ck_assert_msg(strstr(out, "moebench: error: rank 0: comm allreduce on dp: rank 0 of 3: "
 			     "not complete after 4 s: rank 2 (world rank 2"), "%s", out);
 }
@@ -98,6 +104,15 @@ END_TEST
 START_TEST(step_a_stopped_rank_is_named)
 {
 	struct signalled s = signal_run("STOP", 1, IN_STEP, "", 2, STEP);
+	expect_named(&s, "stopped");
+}
+END_TEST
+
+/* a2a's collectives are blocking calls by default: the watchdog thread names the rank
+ * (or, when the noticing rank waited in the driver's nonblocking barrier, name_silent) */
+START_TEST(blocking_calls_a_stopped_rank_is_named)
+{
+	struct signalled s = signal_run("STOP", 1, "'allreduce/float'", "", 3, A2A);
 	expect_named(&s, "stopped");
 }
 END_TEST
@@ -135,6 +150,7 @@ static Suite *kill_suite(void)
 	tcase_set_timeout(kill, 120);
 	tcase_add_test(stop, train_a_stopped_rank_is_named);
 	tcase_add_test(stop, step_a_stopped_rank_is_named);
+	tcase_add_test(stop, blocking_calls_a_stopped_rank_is_named);
 	tcase_add_test(kill, train_a_killed_rank_ends_the_run_named_by_mpirun);
 	tcase_add_test(kill, train_a_killed_rank_is_named_when_the_launcher_waits);
 	suite_add_tcase(s, stop);

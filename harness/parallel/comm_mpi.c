@@ -120,16 +120,49 @@ static double diag_grace(const struct comm *c)
 }
 
 /* list_silent appends the k-th silent rank p to list: the first three with their
- * world rank, pid, host and state (comm_peer_name), the next ones as numbers. */
+ * world rank, pid, host and state (comm_peer_name), up to the eighth as numbers, then
+ * "...". */
 static void list_silent(const struct comm *c, int p, int k, char *list, size_t len)
 {
 	char who[200];
 	size_t used = strlen(list);
+	if (k > 9)
+		return;
 	if (k <= 3)
 		comm_peer_name(c, p, who, sizeof(who));
 	else
-		snprintf(who, sizeof(who), "rank %d", p);
+		snprintf(who, sizeof(who), k <= 8 ? "rank %d" : "...", p);
 	snprintf(list + used, len - used, "%s%s", k > 1 ? ", " : "", who);
+}
+
+/* report_silent ends the run naming the ranks whose word did not come (rr[p] still
+ * pending; rr NULL: none could be asked). Those whose process this host sees stopped
+ * or gone are the cause; any other that kept silent is then only blocked elsewhere (in
+ * a blocking call, say, waiting for the same dead rank), and is listed apart. */
+static _Noreturn void report_silent(const struct comm *c, const char *op,
+				    const MPI_Request *rr)
+{
+	char dead[640] = "", quiet[640] = "";
+	int ndead = 0, nquiet = 0;
+	for (int p = 0; rr && p < c->size; p++) {
+		enum comm_peer_state st = comm_peer_state(c, p);
+		if (rr[p] == MPI_REQUEST_NULL)
+			continue;
+		if (st == COMM_PEER_STOPPED || st == COMM_PEER_GONE)
+			list_silent(c, p, ++ndead, dead, sizeof(dead));
+		else
+			list_silent(c, p, ++nquiet, quiet, sizeof(quiet));
+	}
+	if (ndead)
+		comm_fail(c, op, "not complete after %g s: %s stopped answering (no word from %s "
+			  "within %g s%s%s)", c->timeout_s, dead, ndead > 1 ? "them" : "it",
+			  diag_grace(c), nquiet ? "; silent too, its process running: " : "", quiet);
+	if (nquiet)
+		comm_fail(c, op, "not complete after %g s: %s stopped answering (no word from %s "
+			  "within %g s)", c->timeout_s, quiet, nquiet > 1 ? "them" : "it",
+			  diag_grace(c));
+	comm_fail(c, op, "not complete after %g s, yet every rank answered: one is busy "
+		  "elsewhere (a longer --timeout?)", c->timeout_s);
 }
 
 /* name_silent runs after this rank's wait on op passed its deadline: it sends every
@@ -139,14 +172,14 @@ static void list_silent(const struct comm *c, int p, int k, char *list, size_t l
 static _Noreturn void name_silent(const struct comm *c, const char *op)
 {
 	struct mpi_impl *m = impl_of(c);
-	int n = c->size, me = c->rank, word = me, first_live = -1, nsilent = 0;
+	int n = c->size, me = c->rank, word = me, first_live = -1;
 	int *got = calloc((size_t)n, sizeof(int));
 	MPI_Request *rr = calloc((size_t)n, sizeof(MPI_Request));
 	MPI_Request *sr = calloc((size_t)n, sizeof(MPI_Request));
-	char list[640] = "";
 	double end = timer_now() + diag_grace(c);
+	bool asked = got && rr && sr;
 
-	for (int p = 0; got && rr && sr && p < n; p++) {
+	for (int p = 0; asked && p < n; p++) {
 		rr[p] = sr[p] = MPI_REQUEST_NULL;
 		if (p == me)
 			continue;
@@ -154,26 +187,17 @@ static _Noreturn void name_silent(const struct comm *c, const char *op)
 		MPI_Isend(&word, 1, MPI_INT, p, DIAG_TAG, m->comm, &sr[p]);
 	}
 	/* NOTE: MPI_Test one by one: MPI_Testall completes none until all are done. */
-	for (int left = n - 1; got && rr && sr && left > 0 && timer_now() < end; sched_yield())
+	for (int left = n - 1; asked && left > 0 && timer_now() < end; sched_yield())
 		for (int p = 0, done = 0; p < n; p++, done = 0)
 			if (rr[p] != MPI_REQUEST_NULL && MPI_Test(&rr[p], &done, MPI_STATUS_IGNORE) ==
 			    MPI_SUCCESS && done)
 				left--;
-	for (int p = 0; got && rr && sr && p < n; p++) {
-		bool silent = rr[p] != MPI_REQUEST_NULL;
-		if (!silent && first_live < 0)
+	for (int p = 0; asked && p < n && first_live < 0; p++)
+		if (rr[p] == MPI_REQUEST_NULL)
 			first_live = p;
-		if (silent && nsilent++ < 8)
-			list_silent(c, p, nsilent, list, sizeof(list));
-	}
 	if (first_live >= 0 && first_live < me)
 		sleep(2 * (unsigned)diag_grace(c) + 2);
-	if (nsilent)
-		comm_fail(c, op, "not complete after %g s: %s%s stopped answering (no word from "
-			  "%s within %g s)", c->timeout_s, list, nsilent > 8 ? ", ..." : "",
-			  nsilent > 1 ? "them" : "it", diag_grace(c));
-	comm_fail(c, op, "not complete after %g s, yet every rank answered: one is busy "
-		  "elsewhere (a longer --timeout?)", c->timeout_s);
+	report_silent(c, op, asked ? rr : NULL);
 }
 
 /* wait_req polls r until it completes; on an error it ends the run (comm_fail), past

@@ -3,8 +3,12 @@
  * MPI_Alltoall cannot poll a deadline, so a peer that stops answering would hang the
  * rank forever. A detached thread checks twice a second whether the call marked by
  * comm_watch_enter has lasted past the communicator's timeout; if so it prints one
- * line and ends the process (_exit: no MPI call from this thread), and the launcher
- * ends the others. The nonblocking mode names the silent rank; this one cannot.
+ * line and ends the process (_exit: no MPI call from this thread: MPI is initialised
+ * for one thread), and the launcher ends the others. Without MPI it cannot ask the
+ * peers for a word as the nonblocking mode does (comm_mpi.c's name_silent); what it can
+ * see is the processes of the peers on this host (/proc, comm_peer.c), so it names
+ * those that are stopped or gone, and says when none is (a peer on another node, or
+ * one running elsewhere in the program: --nonblocking names those).
  */
 #define _GNU_SOURCE
 #include "comm_impl.h"
@@ -12,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,21 +31,81 @@ static struct {
 
 static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
 
-/* watch_loop is the watchdog thread. */
+/* not_running lists in buf the peers of c on this host whose process is stopped or
+ * gone (at most three named), and returns how many there are. */
+static int not_running(const struct comm *c, char *buf, size_t len)
+{
+	char who[200];
+	int n = 0;
+	buf[0] = '\0';
+	for (int r = 0; r < c->size; r++) {
+		enum comm_peer_state st = r == c->rank ? COMM_PEER_RUNNING : comm_peer_state(c, r);
+		if (st != COMM_PEER_STOPPED && st != COMM_PEER_GONE)
+			continue;
+		if (n++ < 3)
+			comm_peer_name(c, r, who, sizeof(who));
+		else
+			snprintf(who, sizeof(who), "rank %d", r);
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", n > 1 ? ", " : "", who);
+	}
+	return n;
+}
+
+/* watch_fail prints the line of a blocking call on c that passed its timeout. */
+static void watch_fail(const struct comm *c, const char *op)
+{
+	char list[640];
+	int n = not_running(c, list, sizeof(list));
+	if (n)
+		fprintf(stderr, "moebench: error: rank %d: comm %s on %s: rank %d of %d: blocked "
+			"for more than %g s in a blocking call: %s %s not running\n",
+			mpi_world_rank(), op, c->name, c->rank, c->size, c->timeout_s, list,
+			n > 1 ? "are" : "is");
+	else
+		fprintf(stderr, "moebench: error: rank %d: comm %s on %s: rank %d of %d: blocked "
+			"for more than %g s in a blocking call: a peer stopped answering, none of "
+			"those on this host is stopped or gone (run with --nonblocking to have it "
+			"named)\n", mpi_world_rank(), op, c->name, c->rank, c->size, c->timeout_s);
+}
+
+/* first_live is the lowest rank of c whose process is not known to be stopped or gone
+ * (this rank when all before it are). */
+static int first_live(const struct comm *c)
+{
+	for (int r = 0; r < c->rank; r++) {
+		enum comm_peer_state st = comm_peer_state(c, r);
+		if (st != COMM_PEER_STOPPED && st != COMM_PEER_GONE)
+			return r;
+	}
+	return c->rank;
+}
+
+/* watch_loop is the watchdog thread. Every live rank blocked on the stopped one passes
+ * its timeout within about a tick of the others: the lowest live rank prints and ends,
+ * the others give the launcher DEFER_S to end them first, so that one line is printed
+ * (and a rank that exited first is not named as gone). NOTE: a tick that took far
+ * longer than asked means this process was itself stopped (or starved): the wait counts
+ * again from then, so that a stopped rank that the launcher continues in order to end
+ * it does not blame its peers. */
 static void *watch_loop(void *arg)
 {
+	enum { DEFER_S = 3 };
 	const struct timespec half = { 0, 500000000L };
+	double tick = timer_now(), resumed = tick;
 	(void)arg;
 	for (;;) {
 		nanosleep(&half, NULL);
+		double now = timer_now();
+		resumed = now - tick > 2.0 ? now : resumed;
+		tick = now;
 		const struct comm *c = atomic_load(&watch.comm);
 		double since = atomic_load(&watch.since);
-		if (!c || !(c->timeout_s > 0) || timer_now() - since <= c->timeout_s)
+		since = since > resumed ? since : resumed;
+		if (!c || !(c->timeout_s > 0) || now - since <= c->timeout_s)
 			continue;
-		fprintf(stderr, "moebench: error: rank %d: comm %s on %s: rank %d of %d: blocked "
-			"for more than %g s in a blocking call: a peer stopped answering (run with "
-			"--nonblocking to have it named)\n", mpi_world_rank(), atomic_load(&watch.op),
-			c->name, c->rank, c->size, c->timeout_s);
+		if (first_live(c) != c->rank)
+			sleep(DEFER_S);
+		watch_fail(c, atomic_load(&watch.op));
 		fflush(stderr);
 		_exit(1);
 	}
