@@ -91,7 +91,8 @@ enum comm_peer_state { COMM_PEER_UNKNOWN, COMM_PEER_RUNNING, COMM_PEER_STOPPED,
 		       COMM_PEER_GONE };
 
 /* comm_peer_self fills this process's entry; comm_peer_set keeps a copy of every world
- * rank's (n entries, by world rank), once, before any operation (MB_ERR_NOMEM). */
+ * rank's (n entries, by world rank) the first time, before any operation, and ignores
+ * later calls (MB_OK or MB_ERR_NOMEM). */
 void comm_peer_self(struct comm_peer *me);
 int comm_peer_set(const struct comm_peer *all, int n);
 /* comm_peer_world_rank is the world rank of rank r of c. */

@@ -145,9 +145,9 @@ static _Noreturn void report_silent(const struct comm *c, const char *op,
 	char dead[640] = "", quiet[640] = "";
 	int ndead = 0, nquiet = 0;
 	for (int p = 0; rr && p < c->size; p++) {
-		enum comm_peer_state st = comm_peer_state(c, p);
 		if (rr[p] == MPI_REQUEST_NULL)
 			continue;
+		enum comm_peer_state st = comm_peer_state(c, p);
 		if (st == COMM_PEER_STOPPED || st == COMM_PEER_GONE)
 			list_silent(c, p, ++ndead, dead, sizeof(dead));
 		else

@@ -35,16 +35,18 @@ void comm_peer_self(struct comm_peer *me)
 
 int comm_peer_set(const struct comm_peer *all, int n)
 {
-	struct comm_peer *t = malloc(sizeof(*t) * (size_t)n), me;
-	if (!t)
+	struct comm_peer *t, me;
+	/* NOTE: the world's processes do not change: a second world (the NCCL bootstrap's,
+	 * another command in the same process) keeps the table the watchdog may be reading */
+	if (peers.all)
+		return MB_OK;
+	if (!(t = malloc(sizeof(*t) * (size_t)n)))
 		return MB_ERR_NOMEM;
 	memcpy(t, all, sizeof(*t) * (size_t)n);
 	for (int r = 0; r < n; r++)
 		t[r].host[sizeof(t[r].host) - 1] = '\0';
 	comm_peer_self(&me);
 	memcpy(peers.host, me.host, sizeof(peers.host));
-	/* NOTE: set once, before any operation that could time out, and only read after */
-	free(peers.all);
 	peers.all = t;
 	peers.n = n;
 	return MB_OK;
