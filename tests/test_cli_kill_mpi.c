@@ -8,14 +8,17 @@
  * stop: every rank ends non-zero within --timeout (4 s) + the listening grace (2 s) + a
  * few seconds, with exactly one error line naming the stopped rank's world rank, pid,
  * host and state; the stopped process is not left behind. The same holds for the
- * blocking calls of `a2a --collective` (comm_watch.c's watchdog). kill: Open MPI's mpirun ends
- * the job itself when a rank dies, naming it ("process rank N ... signal 9"); run with
- * orte_abort_on_non_zero_status off, it leaves the survivors to our timeout, whose line
- * names the rank as gone. The mca option and --oversubscribe are Open MPI's, as in the
- * other *_mpi suites. Built only with MPI.
+ * blocking calls of `a2a --collective` (comm_watch.c's watchdog), and for a rank that
+ * stops after the last collective, before MPI_Finalize (mpi_world_finalize's test
+ * hook MOEBENCH_TEST_STOP_RANK: the watchdog bounds the finalize).
+ * kill: Open MPI's mpirun ends the job itself when a rank dies, naming it ("process
+ * rank N ... signal 9"); run with orte_abort_on_non_zero_status off, it leaves the
+ * survivors to our timeout, whose line names the rank as gone. The mca option and
+ * --oversubscribe are Open MPI's, as in the other *_mpi suites. Built only with MPI.
  */
 #define _GNU_SOURCE
 #include <check.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,10 +27,11 @@
 #include "check_main.h"
 #include "cli_harness.h"
 
-#define MPIRUN "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 " \
-	"OPENBLAS_NUM_THREADS=1 $SRC/tests/mpi/signal_rank.sh"
-#define TRAIN "$MB train --preset v3-tiny --data synthetic --steps 500 --seq 32 --batch 6 " \
-	"--timeout 4 --out r.json"
+#define MPI_ENV "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 " \
+	"OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "
+#define MPIRUN MPI_ENV "$SRC/tests/mpi/signal_rank.sh"
+#define TRAIN "$MB train --preset v3-tiny --data synthetic --steps 500 --seq 32 " \
+	"--batch 6 --timeout 4 --out r.json"
 #define STEP "$MB step --preset v3-tiny --iters 200 --timeout 4 --out r.json"
 /* the train progress line of step 10 (stderr, unbuffered): the ranks are in the loop */
 #define A2A "$MB a2a --backend cpu --collective allreduce -b 64K -e 64K -n 100000 -w 0 " \
@@ -117,6 +121,27 @@ START_TEST(blocking_calls_a_stopped_rank_is_named)
 }
 END_TEST
 
+/* a rank that stops after the last collective (the test hook of mpi_world_finalize)
+ * must not hang the others in MPI_Finalize: the watchdog bounds it */
+START_TEST(a_rank_stopped_before_finalize_is_named)
+{
+	int pid = 0;
+	int st = sh("MOEBENCH_TEST_STOP_RANK=2 " MPI_ENV "timeout -k 5 60 mpirun "
+		    "--oversubscribe -np 3 $MB train --preset v3-tiny --data synthetic --steps 2 "
+		    "--seq 32 --batch 6 --timeout 3 --out r.json");
+	const char *line = strstr(out, "moebench: error: rank 0: comm finalize on world: rank "
+				  "0 of 3: blocked for more than 3 s in a blocking call: rank 2 "
+				  "(world rank 2, pid ");
+	if (line)
+		sscanf(strstr(line, ", pid ") + 6, "%d", &pid);
+	if (pid > 0)
+		kill(pid, SIGKILL);
+	ck_assert_msg(st != 0 && st != 124, "exit %d: %s", st, out);
+	ck_assert_msg(line && strstr(line, ", stopped) is not running"), "%s", out);
+	ck_assert_int_eq(count("moebench: error:"), 1);
+}
+END_TEST
+
 START_TEST(train_a_killed_rank_ends_the_run_named_by_mpirun)
 {
 	char want[64];
@@ -151,6 +176,7 @@ static Suite *kill_suite(void)
 	tcase_add_test(stop, train_a_stopped_rank_is_named);
 	tcase_add_test(stop, step_a_stopped_rank_is_named);
 	tcase_add_test(stop, blocking_calls_a_stopped_rank_is_named);
+	tcase_add_test(stop, a_rank_stopped_before_finalize_is_named);
 	tcase_add_test(kill, train_a_killed_rank_ends_the_run_named_by_mpirun);
 	tcase_add_test(kill, train_a_killed_rank_is_named_when_the_launcher_waits);
 	suite_add_tcase(s, stop);

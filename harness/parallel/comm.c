@@ -51,6 +51,13 @@ const char *comm_redop_name(enum comm_redop op)
 	return "?";
 }
 
+static double longest_timeout;
+
+double comm_longest_timeout(void)
+{
+	return longest_timeout > 0 ? longest_timeout : 60.0;
+}
+
 struct comm *comm_new(const struct comm_ops *ops, struct backend *b, int rank, int size,
 		      double timeout_s, const char *name)
 {
@@ -63,6 +70,7 @@ struct comm *comm_new(const struct comm_ops *ops, struct backend *b, int rank, i
 	c->rank = rank;
 	c->size = size;
 	c->timeout_s = timeout_s;
+	longest_timeout = timeout_s > longest_timeout ? timeout_s : longest_timeout;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	return c;
 }

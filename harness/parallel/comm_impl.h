@@ -81,6 +81,12 @@ _Noreturn void comm_fail(const struct comm *c, const char *op, const char *fmt, 
  * comm_watch_leave marks its end. Two atomic stores and a clock read each. */
 void comm_watch_enter(const struct comm *c, const char *op);
 void comm_watch_leave(void);
+/* comm_watch_world is comm_watch_enter for a blocking call of the whole world outside
+ * any communicator (MPI_Finalize), bounded by timeout_s. */
+void comm_watch_world(const char *op, double timeout_s);
+/* comm_longest_timeout is the longest timeout of the communicators made so far (60 s
+ * when none had one): what bounds MPI_Finalize. */
+double comm_longest_timeout(void);
 
 /* Who the ranks are (comm_peer.c, no MPI: the watchdog thread reads it too). */
 struct comm_peer {

@@ -51,11 +51,10 @@ static int not_running(const struct comm *c, char *buf, size_t len)
 	return n;
 }
 
-/* watch_fail prints the line of a blocking call on c that passed its timeout. */
-static void watch_fail(const struct comm *c, const char *op)
+/* watch_fail prints the line of a blocking call on c that passed its timeout: the
+ * peers listed (n of them, not_running's) or, with none, that it cannot tell. */
+static void watch_fail(const struct comm *c, const char *op, const char *list, int n)
 {
-	char list[640];
-	int n = not_running(c, list, sizeof(list));
 	if (n)
 		fprintf(stderr, "moebench: error: rank %d: comm %s on %s: rank %d of %d: blocked "
 			"for more than %g s in a blocking call: %s %s not running\n",
@@ -80,16 +79,32 @@ static int first_live(const struct comm *c)
 	return c->rank;
 }
 
-/* watch_loop is the watchdog thread. Every live rank blocked on the stopped one passes
- * its timeout within about a tick of the others: the lowest live rank prints and ends,
- * the others give the launcher DEFER_S to end them first, so that one line is printed
- * (and a rank that exited first is not named as gone). NOTE: a tick that took far
- * longer than asked means this process was itself stopped (or starved): the wait counts
- * again from then, so that a stopped rank that the launcher continues in order to end
- * it does not blame its peers. */
-static void *watch_loop(void *arg)
+/* watch_expired ends the process after a blocking call on c passed its timeout. Every
+ * live rank blocked on the stopped one gets here within about a tick of the others:
+ * the lowest live rank prints and ends; the others give the launcher DEFER_S to end
+ * them, and then print what they saw when their own wait expired (not the lowest rank,
+ * gone since), or nothing when that rank has gone meanwhile: it printed the line. */
+static _Noreturn void watch_expired(const struct comm *c, const char *op)
 {
 	enum { DEFER_S = 3 };
+	char list[640];
+	int n = not_running(c, list, sizeof(list)), first = first_live(c);
+	if (first != c->rank) {
+		sleep(DEFER_S);
+		if (comm_peer_state(c, first) == COMM_PEER_GONE)
+			_exit(1);
+	}
+	watch_fail(c, op, list, n);
+	fflush(stderr);
+	_exit(1);
+}
+
+/* watch_loop is the watchdog thread (watch_expired ends the process). NOTE: a tick
+ * that took far longer than asked means this process was itself stopped (or starved):
+ * the wait counts again from then, so that a stopped rank that the launcher continues
+ * in order to end it does not blame its peers. */
+static void *watch_loop(void *arg)
+{
 	const struct timespec half = { 0, 500000000L };
 	double tick = timer_now(), resumed = tick;
 	(void)arg;
@@ -103,11 +118,7 @@ static void *watch_loop(void *arg)
 		since = since > resumed ? since : resumed;
 		if (!c || !(c->timeout_s > 0) || now - since <= c->timeout_s)
 			continue;
-		if (first_live(c) != c->rank)
-			sleep(DEFER_S);
-		watch_fail(c, atomic_load(&watch.op));
-		fflush(stderr);
-		_exit(1);
+		watch_expired(c, atomic_load(&watch.op));
 	}
 	return NULL;
 }
@@ -131,6 +142,15 @@ void comm_watch_enter(const struct comm *c, const char *op)
 	atomic_store(&watch.op, op);
 	atomic_store(&watch.since, timer_now());
 	atomic_store(&watch.comm, c);
+}
+
+void comm_watch_world(const char *op, double timeout_s)
+{
+	/* NOTE: static: the watchdog reads it until the process ends */
+	static struct comm world;
+	world = (struct comm){ .rank = mpi_world_rank(), .size = mpi_world_size(),
+			       .timeout_s = timeout_s, .name = "world" };
+	comm_watch_enter(&world, op);
 }
 
 void comm_watch_leave(void)

@@ -5,9 +5,12 @@
 #include "mpi_world.h"
 
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "comm_impl.h"
 
 static struct {
 	bool active;   /* MPI is initialised and the world set up */
@@ -117,10 +120,29 @@ bool mpi_world_is_root(void)
 	return world.rank == 0;
 }
 
+/* test_stop is a test-only hook (tests/test_cli_kill_mpi.c): MOEBENCH_TEST_STOP_RANK=R
+ * makes world rank R stop itself (SIGSTOP) before MPI_Finalize, after the last
+ * collective, where no signal from outside can be timed. Unset in real runs. */
+static void test_stop(void)
+{
+	const char *r = getenv("MOEBENCH_TEST_STOP_RANK");
+	if (r && atoi(r) == world.rank)
+		raise(SIGSTOP);
+}
+
+/* mpi_world_finalize: NOTE: MPI_Finalize waits for every rank (Open MPI's fence), so a
+ * rank stopped after the last collective would hang the others there: the watchdog
+ * bounds it by the longest --timeout the run used and names a stopped peer. */
 void mpi_world_finalize(void)
 {
-	if (world.owned)
+	if (world.owned && world.size > 1) {
+		test_stop();
+		comm_watch_world("finalize", comm_longest_timeout());
 		MPI_Finalize();
+		comm_watch_leave();
+	} else if (world.owned) {
+		MPI_Finalize();
+	}
 	world.active = false;
 	world.owned = false;
 }
