@@ -101,6 +101,8 @@ enum comm_peer_state { COMM_PEER_UNKNOWN, COMM_PEER_RUNNING, COMM_PEER_STOPPED,
  * later calls (MB_OK or MB_ERR_NOMEM). */
 void comm_peer_self(struct comm_peer *me);
 int comm_peer_set(const struct comm_peer *all, int n);
+/* comm_peer_known says whether comm_peer_set ran. */
+bool comm_peer_known(void);
 /* comm_peer_world_rank is the world rank of rank r of c. */
 int comm_peer_world_rank(const struct comm *c, int r);
 /* comm_peer_state says whether the process of rank r of c is running, stopped or gone,

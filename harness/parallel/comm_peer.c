@@ -1,11 +1,12 @@
 /*
  * comm_peer.c - who the world's ranks are (see comm_impl.h): the pid and host of every
- * world rank, gathered once when the MPI world communicator opens (comm_mpi.c), so
+ * world rank, gathered once, so
  * that the line ending a run names the process behind a silent rank, not only its
  * number, and says whether it is stopped (SIGSTOP, a debugger) or gone (killed) when
  * it runs on this host: /proc tells that without asking the rank, which a rank that
  * stopped answering cannot do. No MPI here: the watchdog thread of comm_watch.c reads
- * the table too, and MPI is initialised for one thread only.
+ * the table too, and MPI is initialised for one thread only. The table is gathered at
+ * start-up (mpi_world_agree), or with the CPU world for programs that skip that.
  */
 #define _GNU_SOURCE
 #include "comm_impl.h"
@@ -69,6 +70,11 @@ static char proc_state(int pid)
 	/* "pid (comm) S ...": comm may hold spaces and parentheses, so the last ')' */
 	char *p = strrchr(buf, ')');
 	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+bool comm_peer_known(void)
+{
+	return peers.all != NULL;
 }
 
 int comm_peer_world_rank(const struct comm *c, int r)

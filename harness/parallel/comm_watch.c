@@ -60,6 +60,11 @@ static void watch_fail(const struct comm *c, const char *op, const char *list, i
 			"for more than %g s in a blocking call: %s %s not running\n",
 			mpi_world_rank(), op, c->name, c->rank, c->size, c->timeout_s, list,
 			n > 1 ? "are" : "is");
+	else if (!comm_peer_known())
+		fprintf(stderr, "moebench: error: rank %d: comm %s on %s: rank %d of %d: blocked "
+			"for more than %g s in a blocking call: a peer stopped answering (which one "
+			"cannot be told before the ranks have exchanged their pids)\n",
+			mpi_world_rank(), op, c->name, c->rank, c->size, c->timeout_s);
 	else
 		fprintf(stderr, "moebench: error: rank %d: comm %s on %s: rank %d of %d: blocked "
 			"for more than %g s in a blocking call: a peer stopped answering, none of "
