@@ -66,7 +66,11 @@ static const struct cli_opt train_options[] = {
 	{ "init-from", CLI_STRING, &opt.init_from, NULL, "start from a FILE.safetensors of the same configuration", 0, -1, NULL },
 	{ "csv", CLI_STRING, &opt.csv, NULL, "also write the loss curve as CSV (plots/train_loss.gp)", 0, -1, NULL },
 	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
-	{ "dp", CLI_SIZE, &opt.dp, "0", "data-parallel ranks (0: the world size under mpirun)", 0, 1e6, NULL },
+	{ "dp", CLI_SIZE, &opt.dp, "0", "data-parallel ranks (0: the world / (tp x pp))", 0, 1e6, NULL },
+	{ "tp", CLI_SIZE, &opt.tp, "1", "tensor-parallel ranks (Megatron order tp-cp-dp-pp)", 1, 1024, NULL },
+	{ "pp", CLI_SIZE, &opt.pp, "1", "pipeline stages", 1, 1024, NULL },
+	{ "ep", CLI_SIZE, &opt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
+	{ "etp", CLI_SIZE, &opt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
 	{ "zero1", CLI_FLAG, &opt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "micro-batch", CLI_SIZE, &opt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's)", 0, 65536, NULL },
 	{ "timeout", CLI_DOUBLE, &opt.timeout, "60", "under mpirun: end every rank, naming the silent one, when a collective waits longer (s)", 0.1, 1e6, NULL },
@@ -115,6 +119,7 @@ static int train_config(struct trainer *t, bool quiet)
 	if (net_layout_build(&t->cfg, &t->L, why, sizeof(why)))
 		return cli_error("v3-tiny, v3-small and llama3-tiny train here", "--preset %s: %s",
 				 opt.preset, why);
+	net_layout_free(&t->L);   /* the rank's part is built once the grid is known */
 	net_options_default(&t->no);
 	net_precision_parse(opt.precision, &t->no.precision);
 	t->no.init_std = opt.init_std;
@@ -164,17 +169,20 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 {
 	char why[512];
 	struct model_flops fl;
-	int dp = 1, st = train_dp_layout((int)opt.dp, (long)opt.batch, (long)opt.micro, &dp);
-	if (st)
-		return st;
-	t->per_rank = (int)(opt.batch / dp);
-	t->micro = opt.micro ? (int)opt.micro : t->per_rank;
-	t->n_micro = t->per_rank / t->micro;
-	st = train_tokens(t, seed, quiet);
+	struct train_grid grid = { (int)opt.tp, (int)opt.pp, (int)opt.ep, (int)opt.etp,
+				   (int)opt.dp };
+	/* the layout is checked on the preset before any work (the text, a BPE) */
+	const struct model_config *pc = model_preset_find(opt.preset);
+	int st = pc ? train_dp_layout(&grid, (long)opt.batch, (long)opt.micro, pc) : 0;
+	if (!st)
+		st = train_tokens(t, seed, quiet);
 	if (!st)
 		st = train_config(t, quiet);
 	if (st)
 		return st;
+	t->per_rank = (int)(opt.batch / grid.dp);
+	t->micro = opt.micro ? (int)opt.micro : t->per_rank;
+	t->n_micro = t->per_rank / t->micro;
 	t->peak_flops = NAN;
 	if (opt.peak_file && train_measured_sgemm(opt.peak_file, &t->peak_flops, why, sizeof(why)))
 		return cli_error("pass a result file written by `moebench peak`", "--measured-peak: %s",
@@ -183,9 +191,14 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	model_flops_per_token(&t->cfg, opt.seq, t->cfg.mtp_depth, 0, &fl);
 	t->flops_per_token = (double)fl.total;
 	mb_rng_seed(&t->rng, seed, 0xda7a);
-	if (train_dp_open(&t->dp, t->per_rank ? (int)(opt.batch / t->per_rank) : 1, opt.zero1,
-			  &t->L, opt.timeout, why, sizeof(why)))
-		return cli_error(NULL, "data parallel group: %s", why);
+	struct net_part part;
+	if (train_dp_open(&t->dp, &grid, opt.zero1, &t->cfg, opt.timeout, why, sizeof(why)))
+		return cli_error(NULL, "parallel groups: %s", why);
+	train_dp_part(&t->dp, &t->cfg, &part);
+	if (net_layout_build_part(&t->cfg, &part, &t->L, why, sizeof(why)))
+		return cli_error(NULL, "this rank's part of the model: %s", why);
+	if (train_dp_buffers(&t->dp, &t->L))
+		return cli_error("use a smaller model", "out of memory for the gradient buffers");
 	train_dp_moments(&t->dp, &t->no);
 	t->tok = malloc((size_t)opt.batch * t->len * sizeof(int32_t));
 	if (!t->tok || net_create_f32(&t->L, &t->no, t->micro, (int)opt.seq, seed, &t->m))
@@ -200,14 +213,20 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
  * (FILE.safetensors -> FILE.bpe.json). Returns 0 or the exit status. */
 static int train_save(struct trainer *t, bool force)
 {
-	char why[512], path[1100];
-	/* rank 0 writes (every rank holds the same weights) */
-	if (!opt.save || !mpi_world_is_root())
+	char why[512] = "", path[1100];
+	if (!opt.save)
 		return 0;
-	if (!force && access(opt.save, F_OK) == 0)
+	/* every rank sends its part, rank 0 writes the whole model (or, refusing to
+	 * replace a file that appeared meanwhile, takes the parts and drops them) */
+	bool kept = mpi_world_is_root() && !force && access(opt.save, F_OK) == 0;
+	int err = train_dp_save(&t->dp, &t->L, net_params_f32(t->m), kept ? NULL : opt.save, why,
+				sizeof(why));
+	if (!mpi_world_is_root())
+		return err ? 2 : 0;
+	if (kept)
 		return cli_error("pass --force, or choose another --save", "--save: %s exists",
 				 opt.save);
-	if (net_save(&t->L, net_params_f32(t->m), opt.save, why, sizeof(why)))
+	if (err)
 		return cli_error(NULL, "--save: %s", why);
 	if (!t->bpe)
 		return 0;

@@ -41,10 +41,11 @@
 #include "timer.h"
 #include "train_dp.h"
 #include "train_run.h"
+#include "train_split.h"
 
 static struct {
 	const char *preset, *precision, *peak_file;
-	int64_t batch, seq, mem_limit, dp;
+	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp;
 	double timeout;
 	bool plant, zero1;
 } sopt;
@@ -56,7 +57,11 @@ static const struct cli_opt step_options[] = {
 	{ "precision", CLI_CHOICE, &sopt.precision, "fp32", "GEMM precision (emulated exactly on the CPU)", 0, -1, "fp32|bf16|fp8" },
 	{ "measured-peak", CLI_STRING, &sopt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
 	{ "mem-limit", CLI_SIZE, &sopt.mem_limit, "0", "refuse a step predicted to need more bytes (0: the machine's memory)", 0, 1e15, NULL },
-	{ "dp", CLI_SIZE, &sopt.dp, "0", "data-parallel ranks (0: the world size under mpirun); --batch is the global batch", 0, 1e6, NULL },
+	{ "dp", CLI_SIZE, &sopt.dp, "0", "data-parallel ranks (0: the world / (tp x pp)); --batch is the global batch", 0, 1e6, NULL },
+	{ "tp", CLI_SIZE, &sopt.tp, "1", "tensor-parallel ranks (Megatron order tp-cp-dp-pp)", 1, 1024, NULL },
+	{ "pp", CLI_SIZE, &sopt.pp, "1", "pipeline stages", 1, 1024, NULL },
+	{ "ep", CLI_SIZE, &sopt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
+	{ "etp", CLI_SIZE, &sopt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "timeout", CLI_DOUBLE, &sopt.timeout, "60", "under mpirun: end every rank, naming the silent one, when a collective waits longer (s)", 0.1, 1e6, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
@@ -76,12 +81,14 @@ struct step_figures {
 	struct model_memory pred;
 	double dp_comm;   /* seconds in DP collectives (gradients, ZeRO-1 gather, loads) */
 	int dp;
+	struct train_split *split;   /* every rank's time by cause (rank 0); n_split ranks */
+	int n_split;
 	double rss_bytes;
 };
 
 static struct step_figures figs[8];
 static int n_figs;
-static int step_dp = 1;   /* the DP size train_dp_layout resolved */
+static struct train_grid step_grid;   /* the grid train_dp_layout resolved */
 
 struct step_state {
 	struct net_layout L;
@@ -115,15 +122,32 @@ static double resident_bytes(void)
 static void step_keep(struct step_state *s, const float *g, double norm)
 {
 	double scale = net_clip_scale(&s->adam, norm);
-	for (size_t j = s->dp.lo; j < (s->dp.zero1 ? s->dp.hi : s->L.total); j++)
-		s->g0[j] = (float)(g[j] / scale);
-	if (!s->dp.zero1)
-		for (size_t j = 0; j < s->dp.lo; j++)
+	for (size_t j = 0; j < s->L.total; j++)
+		if (train_dp_owned(&s->dp, j))
 			s->g0[j] = (float)(g[j] / scale);
 }
 
 /* step_run: one training step on this rank's rows, gradients reduced over the DP
  * group; the first keeps its loss and reduced gradients for the check. */
+/* step_split gathers every rank's time by cause over the steps run (collective) and
+ * keeps the table in the case's figures. */
+static void step_split(struct step_state *s)
+{
+	struct train_split mine;
+	int n = comm_size(s->dp.world);
+	struct train_split *all = calloc((size_t)n, sizeof(*all));
+	memset(&mine, 0, sizeof(mine));
+	train_split_phases(&mine, &s->prof);
+	mine.s[TC_DP_COMM] = s->dp.comm_s;
+	if (!all || train_split_gather(s->dp.world, &mine, all, n) || !s->fig) {
+		free(all);
+		return;
+	}
+	free(s->fig->split);
+	s->fig->split = all;
+	s->fig->n_split = n;
+}
+
 static int step_run(void *p)
 {
 	struct step_state *s = p;
@@ -235,6 +259,7 @@ static int step_check(void *p, struct bench_check *chk)
 static void step_destroy(void *p)
 {
 	struct step_state *s = p;
+	step_split(s);
 	if (s->fig) {
 		memcpy(s->fig->phase, s->prof.seconds, sizeof(s->fig->phase));
 		s->fig->dp_comm = s->dp.comm_s;
@@ -260,13 +285,19 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	*out = s;
 	if (!s)
 		return err;
-	if ((err = net_layout_build(cfg, &s->L, NULL, 0)))
-		return err;
-	if ((err = train_dp_open(&s->dp, step_dp, sopt.zero1, &s->L, sopt.timeout, why,
-				   sizeof(why)))) {
-		cli_error(NULL, "data parallel group: %s", why);
+	struct net_part part;
+	if ((err = train_dp_open(&s->dp, &step_grid, sopt.zero1, cfg, sopt.timeout, why,
+				 sizeof(why)))) {
+		cli_error(NULL, "parallel groups: %s", why);
 		return err;
 	}
+	train_dp_part(&s->dp, cfg, &part);
+	if ((err = net_layout_build_part(cfg, &part, &s->L, why, sizeof(why)))) {
+		cli_error(NULL, "this rank's part of the model: %s", why);
+		return err;
+	}
+	if ((err = train_dp_buffers(&s->dp, &s->L)))
+		return err;
 	s->per_rank = (int)(sopt.batch / s->dp.size);
 	net_options_default(&s->no);
 	train_dp_moments(&s->dp, &s->no);
@@ -334,7 +365,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		s->fig->tokens = tokens;
 		s->fig->flops_per_token = (double)fl.total;
 		net_memory_f32(s->m, &s->fig->mem);
-		if (net_memory_predict(cfg, (int)(sopt.batch / step_dp), (int)sopt.seq, step_dp,
+		if (net_memory_predict(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq, step_grid.dp,
 				       sopt.zero1, &s->fig->pred))
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
@@ -354,7 +385,7 @@ static int step_fits(const struct model_config *cfg)
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
 	double have = sopt.mem_limit > 0 ? (double)sopt.mem_limit
 		      : (pages > 0 && page > 0 ? (double)pages * (double)page : INFINITY);
-	if (net_memory_predict(cfg, (int)(sopt.batch / step_dp), (int)sopt.seq, step_dp,
+	if (net_memory_predict(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq, step_grid.dp,
 			       sopt.zero1, &w))
 		return MB_OK;   /* net_layout_build reports what is wrong with the config */
 	double need = 2 * (w.weight_bytes + w.grad_bytes + w.optimizer_bytes) +
@@ -380,14 +411,18 @@ static int step_bench_run(struct run_ctx *ctx)
 		sopt.preset = "v3-tiny";
 		sopt.batch = mpi_world_size();   /* one sequence per rank */
 		sopt.seq = 64;
+		sopt.tp = sopt.pp = sopt.ep = sopt.etp = 1;
+		sopt.dp = 0;
 	}
-	if (train_dp_layout((int)sopt.dp, (long)sopt.batch, 0, &step_dp))
-		return MB_ERR_ARG;
 	const struct model_config *p = model_preset_find(sopt.preset);
 	if (!p) {
 		model_preset_names(names, sizeof(names));
 		return cli_error(names, "--preset %s: unknown preset", sopt.preset), MB_ERR_ARG;
 	}
+	step_grid = (struct train_grid){ (int)sopt.tp, (int)sopt.pp, (int)sopt.ep, (int)sopt.etp,
+					 (int)sopt.dp };
+	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, p))
+		return MB_ERR_ARG;
 	struct model_config cfg = *p;
 	if (cfg.vocab != 256)
 		cli_note(ctx->opts->quiet, "byte-level tokens: vocabulary %lld -> 256",
@@ -487,6 +522,18 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 	if (n < (int)len && f->dp > 1)
 		n += snprintf(line + n, len - (size_t)n, " dp-comm %.0f%%", 100 * f->dp_comm / total);
 	step_memory(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
+	if (f->split) {
+		cJSON *sp = train_split_json(f->split, f->n_split);
+		char causes[512];
+		if (sp)
+			cJSON_AddItemToObject(rec, "split", sp);
+		int slow = sp ? cJSON_GetObjectItem(sp, "slowest_rank")->valueint : 0;
+		train_split_line(&f->split[slow], causes, sizeof(causes));
+		n = (int)strlen(line);
+		if (n < (int)len)
+			snprintf(line + n, len - (size_t)n, "; by cause (slowest rank %d of %d): %s",
+				 slow, f->n_split, causes);
+	}
 }
 
 /* step_summarize adds tokens/s, the phase split and memory to every measured step

@@ -20,6 +20,8 @@
 #define GEMM cblas_sgemm
 #define OPS net_ops_f32
 #define EXP expf
+/* the attention blocks' projections take the run's precision (net_ops.c) */
+#define ATTN_ROUND(p) net_attn_round(p)
 #include "net_impl.h"
 #include "net_bwd_impl.h"
 #undef REAL
@@ -27,12 +29,14 @@
 #undef GEMM
 #undef OPS
 #undef EXP
+#undef ATTN_ROUND
 
 #define REAL double
 #define SFX(name) name##_f64
 #define GEMM cblas_dgemm
 #define OPS net_ops_f64
 #define EXP exp
+#define ATTN_ROUND(p) ((void)(p), (const struct attn_round *)NULL)
 #include "net_impl.h"
 #include "net_bwd_impl.h"
 #undef REAL
@@ -40,6 +44,7 @@
 #undef GEMM
 #undef OPS
 #undef EXP
+#undef ATTN_ROUND
 
 int net_create_f32(const struct net_layout *L, const struct net_options *o, int batch,
 		   int seq, uint64_t seed, struct net_f32 **out)

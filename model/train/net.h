@@ -51,10 +51,16 @@ struct net_tensor {
 	size_t off;           /* elements from the start of the allocation */
 	bool decay;           /* weight decay applies (matrices) */
 	bool trainable;       /* false: the routing bias (updated by the balancing rule) */
+	bool expert;          /* a routed expert's matrix (reduced over the expert-DP group) */
+	int gid;              /* index in the whole model's layout: the initialisation stream */
+	/* the whole tensor this one is a slice of (tensor parallelism): rows x cols at
+	 * (row0, col0) of full_rows x full_cols; the whole tensor itself otherwise */
+	int64_t full_rows, full_cols, row0, col0;
 };
 
 /* Tensor indices of one block (a main layer, or the MTP module's block), -1 if absent. */
 struct net_block {
+	bool held;            /* this rank's part holds the block (pipeline stage) */
 	bool mla, moe, mtp;
 	int attn_norm, ffn_norm;
 	int q_a, q_a_norm, q_b, kv_a, kv_a_norm, kv_b, o;  /* MLA (q_b is q_proj w/o q_lora) */
@@ -62,18 +68,37 @@ struct net_block {
 	int gate, up, down;                               /* dense SwiGLU */
 	int router, router_bias;                          /* MoE gate */
 	int sh_gate, sh_up, sh_down;                      /* shared experts (one MLP) */
-	int experts;                                      /* expert e: experts + 3e + {g,u,d} */
+	int experts;          /* held expert e (global index): experts + 3 (e - expert_lo) + {g,u,d} */
 	int enorm, hnorm, eh_proj, head_norm;             /* MTP */
+};
+
+/* The part of the model one rank holds under a parallel layout. Absent parts have no
+ * tensors in its layout (index -1): the allocation holds the part alone. */
+#define NET_PART_RANGES 8
+struct net_part {
+	int tp, tp_rank;      /* tensor parallelism: slices of heads, FFN widths, vocabulary */
+	int ep, ep_rank;      /* routed experts [ep_rank * E / ep, (ep_rank + 1) * E / ep) */
+	int n_ranges;         /* pipeline: main layers [lo[r], hi[r]) held; 0: every layer */
+	int lo[NET_PART_RANGES], hi[NET_PART_RANGES];
+	bool embed;           /* model.embed_tokens (first stage; also the last with MTP or tied) */
+	bool head;            /* model.norm, lm_head and the MTP modules (the last stage) */
 };
 
 struct net_layout {
 	struct model_config cfg;
+	struct net_part part;
+	bool whole;             /* the part is the whole model */
 	int n;                  /* tensors */
 	struct net_tensor *t;
 	size_t total;           /* elements */
-	int embed, final_norm, head;
+	/* the routed experts' matrices are placed last: [dense_total, total) */
+	size_t dense_total;
+	int expert_lo, expert_hi;  /* routed experts held, [lo, hi) */
+	int embed, final_norm, head;  /* -1 when the part lacks them */
 	int blocks;             /* layers + mtp_depth */
 	struct net_block *blk;
+	int gids;               /* build state: tensors of the whole model named so far */
+	bool skip;              /* build state: the tensors being named are not held */
 };
 
 enum net_precision { NET_FP32, NET_BF16, NET_FP8 };
@@ -85,10 +110,9 @@ struct net_options {
 	double balance_alpha;   /* complementary sequence-wise balance loss, 1e-4 */
 	double norm_eps;        /* 1e-6 */
 	double rope_theta;      /* 10000 */
-	/* AdamW moments of the f32 model for elements [moments_lo, moments_hi) of the
-	 * allocation only (a ZeRO-1 shard: net_moment1_f32()[0] is element moments_lo);
-	 * moments_hi 0: every element */
-	size_t moments_lo, moments_hi;
+	/* elements of AdamW moments the f32 model keeps: a ZeRO-1 shard's (the harness
+	 * indexes them); 0: every element of the allocation */
+	size_t moments;
 };
 
 /* Phases a step's time is split into (net_profile). */
@@ -122,6 +146,14 @@ int net_precision_parse(const char *s, enum net_precision *p);
  * why). */
 int net_layout_build(const struct model_config *cfg, struct net_layout *L, char *why,
 		     size_t why_len);
+/* net_part_whole fills p with the whole model (one rank). */
+void net_part_whole(struct net_part *p);
+/* net_layout_build_part is net_layout_build of the tensors part p holds, under the same
+ * names, each initialised (net_init) to the values the whole model's would have; MB_ERR_ARG
+ * with why when the part does not fit the config (experts the EP size does not divide,
+ * ranges outside the layers, a tied head without the embedding). */
+int net_layout_build_part(const struct model_config *cfg, const struct net_part *p,
+			  struct net_layout *L, char *why, size_t why_len);
 void net_layout_free(struct net_layout *L);
 /* net_find returns the index of the tensor of that name, or -1. */
 int net_find(const struct net_layout *L, const char *name);
@@ -164,12 +196,16 @@ const long *net_expert_load_f32(const struct net_f32 *m, int block);
 /* ---- checkpoints (net_ckpt.c) ---- */
 /* net_save writes every tensor of w under its Hugging Face name and shape, F32, to a
  * safetensors file (atomically). net_load reads one back into w, refusing a file with a
- * tensor this layout lacks, without one it has, or of another shape (why names the
- * tensor: MB_ERR_PARSE, MB_ERR_ARG), besides safetensors.h's own errors. */
+ * tensor the model lacks, without one this layout has, or of another shape (why names
+ * the tensor: MB_ERR_PARSE, MB_ERR_ARG), besides safetensors.h's own errors; a part's
+ * layout takes its tensors (its slices of them) from a whole model's file. */
 int net_save(const struct net_layout *L, const float *w, const char *path, char *why,
 	     size_t why_len);
 int net_load(const struct net_layout *L, float *w, const char *path, char *why,
 	     size_t why_len);
+/* net_place copies the tensors of part P's weights p into the whole layout W's weights
+ * w, each at its slice (by name); MB_ERR_ARG when a tensor is not in W. */
+int net_place(const struct net_layout *W, float *w, const struct net_layout *P, const float *p);
 
 /* ---- optimizer (net_optim.c) ---- */
 struct net_adamw {
@@ -230,7 +266,7 @@ int net_memory_predict(const struct model_config *cfg, int batch, int seq, int d
 void net_memory_ratios(const struct net_memory *got, const struct model_memory *want,
 		       double ratio[NET_MEM_TERMS]);
 /* net_adam_step_f32 is net_adamw_step on the model's own weights, gradients, moments
- * (which must be the whole allocation's: moments_hi 0). */
+ * (which must be the whole allocation's: moments 0). */
 double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t);
 
 #endif

@@ -175,9 +175,10 @@ static void SFX(net_attn_configs)(struct SFX(net) *m)
 	m->mla = (struct mla_config){ (int)c->dim, (int)c->heads, (int)c->q_lora_rank,
 				      (int)c->kv_lora_rank, (int)c->qk_nope_head_dim,
 				      (int)c->qk_rope_head_dim, (int)c->v_head_dim,
-				      m->o.rope_theta, m->o.norm_eps };
+				      m->o.rope_theta, m->o.norm_eps, NULL };
 	m->gqa = (struct gqa_config){ (int)c->dim, (int)c->heads, (int)c->kv_heads,
-				      (int)c->head_dim, true, m->o.rope_theta };
+				      (int)c->head_dim, true, m->o.rope_theta, NULL };
+	m->mla.round = m->gqa.round = ATTN_ROUND(m->o.precision);
 	if (c->attention == MODEL_ATTN_MLA) {
 		struct mla_layout l;
 		mla_layout_of(&m->mla, &l);
@@ -208,7 +209,7 @@ void SFX(net_destroy)(struct SFX(net) *m)
 static int SFX(net_alloc)(struct SFX(net) *m, bool moments)
 {
 	size_t P = m->L->total;
-	size_t Pm = m->o.moments_hi > m->o.moments_lo ? m->o.moments_hi - m->o.moments_lo : P;
+	size_t Pm = m->o.moments ? m->o.moments : P;
 	m->A = calloc((size_t)m->L->blocks, sizeof(*m->A));
 	m->M = calloc((size_t)(m->D ? m->D : 1), sizeof(*m->M));
 	/* NOTE: parameters and gradients share one allocation, moments another. */
