@@ -73,11 +73,13 @@ static void watch_fail(const struct comm *c, const char *op, const char *list, i
 }
 
 /* first_live is the lowest rank of c whose process is not known to be stopped or gone
- * (this rank when all before it are). */
-static int first_live(const struct comm *c)
+ * (this rank when all before it are); *lower_gone says whether one before it is gone. */
+static int first_live(const struct comm *c, bool *lower_gone)
 {
+	*lower_gone = false;
 	for (int r = 0; r < c->rank; r++) {
 		enum comm_peer_state st = comm_peer_state(c, r);
+		*lower_gone = *lower_gone || st == COMM_PEER_GONE;
 		if (st != COMM_PEER_STOPPED && st != COMM_PEER_GONE)
 			return r;
 	}
@@ -87,16 +89,19 @@ static int first_live(const struct comm *c)
 /* watch_expired ends the process after a blocking call on c passed its timeout. Every
  * live rank blocked on the stopped one gets here within about a tick of the others:
  * the lowest live rank prints and ends; the others give the launcher DEFER_S to end
- * them, and then print what they saw when their own wait expired (not the lowest rank,
- * gone since), or nothing when that rank has gone meanwhile: it printed the line. */
+ * them, and then print what they saw when their own wait expired, or nothing when the
+ * lowest live rank has gone meanwhile: it printed the line. NOTE: a lower rank already
+ * gone may be the one that printed (its exit races with this wait's expiry), so a rank
+ * prints at once only when every rank before it is stopped. */
 static _Noreturn void watch_expired(const struct comm *c, const char *op)
 {
 	enum { DEFER_S = 3 };
 	char list[640];
-	int n = not_running(c, list, sizeof(list)), first = first_live(c);
-	if (first != c->rank) {
+	bool lower_gone;
+	int n = not_running(c, list, sizeof(list)), first = first_live(c, &lower_gone);
+	if (first != c->rank || lower_gone) {
 		sleep(DEFER_S);
-		if (comm_peer_state(c, first) == COMM_PEER_GONE)
+		if (first != c->rank && comm_peer_state(c, first) == COMM_PEER_GONE)
 			_exit(1);
 	}
 	watch_fail(c, op, list, n);

@@ -32,7 +32,6 @@ find_rank() {
 		grep -qx "SIGNAL_RANK_TAG=$tag" <<<"$e" || continue
 		grep -Eqx "(OMPI_COMM_WORLD_RANK|PMI_RANK|PMIX_RANK)=$rank" <<<"$e" && echo "$p" &&
 			return
-
 	done
 }
 
