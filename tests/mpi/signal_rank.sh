@@ -6,6 +6,7 @@
 #   tests/mpi/signal_rank.sh STOP 1 'moebench: train 10/' mpirun --oversubscribe -np 3 \
 #       build-nocuda/moebench train --preset v3-tiny --data synthetic --timeout 4
 #
+# SIGNAL_RANK_DELAY=S in the environment waits S more seconds after the pattern.
 # Prints the run's output, then one line:
 #   signal_rank: SIGNAL pid PID (world rank RANK), exit RC after SECONDS s[, left behind]
 # "left behind": the signalled process was still alive (stopped or running) 2 s after
@@ -46,6 +47,7 @@ if ! grep -q -- "$pattern" "$log"; then
 	echo "signal_rank: '$pattern' never showed"
 	exit 3
 fi
+sleep "${SIGNAL_RANK_DELAY:-0}"
 pid=$(find_rank)
 if [ -z "$pid" ]; then
 	kill -KILL "$launcher" 2>/dev/null; wait "$launcher" 2>/dev/null
