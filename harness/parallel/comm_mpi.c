@@ -168,11 +168,17 @@ static _Noreturn void report_silent(const struct comm *c, const char *op,
 /* name_silent runs after this rank's wait on op passed its deadline: it sends every
  * other rank a word (DIAG_TAG) and listens for theirs for diag_grace seconds. The ranks
  * that said nothing are the ones that stopped answering; the lowest live rank reports
- * them and ends the run (the others wait to be ended, so one line is printed). */
+ * them and ends the run (the others wait to be ended, so one line is printed). Live: it
+ * answered, or its process is not stopped or gone (it may wait on another communicator,
+ * deaf to this one's words). NOTE: as in comm_watch.c, a lower rank already gone may be
+ * the one that reported, so a rank reports at once only when every rank before it is
+ * stopped; a waiting rank whose lowest live rank has gone meanwhile ends without a
+ * line: that rank printed it. */
 static _Noreturn void name_silent(const struct comm *c, const char *op)
 {
 	struct mpi_impl *m = impl_of(c);
 	int n = c->size, me = c->rank, word = me, first_live = -1;
+	bool lower_gone = false;
 	int *got = calloc((size_t)n, sizeof(int));
 	MPI_Request *rr = calloc((size_t)n, sizeof(MPI_Request));
 	MPI_Request *sr = calloc((size_t)n, sizeof(MPI_Request));
@@ -192,11 +198,19 @@ static _Noreturn void name_silent(const struct comm *c, const char *op)
 			if (rr[p] != MPI_REQUEST_NULL && MPI_Test(&rr[p], &done, MPI_STATUS_IGNORE) ==
 			    MPI_SUCCESS && done)
 				left--;
-	for (int p = 0; asked && p < n && first_live < 0; p++)
-		if (rr[p] == MPI_REQUEST_NULL)
+	for (int p = 0; asked && p < me && first_live < 0; p++) {
+		enum comm_peer_state st = comm_peer_state(c, p);
+		lower_gone = lower_gone || st == COMM_PEER_GONE;
+		if (rr[p] == MPI_REQUEST_NULL || (st != COMM_PEER_STOPPED && st != COMM_PEER_GONE))
 			first_live = p;
-	if (first_live >= 0 && first_live < me)
+	}
+	if (first_live >= 0 || lower_gone) {
 		sleep(2 * (unsigned)diag_grace(c) + 2);
+		if (first_live >= 0 && comm_peer_state(c, first_live) == COMM_PEER_GONE) {
+			MPI_Abort(MPI_COMM_WORLD, 1);
+			_exit(1);
+		}
+	}
 	report_silent(c, op, asked ? rr : NULL);
 }
 
