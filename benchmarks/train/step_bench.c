@@ -40,12 +40,13 @@
 #include "status.h"
 #include "timer.h"
 #include "train_dp.h"
+#include "train_ep.h"
 #include "train_run.h"
 #include "train_split.h"
 
 static struct {
-	const char *preset, *precision, *peak_file;
-	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp;
+	const char *preset, *precision, *peak_file, *dispatch;
+	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp, ranks_per_node;
 	double timeout;
 	bool plant, zero1;
 } sopt;
@@ -61,6 +62,8 @@ static const struct cli_opt step_options[] = {
 	{ "tp", CLI_SIZE, &sopt.tp, "1", "tensor-parallel ranks (Megatron order tp-cp-dp-pp)", 1, 1024, NULL },
 	{ "pp", CLI_SIZE, &sopt.pp, "1", "pipeline stages", 1, 1024, NULL },
 	{ "ep", CLI_SIZE, &sopt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
+	{ "ranks-per-node", CLI_SIZE, &sopt.ranks_per_node, "1", "EP ranks per node: >1 routes node-limited over two hops (DeepSeek-V3)", 1, 1024, NULL },
+	{ "dispatch", CLI_CHOICE, &sopt.dispatch, "fp32", "EP dispatch payload: bf16 rounds it, fp8 (with --precision fp8) quantizes it 1x128; combine then in bf16", 0, -1, "fp32|bf16|fp8" },
 	{ "etp", CLI_SIZE, &sopt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "timeout", CLI_DOUBLE, &sopt.timeout, "60", "under mpirun: end every rank, naming the silent one, when a collective waits longer (s)", 0.1, 1e6, NULL },
@@ -80,7 +83,9 @@ struct step_figures {
 	struct net_memory mem;
 	struct model_memory pred;
 	double dp_comm;   /* seconds in DP collectives (gradients, ZeRO-1 gather, loads) */
-	int dp;
+	double tp_comm;   /* seconds in the model's TP collectives (left out of the phases) */
+	double ep_exposed;   /* seconds in EP dispatch/combine (blocking: all exposed) */
+	int dp, tp, ep;
 	struct train_split *split;   /* every rank's time by cause (rank 0); n_split ranks */
 	int n_split;
 	double rss_bytes;
@@ -89,6 +94,7 @@ struct step_figures {
 static struct step_figures figs[8];
 static int n_figs;
 static struct train_grid step_grid;   /* the grid train_dp_layout resolved */
+static enum ep_wire step_wire;        /* --dispatch */
 
 struct step_state {
 	struct net_layout L;
@@ -97,12 +103,14 @@ struct step_state {
 	struct net_f32 *m;
 	struct net_profile prof;
 	struct train_dp dp;
+	struct train_ep ep;
 	int per_rank;              /* sequences of this rank: batch / dp */
 	int32_t *tok, *mine;       /* the global batch; this rank's rows of it */
 	float *w0, *g0;
 	double loss0, tol, gtol;   /* tolerances of the loss and of each tensor's gradient */
 	char metric[160];
 	long runs;
+	double tp_s;               /* the steps' TP collectives (not the check's) */
 	struct step_figures *fig;
 };
 
@@ -139,6 +147,7 @@ static void step_split(struct step_state *s)
 	memset(&mine, 0, sizeof(mine));
 	train_split_phases(&mine, &s->prof);
 	mine.s[TC_DP_COMM] = s->dp.comm_s;
+	mine.s[TC_TP_COMM] = s->tp_s;
 	if (!all || train_split_gather(s->dp.world, &mine, all, n) || !s->fig) {
 		free(all);
 		return;
@@ -153,10 +162,11 @@ static int step_run(void *p)
 	struct step_state *s = p;
 	struct net_stats st;
 	const long *load[1024 + 16], *gload[1024 + 16];
-	double norm;
+	double norm, tp0 = s->dp.tp_comm_s;
 	int err = net_forward_f32(s->m, s->mine, &st);
 	if (!err)
 		err = net_backward_f32(s->m);
+	s->tp_s += s->dp.tp_comm_s - tp0;
 	if (err)
 		return err;
 	float *g = net_grads_f32(s->m);
@@ -199,6 +209,20 @@ static double grad_error(const struct net_tensor *t, const float *g, const doubl
 	return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+/* step_reduce64 makes the FP64 gradients what the step's reduction makes of the FP32
+ * ones: the dense region's mean over the DP group, the experts' sum over the expert-DP
+ * group over the DP size (under EP a rank's experts hold every EP rank's tokens). */
+static int step_reduce64(struct step_state *s, double *g)
+{
+	size_t lo = s->L.dense_total, n = s->L.total - lo;
+	int err = train_dp_mean(&s->dp, g, (int)lo);
+	if (!err && n && comm_size(s->dp.edp) > 1)
+		err = comm_host_allreduce_f64(s->dp.edp, g + lo, n, COMM_SUM);
+	for (size_t j = 0; !err && s->dp.size > 1 && j < n; j++)
+		g[lo + j] /= s->dp.size;
+	return err;
+}
+
 /* step_reference runs the FP64 forward and backward of the first step's weights on
  * this rank's rows with its expert selection, and averages the loss (into *loss, beside
  * the run's own in s->loss0) and gradients over the DP group. */
@@ -207,6 +231,9 @@ static int step_reference(struct step_state *s, struct net_f64 *md, double *loss
 	struct net_stats st;
 	for (size_t j = 0; j < s->L.total; j++)
 		net_params_f64(md)[j] = s->w0[j];
+	/* under EP the FP64 model takes the same dispatch and combine, in FP64 rows */
+	if (train_ep_active(&s->ep))
+		net_comm_set_f64(md, &s->ep.nc);
 	/* NOTE: the run's own expert selection (its activations are the first step's
 	 * still): rounding near a tie would otherwise send tokens to other experts */
 	int err = net_fix_selection_f64(md, s->m);
@@ -217,8 +244,8 @@ static int step_reference(struct step_state *s, struct net_f64 *md, double *loss
 	double x[2] = { s->loss0, st.loss };
 	if (!err)
 		err = train_dp_mean(&s->dp, x, 2);
-	if (!err && s->dp.size > 1)
-		err = train_dp_mean(&s->dp, net_grads_f64(md), (int)s->L.total);
+	if (!err)
+		err = step_reduce64(s, net_grads_f64(md));
 	if (!err)
 		err = train_dp_gather(&s->dp, s->g0);
 	s->loss0 = x[0];
@@ -236,13 +263,17 @@ static int step_check(void *p, struct bench_check *chk)
 	int err = net_create_f64(&s->L, &s->no, s->per_rank, (int)sopt.seq, 1, &md);
 	if (err)
 		return err;
+	net_tp_set_f64(md, train_dp_tp(&s->dp));
 	err = step_reference(s, md, &loss64);
 	/* each error over its tolerance: the check passes at <= 1 */
 	chk->max_err = err ? INFINITY : fabs(s->loss0 - loss64) / loss64 / s->tol;
 	chk->samples = s->dp.rank == 0;
 	chk->mismatches = chk->samples && chk->max_err > 1;
-	for (int i = s->dp.rank; !err && i < s->L.n; i += s->dp.size) {
-		if (!s->L.t[i].trainable)
+	/* dense tensors split over the DP group, a rank's experts over its expert-DP group */
+	int er = comm_rank(s->dp.edp), es = comm_size(s->dp.edp);
+	for (int i = 0; !err && i < s->L.n; i++) {
+		bool mine = s->L.t[i].expert ? i % es == er : i % s->dp.size == s->dp.rank;
+		if (!s->L.t[i].trainable || !mine)
 			continue;
 		double e = grad_error(&s->L.t[i], s->g0, net_grads_f64(md)) / s->gtol;
 		chk->mismatches += e > 1;
@@ -264,8 +295,13 @@ static void step_destroy(void *p)
 		memcpy(s->fig->phase, s->prof.seconds, sizeof(s->fig->phase));
 		s->fig->dp_comm = s->dp.comm_s;
 		s->fig->dp = s->dp.size;
+		s->fig->tp_comm = s->tp_s;
+		s->fig->tp = s->dp.lay.tp;
+		s->fig->ep_exposed = s->ep.exposed_s;
+		s->fig->ep = s->dp.lay.ep;
 	}
 	net_destroy_f32(s->m);
+	train_ep_close(&s->ep);
 	train_dp_close(&s->dp);
 	net_layout_free(&s->L);
 	free(s->tok);
@@ -307,6 +343,10 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	 * ~10% on the attention projections of v3-tiny (measured), BF16's 8 under 1% */
 	s->tol = s->no.precision == NET_FP32 ? 1e-5 : s->no.precision == NET_BF16 ? 1e-2 : 5e-2;
 	s->gtol = s->no.precision == NET_FP32 ? 1e-3 : s->no.precision == NET_BF16 ? 3e-2 : 0.25;
+	/* a BF16 dispatch rounds the experts' inputs and outputs as BF16 GEMMs would (the
+	 * FP64 reference moves FP64 rows): BF16's tolerances at least */
+	if (step_wire != EP_WIRE_SAME && s->tol < 1e-2)
+		s->tol = 1e-2, s->gtol = 3e-2;
 	snprintf(s->metric, sizeof(s->metric), "max(|loss-loss64|/loss64 / %g, "
 		 "||g-g64||/||g64|| per tensor / %g)", s->tol, s->gtol);
 	s->tok = malloc(ntok * sizeof(int32_t));
@@ -315,13 +355,19 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	err = s->tok && s->w0 && s->g0 ? MB_OK : MB_ERR_NOMEM;
 	if (!err)
 		err = net_create_f32(&s->L, &s->no, s->per_rank, (int)sopt.seq, seed, &s->m);
+	if (!err)
+		err = train_ep_open(&s->ep, s->dp.ep, &s->L, (int)sopt.ranks_per_node,
+				    step_wire);
 	if (err)
 		return err;
+	if (train_ep_active(&s->ep))
+		net_comm_set_f32(s->m, &s->ep.nc);
 	mb_rng_seed(&rng, seed, 0x70c);
 	for (size_t j = 0; j < ntok; j++)
 		s->tok[j] = (int32_t)(mb_rng_next(&rng) >> 56);
 	s->mine = s->tok + (size_t)s->dp.rank * (size_t)s->per_rank * (ntok / (size_t)sopt.batch);
 	memcpy(s->w0, net_params_f32(s->m), s->L.total * sizeof(float));
+	net_tp_set_f32(s->m, train_dp_tp(&s->dp));
 	s->prof.now = timer_now;
 	net_profile_set_f32(s->m, &s->prof);
 	return MB_OK;
@@ -348,7 +394,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	c.run = step_run;
 	c.check = step_check;
 	c.destroy = step_destroy;
-	c.comm = s->dp.size > 1 ? s->dp.world : NULL;
+	c.comm = s->dp.lay.world > 1 ? s->dp.world : NULL;
 	c.params = cJSON_CreateObject();
 	cJSON_AddStringToObject(c.params, "preset", cfg->name);
 	cJSON_AddStringToObject(c.params, "precision", sopt.precision);
@@ -357,7 +403,11 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	cJSON_AddNumberToObject(c.params, "vocab", (double)cfg->vocab);
 	cJSON_AddNumberToObject(c.params, "params", (double)s->L.total);
 	cJSON_AddNumberToObject(c.params, "dp", (double)s->dp.size);
+	cJSON_AddNumberToObject(c.params, "tp", (double)s->dp.lay.tp);
 	cJSON_AddBoolToObject(c.params, "zero1", sopt.zero1);
+	cJSON_AddNumberToObject(c.params, "ep", (double)s->dp.lay.ep);
+	cJSON_AddNumberToObject(c.params, "ranks_per_node", (double)sopt.ranks_per_node);
+	cJSON_AddStringToObject(c.params, "dispatch", sopt.dispatch);
 	if (n_figs < 8) {
 		s->fig = &figs[n_figs++];
 		memset(s->fig, 0, sizeof(*s->fig));
@@ -365,8 +415,9 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		s->fig->tokens = tokens;
 		s->fig->flops_per_token = (double)fl.total;
 		net_memory_f32(s->m, &s->fig->mem);
-		if (net_memory_predict(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq, step_grid.dp,
-				       sopt.zero1, &s->fig->pred))
+		if (net_memory_predict_par(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
+					   step_grid.dp, step_grid.tp, step_grid.ep, sopt.zero1,
+					   &s->fig->pred))
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
 	}
@@ -385,8 +436,8 @@ static int step_fits(const struct model_config *cfg)
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
 	double have = sopt.mem_limit > 0 ? (double)sopt.mem_limit
 		      : (pages > 0 && page > 0 ? (double)pages * (double)page : INFINITY);
-	if (net_memory_predict(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq, step_grid.dp,
-			       sopt.zero1, &w))
+	if (net_memory_predict_tp(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
+				  step_grid.dp, step_grid.tp, sopt.zero1, &w))
 		return MB_OK;   /* net_layout_build reports what is wrong with the config */
 	double need = 2 * (w.weight_bytes + w.grad_bytes + w.optimizer_bytes) +
 		      3 * w.activation_bytes;
@@ -411,7 +462,8 @@ static int step_bench_run(struct run_ctx *ctx)
 		sopt.preset = "v3-tiny";
 		sopt.batch = mpi_world_size();   /* one sequence per rank */
 		sopt.seq = 64;
-		sopt.tp = sopt.pp = sopt.ep = sopt.etp = 1;
+		sopt.tp = sopt.pp = sopt.ep = sopt.etp = sopt.ranks_per_node = 1;
+		sopt.dispatch = "fp32";
 		sopt.dp = 0;
 	}
 	const struct model_config *p = model_preset_find(sopt.preset);
@@ -421,7 +473,9 @@ static int step_bench_run(struct run_ctx *ctx)
 	}
 	step_grid = (struct train_grid){ (int)sopt.tp, (int)sopt.pp, (int)sopt.ep, (int)sopt.etp,
 					 (int)sopt.dp };
-	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, p))
+	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, p) ||
+	    train_ep_check(step_grid.ep, (int)sopt.ranks_per_node) ||
+	    train_ep_wire(sopt.dispatch, sopt.precision, &step_wire))
 		return MB_ERR_ARG;
 	struct model_config cfg = *p;
 	if (cfg.vocab != 256)
@@ -496,10 +550,10 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 				 size_t len)
 {
 	static const char *ph[NET_PH_COUNT] = { "attention", "routing", "experts", "dense",
-						"loss", "optimizer", "other" };
+						"loss", "optimizer", "other", "ep_exposed" };
 	cJSON *mt = cJSON_GetObjectItem(rec, "metrics");
 	const cJSON *med = cJSON_GetObjectItem(cJSON_GetObjectItem(mt, "time_s"), "median");
-	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN, total = f->dp_comm;
+	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN, total = f->dp_comm + f->tp_comm;
 	int n = 0;
 	for (int i = 0; i < NET_PH_COUNT; i++)
 		total += f->phase[i];
@@ -521,6 +575,13 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 	result_set_metric(rec, "phase_dp_comm_ms", total > 0 ? 1e3 * t * f->dp_comm / total : NAN);
 	if (n < (int)len && f->dp > 1)
 		n += snprintf(line + n, len - (size_t)n, " dp-comm %.0f%%", 100 * f->dp_comm / total);
+	/* the model's TP collectives (its phases leave them out) */
+	result_set_metric(rec, "phase_tp_comm_ms", total > 0 ? 1e3 * t * f->tp_comm / total : NAN);
+	if (n < (int)len && f->tp > 1)
+		n += snprintf(line + n, len - (size_t)n, " tp-comm %.0f%%", 100 * f->tp_comm / total);
+	/* NOTE: EP's dispatch/combine is the phase ep_exposed above (the model marks it;
+	 * the split's ep_comm_exposed); nothing overlaps it, so ep_comm_hidden stays 0 */
+	result_set_metric(rec, "ep_exposed_s", f->ep_exposed);
 	step_memory(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
 	if (f->split) {
 		cJSON *sp = train_split_json(f->split, f->n_split);

@@ -42,16 +42,26 @@ int train_dp_layout(struct train_grid *g, long batch, long micro, const struct m
 		return cli_error_once("pass --ep x --etp dividing the ranks of a stage",
 				      "--ep %d x --etp %d does not divide the %d ranks of a stage",
 				      g->ep, g->etp, world / g->pp);
-	if (g->tp > 1)
-		return cli_error_once("leave out --tp", "--tp %d: tensor parallelism on the "
-				      "training step is not built yet", g->tp);
+	const char *why = net_tp_check(cfg, g->tp);
+	if (why)
+		return cli_error_once("pass a --tp that divides the heads, FFN widths and "
+				      "vocabulary", "--tp %d on %s: %s", g->tp, cfg->name, why);
+	if (g->tp > 1 && cfg->routed_experts > 0 && g->etp != g->tp)
+		return cli_error_once("pass --etp equal to --tp", "--tp %d --etp %d: the routed "
+				      "experts are sliced like the dense FFN over the TP ranks "
+				      "(ETP = TP); other expert slicings are not built", g->tp,
+				      g->etp);
 	if (g->pp > 1)
 		return cli_error_once("leave out --pp", "--pp %d: pipeline parallelism on the "
 				      "training step is not built yet", g->pp);
-	if (g->ep > 1 || g->etp > 1)
-		return cli_error_once("leave out --ep and --etp", "--ep %d --etp %d: expert "
-				      "parallelism on the training step is not built yet", g->ep,
-				      g->etp);
+	if (g->etp > 1 && g->etp != g->tp)
+		return cli_error_once("pass --etp 1, or equal to --tp", "--etp %d with --tp %d: "
+				      "experts split over other than the TP ranks are not built",
+				      g->etp, g->tp);
+	if (g->tp > 1 && g->ep > 1)
+		return cli_error_once("use --tp or --ep, not both", "--tp %d with --ep %d: tensor "
+				      "and expert parallelism together on the step are not built "
+				      "yet", g->tp, g->ep);
 	if (batch % dp)
 		return cli_error_once("pass a --batch that the data-parallel size divides",
 				      "the data-parallel size %d does not divide --batch %ld", dp,
@@ -81,6 +91,31 @@ static int open_group(struct train_dp *d, enum layout_group g, struct comm **out
 	return err;
 }
 
+/* tp_reduce: the TP collectives handed to the model, timed into tp_comm_s. */
+static int tp_reduce(void *ctx, void *x, size_t n, enum comm_dtype t, enum comm_redop op)
+{
+	struct train_dp *d = ctx;
+	double t0 = timer_now();
+	int err = comm_allreduce(d->tp, x, x, n, t, op);
+	d->tp_comm_s += timer_now() - t0;
+	return err;
+}
+
+static int tp_sum_f32(void *ctx, float *x, size_t n)
+{
+	return tp_reduce(ctx, x, n, COMM_F32, COMM_SUM);
+}
+
+static int tp_sum_f64(void *ctx, double *x, size_t n)
+{
+	return tp_reduce(ctx, x, n, COMM_F64, COMM_SUM);
+}
+
+static int tp_max_f64(void *ctx, double *x, size_t n)
+{
+	return tp_reduce(ctx, x, n, COMM_F64, COMM_MAX);
+}
+
 int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
 		  const struct model_config *cfg, double timeout_s, char *why, size_t why_len)
 {
@@ -106,7 +141,13 @@ int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
 	d->rank = comm_rank(d->dp);
 	d->size = comm_size(d->dp);
 	d->zero1 = zero1;
+	d->tpc = (struct net_tp_comm){ d, tp_sum_f32, tp_sum_f64, tp_max_f64 };
 	return MB_OK;
+}
+
+const struct net_tp_comm *train_dp_tp(struct train_dp *d)
+{
+	return d->lay.tp > 1 ? &d->tpc : NULL;
 }
 
 void train_dp_part_of(const struct train_dp *d, const struct model_config *cfg, int rank,

@@ -24,6 +24,15 @@
  * sees the global load. Every DP rank draws the same global batch and takes rows
  * [rank * B / dp, (rank + 1) * B / dp): the losses equal one rank's up to summation
  * order. The DP communication time is kept apart (comm_s) for the step's split by cause.
+ *
+ * TP (Megatron, net_layout.c slices the tensors): the model calls the collectives
+ * train_dp_tp hands it over the TP group (partial outputs of row-parallel layers,
+ * partial input gradients of column-parallel ones, the vocabulary-parallel embedding
+ * and cross-entropy) and sums the gradients of its tp_partial tensors, so every TP rank
+ * ends a backward with the same gradients of the replicated tensors; the clipping norm
+ * counts replicated tensors on tp_rank 0 alone (net_grad_sumsq_range). Routed experts are
+ * sliced like the dense FFN: --etp must equal --tp (EDP = world / (TP * EP * PP) then
+ * holds each slice once). Their time is tp_comm_s.
  */
 #ifndef MB_TRAIN_DP_H
 #define MB_TRAIN_DP_H
@@ -65,6 +74,8 @@ struct train_dp {
 	long *load;                /* blocks * experts, summed loads */
 	int blocks, experts;
 	double comm_s;             /* seconds in DP collectives since the last reset */
+	struct net_tp_comm tpc;    /* the model's TP collectives (train_dp_tp) */
+	double tp_comm_s;          /* seconds in them */
 };
 
 /* train_dp_layout checks a requested grid against the world and the model before any
@@ -114,6 +125,15 @@ bool train_dp_owned(const struct train_dp *d, size_t j);
 /* train_dp_gather completes x from every rank's shards under ZeRO-1 (the reduced
  * gradients a step left in g, for a check); nothing otherwise. Collective. */
 int train_dp_gather(struct train_dp *d, float *x);
+/* train_dp_tp returns the TP collectives to hand the model (net_tp_set), timed into
+ * tp_comm_s; NULL when TP is 1. */
+const struct net_tp_comm *train_dp_tp(struct train_dp *d);
+/* train_tp_spread sets *spread to the largest difference between the TP ranks' copies
+ * of the replicated tensors of L (norms, LoRA down-projections, router: the backward
+ * gives them equal gradients, so the copies must stay bit-equal: 0). Collective over the
+ * TP group. */
+int train_tp_spread(struct train_dp *d, const struct net_layout *L, const float *w,
+		    double *spread);
 /* train_dp_mean averages n doubles over the DP group in place (losses). */
 int train_dp_mean(struct train_dp *d, double *x, int n);
 /* train_dp_max takes the maximum of n doubles over the world in place (step times). */

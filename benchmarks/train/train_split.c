@@ -30,7 +30,7 @@ void train_split_phases(struct train_split *s, const struct net_profile *p)
 		[NET_PH_ATTENTION] = TC_ATTENTION, [NET_PH_ROUTING] = TC_ROUTING,
 		[NET_PH_EXPERTS] = TC_EXPERT_GEMM, [NET_PH_DENSE] = TC_DENSE_GEMM,
 		[NET_PH_LOSS] = TC_LOSS, [NET_PH_OPTIMIZER] = TC_OPTIMIZER,
-		[NET_PH_OTHER] = TC_OTHER,
+		[NET_PH_OTHER] = TC_OTHER, [NET_PH_EP] = TC_EP_EXPOSED,
 	};
 	for (int i = 0; i < NET_PH_COUNT; i++)
 		s->s[map[i]] += p->seconds[i];

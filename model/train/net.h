@@ -32,6 +32,27 @@
  * linear layer outside the kept-high components (embedding, head, gate, norms,
  * attention core); see net_ops.c for what the attention blocks get.
  *
+ * Tensor parallelism (a part with tp > 1; Megatron-LM's column/row parallel linears):
+ * a TP rank holds its heads' rows of q_b / q_proj, kv_b, k and v (column-parallel) and
+ * their columns of o_proj (row-parallel), its slice of the SwiGLU width of the dense FFN,
+ * the shared experts and every held routed expert (gate/up by rows, down by columns:
+ * ETP = TP), and its rows of the vocabulary of the embedding and the head. The attention
+ * kernels run unchanged on a block of heads / tp heads. The rest is replicated: norms,
+ * the MLA LoRA down-projections (q_a, kv_a_proj_with_mqa) and their norms, the router
+ * and its bias, the MTP projection; GQA's k and v too when tp exceeds the kv heads (each
+ * rank then uses the kv head of its query heads). The forward sums the partial outputs
+ * of the row-parallel layers (attention, FFN, MoE) and the embedding (zeros outside a
+ * rank's rows) over the TP group; the cross-entropy reduces each token's maximum, sum of
+ * exponentials and target logit over the group and keeps the logits' gradient local.
+ * The backward sums the partial input gradients of the column-parallel layers and of
+ * the head, and the gating weights' gradient (dot products with partial expert outputs)
+ * before the router's; the replicated tensors fed by a rank's heads alone (tp_partial:
+ * the LoRA down-projections, their norms, replicated k/v) get the sum of the ranks'
+ * partial gradients once at the end of the backward, so every replicated tensor ends
+ * with the same gradient on every TP rank. The collectives are the harness's
+ * (struct net_tp_comm). Under FP8 the 128x128 weight blocks of a slice are not the whole
+ * tensor's, so a TP run rounds otherwise than one rank: equality is an FP32 property.
+ *
  * Functions return MB_OK, MB_ERR_ARG or MB_ERR_NOMEM.
  */
 #ifndef MB_NET_H
@@ -56,6 +77,10 @@ struct net_tensor {
 	/* the whole tensor this one is a slice of (tensor parallelism): rows x cols at
 	 * (row0, col0) of full_rows x full_cols; the whole tensor itself otherwise */
 	int64_t full_rows, full_cols, row0, col0;
+	/* replicated over the TP group but fed by this rank's heads alone (MLA's LoRA
+	 * down-projections and their norms, GQA's k/v when the TP size exceeds the kv
+	 * heads): the backward sums its gradient over the TP group */
+	bool tp_partial;
 };
 
 /* Tensor indices of one block (a main layer, or the MTP module's block), -1 if absent. */
@@ -103,6 +128,16 @@ struct net_layout {
 
 enum net_precision { NET_FP32, NET_BF16, NET_FP8 };
 
+/* The collectives a model on a TP part (part.tp > 1) calls over its TP group, in place
+ * (sums, maxima); the harness fills them: the model does not call harness/. Each
+ * returns MB_OK or an error, which the forward or backward returns. */
+struct net_tp_comm {
+	void *ctx;
+	int (*sum_f32)(void *ctx, float *x, size_t n);
+	int (*sum_f64)(void *ctx, double *x, size_t n);
+	int (*max_f64)(void *ctx, double *x, size_t n);
+};
+
 struct net_options {
 	enum net_precision precision;
 	double init_std;        /* 0.006 (DeepSeek-V3 4.2) */
@@ -118,7 +153,7 @@ struct net_options {
 /* Phases a step's time is split into (net_profile). */
 enum net_phase {
 	NET_PH_ATTENTION, NET_PH_ROUTING, NET_PH_EXPERTS, NET_PH_DENSE, NET_PH_LOSS,
-	NET_PH_OPTIMIZER, NET_PH_OTHER, NET_PH_COUNT
+	NET_PH_OPTIMIZER, NET_PH_OTHER, NET_PH_EP, NET_PH_COUNT
 };
 
 /* A clock the harness may hand in: the model only adds differences of now(). */
@@ -127,6 +162,30 @@ struct net_profile {
 	double seconds[NET_PH_COUNT];
 	double t0;
 	int cur;
+};
+
+/* Expert parallelism (net_part.ep > 1): the communication of the MoE blocks, handed in
+ * by the harness (the model calls no communicator). Each rank routes its own tokens over
+ * all E experts; the callbacks move rows between the EP ranks, which hold experts
+ * [ep_rank * E / ep, ...). Rows are REAL (es = sizeof(REAL): 4 or 8 bytes); block names
+ * the MoE block, whose layout the forward's dispatch plans and its backward reuses.
+ *   dispatch      x [T, d] of this rank's tokens to the owners of idx [T, K] (weights w,
+ *                 float); the owner's rows arrive expert-major in xe [*rows, d]
+ *                 (at most rows_max, else MB_ERR_ARG), counts[e] rows per local expert
+ *   combine       y [rows, d] back to the tokens: out [T, d] = sum over the token's
+ *                 experts of w * y (overwritten)
+ *   combine_bwd   from dout [T, d]: dy [rows, d] = w * dout of the row's token (a
+ *                 dispatch of dout) and dw [T, K] = dout . y of the token's k-th expert
+ *   dispatch_bwd  dx [rows, d] back to the tokens, summed: out [T, d] (overwritten)
+ * Each returns MB_OK or an error. */
+struct net_comm {
+	void *ctx;
+	int (*ep_dispatch)(void *ctx, int block, size_t es, const int32_t *idx, const float *w,
+			   int T, const void *x, void *xe, long rows_max, long *rows, long *counts);
+	int (*ep_combine)(void *ctx, int block, size_t es, const void *y, void *out);
+	int (*ep_combine_bwd)(void *ctx, int block, size_t es, const void *dout, const void *y,
+			      void *dy, void *dw);
+	int (*ep_dispatch_bwd)(void *ctx, int block, size_t es, const void *dx, void *out);
 };
 
 /* Figures of one forward. */
@@ -155,6 +214,10 @@ void net_part_whole(struct net_part *p);
 int net_layout_build_part(const struct model_config *cfg, const struct net_part *p,
 			  struct net_layout *L, char *why, size_t why_len);
 void net_layout_free(struct net_layout *L);
+/* net_tp_check says why cfg cannot be sliced over tp ranks, or NULL: the heads, the FFN
+ * widths and the vocabulary split evenly; GQA's kv heads split, or (tp a multiple of
+ * them) each TP rank keeps k and v whole and uses its query heads' kv head. */
+const char *net_tp_check(const struct model_config *c, int tp);
 /* net_find returns the index of the tensor of that name, or -1. */
 int net_find(const struct net_layout *L, const char *name);
 /* net_init_f32/_f64 draw matrices and the embedding N(0, std) from seed, norms 1,
@@ -187,6 +250,15 @@ int net_backward_f64(struct net_f64 *m);
  * (same layout, same batch x seq): the FP64 reference of a low-precision step then
  * differs from it by rounding only, not by tokens routed elsewhere near a tie. */
 int net_fix_selection_f64(struct net_f64 *d, const struct net_f32 *s);
+/* net_tp_set gives a model on a TP part its collectives (kept by pointer; required
+ * before a forward when part.tp > 1, else MB_ERR_ARG). Their time is left out of the
+ * profile's phases: the harness times them. */
+void net_tp_set_f32(struct net_f32 *m, const struct net_tp_comm *c);
+void net_tp_set_f64(struct net_f64 *m, const struct net_tp_comm *c);
+/* net_comm_set attaches the expert-parallel callbacks (kept by pointer; NULL detaches);
+ * a model whose part has ep > 1 needs them before its first forward. */
+void net_comm_set_f32(struct net_f32 *m, const struct net_comm *c);
+void net_comm_set_f64(struct net_f64 *m, const struct net_comm *c);
 /* net_profile_set attaches a clock to the f32 model (NULL detaches). */
 void net_profile_set_f32(struct net_f32 *m, struct net_profile *p);
 /* net_expert_load_f32 returns the last forward's tokens per expert of MoE block i
@@ -221,7 +293,8 @@ double net_adamw_step(const struct net_layout *L, const struct net_adamw *a, lon
 		      float *w, float *g, float *m, float *v);
 /* net_grad_sumsq_range returns the sum of squares of the trainable gradients among
  * elements [lo, hi) of the allocation (a ZeRO-1 shard; the global norm is the square root
- * of the sum over shards). */
+ * of the sum over shards). On a TP part, tensors replicated over the TP group (not
+ * sliced) count on tp_rank 0 alone, so a sum over the group counts them once. */
 double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t lo, size_t hi);
 /* net_clip_scale is the factor clipping to a->clip makes of gradients of global norm. */
 double net_clip_scale(const struct net_adamw *a, double norm);
@@ -260,6 +333,18 @@ void net_memory_f32(const struct net_f32 *m, struct net_memory *out);
 struct model_memory;
 int net_memory_predict(const struct model_config *cfg, int batch, int seq, int dp, bool zero1,
 		       struct model_memory *out);
+/* net_memory_predict_tp is net_memory_predict for one rank of tp TP ranks (its slices;
+ * memory.c splits the activations over TP as sequence parallelism would, which this
+ * step does not: the activations' ratio exceeds 1 under TP). */
+int net_memory_predict_tp(const struct model_config *cfg, int batch, int seq, int dp, int tp,
+			  bool zero1, struct model_memory *out);
+/* net_memory_predict_ep is net_memory_predict with the routed experts sharded over ep of
+ * the dp ranks (a rank holds E / ep of them). */
+int net_memory_predict_ep(const struct model_config *cfg, int batch, int seq, int dp, int ep,
+			  bool zero1, struct model_memory *out);
+/* net_memory_predict_par: both (tp TP ranks, ep EP ranks). */
+int net_memory_predict_par(const struct model_config *cfg, int batch, int seq, int dp, int tp,
+			   int ep, bool zero1, struct model_memory *out);
 /* net_memory_ratios: measured over predicted for weights, grads, optimizer,
  * activations (NaN for scratch, which memory.c does not model). */
 #define NET_MEM_TERMS 5

@@ -173,15 +173,89 @@ void net_part_whole(struct net_part *p)
 	p->embed = p->head = true;
 }
 
+const char *net_tp_check(const struct model_config *c, int tp)
+{
+	if (tp == 1)
+		return NULL;
+	if (c->heads % tp)
+		return "the TP size does not divide the attention heads";
+	if (c->attention != MODEL_ATTN_MLA && c->kv_heads % tp && tp % c->kv_heads)
+		return "the TP size neither divides the kv heads nor is a multiple of them";
+	if (c->inter_dim % tp || c->moe_inter_dim % tp)
+		return "the TP size does not divide the FFN widths";
+	if (c->vocab % tp)
+		return "the TP size does not divide the vocabulary";
+	return NULL;
+}
+
+/* split_rows (split_cols) makes tensor i this TP rank's share of its rows (columns). */
+static void split_rows(struct net_layout *L, int i)
+{
+	if (i < 0)
+		return;
+	struct net_tensor *t = &L->t[i];
+	t->rows = t->full_rows / L->part.tp;
+	t->row0 = t->rows * L->part.tp_rank;
+}
+
+static void split_cols(struct net_layout *L, int i)
+{
+	if (i < 0)
+		return;
+	struct net_tensor *t = &L->t[i];
+	t->cols = t->full_cols / L->part.tp;
+	t->col0 = t->cols * L->part.tp_rank;
+}
+
+static void tp_partial(struct net_layout *L, int i)
+{
+	if (i >= 0)
+		L->t[i].tp_partial = true;
+}
+
+/* tp_slice_block slices block b's tensors (Megatron): column-parallel by head q_b / q,
+ * kv_b, k, v, gate, up (the shared and routed experts' too: ETP = TP), row-parallel o and
+ * down; the rest replicated. */
+static void tp_slice_block(struct net_layout *L, const struct net_block *b)
+{
+	const struct model_config *c = &L->cfg;
+	if (L->part.tp == 1 || !b->held)
+		return;
+	int q[] = { b->q_b, b->kv_b, b->q, b->gate, b->up, b->sh_gate, b->sh_up };
+	for (size_t j = 0; j < sizeof(q) / sizeof(q[0]); j++)
+		split_rows(L, q[j]);
+	split_cols(L, b->o);
+	split_cols(L, b->down);
+	split_cols(L, b->sh_down);
+	if (b->mla) {
+		int r[] = { b->q_a, b->q_a_norm, b->kv_a, b->kv_a_norm };
+		for (size_t j = 0; j < sizeof(r) / sizeof(r[0]); j++)
+			tp_partial(L, r[j]);
+	} else if (c->kv_heads % L->part.tp == 0) {
+		split_rows(L, b->k);
+		split_rows(L, b->v);
+	} else {
+		tp_partial(L, b->k);
+		tp_partial(L, b->v);
+	}
+	for (int e = L->expert_lo; b->moe && e < L->expert_hi; e++) {
+		int x = b->experts + 3 * (e - L->expert_lo);
+		split_rows(L, x);
+		split_rows(L, x + 1);
+		split_cols(L, x + 2);
+	}
+}
+
 /* part_check says why part p cannot be built for cfg, or NULL; sets the expert range. */
 static const char *part_check(const struct model_config *c, const struct net_part *p,
 			      struct net_layout *L)
 {
+	const char *msg;
 	if (p->tp < 1 || p->tp_rank < 0 || p->tp_rank >= p->tp || p->ep < 1 || p->ep_rank < 0 ||
 	    p->ep_rank >= p->ep || p->n_ranges < 0 || p->n_ranges > NET_PART_RANGES)
 		return "a part with ranks outside its groups";
-	if (p->tp > 1)
-		return "tensor parallelism is not built into the trainable model yet";
+	if ((msg = net_tp_check(c, p->tp)))
+		return msg;
 	int E = (int)c->routed_experts;
 	if (E % p->ep)
 		return "the expert-parallel size does not divide the routed experts";
@@ -267,6 +341,8 @@ int net_layout_build_part(const struct model_config *cfg, const struct net_part 
 		}
 		add_attention(L, b, i);
 		add_ffn(L, b, i);
+		if (L->n >= 0)
+			tp_slice_block(L, b);
 		if (b->mtp)
 			b->head_norm = VEC(cfg->dim, "model.layers.%d.shared_head.norm.weight", i);
 	}
@@ -279,6 +355,10 @@ int net_layout_build_part(const struct model_config *cfg, const struct net_part 
 		net_layout_free(L);
 		return MB_ERR_NOMEM;
 	}
+	/* vocabulary-parallel embedding and head: rows by vocabulary */
+	split_rows(L, L->embed);
+	if (L->head != L->embed)
+		split_rows(L, L->head);
 	place_tensors(L);
 	return MB_OK;
 }

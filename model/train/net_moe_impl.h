@@ -91,6 +91,57 @@ static int SFX(net_expert_tensor)(const struct net_block *b, int e, int j)
 	return b->experts + 3 * e + j;
 }
 
+/* net_experts_fwd runs the experts held (local index e from 0; all of them on one
+ * rank) on their rows xp, at offsets eoff. */
+static void SFX(net_experts_fwd)(struct SFX(net) *m, int i, int experts)
+{
+	const struct net_block *b = &m->L->blk[i];
+	struct SFX(net_act) *a = &m->A[i];
+	int d = m->d, im = (int)m->L->t[b->experts].rows;   /* TP: this rank's slice */
+	for (int e = 0; e < experts; e++) {
+		size_t r0 = (size_t)a->eoff[e];
+		SFX(net_swiglu_fwd)(m, a->eoff[e + 1] - a->eoff[e], im, a->xp + r0 * d,
+				    SFX(net_expert_tensor)(b, e, 0), SFX(net_expert_tensor)(b, e, 1),
+				    SFX(net_expert_tensor)(b, e, 2), a->ea + r0 * im, a->eb + r0 * im,
+				    a->eact + r0 * im, a->ey + r0 * d);
+	}
+}
+
+/* net_ep_fwd is the routed part of block i under expert parallelism: dispatch the
+ * tokens' rows to the experts' ranks, run the experts held, combine the weighted
+ * outputs back and add them to a->out (the shared experts' output). */
+static int SFX(net_ep_fwd)(struct SFX(net) *m, int i)
+{
+	const struct net_comm *c = m->comm;
+	struct SFX(net_act) *a = &m->A[i];
+	int K = (int)m->L->cfg.activated_experts, T = m->T, d = m->d;
+	int El = m->L->expert_hi - m->L->expert_lo;
+	size_t TK = (size_t)T * K, n = (size_t)T * d;
+	float *fw = m->route_buf;
+	long counts[1024];
+	REAL *sum = m->scratch;
+	if (!c || !c->ep_dispatch || El > 1024)
+		return MB_ERR_ARG;
+	for (size_t j = 0; j < TK; j++)
+		fw[j] = (float)a->wts[j];
+	SFX(net_mark)(m, NET_PH_EP);
+	int err = c->ep_dispatch(c->ctx, i, sizeof(REAL), a->idx, fw, T, a->n2, a->xp, m->rows_max,
+				 &a->rows, counts);
+	if (err)
+		return err;
+	a->eoff[0] = 0;
+	for (int e = 0; e < El; e++)
+		a->eoff[e + 1] = a->eoff[e] + (int32_t)counts[e];
+	SFX(net_mark)(m, NET_PH_EXPERTS);
+	SFX(net_experts_fwd)(m, i, El);
+	SFX(net_mark)(m, NET_PH_EP);
+	err = c->ep_combine(c->ctx, i, sizeof(REAL), a->ey, sum);
+	SFX(net_mark)(m, NET_PH_ROUTING);
+	for (size_t j = 0; !err && j < n; j++)
+		a->out[j] += sum[j];
+	return err;
+}
+
 /* net_moe_fwd: out = h + shared(n2) + sum_k w_k expert_k(n2). */
 static int SFX(net_moe_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 {
@@ -98,37 +149,37 @@ static int SFX(net_moe_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
 	int E = (int)c->routed_experts, K = (int)c->activated_experts, d = m->d;
-	int im = (int)c->moe_inter_dim, is = im * (int)c->shared_experts;
+	int is = b->sh_gate >= 0 ? (int)m->L->t[b->sh_gate].rows : 0;
 	size_t n = (size_t)m->T * d;
 	SFX(net_mark)(m, NET_PH_ROUTING);
 	m->ops->linear_fwd(m->o.precision, false, m->T, d, E, a->n2, SFX(W)(m, b->router), a->s);
 	int err = SFX(net_route)(m, i);
 	if (err)
 		return err;
-	for (int r = 0; r < m->T * K; r++)
+	bool ep = m->L->part.ep > 1;
+	for (int r = 0; !ep && r < m->T * K; r++)
 		memcpy(a->xp + (size_t)r * d, a->n2 + (size_t)(a->order[r] / K) * d,
 		       (size_t)d * sizeof(REAL));
 	SFX(net_mark)(m, NET_PH_EXPERTS);
-	for (int e = 0; e < E; e++) {
-		size_t r0 = (size_t)a->eoff[e];
-		SFX(net_swiglu_fwd)(m, a->eoff[e + 1] - a->eoff[e], im, a->xp + r0 * d,
-				    SFX(net_expert_tensor)(b, e, 0), SFX(net_expert_tensor)(b, e, 1),
-				    SFX(net_expert_tensor)(b, e, 2), a->ea + r0 * im, a->eb + r0 * im,
-				    a->eact + r0 * im, a->ey + r0 * d);
-	}
+	if (!ep)
+		SFX(net_experts_fwd)(m, i, E);
 	if (is > 0)
 		SFX(net_swiglu_fwd)(m, m->T, is, a->n2, b->sh_gate, b->sh_up, b->sh_down, a->sa,
 				    a->sb, a->sact, a->out);
 	else
 		memset(a->out, 0, n * sizeof(REAL));
 	SFX(net_mark)(m, NET_PH_ROUTING);
-	for (int r = 0; r < m->T * K; r++) {
+	if (ep && (err = SFX(net_ep_fwd)(m, i)))
+		return err;
+	for (int r = 0; !ep && r < m->T * K; r++) {
 		REAL wt = a->wts[a->order[r]], *o = a->out + (size_t)(a->order[r] / K) * d;
 		const REAL *y = a->ey + (size_t)r * d;
 		for (int j = 0; j < d; j++)
 			o[j] += wt * y[j];
 	}
 	SFX(net_mark)(m, NET_PH_OTHER);
+	/* the experts' down projections are row-parallel (ETP = TP): partial sums */
+	SFX(net_tp_sum)(m, a->out, n);
 	for (size_t j = 0; j < n; j++)
 		a->out[j] += a->h[j];
 	st->balance_loss += SFX(net_balance_fwd)(m, i);
@@ -187,25 +238,74 @@ static void SFX(net_gate_bwd)(struct SFX(net) *m, int i, const REAL *dw, REAL *d
 	}
 }
 
+/* net_experts_bwd runs the backward of the experts held on their rows: dxp from dey. */
+static void SFX(net_experts_bwd)(struct SFX(net) *m, int i, int experts, const REAL *dey,
+				 REAL *dxp, REAL *dea, REAL *deb)
+{
+	const struct net_block *b = &m->L->blk[i];
+	const struct SFX(net_act) *a = &m->A[i];
+	int d = m->d, im = (int)m->L->t[b->experts].rows;   /* TP: this rank's slice */
+	for (int e = 0; e < experts; e++) {
+		size_t r0 = (size_t)a->eoff[e];
+		SFX(net_swiglu_bwd)(m, a->eoff[e + 1] - a->eoff[e], im, a->xp + r0 * d,
+				    SFX(net_expert_tensor)(b, e, 0), SFX(net_expert_tensor)(b, e, 1),
+				    SFX(net_expert_tensor)(b, e, 2), a->ea + r0 * im, a->eb + r0 * im,
+				    a->eact + r0 * im, dey + r0 * d, dxp + r0 * d, false,
+				    dea + r0 * im, deb + r0 * im);
+	}
+}
+
+/* net_ep_bwd is the routed part of block i's backward under expert parallelism: the
+ * combine's backward brings w * dout to the experts' rows (dey) and dout . y back as dw;
+ * the experts' backward; the dispatch's backward sums the rows' input gradients back
+ * into dn2. sum: [T, d] scratch. */
+static int SFX(net_ep_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *dn2, REAL *dey,
+			   REAL *dxp, REAL *dea, REAL *deb, REAL *dw, REAL *sum)
+{
+	const struct net_comm *c = m->comm;
+	const struct SFX(net_act) *a = &m->A[i];
+	size_t n = (size_t)m->T * m->d;
+	SFX(net_mark)(m, NET_PH_EP);
+	int err = c->ep_combine_bwd(c->ctx, i, sizeof(REAL), dout, a->ey, dey, dw);
+	if (err)
+		return err;
+	SFX(net_mark)(m, NET_PH_EXPERTS);
+	SFX(net_experts_bwd)(m, i, m->L->expert_hi - m->L->expert_lo, dey, dxp, dea, deb);
+	SFX(net_mark)(m, NET_PH_EP);
+	err = c->ep_dispatch_bwd(c->ctx, i, sizeof(REAL), dxp, sum);
+	SFX(net_mark)(m, NET_PH_ROUTING);
+	for (size_t j = 0; !err && j < n; j++)
+		dn2[j] += sum[j];
+	return err;
+}
+
 /* net_moe_bwd: from dout [T, d], dn2 [T, d] (overwritten) and every MoE weight's
  * gradient. sc: scratch past the caller's part. */
-static void SFX(net_moe_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *dn2, REAL *sc)
+static int SFX(net_moe_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *dn2, REAL *sc)
 {
 	const struct model_config *c = &m->L->cfg;
 	const struct net_block *b = &m->L->blk[i];
 	const struct SFX(net_act) *a = &m->A[i];
 	int E = (int)c->routed_experts, K = (int)c->activated_experts, d = m->d, T = m->T;
-	int im = (int)c->moe_inter_dim, is = im * (int)c->shared_experts;
-	size_t TK = (size_t)T * K;
-	REAL *dey = sc, *dxp = dey + TK * d, *dea = dxp + TK * d, *deb = dea + TK * im;
-	REAL *dsa = deb + TK * im, *dsb = dsa + (size_t)T * is, *dw = dsb + (size_t)T * is;
-	REAL *ds = dw + TK;
+	int im = (int)m->L->t[b->experts].rows;
+	int is = b->sh_gate >= 0 ? (int)m->L->t[b->sh_gate].rows : 0;
+	size_t TK = (size_t)T * K, R = (size_t)m->rows_max;
+	REAL *dey = sc, *dxp = dey + R * d, *dea = dxp + R * d, *deb = dea + R * im;
+	REAL *dsa = deb + R * im, *dsb = dsa + (size_t)T * is, *dw = dsb + (size_t)T * is;
+	REAL *ds = dw + TK, *sum = ds + (size_t)T * E;
+	bool ep = m->L->part.ep > 1;
 	SFX(net_mark)(m, NET_PH_EXPERTS);
 	memset(dn2, 0, (size_t)T * d * sizeof(REAL));
 	if (is > 0)
 		SFX(net_swiglu_bwd)(m, T, is, a->n2, b->sh_gate, b->sh_up, b->sh_down, a->sa, a->sb,
 				    a->sact, dout, dn2, false, dsa, dsb);
 	SFX(net_mark)(m, NET_PH_ROUTING);
+	if (ep) {
+		int err = SFX(net_ep_bwd)(m, i, dout, dn2, dey, dxp, dea, deb, dw, sum);
+		if (err)
+			return err;
+		goto gate;
+	}
 	for (size_t r = 0; r < TK; r++) {
 		const REAL *g = dout + (size_t)(a->order[r] / K) * d, *y = a->ey + r * d;
 		REAL wt = a->wts[a->order[r]];
@@ -215,22 +315,22 @@ static void SFX(net_moe_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *
 		dw[a->order[r]] = (REAL)dot;
 	}
 	SFX(net_mark)(m, NET_PH_EXPERTS);
-	for (int e = 0; e < E; e++) {
-		size_t r0 = (size_t)a->eoff[e];
-		SFX(net_swiglu_bwd)(m, a->eoff[e + 1] - a->eoff[e], im, a->xp + r0 * d,
-				    SFX(net_expert_tensor)(b, e, 0), SFX(net_expert_tensor)(b, e, 1),
-				    SFX(net_expert_tensor)(b, e, 2), a->ea + r0 * im, a->eb + r0 * im,
-				    a->eact + r0 * im, dey + r0 * d, dxp + r0 * d, false,
-				    dea + r0 * im, deb + r0 * im);
-	}
+	SFX(net_experts_bwd)(m, i, E, dey, dxp, dea, deb);
 	SFX(net_mark)(m, NET_PH_ROUTING);
 	for (size_t r = 0; r < TK; r++) {
 		REAL *o = dn2 + (size_t)(a->order[r] / K) * d;
 		for (int j = 0; j < d; j++)
 			o[j] += dxp[r * d + j];
 	}
+gate:
+	/* under TP the expert outputs were partial: so are dw (their dot products with
+	 * dout) and the experts' input gradient; the router's part is added once after
+	 * (EP runs with TP 1: nothing to sum) */
+	SFX(net_tp_sum)(m, dn2, (size_t)T * d);
+	SFX(net_tp_sum)(m, dw, TK);
 	SFX(net_gate_bwd)(m, i, dw, ds);
 	m->ops->linear_bwd(m->o.precision, false, T, d, E, a->n2, SFX(W)(m, b->router), ds, dn2,
 			   true, SFX(G)(m, b->router));
 	SFX(net_mark)(m, NET_PH_OTHER);
+	return MB_OK;
 }
