@@ -124,6 +124,21 @@ START_TEST(missing_rank_split)
 }
 END_TEST
 
+/* the silent rank of a group in reverse order is named by its group rank and its world
+ * rank, with its process (running: it sleeps outside the call) */
+START_TEST(missing_rank_of_a_group_is_named_by_world_rank)
+{
+	need_mpirun();
+	int st = sh(MPIRUN " -np 3 %s hang group-allreduce 1", MOEBENCH_COMM_DRIVER);
+	ck_assert_msg(st != 0, "a run that cannot finish exited 0: %s", tail());
+	/* reported by rank 1 or 2 of the group: both defer to the silent rank 0, which runs */
+	ck_assert_msg(strstr(out, "comm allreduce on world.0: rank ") &&
+		      strstr(out, " of 3: not complete after 1 s: rank 0 (world rank 2, pid "),
+		      "%s", tail());
+	ck_assert_msg(strstr(out, ", running) stopped answering"), "%s", tail());
+}
+END_TEST
+
 static Suite *comm_mpi_suite(void)
 {
 	Suite *s = suite_create("comm_mpi");
@@ -142,6 +157,7 @@ static Suite *comm_mpi_suite(void)
 	tcase_add_test(limits, missing_rank_allreduce);
 	tcase_add_test(limits, missing_rank_alltoallv);
 	tcase_add_test(limits, missing_rank_split);
+	tcase_add_test(limits, missing_rank_of_a_group_is_named_by_world_rank);
 	suite_add_tcase(s, ops);
 	suite_add_tcase(s, limits);
 	return s;

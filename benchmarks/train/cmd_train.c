@@ -79,6 +79,7 @@ static const struct cli_opt train_options[] = {
 	{ "schedule", CLI_STRING, &opt.schedule, "1f1b", "pipeline schedule under --pp: gpipe|1f1b|interleaved|zb-h1|dualpipe|dualpipev", 0, -1, NULL },
 	{ "chunks", CLI_SIZE, &opt.chunks, "2", "model chunks per stage of --schedule interleaved", 1, 64, NULL },
 	{ "micro-batch", CLI_SIZE, &opt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's)", 0, 65536, NULL },
+	{ "timeout", CLI_DOUBLE, &opt.timeout, "60", "under mpirun: end every rank, naming the silent one, when a collective waits longer (s)", 0.1, 1e6, NULL },
 	CLI_END
 };
 
@@ -209,7 +210,7 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	t->flops_per_token = (double)fl.total;
 	mb_rng_seed(&t->rng, seed, 0xda7a);
 	struct net_part part;
-	if (train_dp_open(&t->dp, &grid, opt.zero1, &t->cfg, 300, why, sizeof(why)))
+	if (train_dp_open(&t->dp, &grid, opt.zero1, &t->cfg, opt.timeout, why, sizeof(why)))
 		return cli_error(NULL, "parallel groups: %s", why);
 	train_pp_part(&t->dp, &t->cfg, opt.schedule, (int)opt.chunks, &part);
 	if (net_layout_build_part(&t->cfg, &part, &t->L, why, sizeof(why)))

@@ -48,6 +48,7 @@
 static struct {
 	const char *preset, *precision, *peak_file, *dispatch, *schedule;
 	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp, ranks_per_node, chunks;
+	double timeout;
 	bool plant, zero1;
 } sopt;
 
@@ -68,6 +69,7 @@ static const struct cli_opt step_options[] = {
 	{ "schedule", CLI_STRING, &sopt.schedule, "1f1b", "pipeline schedule under --pp (one micro-batch per step: the rank's batch)", 0, -1, NULL },
 	{ "chunks", CLI_SIZE, &sopt.chunks, "2", "model chunks per stage of --schedule interleaved", 1, 64, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
+	{ "timeout", CLI_DOUBLE, &sopt.timeout, "60", "under mpirun: end every rank, naming the silent one, when a collective waits longer (s)", 0.1, 1e6, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
 	CLI_END
 };
@@ -370,7 +372,8 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	if (!s)
 		return err;
 	struct net_part part;
-	if ((err = train_dp_open(&s->dp, &step_grid, sopt.zero1, cfg, 300, why, sizeof(why)))) {
+	if ((err = train_dp_open(&s->dp, &step_grid, sopt.zero1, cfg, sopt.timeout, why,
+				 sizeof(why)))) {
 		cli_error(NULL, "parallel groups: %s", why);
 		return err;
 	}

@@ -122,6 +122,7 @@ int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
 		  const struct model_config *cfg, double timeout_s, char *why, size_t why_len)
 {
 	memset(d, 0, sizeof(*d));
+	d->timeout_s = timeout_s;
 	int err = comm_world(NULL, timeout_s, &d->world, why, why_len);
 	if (err)
 		return err;

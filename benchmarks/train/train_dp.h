@@ -74,6 +74,7 @@ struct train_dp {
 	long *load;                /* blocks * experts, summed loads */
 	int blocks, experts;
 	double comm_s;             /* seconds in DP collectives since the last reset */
+	double timeout_s;          /* what bounds every collective (the run's --timeout) */
 	struct net_tp_comm tpc;    /* the model's TP collectives (train_dp_tp) */
 	double tp_comm_s;          /* seconds in them */
 	/* elements the clipping norm leaves out on this rank: a copy another rank counts

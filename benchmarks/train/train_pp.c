@@ -543,7 +543,7 @@ int train_pp_step(struct train_pp *p, const int32_t *rows, double x[3])
 {
 	const struct net_layout *L = net_layout_of_f32(p->mb[0]);
 	struct pipe_exec_opts o = { .hidden = 1, .tokens = 1, .msg_floats = (int)p->msg,
-				    .steps = 1, .timeout_s = 300, .stage = &p->work };
+				    .steps = 1, .timeout_s = p->d->timeout_s, .stage = &p->work };
 	struct pipe_exec_result res;
 	p->rows = rows;
 	memset(p->st, 0, (size_t)p->n_micro * (size_t)p->chunks * sizeof(*p->st));

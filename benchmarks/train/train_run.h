@@ -20,6 +20,7 @@ struct train_opts {
 	int64_t steps, batch, seq, warmup, val_every, val_batches, vocab, dp, micro;
 	int64_t tp, pp, ep, etp, ranks_per_node, chunks;
 	double lr, min_lr, init_std, mtp_weight, alpha, gamma, clip, wd, time_limit;
+	double timeout;  /* seconds a DP collective may wait (comm.h) */
 	uint64_t seed;
 	bool quiet, force, zero1;
 };

@@ -51,6 +51,13 @@ const char *comm_redop_name(enum comm_redop op)
 	return "?";
 }
 
+static double longest_timeout;
+
+double comm_longest_timeout(void)
+{
+	return longest_timeout > 0 ? longest_timeout : 60.0;
+}
+
 struct comm *comm_new(const struct comm_ops *ops, struct backend *b, int rank, int size,
 		      double timeout_s, const char *name)
 {
@@ -63,6 +70,7 @@ struct comm *comm_new(const struct comm_ops *ops, struct backend *b, int rank, i
 	c->rank = rank;
 	c->size = size;
 	c->timeout_s = timeout_s;
+	longest_timeout = timeout_s > longest_timeout ? timeout_s : longest_timeout;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	return c;
 }
@@ -74,7 +82,7 @@ double comm_deadline(const struct comm *c)
 
 void comm_fail(const struct comm *c, const char *op, const char *fmt, ...)
 {
-	char what[320], why[512];
+	char what[800], why[1000];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
@@ -126,6 +134,7 @@ void comm_free(struct comm *c)
 	if (!c)
 		return;
 	c->ops->release(c);
+	free(c->world_ranks);
 	free(c);
 }
 

@@ -2,6 +2,7 @@
  * comm_impl.h - the inside of a communicator (see comm.h), shared by its backends:
  *
  *   comm.c        names and sizes, dispatch through struct comm_ops, host helpers
+ *   comm_peer.c   the pid and host of every world rank, for the lines naming a rank
  *   comm_self.c   one rank alone: collectives are copies (no MPI, or MPI not launched)
  *   comm_mpi.c    MPI on host buffers, every wait polled against the deadline
  *   parallel_nompi.c  the CPU world of builds without MPI: one rank
@@ -56,6 +57,8 @@ struct comm {
 	double timeout_s;         /* <= 0: unbounded */
 	bool blocking;            /* MPI collectives as blocking calls (comm_set_blocking) */
 	char name[48];            /* "world", "world.3", or comm_set_name's */
+	int *world_ranks;         /* the world rank of each rank of c; NULL: the identity
+				   * (freed by comm_free) */
 	void *impl;
 };
 
@@ -78,6 +81,36 @@ _Noreturn void comm_fail(const struct comm *c, const char *op, const char *fmt, 
  * comm_watch_leave marks its end. Two atomic stores and a clock read each. */
 void comm_watch_enter(const struct comm *c, const char *op);
 void comm_watch_leave(void);
+/* comm_watch_world is comm_watch_enter for a blocking call of the whole world outside
+ * any communicator (MPI_Finalize), bounded by timeout_s. */
+void comm_watch_world(const char *op, double timeout_s);
+/* comm_longest_timeout is the longest timeout of the communicators made so far (60 s
+ * when none had one): what bounds MPI_Finalize. */
+double comm_longest_timeout(void);
+
+/* Who the ranks are (comm_peer.c, no MPI: the watchdog thread reads it too). */
+struct comm_peer {
+	int pid;
+	char host[60];
+};
+enum comm_peer_state { COMM_PEER_UNKNOWN, COMM_PEER_RUNNING, COMM_PEER_STOPPED,
+		       COMM_PEER_GONE };
+
+/* comm_peer_self fills this process's entry; comm_peer_set keeps a copy of every world
+ * rank's (n entries, by world rank) the first time, before any operation, and ignores
+ * later calls (MB_OK or MB_ERR_NOMEM). */
+void comm_peer_self(struct comm_peer *me);
+int comm_peer_set(const struct comm_peer *all, int n);
+/* comm_peer_known says whether comm_peer_set ran. */
+bool comm_peer_known(void);
+/* comm_peer_world_rank is the world rank of rank r of c. */
+int comm_peer_world_rank(const struct comm *c, int r);
+/* comm_peer_state says whether the process of rank r of c is running, stopped or gone,
+ * read from /proc when it runs on this host; COMM_PEER_UNKNOWN elsewhere. */
+enum comm_peer_state comm_peer_state(const struct comm *c, int r);
+/* comm_peer_name writes "rank R (world rank W, pid P on HOST, stopped)" for rank r of
+ * c: the state as comm_peer_state says it, left out when unknown. */
+void comm_peer_name(const struct comm *c, int r, char *buf, size_t len);
 
 /* comm_time_host times one repetition of run on CLOCK_MONOTONIC (host communicators'
  * time_rep; cold has no meaning on the host). */

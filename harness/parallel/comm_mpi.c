@@ -119,21 +119,73 @@ static double diag_grace(const struct comm *c)
 	return g < 1.0 ? 1.0 : g > 10.0 ? 10.0 : g;
 }
 
+/* list_silent appends the k-th silent rank p to list: the first three with their
+ * world rank, pid, host and state (comm_peer_name), up to the eighth as numbers, then
+ * "...". */
+static void list_silent(const struct comm *c, int p, int k, char *list, size_t len)
+{
+	char who[200];
+	size_t used = strlen(list);
+	if (k > 9)
+		return;
+	if (k <= 3)
+		comm_peer_name(c, p, who, sizeof(who));
+	else
+		snprintf(who, sizeof(who), k <= 8 ? "rank %d" : "...", p);
+	snprintf(list + used, len - used, "%s%s", k > 1 ? ", " : "", who);
+}
+
+/* report_silent ends the run naming the ranks whose word did not come (rr[p] still
+ * pending; rr NULL: none could be asked). Those whose process this host sees stopped
+ * or gone are the cause; any other that kept silent is then only blocked elsewhere (in
+ * a blocking call, say, waiting for the same dead rank), and is listed apart. */
+static _Noreturn void report_silent(const struct comm *c, const char *op,
+				    const MPI_Request *rr)
+{
+	char dead[640] = "", quiet[640] = "";
+	int ndead = 0, nquiet = 0;
+	for (int p = 0; rr && p < c->size; p++) {
+		if (rr[p] == MPI_REQUEST_NULL)
+			continue;
+		enum comm_peer_state st = comm_peer_state(c, p);
+		if (st == COMM_PEER_STOPPED || st == COMM_PEER_GONE)
+			list_silent(c, p, ++ndead, dead, sizeof(dead));
+		else
+			list_silent(c, p, ++nquiet, quiet, sizeof(quiet));
+	}
+	if (ndead)
+		comm_fail(c, op, "not complete after %g s: %s stopped answering (no word from %s "
+			  "within %g s%s%s)", c->timeout_s, dead, ndead > 1 ? "them" : "it",
+			  diag_grace(c), nquiet ? "; silent too, its process running: " : "", quiet);
+	if (nquiet)
+		comm_fail(c, op, "not complete after %g s: %s stopped answering (no word from %s "
+			  "within %g s)", c->timeout_s, quiet, nquiet > 1 ? "them" : "it",
+			  diag_grace(c));
+	comm_fail(c, op, "not complete after %g s, yet every rank answered: one is busy "
+		  "elsewhere (a longer --timeout?)", c->timeout_s);
+}
+
 /* name_silent runs after this rank's wait on op passed its deadline: it sends every
  * other rank a word (DIAG_TAG) and listens for theirs for diag_grace seconds. The ranks
  * that said nothing are the ones that stopped answering; the lowest live rank reports
- * them and ends the run (the others wait to be ended, so one line is printed). */
+ * them and ends the run (the others wait to be ended, so one line is printed). Live: it
+ * answered, or its process is not stopped or gone (it may wait on another communicator,
+ * deaf to this one's words). NOTE: as in comm_watch.c, a lower rank already gone may be
+ * the one that reported, so a rank reports at once only when every rank before it is
+ * stopped; a waiting rank whose lowest live rank has gone meanwhile ends without a
+ * line: that rank printed it. */
 static _Noreturn void name_silent(const struct comm *c, const char *op)
 {
 	struct mpi_impl *m = impl_of(c);
-	int n = c->size, me = c->rank, word = me, first_live = -1, nsilent = 0;
+	int n = c->size, me = c->rank, word = me, first_live = -1;
+	bool lower_gone = false;
 	int *got = calloc((size_t)n, sizeof(int));
 	MPI_Request *rr = calloc((size_t)n, sizeof(MPI_Request));
 	MPI_Request *sr = calloc((size_t)n, sizeof(MPI_Request));
-	char list[160] = "";
 	double end = timer_now() + diag_grace(c);
+	bool asked = got && rr && sr;
 
-	for (int p = 0; got && rr && sr && p < n; p++) {
+	for (int p = 0; asked && p < n; p++) {
 		rr[p] = sr[p] = MPI_REQUEST_NULL;
 		if (p == me)
 			continue;
@@ -141,27 +193,25 @@ static _Noreturn void name_silent(const struct comm *c, const char *op)
 		MPI_Isend(&word, 1, MPI_INT, p, DIAG_TAG, m->comm, &sr[p]);
 	}
 	/* NOTE: MPI_Test one by one: MPI_Testall completes none until all are done. */
-	for (int left = n - 1; got && rr && sr && left > 0 && timer_now() < end; sched_yield())
+	for (int left = n - 1; asked && left > 0 && timer_now() < end; sched_yield())
 		for (int p = 0, done = 0; p < n; p++, done = 0)
 			if (rr[p] != MPI_REQUEST_NULL && MPI_Test(&rr[p], &done, MPI_STATUS_IGNORE) ==
 			    MPI_SUCCESS && done)
 				left--;
-	for (int p = 0; got && rr && sr && p < n; p++) {
-		bool silent = rr[p] != MPI_REQUEST_NULL;
-		if (!silent && first_live < 0)
+	for (int p = 0; asked && p < me && first_live < 0; p++) {
+		enum comm_peer_state st = comm_peer_state(c, p);
+		lower_gone = lower_gone || st == COMM_PEER_GONE;
+		if (rr[p] == MPI_REQUEST_NULL || (st != COMM_PEER_STOPPED && st != COMM_PEER_GONE))
 			first_live = p;
-		if (silent && nsilent++ < 8)
-			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d",
-				 nsilent > 1 ? "," : "", p);
 	}
-	if (first_live >= 0 && first_live < me)
+	if (first_live >= 0 || lower_gone) {
 		sleep(2 * (unsigned)diag_grace(c) + 2);
-	if (nsilent)
-		comm_fail(c, op, "not complete after %g s: rank%s %s%s stopped answering (no "
-			  "word from %s within %g s)", c->timeout_s, nsilent > 1 ? "s" : "", list,
-			  nsilent > 8 ? ",..." : "", nsilent > 1 ? "them" : "it", diag_grace(c));
-	comm_fail(c, op, "not complete after %g s, yet every rank answered: one is busy "
-		  "elsewhere (a longer --timeout?)", c->timeout_s);
+		if (first_live >= 0 && comm_peer_state(c, first_live) == COMM_PEER_GONE) {
+			MPI_Abort(MPI_COMM_WORLD, 1);
+			_exit(1);
+		}
+	}
+	report_silent(c, op, asked ? rr : NULL);
 }
 
 /* wait_req polls r until it completes; on an error it ends the run (comm_fail), past
@@ -398,6 +448,29 @@ static const struct comm_ops mpi_ops = {
 	.bcast = mpi_bcast,
 };
 
+/* map_world sets c's world rank of each of its ranks, for the lines that name one
+ * (comm_peer_name). Without it (no memory, an MPI error) the ranks are named as c's. */
+static void map_world(struct comm *c)
+{
+	MPI_Group g = MPI_GROUP_NULL, wg = MPI_GROUP_NULL;
+	int *mine = malloc(sizeof(int) * (size_t)c->size);
+	int *world = malloc(sizeof(int) * (size_t)c->size);
+	for (int r = 0; mine && r < c->size; r++)
+		mine[r] = r;
+	if (mine && world && MPI_Comm_group(impl_of(c)->comm, &g) == MPI_SUCCESS &&
+	    MPI_Comm_group(MPI_COMM_WORLD, &wg) == MPI_SUCCESS &&
+	    MPI_Group_translate_ranks(g, c->size, mine, wg, world) == MPI_SUCCESS) {
+		c->world_ranks = world;
+		world = NULL;
+	}
+	if (g != MPI_GROUP_NULL)
+		MPI_Group_free(&g);
+	if (wg != MPI_GROUP_NULL)
+		MPI_Group_free(&wg);
+	free(mine);
+	free(world);
+}
+
 /* make_comm wraps an MPI communicator of ours (freed with it, also on failure). */
 static int make_comm(MPI_Comm mc, double timeout_s, const char *name, struct comm **out)
 {
@@ -424,6 +497,7 @@ static int make_comm(MPI_Comm mc, double timeout_s, const char *name, struct com
 		err = MB_ERR_NOMEM;
 	if (!err) {
 		(*out)->impl = m;
+		map_world(*out);
 		return MB_OK;
 	}
 	free(*out);
@@ -448,6 +522,26 @@ static int mpi_split(struct comm *parent, int color, int key, struct comm **out)
 	return make_comm(mc, parent->timeout_s, name, out);
 }
 
+/* gather_peers tells every rank of the world c every rank's pid and host
+ * (comm_peer_set), so that a line naming a silent rank can name its process; nothing
+ * when start-up did (mpi_world_agree: programs such as tests/mpi's drivers skip it). */
+static int gather_peers(struct comm *c)
+{
+	struct comm_peer me, *all;
+	MPI_Request r;
+	if (comm_peer_known())
+		return MB_OK;
+	if (!(all = calloc((size_t)c->size, sizeof(*all))))
+		return MB_ERR_NOMEM;
+	comm_peer_self(&me);
+	posted(c, "init", MPI_Iallgather(&me, (int)sizeof(me), MPI_BYTE, all, (int)sizeof(me),
+					 MPI_BYTE, impl_of(c)->comm, &r));
+	wait_req(c, "init", &r);
+	int err = comm_peer_set(all, c->size);
+	free(all);
+	return err;
+}
+
 int comm_cpu_world(double timeout_s, struct comm **out, char *why, size_t why_len)
 {
 	MPI_Comm mc = MPI_COMM_NULL;
@@ -459,6 +553,10 @@ int comm_cpu_world(double timeout_s, struct comm **out, char *why, size_t why_le
 	posted(&probe, "init", MPI_Comm_idup(MPI_COMM_WORLD, &mc, &r));
 	wait_req(&probe, "init", &r);
 	int err = make_comm(mc, timeout_s, "world", out);
+	if (!err && (err = gather_peers(*out))) {
+		comm_free(*out);
+		*out = NULL;
+	}
 	if (err)
 		snprintf(why, why_len, "cannot set up the MPI world communicator: %s",
 			 mb_status_str(err));

@@ -55,13 +55,17 @@ bool mpi_world_is_root(void);
 uint64_t mpi_world_options_hash(int argc, char **argv);
 
 /* mpi_world_agree compares every rank's mpi_world_options_hash at start-up (one
- * allgather). Equal everywhere: returns 0. Else rank 0 prints one error naming the
+ * allgather, which also hands every rank's pid and host to comm_peer_set; bounded by
+ * the watchdog at 300 s). Equal everywhere: returns 0. Else rank 0 prints one error naming the
  * ranks that differ from it, with a hint, and every rank returns 2 (nothing has run:
  * ranks with different options would deadlock or corrupt each other's messages).
  * Returns 0 at once for a single rank. */
 int mpi_world_agree(int argc, char **argv);
 
-/* mpi_world_finalize finalises MPI if mpi_world_init initialised it. */
+/* mpi_world_finalize finalises MPI if mpi_world_init initialised it; with several
+ * ranks, under the watchdog of comm_watch.c (the longest timeout of the run's
+ * communicators): a rank that stopped after the last collective cannot hang the others
+ * there. */
 void mpi_world_finalize(void);
 
 /* mpi_world_abort prints "moebench: error: rank R: why" and ends every rank with exit

@@ -5,9 +5,12 @@
 #include "mpi_world.h"
 
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "comm_impl.h"
 
 static struct {
 	bool active;   /* MPI is initialised and the world set up */
@@ -61,21 +64,48 @@ int mpi_world_init(int *argc, char ***argv)
 	return err;
 }
 
+/* What each rank tells the others at start-up (mpi_world_agree). */
+struct hello {
+	uint64_t options;       /* mpi_world_options_hash */
+	struct comm_peer peer;  /* its pid and host, for the lines naming a silent rank */
+};
+
+/* keep_peers hands every rank's pid and host to comm_peer_set. */
+static void keep_peers(const struct hello *all)
+{
+	struct comm_peer *p = malloc(sizeof(*p) * (size_t)world.size);
+	for (int r = 0; p && r < world.size; r++)
+		p[r] = all[r].peer;
+	if (p)
+		comm_peer_set(p, world.size);
+	free(p);
+}
+
+/* mpi_world_agree: NOTE: the allgather is a blocking call under the watchdog, with a
+ * fixed bound (the options and their --timeout are not read yet): a rank stopped while
+ * starting would hang the others here for ever. */
 int mpi_world_agree(int argc, char **argv)
 {
-	uint64_t mine = mpi_world_options_hash(argc, argv), *all;
+	enum { AGREE_TIMEOUT_S = 300 };
+	struct hello mine = { .options = mpi_world_options_hash(argc, argv) }, *all;
 	char list[256] = "";
-	int n = 0;
+	int n = 0, bytes = (int)sizeof(mine);
 	if (!world.active || world.size < 2)
 		return 0;
+	comm_peer_self(&mine.peer);
 	all = malloc(sizeof(*all) * (size_t)world.size);
-	if (!all || MB_MPI_CHECK(MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T,
+	if (all)
+		comm_watch_world("start-up", AGREE_TIMEOUT_S);
+	if (!all || MB_MPI_CHECK(MPI_Allgather(&mine, bytes, MPI_BYTE, all, bytes, MPI_BYTE,
 					       MPI_COMM_WORLD))) {
+		comm_watch_leave();
 		free(all);
 		return 1;
 	}
+	comm_watch_leave();
+	keep_peers(all);
 	for (int r = 1; r < world.size; r++)
-		if (all[r] != all[0] && n++ < 16)
+		if (all[r].options != all[0].options && n++ < 16)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%d",
 				 n > 1 ? "," : "", r);
 	free(all);
@@ -117,10 +147,29 @@ bool mpi_world_is_root(void)
 	return world.rank == 0;
 }
 
+/* test_stop is a test-only hook (tests/test_cli_kill_mpi.c): MOEBENCH_TEST_STOP_RANK=R
+ * makes world rank R stop itself (SIGSTOP) before MPI_Finalize, after the last
+ * collective, where no signal from outside can be timed. Unset in real runs. */
+static void test_stop(void)
+{
+	const char *r = getenv("MOEBENCH_TEST_STOP_RANK");
+	if (r && atoi(r) == world.rank)
+		raise(SIGSTOP);
+}
+
+/* mpi_world_finalize: NOTE: MPI_Finalize waits for every rank (Open MPI's fence), so a
+ * rank stopped after the last collective would hang the others there: the watchdog
+ * bounds it by the longest --timeout the run used and names a stopped peer. */
 void mpi_world_finalize(void)
 {
-	if (world.owned)
+	if (world.owned && world.size > 1) {
+		test_stop();
+		comm_watch_world("finalize", comm_longest_timeout());
 		MPI_Finalize();
+		comm_watch_leave();
+	} else if (world.owned) {
+		MPI_Finalize();
+	}
 	world.active = false;
 	world.owned = false;
 }

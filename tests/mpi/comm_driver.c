@@ -13,8 +13,10 @@
  * in every type and the results are compared byte for byte. Rank 0 prints
  * "comm_driver: N checks, F failed on P ranks" after one "FAIL ..." line per failure;
  * exit status 0 only when none failed.
- * hang: the last rank never joins OP (allreduce, alltoallv, barrier, split); the others
- * must end the run within the timeout with a line naming the rank and the operation.
+ * hang: the last rank never joins OP (allreduce, alltoallv, barrier, split, or
+ * group-allreduce: on a group in reverse rank order); the others must end the run
+ * within the timeout with a line naming the operation, the waiting rank and the silent
+ * one (its world rank and pid).
  * sweep: the driver's collective cases: `moebench a2a --collective` (a2a_collective_run)
  * for every collective in two types, exact on every rank; a case whose ranks take
  * different times records the slowest rank's, with the same repetitions everywhere; one
@@ -409,7 +411,9 @@ static int run_sweep_checks(struct comm *c)
 	return total;
 }
 
-/* hang: the last rank skips op and sleeps; the others must be ended by the timeout. */
+/* hang: the last rank skips op and sleeps; the others must be ended by the timeout.
+ * group-allreduce: an allreduce on a group of every rank in reverse order, so that the
+ * silent one is rank 0 of the group and the last of the world. */
 static void hang(struct comm *c, const char *op)
 {
 	int32_t v = 1, w = 0;
@@ -417,11 +421,19 @@ static void hang(struct comm *c, const char *op)
 	struct comm *g = NULL;
 	for (int q = 0; q < 64; q++)
 		one[q] = 1;
-	if (comm_rank(c) == comm_size(c) - 1) {
+	if (!strcmp(op, "group-allreduce")) {
+		comm_split(c, 0, comm_size(c) - 1 - comm_rank(c), &g);
+		c = g;
+	}
+	if (comm_rank(c) == 0 && g) {
 		sleep(30);
 		return;
 	}
-	if (!strcmp(op, "allreduce"))
+	if (!g && comm_rank(c) == comm_size(c) - 1) {
+		sleep(30);
+		return;
+	}
+	if (!strcmp(op, "allreduce") || !strcmp(op, "group-allreduce"))
 		comm_allreduce(c, &v, &w, 1, COMM_I32, COMM_SUM);
 	else if (!strcmp(op, "alltoallv"))
 		comm_alltoallv(c, &v, one, zero, &w, one, zero, COMM_I32);
