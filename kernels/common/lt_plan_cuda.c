@@ -30,27 +30,27 @@ static int lt_make_layouts(struct mb_lt_plan *p, const struct mb_lt_spec *s)
 	return err;
 }
 
-/* lt_make_scales sets what s gives of the accumulation mode, the scale pointers and the
- * scale modes, in that order; nothing for what it leaves zero. */
+/* lt_make_scales sets what s gives of the accumulation mode, the scale pointers (A's,
+ * B's) and the scale modes (A's, B's), in that order; nothing for what it leaves zero. */
 static int lt_make_scales(struct mb_lt_plan *p, const struct mb_lt_spec *s)
 {
+	static const cublasLtMatmulDescAttributes_t ptr_attr[2] = {
+		CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER };
+	static const cublasLtMatmulDescAttributes_t mode_attr[2] = {
+		CUBLASLT_MATMUL_DESC_A_SCALE_MODE, CUBLASLT_MATMUL_DESC_B_SCALE_MODE };
+	const struct mb_lt_matrix *x[2] = { &s->a, &s->b };
 	int8_t fast = s->accum == MB_LT_ACCUM_FAST ? 1 : 0;
 	int err = MB_OK;
 
 	if (s->accum != MB_LT_ACCUM_DEFAULT)
 		err = lt_set(p->op, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof(fast));
-	if (!err && s->a.scale)
-		err = lt_set(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &s->a.scale,
-			     sizeof(s->a.scale));
-	if (!err && s->b.scale)
-		err = lt_set(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &s->b.scale,
-			     sizeof(s->b.scale));
-	if (!err && s->a.scale_mode)
-		err = lt_set(p->op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &s->a.scale_mode,
-			     sizeof(s->a.scale_mode));
-	if (!err && s->b.scale_mode)
-		err = lt_set(p->op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &s->b.scale_mode,
-			     sizeof(s->b.scale_mode));
+	for (int i = 0; i < 2 && !err; i++)
+		if (x[i]->scale)
+			err = lt_set(p->op, ptr_attr[i], &x[i]->scale, sizeof(x[i]->scale));
+	for (int i = 0; i < 2 && !err; i++)
+		if (x[i]->scale_mode)
+			err = lt_set(p->op, mode_attr[i], &x[i]->scale_mode,
+				     sizeof(x[i]->scale_mode));
 	return err;
 }
 
