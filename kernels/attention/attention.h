@@ -87,9 +87,16 @@ int attn_bwd_cuda(const struct attn_shape *s, const uint16_t *d_q, const uint16_
 		  const uint16_t *d_v, const uint16_t *d_o, const uint16_t *d_dout,
 		  const float *d_lse, uint16_t *d_dq, uint16_t *d_dk, uint16_t *d_dv,
 		  void *d_work, void *stream);
+/* attn_decode_cuda_workspace returns the bytes of FP32 workspace attn_decode_cuda needs
+ * for s on the current device (the split count follows its SM count); 0 for a shape
+ * with a size below 1 or kv_heads not dividing heads, or when the device cannot be
+ * asked. Call it at setup and allocate once: attn_decode_cuda allocates nothing. */
+size_t attn_decode_cuda_workspace(const struct attn_decode_shape *s);
+/* attn_decode_cuda: d_work (16-byte aligned) holds work_bytes, at least
+ * attn_decode_cuda_workspace(s); less is MB_ERR_ARG. */
 int attn_decode_cuda(const struct attn_decode_shape *s, const uint16_t *d_q,
 		     const uint16_t *d_k, const uint16_t *d_v, uint16_t *d_o, float *d_lse,
-		     void *stream);
+		     void *d_work, size_t work_bytes, void *stream);
 
 #ifdef __cplusplus
 }

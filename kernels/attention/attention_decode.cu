@@ -18,7 +18,8 @@
  *       heads x 8 keys) to shared FP32; one warp per head row does the online softmax
  *       (lane = key) and writes P as BF16; O += P V by mma.sync with each warp owning
  *       16 heads x d_v / 4 columns in FP32 registers. The partial O, max and sum go to
- *       a stream-ordered workspace (cudaMallocAsync); the combine kernel, one CTA per
+ *       the caller's workspace (attn_decode_cuda_workspace bytes, allocated once, so
+ *       a timed call allocates nothing); the combine kernel, one CTA per
  *       (batch, head), rescales and sums them and writes O (BF16) and lse.
  *       Splits: about two CTAs per SM over the whole grid, each split at least
  *       DEC_MIN_TILES tiles. Compiled head dims: 64/64, 128/128, 192/128, 576/512.
@@ -294,17 +295,44 @@ static int dec_splits(const struct attn_decode_shape *s, int heads_per_cta, dec_
 	return MB_OK;
 }
 
+/* dec_row_tiles is the row tiles per CTA: 2 (32 heads) when a kv head has over 16. */
+static int dec_row_tiles(const struct attn_decode_shape *s)
+{
+	return s->heads / s->kv_heads > 16 ? 2 : 1;
+}
+
+/* dec_work_bytes is the FP32 partials of `splits` splits: O [B, H, splits, d_v] then
+ * max and sum [B, H, splits, 2]. */
+static size_t dec_work_bytes(const struct attn_decode_shape *s, int splits)
+{
+	const size_t rows = (size_t)s->batch * s->heads * splits;
+	return rows * (s->d_v + 2) * sizeof(float);
+}
+
+/* attn_decode_cuda_workspace: see attention.h. The split count follows the current
+ * device's SM count (dec_splits), so the bytes are the current device's. */
+extern "C" size_t attn_decode_cuda_workspace(const struct attn_decode_shape *s)
+{
+	dec_params p = {};
+	if (!s || s->batch < 1 || s->ctx < 1 || s->heads < 1 || s->kv_heads < 1 ||
+	    s->heads % s->kv_heads || s->d_v < 1)
+		return 0;
+	if (dec_splits(s, 16 * dec_row_tiles(s), &p))
+		return 0;
+	return dec_work_bytes(s, p.splits);
+}
+
 /* attn_decode_cuda: see attention.h. Returns MB_OK, MB_ERR_ARG, MB_ERR_UNSUPPORTED or
  * MB_ERR_CUDA, as attn_fwd_cuda. */
 extern "C" int attn_decode_cuda(const struct attn_decode_shape *s, const uint16_t *d_q,
 				const uint16_t *d_k, const uint16_t *d_v, uint16_t *d_o,
-				float *d_lse, void *stream)
+				float *d_lse, void *d_work, size_t work_bytes, void *stream)
 {
 	int err = dec_check(s, d_q, d_k, d_v, d_o, d_lse);
 	if (err)
 		return err;
 	cudaStream_t st = (cudaStream_t)stream;
-	const int rt = s->heads / s->kv_heads > 16 ? 2 : 1;
+	const int rt = dec_row_tiles(s);
 	dec_params p = { (const bf16 *)d_q, (const bf16 *)d_k, (const bf16 *)d_v, NULL, NULL,
 			 s->ctx, s->heads, s->kv_heads, 0, 0, s->k_stride, s->v_stride,
 			 d_v == d_k && s->v_stride == s->k_stride && s->d_v <= s->d_qk,
@@ -312,20 +340,17 @@ extern "C" int attn_decode_cuda(const struct attn_decode_shape *s, const uint16_
 	err = dec_splits(s, 16 * rt, &p);
 	if (err)
 		return err;
-	/* NOTE: the interface has no workspace argument; a stream-ordered allocation
-	 * comes from the device's memory pool and costs little after the first call. */
-	const size_t rows = (size_t)s->batch * s->heads * p.splits;
-	float *work = NULL;
-	err = MB_CUDA_CHECK(cudaMallocAsync((void **)&work, rows * (s->d_v + 2) * sizeof(float), st));
-	if (err)
-		return err;
-	p.part_o = work;
-	p.part_ml = work + rows * s->d_v;
+	const size_t need = dec_work_bytes(s, p.splits);
+	if (!d_work || !att_aligned16(d_work) || work_bytes < need) {
+		fprintf(stderr, "attention v1 decode: the workspace must be 16-byte aligned and "
+			"hold %zu bytes (attn_decode_cuda_workspace), %zu given\n", need,
+			d_work ? work_bytes : 0);
+		return MB_ERR_ARG;
+	}
+	p.part_o = (float *)d_work;
+	p.part_ml = p.part_o + (size_t)s->batch * s->heads * p.splits * s->d_v;
 	err = dec_launch_dims(s, p, rt, st);
-	if (!err)
-		err = combine_launch(s, p, (bf16 *)d_o, d_lse, st);
-	int ferr = MB_CUDA_CHECK(cudaFreeAsync(work, st));
-	return err ? err : ferr;
+	return err ? err : combine_launch(s, p, (bf16 *)d_o, d_lse, st);
 }
 
 #endif /* ATT_EMULATE */

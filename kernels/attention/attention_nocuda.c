@@ -32,10 +32,16 @@ int attn_bwd_cuda(const struct attn_shape *s, const uint16_t *d_q, const uint16_
 	return MB_ERR_UNSUPPORTED;
 }
 
+/* attn_decode_cuda_workspace returns 0: there is no CUDA decode to need any. */
+size_t attn_decode_cuda_workspace(const struct attn_decode_shape *s)
+{
+	return 0;
+}
+
 /* attn_decode_cuda fails: this build has no CUDA. */
 int attn_decode_cuda(const struct attn_decode_shape *s, const uint16_t *d_q,
 		     const uint16_t *d_k, const uint16_t *d_v, uint16_t *d_o, float *d_lse,
-		     void *stream)
+		     void *d_work, size_t work_bytes, void *stream)
 {
 	return MB_ERR_UNSUPPORTED;
 }

@@ -22,6 +22,7 @@
 #include "attention_tiles.h"
 #include "bf16.h"
 #include "cuda_check.h"
+#include "lt_plan.h"
 #include "mla_block.h"
 #include "status.h"
 
@@ -36,9 +37,7 @@ enum { G_FWD, G_DW, G_DX, G_COUNT };
 
 /* One planned GEMM: C[M, N] = op(A) op(B) (+ beta C), see lt_plan. */
 struct lt_gemm {
-	cublasLtMatmulDesc_t op;
-	cublasLtMatrixLayout_t lay_a, lay_b, lay_c;
-	cublasLtMatmulAlgo_t algo;
+	struct mb_lt_plan plan;
 	float beta;
 };
 
@@ -65,40 +64,6 @@ struct mla_cuda {
 
 /* ---- cuBLASLt plans ---- */
 
-/* lt_pick asks the heuristic for its best algorithm for g within the workspace; none
- * (NOT_SUPPORTED, or zero results) is MB_ERR_UNSUPPORTED with a line on stderr. */
-static int lt_pick(struct mla_cuda *m, struct lt_gemm *g, int M, int N, int K)
-{
-	cublasLtMatmulPreference_t pref = NULL;
-	cublasLtMatmulHeuristicResult_t result;
-	uint64_t workspace = MLA_LT_WORKSPACE_BYTES;
-	cublasStatus_t st;
-	int returned = 0;
-	int err = MB_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-	if (err)
-		goto out;
-	err = MB_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref,
-			CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof(workspace)));
-	if (err)
-		goto out;
-	st = cublasLtMatmulAlgoGetHeuristic(m->lt, g->op, g->lay_a, g->lay_b, g->lay_c, g->lay_c,
-					    pref, 1, &result, &returned);
-	if (st != CUBLAS_STATUS_NOT_SUPPORTED)
-		err = mb_cublas_check(st, "cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__);
-	if (!err && (st == CUBLAS_STATUS_NOT_SUPPORTED || returned == 0)) {
-		fprintf(stderr, "%s:%d: cublasLtMatmulAlgoGetHeuristic: no algorithm for the BF16 "
-			"GEMM M=%d N=%d K=%d on this device\n", __FILE__, __LINE__, M, N, K);
-		err = MB_ERR_UNSUPPORTED;
-	}
-	if (!err)
-		g->algo = result.algo;
-out:
-	if (pref)
-		cublasLtMatmulPreferenceDestroy(pref);
-	return err;
-}
-
-
 /*
  * lt_plan plans C[M, N] = op(A) op(B) + beta C for row-major operands: A stored [M, K]
  * (ta false) or [K, M] (ta true, op(A) = A^T), B stored [K, N] or [N, K] (tb), C [M, N]
@@ -118,24 +83,16 @@ static int lt_plan(struct mla_cuda *m, struct lt_gemm *g, bool ta, bool tb, int 
 	cublasOperation_t op_b = ta ? CUBLAS_OP_T : CUBLAS_OP_N;  /* cuBLASLt's B: our A */
 	uint64_t b_rows = (uint64_t)(tb ? N : K), b_cols = (uint64_t)(tb ? K : N);
 	uint64_t a_rows = (uint64_t)(ta ? K : M), a_cols = (uint64_t)(ta ? M : K);
-	int err = MB_CUBLAS_CHECK(cublasLtMatmulDescCreate(&g->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-	if (!err)
-		err = MB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(g->op,
-				CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
-	if (!err)
-		err = MB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(g->op,
-				CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
-	if (!err)
-		err = MB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&g->lay_a, CUDA_R_16BF, b_cols,
-								 b_rows, (int64_t)b_cols));
-	if (!err)
-		err = MB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&g->lay_b, CUDA_R_16BF, a_cols,
-								 a_rows, (int64_t)a_cols));
-	if (!err)
-		err = MB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&g->lay_c, c_type, (uint64_t)N,
-								 (uint64_t)M, N));
+	struct mb_lt_spec s = {
+		.a = { CUDA_R_16BF, b_cols, b_rows, (int64_t)b_cols, op_a, NULL, 0 },
+		.b = { CUDA_R_16BF, a_cols, a_rows, (int64_t)a_cols, op_b, NULL, 0 },
+		.c = { c_type, (uint64_t)N, (uint64_t)M, N, CUBLAS_OP_N, NULL, 0 },
+		.accum = MB_LT_ACCUM_DEFAULT,
+		.workspace_bytes = MLA_LT_WORKSPACE_BYTES,
+		.what = "the BF16", .m = M, .n = N, .k = K,
+	};
 	g->beta = beta;
-	return err ? err : lt_pick(m, g, M, N, K);
+	return mb_lt_plan_make(&g->plan, m->lt, &s);
 }
 
 /* lt_run enqueues a planned GEMM with our A, B and C (see lt_plan: the operands swap). */
@@ -143,15 +100,13 @@ static int lt_run(struct mla_cuda *m, const struct lt_gemm *g, const void *a, co
 		  void *c)
 {
 	const float alpha = 1.0f;
-	return MB_CUBLAS_CHECK(cublasLtMatmul(m->lt, g->op, &alpha, b, g->lay_a, a, g->lay_b,
-					      &g->beta, c, g->lay_c, c, g->lay_c, &g->algo,
-					      m->d_lt_ws, MLA_LT_WORKSPACE_BYTES, m->stream));
+	return mb_lt_plan_run(m->lt, &g->plan, &alpha, b, a, &g->beta, c, m->d_lt_ws, m->stream);
 }
 
 /* lt_free destroys what lt_plan made; safe on a zeroed or half-made plan. */
 static void lt_free(struct lt_gemm *g)
 {
-	mb_lt_plan_free(g->op, g->lay_a, g->lay_b, g->lay_c);
+	mb_lt_plan_free(&g->plan);
 }
 
 /* proj_dims gives the in and out widths of projection w (mla.h). */

@@ -26,16 +26,3 @@ int mb_cuda_upload(void *d_dst, const void *h_src, size_t bytes)
 	int err = MB_CUDA_CHECK(cudaMemcpy(d_dst, h_src, bytes, cudaMemcpyHostToDevice));
 	return err ? err : MB_CUDA_CHECK(cudaDeviceSynchronize());
 }
-
-void mb_lt_plan_free(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a,
-		     cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c)
-{
-	if (a)
-		cublasLtMatrixLayoutDestroy(a);
-	if (b)
-		cublasLtMatrixLayoutDestroy(b);
-	if (c)
-		cublasLtMatrixLayoutDestroy(c);
-	if (op)
-		cublasLtMatmulDescDestroy(op);
-}

@@ -25,11 +25,6 @@ int mb_cublas_check(cublasStatus_t s, const char *call, const char *file, int li
  * stream (the backends' streams are): the device synchronisation does. For setup, never
  * inside a timed region. */
 int mb_cuda_upload(void *d_dst, const void *h_src, size_t bytes);
-
-/* mb_lt_plan_free destroys a matmul descriptor and its three layouts; NULL handles (a
- * plan left half made) are skipped. */
-void mb_lt_plan_free(cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a,
-		     cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c);
 #define MB_CUBLAS_CHECK(call) mb_cublas_check((call), #call, __FILE__, __LINE__)
 
 #endif

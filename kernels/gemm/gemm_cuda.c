@@ -32,6 +32,7 @@
 #include "bf16.h"
 #include "cuda_check.h"
 #include "gemm_cuda_impl.h"
+#include "lt_plan.h"
 #include "status.h"
 
 /* NOTE: 32 MiB is the workspace NVIDIA recommends for cuBLASLt on Hopper (as in
@@ -51,9 +52,7 @@ struct gemm_cuda {
 	uint16_t *h_d;                 /* D copied back, BF16 bits, [m][n] */
 	float alpha, beta;
 	cublasLtHandle_t lt;
-	cublasLtMatmulDesc_t op;
-	cublasLtMatrixLayout_t lay_a, lay_b, lay_d;
-	cublasLtMatmulAlgo_t algo;
+	struct mb_lt_plan plan;
 };
 
 /* ---- arguments ---- */
@@ -144,7 +143,7 @@ static int lt_upload_array(float **d_dst, const float *h, size_t count)
 /*
  * lt_upload_block_scales puts the block scales where cuBLASLt reads them. Our
  * fp8_matrix keeps scales row-major [scale_rows][scale_cols]; with the operand swap of
- * lt_make_layouts, cuBLASLt's A is our B (K x N column-major) and its B is our A.
+ * lt_make_plan, cuBLASLt's A is our B (K x N column-major) and its B is our A.
  *   our A, 1x128 (VEC128_32F on cuBLASLt's B): the scale of (row m, K block kb) at
  *     [kb * M + m], i.e. the outer dimension M contiguous: a transpose.
  *   our B, 128x128 (BLK128x128_32F on cuBLASLt's A): the scale of (N block nb, K block
@@ -228,8 +227,20 @@ static cudaDataType_t lt_type(enum gemm_kind kind, const struct fp8_matrix *x)
 	return x->format == FP8_E5M2 ? CUDA_R_8F_E5M2 : CUDA_R_8F_E4M3;
 }
 
+/* lt_accum is the FAST_ACCUM setting of kind: set (0 or 1) on the FP8 kinds only. */
+static enum mb_lt_accum lt_accum(const struct gemm_cuda *g)
+{
+	if (g->kind == GEMM_BF16)
+		return MB_LT_ACCUM_DEFAULT;
+	return g->fast_accum ? MB_LT_ACCUM_FAST : MB_LT_ACCUM_PROMOTED;
+}
+
 /*
- * lt_make_layouts describes the three matrices to cuBLASLt.
+ * lt_make_plan plans the GEMM (lt_plan.h): FP32 compute and scale, D in BF16; for the
+ * FP8 kinds fast accumulation set either way and the scale pointers, swapped with the
+ * operands (cuBLASLt's A scale is our B's); for FP8_BLOCK the scale modes,
+ * BLK128x128_32F on cuBLASLt's A (our B, weights), VEC128_32F on its B (our A,
+ * activations).
  *
  * NOTE: cuBLASLt is column-major. A row-major X[r][c] is the column-major X^T, so
  * row-major D = A B^T is column-major D^T = B A^T (as in peak_cuda.c):
@@ -238,112 +249,27 @@ static cudaDataType_t lt_type(enum gemm_kind kind, const struct fp8_matrix *x)
  *   cuBLASLt D := our D, stored N x M (ld N)           -> m = N, n = M, k = K
  * This is the "TN" layout FP8 requires, and each operand stays K-major.
  */
-static int lt_make_layouts(struct gemm_cuda *g, const struct gemm_inputs *in)
+static int lt_make_plan(struct gemm_cuda *g, const struct gemm_inputs *in)
 {
-	int err;
+	bool fp8 = g->kind != GEMM_BF16, block = g->kind == GEMM_FP8_BLOCK;
+	uint64_t m = (uint64_t)g->m, n = (uint64_t)g->n, k = (uint64_t)g->k;
+	char what[48];
+	struct mb_lt_spec s = {
+		.a = { lt_type(g->kind, in->b8), k, n, g->k, CUBLAS_OP_T,
+		       fp8 ? g->d_scale_b : NULL,
+		       block ? CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F : 0 },
+		.b = { lt_type(g->kind, in->a8), k, m, g->k, CUBLAS_OP_N,
+		       fp8 ? g->d_scale_a : NULL,
+		       block ? CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F : 0 },
+		.c = { CUDA_R_16BF, n, m, g->n, CUBLAS_OP_N, NULL, 0 },
+		.accum = lt_accum(g),
+		.workspace_bytes = GEMM_WORKSPACE_BYTES,
+		.what = what, .m = g->m, .n = g->n, .k = g->k,
+	};
 
-	err = MB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&g->lay_a, lt_type(g->kind, in->b8),
-							 (uint64_t)g->k, (uint64_t)g->n, g->k));
-	if (!err)
-		err = MB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&g->lay_b,
-				lt_type(g->kind, in->a8), (uint64_t)g->k, (uint64_t)g->m, g->k));
-	if (!err)
-		err = MB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&g->lay_d, CUDA_R_16BF,
-							 (uint64_t)g->n, (uint64_t)g->m, g->n));
-	return err;
-}
-
-/* lt_set sets one attribute of the operation. */
-static int lt_set(struct gemm_cuda *g, cublasLtMatmulDescAttributes_t attr, const void *v,
-		  size_t size)
-{
-	return MB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(g->op, attr, v, size));
-}
-
-/* lt_make_fp8_desc adds the FP8 attributes: fast accumulation, the scale pointers
- * swapped with the operands (cuBLASLt's A scale is our B's), and for FP8_BLOCK the
- * scale modes: BLK128x128_32F on cuBLASLt's A (our B, weights), VEC128_32F on its B
- * (our A, activations). */
-static int lt_make_fp8_desc(struct gemm_cuda *g)
-{
-	int8_t fast = g->fast_accum ? 1 : 0;
-	int32_t mode_a = CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F;
-	int32_t mode_b = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F;
-	int err;
-
-	err = lt_set(g, CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast, sizeof(fast));
-	if (!err)
-		err = lt_set(g, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &g->d_scale_b,
-			     sizeof(g->d_scale_b));
-	if (!err)
-		err = lt_set(g, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &g->d_scale_a,
-			     sizeof(g->d_scale_a));
-	if (err || g->kind != GEMM_FP8_BLOCK)
-		return err;
-	err = lt_set(g, CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &mode_a, sizeof(mode_a));
-	if (!err)
-		err = lt_set(g, CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &mode_b, sizeof(mode_b));
-	return err;
-}
-
-/* lt_make_desc creates the operation: FP32 compute and scale, cuBLASLt's A (our B)
- * transposed, and the FP8 attributes. */
-static int lt_make_desc(struct gemm_cuda *g)
-{
-	cublasOperation_t trans_a = CUBLAS_OP_T;
-	cublasOperation_t trans_b = CUBLAS_OP_N;
-	int err;
-
-	err = MB_CUBLAS_CHECK(cublasLtMatmulDescCreate(&g->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-	if (!err)
-		err = lt_set(g, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof(trans_a));
-	if (!err)
-		err = lt_set(g, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof(trans_b));
-	if (err || g->kind == GEMM_BF16)
-		return err;
-	return lt_make_fp8_desc(g);
-}
-
-/* lt_pick_algo asks the cuBLASLt heuristic for its best algorithm within the
- * workspace; none for this device, kind and shape (block scaling off Hopper, say) is
- * MB_ERR_UNSUPPORTED, with a line on stderr. */
-static int lt_pick_algo(struct gemm_cuda *g)
-{
-	cublasLtMatmulPreference_t pref = NULL;
-	cublasLtMatmulHeuristicResult_t result;
-	uint64_t workspace = GEMM_WORKSPACE_BYTES;
-	cublasStatus_t st;
-	int returned = 0;
-	int err;
-
-	err = MB_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-	if (err)
-		goto out;
-	err = MB_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref,
-			CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof(workspace)));
-	if (err)
-		goto out;
-	st = cublasLtMatmulAlgoGetHeuristic(g->lt, g->op, g->lay_a, g->lay_b, g->lay_d,
-					    g->lay_d, pref, 1, &result, &returned);
-	/* NOTE: "no heuristic for this configuration" comes back as NOT_SUPPORTED. */
-	if (st != CUBLAS_STATUS_NOT_SUPPORTED) {
-		err = mb_cublas_check(st, "cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__);
-		if (err)
-			goto out;
-	}
-	if (st == CUBLAS_STATUS_NOT_SUPPORTED || returned == 0) {
-		fprintf(stderr, "%s:%d: cublasLtMatmulAlgoGetHeuristic: no algorithm for %s%s "
-			"GEMM M=%d N=%d K=%d on this device\n", __FILE__, __LINE__,
-			gemm_kind_name(g->kind), g->fast_accum ? " fast-accum" : "",
-			g->m, g->n, g->k);
-		err = MB_ERR_UNSUPPORTED;
-		goto out;
-	}
-	g->algo = result.algo;
-out:
-	if (pref)
-		cublasLtMatmulPreferenceDestroy(pref);
-	return err;
+	snprintf(what, sizeof(what), "%s%s", gemm_kind_name(g->kind),
+		 g->fast_accum ? " fast-accum" : "");
+	return mb_lt_plan_make(&g->plan, g->lt, &s);
 }
 
 /* lt_create builds the cuBLASLt half of g: device copies, then the plan. */
@@ -354,11 +280,7 @@ static int lt_create(struct gemm_cuda *g, const struct gemm_inputs *in)
 	if (!err)
 		err = MB_CUBLAS_CHECK(cublasLtCreate(&g->lt));
 	if (!err)
-		err = lt_make_layouts(g, in);
-	if (!err)
-		err = lt_make_desc(g);
-	if (!err)
-		err = lt_pick_algo(g);
+		err = lt_make_plan(g, in);
 	return err;
 }
 
@@ -427,11 +349,8 @@ int gemm_cuda_run(struct gemm_cuda *g)
 		return MB_ERR_ARG;
 	if (g->impl == GEMM_IMPL_V1)
 		return gemm_v1_run(g->v1);
-	return MB_CUBLAS_CHECK(cublasLtMatmul(g->lt, g->op, &g->alpha,
-					      g->d_b, g->lay_a, g->d_a, g->lay_b,
-					      &g->beta, g->d_d, g->lay_d, g->d_d, g->lay_d,
-					      &g->algo, g->d_workspace, GEMM_WORKSPACE_BYTES,
-					      g->stream));
+	return mb_lt_plan_run(g->lt, &g->plan, &g->alpha, g->d_b, g->d_a, &g->beta, g->d_d,
+			      g->d_workspace, g->stream);
 }
 
 /* gemm_cuda_download waits for the stream and copies D[m][n] to the host as floats. */
@@ -463,7 +382,7 @@ void gemm_cuda_destroy(struct gemm_cuda *g)
 	if (!g)
 		return;
 	gemm_v1_destroy(g->v1);
-	mb_lt_plan_free(g->op, g->lay_a, g->lay_b, g->lay_d);
+	mb_lt_plan_free(&g->plan);
 	if (g->lt)
 		cublasLtDestroy(g->lt);
 	cudaFree(g->d_a);

@@ -19,6 +19,7 @@
 
 #include "bf16.h"
 #include "cuda_check.h"
+#include "lt_plan.h"
 #include "rng.h"
 #include "status.h"
 
@@ -47,9 +48,7 @@ struct peak_gemm_cuda {
 	float *d_scale_a, *d_scale_b;  /* FP8 only */
 	float alpha, beta;
 	cublasLtHandle_t lt;
-	cublasLtMatmulDesc_t op;
-	cublasLtMatrixLayout_t lay_a, lay_b, lay_d;
-	cublasLtMatmulAlgo_t algo;
+	struct mb_lt_plan plan;
 };
 
 struct peak_copy_cuda {
@@ -179,104 +178,33 @@ out:
 /* ---- GEMM: cuBLASLt set-up ---- */
 
 /*
- * gemm_make_layouts describes the three matrices to cuBLASLt.
+ * gemm_make_plan plans the GEMM (lt_plan.h): FP32 compute and scale, D in BF16, and for
+ * FP8 the per-tensor scale pointers, swapped with the operands (below).
  *
  * NOTE: cuBLASLt is column-major. A row-major X[r][c] is the column-major X^T (c rows,
  * r columns, ld c), so row-major D = A B^T is column-major D^T = B A^T:
  *   cuBLASLt A := our B, stored K x N (ld K), opA = T  -> N x K
  *   cuBLASLt B := our A, stored K x M (ld K), opB = N  -> K x M
  *   cuBLASLt D := our D, stored N x M (ld N)           -> m = N, n = M, k = K
- * This is the "TN" layout FP8 requires, and each operand stays K-major.
+ * This is the "TN" layout FP8 requires, and each operand stays K-major. The scale
+ * pointers are NULL for BF16 (never allocated), so no scale attribute is set there.
+ * NOTE: CUBLASLT_MATMUL_DESC_FAST_ACCUM stays at its default 0 (accumulation
+ * promoted to full FP32); the FP8 GEMM study compares against it.
  */
-static int gemm_make_layouts(struct peak_gemm_cuda *g)
+static int gemm_make_plan(struct peak_gemm_cuda *g)
 {
 	cudaDataType_t in = g->dtype == PEAK_FP8_E4M3 ? CUDA_R_8F_E4M3 : CUDA_R_16BF;
-	int err;
+	uint64_t m = (uint64_t)g->m, n = (uint64_t)g->n, k = (uint64_t)g->k;
+	struct mb_lt_spec s = {
+		.a = { in, k, n, g->k, CUBLAS_OP_T, g->d_scale_b, 0 },
+		.b = { in, k, m, g->k, CUBLAS_OP_N, g->d_scale_a, 0 },
+		.c = { CUDA_R_16BF, n, m, g->n, CUBLAS_OP_N, NULL, 0 },
+		.accum = MB_LT_ACCUM_DEFAULT,
+		.workspace_bytes = GEMM_WORKSPACE_BYTES,
+		.what = peak_dtype_name(g->dtype), .m = g->m, .n = g->n, .k = g->k,
+	};
 
-	err = MB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&g->lay_a, in, (uint64_t)g->k,
-							 (uint64_t)g->m, g->k));
-	if (err)
-		goto out;
-	err = MB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&g->lay_b, in, (uint64_t)g->k,
-							 (uint64_t)g->n, g->k));
-	if (err)
-		goto out;
-	err = MB_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&g->lay_d, CUDA_R_16BF,
-							 (uint64_t)g->n, (uint64_t)g->m, g->n));
-out:
-	return err;
-}
-
-/* gemm_make_desc creates the operation: FP32 compute and scale, cuBLASLt's A (our B)
- * transposed, and for FP8 the per-tensor scale pointers, swapped to match.
- * NOTE: CUBLASLT_MATMUL_DESC_FAST_ACCUM stays at its default 0 (accumulation
- * promoted to full FP32); the FP8 GEMM study compares against it. */
-static int gemm_make_desc(struct peak_gemm_cuda *g)
-{
-	cublasOperation_t trans_a = CUBLAS_OP_T;
-	cublasOperation_t trans_b = CUBLAS_OP_N;
-	int err;
-
-	err = MB_CUBLAS_CHECK(cublasLtMatmulDescCreate(&g->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
-	if (err)
-		goto out;
-	err = MB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSA,
-							     &trans_a, sizeof(trans_a)));
-	if (err)
-		goto out;
-	err = MB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(g->op, CUBLASLT_MATMUL_DESC_TRANSB,
-							     &trans_b, sizeof(trans_b)));
-	if (err || g->dtype != PEAK_FP8_E4M3)
-		goto out;
-	err = MB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(g->op,
-			CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &g->d_scale_b, sizeof(g->d_scale_b)));
-	if (err)
-		goto out;
-	err = MB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(g->op,
-			CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &g->d_scale_a, sizeof(g->d_scale_a)));
-out:
-	return err;
-}
-
-/* gemm_pick_algo asks the cuBLASLt heuristic for its best algorithm within the
- * workspace; none for this device and shape (FP8 before sm_89, say) is
- * MB_ERR_UNSUPPORTED, with a line on stderr. */
-static int gemm_pick_algo(struct peak_gemm_cuda *g)
-{
-	cublasLtMatmulPreference_t pref = NULL;
-	cublasLtMatmulHeuristicResult_t result;
-	uint64_t workspace = GEMM_WORKSPACE_BYTES;
-	cublasStatus_t st;
-	int returned = 0;
-	int err;
-
-	err = MB_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
-	if (err)
-		goto out;
-	err = MB_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref,
-			CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof(workspace)));
-	if (err)
-		goto out;
-	st = cublasLtMatmulAlgoGetHeuristic(g->lt, g->op, g->lay_b, g->lay_a, g->lay_d,
-					    g->lay_d, pref, 1, &result, &returned);
-	/* NOTE: "no heuristic for this configuration" comes back as NOT_SUPPORTED. */
-	if (st != CUBLAS_STATUS_NOT_SUPPORTED) {
-		err = mb_cublas_check(st, "cublasLtMatmulAlgoGetHeuristic", __FILE__, __LINE__);
-		if (err)
-			goto out;
-	}
-	if (st == CUBLAS_STATUS_NOT_SUPPORTED || returned == 0) {
-		fprintf(stderr, "%s:%d: cublasLtMatmulAlgoGetHeuristic: no algorithm for %s "
-			"GEMM M=%d N=%d K=%d on this device\n", __FILE__, __LINE__,
-			peak_dtype_name(g->dtype), g->m, g->n, g->k);
-		err = MB_ERR_UNSUPPORTED;
-		goto out;
-	}
-	g->algo = result.algo;
-out:
-	if (pref)
-		cublasLtMatmulPreferenceDestroy(pref);
-	return err;
+	return mb_lt_plan_make(&g->plan, g->lt, &s);
 }
 
 /* ---- GEMM: life cycle ---- */
@@ -338,11 +266,7 @@ int peak_gemm_cuda_create(struct peak_gemm_cuda **out, enum peak_dtype dtype,
 	if (!err)
 		err = MB_CUBLAS_CHECK(cublasLtCreate(&g->lt));
 	if (!err)
-		err = gemm_make_layouts(g);
-	if (!err)
-		err = gemm_make_desc(g);
-	if (!err)
-		err = gemm_pick_algo(g);
+		err = gemm_make_plan(g);
 out:
 	if (err) {
 		peak_gemm_cuda_destroy(g);
@@ -366,11 +290,8 @@ int peak_gemm_cuda_poison(struct peak_gemm_cuda *g)
  * timed region. beta is 0, so C (aliased to D) is never read. */
 int peak_gemm_cuda_run(struct peak_gemm_cuda *g)
 {
-	return MB_CUBLAS_CHECK(cublasLtMatmul(g->lt, g->op, &g->alpha,
-					      g->d_b, g->lay_b, g->d_a, g->lay_a,
-					      &g->beta, g->d_d, g->lay_d, g->d_d, g->lay_d,
-					      &g->algo, g->d_workspace, GEMM_WORKSPACE_BYTES,
-					      g->stream));
+	return mb_lt_plan_run(g->lt, &g->plan, &g->alpha, g->d_b, g->d_a, &g->beta, g->d_d,
+			      g->d_workspace, g->stream);
 }
 
 /* gemm_sample_error returns err(i,j) of peak.h for one output element: FP64
@@ -445,7 +366,7 @@ void peak_gemm_cuda_destroy(struct peak_gemm_cuda *g)
 {
 	if (!g)
 		return;
-	mb_lt_plan_free(g->op, g->lay_a, g->lay_b, g->lay_d);
+	mb_lt_plan_free(&g->plan);
 	if (g->lt)
 		cublasLtDestroy(g->lt);
 	cudaFree(g->d_a);

@@ -260,10 +260,13 @@ static struct errs decode_errors(struct attn_decode_shape s, bool shared, uint64
 	void *d_q = upload(q.bits, nq * 2), *d_k = upload(k.bits, k.n * 2);
 	void *d_v = shared ? d_k : upload(v.bits, v.n * 2);
 	void *d_o = poisoned(no * 2), *d_lse = poisoned(nl * 4);
-	ck_assert_int_eq(attn_decode_cuda(&s, d_q, d_k, d_v, d_o, d_lse, stream), MB_OK);
+	size_t ws = attn_decode_cuda_workspace(&s);
+	ck_assert_uint_gt(ws, 0);
+	void *d_ws = poisoned(ws);   /* partials poisoned too: a split left unwritten shows */
+	ck_assert_int_eq(attn_decode_cuda(&s, d_q, d_k, d_v, d_o, d_lse, d_ws, ws, stream), MB_OK);
 	float *o = download_bf16(d_o, no), *lse = download_f32(d_lse, nl);
 	struct errs e = { { scaled_err(o, o_ref, no), lse_err(lse, lse_ref, nl), 0 } };
-	cudaFree(d_q), cudaFree(d_k), cudaFree(d_o), cudaFree(d_lse);
+	cudaFree(d_q), cudaFree(d_k), cudaFree(d_o), cudaFree(d_lse), cudaFree(d_ws);
 	if (!shared)
 		cudaFree(d_v);
 	tensor_free(&q), tensor_free(&k), tensor_free(&v);
@@ -311,12 +314,36 @@ START_TEST(rejects_what_v1_does_not_take)
 	ck_assert_int_eq(attn_bwd_cuda(&s, d, d, d, d, d, l, d, d, d, NULL, stream), MB_ERR_ARG);
 	ck_assert_uint_eq(attn_bwd_cuda_workspace(&s), (size_t)64 * 4 * (64 + 1) * 4);
 	struct attn_decode_shape ds = { 1, 10, 4, 1, 576, 128, 576, 576, 0.1f };
-	ck_assert_int_eq(attn_decode_cuda(&ds, d, d, d, d, l, stream), MB_ERR_UNSUPPORTED);
+	ck_assert_int_eq(attn_decode_cuda(&ds, d, d, d, d, l, d, 1 << 20, stream),
+			 MB_ERR_UNSUPPORTED);
 	ds.d_v = 512;
 	ds.k_stride = 580;
-	ck_assert_int_eq(attn_decode_cuda(&ds, d, d, d, d, l, stream), MB_ERR_ARG);
+	ck_assert_int_eq(attn_decode_cuda(&ds, d, d, d, d, l, d, 1 << 20, stream), MB_ERR_ARG);
 	cudaFree(d);
 	cudaFree(l);
+}
+END_TEST
+
+/* The decode workspace: whole rows of B * H * splits partials (d_v + 2 floats each),
+ * 0 for a shape decode refuses, and a call with less than it asks, a NULL or a
+ * misaligned one is MB_ERR_ARG before any launch. */
+START_TEST(decode_workspace_is_checked)
+{
+	struct attn_decode_shape ds = { 2, 1000, 16, 1, 576, 512, 576, 576, 0.05f };
+	size_t ws = attn_decode_cuda_workspace(&ds), row = (size_t)(512 + 2) * sizeof(float);
+	ck_assert_uint_gt(ws, 0);
+	ck_assert_uint_eq(ws % (2 * 16 * row), 0);
+	ck_assert_uint_le(ws / (2 * 16 * row), 1000 / 32 + 1);   /* at most one split a tile */
+	uint16_t *d = poisoned(1 << 22);
+	float *l = poisoned(1 << 12);
+	void *w = poisoned(ws + 16);
+	ck_assert_int_eq(attn_decode_cuda(&ds, d, d, d, d, l, w, ws - 4, stream), MB_ERR_ARG);
+	ck_assert_int_eq(attn_decode_cuda(&ds, d, d, d, d, l, NULL, ws, stream), MB_ERR_ARG);
+	ck_assert_int_eq(attn_decode_cuda(&ds, d, d, d, d, l, (char *)w + 4, ws, stream),
+			 MB_ERR_ARG);
+	ds.kv_heads = 3;
+	ck_assert_uint_eq(attn_decode_cuda_workspace(&ds), 0);
+	cudaFree(d), cudaFree(l), cudaFree(w);
 }
 END_TEST
 
@@ -332,6 +359,7 @@ static Suite *make_suite(void)
 	suite_add_tcase(s, core);
 	TCase *limits = tcase_create("limits");
 	tcase_add_test(limits, rejects_what_v1_does_not_take);
+	tcase_add_test(limits, decode_workspace_is_checked);
 	suite_add_tcase(s, limits);
 	return s;
 }
