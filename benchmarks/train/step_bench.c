@@ -40,10 +40,11 @@
 #include "status.h"
 #include "timer.h"
 #include "train_dp.h"
+#include "step_io.h"
 #include "train_run.h"
 
 static struct {
-	const char *preset, *precision, *peak_file;
+	const char *preset, *precision, *peak_file, *model, *save, *init_from, *dump;
 	int64_t batch, seq, mem_limit, dp;
 	bool plant, zero1;
 } sopt;
@@ -57,6 +58,10 @@ static const struct cli_opt step_options[] = {
 	{ "mem-limit", CLI_SIZE, &sopt.mem_limit, "0", "refuse a step predicted to need more bytes (0: the machine's memory)", 0, 1e15, NULL },
 	{ "dp", CLI_SIZE, &sopt.dp, "0", "data-parallel ranks (0: the world size under mpirun); --batch is the global batch", 0, 1e6, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
+	{ "model", CLI_STRING, &sopt.model, NULL, "a model JSON (moebench model --model) instead of --preset, e.g. {\"preset\": \"v3-small\", \"layers\": 2}", 0, -1, NULL },
+	{ "init-from", CLI_STRING, &sopt.init_from, NULL, "start from a FILE.safetensors of the same configuration", 0, -1, NULL },
+	{ "save", CLI_STRING, &sopt.save, NULL, "write the starting weights to FILE.safetensors", 0, -1, NULL },
+	{ "dump-batch", CLI_STRING, &sopt.dump, NULL, "write the config, the batch's token ids and the checked step's losses as JSON (scripts/torch_step.py)", 0, -1, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
 	CLI_END
 };
@@ -80,6 +85,7 @@ struct step_figures {
 static struct step_figures figs[8];
 static int n_figs;
 static int step_dp = 1;   /* the DP size train_dp_layout resolved */
+static bool step_force;   /* --force: --save and --dump-batch may replace a file */
 
 struct step_state {
 	struct net_layout L;
@@ -92,6 +98,8 @@ struct step_state {
 	int32_t *tok, *mine;       /* the global batch; this rank's rows of it */
 	float *w0, *g0;
 	double loss0, tol, gtol;   /* tolerances of the loss and of each tensor's gradient */
+	struct net_stats st0;      /* the first step's forward (--dump-batch) */
+	uint64_t seed;
 	char metric[160];
 	long runs;
 	struct step_figures *fig;
@@ -138,6 +146,7 @@ static int step_run(void *p)
 		if (sopt.plant)
 			g[s->L.t[s->L.n / 2].off] += 0.05f * (1.0f + fabsf(g[s->L.t[s->L.n / 2].off]));
 		s->loss0 = st.loss;
+		s->st0 = st;
 	}
 	double t0 = timer_now(), c0 = s->dp.comm_s;
 	for (int i = 0; i < s->L.blocks; i++)
@@ -200,6 +209,17 @@ static int step_reference(struct step_state *s, struct net_f64 *md, double *loss
 	return err;
 }
 
+/* step_dump writes --dump-batch: the config, the batch and the first step's losses. */
+static int step_dump(struct step_state *s, double loss64)
+{
+	char why[512];
+	struct step_dump d = { &s->L, &s->no, (int)sopt.batch, (int)sopt.seq, s->seed, s->tok,
+			       &s->st0, loss64 };
+	if (step_dump_write(sopt.dump, step_force, &d, why, sizeof(why)))
+		return cli_error(NULL, "--dump-batch: %s", why), MB_ERR_IO;
+	return MB_OK;
+}
+
 /* step_check: the first step's loss and reduced gradients against the FP64 model (the
  * DP ranks split the tensors between them; the driver sums their counts). */
 static int step_check(void *p, struct bench_check *chk)
@@ -211,6 +231,8 @@ static int step_check(void *p, struct bench_check *chk)
 	if (err)
 		return err;
 	err = step_reference(s, md, &loss64);
+	if (!err && sopt.dump)
+		err = step_dump(s, loss64);
 	/* each error over its tolerance: the check passes at <= 1 */
 	chk->max_err = err ? INFINITY : fabs(s->loss0 - loss64) / loss64 / s->tol;
 	chk->samples = s->dp.rank == 0;
@@ -281,13 +303,20 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	err = s->tok && s->w0 && s->g0 ? MB_OK : MB_ERR_NOMEM;
 	if (!err)
 		err = net_create_f32(&s->L, &s->no, s->per_rank, (int)sopt.seq, seed, &s->m);
+	if (!err && sopt.init_from &&
+	    net_load(&s->L, net_params_f32(s->m), sopt.init_from, why, sizeof(why)))
+		return cli_error("--init-from needs a checkpoint of the same configuration "
+				 "(vocabulary 256)", "--init-from: %s", why), MB_ERR_ARG;
 	if (err)
 		return err;
+	s->seed = seed;
 	mb_rng_seed(&rng, seed, 0x70c);
 	for (size_t j = 0; j < ntok; j++)
 		s->tok[j] = (int32_t)(mb_rng_next(&rng) >> 56);
 	s->mine = s->tok + (size_t)s->dp.rank * (size_t)s->per_rank * (ntok / (size_t)sopt.batch);
 	memcpy(s->w0, net_params_f32(s->m), s->L.total * sizeof(float));
+	if (sopt.save && net_save(&s->L, s->w0, sopt.save, why, sizeof(why)))
+		return cli_error(NULL, "--save: %s", why), MB_ERR_IO;
 	s->prof.now = timer_now;
 	net_profile_set_f32(s->m, &s->prof);
 	return MB_OK;
@@ -366,34 +395,49 @@ static int step_fits(const struct model_config *cfg)
 	return MB_ERR_ARG;
 }
 
-/* step_bench_run resolves the preset (byte-level vocabulary) and runs its one case;
- * the suite runs a small v3-tiny step. */
+/* step_outputs_free refuses (exit 2) a --save or --dump-batch that names an existing
+ * file without --force, or either under data parallelism, before any work. */
+static int step_outputs_free(void)
+{
+	const char *path[2] = { sopt.save, sopt.dump }, *opt[2] = { "--save", "--dump-batch" };
+	for (int i = 0; i < 2; i++) {
+		if (path[i] && step_dp > 1)
+			return cli_error("run it on one rank", "%s: one rank's batch and weights only",
+					 opt[i]), MB_ERR_ARG;
+		if (path[i] && !step_force && access(path[i], F_OK) == 0)
+			return cli_error("pass --force, or choose another file", "%s: %s exists",
+					 opt[i], path[i]), MB_ERR_ARG;
+	}
+	return MB_OK;
+}
+
+/* step_bench_run resolves the preset or --model (byte-level vocabulary) and runs its
+ * one case; the suite runs a small v3-tiny step. */
 static int step_bench_run(struct run_ctx *ctx)
 {
-	char why[512], names[512];
+	char why[512];
 	double peak = NAN;
 	struct net_layout L;
+	struct model_config cfg;
 	if (ctx->suite) {
 		sopt.preset = "v3-tiny";
+		sopt.model = NULL;
 		sopt.batch = mpi_world_size();   /* one sequence per rank */
 		sopt.seq = 64;
 	}
-	if (train_dp_layout((int)sopt.dp, (long)sopt.batch, 0, &step_dp))
+	step_force = ctx->opts->force;
+	if (train_dp_layout((int)sopt.dp, (long)sopt.batch, 0, &step_dp) || step_outputs_free() ||
+	    step_resolve_config(sopt.model, sopt.preset, &cfg))
 		return MB_ERR_ARG;
-	const struct model_config *p = model_preset_find(sopt.preset);
-	if (!p) {
-		model_preset_names(names, sizeof(names));
-		return cli_error(names, "--preset %s: unknown preset", sopt.preset), MB_ERR_ARG;
-	}
-	struct model_config cfg = *p;
 	if (cfg.vocab != 256)
 		cli_note(ctx->opts->quiet, "byte-level tokens: vocabulary %lld -> 256",
 			 (long long)cfg.vocab);
 	cfg.vocab = 256;
 	cfg.seq_len = sopt.seq;
 	if (net_layout_build(&cfg, &L, why, sizeof(why)))
-		return cli_error("v3-tiny, v3-small and llama3-tiny train here", "--preset %s: %s",
-				 sopt.preset, why), MB_ERR_ARG;
+		return cli_error("v3-tiny, v3-small and llama3-tiny train here", "%s %s: %s",
+				 sopt.model ? "--model" : "--preset",
+				 sopt.model ? sopt.model : sopt.preset, why), MB_ERR_ARG;
 	net_layout_free(&L);
 	if (step_fits(&cfg))
 		return MB_ERR_ARG;
@@ -523,8 +567,9 @@ static int step_summarize(cJSON *doc)
 const struct bench_desc bench_step = {
 	.name = "step",
 	.summary = "one training step (fwd, bwd, AdamW), timed and checked against FP64",
-	.usage = "moebench step [--preset v3-tiny] [--batch B] [--seq S] "
-		 "[--precision fp32|bf16|fp8] [--measured-peak FILE] [options]",
+	.usage = "moebench step [--preset v3-tiny | --model FILE] [--batch B] [--seq S] "
+		 "[--precision fp32|bf16|fp8] [--measured-peak FILE] [--init-from FILE] "
+		 "[--save FILE] [--dump-batch FILE] [options]",
 	.warmup = "1",
 	.iters = "5",
 	.min_time = "0",
