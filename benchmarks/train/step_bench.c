@@ -75,6 +75,7 @@ static const struct cli_opt *step_opts_table(void)
 struct step_figures {
 	char name[160];
 	double phase[NET_PH_COUNT], tokens, flops_per_token;
+	double gemm_s[NET_PH_COUNT], gemm_flops[NET_PH_COUNT], peak_tflops;
 	struct net_memory mem;
 	struct model_memory pred;
 	double dp_comm;   /* seconds in DP collectives (gradients, ZeRO-1 gather, loads) */
@@ -257,6 +258,8 @@ static void step_destroy(void *p)
 	struct step_state *s = p;
 	if (s->fig) {
 		memcpy(s->fig->phase, s->prof.seconds, sizeof(s->fig->phase));
+		memcpy(s->fig->gemm_s, s->prof.gemm_seconds, sizeof(s->fig->gemm_s));
+		memcpy(s->fig->gemm_flops, s->prof.gemm_flops, sizeof(s->fig->gemm_flops));
 		s->fig->dp_comm = s->dp.comm_s;
 		s->fig->dp = s->dp.size;
 	}
@@ -359,6 +362,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		snprintf(s->fig->name, sizeof(s->fig->name), "%s", c.name);
 		s->fig->tokens = tokens;
 		s->fig->flops_per_token = (double)fl.total;
+		s->fig->peak_tflops = peak_tflops;
 		net_memory_f32(s->m, &s->fig->mem);
 		if (net_memory_predict(cfg, (int)(sopt.batch / step_dp), (int)sopt.seq, step_dp,
 				       sopt.zero1, &s->fig->pred))
@@ -497,6 +501,35 @@ static void step_memory(cJSON *rec, const struct step_figures *f, char *line, si
 			 (double)g->total / 1e6, w->total_bytes / 1e6, f->rss_bytes / 1e6);
 }
 
+/* step_gemm_rates records the GEMM rate of the expert and dense phases (the linear
+ * layers' GEMMs alone, every step run: gemm_*_gflops) and its share of the measured
+ * SGEMM rate (gemm_*_pct_measured_peak, NaN without --measured-peak); appends them to
+ * line and returns the characters written. */
+static int step_gemm_rates(cJSON *rec, const struct step_figures *f, char *line, size_t len)
+{
+	static const struct { int ph; const char *name; } g[2] = {
+		{ NET_PH_EXPERTS, "experts" }, { NET_PH_DENSE, "dense" } };
+	int n = len ? snprintf(line, len, "; GEMM GFLOP/s (of measured SGEMM):") : 0;
+	for (int i = 0; i < 2; i++) {
+		char key[64];
+		double rate = f->gemm_s[g[i].ph] > 0 ? f->gemm_flops[g[i].ph] / f->gemm_s[g[i].ph] / 1e9
+						     : NAN;
+		double pct = 100 * rate / (1e3 * f->peak_tflops);
+		snprintf(key, sizeof(key), "gemm_%s_gflops", g[i].name);
+		result_set_metric(rec, key, rate);
+		snprintf(key, sizeof(key), "gemm_%s_pct_measured_peak", g[i].name);
+		result_set_metric(rec, key, pct);
+		if (n >= 0 && (size_t)n < len && isfinite(pct))
+			n += snprintf(line + n, len - (size_t)n, " %s %.1f (%.0f%%;", g[i].name, rate, pct);
+		else if (n >= 0 && (size_t)n < len)
+			n += snprintf(line + n, len - (size_t)n, " %s %.1f (n/a;", g[i].name, rate);
+		if (n >= 0 && (size_t)n < len)
+			n += snprintf(line + n, len - (size_t)n, " %.0f%% of the phase)",
+				      100 * f->gemm_s[g[i].ph] / f->phase[g[i].ph]);
+	}
+	return n < 0 ? 0 : (n < (int)len ? n : (int)len);
+}
+
 /* step_annotate_record adds the timed figures to one step record; writes its line. */
 static void step_annotate_record(cJSON *rec, const struct step_figures *f, char *line,
 				 size_t len)
@@ -527,6 +560,7 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 	result_set_metric(rec, "phase_dp_comm_ms", total > 0 ? 1e3 * t * f->dp_comm / total : NAN);
 	if (n < (int)len && f->dp > 1)
 		n += snprintf(line + n, len - (size_t)n, " dp-comm %.0f%%", 100 * f->dp_comm / total);
+	n += step_gemm_rates(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
 	step_memory(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
 }
 
@@ -545,7 +579,7 @@ static int step_summarize(cJSON *doc)
 			continue;
 		const struct step_figures *f = find_figures(nm->valuestring);
 		const cJSON *chk = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "check"), "status");
-		char line[1024];
+		char line[1536];
 		/* a failed check leaves no performance figure (DESIGN.md) */
 		if (!f || !cJSON_IsString(chk) || strcmp(chk->valuestring, "pass"))
 			continue;

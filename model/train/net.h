@@ -97,10 +97,15 @@ enum net_phase {
 	NET_PH_OPTIMIZER, NET_PH_OTHER, NET_PH_COUNT
 };
 
-/* A clock the harness may hand in: the model only adds differences of now(). */
+/* A clock the harness may hand in: the model only adds differences of now(). Besides
+ * each phase's time, the time inside the linear layers' GEMMs (the op table's
+ * linear_fwd / linear_bwd, quantisation included under bf16/fp8) and their FLOPs
+ * (2 t in out forward, twice that backward) by the phase they ran in: the GEMM rate of
+ * the expert and dense phases without their element-wise work. */
 struct net_profile {
 	double (*now)(void);
 	double seconds[NET_PH_COUNT];
+	double gemm_seconds[NET_PH_COUNT], gemm_flops[NET_PH_COUNT];
 	double t0;
 	int cur;
 };

@@ -12,7 +12,7 @@ static void SFX(net_head_bwd)(struct SFX(net) *m, int k, const REAL *x, int norm
 	size_t V = (size_t)m->L->cfg.vocab, T = (size_t)m->T;
 	const REAL *fin = m->fin + (size_t)k * T * m->d, *dlog = m->dlog + (size_t)k * T * V;
 	SFX(net_mark)(m, NET_PH_DENSE);
-	m->ops->linear_bwd(m->o.precision, false, m->T, m->d, (int)V, fin, SFX(W)(m, m->L->head),
+	SFX(net_lin_bwd)(m, false, m->T, m->d, (int)V, fin, SFX(W)(m, m->L->head),
 			   dlog, tmp, false, SFX(G)(m, m->L->head));
 	SFX(net_mark)(m, NET_PH_OTHER);
 	SFX(rmsnorm_bwd)(m->T, m->d, x, m->d, SFX(W)(m, norm), m->o.norm_eps, tmp, dx, m->d,
@@ -102,7 +102,7 @@ static int SFX(net_mtp_bwd)(struct SFX(net) *m, int k, REAL *dres, REAL *dcarry)
 	if (err)
 		return err;
 	SFX(net_mark)(m, NET_PH_DENSE);
-	m->ops->linear_bwd(m->o.precision, true, m->T, 2 * d, d, p->cat, SFX(W)(m, b->eh_proj),
+	SFX(net_lin_bwd)(m, true, m->T, 2 * d, d, p->cat, SFX(W)(m, b->eh_proj),
 			   dres, dcat, false, SFX(G)(m, b->eh_proj));
 	SFX(net_mark)(m, NET_PH_OTHER);
 	for (int r = 0; r < m->T; r++) {

@@ -274,6 +274,33 @@ static void SFX(net_mark)(struct SFX(net) *m, int ph)
 	p->cur = ph;
 }
 
+/* net_lin_fwd is the op table's linear_fwd, timed and counted under the profile. */
+static void SFX(net_lin_fwd)(struct SFX(net) *m, bool low, int t, int in, int out,
+			     const REAL *x, const REAL *w, REAL *y)
+{
+	struct net_profile *p = m->prof;
+	double t0 = p && p->now ? p->now() : 0;
+	m->ops->linear_fwd(m->o.precision, low, t, in, out, x, w, y);
+	if (p && p->now) {
+		p->gemm_seconds[p->cur] += p->now() - t0;
+		p->gemm_flops[p->cur] += 2.0 * t * in * out;
+	}
+}
+
+/* net_lin_bwd is the op table's linear_bwd (dgrad and wgrad), timed and counted. */
+static void SFX(net_lin_bwd)(struct SFX(net) *m, bool low, int t, int in, int out,
+			     const REAL *x, const REAL *w, const REAL *dy, REAL *dx, bool acc,
+			     REAL *dw)
+{
+	struct net_profile *p = m->prof;
+	double t0 = p && p->now ? p->now() : 0;
+	m->ops->linear_bwd(m->o.precision, low, t, in, out, x, w, dy, dx, acc, dw);
+	if (p && p->now) {
+		p->gemm_seconds[p->cur] += p->now() - t0;
+		p->gemm_flops[p->cur] += 4.0 * t * in * out;
+	}
+}
+
 /* ---- pieces of the forward ---- */
 
 static const REAL *SFX(W)(const struct SFX(net) *m, int tensor)
@@ -399,16 +426,14 @@ static REAL SFX(net_silu)(REAL x)
 static void SFX(net_swiglu_fwd)(struct SFX(net) *m, int t, int width, const REAL *x, int wg,
 				int wu, int wd, REAL *a, REAL *b, REAL *act, REAL *y)
 {
-	const struct OPS *o = m->ops;
-	enum net_precision p = m->o.precision;
 	size_t n = (size_t)t * width;
 	if (t == 0)
 		return;
-	o->linear_fwd(p, true, t, m->d, width, x, SFX(W)(m, wg), a);
-	o->linear_fwd(p, true, t, m->d, width, x, SFX(W)(m, wu), b);
+	SFX(net_lin_fwd)(m, true, t, m->d, width, x, SFX(W)(m, wg), a);
+	SFX(net_lin_fwd)(m, true, t, m->d, width, x, SFX(W)(m, wu), b);
 	for (size_t j = 0; j < n; j++)
 		act[j] = SFX(net_silu)(a[j]) * b[j];
-	o->linear_fwd(p, true, t, width, m->d, act, SFX(W)(m, wd), y);
+	SFX(net_lin_fwd)(m, true, t, width, m->d, act, SFX(W)(m, wd), y);
 }
 
 /* net_dense_ffn: out = h + SwiGLU(n2). */
@@ -452,7 +477,7 @@ static double SFX(net_head_fwd)(struct SFX(net) *m, int k, const REAL *x, int no
 	REAL *fin = m->fin + (size_t)k * T * m->d, *lg = m->dlog + (size_t)k * T * V;
 	SFX(rmsnorm_fwd)(m->T, m->d, x, m->d, SFX(W)(m, norm), m->o.norm_eps, fin);
 	SFX(net_mark)(m, NET_PH_DENSE);
-	m->ops->linear_fwd(m->o.precision, false, m->T, m->d, (int)V, fin,
+	SFX(net_lin_fwd)(m, false, m->T, m->d, (int)V, fin,
 			   SFX(W)(m, m->L->head), lg);
 	SFX(net_mark)(m, NET_PH_LOSS);
 	double loss = 0, wt = m->ce_weight[k] / (double)T;
@@ -488,7 +513,7 @@ static void SFX(net_mtp_input)(struct SFX(net) *m, int k, const REAL *hprev)
 		memcpy(p->cat + (size_t)r * 2 * d + d, p->hn + (size_t)r * d, (size_t)d * sizeof(REAL));
 	}
 	SFX(net_mark)(m, NET_PH_DENSE);
-	m->ops->linear_fwd(m->o.precision, true, m->T, 2 * d, d, p->cat, SFX(W)(m, b->eh_proj),
+	SFX(net_lin_fwd)(m, true, m->T, 2 * d, d, p->cat, SFX(W)(m, b->eh_proj),
 			   p->proj);
 	SFX(net_mark)(m, NET_PH_OTHER);
 }

@@ -101,7 +101,7 @@ static int SFX(net_moe_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 	int im = (int)c->moe_inter_dim, is = im * (int)c->shared_experts;
 	size_t n = (size_t)m->T * d;
 	SFX(net_mark)(m, NET_PH_ROUTING);
-	m->ops->linear_fwd(m->o.precision, false, m->T, d, E, a->n2, SFX(W)(m, b->router), a->s);
+	SFX(net_lin_fwd)(m, false, m->T, d, E, a->n2, SFX(W)(m, b->router), a->s);
 	int err = SFX(net_route)(m, i);
 	if (err)
 		return err;
@@ -146,19 +146,17 @@ static void SFX(net_swiglu_bwd)(struct SFX(net) *m, int t, int width, const REAL
 				int wu, int wd, const REAL *a, const REAL *b, const REAL *act,
 				const REAL *dy, REAL *dx, bool acc, REAL *da, REAL *db)
 {
-	const struct OPS *o = m->ops;
-	enum net_precision p = m->o.precision;
 	size_t n = (size_t)t * width;
 	if (t == 0)
 		return;
-	o->linear_bwd(p, true, t, width, m->d, act, SFX(W)(m, wd), dy, db, false, SFX(G)(m, wd));
+	SFX(net_lin_bwd)(m, true, t, width, m->d, act, SFX(W)(m, wd), dy, db, false, SFX(G)(m, wd));
 	for (size_t j = 0; j < n; j++) {
 		REAL sg = SFX(net_sigmoid)(a[j]), dact = db[j];
 		da[j] = dact * b[j] * sg * (1 + a[j] * (1 - sg));
 		db[j] = dact * a[j] * sg;
 	}
-	o->linear_bwd(p, true, t, m->d, width, x, SFX(W)(m, wg), da, dx, acc, SFX(G)(m, wg));
-	o->linear_bwd(p, true, t, m->d, width, x, SFX(W)(m, wu), db, dx, true, SFX(G)(m, wu));
+	SFX(net_lin_bwd)(m, true, t, m->d, width, x, SFX(W)(m, wg), da, dx, acc, SFX(G)(m, wg));
+	SFX(net_lin_bwd)(m, true, t, m->d, width, x, SFX(W)(m, wu), db, dx, true, SFX(G)(m, wu));
 }
 
 /* net_gate_bwd writes ds [T, E], the gradient of the scores through the gating
@@ -230,7 +228,7 @@ static void SFX(net_moe_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *
 			o[j] += dxp[r * d + j];
 	}
 	SFX(net_gate_bwd)(m, i, dw, ds);
-	m->ops->linear_bwd(m->o.precision, false, T, d, E, a->n2, SFX(W)(m, b->router), ds, dn2,
+	SFX(net_lin_bwd)(m, false, T, d, E, a->n2, SFX(W)(m, b->router), ds, dn2,
 			   true, SFX(G)(m, b->router));
 	SFX(net_mark)(m, NET_PH_OTHER);
 }
