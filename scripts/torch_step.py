@@ -431,6 +431,15 @@ def cmd_bench(a):
         if i >= a.warmup:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
+    if a.peak:
+        x, y = torch.randn(2048, 2048), torch.randn(2048, 2048)
+        mm = []
+        for _ in range(6):
+            t0 = time.perf_counter()
+            torch.mm(x, y)
+            mm.append(time.perf_counter() - t0)
+        print(f"torch.mm 2048^3 FP32: {2 * 2048 ** 3 / statistics.median(mm[1:]) / 1e9:.1f} GFLOP/s "
+              f"(median of 5)")
     print(f"torch {torch.__version__} eager, {torch.get_num_threads()} threads, AdamW {kind}: "
           f"{cfg['name']} b{B} s{S}: {B * S / med:.0f} tok/s, step median {1e3 * med:.1f} ms "
           f"(min {1e3 * min(times):.1f}, max {1e3 * max(times):.1f}, {a.iters} steps)")
@@ -457,6 +466,7 @@ def main():
     b.add_argument("--warmup", type=int, default=1)
     b.add_argument("--iters", type=int, default=5)
     b.add_argument("--json", help="also write the times here")
+    b.add_argument("--peak", action="store_true", help="also time torch.mm at 2048^3 (its SGEMM)")
     for p in (c, b):
         p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     a = ap.parse_args()

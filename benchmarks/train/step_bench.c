@@ -46,7 +46,7 @@
 static struct {
 	const char *preset, *precision, *peak_file, *model, *save, *init_from, *dump;
 	int64_t batch, seq, mem_limit, dp;
-	bool plant, zero1;
+	bool plant, zero1, serial;
 } sopt;
 
 static const struct cli_opt step_options[] = {
@@ -62,6 +62,7 @@ static const struct cli_opt step_options[] = {
 	{ "init-from", CLI_STRING, &sopt.init_from, NULL, "start from a FILE.safetensors of the same configuration", 0, -1, NULL },
 	{ "save", CLI_STRING, &sopt.save, NULL, "write the starting weights to FILE.safetensors", 0, -1, NULL },
 	{ "dump-batch", CLI_STRING, &sopt.dump, NULL, "write the config, the batch's token ids and the checked step's losses as JSON (scripts/torch_step.py)", 0, -1, NULL },
+	{ "experts-serial", CLI_FLAG, &sopt.serial, NULL, "routed experts one after another, each GEMM on all BLAS threads (the A/B of running them side by side)", 0, -1, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
 	CLI_END
 };
@@ -293,6 +294,7 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	net_options_default(&s->no);
 	train_dp_moments(&s->dp, &s->no);
 	net_precision_parse(sopt.precision, &s->no.precision);
+	s->no.experts_serial = sopt.serial;
 	net_adamw_default(&s->adam);
 	/* NOTE: gradients carry a whole backward's rounding: FP8's 3 mantissa bits give
 	 * ~10% on the attention projections of v3-tiny (measured), BF16's 8 under 1% */
@@ -356,6 +358,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	cJSON_AddNumberToObject(c.params, "params", (double)s->L.total);
 	cJSON_AddNumberToObject(c.params, "dp", (double)s->dp.size);
 	cJSON_AddBoolToObject(c.params, "zero1", sopt.zero1);
+	cJSON_AddBoolToObject(c.params, "experts_serial", sopt.serial);
 	if (n_figs < 8) {
 		s->fig = &figs[n_figs++];
 		memset(s->fig, 0, sizeof(*s->fig));

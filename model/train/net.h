@@ -85,6 +85,8 @@ struct net_options {
 	double balance_alpha;   /* complementary sequence-wise balance loss, 1e-4 */
 	double norm_eps;        /* 1e-6 */
 	double rope_theta;      /* 10000 */
+	bool experts_serial;    /* routed experts one after another, each GEMM on every BLAS
+				 * thread (default: side by side, one BLAS thread each) */
 	/* AdamW moments of the f32 model for elements [moments_lo, moments_hi) of the
 	 * allocation only (a ZeRO-1 shard: net_moment1_f32()[0] is element moments_lo);
 	 * moments_hi 0: every element */

@@ -274,6 +274,19 @@ static void SFX(net_mark)(struct SFX(net) *m, int ph)
 	p->cur = ph;
 }
 
+/* net_gemm_count adds one GEMM's seconds and FLOPs to the running phase. Inside the
+ * experts' parallel loop (net_experts_each) a GEMM's seconds count 1/threads: the
+ * threads run GEMMs side by side, so the sum over the team divided by its size is the
+ * wall time they took if none waits (its idle tail is not counted). */
+static void SFX(net_gemm_count)(struct net_profile *p, double seconds, double flops)
+{
+	double share = seconds / omp_get_num_threads();
+#pragma omp atomic
+	p->gemm_seconds[p->cur] += share;
+#pragma omp atomic
+	p->gemm_flops[p->cur] += flops;
+}
+
 /* net_lin_fwd is the op table's linear_fwd, timed and counted under the profile. */
 static void SFX(net_lin_fwd)(struct SFX(net) *m, bool low, int t, int in, int out,
 			     const REAL *x, const REAL *w, REAL *y)
@@ -281,10 +294,8 @@ static void SFX(net_lin_fwd)(struct SFX(net) *m, bool low, int t, int in, int ou
 	struct net_profile *p = m->prof;
 	double t0 = p && p->now ? p->now() : 0;
 	m->ops->linear_fwd(m->o.precision, low, t, in, out, x, w, y);
-	if (p && p->now) {
-		p->gemm_seconds[p->cur] += p->now() - t0;
-		p->gemm_flops[p->cur] += 2.0 * t * in * out;
-	}
+	if (p && p->now)
+		SFX(net_gemm_count)(p, p->now() - t0, 2.0 * t * in * out);
 }
 
 /* net_lin_bwd is the op table's linear_bwd (dgrad and wgrad), timed and counted. */
@@ -295,10 +306,8 @@ static void SFX(net_lin_bwd)(struct SFX(net) *m, bool low, int t, int in, int ou
 	struct net_profile *p = m->prof;
 	double t0 = p && p->now ? p->now() : 0;
 	m->ops->linear_bwd(m->o.precision, low, t, in, out, x, w, dy, dx, acc, dw);
-	if (p && p->now) {
-		p->gemm_seconds[p->cur] += p->now() - t0;
-		p->gemm_flops[p->cur] += 4.0 * t * in * out;
-	}
+	if (p && p->now)
+		SFX(net_gemm_count)(p, p->now() - t0, 4.0 * t * in * out);
 }
 
 /* ---- pieces of the forward ---- */
