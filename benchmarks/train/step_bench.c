@@ -21,8 +21,15 @@
  * model/memory.c's prediction for one GPU holding FP32 weights, gradients, moments and
  * activations (net_memory_predict) and their ratio, and the process's resident set
  * (largest at the end of a step).
+ * Also the GEMM rate of the expert and dense phases (the linear layers' GEMMs alone,
+ * gemm_*_gflops, and % of the measured SGEMM).
  * Tokens are random bytes (vocabulary 256). --plant-error adds an error to one gradient
- * of the first step, which the check must catch (exit 1).
+ * of the first step, which the check must catch (exit 1). --model FILE runs a preset
+ * changed by a JSON config (v3-small with 2 layers: its GEMM shapes in 1/6 the memory);
+ * --init-from / --save read and write the starting weights (safetensors, Hugging Face
+ * names), --dump-batch the config, token ids and first-step losses that
+ * scripts/torch_step.py recomputes (step_io.c). --experts-serial runs the routed experts
+ * one after another (the A/B of running them side by side, net_moe_impl.h).
  */
 #include <math.h>
 #include <stdio.h>
