@@ -45,7 +45,15 @@ import torch.nn.functional as F
 try:
     from safetensors.torch import load_file, save_file
 except ImportError:  # pragma: no cover - the venv of REPRODUCE.md has it
-    sys.exit("torch_step.py: error: the safetensors package is missing (pip install safetensors)")
+    print("torch_step.py: error: the safetensors package is missing (pip install safetensors)",
+          file=sys.stderr)
+    sys.exit(2)
+
+def die(msg):
+    """One error line and exit 2 (bad input), as moebench does."""
+    print(f"torch_step.py: error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
 
 FNV_OFFSET, FNV_PRIME, MASK64 = 1469598103934665603, 1099511628211, (1 << 64) - 1
 
@@ -131,11 +139,11 @@ def load_weights(c, path, dtype):
     extra = sorted(set(got) - set(want))
     missing = sorted(set(want) - set(got))
     if extra or missing:
-        sys.exit(f"torch_step.py: error: {path}: tensors not in this model {extra[:3]}, "
+        die(f"{path}: tensors not in this model {extra[:3]}, "
                  f"missing {missing[:3]}")
     for n, s in want.items():
         if tuple(got[n].shape) != s:
-            sys.exit(f"torch_step.py: error: {path}: {n} is {tuple(got[n].shape)}, want {s}")
+            die(f"{path}: {n} is {tuple(got[n].shape)}, want {s}")
     return {n: got[n].to(dtype).contiguous() for n in want}
 
 
@@ -363,7 +371,7 @@ def read_dump(path):
     with open(path) as f:
         d = json.load(f)
     if d.get("precision") != "fp32":
-        sys.exit(f"torch_step.py: error: {path}: precision {d.get('precision')}, only fp32 compares")
+        die(f"{path}: precision {d.get('precision')}, only fp32 compares")
     return d
 
 
