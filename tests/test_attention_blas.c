@@ -9,6 +9,7 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "attention.h"
@@ -81,7 +82,7 @@ END_TEST
 
 START_TEST(blocks_on_the_blas_core_match_fp64)
 {
-	struct mla_config c = { 32, 4, 16, 16, 8, 8, 8, 10000.0, 1e-6 };
+	struct mla_config c = { 32, 4, 16, 16, 8, 8, 8, 10000.0, 1e-6, NULL };
 	struct mla_layout L;
 	int B = 2, S = 66;
 	mla_layout_of(&c, &L);
@@ -98,7 +99,7 @@ START_TEST(blocks_on_the_blas_core_match_fp64)
 	ck_assert_msg(rel_max(yf, y, nx) < 1e-4, "y %g", rel_max(yf, y, nx));
 	ck_assert_msg(rel_max(dxf, dx, nx) < 1e-4, "dx %g", rel_max(dxf, dx, nx));
 	ck_assert_msg(rel_max(dwf, dw, L.total) < 1e-4, "dw %g", rel_max(dwf, dw, L.total));
-	struct gqa_config gc = { 32, 4, 2, 8, true, 10000.0 };
+	struct gqa_config gc = { 32, 4, 2, 8, true, 10000.0, NULL };
 	struct gqa_layout GL;
 	gqa_layout_of(&gc, &GL);
 	size_t gws = gqa_workspace_count(&gc, B, S);
@@ -116,6 +117,74 @@ START_TEST(blocks_on_the_blas_core_match_fp64)
 }
 END_TEST
 
+/* A rounding that counts its calls: a copy (identity), or BF16 rounding. */
+static int round_calls[2];   /* [transposed] */
+
+static void round_act(void *ctx, const float *x, int rows, int cols, bool transposed, float *y)
+{
+	bool bf16 = ctx != NULL;
+	round_calls[transposed]++;
+	for (int i = 0; i < rows; i++)
+		for (int j = 0; j < cols; j++) {
+			float v = x[(size_t)i * cols + j];
+			if (bf16) {
+				union { float f; uint32_t u; } b = { v };
+				b.u = (b.u + 0x7fffu + ((b.u >> 16) & 1u)) & 0xffff0000u;
+				v = b.f;
+			}
+			y[transposed ? (size_t)j * rows + i : (size_t)i * cols + j] = v;
+		}
+}
+
+/* rel_f returns max |a - b| / max |b| over n floats. */
+static double rel_f(const float *a, const float *b, size_t n)
+{
+	double num = 0, den = 0;
+	for (size_t i = 0; i < n; i++)
+		num = fmax(num, fabs((double)a[i] - b[i])), den = fmax(den, fabs((double)b[i]));
+	return num / den;
+}
+
+/* Under a training recipe every projection of the MLA block rounds its Fprop input, its
+ * Dgrad output gradient and both Wgrad operands: an identity rounding changes nothing,
+ * BF16 rounding moves the results by BF16's error. */
+START_TEST(projections_round_their_operands)
+{
+	static const int tag = 1;
+	const struct attn_round copy = { NULL, round_act }, bf16 = { (void *)&tag, round_act };
+	struct mla_config c = { 32, 4, 16, 16, 8, 8, 8, 10000.0, 1e-6, NULL };
+	struct mla_layout L;
+	int B = 2, S = 40;
+	mla_layout_of(&c, &L);
+	size_t nx = (size_t)B * S * c.dim, nws = mla_workspace_count(&c, B, S);
+	double *w, *x, *dy;
+	float *wf = rnd_f(15, L.total, &w), *xf = rnd_f(16, nx, &x), *gf = rnd_f(17, nx, &dy);
+	float *out[3][3];   /* [none, copy, bf16][y, dx, dw] */
+	const struct attn_round *r[3] = { NULL, &copy, &bf16 };
+	float *wsf = malloc(nws * 4);
+	for (int k = 0; k < 3; k++) {
+		c.round = r[k];
+		out[k][0] = malloc(nx * 4), out[k][1] = malloc(nx * 4), out[k][2] = malloc(L.total * 4);
+		round_calls[0] = round_calls[1] = 0;
+		ck_assert_int_eq(mla_fwd_f32_blas(&c, B, S, wf, xf, out[k][0], wsf), MB_OK);
+		ck_assert_int_eq(round_calls[0], k ? 5 : 0);   /* wq_a, wq_b, wkv_a, wkv_b, wo */
+		ck_assert_int_eq(mla_bwd_f32_blas(&c, B, S, wf, xf, wsf, gf, out[k][1], out[k][2]),
+				 MB_OK);
+		ck_assert_int_eq(round_calls[0], k ? 10 : 0);  /* and each Dgrad's dy */
+		ck_assert_int_eq(round_calls[1], k ? 10 : 0);  /* each Wgrad's x^T and dy^T */
+	}
+	size_t n[3] = { nx, nx, L.total };
+	for (int j = 0; j < 3; j++) {
+		double same = rel_f(out[1][j], out[0][j], n[j]), moved = rel_f(out[2][j], out[0][j], n[j]);
+		ck_assert_msg(same < 1e-5, "identity rounding moved output %d by %g", j, same);
+		ck_assert_msg(moved > 1e-4 && moved < 2e-2, "bf16 moved output %d by %g", j, moved);
+	}
+	for (int k = 0; k < 3; k++)
+		free(out[k][0]), free(out[k][1]), free(out[k][2]);
+	free(w), free(x), free(dy), free(wf), free(xf), free(gf), free(wsf);
+}
+END_TEST
+
 static Suite *attention_blas_suite(void)
 {
 	Suite *s = suite_create("attention_blas");
@@ -123,6 +192,7 @@ static Suite *attention_blas_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, blas_core_matches_reference);
 	tcase_add_test(tc, blocks_on_the_blas_core_match_fp64);
+	tcase_add_test(tc, projections_round_their_operands);
 	suite_add_tcase(s, tc);
 	return s;
 }

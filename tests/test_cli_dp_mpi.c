@@ -122,6 +122,12 @@ START_TEST(step_check_passes_under_dp2)
 			    "print(\"saved\", (a[\"metrics\"][\"model_bytes\"] - "
 			    "z[\"metrics\"][\"model_bytes\"]) / (4.0 * P))'"), 0);
 	ck_assert_msg(strstr(out, "saved 1.0"), "%s", out);
+	/* the split by cause: both ranks, the DP term measured, compute terms present */
+	ck_assert_int_eq(sh("python3 -c 'import json; s=json.load(open(\"s.json\"))[\"records\"][0]"
+			    "[\"split\"]; r=s[\"by_rank\"]; assert len(r) == 2, r; "
+			    "assert all(x[\"dp_comm\"] > 0 and x[\"expert_gemm\"] > 0 and "
+			    "x[\"tp_comm_total\"] == 0 for x in r), r; "
+			    "assert s[\"split_s\"] == r[s[\"slowest_rank\"]]'"), 0);
 }
 END_TEST
 
@@ -135,9 +141,24 @@ END_TEST
 
 START_TEST(dp_not_dividing_the_world_is_refused)
 {
-	expect_error(MPIRUN " -np 2 $MB train " RUN " --dp 3 --out r.json", "--dp 3 does not divide");
+	expect_error(MPIRUN " -np 2 $MB train " RUN " --dp 3 --out r.json",
+		     "the data-parallel size is 2");
 	ck_assert_int_eq(sh("test -e r.json"), 1);
-	expect_error(MPIRUN " -np 2 $MB step " STEP " --dp 3 --out r.json", "--dp 3 does not divide");
+	expect_error(MPIRUN " -np 2 $MB step " STEP " --dp 3 --out r.json",
+		     "the data-parallel size is 2");
+	ck_assert_int_eq(sh("test -e r.json"), 1);
+}
+END_TEST
+
+/* Layouts the model or the world cannot take are refused before any work. */
+START_TEST(bad_layouts_are_refused_before_any_work)
+{
+	expect_error(MPIRUN " -np 2 $MB train " RUN " --pp 5 --out r.json",
+		     "--pp 5 is more stages than the 4 layers");
+	expect_error(MPIRUN " -np 2 $MB step " STEP " --ep 3 --out r.json",
+		     "--ep 3 does not divide the 8 routed experts");
+	expect_error(MPIRUN " -np 2 $MB train " RUN " --tp 4 --out r.json",
+		     "--tp 4 x --pp 1 does not divide the world of 2 ranks");
 	ck_assert_int_eq(sh("test -e r.json"), 1);
 }
 END_TEST
@@ -181,6 +202,7 @@ static Suite *dp_suite(void)
 	tcase_add_test(step, step_check_passes_under_dp2);
 	tcase_add_test(step, step_check_catches_a_planted_error_under_dp2);
 	tcase_add_test(refuse, dp_not_dividing_the_world_is_refused);
+	tcase_add_test(refuse, bad_layouts_are_refused_before_any_work);
 	tcase_add_test(refuse, dp_not_dividing_the_batch_is_refused);
 	tcase_add_test(refuse, a_kept_save_is_refused_once_before_training);
 	suite_add_tcase(s, eq);

@@ -3,7 +3,8 @@
  * only with MPI; driver: tests/mpi/ep_driver.c): BF16 and FP8 payloads, uniform and
  * Zipf-skewed routing, the single-hop and the node-limited two-hop path, each asserting
  * zero wrong rows and tokens, the conservation of expert rows, and that a corrupted
- * row is caught (so the checks can fail). `moebench a2a` itself, which runs
+ * row is caught (so the checks can fail); and the training step's FP64 rows (ep_rows.c)
+ * over one and two hops. `moebench a2a` itself, which runs
  * a2a_moe_run through the generic driver, is test_cli_a2a.c's.
  */
 #include <check.h>
@@ -91,6 +92,22 @@ START_TEST(four_ranks_two_hop)
 }
 END_TEST
 
+/* The training step's FP64 rows (ep_rows.c) over one and two hops: identity experts
+ * combine to x * sum(weights), the weights come back through the row tables exactly,
+ * every (token, expert) pair in one row; a changed row is caught. */
+START_TEST(training_rows_round_trip)
+{
+	struct ep_run r = run_ep(2, 1, "f64", 1.2, "");
+	ck_assert_msg(r.status == 0 && r.wrong_rows == 0 && r.wrong_tokens == 0 &&
+		      r.rows == (2 * TOKENS + 7) * TOPK && r.two_hop == 0, "%s", out);
+	r = run_ep(4, 2, "f64", 0, "");
+	ck_assert_msg(r.status == 0 && r.wrong_rows == 0 && r.wrong_tokens == 0 &&
+		      r.rows == (4 * TOKENS + 42) * TOPK && r.two_hop == 1, "%s", out);
+	r = run_ep(4, 2, "f64", 0, "corrupt");
+	ck_assert_msg(r.status == 1 && r.wrong_tokens >= 1, "%s", out);
+}
+END_TEST
+
 /* A flipped bit in one received row is counted, and the run exits 1. */
 START_TEST(corrupted_row_is_caught)
 {
@@ -124,6 +141,7 @@ static Suite *ep_mpi_suite(void)
 	tcase_add_test(rt, two_ranks);
 	tcase_add_test(rt, four_ranks);
 	tcase_add_test(rt, four_ranks_two_hop);
+	tcase_add_test(rt, training_rows_round_trip);
 	TCase *neg = tcase_create("detection");
 	tcase_add_checked_fixture(neg, cli_setup, cli_teardown);
 	tcase_set_timeout(neg, 120);

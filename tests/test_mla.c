@@ -281,12 +281,13 @@ START_TEST(kv_bytes_match_model_accounting)
 		if (m->attention == MODEL_ATTN_MLA) {
 			struct mla_config c = { (int)m->dim, (int)m->heads, (int)m->q_lora_rank,
 						(int)m->kv_lora_rank, (int)m->qk_nope_head_dim,
-						(int)m->qk_rope_head_dim, (int)m->v_head_dim, 10000, 1e-6 };
+						(int)m->qk_rope_head_dim, (int)m->v_head_dim, 10000, 1e-6,
+						NULL };
 			per = mla_kv_bytes_per_pos(&c, 2);
 			mla_presets++;
 		} else {
 			struct gqa_config g = { (int)m->dim, (int)m->heads, (int)m->kv_heads,
-						(int)m->head_dim, true, 10000 };
+						(int)m->head_dim, true, 10000, NULL };
 			per = gqa_kv_bytes_per_pos(&g, 2);
 		}
 		ck_assert_msg(per * (uint64_t)m->layers == want, "%s: %llu x %lld != %llu", m->name,
@@ -294,9 +295,10 @@ START_TEST(kv_bytes_match_model_accounting)
 	}
 	ck_assert_int_ge(mla_presets, 2);
 	const struct model_config *v3 = model_preset_find("deepseek-v3");
-	struct mla_config c = { (int)v3->dim, (int)v3->heads, 1536, 512, 128, 64, 128, 10000, 1e-6 };
+	struct mla_config c = { (int)v3->dim, (int)v3->heads, 1536, 512, 128, 64, 128, 10000, 1e-6,
+				NULL };
 	ck_assert_uint_eq(mla_kv_bytes_per_pos(&c, 2) * 61, 70272);
-	struct gqa_config mha = { 7168, 128, 128, 128, true, 10000 };
+	struct gqa_config mha = { 7168, 128, 128, 128, true, 10000, NULL };
 	ck_assert_uint_eq(gqa_kv_bytes_per_pos(&mha, 2), 2 * 128 * 128 * 2);
 }
 END_TEST
@@ -317,7 +319,7 @@ START_TEST(bad_configs_rejected)
 	c = tiny;
 	c.q_lora_rank = -1;
 	ck_assert_int_eq(mla_check(&c, why, sizeof(why)), MB_ERR_ARG);
-	struct gqa_config g = { 8, 6, 4, 4, true, 10000 };
+	struct gqa_config g = { 8, 6, 4, 4, true, 10000, NULL };
 	ck_assert_int_eq(gqa_check(&g, why, sizeof(why)), MB_ERR_ARG);
 	double x[4] = { 1, 2, 3, 4 };
 	ck_assert_int_eq(mla_fwd_f64(&tiny, 0, 4, x, x, x, x), MB_ERR_ARG);

@@ -67,7 +67,7 @@ START_TEST(figures_fp8_and_unknown_device)
 	ck_assert_double_eq_tol(f.mfu_fp8_ds, 0.032710656 / 1979.0, 1e-18);
 	ck_assert_double_eq_tol(f.mfu_bf16_ds, 0.032710656 / 989.0, 1e-18);
 	ck_assert(isnan(f.mfu_bf16_meas));
-	ck_assert_ptr_nonnull(strstr(f.bf16_meas.source, "no peak document"));
+	ck_assert_ptr_nonnull(strstr(f.bf16_meas.source, "no peak record of this device"));
 	hand_run(&m, NULL, "fp8");
 	ck_assert_int_eq(report_figures(&m, NULL, NULL, &f), MB_OK);
 	ck_assert(isnan(f.mfu_bf16_ds) && isnan(f.mfu_fp8_ds));
@@ -234,7 +234,6 @@ static int doc_of(const char *text, struct report_inputs *in, char *why, size_t 
 	cJSON *doc = cJSON_Parse(text);
 	ck_assert_ptr_nonnull(doc);
 	memset(in, 0, sizeof(*in));
-	in->peak_bf16.tflops = in->peak_fp8.tflops = NAN;
 	int err = report_read_doc(doc, "x.json", in, why, len);
 	cJSON_Delete(doc);
 	return err;
@@ -258,7 +257,11 @@ START_TEST(documents_read)
 	ck_assert_int_eq(in.meas[0].gpus, 8);
 	ck_assert_str_eq(in.meas[0].mode, "weak");
 	ck_assert_str_eq(in.meas[0].precision, "bf16");
-	ck_assert_double_eq(in.peak_bf16.tflops, 0.25);
+	ck_assert_uint_eq(in.n_peaks, 1);
+	ck_assert_str_eq(in.peaks[0].device, "c");
+	ck_assert_double_eq(report_peaks_of(&in, "c")->bf16.tflops, 0.25);
+	ck_assert(isnan(report_peaks_of(&in, "c")->fp8.tflops));
+	ck_assert_ptr_null(report_peaks_of(&in, "NVIDIA H100 80GB HBM3"));
 	ck_assert_int_eq(doc_of("{\"model\":\"deepseek-v3\",\"hardware\":\"h800-sxm\",\"gpus\":"
 		"2048,\"step_s\":17,\"split_s\":{},\"gpu_hours\":2.3e6,\"tokens\":1.48e13}", &in,
 		why, sizeof(why)), MB_OK);

@@ -56,9 +56,9 @@ static double kept_elements(const struct model_config *c, enum net_precision p, 
 	double is = im * (double)c->shared_experts, D = (double)c->mtp_depth, n = 0;
 	struct mla_config mc = { (int)c->dim, (int)c->heads, (int)c->q_lora_rank,
 				 (int)c->kv_lora_rank, (int)c->qk_nope_head_dim,
-				 (int)c->qk_rope_head_dim, (int)c->v_head_dim, 1e4, 1e-6 };
+				 (int)c->qk_rope_head_dim, (int)c->v_head_dim, 1e4, 1e-6, NULL };
 	struct gqa_config gc = { (int)c->dim, (int)c->heads, (int)c->kv_heads, (int)c->head_dim,
-				 true, 1e4 };
+				 true, 1e4, NULL };
 	double ws = c->attention == MODEL_ATTN_MLA ? (double)mla_workspace_count(&mc, B, S)
 						   : (double)gqa_workspace_count(&gc, B, S);
 	ck_assert(ws > 0);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "accounting.h"
 #include "bf16.h"
@@ -253,8 +254,17 @@ START_TEST(names_and_shapes_are_the_checkpoints)
 	/* the same count as the accounting `moebench model` prints */
 	ck_assert_int_eq(model_params_count(c, c->mtp_depth, &p), MB_OK);
 	ck_assert_uint_eq(L.total, p.sum_total + p.sum_mtp_total);
-	for (int i = 1; i < L.n; i++)
-		ck_assert(L.t[i].off == L.t[i - 1].off + (size_t)(L.t[i - 1].rows * L.t[i - 1].cols));
+	/* packed: the non-expert tensors in order, then the routed experts' matrices */
+	size_t at = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < L.n; i++)
+			if (L.t[i].expert == (pass == 1)) {
+				ck_assert_uint_eq(L.t[i].off, at);
+				ck_assert_int_eq(L.t[i].gid, i);
+				at += (size_t)(L.t[i].rows * L.t[i].cols);
+			}
+	ck_assert_uint_eq(at, L.total);
+	ck_assert(L.whole && L.dense_total < L.total);
 	net_layout_free(&L);
 	ck_assert_int_eq(net_layout_build(model_preset_find("llama3-tiny"), &L, NULL, 0), MB_OK);
 	check_tensor(&L, "model.layers.3.self_attn.k_proj.weight", 64, 256);
@@ -654,6 +664,69 @@ START_TEST(low_precision_linear_is_the_recipe)
 }
 END_TEST
 
+/* A pipeline stage's and an expert shard's layouts hold their tensors alone, under the
+ * whole model's names, initialised to the whole model's values. */
+START_TEST(parts_hold_their_tensors_with_the_whole_values)
+{
+	const struct model_config *c = model_preset_find("v3-tiny");
+	struct net_layout W, P;
+	ck_assert_int_eq(net_layout_build(c, &W, NULL, 0), MB_OK);
+	float *w = malloc(W.total * sizeof(float)), *p = NULL;
+	net_init_f32(&W, w, 0.02, 77);
+	struct net_part part;
+	net_part_whole(&part);
+	part.ep = 2;
+	part.ep_rank = 1;
+	part.n_ranges = 1;
+	part.lo[0] = 1;
+	part.hi[0] = (int)c->layers;
+	part.embed = false;
+	ck_assert_int_eq(net_layout_build_part(c, &part, &P, NULL, 0), MB_OK);
+	ck_assert(!P.whole && P.embed == -1 && P.head >= 0 && !P.blk[0].held && P.blk[1].held);
+	ck_assert_int_eq(P.expert_lo, (int)c->routed_experts / 2);
+	p = malloc(P.total * sizeof(float));
+	net_init_f32(&P, p, 0.02, 77);
+	size_t n_exp = 0;
+	for (int i = 0; i < P.n; i++) {
+		const struct net_tensor *t = &P.t[i];
+		int j = net_find(&W, t->name);
+		ck_assert_int_ge(j, 0);
+		ck_assert_int_eq(t->gid, j);
+		ck_assert(t->rows == W.t[j].rows && t->cols == W.t[j].cols && t->expert == W.t[j].expert);
+		ck_assert(memcmp(p + t->off, w + W.t[j].off, (size_t)(t->rows * t->cols) * 4) == 0);
+		n_exp += t->expert ? (size_t)(t->rows * t->cols) : 0;
+		ck_assert(strstr(t->name, "layers.0.") == NULL);
+	}
+	ck_assert_uint_eq(n_exp, P.total - P.dense_total);
+	/* a part loads its tensors from the whole model's file, and places back into it */
+	char why[256] = "", path[] = "/tmp/mb_part_XXXXXX";
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	unlink(path);
+	ck_assert_int_eq(net_save(&W, w, path, why, sizeof(why)), MB_OK);
+	memset(p, 0, P.total * sizeof(float));
+	ck_assert_int_eq(net_load(&P, p, path, why, sizeof(why)), MB_OK);
+	unlink(path);
+	float *back = calloc(W.total, sizeof(float));
+	ck_assert_int_eq(net_place(&W, back, &P, p), MB_OK);
+	for (int i = 0; i < P.n; i++) {
+		const struct net_tensor *t = &W.t[net_find(&W, P.t[i].name)];
+		ck_assert(memcmp(back + t->off, w + t->off, (size_t)(t->rows * t->cols) * 4) == 0);
+	}
+	free(back);
+	ck_assert_int_lt(net_find(&P, "model.layers.2.mlp.experts.0.up_proj.weight"), 0);
+	ck_assert_int_ge(net_find(&P, "model.layers.2.mlp.experts.7.up_proj.weight"), 0);
+	net_layout_free(&P);
+	part.ep = 3;
+	ck_assert_int_eq(net_layout_build_part(c, &part, &P, why, sizeof(why)), MB_ERR_ARG);
+	ck_assert_ptr_nonnull(strstr(why, "divide"));
+	free(w);
+	free(p);
+	net_layout_free(&W);
+}
+END_TEST
+
 static Suite *train_model_suite(void)
 {
 	Suite *s = suite_create("train_model");
@@ -669,6 +742,7 @@ static Suite *train_model_suite(void)
 	TCase *st = tcase_create("structure");
 	tcase_set_timeout(st, 120);
 	tcase_add_test(st, names_and_shapes_are_the_checkpoints);
+	tcase_add_test(st, parts_hold_their_tensors_with_the_whole_values);
 	tcase_add_test(st, loss_at_init_is_log_vocab);
 	tcase_add_test(st, save_then_load_gives_the_same_model);
 	tcase_add_test(st, low_precision_linear_is_the_recipe);

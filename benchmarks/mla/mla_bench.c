@@ -95,7 +95,7 @@ static int n_measured;
 static struct mla_variant mha_variant(const struct model_config *m, int hd, int g)
 {
 	struct mla_variant v = { .is_mla = false };
-	v.gqa = (struct gqa_config){ (int)m->dim, (int)m->heads, g, hd, true, 10000 };
+	v.gqa = (struct gqa_config){ (int)m->dim, (int)m->heads, g, hd, true, 10000, NULL };
 	if (g == m->heads)
 		snprintf(v.name, sizeof(v.name), "mha");
 	else
@@ -111,7 +111,8 @@ static struct mla_variant own_variant(const struct model_config *m)
 	struct mla_variant v = { .name = "mla", .is_mla = true };
 	v.mla = (struct mla_config){ (int)m->dim, (int)m->heads, (int)m->q_lora_rank,
 				     (int)m->kv_lora_rank, (int)m->qk_nope_head_dim,
-				     (int)m->qk_rope_head_dim, (int)m->v_head_dim, 10000, 1e-6 };
+				     (int)m->qk_rope_head_dim, (int)m->v_head_dim, 10000, 1e-6,
+				     NULL };
 	return v;
 }
 

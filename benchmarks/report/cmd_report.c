@@ -60,7 +60,6 @@ static int read_inputs(char **files, int n, struct report_inputs *in)
 {
 	char why[1024];
 
-	in->peak_bf16.tflops = in->peak_fp8.tflops = NAN;
 	for (int i = 0; i < n; i++) {
 		int err = report_read_file(files[i], in, why, sizeof(why));
 		if (err == MB_ERR_IO)

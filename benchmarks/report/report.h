@@ -160,18 +160,30 @@ struct report_project {
 
 #define REPORT_MEAS_MAX 64
 #define REPORT_PROJ_MAX 16
+#define REPORT_PEAK_MAX 16
+
+/* The measured peaks of one device: a run's MFU on measured peaks takes its own
+ * device's, never another's (an H100's peak for a CPU run, say). */
+struct report_device_peaks {
+	char device[96];                    /* as report_meas.device names it */
+	struct report_peak bf16, fp8;       /* NaN when no such record */
+};
 
 struct report_inputs {
 	size_t n_meas, n_proj;
 	struct report_meas meas[REPORT_MEAS_MAX];
 	struct report_project proj[REPORT_PROJ_MAX];
-	struct report_peak peak_bf16, peak_fp8;   /* NaN when no peak document */
+	size_t n_peaks;
+	struct report_device_peaks peaks[REPORT_PEAK_MAX];
 };
 
 /* report_read_file reads one file into in: a result document of step, train, scale
  * or peak records, or a `project --json` document. MB_ERR_IO (unreadable),
  * MB_ERR_PARSE (not a document report reads; why says what it is instead). */
 int report_read_file(const char *path, struct report_inputs *in, char *why, size_t why_len);
+/* report_peaks_of returns the measured peaks of the device named so, or NULL. */
+const struct report_device_peaks *report_peaks_of(const struct report_inputs *in,
+						  const char *device);
 /* report_read_doc is report_read_file on a parsed document (origin names it). */
 int report_read_doc(const cJSON *doc, const char *origin, struct report_inputs *in,
 		    char *why, size_t why_len);

@@ -58,9 +58,10 @@ int report_figures(const struct report_meas *m, const struct report_peak *meas_b
 	set_peak(&out->fp8_ds, m->hw ? m->hw->peak_fp8_tflops : NAN, m->hw ? m->hw->source : src);
 	bool mb = meas_bf16 && meas_bf16->source[0], mf = meas_fp8 && meas_fp8->source[0];
 	set_peak(&out->bf16_meas, mb ? meas_bf16->tflops : NAN,
-		 mb ? meas_bf16->source : "no peak document with a BF16 (CPU: SGEMM) rate given");
+		 mb ? meas_bf16->source : "no peak record of this device with a BF16 (CPU: SGEMM) "
+		 "rate given");
 	set_peak(&out->fp8_meas, mf ? meas_fp8->tflops : NAN,
-		 mf ? meas_fp8->source : "no peak document with an FP8 rate given");
+		 mf ? meas_fp8->source : "no peak record of this device with an FP8 rate given");
 	out->mfu_bf16_ds = model_claim_mfu(out->tflops_per_gpu, out->bf16_ds.tflops);
 	out->mfu_bf16_meas = model_claim_mfu(out->tflops_per_gpu, out->bf16_meas.tflops);
 	out->mfu_fp8_ds = out->fp8 ? model_claim_mfu(out->tflops_per_gpu, out->fp8_ds.tflops) : NAN;
@@ -290,13 +291,15 @@ int report_build(struct report *rep, const struct baselines *set, const char *co
 	struct report_inputs *in = &rep->in;
 	int err;
 
-	for (size_t i = 0; i < in->n_meas; i++)
-		if ((err = report_figures(&in->meas[i], &in->peak_bf16, &in->peak_fp8,
+	for (size_t i = 0; i < in->n_meas; i++) {
+		const struct report_device_peaks *pk = report_peaks_of(in, in->meas[i].device);
+		if ((err = report_figures(&in->meas[i], pk ? &pk->bf16 : NULL, pk ? &pk->fp8 : NULL,
 					  &rep->figs[i]))) {
 			snprintf(why, why_len, "%s: %s: the accounting cannot count this "
 				 "configuration", in->meas[i].origin, in->meas[i].label);
 			return err;
 		}
+	}
 	report_scaling(in->meas, rep->figs, in->n_meas);
 	if ((err = build_pubs(rep, set, names, why, why_len)))
 		return err;

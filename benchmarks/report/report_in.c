@@ -93,29 +93,64 @@ static int read_meas(const cJSON *ctx, const cJSON *rec, const char *bench, cons
 	return MB_OK;
 }
 
-/* read_peak takes a peak record's GEMM rate as a measured denominator: cuBLASLt's BF16
- * and FP8 GEMMs on a GPU; on a CPU, SGEMM stands for BF16 (step and train compute
- * their GEMMs in FP32 there, BF16 and FP8 emulated by rounding). */
-static void read_peak(const cJSON *rec, const char *origin, struct report_inputs *in)
+/* device_peaks returns the peaks entry of device, new (NaN rates) if none; NULL when
+ * the table is full. */
+static struct report_device_peaks *device_peaks(struct report_inputs *in, const char *device)
+{
+	for (size_t i = 0; i < in->n_peaks; i++)
+		if (strcmp(in->peaks[i].device, device) == 0)
+			return &in->peaks[i];
+	if (in->n_peaks == REPORT_PEAK_MAX)
+		return NULL;
+	struct report_device_peaks *d = &in->peaks[in->n_peaks++];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->device, sizeof(d->device), "%s", device);
+	d->bf16.tflops = d->fp8.tflops = NAN;
+	return d;
+}
+
+/* read_peak takes a peak record's GEMM rate as a measured denominator of its device:
+ * cuBLASLt's BF16 and FP8 GEMMs on a GPU; on a CPU, SGEMM stands for BF16 (step and
+ * train compute their GEMMs in FP32 there, BF16 and FP8 emulated by rounding). */
+static int read_peak(const cJSON *ctx, const cJSON *rec, const char *origin,
+		     struct report_inputs *in, char *why, size_t why_len)
 {
 	const char *op = str(cJSON_GetObjectItemCaseSensitive(rec, "params"), "op");
 	double tf = num(cJSON_GetObjectItemCaseSensitive(rec, "metrics"), "tflops");
+	struct report_meas dev;
 	struct report_peak *p = NULL;
 	const char *what = "";
 
 	if (!op || !(tf > 0))
-		return;
+		return MB_OK;
+	run_device(ctx, &dev);
+	struct report_device_peaks *d = device_peaks(in, dev.device);
+	if (!d) {
+		snprintf(why, why_len, "%s: peaks of more than %d devices", origin, REPORT_PEAK_MAX);
+		return MB_ERR_ARG;
+	}
 	if (strcmp(op, "bf16_gemm") == 0)
-		p = &in->peak_bf16, what = "cuBLASLt BF16 GEMM";
+		p = &d->bf16, what = "cuBLASLt BF16 GEMM";
 	else if (strcmp(op, "fp8_tensor_gemm") == 0)
-		p = &in->peak_fp8, what = "cuBLASLt FP8 GEMM";
-	else if (strcmp(op, "sgemm") == 0 && !strstr(in->peak_bf16.source, "BF16"))
-		p = &in->peak_bf16, what = "SGEMM: the CPU's GEMMs run in FP32";
+		p = &d->fp8, what = "cuBLASLt FP8 GEMM";
+	else if (strcmp(op, "sgemm") == 0 && !strstr(d->bf16.source, "BF16"))
+		p = &d->bf16, what = "SGEMM: the CPU's GEMMs run in FP32";
 	if (p) {
 		p->tflops = tf;
 		snprintf(p->source, sizeof(p->source), "measured: %s, %s (%s)", origin,
 			 str(rec, "name") ? str(rec, "name") : "?", what);
 	}
+	return MB_OK;
+}
+
+/* report_peaks_of returns the measured peaks of device, or NULL. */
+const struct report_device_peaks *report_peaks_of(const struct report_inputs *in,
+						  const char *device)
+{
+	for (size_t i = 0; i < in->n_peaks; i++)
+		if (strcmp(in->peaks[i].device, device) == 0)
+			return &in->peaks[i];
+	return NULL;
 }
 
 /* read_records takes every usable record of a result document. */
@@ -141,7 +176,8 @@ static int read_records(const cJSON *doc, const char *origin, struct report_inpu
 		}
 		used++;
 		if (!meas) {
-			read_peak(rec, origin, in);
+			if ((err = read_peak(ctx, rec, origin, in, why, why_len)))
+				return err;
 			continue;
 		}
 		if (in->n_meas == REPORT_MEAS_MAX) {

@@ -37,6 +37,7 @@
 #include "status.h"
 #include "timer.h"
 #include "train_dp.h"
+#include "train_ep.h"
 #include "train_run.h"
 
 static struct train_opts opt;
@@ -66,7 +67,13 @@ static const struct cli_opt train_options[] = {
 	{ "init-from", CLI_STRING, &opt.init_from, NULL, "start from a FILE.safetensors of the same configuration", 0, -1, NULL },
 	{ "csv", CLI_STRING, &opt.csv, NULL, "also write the loss curve as CSV (plots/train_loss.gp)", 0, -1, NULL },
 	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
-	{ "dp", CLI_SIZE, &opt.dp, "0", "data-parallel ranks (0: the world size under mpirun)", 0, 1e6, NULL },
+	{ "dp", CLI_SIZE, &opt.dp, "0", "data-parallel ranks (0: the world / (tp x pp))", 0, 1e6, NULL },
+	{ "tp", CLI_SIZE, &opt.tp, "1", "tensor-parallel ranks (Megatron order tp-cp-dp-pp)", 1, 1024, NULL },
+	{ "pp", CLI_SIZE, &opt.pp, "1", "pipeline stages", 1, 1024, NULL },
+	{ "ep", CLI_SIZE, &opt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
+	{ "ranks-per-node", CLI_SIZE, &opt.ranks_per_node, "1", "EP ranks per node: >1 routes node-limited over two hops (DeepSeek-V3)", 1, 1024, NULL },
+	{ "dispatch", CLI_CHOICE, &opt.dispatch, "fp32", "EP dispatch payload: bf16 rounds it, fp8 (with --precision fp8) quantizes it 1x128; combine then in bf16", 0, -1, "fp32|bf16|fp8" },
+	{ "etp", CLI_SIZE, &opt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
 	{ "zero1", CLI_FLAG, &opt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "micro-batch", CLI_SIZE, &opt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's)", 0, 65536, NULL },
 	CLI_END
@@ -92,7 +99,9 @@ struct trainer {
 	double flops_per_token, peak_flops;
 	struct train_curve curve;
 	struct train_dp dp;
+	struct train_ep ep;
 	int micro, n_micro, per_rank;   /* sequences per forward, forwards per rank-step */
+	double tp_spread;               /* TP replicas' largest difference at --save (NaN: none) */
 	bool moe;
 };
 
@@ -114,6 +123,7 @@ static int train_config(struct trainer *t, bool quiet)
 	if (net_layout_build(&t->cfg, &t->L, why, sizeof(why)))
 		return cli_error("v3-tiny, v3-small and llama3-tiny train here", "--preset %s: %s",
 				 opt.preset, why);
+	net_layout_free(&t->L);   /* the rank's part is built once the grid is known */
 	net_options_default(&t->no);
 	net_precision_parse(opt.precision, &t->no.precision);
 	t->no.init_std = opt.init_std;
@@ -163,17 +173,25 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 {
 	char why[512];
 	struct model_flops fl;
-	int dp = 1, st = train_dp_layout((int)opt.dp, (long)opt.batch, (long)opt.micro, &dp);
-	if (st)
-		return st;
-	t->per_rank = (int)(opt.batch / dp);
-	t->micro = opt.micro ? (int)opt.micro : t->per_rank;
-	t->n_micro = t->per_rank / t->micro;
-	st = train_tokens(t, seed, quiet);
+	struct train_grid grid = { (int)opt.tp, (int)opt.pp, (int)opt.ep, (int)opt.etp,
+				   (int)opt.dp };
+	/* the layout is checked on the preset before any work (the text, a BPE) */
+	const struct model_config *pc = model_preset_find(opt.preset);
+	int st = pc ? train_dp_layout(&grid, (long)opt.batch, (long)opt.micro, pc) : 0;
+	enum ep_wire wire = EP_WIRE_SAME;
+	if (!st)
+		st = train_ep_check(grid.ep, (int)opt.ranks_per_node);
+	if (!st)
+		st = train_ep_wire(opt.dispatch, opt.precision, &wire);
+	if (!st)
+		st = train_tokens(t, seed, quiet);
 	if (!st)
 		st = train_config(t, quiet);
 	if (st)
 		return st;
+	t->per_rank = (int)(opt.batch / grid.dp);
+	t->micro = opt.micro ? (int)opt.micro : t->per_rank;
+	t->n_micro = t->per_rank / t->micro;
 	t->peak_flops = NAN;
 	if (opt.peak_file && train_measured_sgemm(opt.peak_file, &t->peak_flops, why, sizeof(why)))
 		return cli_error("pass a result file written by `moebench peak`", "--measured-peak: %s",
@@ -182,13 +200,24 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	model_flops_per_token(&t->cfg, opt.seq, t->cfg.mtp_depth, 0, &fl);
 	t->flops_per_token = (double)fl.total;
 	mb_rng_seed(&t->rng, seed, 0xda7a);
-	if (train_dp_open(&t->dp, t->per_rank ? (int)(opt.batch / t->per_rank) : 1, opt.zero1,
-			  &t->L, 300, why, sizeof(why)))
-		return cli_error(NULL, "data parallel group: %s", why);
+	struct net_part part;
+	if (train_dp_open(&t->dp, &grid, opt.zero1, &t->cfg, 300, why, sizeof(why)))
+		return cli_error(NULL, "parallel groups: %s", why);
+	train_dp_part(&t->dp, &t->cfg, &part);
+	if (net_layout_build_part(&t->cfg, &part, &t->L, why, sizeof(why)))
+		return cli_error(NULL, "this rank's part of the model: %s", why);
+	if (train_dp_buffers(&t->dp, &t->L))
+		return cli_error("use a smaller model", "out of memory for the gradient buffers");
 	train_dp_moments(&t->dp, &t->no);
 	t->tok = malloc((size_t)opt.batch * t->len * sizeof(int32_t));
 	if (!t->tok || net_create_f32(&t->L, &t->no, t->micro, (int)opt.seq, seed, &t->m))
 		return cli_error("use a smaller --batch or --seq", "out of memory for the model");
+	net_tp_set_f32(t->m, train_dp_tp(&t->dp));
+	if (train_ep_open(&t->ep, t->dp.ep, &t->L, (int)opt.ranks_per_node,
+			  wire))
+		return cli_error(NULL, "out of memory for expert parallelism");
+	if (train_ep_active(&t->ep))
+		net_comm_set_f32(t->m, &t->ep.nc);
 	if (opt.init_from && net_load(&t->L, net_params_f32(t->m), opt.init_from, why, sizeof(why)))
 		return cli_error("--init-from needs a checkpoint of the same preset and --vocab",
 				 "--init-from: %s", why);
@@ -199,14 +228,24 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
  * (FILE.safetensors -> FILE.bpe.json). Returns 0 or the exit status. */
 static int train_save(struct trainer *t, bool force)
 {
-	char why[512], path[1100];
-	/* rank 0 writes (every rank holds the same weights) */
-	if (!opt.save || !mpi_world_is_root())
+	char why[512] = "", path[1100];
+	if (!opt.save)
 		return 0;
-	if (!force && access(opt.save, F_OK) == 0)
+	/* the TP ranks' copies of the replicated tensors must agree (collective) */
+	if (t->dp.lay.tp > 1 && train_tp_spread(&t->dp, &t->L, net_params_f32(t->m),
+						&t->tp_spread))
+		return cli_error(NULL, "--save: the TP ranks' replicated tensors not compared");
+	/* every rank sends its part, rank 0 writes the whole model (or, refusing to
+	 * replace a file that appeared meanwhile, takes the parts and drops them) */
+	bool kept = mpi_world_is_root() && !force && access(opt.save, F_OK) == 0;
+	int err = train_dp_save(&t->dp, &t->L, net_params_f32(t->m), kept ? NULL : opt.save, why,
+				sizeof(why));
+	if (!mpi_world_is_root())
+		return err ? 2 : 0;
+	if (kept)
 		return cli_error("pass --force, or choose another --save", "--save: %s exists",
 				 opt.save);
-	if (net_save(&t->L, net_params_f32(t->m), opt.save, why, sizeof(why)))
+	if (err)
 		return cli_error(NULL, "--save: %s", why);
 	if (!t->bpe)
 		return 0;
@@ -300,7 +339,7 @@ static int train_micro(struct trainer *t, double *x)
 static int train_step(struct trainer *t, long step, struct train_point *p)
 {
 	const long *load[1 + 1024 + 16];
-	double x[4], t0 = timer_now();
+	double x[5], t0 = timer_now(), e0 = t->ep.exposed_s;
 	net_batch_train(&t->corpus, &t->rng, (int)opt.batch, t->len, t->tok);
 	int err = train_micro(t, x);
 	if (err)
@@ -312,7 +351,8 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	if (!err && t->moe && t->cfg.expert_bias)
 		net_bias_update(&t->L, net_params_f32(t->m), load, opt.gamma);
 	x[3] = timer_now() - t0;
-	if (err || (err = train_dp_mean(&t->dp, x, 3)) || (err = train_dp_max(&t->dp, x + 3, 1)))
+	x[4] = t->ep.exposed_s - e0;
+	if (err || (err = train_dp_mean(&t->dp, x, 3)) || (err = train_dp_max(&t->dp, x + 3, 2)))
 		return err;
 	double dt = x[3], tokens = (double)opt.batch * opt.seq;
 	p->step = step + 1;
@@ -326,6 +366,7 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	p->load = load_max_mean(t, load);
 	p->load_hash = load_hash(t, load);
 	p->val_loss = NAN;
+	p->ep_ms = 1e3 * x[4];
 	return isfinite(x[2]) ? MB_OK : MB_ERR_CHECK;
 }
 
@@ -342,7 +383,7 @@ static void progress(long step, long steps, double elapsed, bool quiet)
 static int train_loop(struct trainer *t, bool quiet)
 {
 	/* the validation loss before the first step: the curve's starting point */
-	struct train_point p0 = { 0, 0, NAN, NAN, validate(t), 0, NAN, NAN, NAN, NAN, NAN, NAN };
+	struct train_point p0 = { 0, 0, NAN, NAN, validate(t), 0, NAN, NAN, NAN, NAN, NAN, NAN, 0 };
 	int err = train_curve_add(&t->curve, &p0);
 	bool root = mpi_world_is_root();
 	if (root)
@@ -407,6 +448,21 @@ static double train_times(cJSON *r, const struct train_curve *c, long *steps)
 	return med;
 }
 
+/* ep_median_ms is the median over the steps of the slowest rank's EP time. */
+static double ep_median_ms(const struct train_curve *c)
+{
+	struct stats st;
+	double *v = malloc((size_t)(c->n ? c->n : 1) * sizeof(double)), med = NAN;
+	size_t n = 0;
+	for (long i = 0; v && i < c->n; i++)
+		if (c->p[i].step > 0 && c->p[i].ep_ms > 0)
+			v[n++] = c->p[i].ep_ms;
+	if (n && stats_compute(v, n, &st) == MB_OK)
+		med = st.median;
+	free(v);
+	return med;
+}
+
 /* train_record adds the run's record (final figures, median tokens/s) and summary. */
 static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 {
@@ -439,6 +495,16 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON_AddBoolToObject(pm, "zero1", opt.zero1);
 	cJSON_AddNumberToObject(pm, "micro_batch", (double)t->micro);
 	result_set_metric(r, "dp_comm_s", t->dp.comm_s);
+	result_set_metric(r, "tp_comm_s", t->dp.tp_comm_s);
+	result_set_metric(r, "tp_replica_spread", t->tp_spread);
+	cJSON_AddNumberToObject(pm, "tp", (double)t->dp.lay.tp);
+	cJSON_AddNumberToObject(pm, "ep", (double)opt.ep);
+	cJSON_AddNumberToObject(pm, "ranks_per_node", (double)opt.ranks_per_node);
+	cJSON_AddStringToObject(pm, "dispatch", opt.dispatch);
+	/* EP dispatch/combine (this rank, the whole run, validation forwards included):
+	 * blocking, so all exposed */
+	result_set_metric(r, "ep_exposed_s", t->ep.exposed_s);
+	result_set_metric(r, "ep_hidden_s", 0);
 	result_set_metric(r, "tokens_per_s", med);
 	result_set_metric(r, "model_flops_per_token", t->flops_per_token);
 	result_set_metric(r, "mfu", t->flops_per_token * med / t->peak_flops);
@@ -453,6 +519,17 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 		 "%.4f -> %.4f (best %.4f) nats/%s", opt.preset, opt.precision, n,
 		 last ? last->tokens : 0.0, med, first, last ? last->val_loss : NAN, best,
 		 t->bpe ? "token" : "byte");
+	size_t k = strlen(lines);
+	if (t->dp.lay.tp > 1 && k < sizeof(lines))
+		snprintf(lines + k, sizeof(lines) - k, "; tp %d: %.2f s in TP collectives (rank 0)",
+			 t->dp.lay.tp, t->dp.tp_comm_s);
+	if (opt.ep > 1) {
+		k = strlen(lines);
+		snprintf(lines + k, sizeof(lines) - k, "\ntrain: ep %lld (%s dispatch%s): dispatch/"
+			 "combine %.1f ms per step on the slowest rank (median), all exposed",
+			 (long long)opt.ep, opt.dispatch, opt.ranks_per_node > 1 ? ", two-hop" : "",
+			 ep_median_ms(c));
+	}
 	ctx->failures += pass ? 0 : 1;
 	return train_summary(ctx->doc, c, lines);
 }
@@ -466,6 +543,7 @@ static void train_release(struct trainer *t)
 	bpe_free(t->bpe);
 	free(t->tok);
 	free(t->curve.p);
+	train_ep_close(&t->ep);
 	train_dp_close(&t->dp);
 }
 
@@ -475,6 +553,7 @@ static int train_run(struct run_ctx *ctx)
 	struct trainer t;
 	char why[512];
 	memset(&t, 0, sizeof(t));
+	t.tp_spread = NAN;
 	bool quiet = ctx->opts->quiet;
 	int err = MB_ERR_ARG;
 	/* a kept --save is refused before any work, on every rank alike */
@@ -486,9 +565,9 @@ static int train_run(struct run_ctx *ctx)
 	if (train_prepare(&t, ctx->opts->seed, quiet))
 		goto out;
 	cli_note(quiet, "train: %s (%zu parameters), %s, batch %lld x %lld, %lld steps, dp %d%s, "
-		 "micro-batch %d x %d", opt.preset, t.L.total, opt.precision, (long long)opt.batch,
-		 (long long)opt.seq, (long long)opt.steps, t.dp.size, opt.zero1 ? " (ZeRO-1)" : "",
-		 t.micro, t.n_micro);
+		 "ep %lld, micro-batch %d x %d", opt.preset, t.L.total, opt.precision,
+		 (long long)opt.batch, (long long)opt.seq, (long long)opt.steps, t.dp.size,
+		 opt.zero1 ? " (ZeRO-1)" : "", (long long)opt.ep, t.micro, t.n_micro);
 	int run_err = train_loop(&t, quiet);
 	if (!run_err && train_save(&t, ctx->opts->force)) {
 		err = MB_ERR_ARG;

@@ -48,11 +48,13 @@
 #include "timer.h"
 #include "train_dp.h"
 #include "step_io.h"
+#include "train_ep.h"
 #include "train_run.h"
+#include "train_split.h"
 
 static struct {
-	const char *preset, *precision, *peak_file, *model, *save, *init_from, *dump;
-	int64_t batch, seq, mem_limit, dp;
+	const char *preset, *precision, *peak_file, *dispatch, *model, *save, *init_from, *dump;
+	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp, ranks_per_node;
 	bool plant, zero1, serial;
 } sopt;
 
@@ -63,7 +65,13 @@ static const struct cli_opt step_options[] = {
 	{ "precision", CLI_CHOICE, &sopt.precision, "fp32", "GEMM precision (emulated exactly on the CPU)", 0, -1, "fp32|bf16|fp8" },
 	{ "measured-peak", CLI_STRING, &sopt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
 	{ "mem-limit", CLI_SIZE, &sopt.mem_limit, "0", "refuse a step predicted to need more bytes (0: the machine's memory)", 0, 1e15, NULL },
-	{ "dp", CLI_SIZE, &sopt.dp, "0", "data-parallel ranks (0: the world size under mpirun); --batch is the global batch", 0, 1e6, NULL },
+	{ "dp", CLI_SIZE, &sopt.dp, "0", "data-parallel ranks (0: the world / (tp x pp)); --batch is the global batch", 0, 1e6, NULL },
+	{ "tp", CLI_SIZE, &sopt.tp, "1", "tensor-parallel ranks (Megatron order tp-cp-dp-pp)", 1, 1024, NULL },
+	{ "pp", CLI_SIZE, &sopt.pp, "1", "pipeline stages", 1, 1024, NULL },
+	{ "ep", CLI_SIZE, &sopt.ep, "1", "expert-parallel ranks (carved out of the data-parallel ones)", 1, 1e6, NULL },
+	{ "ranks-per-node", CLI_SIZE, &sopt.ranks_per_node, "1", "EP ranks per node: >1 routes node-limited over two hops (DeepSeek-V3)", 1, 1024, NULL },
+	{ "dispatch", CLI_CHOICE, &sopt.dispatch, "fp32", "EP dispatch payload: bf16 rounds it, fp8 (with --precision fp8) quantizes it 1x128; combine then in bf16", 0, -1, "fp32|bf16|fp8" },
+	{ "etp", CLI_SIZE, &sopt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "model", CLI_STRING, &sopt.model, NULL, "a model JSON (moebench model --model) instead of --preset, e.g. {\"preset\": \"v3-small\", \"layers\": 2}", 0, -1, NULL },
 	{ "init-from", CLI_STRING, &sopt.init_from, NULL, "start from a FILE.safetensors of the same configuration", 0, -1, NULL },
@@ -87,14 +95,19 @@ struct step_figures {
 	struct net_memory mem;
 	struct model_memory pred;
 	double dp_comm;   /* seconds in DP collectives (gradients, ZeRO-1 gather, loads) */
-	int dp;
+	double tp_comm;   /* seconds in the model's TP collectives (left out of the phases) */
+	double ep_exposed;   /* seconds in EP dispatch/combine (blocking: all exposed) */
+	int dp, tp, ep;
+	struct train_split *split;   /* every rank's time by cause (rank 0); n_split ranks */
+	int n_split;
 	double rss_bytes;
 };
 
 static struct step_figures figs[8];
 static int n_figs;
-static int step_dp = 1;   /* the DP size train_dp_layout resolved */
-static bool step_force;   /* --force: --save and --dump-batch may replace a file */
+static struct train_grid step_grid;   /* the grid train_dp_layout resolved */
+static enum ep_wire step_wire;        /* --dispatch */
+static bool step_force;              /* --force: --save and --dump-batch may replace a file */
 
 struct step_state {
 	struct net_layout L;
@@ -103,6 +116,7 @@ struct step_state {
 	struct net_f32 *m;
 	struct net_profile prof;
 	struct train_dp dp;
+	struct train_ep ep;
 	int per_rank;              /* sequences of this rank: batch / dp */
 	int32_t *tok, *mine;       /* the global batch; this rank's rows of it */
 	float *w0, *g0;
@@ -111,6 +125,7 @@ struct step_state {
 	uint64_t seed;
 	char metric[160];
 	long runs;
+	double tp_s;               /* the steps' TP collectives (not the check's) */
 	struct step_figures *fig;
 };
 
@@ -130,24 +145,43 @@ static double resident_bytes(void)
 static void step_keep(struct step_state *s, const float *g, double norm)
 {
 	double scale = net_clip_scale(&s->adam, norm);
-	for (size_t j = s->dp.lo; j < (s->dp.zero1 ? s->dp.hi : s->L.total); j++)
-		s->g0[j] = (float)(g[j] / scale);
-	if (!s->dp.zero1)
-		for (size_t j = 0; j < s->dp.lo; j++)
+	for (size_t j = 0; j < s->L.total; j++)
+		if (train_dp_owned(&s->dp, j))
 			s->g0[j] = (float)(g[j] / scale);
 }
 
 /* step_run: one training step on this rank's rows, gradients reduced over the DP
  * group; the first keeps its loss and reduced gradients for the check. */
+/* step_split gathers every rank's time by cause over the steps run (collective) and
+ * keeps the table in the case's figures. */
+static void step_split(struct step_state *s)
+{
+	struct train_split mine;
+	int n = comm_size(s->dp.world);
+	struct train_split *all = calloc((size_t)n, sizeof(*all));
+	memset(&mine, 0, sizeof(mine));
+	train_split_phases(&mine, &s->prof);
+	mine.s[TC_DP_COMM] = s->dp.comm_s;
+	mine.s[TC_TP_COMM] = s->tp_s;
+	if (!all || train_split_gather(s->dp.world, &mine, all, n) || !s->fig) {
+		free(all);
+		return;
+	}
+	free(s->fig->split);
+	s->fig->split = all;
+	s->fig->n_split = n;
+}
+
 static int step_run(void *p)
 {
 	struct step_state *s = p;
 	struct net_stats st;
 	const long *load[1024 + 16], *gload[1024 + 16];
-	double norm;
+	double norm, tp0 = s->dp.tp_comm_s;
 	int err = net_forward_f32(s->m, s->mine, &st);
 	if (!err)
 		err = net_backward_f32(s->m);
+	s->tp_s += s->dp.tp_comm_s - tp0;
 	if (err)
 		return err;
 	float *g = net_grads_f32(s->m);
@@ -191,6 +225,20 @@ static double grad_error(const struct net_tensor *t, const float *g, const doubl
 	return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+/* step_reduce64 makes the FP64 gradients what the step's reduction makes of the FP32
+ * ones: the dense region's mean over the DP group, the experts' sum over the expert-DP
+ * group over the DP size (under EP a rank's experts hold every EP rank's tokens). */
+static int step_reduce64(struct step_state *s, double *g)
+{
+	size_t lo = s->L.dense_total, n = s->L.total - lo;
+	int err = train_dp_mean(&s->dp, g, (int)lo);
+	if (!err && n && comm_size(s->dp.edp) > 1)
+		err = comm_host_allreduce_f64(s->dp.edp, g + lo, n, COMM_SUM);
+	for (size_t j = 0; !err && s->dp.size > 1 && j < n; j++)
+		g[lo + j] /= s->dp.size;
+	return err;
+}
+
 /* step_reference runs the FP64 forward and backward of the first step's weights on
  * this rank's rows with its expert selection, and averages the loss (into *loss, beside
  * the run's own in s->loss0) and gradients over the DP group. */
@@ -199,6 +247,9 @@ static int step_reference(struct step_state *s, struct net_f64 *md, double *loss
 	struct net_stats st;
 	for (size_t j = 0; j < s->L.total; j++)
 		net_params_f64(md)[j] = s->w0[j];
+	/* under EP the FP64 model takes the same dispatch and combine, in FP64 rows */
+	if (train_ep_active(&s->ep))
+		net_comm_set_f64(md, &s->ep.nc);
 	/* NOTE: the run's own expert selection (its activations are the first step's
 	 * still): rounding near a tie would otherwise send tokens to other experts */
 	int err = net_fix_selection_f64(md, s->m);
@@ -209,8 +260,8 @@ static int step_reference(struct step_state *s, struct net_f64 *md, double *loss
 	double x[2] = { s->loss0, st.loss };
 	if (!err)
 		err = train_dp_mean(&s->dp, x, 2);
-	if (!err && s->dp.size > 1)
-		err = train_dp_mean(&s->dp, net_grads_f64(md), (int)s->L.total);
+	if (!err)
+		err = step_reduce64(s, net_grads_f64(md));
 	if (!err)
 		err = train_dp_gather(&s->dp, s->g0);
 	s->loss0 = x[0];
@@ -239,6 +290,7 @@ static int step_check(void *p, struct bench_check *chk)
 	int err = net_create_f64(&s->L, &s->no, s->per_rank, (int)sopt.seq, 1, &md);
 	if (err)
 		return err;
+	net_tp_set_f64(md, train_dp_tp(&s->dp));
 	err = step_reference(s, md, &loss64);
 	if (!err && sopt.dump)
 		err = step_dump(s, loss64);
@@ -246,8 +298,11 @@ static int step_check(void *p, struct bench_check *chk)
 	chk->max_err = err ? INFINITY : fabs(s->loss0 - loss64) / loss64 / s->tol;
 	chk->samples = s->dp.rank == 0;
 	chk->mismatches = chk->samples && chk->max_err > 1;
-	for (int i = s->dp.rank; !err && i < s->L.n; i += s->dp.size) {
-		if (!s->L.t[i].trainable)
+	/* dense tensors split over the DP group, a rank's experts over its expert-DP group */
+	int er = comm_rank(s->dp.edp), es = comm_size(s->dp.edp);
+	for (int i = 0; !err && i < s->L.n; i++) {
+		bool mine = s->L.t[i].expert ? i % es == er : i % s->dp.size == s->dp.rank;
+		if (!s->L.t[i].trainable || !mine)
 			continue;
 		double e = grad_error(&s->L.t[i], s->g0, net_grads_f64(md)) / s->gtol;
 		chk->mismatches += e > 1;
@@ -264,14 +319,20 @@ static int step_check(void *p, struct bench_check *chk)
 static void step_destroy(void *p)
 {
 	struct step_state *s = p;
+	step_split(s);
 	if (s->fig) {
 		memcpy(s->fig->phase, s->prof.seconds, sizeof(s->fig->phase));
 		memcpy(s->fig->gemm_s, s->prof.gemm_seconds, sizeof(s->fig->gemm_s));
 		memcpy(s->fig->gemm_flops, s->prof.gemm_flops, sizeof(s->fig->gemm_flops));
 		s->fig->dp_comm = s->dp.comm_s;
 		s->fig->dp = s->dp.size;
+		s->fig->tp_comm = s->tp_s;
+		s->fig->tp = s->dp.lay.tp;
+		s->fig->ep_exposed = s->ep.exposed_s;
+		s->fig->ep = s->dp.lay.ep;
 	}
 	net_destroy_f32(s->m);
+	train_ep_close(&s->ep);
 	train_dp_close(&s->dp);
 	net_layout_free(&s->L);
 	free(s->tok);
@@ -291,12 +352,18 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	*out = s;
 	if (!s)
 		return err;
-	if ((err = net_layout_build(cfg, &s->L, NULL, 0)))
-		return err;
-	if ((err = train_dp_open(&s->dp, step_dp, sopt.zero1, &s->L, 300, why, sizeof(why)))) {
-		cli_error(NULL, "data parallel group: %s", why);
+	struct net_part part;
+	if ((err = train_dp_open(&s->dp, &step_grid, sopt.zero1, cfg, 300, why, sizeof(why)))) {
+		cli_error(NULL, "parallel groups: %s", why);
 		return err;
 	}
+	train_dp_part(&s->dp, cfg, &part);
+	if ((err = net_layout_build_part(cfg, &part, &s->L, why, sizeof(why)))) {
+		cli_error(NULL, "this rank's part of the model: %s", why);
+		return err;
+	}
+	if ((err = train_dp_buffers(&s->dp, &s->L)))
+		return err;
 	s->per_rank = (int)(sopt.batch / s->dp.size);
 	net_options_default(&s->no);
 	train_dp_moments(&s->dp, &s->no);
@@ -307,6 +374,10 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	 * ~10% on the attention projections of v3-tiny (measured), BF16's 8 under 1% */
 	s->tol = s->no.precision == NET_FP32 ? 1e-5 : s->no.precision == NET_BF16 ? 1e-2 : 5e-2;
 	s->gtol = s->no.precision == NET_FP32 ? 1e-3 : s->no.precision == NET_BF16 ? 3e-2 : 0.25;
+	/* a BF16 dispatch rounds the experts' inputs and outputs as BF16 GEMMs would (the
+	 * FP64 reference moves FP64 rows): BF16's tolerances at least */
+	if (step_wire != EP_WIRE_SAME && s->tol < 1e-2)
+		s->tol = 1e-2, s->gtol = 3e-2;
 	snprintf(s->metric, sizeof(s->metric), "max(|loss-loss64|/loss64 / %g, "
 		 "||g-g64||/||g64|| per tensor / %g)", s->tol, s->gtol);
 	s->tok = malloc(ntok * sizeof(int32_t));
@@ -315,12 +386,17 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	err = s->tok && s->w0 && s->g0 ? MB_OK : MB_ERR_NOMEM;
 	if (!err)
 		err = net_create_f32(&s->L, &s->no, s->per_rank, (int)sopt.seq, seed, &s->m);
-	if (!err && sopt.init_from &&
+	if (!err)
+		err = train_ep_open(&s->ep, s->dp.ep, &s->L, (int)sopt.ranks_per_node,
+				    step_wire);
+	if (err)
+		return err;
+	if (train_ep_active(&s->ep))
+		net_comm_set_f32(s->m, &s->ep.nc);
+	if (sopt.init_from &&
 	    net_load(&s->L, net_params_f32(s->m), sopt.init_from, why, sizeof(why)))
 		return cli_error("--init-from needs a checkpoint of the same configuration "
 				 "(vocabulary 256)", "--init-from: %s", why), MB_ERR_ARG;
-	if (err)
-		return err;
 	s->seed = seed;
 	mb_rng_seed(&rng, seed, 0x70c);
 	for (size_t j = 0; j < ntok; j++)
@@ -329,6 +405,7 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	memcpy(s->w0, net_params_f32(s->m), s->L.total * sizeof(float));
 	if (sopt.save && net_save(&s->L, s->w0, sopt.save, why, sizeof(why)))
 		return cli_error(NULL, "--save: %s", why), MB_ERR_IO;
+	net_tp_set_f32(s->m, train_dp_tp(&s->dp));
 	s->prof.now = timer_now;
 	net_profile_set_f32(s->m, &s->prof);
 	return MB_OK;
@@ -355,7 +432,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	c.run = step_run;
 	c.check = step_check;
 	c.destroy = step_destroy;
-	c.comm = s->dp.size > 1 ? s->dp.world : NULL;
+	c.comm = s->dp.lay.world > 1 ? s->dp.world : NULL;
 	c.params = cJSON_CreateObject();
 	cJSON_AddStringToObject(c.params, "preset", cfg->name);
 	cJSON_AddStringToObject(c.params, "precision", sopt.precision);
@@ -364,8 +441,12 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	cJSON_AddNumberToObject(c.params, "vocab", (double)cfg->vocab);
 	cJSON_AddNumberToObject(c.params, "params", (double)s->L.total);
 	cJSON_AddNumberToObject(c.params, "dp", (double)s->dp.size);
+	cJSON_AddNumberToObject(c.params, "tp", (double)s->dp.lay.tp);
 	cJSON_AddBoolToObject(c.params, "zero1", sopt.zero1);
 	cJSON_AddBoolToObject(c.params, "experts_serial", sopt.serial);
+	cJSON_AddNumberToObject(c.params, "ep", (double)s->dp.lay.ep);
+	cJSON_AddNumberToObject(c.params, "ranks_per_node", (double)sopt.ranks_per_node);
+	cJSON_AddStringToObject(c.params, "dispatch", sopt.dispatch);
 	if (n_figs < 8) {
 		s->fig = &figs[n_figs++];
 		memset(s->fig, 0, sizeof(*s->fig));
@@ -374,8 +455,9 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		s->fig->flops_per_token = (double)fl.total;
 		s->fig->peak_tflops = peak_tflops;
 		net_memory_f32(s->m, &s->fig->mem);
-		if (net_memory_predict(cfg, (int)(sopt.batch / step_dp), (int)sopt.seq, step_dp,
-				       sopt.zero1, &s->fig->pred))
+		if (net_memory_predict_par(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
+					   step_grid.dp, step_grid.tp, step_grid.ep, sopt.zero1,
+					   &s->fig->pred))
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
 	}
@@ -394,8 +476,8 @@ static int step_fits(const struct model_config *cfg)
 	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
 	double have = sopt.mem_limit > 0 ? (double)sopt.mem_limit
 		      : (pages > 0 && page > 0 ? (double)pages * (double)page : INFINITY);
-	if (net_memory_predict(cfg, (int)(sopt.batch / step_dp), (int)sopt.seq, step_dp,
-			       sopt.zero1, &w))
+	if (net_memory_predict_tp(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
+				  step_grid.dp, step_grid.tp, sopt.zero1, &w))
 		return MB_OK;   /* net_layout_build reports what is wrong with the config */
 	double need = 2 * (w.weight_bytes + w.grad_bytes + w.optimizer_bytes) +
 		      3 * w.activation_bytes;
@@ -410,15 +492,18 @@ static int step_fits(const struct model_config *cfg)
 }
 
 /* step_outputs_free refuses (exit 2) a --save or --dump-batch that names an existing
- * file without --force, or either under data parallelism, before any work. */
+ * file without --force, or any of them and --init-from on more than one rank (the
+ * weights of one whole model, one rank's batch), before any work. */
 static int step_outputs_free(void)
 {
-	const char *path[2] = { sopt.save, sopt.dump }, *opt[2] = { "--save", "--dump-batch" };
-	for (int i = 0; i < 2; i++) {
-		if (path[i] && step_dp > 1)
+	const char *path[3] = { sopt.save, sopt.dump, sopt.init_from };
+	const char *opt[3] = { "--save", "--dump-batch", "--init-from" };
+	const struct train_grid *g = &step_grid;
+	for (int i = 0; i < 3; i++) {
+		if (path[i] && g->tp * g->pp * g->ep * g->dp > 1)
 			return cli_error("run it on one rank", "%s: one rank's batch and weights only",
 					 opt[i]), MB_ERR_ARG;
-		if (path[i] && !step_force && access(path[i], F_OK) == 0)
+		if (i < 2 && path[i] && !step_force && access(path[i], F_OK) == 0)
 			return cli_error("pass --force, or choose another file", "%s: %s exists",
 					 opt[i], path[i]), MB_ERR_ARG;
 	}
@@ -438,10 +523,18 @@ static int step_bench_run(struct run_ctx *ctx)
 		sopt.model = NULL;
 		sopt.batch = mpi_world_size();   /* one sequence per rank */
 		sopt.seq = 64;
+		sopt.tp = sopt.pp = sopt.ep = sopt.etp = sopt.ranks_per_node = 1;
+		sopt.dispatch = "fp32";
+		sopt.dp = 0;
 	}
 	step_force = ctx->opts->force;
-	if (train_dp_layout((int)sopt.dp, (long)sopt.batch, 0, &step_dp) || step_outputs_free() ||
-	    step_resolve_config(sopt.model, sopt.preset, &cfg))
+	if (step_resolve_config(sopt.model, sopt.preset, &cfg))
+		return MB_ERR_ARG;
+	step_grid = (struct train_grid){ (int)sopt.tp, (int)sopt.pp, (int)sopt.ep, (int)sopt.etp,
+					 (int)sopt.dp };
+	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, &cfg) ||
+	    train_ep_check(step_grid.ep, (int)sopt.ranks_per_node) ||
+	    train_ep_wire(sopt.dispatch, sopt.precision, &step_wire) || step_outputs_free())
 		return MB_ERR_ARG;
 	if (cfg.vocab != 256)
 		cli_note(ctx->opts->quiet, "byte-level tokens: vocabulary %lld -> 256",
@@ -545,10 +638,10 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 				 size_t len)
 {
 	static const char *ph[NET_PH_COUNT] = { "attention", "routing", "experts", "dense",
-						"loss", "optimizer", "other" };
+						"loss", "optimizer", "other", "ep_exposed" };
 	cJSON *mt = cJSON_GetObjectItem(rec, "metrics");
 	const cJSON *med = cJSON_GetObjectItem(cJSON_GetObjectItem(mt, "time_s"), "median");
-	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN, total = f->dp_comm;
+	double t = cJSON_IsNumber(med) ? med->valuedouble : NAN, total = f->dp_comm + f->tp_comm;
 	int n = 0;
 	for (int i = 0; i < NET_PH_COUNT; i++)
 		total += f->phase[i];
@@ -570,8 +663,27 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 	result_set_metric(rec, "phase_dp_comm_ms", total > 0 ? 1e3 * t * f->dp_comm / total : NAN);
 	if (n < (int)len && f->dp > 1)
 		n += snprintf(line + n, len - (size_t)n, " dp-comm %.0f%%", 100 * f->dp_comm / total);
+	/* the model's TP collectives (its phases leave them out) */
+	result_set_metric(rec, "phase_tp_comm_ms", total > 0 ? 1e3 * t * f->tp_comm / total : NAN);
+	if (n < (int)len && f->tp > 1)
+		n += snprintf(line + n, len - (size_t)n, " tp-comm %.0f%%", 100 * f->tp_comm / total);
+	/* NOTE: EP's dispatch/combine is the phase ep_exposed above (the model marks it;
+	 * the split's ep_comm_exposed); nothing overlaps it, so ep_comm_hidden stays 0 */
+	result_set_metric(rec, "ep_exposed_s", f->ep_exposed);
 	n += step_gemm_rates(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
 	step_memory(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
+	if (f->split) {
+		cJSON *sp = train_split_json(f->split, f->n_split);
+		char causes[512];
+		if (sp)
+			cJSON_AddItemToObject(rec, "split", sp);
+		int slow = sp ? cJSON_GetObjectItem(sp, "slowest_rank")->valueint : 0;
+		train_split_line(&f->split[slow], causes, sizeof(causes));
+		n = (int)strlen(line);
+		if (n < (int)len)
+			snprintf(line + n, len - (size_t)n, "; by cause (slowest rank %d of %d): %s",
+				 slow, f->n_split, causes);
+	}
 }
 
 /* step_summarize adds tokens/s, the phase split and memory to every measured step

@@ -1,6 +1,7 @@
 /*
- * train_dp.c - data parallelism of the training step (train_dp.h): layout check, DP
- * group, gradient accumulation, all-reduce or ZeRO-1 optimizer step.
+ * train_dp.c - the rank grid of the training step and its data-parallel gradient path
+ * (train_dp.h): layout check, groups, the part of the model, gradient accumulation, the
+ * all-reduce or ZeRO-1 optimizer step per region.
  */
 #include "train_dp.h"
 
@@ -13,93 +14,272 @@
 #include "status.h"
 #include "timer.h"
 
-int train_dp_layout(int dp, long batch, long micro, int *dp_out)
+int train_dp_layout(struct train_grid *g, long batch, long micro, const struct model_config *cfg)
 {
 	int world = mpi_world_size();
-	int n = dp ? dp : world;
-	if (world % n)
-		return cli_error_once("launch a multiple of --dp ranks",
-				      "--dp %d does not divide the world of %d ranks", n, world);
-	if (n != world)
-		return cli_error_once("pass --dp equal to the number of ranks",
-				      "--dp %d on %d ranks: the other %d-fold (tp, pp, ep) is not "
-				      "built yet", n, world, world / n);
-	if (batch % n)
-		return cli_error_once("pass a --batch that --dp divides",
-				      "--dp %d does not divide --batch %ld", n, batch);
-	if (micro && (batch / n) % micro)
-		return cli_error_once("pass a --micro-batch that divides --batch / --dp",
+	if (g->tp < 1 || g->pp < 1 || g->ep < 1 || g->etp < 1 || g->dp < 0)
+		return cli_error_once("pass sizes of 1 or more", "--tp/--pp/--ep/--etp below 1");
+	if (g->pp > cfg->layers)
+		return cli_error_once("pass a --pp of at most the model's layers",
+				      "--pp %d is more stages than the %lld layers", g->pp,
+				      (long long)cfg->layers);
+	if (g->ep > 1 && (cfg->routed_experts == 0 || cfg->routed_experts % g->ep))
+		return cli_error_once("pass an --ep that divides the routed experts",
+				      "--ep %d does not divide the %lld routed experts", g->ep,
+				      (long long)cfg->routed_experts);
+	int mp = g->tp * g->pp;
+	if (world % mp)
+		return cli_error_once("launch a multiple of --tp x --pp ranks",
+				      "--tp %d x --pp %d does not divide the world of %d ranks",
+				      g->tp, g->pp, world);
+	int dp = world / mp;
+	if (g->dp && g->dp != dp)
+		return cli_error_once("leave --dp out (it is the world / (tp x pp)) or launch "
+				      "tp x pp x dp ranks", "--dp %d with --tp %d --pp %d on %d "
+				      "ranks: the data-parallel size is %d", g->dp, g->tp, g->pp,
+				      world, dp);
+	if ((world / (g->pp * g->etp)) % g->ep)
+		return cli_error_once("pass --ep x --etp dividing the ranks of a stage",
+				      "--ep %d x --etp %d does not divide the %d ranks of a stage",
+				      g->ep, g->etp, world / g->pp);
+	const char *why = net_tp_check(cfg, g->tp);
+	if (why)
+		return cli_error_once("pass a --tp that divides the heads, FFN widths and "
+				      "vocabulary", "--tp %d on %s: %s", g->tp, cfg->name, why);
+	if (g->tp > 1 && cfg->routed_experts > 0 && g->etp != g->tp)
+		return cli_error_once("pass --etp equal to --tp", "--tp %d --etp %d: the routed "
+				      "experts are sliced like the dense FFN over the TP ranks "
+				      "(ETP = TP); other expert slicings are not built", g->tp,
+				      g->etp);
+	if (g->pp > 1)
+		return cli_error_once("leave out --pp", "--pp %d: pipeline parallelism on the "
+				      "training step is not built yet", g->pp);
+	if (g->etp > 1 && g->etp != g->tp)
+		return cli_error_once("pass --etp 1, or equal to --tp", "--etp %d with --tp %d: "
+				      "experts split over other than the TP ranks are not built",
+				      g->etp, g->tp);
+	if (g->tp > 1 && g->ep > 1)
+		return cli_error_once("use --tp or --ep, not both", "--tp %d with --ep %d: tensor "
+				      "and expert parallelism together on the step are not built "
+				      "yet", g->tp, g->ep);
+	if (batch % dp)
+		return cli_error_once("pass a --batch that the data-parallel size divides",
+				      "the data-parallel size %d does not divide --batch %ld", dp,
+				      batch);
+	if (micro && (batch / dp) % micro)
+		return cli_error_once("pass a --micro-batch that divides --batch / dp",
 				      "--micro-batch %ld does not divide the %ld sequences per rank",
-				      micro, batch / n);
-	*dp_out = n;
+				      micro, batch / dp);
+	g->dp = dp;
 	return 0;
 }
 
-/* dp_group makes the DP communicator from the layout's DP group of this rank. */
-static int dp_group(struct train_dp *d)
+/* open_group makes the communicator of this rank's group g, named after it. */
+static int open_group(struct train_dp *d, enum layout_group g, struct comm **out)
 {
 	int color = 0, r = comm_rank(d->world);
 	int *ranks = malloc(sizeof(int) * (size_t)d->lay.world);
 	if (!ranks)
 		return MB_ERR_NOMEM;
-	int n = layout_group_ranks(&d->lay, LAYOUT_DP, r, ranks, &color), idx = 0;
+	int n = layout_group_ranks(&d->lay, g, r, ranks, &color), idx = 0;
 	for (int i = 0; i < n; i++)
 		idx = ranks[i] == r ? i : idx;
 	free(ranks);
-	int err = comm_split(d->world, color, idx, &d->dp);
+	int err = comm_split(d->world, color, idx, out);
 	if (!err)
-		comm_set_name(d->dp, "dp");
+		comm_set_name(*out, layout_group_name(g));
 	return err;
 }
 
-int train_dp_open(struct train_dp *d, int dp, bool zero1, const struct net_layout *L,
-		  double timeout_s, char *why, size_t why_len)
+/* tp_reduce: the TP collectives handed to the model, timed into tp_comm_s. */
+static int tp_reduce(void *ctx, void *x, size_t n, enum comm_dtype t, enum comm_redop op)
+{
+	struct train_dp *d = ctx;
+	double t0 = timer_now();
+	int err = comm_allreduce(d->tp, x, x, n, t, op);
+	d->tp_comm_s += timer_now() - t0;
+	return err;
+}
+
+static int tp_sum_f32(void *ctx, float *x, size_t n)
+{
+	return tp_reduce(ctx, x, n, COMM_F32, COMM_SUM);
+}
+
+static int tp_sum_f64(void *ctx, double *x, size_t n)
+{
+	return tp_reduce(ctx, x, n, COMM_F64, COMM_SUM);
+}
+
+static int tp_max_f64(void *ctx, double *x, size_t n)
+{
+	return tp_reduce(ctx, x, n, COMM_F64, COMM_MAX);
+}
+
+int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
+		  const struct model_config *cfg, double timeout_s, char *why, size_t why_len)
 {
 	memset(d, 0, sizeof(*d));
 	int err = comm_world(NULL, timeout_s, &d->world, why, why_len);
 	if (err)
 		return err;
-	d->lay = (struct parallel_layout){ .world = comm_size(d->world), .tp = 1, .cp = 1,
-					   .dp = dp, .pp = 1, .etp = 1, .ep = 1,
+	d->lay = (struct parallel_layout){ .world = comm_size(d->world), .tp = g->tp, .cp = 1,
+					   .dp = 0, .pp = g->pp, .etp = g->etp, .ep = g->ep,
+					   .experts = (int)cfg->routed_experts,
 					   .ranks_per_node = 1 };
-	if ((err = layout_init(&d->lay, why, why_len)) || (err = dp_group(d)))
+	if ((err = layout_init(&d->lay, why, why_len)))
+		return err;
+	layout_coords_of(&d->lay, comm_rank(d->world), &d->me);
+	struct { enum layout_group g; struct comm **c; } gs[] = {
+		{ LAYOUT_DP, &d->dp }, { LAYOUT_EDP, &d->edp }, { LAYOUT_TP, &d->tp },
+		{ LAYOUT_PP, &d->pp }, { LAYOUT_EP, &d->ep },
+	};
+	for (size_t i = 0; i < sizeof(gs) / sizeof(gs[0]) && !err; i++)
+		err = open_group(d, gs[i].g, gs[i].c);
+	if (err)
 		return err;
 	d->rank = comm_rank(d->dp);
 	d->size = comm_size(d->dp);
 	d->zero1 = zero1;
+	d->tpc = (struct net_tp_comm){ d, tp_sum_f32, tp_sum_f64, tp_max_f64 };
+	return MB_OK;
+}
+
+const struct net_tp_comm *train_dp_tp(struct train_dp *d)
+{
+	return d->lay.tp > 1 ? &d->tpc : NULL;
+}
+
+void train_dp_part_of(const struct train_dp *d, const struct model_config *cfg, int rank,
+		      struct net_part *p)
+{
+	struct layout_coords c;
+	layout_coords_of(&d->lay, rank, &c);
+	int pp = d->lay.pp, s = c.pp, layers = (int)cfg->layers;
+	net_part_whole(p);
+	p->tp = d->lay.tp;
+	p->tp_rank = c.tp;
+	p->ep = d->lay.ep;
+	p->ep_rank = c.ep;
+	if (pp == 1)
+		return;
+	p->n_ranges = 1;
+	p->lo[0] = layers * s / pp;
+	p->hi[0] = layers * (s + 1) / pp;
+	p->head = s == pp - 1;
+	/* the last stage keeps a copy of the embedding when MTP embeds or the head is tied */
+	p->embed = s == 0 || (p->head && (cfg->mtp_depth > 0 || cfg->tied_embeddings));
+}
+
+void train_dp_part(const struct train_dp *d, const struct model_config *cfg, struct net_part *p)
+{
+	train_dp_part_of(d, cfg, comm_rank(d->world), p);
+}
+
+/* collect_from receives world rank r's part into the whole model's weights w. */
+static int collect_from(struct train_dp *d, const struct net_layout *W, float *w, int r,
+			char *why, size_t why_len)
+{
+	struct net_part part;
+	struct net_layout P;
+	train_dp_part_of(d, &W->cfg, r, &part);
+	int err = net_layout_build_part(&W->cfg, &part, &P, why, why_len);
+	if (err)
+		return err;
+	float *buf = malloc((P.total ? P.total : 1) * sizeof(float));
+	err = buf ? comm_recv(d->world, buf, P.total, COMM_F32, r) : MB_ERR_NOMEM;
+	if (!err && net_place(W, w, &P, buf))
+		err = (snprintf(why, why_len, "rank %d's part does not fit the model", r), MB_ERR_ARG);
+	free(buf);
+	net_layout_free(&P);
+	return err;
+}
+
+int train_dp_save(struct train_dp *d, const struct net_layout *L, const float *w,
+		  const char *path, char *why, size_t why_len)
+{
+	bool split = d->lay.tp > 1 || d->lay.pp > 1 || d->lay.ep > 1 || d->lay.etp > 1;
+	int me = comm_rank(d->world);
+	if (!split)
+		return me == 0 && path ? net_save(L, w, path, why, why_len) : MB_OK;
+	if (me != 0)
+		return comm_send(d->world, w, L->total, COMM_F32, 0);
+	struct net_layout W;
+	int err = net_layout_build(&L->cfg, &W, why, why_len);
+	if (err)
+		return err;
+	float *whole = calloc(W.total, sizeof(float));
+	err = whole ? net_place(&W, whole, L, w) : MB_ERR_NOMEM;
+	for (int r = 1; r < d->lay.world && !err; r++)
+		err = collect_from(d, &W, whole, r, why, why_len);
+	if (!err && path)
+		err = net_save(&W, whole, path, why, why_len);
+	free(whole);
+	net_layout_free(&W);
+	return err;
+}
+
+/* region_init sizes region r: [lo, hi) over group c. */
+static int region_init(struct train_dp *d, int r, struct comm *c, size_t lo, size_t hi)
+{
+	struct train_region *g = &d->reg[r];
+	g->c = c;
+	g->rank = comm_rank(c);
+	g->size = comm_size(c);
+	g->lo = lo;
+	g->hi = hi;
+	g->shard = (hi - lo + (size_t)g->size - 1) / (size_t)g->size;
+	g->own_lo = lo + g->shard * (size_t)g->rank;
+	g->own_lo = g->own_lo < hi ? g->own_lo : hi;
+	g->own_hi = g->own_lo + g->shard < hi ? g->own_lo + g->shard : hi;
+	size_t n = g->shard * (size_t)g->size;
+	g->acc = calloc(n ? n : 1, sizeof(float));
+	g->buf = calloc(n ? n : 1, sizeof(float));
+	return g->acc && g->buf ? MB_OK : MB_ERR_NOMEM;
+}
+
+int train_dp_buffers(struct train_dp *d, const struct net_layout *L)
+{
 	d->total = L->total;
-	d->shard = (L->total + (size_t)d->size - 1) / (size_t)d->size;
-	d->lo = d->shard * (size_t)d->rank;
-	d->lo = d->lo < d->total ? d->lo : d->total;
-	d->hi = d->lo + d->shard < d->total ? d->lo + d->shard : d->total;
 	d->blocks = L->blocks;
 	d->experts = (int)L->cfg.routed_experts;
-	size_t nbuf = d->shard * (size_t)d->size;
-	d->acc = calloc(nbuf, sizeof(float));
-	d->buf = calloc(nbuf, sizeof(float));
+	int err = region_init(d, 0, d->dp, 0, L->dense_total);
+	if (!err)
+		err = region_init(d, 1, d->edp, L->dense_total, L->total);
+	d->moments = 0;
+	if (d->zero1)
+		for (int r = 0; r < 2; r++)
+			d->moments += d->reg[r].own_hi - d->reg[r].own_lo;
 	d->load = calloc((size_t)d->blocks * (size_t)(d->experts ? d->experts : 1), sizeof(long));
-	return d->acc && d->buf && d->load ? MB_OK : MB_ERR_NOMEM;
+	return err ? err : d->load ? MB_OK : MB_ERR_NOMEM;
 }
 
 void train_dp_close(struct train_dp *d)
 {
-	free(d->acc);
-	free(d->buf);
+	for (int r = 0; r < 2; r++) {
+		free(d->reg[r].acc);
+		free(d->reg[r].buf);
+	}
 	free(d->load);
-	if (d->dp != d->world)
-		comm_free(d->dp);
-	comm_free(d->world);
+	struct comm *cs[] = { d->dp, d->edp, d->tp, d->pp, d->ep, d->world };
+	for (size_t i = 0; i < sizeof(cs) / sizeof(cs[0]); i++)
+		if (cs[i])
+			comm_free(cs[i]);
 	memset(d, 0, sizeof(*d));
 }
 
 void train_dp_accumulate(struct train_dp *d, const float *g, const long *const *load)
 {
 	bool first = d->micro_done == 0;
-	if (first)
-		memcpy(d->acc, g, d->total * sizeof(float));
-	else
-		for (size_t j = 0; j < d->total; j++)
-			d->acc[j] += g[j];
+	for (int r = 0; r < 2; r++) {
+		struct train_region *q = &d->reg[r];
+		size_t n = q->hi - q->lo;
+		if (first)
+			memcpy(q->acc, g + q->lo, n * sizeof(float));
+		else
+			for (size_t j = 0; j < n; j++)
+				q->acc[j] += g[q->lo + j];
+	}
 	for (int b = 0; b < d->blocks && d->experts; b++) {
 		long *dst = d->load + (size_t)b * (size_t)d->experts;
 		for (int e = 0; e < d->experts; e++)
@@ -108,13 +288,15 @@ void train_dp_accumulate(struct train_dp *d, const float *g, const long *const *
 	d->micro_done++;
 }
 
-/* dp_loads sums the step's expert loads over the group and points load_out at them. */
+/* dp_loads sums the step's expert loads over the DP group and points load_out at them. */
 static int dp_loads(struct train_dp *d, const long **load_out)
 {
 	int err = MB_OK;
 	size_t n = (size_t)d->blocks * (size_t)d->experts;
+	double t0 = timer_now();
 	if (n && d->size > 1)
 		err = comm_allreduce(d->dp, d->load, d->load, n, COMM_I64, COMM_SUM);
+	d->comm_s += timer_now() - t0;
 	for (int b = 0; b < d->blocks; b++) {
 		const long *l = d->load + (size_t)b * (size_t)d->experts;
 		bool any = false;
@@ -125,26 +307,48 @@ static int dp_loads(struct train_dp *d, const long **load_out)
 	return err;
 }
 
-/* dp_zero1 is the ZeRO-1 update: reduce-scatter, the global norm from the shards' sums
- * of squares, AdamW on [lo, hi), all-gather of the parameters. */
-static int dp_zero1(struct train_dp *d, const struct net_layout *L, const struct net_adamw *a,
-		    long t, float inv, float *w, float *g, float *m, float *v, double *norm)
+/* region_reduce reduces region q's accumulated gradients into g (times inv): all of it,
+ * or the owned shard under ZeRO-1; returns the sum of squares this rank counts. */
+static int region_reduce(struct train_dp *d, const struct net_layout *L, struct train_region *q,
+			 float inv, float *g, double *ss)
 {
-	float *mine = d->buf + d->lo;
-	int err = comm_reduce_scatter(d->dp, d->acc, mine, d->shard, COMM_F32, COMM_SUM);
-	if (err)
+	int err = MB_OK;
+	double t0 = timer_now();
+	if (d->zero1 && q->size > 1) {
+		float *mine = q->buf + (q->own_lo - q->lo);
+		err = comm_reduce_scatter(q->c, q->acc, mine, q->shard, COMM_F32, COMM_SUM);
+		d->comm_s += timer_now() - t0;
+		for (size_t j = q->own_lo; j < q->own_hi && !err; j++)
+			g[j] = mine[j - q->own_lo] * inv;
+		*ss = err ? 0 : net_grad_sumsq_range(L, g, q->own_lo, q->own_hi);
 		return err;
-	for (size_t j = d->lo; j < d->hi; j++)
-		g[j] = mine[j - d->lo] * inv;
-	double ss = net_grad_sumsq_range(L, g, d->lo, d->hi);
-	if ((err = comm_host_allreduce_f64(d->dp, &ss, 1, COMM_SUM)))
-		return err;
-	*norm = sqrt(ss);
-	net_adamw_range(L, a, t, net_clip_scale(a, *norm), d->lo, d->hi, w, g, m, v);
-	memcpy(d->acc, w + d->lo, (d->hi - d->lo) * sizeof(float));
-	err = comm_allgather(d->dp, d->acc, d->buf, d->shard, COMM_F32);
+	}
+	if (q->size > 1 && q->hi > q->lo)
+		err = comm_allreduce(q->c, q->acc, q->acc, q->hi - q->lo, COMM_F32, COMM_SUM);
+	d->comm_s += timer_now() - t0;
+	for (size_t j = q->lo; j < q->hi && !err; j++)
+		g[j] = q->acc[j - q->lo] * inv;
+	*ss = err || q->rank != 0 ? 0 : net_grad_sumsq_range(L, g, q->lo, q->hi);
+	return err;
+}
+
+/* region_update applies AdamW to region q (its shard under ZeRO-1, then the gather);
+ * m and v hold the moments of the first element updated. */
+static int region_update(struct train_dp *d, const struct net_layout *L, struct train_region *q,
+			 const struct net_adamw *a, long t, double scale, float *w, float *g,
+			 float *m, float *v)
+{
+	if (!d->zero1 || q->size == 1) {
+		net_adamw_range(L, a, t, scale, q->lo, q->hi, w, g, m, v);
+		return MB_OK;
+	}
+	net_adamw_range(L, a, t, scale, q->own_lo, q->own_hi, w, g, m, v);
+	memcpy(q->acc, w + q->own_lo, (q->own_hi - q->own_lo) * sizeof(float));
+	double t0 = timer_now();
+	int err = comm_allgather(q->c, q->acc, q->buf, q->shard, COMM_F32);
+	d->comm_s += timer_now() - t0;
 	if (!err)
-		memcpy(w, d->buf, d->total * sizeof(float));
+		memcpy(w + q->lo, q->buf, (q->hi - q->lo) * sizeof(float));
 	return err;
 }
 
@@ -153,21 +357,23 @@ int train_dp_step(struct train_dp *d, const struct net_layout *L, const struct n
 		  double *norm)
 {
 	float inv = 1.0f / (float)(d->size * (d->micro_done ? d->micro_done : 1));
-	double t0 = timer_now();
+	double ss[2] = { 0, 0 };
 	int err = dp_loads(d, load_out);
-	if (!err && d->zero1 && d->size > 1) {
-		err = dp_zero1(d, L, a, t, inv, w, g, m, v, norm);
-		d->comm_s += timer_now() - t0;
-		d->micro_done = 0;
-		return err;
-	}
-	if (!err && d->size > 1)
-		err = comm_allreduce(d->dp, d->acc, d->acc, d->total, COMM_F32, COMM_SUM);
+	for (int r = 0; r < 2 && !err; r++)
+		err = region_reduce(d, L, &d->reg[r], inv, g, &ss[r]);
+	double sum = ss[0] + ss[1], t0 = timer_now();
+	if (!err && d->lay.world > 1)
+		err = comm_host_allreduce_f64(d->world, &sum, 1, COMM_SUM);
 	d->comm_s += timer_now() - t0;
-	for (size_t j = 0; j < d->total && !err; j++)
-		g[j] = d->acc[j] * inv;
-	if (!err)
-		*norm = net_adamw_step(L, a, t, w, g, m, v);
+	*norm = sqrt(sum);
+	double scale = net_clip_scale(a, *norm);
+	size_t at = 0;   /* ZeRO-1's moments hold the owned shards alone, dense first */
+	for (int r = 0; r < 2 && !err; r++) {
+		struct train_region *q = &d->reg[r];
+		size_t k = d->zero1 ? at : q->lo;
+		err = region_update(d, L, q, a, t, scale, w, g, m + k, v + k);
+		at += q->own_hi - q->own_lo;
+	}
 	d->micro_done = 0;
 	return err;
 }
@@ -189,18 +395,30 @@ int train_dp_max(struct train_dp *d, double *x, int n)
 
 void train_dp_moments(const struct train_dp *d, struct net_options *o)
 {
-	bool shard = d->zero1 && d->size > 1;
-	o->moments_lo = shard ? d->lo : 0;
-	o->moments_hi = shard ? d->hi : 0;
+	o->moments = d->zero1 ? d->moments : 0;
+}
+
+bool train_dp_owned(const struct train_dp *d, size_t j)
+{
+	for (int r = 0; r < 2; r++) {
+		const struct train_region *q = &d->reg[r];
+		if (j >= q->lo && j < q->hi)
+			return !d->zero1 || q->size == 1 || (j >= q->own_lo && j < q->own_hi);
+	}
+	return false;
 }
 
 int train_dp_gather(struct train_dp *d, float *x)
 {
-	if (!d->zero1 || d->size == 1)
-		return MB_OK;
-	memcpy(d->acc, x + d->lo, (d->hi - d->lo) * sizeof(float));
-	int err = comm_allgather(d->dp, d->acc, d->buf, d->shard, COMM_F32);
-	if (!err)
-		memcpy(x, d->buf, d->total * sizeof(float));
+	int err = MB_OK;
+	for (int r = 0; r < 2 && d->zero1 && !err; r++) {
+		struct train_region *q = &d->reg[r];
+		if (q->size == 1)
+			continue;
+		memcpy(q->acc, x + q->own_lo, (q->own_hi - q->own_lo) * sizeof(float));
+		err = comm_allgather(q->c, q->acc, q->buf, q->shard, COMM_F32);
+		if (!err)
+			memcpy(x + q->lo, q->buf, (q->hi - q->lo) * sizeof(float));
+	}
 	return err;
 }

@@ -29,16 +29,18 @@ int train_curve_add(struct train_curve *c, const struct train_point *pt)
 
 void train_print_step(const struct train_point *p, long steps, bool moe)
 {
-	char mfu[32] = "n/a", load[32] = "", val[32] = "";
+	char mfu[32] = "n/a", load[32] = "", val[32] = "", ep[40] = "";
 	if (isfinite(p->mfu))
 		snprintf(mfu, sizeof(mfu), "%.1f%%", 100 * p->mfu);
 	if (moe)
 		snprintf(load, sizeof(load), " | load max/mean %.2f", p->load);
 	if (isfinite(p->val_loss))
 		snprintf(val, sizeof(val), " | val %.4f", p->val_loss);
+	if (p->ep_ms > 0)
+		snprintf(ep, sizeof(ep), " | ep a2a %.1f ms", p->ep_ms);
 	printf("step %5ld/%ld | loss %.4f | mtp %.4f | lr %.2e | norm %.3f | %7.1f ms | "
-	       "%7.0f tok/s | MFU %s%s%s\n", p->step, steps, p->loss, p->mtp_loss, p->lr,
-	       p->grad_norm, p->step_ms, p->tok_s, mfu, load, val);
+	       "%7.0f tok/s | MFU %s%s%s%s\n", p->step, steps, p->loss, p->mtp_loss, p->lr,
+	       p->grad_norm, p->step_ms, p->tok_s, mfu, load, ep, val);
 	fflush(stdout);
 }
 
@@ -95,6 +97,9 @@ static cJSON *point_json(const struct train_point *p)
 			cJSON_AddNumberToObject(o, k[i], v[i]);
 		else
 			cJSON_AddNullToObject(o, k[i]);
+	/* expert parallelism's dispatch/combine, slowest rank (runs with EP only) */
+	if (o && p->ep_ms > 0)
+		cJSON_AddNumberToObject(o, "ep_ms", p->ep_ms);
 	return o;
 }
 

@@ -16,8 +16,9 @@
 
 struct train_opts {
 	const char *preset, *precision, *data, *out, *csv, *peak_file;
-	const char *save, *init_from, *tokenizer;
+	const char *save, *init_from, *tokenizer, *dispatch;
 	int64_t steps, batch, seq, warmup, val_every, val_batches, vocab, dp, micro;
+	int64_t tp, pp, ep, etp, ranks_per_node;
 	double lr, min_lr, init_std, mtp_weight, alpha, gamma, clip, wd, time_limit;
 	uint64_t seed;
 	bool quiet, force, zero1;
@@ -31,6 +32,9 @@ struct train_point {
 	 * dense model: runs with equal hashes routed alike (equality tests compare runs
 	 * whose selections agree; a rounding-level tie flipped elsewhere shows here) */
 	double load_hash;
+	/* expert parallelism: the slowest rank's dispatch/combine time in the step (all of it
+	 * exposed: nothing overlaps it), 0 without EP */
+	double ep_ms;
 };
 
 struct train_curve {

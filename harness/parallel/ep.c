@@ -65,6 +65,7 @@ void ep_free(struct ep *ep)
 		return;
 	hop_free(ep, &ep->hop[0]);
 	hop_free(ep, &ep->hop[1]);
+	ep_rows_free(ep);
 	permute_experts_free(&ep->ex);
 	struct ep_buf *bufs[] = { &ep->xe, &ep->xs, &ep->y, &ep->d_row_copy, &ep->d_copy_rows,
 				  &ep->d_copy_w, &ep->stage_send, &ep->stage_recv };

@@ -89,6 +89,27 @@ int ep_identity_experts(struct ep *ep, uint16_t **y);
 int ep_combine(struct ep *ep, const uint16_t *y, uint16_t *out);
 void ep_traffic_of(const struct ep *ep, struct ep_traffic *t);
 
+/* ---- rows of the training step (ep_rows.c): host communicators only ----
+ * Rows of width elements of es bytes (4: FP32, 8: FP64) travel as themselves, as BF16
+ * (rounded) or, dispatch only, as DeepSeek-V3's FP8 (E4M3 codes with an FP32 scale per
+ * 1x128 tile, fp8_quantize's, dequantized on arrival). MB_ERR_ARG on a device
+ * communicator, a rounding wire with es != 4, or FP8 to combine. Collective, after
+ * ep_layout. */
+enum ep_wire { EP_WIRE_SAME, EP_WIRE_BF16, EP_WIRE_FP8 };
+/* ep_rows_dispatch sends x [T, width] of this rank's tokens as laid out; the rows that
+ * reached this rank's experts land expert-major without padding in xe [*rows, width],
+ * counts[e] (may be NULL) rows for each local expert, in received copy order. */
+int ep_rows_dispatch(struct ep *ep, const void *x, int width, size_t es, enum ep_wire wire,
+		     void *xe, long *rows, long *counts);
+/* ep_rows_combine returns y [rows, width] (ep_rows_dispatch's order) to the tokens: out
+ * [T, width] = the sum over the token's rows of (weighted: routing weight *) y, summed
+ * at the experts' rank, the relay, then the source, in double. */
+int ep_rows_combine(struct ep *ep, const void *y, int width, size_t es, enum ep_wire wire,
+		    bool weighted, void *out);
+/* ep_rows_tables gives, per row of the last ep_rows_dispatch, its routing weight and
+ * the position (0..K-1) of its expert in its token's top-k list. */
+void ep_rows_tables(const struct ep *ep, const float **w, const int32_t **pos);
+
 /* ep_alloc / ep_release / ep_upload / ep_download: memory where the communicator
  * wants it (host or device), for x_rows, y and out. */
 int ep_alloc(struct ep *ep, void **p, size_t bytes);

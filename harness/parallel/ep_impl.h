@@ -39,6 +39,13 @@ struct ep {
 	struct ep_buf d_row_copy, d_copy_rows, d_copy_w;
 	struct ep_buf stage_send, stage_recv;  /* device staging of host meta rows */
 	size_t *cnt[4];               /* scratch: send/recv counts and displacements */
+	/* rows of the training step (ep_rows.c): per hop rows sent / received, and sent
+	 * back / returned by combine; per expert-major row its compact number (-1 for
+	 * padding); per compact row the routing weight and the top-k position */
+	struct ep_buf r_src, r_out[2], r_in[2], r_back[2], r_ret[2];
+	int32_t *crow, *row_pos;
+	float *row_w;
+	long rows;
 	struct ep_traffic tr;
 };
 
@@ -48,6 +55,8 @@ void ep_buf_free(struct ep *ep, struct ep_buf *b);
 /* ep_alltoallv moves items (elems elements of type t each) with per-peer item counts. */
 int ep_alltoallv(struct ep *ep, const void *send, const size_t *send_items, void *recv,
 		 const size_t *recv_items, size_t elems, enum comm_dtype t);
+/* ep_rows_free releases ep_rows.c's buffers and tables. */
+void ep_rows_free(struct ep *ep);
 /* ep_last_hop returns the hop whose copies reach the experts. */
 struct ep_hop *ep_last_hop(struct ep *ep);
 

@@ -84,7 +84,13 @@ uint64_t gqa_kv_bytes_per_pos(const struct gqa_config *c, int dtype_bytes)
 #define GEMM cblas_sgemm
 #define CORE_FWD attn_fwd_cpu
 #define CORE_BWD attn_bwd_cpu
+#define LIN_FWD(c, ...) ((c)->round ? attn_round_linear_fwd((c)->round, __VA_ARGS__) \
+				      : SFX(linear_fwd)(__VA_ARGS__))
+#define LIN_BWD(c, ...) ((c)->round ? attn_round_linear_bwd((c)->round, __VA_ARGS__) \
+				      : SFX(linear_bwd)(__VA_ARGS__))
 #include "gqa_impl.h"
+#undef LIN_FWD
+#undef LIN_BWD
 #undef REAL
 #undef SFX
 #undef GEMM
@@ -96,7 +102,13 @@ uint64_t gqa_kv_bytes_per_pos(const struct gqa_config *c, int dtype_bytes)
 #define GEMM cblas_sgemm
 #define CORE_FWD attn_fwd_blas
 #define CORE_BWD attn_bwd_blas
+#define LIN_FWD(c, ...) ((c)->round ? attn_round_linear_fwd((c)->round, __VA_ARGS__) \
+				      : SFX(linear_fwd)(__VA_ARGS__))
+#define LIN_BWD(c, ...) ((c)->round ? attn_round_linear_bwd((c)->round, __VA_ARGS__) \
+				      : SFX(linear_bwd)(__VA_ARGS__))
 #include "gqa_impl.h"
+#undef LIN_FWD
+#undef LIN_BWD
 #undef REAL
 #undef SFX
 #undef GEMM
@@ -108,4 +120,9 @@ uint64_t gqa_kv_bytes_per_pos(const struct gqa_config *c, int dtype_bytes)
 #define GEMM attn_ref_dgemm
 #define CORE_FWD attn_fwd_cpu_f64
 #define CORE_BWD attn_bwd_cpu_f64
+/* the FP64 reference never rounds */
+#define LIN_FWD(c, ...) ((void)(c), SFX(linear_fwd)(__VA_ARGS__))
+#define LIN_BWD(c, ...) ((void)(c), SFX(linear_bwd)(__VA_ARGS__))
 #include "gqa_impl.h"
+#undef LIN_FWD
+#undef LIN_BWD

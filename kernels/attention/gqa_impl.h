@@ -28,14 +28,14 @@ int SFX(gqa_fwd)(const struct gqa_config *c, int batch, int seq, const REAL *w,
 		return MB_ERR_ARG;
 	int t = batch * seq, H = c->heads, G = c->kv_heads, hd = c->head_dim;
 	struct attn_shape s = { batch, seq, H, G, hd, hd, true, (float)(1.0 / sqrt(hd)) };
-	SFX(linear_fwd)(t, c->dim, H * hd, x, w + L.wq, ws + W.q);
-	SFX(linear_fwd)(t, c->dim, G * hd, x, w + L.wk, ws + W.k);
-	SFX(linear_fwd)(t, c->dim, G * hd, x, w + L.wv, ws + W.v);
+	LIN_FWD(c, t, c->dim, H * hd, x, w + L.wq, ws + W.q);
+	LIN_FWD(c, t, c->dim, G * hd, x, w + L.wk, ws + W.k);
+	LIN_FWD(c, t, c->dim, G * hd, x, w + L.wv, ws + W.v);
 	SFX(gqa_rope_heads)(c, t, seq, H, ws + W.q, false);
 	SFX(gqa_rope_heads)(c, t, seq, G, ws + W.k, false);
 	int err = CORE_FWD(&s, ws + W.q, ws + W.k, ws + W.v, ws + W.o, ws + W.lse);
 	if (!err)
-		SFX(linear_fwd)(t, H * hd, c->dim, ws + W.o, w + L.wo, y);
+		LIN_FWD(c, t, H * hd, c->dim, ws + W.o, w + L.wo, y);
 	return err;
 }
 
@@ -53,14 +53,14 @@ int SFX(gqa_bwd)(const struct gqa_config *c, int batch, int seq, const REAL *w,
 	if (!dout)
 		return MB_ERR_NOMEM;
 	REAL *dq = dout + nq, *dk = dq + nq, *dv = dk + nk;
-	SFX(linear_bwd)(t, H * hd, c->dim, ws + W.o, w + L.wo, dy, dout, false, dw + L.wo);
+	LIN_BWD(c, t, H * hd, c->dim, ws + W.o, w + L.wo, dy, dout, false, dw + L.wo);
 	int err = CORE_BWD(&s, ws + W.q, ws + W.k, ws + W.v, ws + W.o, dout, ws + W.lse, dq, dk, dv);
 	if (!err) {
 		SFX(gqa_rope_heads)(c, t, seq, H, dq, true);
 		SFX(gqa_rope_heads)(c, t, seq, G, dk, true);
-		SFX(linear_bwd)(t, c->dim, H * hd, x, w + L.wq, dq, dx, false, dw + L.wq);
-		SFX(linear_bwd)(t, c->dim, G * hd, x, w + L.wk, dk, dx, true, dw + L.wk);
-		SFX(linear_bwd)(t, c->dim, G * hd, x, w + L.wv, dv, dx, true, dw + L.wv);
+		LIN_BWD(c, t, c->dim, H * hd, x, w + L.wq, dq, dx, false, dw + L.wq);
+		LIN_BWD(c, t, c->dim, G * hd, x, w + L.wk, dk, dx, true, dw + L.wk);
+		LIN_BWD(c, t, c->dim, G * hd, x, w + L.wv, dv, dx, true, dw + L.wv);
 	}
 	free(dout);
 	return err;

@@ -117,7 +117,13 @@ uint64_t mla_kv_bytes_per_pos(const struct mla_config *c, int dtype_bytes)
 #define CORE_FWD attn_fwd_cpu
 #define CORE_BWD attn_bwd_cpu
 #define CORE_DECODE attn_decode_cpu
+#define LIN_FWD(c, ...) ((c)->round ? attn_round_linear_fwd((c)->round, __VA_ARGS__) \
+				      : SFX(linear_fwd)(__VA_ARGS__))
+#define LIN_BWD(c, ...) ((c)->round ? attn_round_linear_bwd((c)->round, __VA_ARGS__) \
+				      : SFX(linear_bwd)(__VA_ARGS__))
 #include "mla_impl.h"
+#undef LIN_FWD
+#undef LIN_BWD
 #undef REAL
 #undef SFX
 #undef GEMM
@@ -131,7 +137,13 @@ uint64_t mla_kv_bytes_per_pos(const struct mla_config *c, int dtype_bytes)
 #define CORE_FWD attn_fwd_blas
 #define CORE_BWD attn_bwd_blas
 #define CORE_DECODE attn_decode_cpu
+#define LIN_FWD(c, ...) ((c)->round ? attn_round_linear_fwd((c)->round, __VA_ARGS__) \
+				      : SFX(linear_fwd)(__VA_ARGS__))
+#define LIN_BWD(c, ...) ((c)->round ? attn_round_linear_bwd((c)->round, __VA_ARGS__) \
+				      : SFX(linear_bwd)(__VA_ARGS__))
 #include "mla_impl.h"
+#undef LIN_FWD
+#undef LIN_BWD
 #undef REAL
 #undef SFX
 #undef GEMM
@@ -145,4 +157,9 @@ uint64_t mla_kv_bytes_per_pos(const struct mla_config *c, int dtype_bytes)
 #define CORE_FWD attn_fwd_cpu_f64
 #define CORE_BWD attn_bwd_cpu_f64
 #define CORE_DECODE attn_decode_cpu_f64
+/* the FP64 reference never rounds */
+#define LIN_FWD(c, ...) ((void)(c), SFX(linear_fwd)(__VA_ARGS__))
+#define LIN_BWD(c, ...) ((void)(c), SFX(linear_bwd)(__VA_ARGS__))
 #include "mla_impl.h"
+#undef LIN_FWD
+#undef LIN_BWD

@@ -43,6 +43,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* An attention block's linear layers under a training recipe's rounding (BF16, or FP8
+ * with 1x128 tiles): the projections' inputs (Fprop), their output gradients (Dgrad) and
+ * both operands of Wgrad (tiled along the tokens) go through act, dequant(quant(x)) of
+ * x [rows, cols] into y [rows, cols], or of x^T into y [cols, rows] when transposed;
+ * FP32 GEMMs on the rounded operands. The weights arrive rounded by the caller. Used by
+ * the float blocks only (the FP64 ones are the reference); NULL: no rounding. */
+struct attn_round {
+	void *ctx;
+	void (*act)(void *ctx, const float *x, int rows, int cols, bool transposed, float *y);
+};
+
+/* attn_round_linear_fwd / _bwd are block_real.h's linear_fwd / linear_bwd with r's
+ * rounding of the operands (w [in, out]; dw overwritten, dx added when accumulate). */
+void attn_round_linear_fwd(const struct attn_round *r, int t, int in, int out, const float *x,
+			   const float *w, float *y);
+void attn_round_linear_bwd(const struct attn_round *r, int t, int in, int out, const float *x,
+			   const float *w, const float *dy, float *dx, bool accumulate, float *dw);
+
 struct mla_config {
 	int dim, heads;
 	int q_lora_rank;      /* 0: queries not compressed (DeepSeek-V2-Lite) */
@@ -50,6 +68,7 @@ struct mla_config {
 	int nope, rope, v_dim;
 	double rope_theta;    /* 10000 in DeepSeek-V3 */
 	double eps;           /* RMSNorm epsilon, 1e-6 */
+	const struct attn_round *round;   /* the projections' rounding, NULL: none */
 };
 
 /* Offsets (elements) of each weight in the parameter vector. With q_lora_rank == 0,
@@ -116,6 +135,7 @@ struct gqa_config {
 	int dim, heads, kv_heads, head_dim;  /* MHA: kv_heads == heads */
 	bool rope;                           /* RoPE on the whole head of q and k */
 	double rope_theta;
+	const struct attn_round *round;      /* the projections' rounding, NULL: none */
 };
 
 struct gqa_layout {

@@ -13,12 +13,12 @@ static void SFX(mla_q_fwd)(const struct mla_config *c, int t, const REAL *w,
 {
 	int ql = c->q_lora_rank, hq = c->heads * (c->nope + c->rope);
 	if (ql == 0) {
-		SFX(linear_fwd)(t, c->dim, hq, x, w + L->wq_b, q);
+		LIN_FWD(c, t, c->dim, hq, x, w + L->wq_b, q);
 		return;
 	}
-	SFX(linear_fwd)(t, c->dim, ql, x, w + L->wq_a, cq);
+	LIN_FWD(c, t, c->dim, ql, x, w + L->wq_a, cq);
 	SFX(rmsnorm_fwd)(t, ql, cq, ql, w + L->q_norm, c->eps, cqn);
-	SFX(linear_fwd)(t, ql, hq, cqn, w + L->wq_b, q);
+	LIN_FWD(c, t, ql, hq, cqn, w + L->wq_b, q);
 }
 
 /* mla_kv_fwd computes the kv latent (kva), its norm (latn), the per-head keys and
@@ -29,10 +29,10 @@ static void SFX(mla_kv_fwd)(const struct mla_config *c, int t, int seq, int pos0
 			    REAL *latn, REAL *kv, REAL *krr)
 {
 	int kvl = c->kv_lora_rank, dr = c->rope, wd = kvl + dr;
-	SFX(linear_fwd)(t, c->dim, wd, x, w + L->wkv_a, kva);
+	LIN_FWD(c, t, c->dim, wd, x, w + L->wkv_a, kva);
 	SFX(rmsnorm_fwd)(t, kvl, kva, wd, w + L->kv_norm, c->eps, latn);
 	if (kv)
-		SFX(linear_fwd)(t, kvl, c->heads * (c->nope + c->v_dim), latn, w + L->wkv_b, kv);
+		LIN_FWD(c, t, kvl, c->heads * (c->nope + c->v_dim), latn, w + L->wkv_b, kv);
 	for (int r = 0; r < t; r++) {
 		memcpy(krr + (size_t)r * dr, kva + (size_t)r * wd + kvl, (size_t)dr * sizeof(REAL));
 		SFX(rope)(krr + (size_t)r * dr, dr, pos0 + r % seq, c->rope_theta, false);
@@ -71,7 +71,7 @@ int SFX(mla_fwd)(const struct mla_config *c, int batch, int seq, const REAL *w,
 	SFX(mla_assemble)(c, t, seq, ws + W.q, ws + W.kv, ws + W.krr, ws + W.k, ws + W.v);
 	int err = CORE_FWD(&s, ws + W.q, ws + W.k, ws + W.v, ws + W.o, ws + W.lse);
 	if (!err)
-		SFX(linear_fwd)(t, c->heads * c->v_dim, c->dim, ws + W.o, w + L.wo, y);
+		LIN_FWD(c, t, c->heads * c->v_dim, c->dim, ws + W.o, w + L.wo, y);
 	return err;
 }
 
@@ -106,11 +106,11 @@ static void SFX(mla_kv_bwd)(const struct mla_config *c, int t, const REAL *w, RE
 			    REAL *scratch)
 {
 	int kvl = c->kv_lora_rank, wd = kvl + c->rope;
-	SFX(linear_bwd)(t, kvl, c->heads * (c->nope + c->v_dim), ws + W->latn, w + L->wkv_b,
+	LIN_BWD(c, t, kvl, c->heads * (c->nope + c->v_dim), ws + W->latn, w + L->wkv_b,
 			dkv, scratch, false, dw + L->wkv_b);
 	SFX(rmsnorm_bwd)(t, kvl, ws + W->kva, wd, w + L->kv_norm, c->eps, scratch, dkva, wd,
 			 dw + L->kv_norm);
-	SFX(linear_bwd)(t, c->dim, wd, x, w + L->wkv_a, dkva, dx, false, dw + L->wkv_a);
+	LIN_BWD(c, t, c->dim, wd, x, w + L->wkv_a, dkva, dx, false, dw + L->wkv_a);
 }
 
 /* mla_q_bwd takes dq (before RoPE) back through the q path, adding to dx. */
@@ -120,12 +120,12 @@ static void SFX(mla_q_bwd)(const struct mla_config *c, int t, const REAL *w, REA
 {
 	int ql = c->q_lora_rank, hq = c->heads * (c->nope + c->rope);
 	if (ql == 0) {
-		SFX(linear_bwd)(t, c->dim, hq, x, w + L->wq_b, dq, dx, true, dw + L->wq_b);
+		LIN_BWD(c, t, c->dim, hq, x, w + L->wq_b, dq, dx, true, dw + L->wq_b);
 		return;
 	}
-	SFX(linear_bwd)(t, ql, hq, ws + W->cqn, w + L->wq_b, dq, s1, false, dw + L->wq_b);
+	LIN_BWD(c, t, ql, hq, ws + W->cqn, w + L->wq_b, dq, s1, false, dw + L->wq_b);
 	SFX(rmsnorm_bwd)(t, ql, ws + W->cq, ql, w + L->q_norm, c->eps, s1, s2, ql, dw + L->q_norm);
-	SFX(linear_bwd)(t, c->dim, ql, x, w + L->wq_a, s2, dx, true, dw + L->wq_a);
+	LIN_BWD(c, t, c->dim, ql, x, w + L->wq_a, s2, dx, true, dw + L->wq_a);
 }
 
 /* The backward's scratch: gradients of the core's tensors and of the projections. */
@@ -169,7 +169,7 @@ int SFX(mla_bwd)(const struct mla_config *c, int batch, int seq, const REAL *w,
 				(float)(1.0 / sqrt(dqk)) };
 	if (SFX(mla_grads_alloc)(c, t, &g))
 		return MB_ERR_NOMEM;
-	SFX(linear_bwd)(t, c->heads * c->v_dim, c->dim, ws + W.o, w + L.wo, dy, g.dout, false,
+	LIN_BWD(c, t, c->heads * c->v_dim, c->dim, ws + W.o, w + L.wo, dy, g.dout, false,
 			dw + L.wo);
 	int err = CORE_BWD(&s, ws + W.q, ws + W.k, ws + W.v, ws + W.o, g.dout, ws + W.lse, g.dq,
 			   g.dk, g.dv);
@@ -274,7 +274,7 @@ int SFX(mla_decode)(const struct mla_config *c, int batch, int ctx, const REAL *
 	int err = CORE_DECODE(&s, qa, cache, cache, ol, lse);
 	if (!err) {
 		SFX(mla_absorb_o)(c, batch, w, &L, ol, o);
-		SFX(linear_fwd)(batch, H * c->v_dim, c->dim, o, w + L.wo, y);
+		LIN_FWD(c, batch, H * c->v_dim, c->dim, o, w + L.wo, y);
 	}
 	free(q);
 	return err;

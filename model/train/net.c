@@ -22,6 +22,9 @@
 #define GEMM cblas_sgemm
 #define OPS net_ops_f32
 #define EXP expf
+#define TP_SUM sum_f32
+/* the attention blocks' projections take the run's precision (net_ops.c) */
+#define ATTN_ROUND(p) net_attn_round(p)
 #include "net_impl.h"
 #include "net_bwd_impl.h"
 #undef REAL
@@ -29,12 +32,16 @@
 #undef GEMM
 #undef OPS
 #undef EXP
+#undef TP_SUM
+#undef ATTN_ROUND
 
 #define REAL double
 #define SFX(name) name##_f64
 #define GEMM cblas_dgemm
 #define OPS net_ops_f64
 #define EXP exp
+#define TP_SUM sum_f64
+#define ATTN_ROUND(p) ((void)(p), (const struct attn_round *)NULL)
 #include "net_impl.h"
 #include "net_bwd_impl.h"
 #undef REAL
@@ -42,6 +49,8 @@
 #undef GEMM
 #undef OPS
 #undef EXP
+#undef TP_SUM
+#undef ATTN_ROUND
 
 int net_create_f32(const struct net_layout *L, const struct net_options *o, int batch,
 		   int seq, uint64_t seed, struct net_f32 **out)
@@ -120,6 +129,26 @@ float *net_moment2_f32(struct net_f32 *m)
 const struct net_layout *net_layout_of_f32(const struct net_f32 *m)
 {
 	return m->L;
+}
+
+void net_tp_set_f32(struct net_f32 *m, const struct net_tp_comm *c)
+{
+	m->tp = c;
+}
+
+void net_tp_set_f64(struct net_f64 *m, const struct net_tp_comm *c)
+{
+	m->tp = c;
+}
+
+void net_comm_set_f32(struct net_f32 *m, const struct net_comm *c)
+{
+	m->comm = c;
+}
+
+void net_comm_set_f64(struct net_f64 *m, const struct net_comm *c)
+{
+	m->comm = c;
 }
 
 void net_profile_set_f32(struct net_f32 *m, struct net_profile *p)

@@ -32,6 +32,27 @@
  * linear layer outside the kept-high components (embedding, head, gate, norms,
  * attention core); see net_ops.c for what the attention blocks get.
  *
+ * Tensor parallelism (a part with tp > 1; Megatron-LM's column/row parallel linears):
+ * a TP rank holds its heads' rows of q_b / q_proj, kv_b, k and v (column-parallel) and
+ * their columns of o_proj (row-parallel), its slice of the SwiGLU width of the dense FFN,
+ * the shared experts and every held routed expert (gate/up by rows, down by columns:
+ * ETP = TP), and its rows of the vocabulary of the embedding and the head. The attention
+ * kernels run unchanged on a block of heads / tp heads. The rest is replicated: norms,
+ * the MLA LoRA down-projections (q_a, kv_a_proj_with_mqa) and their norms, the router
+ * and its bias, the MTP projection; GQA's k and v too when tp exceeds the kv heads (each
+ * rank then uses the kv head of its query heads). The forward sums the partial outputs
+ * of the row-parallel layers (attention, FFN, MoE) and the embedding (zeros outside a
+ * rank's rows) over the TP group; the cross-entropy reduces each token's maximum, sum of
+ * exponentials and target logit over the group and keeps the logits' gradient local.
+ * The backward sums the partial input gradients of the column-parallel layers and of
+ * the head, and the gating weights' gradient (dot products with partial expert outputs)
+ * before the router's; the replicated tensors fed by a rank's heads alone (tp_partial:
+ * the LoRA down-projections, their norms, replicated k/v) get the sum of the ranks'
+ * partial gradients once at the end of the backward, so every replicated tensor ends
+ * with the same gradient on every TP rank. The collectives are the harness's
+ * (struct net_tp_comm). Under FP8 the 128x128 weight blocks of a slice are not the whole
+ * tensor's, so a TP run rounds otherwise than one rank: equality is an FP32 property.
+ *
  * Functions return MB_OK, MB_ERR_ARG or MB_ERR_NOMEM.
  */
 #ifndef MB_NET_H
@@ -51,10 +72,20 @@ struct net_tensor {
 	size_t off;           /* elements from the start of the allocation */
 	bool decay;           /* weight decay applies (matrices) */
 	bool trainable;       /* false: the routing bias (updated by the balancing rule) */
+	bool expert;          /* a routed expert's matrix (reduced over the expert-DP group) */
+	int gid;              /* index in the whole model's layout: the initialisation stream */
+	/* the whole tensor this one is a slice of (tensor parallelism): rows x cols at
+	 * (row0, col0) of full_rows x full_cols; the whole tensor itself otherwise */
+	int64_t full_rows, full_cols, row0, col0;
+	/* replicated over the TP group but fed by this rank's heads alone (MLA's LoRA
+	 * down-projections and their norms, GQA's k/v when the TP size exceeds the kv
+	 * heads): the backward sums its gradient over the TP group */
+	bool tp_partial;
 };
 
 /* Tensor indices of one block (a main layer, or the MTP module's block), -1 if absent. */
 struct net_block {
+	bool held;            /* this rank's part holds the block (pipeline stage) */
 	bool mla, moe, mtp;
 	int attn_norm, ffn_norm;
 	int q_a, q_a_norm, q_b, kv_a, kv_a_norm, kv_b, o;  /* MLA (q_b is q_proj w/o q_lora) */
@@ -62,21 +93,50 @@ struct net_block {
 	int gate, up, down;                               /* dense SwiGLU */
 	int router, router_bias;                          /* MoE gate */
 	int sh_gate, sh_up, sh_down;                      /* shared experts (one MLP) */
-	int experts;                                      /* expert e: experts + 3e + {g,u,d} */
+	int experts;          /* held expert e (global index): experts + 3 (e - expert_lo) + {g,u,d} */
 	int enorm, hnorm, eh_proj, head_norm;             /* MTP */
+};
+
+/* The part of the model one rank holds under a parallel layout. Absent parts have no
+ * tensors in its layout (index -1): the allocation holds the part alone. */
+#define NET_PART_RANGES 8
+struct net_part {
+	int tp, tp_rank;      /* tensor parallelism: slices of heads, FFN widths, vocabulary */
+	int ep, ep_rank;      /* routed experts [ep_rank * E / ep, (ep_rank + 1) * E / ep) */
+	int n_ranges;         /* pipeline: main layers [lo[r], hi[r]) held; 0: every layer */
+	int lo[NET_PART_RANGES], hi[NET_PART_RANGES];
+	bool embed;           /* model.embed_tokens (first stage; also the last with MTP or tied) */
+	bool head;            /* model.norm, lm_head and the MTP modules (the last stage) */
 };
 
 struct net_layout {
 	struct model_config cfg;
+	struct net_part part;
+	bool whole;             /* the part is the whole model */
 	int n;                  /* tensors */
 	struct net_tensor *t;
 	size_t total;           /* elements */
-	int embed, final_norm, head;
+	/* the routed experts' matrices are placed last: [dense_total, total) */
+	size_t dense_total;
+	int expert_lo, expert_hi;  /* routed experts held, [lo, hi) */
+	int embed, final_norm, head;  /* -1 when the part lacks them */
 	int blocks;             /* layers + mtp_depth */
 	struct net_block *blk;
+	int gids;               /* build state: tensors of the whole model named so far */
+	bool skip;              /* build state: the tensors being named are not held */
 };
 
 enum net_precision { NET_FP32, NET_BF16, NET_FP8 };
+
+/* The collectives a model on a TP part (part.tp > 1) calls over its TP group, in place
+ * (sums, maxima); the harness fills them: the model does not call harness/. Each
+ * returns MB_OK or an error, which the forward or backward returns. */
+struct net_tp_comm {
+	void *ctx;
+	int (*sum_f32)(void *ctx, float *x, size_t n);
+	int (*sum_f64)(void *ctx, double *x, size_t n);
+	int (*max_f64)(void *ctx, double *x, size_t n);
+};
 
 struct net_options {
 	enum net_precision precision;
@@ -87,16 +147,15 @@ struct net_options {
 	double rope_theta;      /* 10000 */
 	bool experts_serial;    /* routed experts one after another, each GEMM on every BLAS
 				 * thread (default: side by side, one BLAS thread each) */
-	/* AdamW moments of the f32 model for elements [moments_lo, moments_hi) of the
-	 * allocation only (a ZeRO-1 shard: net_moment1_f32()[0] is element moments_lo);
-	 * moments_hi 0: every element */
-	size_t moments_lo, moments_hi;
+	/* elements of AdamW moments the f32 model keeps: a ZeRO-1 shard's (the harness
+	 * indexes them); 0: every element of the allocation */
+	size_t moments;
 };
 
 /* Phases a step's time is split into (net_profile). */
 enum net_phase {
 	NET_PH_ATTENTION, NET_PH_ROUTING, NET_PH_EXPERTS, NET_PH_DENSE, NET_PH_LOSS,
-	NET_PH_OPTIMIZER, NET_PH_OTHER, NET_PH_COUNT
+	NET_PH_OPTIMIZER, NET_PH_OTHER, NET_PH_EP, NET_PH_COUNT
 };
 
 /* A clock the harness may hand in: the model only adds differences of now(). Besides
@@ -110,6 +169,30 @@ struct net_profile {
 	double gemm_seconds[NET_PH_COUNT], gemm_flops[NET_PH_COUNT];
 	double t0;
 	int cur;
+};
+
+/* Expert parallelism (net_part.ep > 1): the communication of the MoE blocks, handed in
+ * by the harness (the model calls no communicator). Each rank routes its own tokens over
+ * all E experts; the callbacks move rows between the EP ranks, which hold experts
+ * [ep_rank * E / ep, ...). Rows are REAL (es = sizeof(REAL): 4 or 8 bytes); block names
+ * the MoE block, whose layout the forward's dispatch plans and its backward reuses.
+ *   dispatch      x [T, d] of this rank's tokens to the owners of idx [T, K] (weights w,
+ *                 float); the owner's rows arrive expert-major in xe [*rows, d]
+ *                 (at most rows_max, else MB_ERR_ARG), counts[e] rows per local expert
+ *   combine       y [rows, d] back to the tokens: out [T, d] = sum over the token's
+ *                 experts of w * y (overwritten)
+ *   combine_bwd   from dout [T, d]: dy [rows, d] = w * dout of the row's token (a
+ *                 dispatch of dout) and dw [T, K] = dout . y of the token's k-th expert
+ *   dispatch_bwd  dx [rows, d] back to the tokens, summed: out [T, d] (overwritten)
+ * Each returns MB_OK or an error. */
+struct net_comm {
+	void *ctx;
+	int (*ep_dispatch)(void *ctx, int block, size_t es, const int32_t *idx, const float *w,
+			   int T, const void *x, void *xe, long rows_max, long *rows, long *counts);
+	int (*ep_combine)(void *ctx, int block, size_t es, const void *y, void *out);
+	int (*ep_combine_bwd)(void *ctx, int block, size_t es, const void *dout, const void *y,
+			      void *dy, void *dw);
+	int (*ep_dispatch_bwd)(void *ctx, int block, size_t es, const void *dx, void *out);
 };
 
 /* Figures of one forward. */
@@ -129,7 +212,19 @@ int net_precision_parse(const char *s, enum net_precision *p);
  * why). */
 int net_layout_build(const struct model_config *cfg, struct net_layout *L, char *why,
 		     size_t why_len);
+/* net_part_whole fills p with the whole model (one rank). */
+void net_part_whole(struct net_part *p);
+/* net_layout_build_part is net_layout_build of the tensors part p holds, under the same
+ * names, each initialised (net_init) to the values the whole model's would have; MB_ERR_ARG
+ * with why when the part does not fit the config (experts the EP size does not divide,
+ * ranges outside the layers, a tied head without the embedding). */
+int net_layout_build_part(const struct model_config *cfg, const struct net_part *p,
+			  struct net_layout *L, char *why, size_t why_len);
 void net_layout_free(struct net_layout *L);
+/* net_tp_check says why cfg cannot be sliced over tp ranks, or NULL: the heads, the FFN
+ * widths and the vocabulary split evenly; GQA's kv heads split, or (tp a multiple of
+ * them) each TP rank keeps k and v whole and uses its query heads' kv head. */
+const char *net_tp_check(const struct model_config *c, int tp);
 /* net_find returns the index of the tensor of that name, or -1. */
 int net_find(const struct net_layout *L, const char *name);
 /* net_init_f32/_f64 draw matrices and the embedding N(0, std) from seed, norms 1,
@@ -162,6 +257,15 @@ int net_backward_f64(struct net_f64 *m);
  * (same layout, same batch x seq): the FP64 reference of a low-precision step then
  * differs from it by rounding only, not by tokens routed elsewhere near a tie. */
 int net_fix_selection_f64(struct net_f64 *d, const struct net_f32 *s);
+/* net_tp_set gives a model on a TP part its collectives (kept by pointer; required
+ * before a forward when part.tp > 1, else MB_ERR_ARG). Their time is left out of the
+ * profile's phases: the harness times them. */
+void net_tp_set_f32(struct net_f32 *m, const struct net_tp_comm *c);
+void net_tp_set_f64(struct net_f64 *m, const struct net_tp_comm *c);
+/* net_comm_set attaches the expert-parallel callbacks (kept by pointer; NULL detaches);
+ * a model whose part has ep > 1 needs them before its first forward. */
+void net_comm_set_f32(struct net_f32 *m, const struct net_comm *c);
+void net_comm_set_f64(struct net_f64 *m, const struct net_comm *c);
 /* net_profile_set attaches a clock to the f32 model (NULL detaches). */
 void net_profile_set_f32(struct net_f32 *m, struct net_profile *p);
 /* net_expert_load_f32 returns the last forward's tokens per expert of MoE block i
@@ -171,12 +275,16 @@ const long *net_expert_load_f32(const struct net_f32 *m, int block);
 /* ---- checkpoints (net_ckpt.c) ---- */
 /* net_save writes every tensor of w under its Hugging Face name and shape, F32, to a
  * safetensors file (atomically). net_load reads one back into w, refusing a file with a
- * tensor this layout lacks, without one it has, or of another shape (why names the
- * tensor: MB_ERR_PARSE, MB_ERR_ARG), besides safetensors.h's own errors. */
+ * tensor the model lacks, without one this layout has, or of another shape (why names
+ * the tensor: MB_ERR_PARSE, MB_ERR_ARG), besides safetensors.h's own errors; a part's
+ * layout takes its tensors (its slices of them) from a whole model's file. */
 int net_save(const struct net_layout *L, const float *w, const char *path, char *why,
 	     size_t why_len);
 int net_load(const struct net_layout *L, float *w, const char *path, char *why,
 	     size_t why_len);
+/* net_place copies the tensors of part P's weights p into the whole layout W's weights
+ * w, each at its slice (by name); MB_ERR_ARG when a tensor is not in W. */
+int net_place(const struct net_layout *W, float *w, const struct net_layout *P, const float *p);
 
 /* ---- optimizer (net_optim.c) ---- */
 struct net_adamw {
@@ -192,7 +300,8 @@ double net_adamw_step(const struct net_layout *L, const struct net_adamw *a, lon
 		      float *w, float *g, float *m, float *v);
 /* net_grad_sumsq_range returns the sum of squares of the trainable gradients among
  * elements [lo, hi) of the allocation (a ZeRO-1 shard; the global norm is the square root
- * of the sum over shards). */
+ * of the sum over shards). On a TP part, tensors replicated over the TP group (not
+ * sliced) count on tp_rank 0 alone, so a sum over the group counts them once. */
 double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t lo, size_t hi);
 /* net_clip_scale is the factor clipping to a->clip makes of gradients of global norm. */
 double net_clip_scale(const struct net_adamw *a, double norm);
@@ -231,13 +340,25 @@ void net_memory_f32(const struct net_f32 *m, struct net_memory *out);
 struct model_memory;
 int net_memory_predict(const struct model_config *cfg, int batch, int seq, int dp, bool zero1,
 		       struct model_memory *out);
+/* net_memory_predict_tp is net_memory_predict for one rank of tp TP ranks (its slices;
+ * memory.c splits the activations over TP as sequence parallelism would, which this
+ * step does not: the activations' ratio exceeds 1 under TP). */
+int net_memory_predict_tp(const struct model_config *cfg, int batch, int seq, int dp, int tp,
+			  bool zero1, struct model_memory *out);
+/* net_memory_predict_ep is net_memory_predict with the routed experts sharded over ep of
+ * the dp ranks (a rank holds E / ep of them). */
+int net_memory_predict_ep(const struct model_config *cfg, int batch, int seq, int dp, int ep,
+			  bool zero1, struct model_memory *out);
+/* net_memory_predict_par: both (tp TP ranks, ep EP ranks). */
+int net_memory_predict_par(const struct model_config *cfg, int batch, int seq, int dp, int tp,
+			   int ep, bool zero1, struct model_memory *out);
 /* net_memory_ratios: measured over predicted for weights, grads, optimizer,
  * activations (NaN for scratch, which memory.c does not model). */
 #define NET_MEM_TERMS 5
 void net_memory_ratios(const struct net_memory *got, const struct model_memory *want,
 		       double ratio[NET_MEM_TERMS]);
 /* net_adam_step_f32 is net_adamw_step on the model's own weights, gradients, moments
- * (which must be the whole allocation's: moments_hi 0). */
+ * (which must be the whole allocation's: moments 0). */
 double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t);
 
 #endif

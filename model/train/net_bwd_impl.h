@@ -9,12 +9,15 @@
 static void SFX(net_head_bwd)(struct SFX(net) *m, int k, const REAL *x, int norm, REAL *dx,
 			      REAL *tmp)
 {
-	size_t V = (size_t)m->L->cfg.vocab, T = (size_t)m->T;
-	const REAL *fin = m->fin + (size_t)k * T * m->d, *dlog = m->dlog + (size_t)k * T * V;
+	size_t V = (size_t)m->L->t[m->L->head].rows, T = (size_t)m->T;
+	const REAL *fin = m->fin + (size_t)k * T * m->d;
+	const REAL *dlog = m->dlog + (size_t)k * T * V;
 	SFX(net_mark)(m, NET_PH_DENSE);
 	SFX(net_lin_bwd)(m, false, m->T, m->d, (int)V, fin, SFX(W)(m, m->L->head),
 			   dlog, tmp, false, SFX(G)(m, m->L->head));
 	SFX(net_mark)(m, NET_PH_OTHER);
+	/* the head is column-parallel over the vocabulary: its input gradient is partial */
+	SFX(net_tp_sum)(m, tmp, T * m->d);
 	SFX(rmsnorm_bwd)(m->T, m->d, x, m->d, SFX(W)(m, norm), m->o.norm_eps, tmp, dx, m->d,
 			 SFX(G)(m, norm));
 }
@@ -22,10 +25,14 @@ static void SFX(net_head_bwd)(struct SFX(net) *m, int k, const REAL *x, int norm
 /* net_embed_bwd adds dx [T, d] into the embedding rows of the tokens at offset shift. */
 static void SFX(net_embed_bwd)(struct SFX(net) *m, int shift, const REAL *dx)
 {
+	const struct net_tensor *t = &m->L->t[m->L->embed];
 	REAL *g = SFX(G)(m, m->L->embed);
 	for (int b = 0; b < m->B; b++)
 		for (int p = 0; p < m->S; p++) {
-			REAL *row = g + (size_t)SFX(net_tok)(m, b, p + shift) * m->d;
+			int64_t v = SFX(net_tok)(m, b, p + shift) - t->row0;
+			if (v < 0 || v >= t->rows)
+				continue;   /* another TP rank's row */
+			REAL *row = g + (size_t)v * m->d;
 			const REAL *src = dx + ((size_t)b * m->S + p) * m->d;
 			for (int j = 0; j < m->d; j++)
 				row[j] += src[j];
@@ -57,6 +64,8 @@ static int SFX(net_attention_bwd)(struct SFX(net) *m, int i, REAL *dres, REAL *t
 		return err;
 	SFX(net_unpack_grads)(m, b);
 	SFX(net_mark)(m, NET_PH_OTHER);
+	/* q and kv are column-parallel by head: the input gradient is partial */
+	SFX(net_tp_sum)(m, t1, (size_t)m->T * m->d);
 	SFX(rmsnorm_bwd)(m->T, m->d, a->in, m->d, SFX(W)(m, b->attn_norm), m->o.norm_eps, t1, t2,
 			 m->d, SFX(G)(m, b->attn_norm));
 	SFX(net_add)(dres, t2, (size_t)m->T * m->d);
@@ -68,15 +77,19 @@ static int SFX(net_block_bwd)(struct SFX(net) *m, int i, REAL *dres)
 {
 	const struct net_block *b = &m->L->blk[i];
 	const struct SFX(net_act) *a = &m->A[i];
-	size_t Td = (size_t)m->T * m->d, ni = (size_t)m->L->cfg.inter_dim;
+	size_t Td = (size_t)m->T * m->d;
 	REAL *t1 = m->scratch, *t2 = t1 + Td, *rest = m->scratch + 6 * Td;
 	if (b->moe) {
-		SFX(net_moe_bwd)(m, i, dres, t1, rest);
+		int err = SFX(net_moe_bwd)(m, i, dres, t1, rest);
+		if (err)
+			return err;
 	} else {
+		size_t ni = b->gate >= 0 ? (size_t)m->L->t[b->gate].rows : 0;
 		SFX(net_mark)(m, NET_PH_DENSE);
 		SFX(net_swiglu_bwd)(m, m->T, (int)ni, a->n2, b->gate, b->up, b->down, a->a, a->b,
 				    a->act, dres, t1, false, rest, rest + (size_t)m->T * ni);
 		SFX(net_mark)(m, NET_PH_OTHER);
+		SFX(net_tp_sum)(m, t1, Td);
 	}
 	SFX(rmsnorm_bwd)(m->T, m->d, a->h, m->d, SFX(W)(m, b->ffn_norm), m->o.norm_eps, t1, t2,
 			 m->d, SFX(G)(m, b->ffn_norm));
@@ -123,6 +136,7 @@ int SFX(net_backward)(struct SFX(net) *m)
 	size_t Td = (size_t)m->T * m->d;
 	REAL *dres = m->scratch + 4 * Td, *dcarry = dres + Td;
 	memset(m->g, 0, m->L->total * sizeof(REAL));
+	m->tp_err = MB_OK;
 	if (m->prof && m->prof->now) {
 		m->prof->t0 = m->prof->now();
 		m->prof->cur = NET_PH_OTHER;
@@ -138,6 +152,7 @@ int SFX(net_backward)(struct SFX(net) *m)
 		err = SFX(net_block_bwd)(m, i, dres);
 	if (!err)
 		SFX(net_embed_bwd)(m, 0, dres);
+	SFX(net_tp_partial_sum)(m);
 	SFX(net_mark)(m, NET_PH_OTHER);
-	return err;
+	return err ? err : m->tp_err;
 }

@@ -12,7 +12,8 @@ struct SFX(net_act) {
 	REAL *a, *b, *act;                        /* dense SwiGLU [T, I] */
 	REAL *s, *wts, *fbal;                     /* MoE: scores [T,E], weights [T,K], f [B,E] */
 	REAL *sa, *sb, *sact;                     /* shared experts [T, Is] */
-	REAL *xp, *ea, *eb, *eact, *ey;           /* routed rows in expert order [T*K, .] */
+	REAL *xp, *ea, *eb, *eact, *ey;           /* routed rows in expert order [rows_max, .] */
+	long rows;                                /* EP: rows the last dispatch brought */
 	int32_t *idx, *order, *eoff;              /* [T*K], [T*K], [E+1] */
 	long *load;                               /* [E] */
 };
@@ -41,9 +42,18 @@ struct SFX(net) {
 	long *longs;
 	float *route_buf;               /* float logits, bias and weights for route_cpu */
 	double ce_weight[1 + 16];
+	const struct net_tp_comm *tp;   /* the TP group's collectives (part.tp > 1) */
+	int tp_err;                     /* the first collective's error of this pass */
+	bool kv_rep;                    /* GQA k/v whole here, kv heads [kv_row0 / hd, +1) used */
+	int kv_row0;
+	double *ce;                     /* [3 T]: the cross-entropy's max, sum, target logit */
+	REAL *tp_buf;                   /* the tp_partial gradients, packed for their sum */
+	size_t tp_n;
 	size_t bytes;                   /* every allocation above */
 	struct net_memory mem;          /* bytes by term (net_alloc, from the allocations) */
 	bool fixed_route;               /* keep the selection in A[].idx (net_fix_selection) */
+	const struct net_comm *comm;    /* expert parallelism (part.ep > 1) */
+	long rows_max;                  /* routed rows a block may hold: T*K, or EP's bound */
 };
 
 /* A bump allocator: counts when base is NULL, hands out slices otherwise. */
@@ -66,7 +76,8 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
 	size_t T = (size_t)m->T, d = (size_t)m->d, E = (size_t)cf->routed_experts;
-	size_t K = (size_t)cf->activated_experts, im = (size_t)cf->moe_inter_dim;
+	size_t tp = (size_t)m->L->part.tp;   /* a TP rank keeps its slice of the widths */
+	size_t K = (size_t)cf->activated_experts, im = (size_t)cf->moe_inter_dim / tp;
 	size_t is = im * (size_t)cf->shared_experts;
 	size_t ws = b->mla ? mla_workspace_count(&m->mla, m->B, m->S)
 			   : gqa_workspace_count(&m->gqa, m->B, m->S);
@@ -78,7 +89,7 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 	a->n2 = SFX(take)(c, T * d);
 	a->out = SFX(take)(c, T * d);
 	if (!b->moe) {
-		size_t ni = (size_t)cf->inter_dim;
+		size_t ni = (size_t)cf->inter_dim / tp;
 		a->a = SFX(take)(c, T * ni);
 		a->b = SFX(take)(c, T * ni);
 		a->act = SFX(take)(c, T * ni);
@@ -90,11 +101,13 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 	a->sa = SFX(take)(c, T * is);
 	a->sb = SFX(take)(c, T * is);
 	a->sact = SFX(take)(c, T * is);
-	a->xp = SFX(take)(c, T * K * d);
-	a->ea = SFX(take)(c, T * K * im);
-	a->eb = SFX(take)(c, T * K * im);
-	a->eact = SFX(take)(c, T * K * im);
-	a->ey = SFX(take)(c, T * K * d);
+	size_t R = (size_t)m->rows_max;
+	(void)K;
+	a->xp = SFX(take)(c, R * d);
+	a->ea = SFX(take)(c, R * im);
+	a->eb = SFX(take)(c, R * im);
+	a->eact = SFX(take)(c, R * im);
+	a->ey = SFX(take)(c, R * d);
 }
 
 /* net_scratch_count returns the backward scratch a step needs (elements). */
@@ -102,10 +115,12 @@ static size_t SFX(net_scratch_count)(const struct SFX(net) *m)
 {
 	const struct model_config *cf = &m->L->cfg;
 	size_t T = (size_t)m->T, d = (size_t)m->d, E = (size_t)cf->routed_experts;
-	size_t K = (size_t)cf->activated_experts, im = (size_t)cf->moe_inter_dim;
-	size_t is = im * (size_t)cf->shared_experts, ni = (size_t)cf->inter_dim;
+	size_t tp = (size_t)m->L->part.tp;
+	size_t K = (size_t)cf->activated_experts, im = (size_t)cf->moe_inter_dim / tp;
+	size_t is = im * (size_t)cf->shared_experts, ni = (size_t)cf->inter_dim / tp;
 	size_t dense = 3 * T * ni;
-	size_t moe = 2 * T * K * d + 3 * T * K * im + 3 * T * is + T * K + T * E;
+	size_t R = (size_t)m->rows_max;
+	size_t moe = 2 * R * d + 2 * R * im + T * K * im + 3 * T * is + T * K + T * E + T * d;
 	return 6 * T * d + (dense > moe ? dense : moe);
 }
 
@@ -113,7 +128,8 @@ static size_t SFX(net_scratch_count)(const struct SFX(net) *m)
 static size_t SFX(net_carve_all)(struct SFX(net) *m, REAL *base)
 {
 	struct SFX(carve) c = { base, 0 };
-	size_t T = (size_t)m->T, d = (size_t)m->d, V = (size_t)m->L->cfg.vocab;
+	size_t T = (size_t)m->T, d = (size_t)m->d;
+	size_t V = (size_t)(m->L->cfg.vocab / m->L->part.tp);   /* this TP rank's logits */
 	for (int i = 0; i < m->L->blocks; i++)
 		SFX(net_block_acts)(m, i, &c);
 	for (int k = 0; k < m->D; k++) {
@@ -172,12 +188,17 @@ static int SFX(net_carve_ints)(struct SFX(net) *m)
 static void SFX(net_attn_configs)(struct SFX(net) *m)
 {
 	const struct model_config *c = &m->L->cfg;
-	m->mla = (struct mla_config){ (int)c->dim, (int)c->heads, (int)c->q_lora_rank,
+	int tp = m->L->part.tp, G = (int)c->kv_heads;
+	m->kv_rep = c->attention != MODEL_ATTN_MLA && tp > 1 && G % tp != 0;
+	m->kv_row0 = m->kv_rep ? m->L->part.tp_rank * G / tp * (int)c->head_dim : 0;
+	/* a TP rank's attention block is the block of its heads */
+	m->mla = (struct mla_config){ (int)c->dim, (int)c->heads / tp, (int)c->q_lora_rank,
 				      (int)c->kv_lora_rank, (int)c->qk_nope_head_dim,
 				      (int)c->qk_rope_head_dim, (int)c->v_head_dim,
-				      m->o.rope_theta, m->o.norm_eps };
-	m->gqa = (struct gqa_config){ (int)c->dim, (int)c->heads, (int)c->kv_heads,
-				      (int)c->head_dim, true, m->o.rope_theta };
+				      m->o.rope_theta, m->o.norm_eps, NULL };
+	m->gqa = (struct gqa_config){ (int)c->dim, (int)c->heads / tp, m->kv_rep ? 1 : G / tp,
+				      (int)c->head_dim, true, m->o.rope_theta, NULL };
+	m->mla.round = m->gqa.round = ATTN_ROUND(m->o.precision);
 	if (c->attention == MODEL_ATTN_MLA) {
 		struct mla_layout l;
 		mla_layout_of(&m->mla, &l);
@@ -201,14 +222,29 @@ void SFX(net_destroy)(struct SFX(net) *m)
 	free(m->ints);
 	free(m->longs);
 	free(m->route_buf);
+	free(m->ce);
+	free(m->tp_buf);
 	free(m);
+}
+
+/* net_tp_alloc allocates the cross-entropy's per-token figures and the buffer the
+ * tp_partial gradients are summed in (scratch). */
+static int SFX(net_tp_alloc)(struct SFX(net) *m)
+{
+	for (int i = 0; i < m->L->n; i++)
+		if (m->L->t[i].tp_partial)
+			m->tp_n += (size_t)(m->L->t[i].rows * m->L->t[i].cols);
+	m->ce = malloc(3 * (size_t)m->T * sizeof(double));
+	m->tp_buf = malloc((m->tp_n ? m->tp_n : 1) * sizeof(REAL));
+	m->mem.scratch += 3 * (size_t)m->T * sizeof(double) + (m->tp_n ? m->tp_n : 1) * sizeof(REAL);
+	return m->ce && m->tp_buf ? MB_OK : MB_ERR_NOMEM;
 }
 
 /* net_alloc allocates the model's parameters, gradients, moments and activations. */
 static int SFX(net_alloc)(struct SFX(net) *m, bool moments)
 {
 	size_t P = m->L->total;
-	size_t Pm = m->o.moments_hi > m->o.moments_lo ? m->o.moments_hi - m->o.moments_lo : P;
+	size_t Pm = m->o.moments ? m->o.moments : P;
 	m->A = calloc((size_t)m->L->blocks, sizeof(*m->A));
 	m->M = calloc((size_t)(m->D ? m->D : 1), sizeof(*m->M));
 	/* NOTE: parameters and gradients share one allocation, moments another. */
@@ -234,6 +270,8 @@ static int SFX(net_alloc)(struct SFX(net) *m, bool moments)
 	m->mem.activations = kept * sizeof(REAL);
 	m->mem.scratch = (n - kept) * sizeof(REAL);
 	int err = SFX(net_carve_ints)(m);
+	if (!err)
+		err = SFX(net_tp_alloc)(m);
 	m->mem.total = m->mem.weights + m->mem.grads + m->mem.optimizer + m->mem.activations +
 		       m->mem.scratch;
 	m->bytes = m->mem.total;
@@ -254,6 +292,11 @@ static int SFX(net_setup)(struct SFX(net) *m, const struct net_layout *L,
 	if (batch < 1 || seq < 2 || batch > (1 << 20) / seq || m->D > 16)
 		return MB_ERR_ARG;
 	SFX(net_attn_configs)(m);
+	/* NOTE: under EP a rank's experts may receive every EP rank's tokens: at most
+	 * min(K, E / ep) rows per token of each of the ep ranks (equal batches) */
+	int K = (int)L->cfg.activated_experts, ep = L->part.ep > 1 ? L->part.ep : 1;
+	int El = L->cfg.routed_experts ? (int)L->cfg.routed_experts / ep : 0;
+	m->rows_max = (long)ep * m->T * (K < El ? K : El);
 	m->ce_weight[0] = 1.0;
 	for (int k = 1; k <= m->D; k++)
 		m->ce_weight[k] = o->mtp_weight / m->D;
@@ -310,6 +353,56 @@ static void SFX(net_lin_bwd)(struct SFX(net) *m, bool low, int t, int in, int ou
 		SFX(net_gemm_count)(p, p->now() - t0, 4.0 * t * in * out);
 }
 
+/* ---- tensor parallelism ---- */
+
+/* net_tp_call runs one TP collective (nothing on one rank, nor after an error): the
+ * running phase is closed before it and restarted after, leaving its time out. */
+static void SFX(net_tp_call)(struct SFX(net) *m, void *x, size_t n, int kind)
+{
+	if (m->L->part.tp == 1 || m->tp_err || n == 0)
+		return;
+	struct net_profile *p = m->prof;
+	if (p && p->now)
+		SFX(net_mark)(m, p->cur);
+	const struct net_tp_comm *c = m->tp;
+	m->tp_err = kind == 0 ? c->TP_SUM(c->ctx, x, n)
+		  : kind == 1 ? c->sum_f64(c->ctx, x, n) : c->max_f64(c->ctx, x, n);
+	if (p && p->now)
+		p->t0 = p->now();
+}
+
+/* net_tp_sum sums x [n] over the TP group in place: the partial outputs of row-parallel
+ * layers (forward) and the partial input gradients of column-parallel ones (backward). */
+static void SFX(net_tp_sum)(struct SFX(net) *m, REAL *x, size_t n)
+{
+	SFX(net_tp_call)(m, x, n, 0);
+}
+
+/* net_tp_partial_sum sums the tp_partial tensors' gradients over the TP group (one
+ * packed collective): every TP rank then holds the whole gradient. */
+static void SFX(net_tp_partial_sum)(struct SFX(net) *m)
+{
+	const struct net_layout *L = m->L;
+	size_t at = 0;
+	if (m->tp_n == 0 || L->part.tp == 1)
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		at = 0;
+		for (int i = 0; i < L->n; i++) {
+			size_t n = (size_t)(L->t[i].rows * L->t[i].cols);
+			if (!L->t[i].tp_partial)
+				continue;
+			if (pass == 0)
+				memcpy(m->tp_buf + at, m->g + L->t[i].off, n * sizeof(REAL));
+			else
+				memcpy(m->g + L->t[i].off, m->tp_buf + at, n * sizeof(REAL));
+			at += n;
+		}
+		if (pass == 0)
+			SFX(net_tp_sum)(m, m->tp_buf, m->tp_n);
+	}
+}
+
 /* ---- pieces of the forward ---- */
 
 static const REAL *SFX(W)(const struct SFX(net) *m, int tensor)
@@ -328,15 +421,23 @@ static int32_t SFX(net_tok)(const struct SFX(net) *m, int b, int p)
 	return m->tok[(size_t)b * (m->S + 1 + m->D) + p];
 }
 
-/* net_embed gathers the embedding rows of the tokens at offset shift into x [T, d]. */
+/* net_embed gathers the embedding rows of the tokens at offset shift into x [T, d].
+ * Vocabulary-parallel: a TP rank holds rows [row0, row0 + rows), writes zeros for the
+ * other tokens, and the sum over the group completes x. */
 static void SFX(net_embed)(struct SFX(net) *m, int shift, REAL *x)
 {
+	const struct net_tensor *t = &m->L->t[m->L->embed];
 	const REAL *E = SFX(W)(m, m->L->embed);
 	for (int b = 0; b < m->B; b++)
-		for (int p = 0; p < m->S; p++)
-			memcpy(x + ((size_t)b * m->S + p) * m->d,
-			       E + (size_t)SFX(net_tok)(m, b, p + shift) * m->d,
-			       (size_t)m->d * sizeof(REAL));
+		for (int p = 0; p < m->S; p++) {
+			int64_t v = SFX(net_tok)(m, b, p + shift) - t->row0;
+			REAL *dst = x + ((size_t)b * m->S + p) * m->d;
+			if (v >= 0 && v < t->rows)
+				memcpy(dst, E + (size_t)v * m->d, (size_t)m->d * sizeof(REAL));
+			else
+				memset(dst, 0, (size_t)m->d * sizeof(REAL));
+		}
+	SFX(net_tp_sum)(m, x, (size_t)m->T * m->d);
 }
 
 /* net_attn_items lists the attention tensors of block b with their offset in the
@@ -364,6 +465,19 @@ static int SFX(net_attn_items)(const struct SFX(net) *m, const struct net_block 
 	return n;
 }
 
+/* net_pack_rows gives the rows of tensor i of block b the attention block uses: all of
+ * them, or the kv head of this TP rank's query heads when k and v are whole here. */
+static void SFX(net_pack_rows)(const struct SFX(net) *m, const struct net_block *b, int i,
+			       int *r0, int *rows)
+{
+	*r0 = 0;
+	*rows = (int)m->L->t[i].rows;
+	if (m->kv_rep && (i == b->k || i == b->v)) {
+		*r0 = m->kv_row0;
+		*rows = m->gqa.head_dim;
+	}
+}
+
 /* net_pack writes block b's attention weights, [out, in] here, into the block's
  * [in, out] vector m->pk, rounded to the run's precision (norm vectors copied). */
 static void SFX(net_pack)(struct SFX(net) *m, const struct net_block *b)
@@ -373,9 +487,10 @@ static void SFX(net_pack)(struct SFX(net) *m, const struct net_block *b)
 	int n = SFX(net_attn_items)(m, b, tensor, off);
 	for (int i = 0; i < n; i++) {
 		const struct net_tensor *t = &m->L->t[tensor[i]];
-		const REAL *src = SFX(W)(m, tensor[i]);
+		int r0, rows, cols = (int)t->cols;
+		SFX(net_pack_rows)(m, b, tensor[i], &r0, &rows);
+		const REAL *src = SFX(W)(m, tensor[i]) + (size_t)r0 * cols;
 		REAL *dst = m->pk + off[i];
-		int rows = (int)t->rows, cols = (int)t->cols;
 		if (cols == 1) {
 			memcpy(dst, src, (size_t)rows * sizeof(REAL));
 			continue;
@@ -397,9 +512,10 @@ static void SFX(net_unpack_grads)(struct SFX(net) *m, const struct net_block *b)
 	int n = SFX(net_attn_items)(m, b, tensor, off);
 	for (int i = 0; i < n; i++) {
 		const struct net_tensor *t = &m->L->t[tensor[i]];
+		int r0, rows, cols = (int)t->cols;
+		SFX(net_pack_rows)(m, b, tensor[i], &r0, &rows);
 		const REAL *src = m->gpk + off[i];
-		REAL *dst = SFX(G)(m, tensor[i]);
-		int rows = (int)t->rows, cols = (int)t->cols;
+		REAL *dst = SFX(G)(m, tensor[i]) + (size_t)r0 * cols;
 		for (int r = 0; r < rows; r++)
 			for (int c = 0; c < cols; c++)
 				dst[(size_t)r * cols + c] += src[(size_t)c * rows + r];
@@ -420,6 +536,8 @@ static int SFX(net_attention)(struct SFX(net) *m, int i)
 	int err = b->mla ? m->ops->mla_fwd(&m->mla, m->B, m->S, m->pk, a->ain, a->h, a->aws)
 			 : m->ops->gqa_fwd(&m->gqa, m->B, m->S, m->pk, a->ain, a->h, a->aws);
 	SFX(net_mark)(m, NET_PH_OTHER);
+	/* o_proj is row-parallel: each TP rank's heads give a partial sum */
+	SFX(net_tp_sum)(m, a->h, n);
 	for (size_t j = 0; j < n; j++)
 		a->h[j] += a->in[j];
 	return err;
@@ -452,9 +570,10 @@ static void SFX(net_dense_ffn)(struct SFX(net) *m, int i)
 	struct SFX(net_act) *a = &m->A[i];
 	size_t n = (size_t)m->T * m->d;
 	SFX(net_mark)(m, NET_PH_DENSE);
-	SFX(net_swiglu_fwd)(m, m->T, (int)m->L->cfg.inter_dim, a->n2, b->gate, b->up, b->down,
+	SFX(net_swiglu_fwd)(m, m->T, (int)m->L->t[b->gate].rows, a->n2, b->gate, b->up, b->down,
 			    a->a, a->b, a->act, a->out);
 	SFX(net_mark)(m, NET_PH_OTHER);
+	SFX(net_tp_sum)(m, a->out, n);
 	for (size_t j = 0; j < n; j++)
 		a->out[j] += a->h[j];
 }
@@ -476,34 +595,60 @@ static int SFX(net_block_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 	return MB_OK;
 }
 
+/* net_ce_rows runs the cross-entropy over this rank's logits lg [T, V] (vocabulary
+ * [v0, v0 + V) of the whole): per token the maximum, the sum of exponentials and the
+ * target's logit, each reduced over the TP group; lg becomes (softmax - onehot) * wt.
+ * Returns the summed loss. */
+static double SFX(net_ce_rows)(struct SFX(net) *m, REAL *lg, size_t V, int64_t v0, int shift,
+			       double wt)
+{
+	size_t T = (size_t)m->T;
+	double *mx = m->ce, *sum = mx + T, *ly = sum + T, loss = 0;
+	for (size_t t = 0; t < T; t++) {
+		const REAL *r = lg + t * V;
+		mx[t] = r[0];
+		for (size_t v = 1; v < V; v++)
+			mx[t] = r[v] > mx[t] ? r[v] : mx[t];
+	}
+	SFX(net_tp_call)(m, mx, T, 2);
+	for (size_t t = 0; t < T; t++) {
+		REAL *r = lg + t * V;
+		int64_t y = SFX(net_tok)(m, (int)(t / m->S), (int)(t % m->S) + shift + 1) - v0;
+		ly[t] = y >= 0 && y < (int64_t)V ? r[y] : 0;
+		sum[t] = 0;
+		for (size_t v = 0; v < V; v++)
+			sum[t] += (r[v] = EXP(r[v] - (REAL)mx[t]));
+	}
+	SFX(net_tp_call)(m, sum, 2 * T, 1);
+	for (size_t t = 0; t < T; t++) {
+		REAL *r = lg + t * V;
+		int64_t y = SFX(net_tok)(m, (int)(t / m->S), (int)(t % m->S) + shift + 1) - v0;
+		loss += log(sum[t]) + mx[t] - ly[t];
+		for (size_t v = 0; v < V; v++)
+			r[v] = (REAL)(r[v] / sum[t] * wt);
+		if (y >= 0 && y < (int64_t)V)
+			r[y] -= (REAL)wt;
+	}
+	return loss;
+}
+
 /* net_head_fwd: fin = norm(x); logits = fin W_head^T; cross-entropy against the
  * tokens at offset shift + 1; dlog keeps (softmax - onehot) * weight / T for the
- * backward. Returns the mean loss. */
+ * backward. Vocabulary-parallel: a TP rank's head holds rows [row0, row0 + rows) of the
+ * vocabulary and its logits alone (net_ce_rows). Returns the mean loss. */
 static double SFX(net_head_fwd)(struct SFX(net) *m, int k, const REAL *x, int norm,
 				int shift)
 {
-	size_t V = (size_t)m->L->cfg.vocab, T = (size_t)m->T;
-	REAL *fin = m->fin + (size_t)k * T * m->d, *lg = m->dlog + (size_t)k * T * V;
+	const struct net_tensor *h = &m->L->t[m->L->head];
+	size_t V = (size_t)h->rows, T = (size_t)m->T;
+	REAL *fin = m->fin + (size_t)k * T * m->d;
+	REAL *lg = m->dlog + (size_t)k * T * V;
 	SFX(rmsnorm_fwd)(m->T, m->d, x, m->d, SFX(W)(m, norm), m->o.norm_eps, fin);
 	SFX(net_mark)(m, NET_PH_DENSE);
 	SFX(net_lin_fwd)(m, false, m->T, m->d, (int)V, fin,
 			   SFX(W)(m, m->L->head), lg);
 	SFX(net_mark)(m, NET_PH_LOSS);
-	double loss = 0, wt = m->ce_weight[k] / (double)T;
-	for (int b = 0; b < m->B; b++)
-		for (int p = 0; p < m->S; p++) {
-			REAL *r = lg + ((size_t)b * m->S + p) * V;
-			int32_t y = SFX(net_tok)(m, b, p + shift + 1);
-			double mx = r[0], sum = 0, ly = r[y];
-			for (size_t v = 1; v < V; v++)
-				mx = r[v] > mx ? r[v] : mx;
-			for (size_t v = 0; v < V; v++)
-				sum += (r[v] = EXP(r[v] - (REAL)mx));
-			loss += log(sum) + mx - ly;
-			for (size_t v = 0; v < V; v++)
-				r[v] = (REAL)(r[v] / sum * wt);
-			r[y] -= (REAL)wt;
-		}
+	double loss = SFX(net_ce_rows)(m, lg, V, h->row0, shift, m->ce_weight[k] / (double)T);
 	SFX(net_mark)(m, NET_PH_OTHER);
 	return loss / (double)T;
 }
@@ -547,8 +692,11 @@ int SFX(net_forward)(struct SFX(net) *m, const int32_t *tokens, struct net_stats
 	for (size_t j = 0; j < ntok; j++)
 		if (tokens[j] < 0 || tokens[j] >= c->vocab)
 			return MB_ERR_ARG;
+	if (m->L->part.tp > 1 && !m->tp)
+		return MB_ERR_ARG;
 	memcpy(m->tok, tokens, ntok * sizeof(int32_t));
 	memset(st, 0, sizeof(*st));
+	m->tp_err = MB_OK;
 	if (m->prof && m->prof->now) {
 		m->prof->t0 = m->prof->now();
 		m->prof->cur = NET_PH_OTHER;
@@ -570,5 +718,5 @@ int SFX(net_forward)(struct SFX(net) *m, const int32_t *tokens, struct net_stats
 	st->loss = st->main_loss + m->o.mtp_weight * st->mtp_loss + st->balance_loss;
 	st->route_hash = SFX(net_route_hash)(m);
 	SFX(net_mark)(m, NET_PH_OTHER);
-	return err;
+	return err ? err : m->tp_err;
 }

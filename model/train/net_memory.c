@@ -15,6 +15,24 @@
 int net_memory_predict(const struct model_config *cfg, int batch, int seq, int dp, bool zero1,
 		       struct model_memory *out)
 {
+	return net_memory_predict_par(cfg, batch, seq, dp, 1, 1, zero1, out);
+}
+
+int net_memory_predict_tp(const struct model_config *cfg, int batch, int seq, int dp, int tp,
+			  bool zero1, struct model_memory *out)
+{
+	return net_memory_predict_par(cfg, batch, seq, dp, tp, 1, zero1, out);
+}
+
+int net_memory_predict_ep(const struct model_config *cfg, int batch, int seq, int dp, int ep,
+			  bool zero1, struct model_memory *out)
+{
+	return net_memory_predict_par(cfg, batch, seq, dp, 1, ep, zero1, out);
+}
+
+int net_memory_predict_par(const struct model_config *cfg, int batch, int seq, int dp, int tp,
+			   int ep, bool zero1, struct model_memory *out)
+{
 	struct model_layout lay;
 	/* one GPU, FP32 weights that are also the master copy, FP32 gradients, moments and
 	 * activations: what the CPU step keeps (net.h) */
@@ -27,9 +45,18 @@ int net_memory_predict(const struct model_config *cfg, int batch, int seq, int d
 	lay.moment_bytes = 4;
 	lay.act_bytes = 4;
 	/* NOTE: ZeRO-1 here shards the moments alone (the FP32 weights are the master copy);
-	 * with ep 1 the expert-data-parallel group is the DP group */
+	 * the routed experts' over the expert-DP group */
 	lay.dp = dp > 0 ? dp : 1;
 	lay.zero1 = zero1 && lay.dp > 1;
+	/* NOTE: memory.c keeps experts whole (expert TP 1) and shards them over EP; this
+	 * step slices each over the TP ranks (ETP = TP), the same bytes per rank as EP
+	 * multiplied by TP with EDP = DP / EP. Its activations are split over TP (sequence
+	 * parallelism): this step keeps the residual stream, norms and router whole on
+	 * every TP rank. */
+	lay.tp = tp > 0 ? tp : 1;
+	lay.ep = ep > 0 ? ep : 1;
+	if (cfg->routed_experts > 0)
+		lay.ep *= lay.tp;
 	return model_memory_per_gpu(cfg, &lay, out, NULL, 0);
 }
 

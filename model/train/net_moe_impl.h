@@ -110,15 +110,24 @@ static void SFX(net_swiglu_bwd)(struct SFX(net) *m, int t, int width, const REAL
 	SFX(net_lin_bwd)(m, true, t, m->d, width, x, SFX(W)(m, wu), db, dx, true, SFX(G)(m, wu));
 }
 
-/* An expert's forward or backward on its rows (bufs: the backward's dey, dxp, dea, deb). */
-typedef void (*SFX(net_expert_fn))(struct SFX(net) *m, int i, int e, REAL **bufs);
+/* The backward's buffers of the routed rows (net_expert_bwd): dey in, dxp, dea, deb out. */
+struct SFX(net_ebufs) {
+	const REAL *dey;
+	REAL *dxp, *dea, *deb;
+};
 
-/* net_expert_fwd: expert e's SwiGLU on its rows of block i. */
-static void SFX(net_expert_fwd)(struct SFX(net) *m, int i, int e, REAL **bufs)
+/* An expert's forward or backward on its rows (bufs: the backward's, NULL forward). */
+typedef void (*SFX(net_expert_fn))(struct SFX(net) *m, int i, int e,
+				   const struct SFX(net_ebufs) *bufs);
+
+/* net_expert_fwd: held expert e's SwiGLU on its rows of block i. */
+static void SFX(net_expert_fwd)(struct SFX(net) *m, int i, int e,
+				const struct SFX(net_ebufs) *bufs)
 {
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
-	size_t r0 = (size_t)a->eoff[e], d = (size_t)m->d, im = (size_t)m->L->cfg.moe_inter_dim;
+	size_t r0 = (size_t)a->eoff[e], d = (size_t)m->d;
+	size_t im = (size_t)m->L->t[b->experts].rows;   /* TP: this rank's slice */
 	(void)bufs;
 	SFX(net_swiglu_fwd)(m, a->eoff[e + 1] - a->eoff[e], (int)im, a->xp + r0 * d,
 			    SFX(net_expert_tensor)(b, e, 0), SFX(net_expert_tensor)(b, e, 1),
@@ -126,38 +135,82 @@ static void SFX(net_expert_fwd)(struct SFX(net) *m, int i, int e, REAL **bufs)
 			    a->eact + r0 * im, a->ey + r0 * d);
 }
 
-/* net_expert_bwd: expert e's SwiGLU backward: its weights' gradients, its rows' dx. */
-static void SFX(net_expert_bwd)(struct SFX(net) *m, int i, int e, REAL **bufs)
+/* net_expert_bwd: held expert e's SwiGLU backward: its weights' gradients, its rows' dx. */
+static void SFX(net_expert_bwd)(struct SFX(net) *m, int i, int e,
+				const struct SFX(net_ebufs) *bf)
 {
 	const struct net_block *b = &m->L->blk[i];
 	const struct SFX(net_act) *a = &m->A[i];
-	size_t r0 = (size_t)a->eoff[e], d = (size_t)m->d, im = (size_t)m->L->cfg.moe_inter_dim;
+	size_t r0 = (size_t)a->eoff[e], d = (size_t)m->d;
+	size_t im = (size_t)m->L->t[b->experts].rows;
 	SFX(net_swiglu_bwd)(m, a->eoff[e + 1] - a->eoff[e], (int)im, a->xp + r0 * d,
 			    SFX(net_expert_tensor)(b, e, 0), SFX(net_expert_tensor)(b, e, 1),
 			    SFX(net_expert_tensor)(b, e, 2), a->ea + r0 * im, a->eb + r0 * im,
-			    a->eact + r0 * im, bufs[0] + r0 * d, bufs[1] + r0 * d, false,
-			    bufs[2] + r0 * im, bufs[3] + r0 * im);
+			    a->eact + r0 * im, bf->dey + r0 * d, bf->dxp + r0 * d, false,
+			    bf->dea + r0 * im, bf->deb + r0 * im);
 }
 
-/* net_experts_each runs fn for every routed expert of block i. NOTE: with a BLAS of n > 1
- * threads the experts run n at a time, one BLAS thread each: an expert gets only
- * T*K/E rows (192 at v3-small, 2048 tokens), where one GEMM split over two threads ran
- * at ~0.65-0.95 the rate of two single-threaded ones side by side (REPRODUCE.md). Each
- * expert writes its own rows, its own weights' gradients and nothing else, so the
- * result does not depend on the order. */
-static void SFX(net_experts_each)(struct SFX(net) *m, int i, SFX(net_expert_fn) fn, REAL **bufs)
+/* net_experts_each runs fn for the experts held (local index e from 0; all of them on
+ * one rank) of block i. NOTE: with a BLAS of n > 1 threads the experts run n at a time,
+ * one BLAS thread each: an expert gets only T*K/E rows (192 at v3-small, 2048 tokens),
+ * where one GEMM split over two threads ran at ~0.65-0.95 the rate of two
+ * single-threaded ones side by side (REPRODUCE.md). Each expert writes its own rows, its
+ * own weights' gradients and nothing else, so the result does not depend on the order. */
+static void SFX(net_experts_each)(struct SFX(net) *m, int i, int experts, SFX(net_expert_fn) fn,
+				  const struct SFX(net_ebufs) *bufs)
 {
-	int E = (int)m->L->cfg.routed_experts, n = openblas_get_num_threads();
+	int n = openblas_get_num_threads();
 	if (n <= 1 || m->o.experts_serial) {
-		for (int e = 0; e < E; e++)
+		for (int e = 0; e < experts; e++)
 			fn(m, i, e, bufs);
 		return;
 	}
 	openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic) num_threads(n)
-	for (int e = 0; e < E; e++)
+	for (int e = 0; e < experts; e++)
 		fn(m, i, e, bufs);
 	openblas_set_num_threads(n);
+}
+
+/* net_experts_fwd runs the experts held on their rows xp, at offsets eoff. */
+static void SFX(net_experts_fwd)(struct SFX(net) *m, int i, int experts)
+{
+	SFX(net_experts_each)(m, i, experts, SFX(net_expert_fwd), NULL);
+}
+
+/* net_ep_fwd is the routed part of block i under expert parallelism: dispatch the
+ * tokens' rows to the experts' ranks, run the experts held, combine the weighted
+ * outputs back and add them to a->out (the shared experts' output). */
+static int SFX(net_ep_fwd)(struct SFX(net) *m, int i)
+{
+	const struct net_comm *c = m->comm;
+	struct SFX(net_act) *a = &m->A[i];
+	int K = (int)m->L->cfg.activated_experts, T = m->T, d = m->d;
+	int El = m->L->expert_hi - m->L->expert_lo;
+	size_t TK = (size_t)T * K, n = (size_t)T * d;
+	float *fw = m->route_buf;
+	long counts[1024];
+	REAL *sum = m->scratch;
+	if (!c || !c->ep_dispatch || El > 1024)
+		return MB_ERR_ARG;
+	for (size_t j = 0; j < TK; j++)
+		fw[j] = (float)a->wts[j];
+	SFX(net_mark)(m, NET_PH_EP);
+	int err = c->ep_dispatch(c->ctx, i, sizeof(REAL), a->idx, fw, T, a->n2, a->xp, m->rows_max,
+				 &a->rows, counts);
+	if (err)
+		return err;
+	a->eoff[0] = 0;
+	for (int e = 0; e < El; e++)
+		a->eoff[e + 1] = a->eoff[e] + (int32_t)counts[e];
+	SFX(net_mark)(m, NET_PH_EXPERTS);
+	SFX(net_experts_fwd)(m, i, El);
+	SFX(net_mark)(m, NET_PH_EP);
+	err = c->ep_combine(c->ctx, i, sizeof(REAL), a->ey, sum);
+	SFX(net_mark)(m, NET_PH_ROUTING);
+	for (size_t j = 0; !err && j < n; j++)
+		a->out[j] += sum[j];
+	return err;
 }
 
 /* net_moe_fwd: out = h + shared(n2) + sum_k w_k expert_k(n2). */
@@ -167,31 +220,37 @@ static int SFX(net_moe_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
 	int E = (int)c->routed_experts, K = (int)c->activated_experts, d = m->d;
-	int im = (int)c->moe_inter_dim, is = im * (int)c->shared_experts;
+	int is = b->sh_gate >= 0 ? (int)m->L->t[b->sh_gate].rows : 0;
 	size_t n = (size_t)m->T * d;
 	SFX(net_mark)(m, NET_PH_ROUTING);
 	SFX(net_lin_fwd)(m, false, m->T, d, E, a->n2, SFX(W)(m, b->router), a->s);
 	int err = SFX(net_route)(m, i);
 	if (err)
 		return err;
-	for (int r = 0; r < m->T * K; r++)
+	bool ep = m->L->part.ep > 1;
+	for (int r = 0; !ep && r < m->T * K; r++)
 		memcpy(a->xp + (size_t)r * d, a->n2 + (size_t)(a->order[r] / K) * d,
 		       (size_t)d * sizeof(REAL));
 	SFX(net_mark)(m, NET_PH_EXPERTS);
-	SFX(net_experts_each)(m, i, SFX(net_expert_fwd), NULL);
+	if (!ep)
+		SFX(net_experts_fwd)(m, i, E);
 	if (is > 0)
 		SFX(net_swiglu_fwd)(m, m->T, is, a->n2, b->sh_gate, b->sh_up, b->sh_down, a->sa,
 				    a->sb, a->sact, a->out);
 	else
 		memset(a->out, 0, n * sizeof(REAL));
 	SFX(net_mark)(m, NET_PH_ROUTING);
-	for (int r = 0; r < m->T * K; r++) {
+	if (ep && (err = SFX(net_ep_fwd)(m, i)))
+		return err;
+	for (int r = 0; !ep && r < m->T * K; r++) {
 		REAL wt = a->wts[a->order[r]], *o = a->out + (size_t)(a->order[r] / K) * d;
 		const REAL *y = a->ey + (size_t)r * d;
 		for (int j = 0; j < d; j++)
 			o[j] += wt * y[j];
 	}
 	SFX(net_mark)(m, NET_PH_OTHER);
+	/* the experts' down projections are row-parallel (ETP = TP): partial sums */
+	SFX(net_tp_sum)(m, a->out, n);
 	for (size_t j = 0; j < n; j++)
 		a->out[j] += a->h[j];
 	st->balance_loss += SFX(net_balance_fwd)(m, i);
@@ -229,25 +288,65 @@ static void SFX(net_gate_bwd)(struct SFX(net) *m, int i, const REAL *dw, REAL *d
 	}
 }
 
+/* net_experts_bwd runs the backward of the experts held on their rows: dxp from dey. */
+static void SFX(net_experts_bwd)(struct SFX(net) *m, int i, int experts, const REAL *dey,
+				 REAL *dxp, REAL *dea, REAL *deb)
+{
+	struct SFX(net_ebufs) bf = { dey, dxp, dea, deb };
+	SFX(net_experts_each)(m, i, experts, SFX(net_expert_bwd), &bf);
+}
+
+/* net_ep_bwd is the routed part of block i's backward under expert parallelism: the
+ * combine's backward brings w * dout to the experts' rows (dey) and dout . y back as dw;
+ * the experts' backward; the dispatch's backward sums the rows' input gradients back
+ * into dn2. sum: [T, d] scratch. */
+static int SFX(net_ep_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *dn2, REAL *dey,
+			   REAL *dxp, REAL *dea, REAL *deb, REAL *dw, REAL *sum)
+{
+	const struct net_comm *c = m->comm;
+	const struct SFX(net_act) *a = &m->A[i];
+	size_t n = (size_t)m->T * m->d;
+	SFX(net_mark)(m, NET_PH_EP);
+	int err = c->ep_combine_bwd(c->ctx, i, sizeof(REAL), dout, a->ey, dey, dw);
+	if (err)
+		return err;
+	SFX(net_mark)(m, NET_PH_EXPERTS);
+	SFX(net_experts_bwd)(m, i, m->L->expert_hi - m->L->expert_lo, dey, dxp, dea, deb);
+	SFX(net_mark)(m, NET_PH_EP);
+	err = c->ep_dispatch_bwd(c->ctx, i, sizeof(REAL), dxp, sum);
+	SFX(net_mark)(m, NET_PH_ROUTING);
+	for (size_t j = 0; !err && j < n; j++)
+		dn2[j] += sum[j];
+	return err;
+}
+
 /* net_moe_bwd: from dout [T, d], dn2 [T, d] (overwritten) and every MoE weight's
  * gradient. sc: scratch past the caller's part. */
-static void SFX(net_moe_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *dn2, REAL *sc)
+static int SFX(net_moe_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *dn2, REAL *sc)
 {
 	const struct model_config *c = &m->L->cfg;
 	const struct net_block *b = &m->L->blk[i];
 	const struct SFX(net_act) *a = &m->A[i];
 	int E = (int)c->routed_experts, K = (int)c->activated_experts, d = m->d, T = m->T;
-	int im = (int)c->moe_inter_dim, is = im * (int)c->shared_experts;
-	size_t TK = (size_t)T * K;
-	REAL *dey = sc, *dxp = dey + TK * d, *dea = dxp + TK * d, *deb = dea + TK * im;
-	REAL *dsa = deb + TK * im, *dsb = dsa + (size_t)T * is, *dw = dsb + (size_t)T * is;
-	REAL *ds = dw + TK;
+	int im = (int)m->L->t[b->experts].rows;
+	int is = b->sh_gate >= 0 ? (int)m->L->t[b->sh_gate].rows : 0;
+	size_t TK = (size_t)T * K, R = (size_t)m->rows_max;
+	REAL *dey = sc, *dxp = dey + R * d, *dea = dxp + R * d, *deb = dea + R * im;
+	REAL *dsa = deb + R * im, *dsb = dsa + (size_t)T * is, *dw = dsb + (size_t)T * is;
+	REAL *ds = dw + TK, *sum = ds + (size_t)T * E;
+	bool ep = m->L->part.ep > 1;
 	SFX(net_mark)(m, NET_PH_EXPERTS);
 	memset(dn2, 0, (size_t)T * d * sizeof(REAL));
 	if (is > 0)
 		SFX(net_swiglu_bwd)(m, T, is, a->n2, b->sh_gate, b->sh_up, b->sh_down, a->sa, a->sb,
 				    a->sact, dout, dn2, false, dsa, dsb);
 	SFX(net_mark)(m, NET_PH_ROUTING);
+	if (ep) {
+		int err = SFX(net_ep_bwd)(m, i, dout, dn2, dey, dxp, dea, deb, dw, sum);
+		if (err)
+			return err;
+		goto gate;
+	}
 	for (size_t r = 0; r < TK; r++) {
 		const REAL *g = dout + (size_t)(a->order[r] / K) * d, *y = a->ey + r * d;
 		REAL wt = a->wts[a->order[r]];
@@ -257,16 +356,22 @@ static void SFX(net_moe_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *
 		dw[a->order[r]] = (REAL)dot;
 	}
 	SFX(net_mark)(m, NET_PH_EXPERTS);
-	REAL *bufs[4] = { dey, dxp, dea, deb };
-	SFX(net_experts_each)(m, i, SFX(net_expert_bwd), bufs);
+	SFX(net_experts_bwd)(m, i, E, dey, dxp, dea, deb);
 	SFX(net_mark)(m, NET_PH_ROUTING);
 	for (size_t r = 0; r < TK; r++) {
 		REAL *o = dn2 + (size_t)(a->order[r] / K) * d;
 		for (int j = 0; j < d; j++)
 			o[j] += dxp[r * d + j];
 	}
+gate:
+	/* under TP the expert outputs were partial: so are dw (their dot products with
+	 * dout) and the experts' input gradient; the router's part is added once after
+	 * (EP runs with TP 1: nothing to sum) */
+	SFX(net_tp_sum)(m, dn2, (size_t)T * d);
+	SFX(net_tp_sum)(m, dw, TK);
 	SFX(net_gate_bwd)(m, i, dw, ds);
 	SFX(net_lin_bwd)(m, false, T, d, E, a->n2, SFX(W)(m, b->router), ds, dn2,
 			   true, SFX(G)(m, b->router));
 	SFX(net_mark)(m, NET_PH_OTHER);
+	return MB_OK;
 }

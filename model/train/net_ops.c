@@ -10,9 +10,10 @@
  * promotion to FP32 at least every 128 K (the limited 14-bit tensor-core accumulator of
  * gemm_fp8_emulated is not modelled here). Wgrad's operands are dY^T and X^T, both
  * tiled 1x128 along the tokens.
- * NOTE: the attention blocks (kernels/attention) do their projections internally in
- * FP32; under bf16/fp8 they get their input and weights rounded (quant_act,
- * quant_weight) but not their inner activations nor their backward GEMMs.
+ * The attention blocks (kernels/attention) get their input and weights rounded
+ * (quant_act, quant_weight) and round every projection's operands inside through
+ * net_attn_round: their Fprop, Dgrad and Wgrad as here. The attention core, RoPE and
+ * the blocks' norms stay FP32 (DeepSeek-V3 3.3's high-precision parts).
  */
 #include "net_ops.h"
 
@@ -116,6 +117,21 @@ static void f32_quant_act(enum net_precision p, int t, int n, const float *x, fl
 static void f32_quant_weight(enum net_precision p, int rows, int cols, const float *w, float *y)
 {
 	qdq(p, w, rows, cols, false, FP8_PER_128X128, y);
+}
+
+/* round_act is struct attn_round's act for the precision in ctx: activations and
+ * activation gradients tiled 1x128 along cols (of x^T when transposed). */
+static void round_act(void *ctx, const float *x, int rows, int cols, bool transposed, float *y)
+{
+	qdq(*(const enum net_precision *)ctx, x, rows, cols, transposed, FP8_PER_1X128, y);
+}
+
+const struct attn_round *net_attn_round(enum net_precision p)
+{
+	static const enum net_precision bf16 = NET_BF16, fp8 = NET_FP8;
+	static const struct attn_round r_bf16 = { (void *)&bf16, round_act };
+	static const struct attn_round r_fp8 = { (void *)&fp8, round_act };
+	return p == NET_BF16 ? &r_bf16 : p == NET_FP8 ? &r_fp8 : NULL;
 }
 
 const struct net_ops_f32 net_cpu_ops_f32 = {

@@ -8,7 +8,8 @@
  * the layer takes the run's precision (bf16 / fp8 recipe); false keeps it FP32 (the
  * embedding, head, gate, MTP projection... DeepSeek-V3 3.3's high-precision parts).
  * quant_act / quant_weight give the rounded copy an attention block consumes under
- * bf16 / fp8 (x: 1x128 tiles; W [rows, cols]: 128x128 blocks); a copy under fp32.
+ * bf16 / fp8 (x: 1x128 tiles; W [rows, cols]: 128x128 blocks); a copy under fp32. Inside
+ * the block every projection's GEMMs round their operands the same way (net_attn_round).
  */
 #ifndef MB_NET_OPS_H
 #define MB_NET_OPS_H
@@ -53,6 +54,9 @@ struct net_ops_f64 {
 };
 
 extern const struct net_ops_f32 net_cpu_ops_f32;
+/* net_attn_round returns the rounding the attention blocks' projections take under
+ * precision p (its three GEMMs as linear_fwd / linear_bwd do them), NULL under fp32. */
+const struct attn_round *net_attn_round(enum net_precision p);
 /* FP64: every precision is computed in double (the reference of the checks). */
 extern const struct net_ops_f64 net_cpu_ops_f64;
 

@@ -28,7 +28,8 @@ double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t l
 		const struct net_tensor *t = &L->t[i];
 		size_t a = t->off > lo ? t->off : lo, e = t->off + (size_t)(t->rows * t->cols);
 		e = e < hi ? e : hi;
-		if (!t->trainable)
+		bool sliced = t->rows != t->full_rows || t->cols != t->full_cols;
+		if (!t->trainable || (L->part.tp_rank != 0 && !sliced))
 			continue;
 		for (size_t j = a; j < e; j++)
 			ss += (double)g[j] * g[j];

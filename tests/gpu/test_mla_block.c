@@ -49,7 +49,7 @@ static const int cases[][3] = {
 static struct mla_config config_of(int i)
 {
 	const int *c = configs[i];
-	return (struct mla_config){ c[0], c[1], c[2], c[3], c[4], c[5], c[6], 10000, 1e-6 };
+	return (struct mla_config){ c[0], c[1], c[2], c[3], c[4], c[5], c[6], 10000, 1e-6, NULL };
 }
 
 /* draw fills n floats uniform in [lo, hi), rounded to BF16, from one rng stream. */
@@ -186,7 +186,7 @@ END_TEST
 START_TEST(rejects_what_the_core_does_not_take)
 {
 	struct mla_cuda *m = (struct mla_cuda *)1;
-	struct mla_config tiny = { 256, 4, 128, 64, 32, 16, 32, 10000, 1e-6 };  /* v3-tiny: 48/32 */
+	struct mla_config tiny = { 256, 4, 128, 64, 32, 16, 32, 10000, 1e-6, NULL };  /* v3-tiny: 48/32 */
 	ck_assert_int_eq(mla_cuda_create(&m, &tiny, 1, 64, stream), MB_ERR_UNSUPPORTED);
 	ck_assert_ptr_null(m);
 	struct mla_config c = config_of(0);
