@@ -4,7 +4,9 @@
  * plots/train_loss.gp); a ~15 s run of v3-tiny on the fortunes corpus lowers the
  * validation loss at least 1.5 nats/byte below ln(256) (the loss at initialisation);
  * `step` passes its FP64 check and fails it (exit 1) with a planted error; --save,
- * --init-from (a mismatched checkpoint refused, the tensor named) and --vocab; bad input
+ * --init-from (a mismatched checkpoint refused, the tensor named) and --vocab; `step`'s
+ * --save, --init-from, --dump-batch (the batch and losses scripts/torch_step.py reads)
+ * and --model (a preset with fewer layers); bad input
  * exits 2 with one error line and a hint, and writes no file.
  */
 #define _GNU_SOURCE
@@ -132,6 +134,54 @@ START_TEST(save_init_from_and_bpe)
 }
 END_TEST
 
+/* DUMP_CHECK prints what a --dump-batch file holds that the tests assert: rows x columns
+ * of tokens, all in 0..255, loss == main + 0.3 mtp + balance, the FP32 loss within 1e-5
+ * of the FP64 one, the config's layers and vocabulary. */
+#define DUMP_CHECK(f) "python3 -c 'import json; d=json.load(open(\"" f "\")); t=d[\"tokens\"];" \
+	" print(len(t), len(t[0]), all(0 <= x < 256 for r in t for x in r)," \
+	" abs(d[\"loss\"] - d[\"main_loss\"] - 0.3 * d[\"mtp_loss\"] - d[\"balance_loss\"]) < 1e-12," \
+	" abs(d[\"loss\"] / d[\"loss_fp64\"] - 1) < 1e-5, d[\"config\"][\"layers\"]," \
+	" d[\"config\"][\"vocab\"])'"
+
+/* loss_of prints the loss of a --dump-batch file. */
+#define LOSS_OF(f) "python3 -c 'import json; print(json.load(open(\"" f "\"))[\"loss\"])'"
+
+START_TEST(step_save_init_from_dump_and_model)
+{
+	static char first[sizeof(out)];
+	ck_assert_int_eq(sh("$MB step " QUIET " --batch 2 --seq 32 --iters 1 --warmup 0 "
+			    "--save w.safetensors --dump-batch d.json --out s.json"), 0);
+	ck_assert_int_eq(sh(DUMP_CHECK("d.json")), 0);
+	ck_assert_str_eq(out, "2 34 True True True 4 256\n");
+	ck_assert_int_eq(sh(LOSS_OF("d.json")), 0);
+	memcpy(first, out, sizeof(out));
+	/* the saved starting weights give the same loss; a trained checkpoint another */
+	ck_assert_int_eq(sh("$MB step " QUIET " --batch 2 --seq 32 --iters 1 --warmup 0 "
+			    "--init-from w.safetensors --dump-batch e.json --out s2.json"), 0);
+	ck_assert_int_eq(sh(LOSS_OF("e.json")), 0);
+	ck_assert_str_eq(out, first);
+	ck_assert_int_eq(sh("$MB train " QUIET " --data synthetic --steps 3 --batch 1 --seq 32 "
+			    "--save t.safetensors --out t.json"), 0);
+	ck_assert_int_eq(sh("$MB step " QUIET " --batch 2 --seq 32 --iters 1 --warmup 0 "
+			    "--init-from t.safetensors --dump-batch f.json --out s3.json"), 0);
+	ck_assert_int_eq(sh(LOSS_OF("f.json")), 0);
+	ck_assert_str_ne(out, first);
+	ck_assert_int_eq(sh("echo '{\"preset\": \"v3-tiny\", \"layers\": 2, \"name\": \"v3-tiny-2l\"}' "
+			    "> m.json && $MB step " QUIET " --model m.json --batch 1 --seq 32 --iters 1 "
+			    "--warmup 0 --dump-batch g.json --out s4.json"), 0);
+	expect_has("step v3-tiny-2l/fp32/b1_s32: ");
+	ck_assert_int_eq(sh(DUMP_CHECK("g.json")), 0);
+	ck_assert_str_eq(out, "1 34 True True True 2 256\n");
+	expect_error("$MB step --batch 2 --seq 32 --dump-batch d.json --out x.json", "d.json exists");
+	expect_error("$MB step --batch 2 --seq 32 --save w.safetensors --out x.json", "w.safetensors exists");
+	expect_error("$MB step --model /no/such.json --out x.json", "/no/such.json");
+	expect_error("$MB step --preset llama3-tiny --batch 1 --seq 32 --init-from w.safetensors "
+		     "--out x.json", "--init-from");
+	ck_assert_int_eq(sh("ls x.json 2>/dev/null | wc -l"), 0);
+	ck_assert_str_eq(out, "0\n");
+}
+END_TEST
+
 static Suite *cli_train_suite(void)
 {
 	Suite *s = suite_create("cli_train");
@@ -143,6 +193,7 @@ static Suite *cli_train_suite(void)
 	tcase_add_test(run, learning_lowers_validation_loss);
 	tcase_add_test(run, step_checks_itself);
 	tcase_add_test(run, save_init_from_and_bpe);
+	tcase_add_test(run, step_save_init_from_dump_and_model);
 	suite_add_tcase(s, run);
 	TCase *bad = tcase_create("errors");
 	tcase_add_checked_fixture(bad, cli_setup, cli_teardown);

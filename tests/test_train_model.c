@@ -10,6 +10,7 @@
  * Inputs are fresh random draws each run; a failure prints the seed, and
  * MB_TEST_SEED=<n> replays it.
  */
+#include <cblas.h>
 #include <check.h>
 #include <math.h>
 #include <stdbool.h>
@@ -315,6 +316,56 @@ START_TEST(float_model_matches_double)
 	free(tok);
 	net_destroy_f32(mf);
 	net_destroy_f64(md);
+	net_layout_free(&L);
+}
+END_TEST
+
+/* run_once: loss and gradients of one forward and backward of c with the routed
+ * experts side by side (serial false) or one after another. */
+static void run_once(struct model_config *c, bool serial, struct net_stats *st, float *g)
+{
+	struct net_layout L;
+	struct net_options o;
+	struct net_f32 *m;
+	ck_assert_int_eq(net_layout_build(c, &L, NULL, 0), MB_OK);
+	net_options_default(&o);
+	o.init_std = 0.2;
+	o.experts_serial = serial;
+	ck_assert_int_eq(net_create_f32(&L, &o, TB, TS, test_seed(), &m), MB_OK);
+	int32_t *tok = tokens(c, TB, TS, 5);
+	ck_assert_int_eq(net_forward_f32(m, tok, st), MB_OK);
+	ck_assert_int_eq(net_backward_f32(m), MB_OK);
+	memcpy(g, net_grads_f32(m), L.total * sizeof(float));
+	free(tok);
+	net_destroy_f32(m);
+	net_layout_free(&L);
+}
+
+/* The experts run side by side on two BLAS threads (forced here) give the loss, the
+ * selection and every gradient of the serial order: each writes only its own rows and
+ * gradients (a race or a shared buffer would show). */
+START_TEST(parallel_experts_equal_serial)
+{
+	struct model_config c = tiny_moe();
+	c.dim = 64, c.moe_inter_dim = 48, c.routed_experts = 16, c.n_groups = 4;
+	c.activated_experts = 4;
+	struct net_layout L;
+	struct net_stats sp, ss;
+	ck_assert_int_eq(net_layout_build(&c, &L, NULL, 0), MB_OK);
+	float *gp = malloc(L.total * sizeof(float)), *gs = malloc(L.total * sizeof(float));
+	int threads = openblas_get_num_threads();
+	openblas_set_num_threads(2);
+	run_once(&c, false, &sp, gp);
+	run_once(&c, true, &ss, gs);
+	openblas_set_num_threads(threads);
+	ck_assert(sp.route_hash == ss.route_hash);
+	ck_assert_msg(fabs(sp.loss - ss.loss) <= 1e-6 * ss.loss, "%.9g vs %.9g", sp.loss, ss.loss);
+	double num = 0, den = 0;
+	for (size_t i = 0; i < L.total; i++)
+		num += ((double)gp[i] - gs[i]) * ((double)gp[i] - gs[i]), den += (double)gs[i] * gs[i];
+	ck_assert_msg(den > 0 && sqrt(num / den) <= 1e-6, "gradients differ: rel %g", sqrt(num / den));
+	free(gp);
+	free(gs);
 	net_layout_free(&L);
 }
 END_TEST
@@ -686,6 +737,7 @@ static Suite *train_model_suite(void)
 	tcase_add_test(fd, moe_model_without_q_lora_or_shared_experts);
 	tcase_add_test(fd, gqa_dense_model_gradients_finite_differences);
 	tcase_add_test(fd, float_model_matches_double);
+	tcase_add_test(fd, parallel_experts_equal_serial);
 	suite_add_tcase(s, fd);
 	TCase *st = tcase_create("structure");
 	tcase_set_timeout(st, 120);

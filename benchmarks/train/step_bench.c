@@ -21,8 +21,15 @@
  * model/memory.c's prediction for one GPU holding FP32 weights, gradients, moments and
  * activations (net_memory_predict) and their ratio, and the process's resident set
  * (largest at the end of a step).
+ * Also the GEMM rate of the expert and dense phases (the linear layers' GEMMs alone,
+ * gemm_*_gflops, and % of the measured SGEMM).
  * Tokens are random bytes (vocabulary 256). --plant-error adds an error to one gradient
- * of the first step, which the check must catch (exit 1).
+ * of the first step, which the check must catch (exit 1). --model FILE runs a preset
+ * changed by a JSON config (v3-small with 2 layers: its GEMM shapes in 1/6 the memory);
+ * --init-from / --save read and write the starting weights (safetensors, Hugging Face
+ * names), --dump-batch the config, token ids and first-step losses that
+ * scripts/torch_step.py recomputes (step_io.c). --experts-serial runs the routed experts
+ * one after another (the A/B of running them side by side, net_moe_impl.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -41,15 +48,17 @@
 #include "timer.h"
 #include "train_dp.h"
 #include "train_pp.h"
+#include "step_io.h"
 #include "train_ep.h"
 #include "train_run.h"
 #include "train_split.h"
 
 static struct {
-	const char *preset, *precision, *peak_file, *dispatch, *schedule;
+	const char *preset, *precision, *peak_file, *dispatch, *schedule, *model, *save;
+	const char *init_from, *dump;
 	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp, ranks_per_node, chunks;
 	double timeout;
-	bool plant, zero1;
+	bool plant, zero1, serial;
 } sopt;
 
 static const struct cli_opt step_options[] = {
@@ -70,6 +79,11 @@ static const struct cli_opt step_options[] = {
 	{ "chunks", CLI_SIZE, &sopt.chunks, "2", "model chunks per stage of --schedule interleaved", 1, 64, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "timeout", CLI_DOUBLE, &sopt.timeout, "60", "under mpirun: end every rank, naming the silent one, when a collective waits longer (s)", 0.1, 1e6, NULL },
+	{ "model", CLI_STRING, &sopt.model, NULL, "a model JSON (moebench model --model) instead of --preset, e.g. {\"preset\": \"v3-small\", \"layers\": 2}", 0, -1, NULL },
+	{ "init-from", CLI_STRING, &sopt.init_from, NULL, "start from a FILE.safetensors of the same configuration", 0, -1, NULL },
+	{ "save", CLI_STRING, &sopt.save, NULL, "write the starting weights to FILE.safetensors", 0, -1, NULL },
+	{ "dump-batch", CLI_STRING, &sopt.dump, NULL, "write the config, the batch's token ids and the checked step's losses as JSON (scripts/torch_step.py)", 0, -1, NULL },
+	{ "experts-serial", CLI_FLAG, &sopt.serial, NULL, "routed experts one after another, each GEMM on all BLAS threads (the A/B of running them side by side)", 0, -1, NULL },
 	{ "plant-error", CLI_FLAG, &sopt.plant, NULL, "corrupt one gradient of the checked step (the check must fail)", 0, -1, NULL },
 	CLI_END
 };
@@ -83,6 +97,7 @@ static const struct cli_opt *step_opts_table(void)
 struct step_figures {
 	char name[160];
 	double phase[NET_PH_COUNT], tokens, flops_per_token;
+	double gemm_s[NET_PH_COUNT], gemm_flops[NET_PH_COUNT], peak_tflops;
 	struct net_memory mem;
 	struct model_memory pred;
 	double dp_comm;   /* seconds in DP collectives (gradients, ZeRO-1 gather, loads) */
@@ -101,6 +116,7 @@ static struct step_figures figs[8];
 static int n_figs;
 static struct train_grid step_grid;   /* the grid train_dp_layout resolved */
 static enum ep_wire step_wire;        /* --dispatch */
+static bool step_force;              /* --force: --save and --dump-batch may replace a file */
 
 struct step_state {
 	struct net_layout L;
@@ -115,6 +131,8 @@ struct step_state {
 	int32_t *tok, *mine;       /* the global batch; this rank's rows of it */
 	float *w0, *g0;
 	double loss0, tol, gtol;   /* tolerances of the loss and of each tensor's gradient */
+	struct net_stats st0;      /* the first step's forward (--dump-batch) */
+	uint64_t seed;
 	char metric[160];
 	long runs;
 	double tp_s;               /* the steps' TP collectives (not the check's) */
@@ -214,6 +232,7 @@ static int step_run(void *p)
 		if (sopt.plant)
 			g[s->L.t[s->L.n / 2].off] += 0.05f * (1.0f + fabsf(g[s->L.t[s->L.n / 2].off]));
 		s->loss0 = st.loss;
+		s->st0 = st;
 	}
 	double t0 = timer_now(), c0 = s->dp.comm_s;
 	for (int i = 0; i < s->L.blocks; i++)
@@ -298,6 +317,17 @@ static int step_reference(struct step_state *s, struct net_f64 *md, double *loss
 	return err;
 }
 
+/* step_dump writes --dump-batch: the config, the batch and the first step's losses. */
+static int step_dump(struct step_state *s, double loss64)
+{
+	char why[512];
+	struct step_dump d = { &s->L, &s->no, (int)sopt.batch, (int)sopt.seq, s->seed, s->tok,
+			       &s->st0, loss64 };
+	if (step_dump_write(sopt.dump, step_force, &d, why, sizeof(why)))
+		return cli_error(NULL, "--dump-batch: %s", why), MB_ERR_IO;
+	return MB_OK;
+}
+
 /* step_check: the first step's loss and reduced gradients against the FP64 model (the
  * DP ranks split the tensors between them; the driver sums their counts). */
 static int step_check(void *p, struct bench_check *chk)
@@ -310,6 +340,8 @@ static int step_check(void *p, struct bench_check *chk)
 		return err;
 	net_tp_set_f64(md, train_dp_tp(&s->dp));
 	err = step_reference(s, md, &loss64);
+	if (!err && sopt.dump)
+		err = step_dump(s, loss64);
 	/* each error over its tolerance: the check passes at <= 1 */
 	chk->max_err = err ? INFINITY : fabs(s->loss0 - loss64) / loss64 / s->tol;
 	chk->samples = s->dp.rank == 0;
@@ -338,6 +370,8 @@ static void step_destroy(void *p)
 	step_split(s);
 	if (s->fig) {
 		memcpy(s->fig->phase, s->prof.seconds, sizeof(s->fig->phase));
+		memcpy(s->fig->gemm_s, s->prof.gemm_seconds, sizeof(s->fig->gemm_s));
+		memcpy(s->fig->gemm_flops, s->prof.gemm_flops, sizeof(s->fig->gemm_flops));
 		s->fig->dp_comm = s->dp.comm_s;
 		s->fig->pp = s->pp.pp;
 		s->fig->pp_bubble = s->pp.pp > 1 ? s->pp.idle[s->pp.stage] : 0;
@@ -388,6 +422,7 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	net_options_default(&s->no);
 	train_dp_moments(&s->dp, &s->no);
 	net_precision_parse(sopt.precision, &s->no.precision);
+	s->no.experts_serial = sopt.serial;
 	net_adamw_default(&s->adam);
 	/* NOTE: gradients carry a whole backward's rounding: FP8's 3 mantissa bits give
 	 * ~10% on the attention projections of v3-tiny (measured), BF16's 8 under 1% */
@@ -415,11 +450,18 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 		return err;
 	if (train_ep_active(&s->ep))
 		net_comm_set_f32(s->m, &s->ep.nc);
+	if (sopt.init_from &&
+	    net_load(&s->L, net_params_f32(s->m), sopt.init_from, why, sizeof(why)))
+		return cli_error("--init-from needs a checkpoint of the same configuration "
+				 "(vocabulary 256)", "--init-from: %s", why), MB_ERR_ARG;
+	s->seed = seed;
 	mb_rng_seed(&rng, seed, 0x70c);
 	for (size_t j = 0; j < ntok; j++)
 		s->tok[j] = (int32_t)(mb_rng_next(&rng) >> 56);
 	s->mine = s->tok + (size_t)s->dp.rank * (size_t)s->per_rank * (ntok / (size_t)sopt.batch);
 	memcpy(s->w0, net_params_f32(s->m), s->L.total * sizeof(float));
+	if (sopt.save && net_save(&s->L, s->w0, sopt.save, why, sizeof(why)))
+		return cli_error(NULL, "--save: %s", why), MB_ERR_IO;
 	net_tp_set_f32(s->m, train_dp_tp(&s->dp));
 	s->prof.now = timer_now;
 	net_profile_set_f32(s->m, &s->prof);
@@ -458,6 +500,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	cJSON_AddNumberToObject(c.params, "dp", (double)s->dp.size);
 	cJSON_AddNumberToObject(c.params, "tp", (double)s->dp.lay.tp);
 	cJSON_AddBoolToObject(c.params, "zero1", sopt.zero1);
+	cJSON_AddBoolToObject(c.params, "experts_serial", sopt.serial);
 	cJSON_AddNumberToObject(c.params, "ep", (double)s->dp.lay.ep);
 	cJSON_AddNumberToObject(c.params, "ranks_per_node", (double)sopt.ranks_per_node);
 	cJSON_AddStringToObject(c.params, "dispatch", sopt.dispatch);
@@ -467,6 +510,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		snprintf(s->fig->name, sizeof(s->fig->name), "%s", c.name);
 		s->fig->tokens = tokens;
 		s->fig->flops_per_token = (double)fl.total;
+		s->fig->peak_tflops = peak_tflops;
 		net_memory_f32(s->m, &s->fig->mem);
 		if (net_memory_predict_par(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
 					   step_grid.dp, step_grid.tp, step_grid.ep, sopt.zero1,
@@ -504,15 +548,36 @@ static int step_fits(const struct model_config *cfg)
 	return MB_ERR_ARG;
 }
 
-/* step_bench_run resolves the preset (byte-level vocabulary) and runs its one case;
- * the suite runs a small v3-tiny step. */
+/* step_outputs_free refuses (exit 2) a --save or --dump-batch that names an existing
+ * file without --force, or any of them and --init-from on more than one rank (the
+ * weights of one whole model, one rank's batch), before any work. */
+static int step_outputs_free(void)
+{
+	const char *path[3] = { sopt.save, sopt.dump, sopt.init_from };
+	const char *opt[3] = { "--save", "--dump-batch", "--init-from" };
+	const struct train_grid *g = &step_grid;
+	for (int i = 0; i < 3; i++) {
+		if (path[i] && g->tp * g->pp * g->ep * g->dp > 1)
+			return cli_error("run it on one rank", "%s: one rank's batch and weights only",
+					 opt[i]), MB_ERR_ARG;
+		if (i < 2 && path[i] && !step_force && access(path[i], F_OK) == 0)
+			return cli_error("pass --force, or choose another file", "%s: %s exists",
+					 opt[i], path[i]), MB_ERR_ARG;
+	}
+	return MB_OK;
+}
+
+/* step_bench_run resolves the preset or --model (byte-level vocabulary) and runs its
+ * one case; the suite runs a small v3-tiny step. */
 static int step_bench_run(struct run_ctx *ctx)
 {
-	char why[512], names[512];
+	char why[512];
 	double peak = NAN;
 	struct net_layout L;
+	struct model_config cfg;
 	if (ctx->suite) {
 		sopt.preset = "v3-tiny";
+		sopt.model = NULL;
 		sopt.batch = mpi_world_size();   /* one sequence per rank */
 		sopt.seq = 64;
 		sopt.tp = sopt.pp = sopt.ep = sopt.etp = sopt.ranks_per_node = 1;
@@ -520,27 +585,25 @@ static int step_bench_run(struct run_ctx *ctx)
 		sopt.schedule = "1f1b";
 		sopt.dp = 0;
 	}
-	const struct model_config *p = model_preset_find(sopt.preset);
-	if (!p) {
-		model_preset_names(names, sizeof(names));
-		return cli_error(names, "--preset %s: unknown preset", sopt.preset), MB_ERR_ARG;
-	}
+	step_force = ctx->opts->force;
+	if (step_resolve_config(sopt.model, sopt.preset, &cfg))
+		return MB_ERR_ARG;
 	step_grid = (struct train_grid){ (int)sopt.tp, (int)sopt.pp, (int)sopt.ep, (int)sopt.etp,
 					 (int)sopt.dp };
-	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, p) ||
-	    train_pp_check(step_grid.pp, sopt.schedule, (int)sopt.chunks, 1, p) ||
+	if (train_dp_layout(&step_grid, (long)sopt.batch, 0, &cfg) ||
+	    train_pp_check(step_grid.pp, sopt.schedule, (int)sopt.chunks, 1, &cfg) ||
 	    train_ep_check(step_grid.ep, (int)sopt.ranks_per_node) ||
-	    train_ep_wire(sopt.dispatch, sopt.precision, &step_wire))
+	    train_ep_wire(sopt.dispatch, sopt.precision, &step_wire) || step_outputs_free())
 		return MB_ERR_ARG;
-	struct model_config cfg = *p;
 	if (cfg.vocab != 256)
 		cli_note(ctx->opts->quiet, "byte-level tokens: vocabulary %lld -> 256",
 			 (long long)cfg.vocab);
 	cfg.vocab = 256;
 	cfg.seq_len = sopt.seq;
 	if (net_layout_build(&cfg, &L, why, sizeof(why)))
-		return cli_error("v3-tiny, v3-small and llama3-tiny train here", "--preset %s: %s",
-				 sopt.preset, why), MB_ERR_ARG;
+		return cli_error("v3-tiny, v3-small and llama3-tiny train here", "%s %s: %s",
+				 sopt.model ? "--model" : "--preset",
+				 sopt.model ? sopt.model : sopt.preset, why), MB_ERR_ARG;
 	net_layout_free(&L);
 	if (step_fits(&cfg))
 		return MB_ERR_ARG;
@@ -600,6 +663,35 @@ static void step_memory(cJSON *rec, const struct step_figures *f, char *line, si
 			 (double)g->total / 1e6, w->total_bytes / 1e6, f->rss_bytes / 1e6);
 }
 
+/* step_gemm_rates records the GEMM rate of the expert and dense phases (the linear
+ * layers' GEMMs alone, every step run: gemm_*_gflops) and its share of the measured
+ * SGEMM rate (gemm_*_pct_measured_peak, NaN without --measured-peak); appends them to
+ * line and returns the characters written. */
+static int step_gemm_rates(cJSON *rec, const struct step_figures *f, char *line, size_t len)
+{
+	static const struct { int ph; const char *name; } g[2] = {
+		{ NET_PH_EXPERTS, "experts" }, { NET_PH_DENSE, "dense" } };
+	int n = len ? snprintf(line, len, "; GEMM GFLOP/s (of measured SGEMM):") : 0;
+	for (int i = 0; i < 2; i++) {
+		char key[64];
+		double rate = f->gemm_s[g[i].ph] > 0 ? f->gemm_flops[g[i].ph] / f->gemm_s[g[i].ph] / 1e9
+						     : NAN;
+		double pct = 100 * rate / (1e3 * f->peak_tflops);
+		snprintf(key, sizeof(key), "gemm_%s_gflops", g[i].name);
+		result_set_metric(rec, key, rate);
+		snprintf(key, sizeof(key), "gemm_%s_pct_measured_peak", g[i].name);
+		result_set_metric(rec, key, pct);
+		if (n >= 0 && (size_t)n < len && isfinite(pct))
+			n += snprintf(line + n, len - (size_t)n, " %s %.1f (%.0f%%;", g[i].name, rate, pct);
+		else if (n >= 0 && (size_t)n < len)
+			n += snprintf(line + n, len - (size_t)n, " %s %.1f (n/a;", g[i].name, rate);
+		if (n >= 0 && (size_t)n < len)
+			n += snprintf(line + n, len - (size_t)n, " %.0f%% of the phase)",
+				      100 * f->gemm_s[g[i].ph] / f->phase[g[i].ph]);
+	}
+	return n < 0 ? 0 : (n < (int)len ? n : (int)len);
+}
+
 /* step_annotate_record adds the timed figures to one step record; writes its line. */
 static void step_annotate_record(cJSON *rec, const struct step_figures *f, char *line,
 				 size_t len)
@@ -646,6 +738,7 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 	if (n < (int)len && f->pp > 1)
 		n += snprintf(line + n, len - (size_t)n, " pp-bubble %.0f%% (simulated %.0f%%)",
 			      100 * f->pp_bubble / total, 100 * f->pp_bubble_sim / total);
+	n += step_gemm_rates(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
 	step_memory(rec, f, line + n, n < (int)len ? len - (size_t)n : 0);
 	if (f->split) {
 		cJSON *sp = train_split_json(f->split, f->n_split);
@@ -676,7 +769,7 @@ static int step_summarize(cJSON *doc)
 			continue;
 		const struct step_figures *f = find_figures(nm->valuestring);
 		const cJSON *chk = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "check"), "status");
-		char line[1024];
+		char line[1536];
 		/* a failed check leaves no performance figure (DESIGN.md) */
 		if (!f || !cJSON_IsString(chk) || strcmp(chk->valuestring, "pass"))
 			continue;
@@ -698,8 +791,9 @@ static int step_summarize(cJSON *doc)
 const struct bench_desc bench_step = {
 	.name = "step",
 	.summary = "one training step (fwd, bwd, AdamW), timed and checked against FP64",
-	.usage = "moebench step [--preset v3-tiny] [--batch B] [--seq S] "
-		 "[--precision fp32|bf16|fp8] [--measured-peak FILE] [options]",
+	.usage = "moebench step [--preset v3-tiny | --model FILE] [--batch B] [--seq S] "
+		 "[--precision fp32|bf16|fp8] [--measured-peak FILE] [--init-from FILE] "
+		 "[--save FILE] [--dump-batch FILE] [options]",
 	.warmup = "1",
 	.iters = "5",
 	.min_time = "0",

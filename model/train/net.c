@@ -5,7 +5,9 @@
  */
 #include "net.h"
 
+#include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -145,6 +145,8 @@ struct net_options {
 	double balance_alpha;   /* complementary sequence-wise balance loss, 1e-4 */
 	double norm_eps;        /* 1e-6 */
 	double rope_theta;      /* 10000 */
+	bool experts_serial;    /* routed experts one after another, each GEMM on every BLAS
+				 * thread (default: side by side, one BLAS thread each) */
 	/* elements of AdamW moments the f32 model keeps: a ZeRO-1 shard's (the harness
 	 * indexes them); 0: every element of the allocation */
 	size_t moments;
@@ -156,10 +158,15 @@ enum net_phase {
 	NET_PH_OPTIMIZER, NET_PH_OTHER, NET_PH_EP, NET_PH_COUNT
 };
 
-/* A clock the harness may hand in: the model only adds differences of now(). */
+/* A clock the harness may hand in: the model only adds differences of now(). Besides
+ * each phase's time, the time inside the linear layers' GEMMs (the op table's
+ * linear_fwd / linear_bwd, quantisation included under bf16/fp8) and their FLOPs
+ * (2 t in out forward, twice that backward) by the phase they ran in: the GEMM rate of
+ * the expert and dense phases without their element-wise work. */
 struct net_profile {
 	double (*now)(void);
 	double seconds[NET_PH_COUNT];
+	double gemm_seconds[NET_PH_COUNT], gemm_flops[NET_PH_COUNT];
 	double t0;
 	int cur;
 };

@@ -340,6 +340,30 @@ static void SFX(net_mark)(struct SFX(net) *m, int ph)
 	p->cur = ph;
 }
 
+/* net_gemm_count adds one GEMM's seconds and FLOPs to the running phase. Inside the
+ * experts' parallel loop (net_experts_each) a GEMM's seconds count 1/threads: the
+ * threads run GEMMs side by side, so the sum over the team divided by its size is the
+ * wall time they took if none waits (its idle tail is not counted). */
+static void SFX(net_gemm_count)(struct net_profile *p, double seconds, double flops)
+{
+	double share = seconds / omp_get_num_threads();
+#pragma omp atomic
+	p->gemm_seconds[p->cur] += share;
+#pragma omp atomic
+	p->gemm_flops[p->cur] += flops;
+}
+
+/* net_lin_fwd is the op table's linear_fwd, timed and counted under the profile. */
+static void SFX(net_lin_fwd)(struct SFX(net) *m, bool low, int t, int in, int out,
+			     const REAL *x, const REAL *w, REAL *y)
+{
+	struct net_profile *p = m->prof;
+	double t0 = p && p->now ? p->now() : 0;
+	m->ops->linear_fwd(m->o.precision, low, t, in, out, x, w, y);
+	if (p && p->now)
+		SFX(net_gemm_count)(p, p->now() - t0, 2.0 * t * in * out);
+}
+
 /* ---- tensor parallelism ---- */
 
 /* net_tp_call runs one TP collective (nothing on one rank, nor after an error): the
@@ -540,16 +564,14 @@ static REAL SFX(net_silu)(REAL x)
 static void SFX(net_swiglu_fwd)(struct SFX(net) *m, int t, int width, const REAL *x, int wg,
 				int wu, int wd, REAL *a, REAL *b, REAL *act, REAL *y)
 {
-	const struct OPS *o = m->ops;
-	enum net_precision p = m->o.precision;
 	size_t n = (size_t)t * width;
 	if (t == 0)
 		return;
-	o->linear_fwd(p, true, t, m->d, width, x, SFX(W)(m, wg), a);
-	o->linear_fwd(p, true, t, m->d, width, x, SFX(W)(m, wu), b);
+	SFX(net_lin_fwd)(m, true, t, m->d, width, x, SFX(W)(m, wg), a);
+	SFX(net_lin_fwd)(m, true, t, m->d, width, x, SFX(W)(m, wu), b);
 	for (size_t j = 0; j < n; j++)
 		act[j] = SFX(net_silu)(a[j]) * b[j];
-	o->linear_fwd(p, true, t, width, m->d, act, SFX(W)(m, wd), y);
+	SFX(net_lin_fwd)(m, true, t, width, m->d, act, SFX(W)(m, wd), y);
 }
 
 /* net_dense_ffn: out = h + SwiGLU(n2). */
@@ -598,17 +620,25 @@ static void SFX(net_defer_w)(struct SFX(net) *m, bool low, int t, int in, int ou
 	m->wdy_used += n;
 }
 
-/* net_lin_bwd is the op table's linear_bwd for weight tensor wt; under wdefer the
- * weight gradient waits for the W pass (net_stage_wgrad). */
+/* net_lin_bwd is the op table's linear_bwd for weight tensor wt, timed and counted
+ * under the profile; under wdefer the weight gradient waits for the W pass
+ * (net_stage_wgrad). */
 static void SFX(net_lin_bwd)(struct SFX(net) *m, bool low, int t, int in, int out,
 			     const REAL *x, int wt, const REAL *dy, REAL *dx, bool acc)
 {
 	enum net_precision p = m->o.precision;
+	struct net_profile *pr = m->prof;
+	double t0 = pr && pr->now ? pr->now() : 0;
 	if (!m->wdefer) {
 		m->ops->linear_bwd(p, low, t, in, out, x, SFX(W)(m, wt), dy, dx, acc, SFX(G)(m, wt));
+		if (pr && pr->now)
+			SFX(net_gemm_count)(pr, pr->now() - t0, 4.0 * t * in * out);
 		return;
 	}
 	m->ops->linear_bwd_dx(p, low, t, in, out, SFX(W)(m, wt), dy, dx, acc);
+	/* the deferred weight gradient's GEMM (the W pass) is not counted */
+	if (pr && pr->now)
+		SFX(net_gemm_count)(pr, pr->now() - t0, 2.0 * t * in * out);
 	SFX(net_defer_w)(m, low, t, in, out, x, wt, dy);
 }
 
@@ -679,7 +709,7 @@ static double SFX(net_head_fwd)(struct SFX(net) *m, int k, const REAL *x, int no
 	REAL *lg = m->dlog + (size_t)k * T * V;
 	SFX(rmsnorm_fwd)(m->T, m->d, x, m->d, SFX(W)(m, norm), m->o.norm_eps, fin);
 	SFX(net_mark)(m, NET_PH_DENSE);
-	m->ops->linear_fwd(m->o.precision, false, m->T, m->d, (int)V, fin,
+	SFX(net_lin_fwd)(m, false, m->T, m->d, (int)V, fin,
 			   SFX(W)(m, m->L->head), lg);
 	SFX(net_mark)(m, NET_PH_LOSS);
 	double loss = SFX(net_ce_rows)(m, lg, V, h->row0, shift, m->ce_weight[k] / (double)T);
@@ -701,7 +731,7 @@ static void SFX(net_mtp_input)(struct SFX(net) *m, int k, const REAL *hprev)
 		memcpy(p->cat + (size_t)r * 2 * d + d, p->hn + (size_t)r * d, (size_t)d * sizeof(REAL));
 	}
 	SFX(net_mark)(m, NET_PH_DENSE);
-	m->ops->linear_fwd(m->o.precision, true, m->T, 2 * d, d, p->cat, SFX(W)(m, b->eh_proj),
+	SFX(net_lin_fwd)(m, true, m->T, 2 * d, d, p->cat, SFX(W)(m, b->eh_proj),
 			   p->proj);
 	SFX(net_mark)(m, NET_PH_OTHER);
 }

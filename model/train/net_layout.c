@@ -21,6 +21,7 @@ void net_options_default(struct net_options *o)
 	o->balance_alpha = 1e-4;
 	o->norm_eps = 1e-6;
 	o->rope_theta = 10000.0;
+	o->experts_serial = false;
 	o->moments = 0;
 }
 
