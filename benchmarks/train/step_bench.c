@@ -139,18 +139,6 @@ struct step_state {
 	struct step_figures *fig;
 };
 
-/* resident_bytes returns the process's resident set now (Linux /proc), NaN elsewhere. */
-static double resident_bytes(void)
-{
-	long pages = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (!f)
-		return NAN;
-	int n = fscanf(f, "%ld %ld", &pages, &rss);
-	fclose(f);
-	return n == 2 ? (double)rss * (double)sysconf(_SC_PAGESIZE) : NAN;
-}
-
 /* step_keep keeps the first step's reduced gradients (unclipped) for the check. */
 static void step_keep(struct step_state *s, const float *g, double norm)
 {
@@ -249,7 +237,7 @@ static int step_run(void *p)
 	s->runs++;
 	/* NOTE: the resident set at the end of a step, not getrusage's lifetime peak,
 	 * which would count the FP64 model of the check too */
-	double rss = resident_bytes();
+	double rss = step_resident_bytes();
 	if (s->fig && !(rss <= s->fig->rss_bytes))
 		s->fig->rss_bytes = rss;
 	return MB_OK;

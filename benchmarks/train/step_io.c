@@ -10,8 +10,10 @@
 #include "step_io.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -97,4 +99,16 @@ int step_resolve_config(const char *model_path, const char *preset, struct model
 	}
 	*cfg = *p;
 	return MB_OK;
+}
+
+/* step_resident_bytes returns the process's resident set now (Linux /proc), NaN elsewhere. */
+double step_resident_bytes(void)
+{
+	long pages = 0, rss = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return NAN;
+	int n = fscanf(f, "%ld %ld", &pages, &rss);
+	fclose(f);
+	return n == 2 ? (double)rss * (double)sysconf(_SC_PAGESIZE) : NAN;
 }

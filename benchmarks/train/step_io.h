@@ -39,4 +39,8 @@ int step_dump_write(const char *path, bool force, const struct step_dump *d, cha
  * line. */
 int step_resolve_config(const char *model_path, const char *preset, struct model_config *cfg);
 
+/* step_resident_bytes returns the process's resident set now (Linux /proc), NaN
+ * elsewhere. */
+double step_resident_bytes(void);
+
 #endif
