@@ -251,7 +251,7 @@ START_TEST(layout_slices_and_counts_replicas_once)
 {
 	struct model_config c = tiny_moe();
 	struct net_part p;
-	struct net_layout L[2], W;
+	struct net_layout L[2], W, bad;
 	net_part_whole(&p);
 	ck_assert_int_eq(net_layout_build(&c, &W, NULL, 0), MB_OK);
 	float *g[2];
@@ -279,7 +279,7 @@ START_TEST(layout_slices_and_counts_replicas_once)
 	ck_assert_double_eq_tol(ss, want, 0.5);
 	p.tp = 4, p.tp_rank = 0;
 	char why[128] = "";
-	ck_assert_int_eq(net_layout_build_part(&c, &p, &L[0], why, sizeof(why)), MB_ERR_ARG);
+	ck_assert_int_eq(net_layout_build_part(&c, &p, &bad, why, sizeof(why)), MB_ERR_ARG);
 	ck_assert_msg(strstr(why, "heads"), "%s", why);
 	for (int r = 0; r < 2; r++) {
 		free(g[r]);
