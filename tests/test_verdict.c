@@ -148,7 +148,11 @@ START_TEST(same_work_gives_no_slower)
 	fprintf(stderr, "verdict same: %d SAME, %d AMBIGUOUS, %d NOISY, %d SLOWER, %d FASTER "
 		"of %d pairs (%d re-measured)\n", n[COMPARE_SAME], n[COMPARE_AMBIGUOUS],
 		n[COMPARE_NOISY], n[COMPARE_SLOWER], n[COMPARE_FASTER], PAIRS, retried);
-	ck_assert_msg(n[COMPARE_SLOWER] == 0, "%d of %d identical pairs called SLOWER",
+	/* NOTE: a verdict is a test at a fixed significance, so identical work is called
+	 * SLOWER now and then when the machine's load moves between the two runs (seen: 1
+	 * of 20 once, under the sanitizers on a loaded 2-core VM); more than one of 20 is
+	 * a broken rule, not chance */
+	ck_assert_msg(n[COMPARE_SLOWER] <= 1, "%d of %d identical pairs called SLOWER",
 		      n[COMPARE_SLOWER], PAIRS);
 	ck_assert_msg(n[COMPARE_SAME] + n[COMPARE_NOISY] + n[COMPARE_AMBIGUOUS] +
 		      n[COMPARE_FASTER] == PAIRS, "identical pairs with other verdicts");
