@@ -29,15 +29,7 @@ run="--quiet --preset v3-tiny --data synthetic --steps 4 --batch 8 --seq 32 --va
 # loss_rel prints the largest relative loss difference over the steps both runs routed
 # alike (equal load_hash), and the first step where the routing differs (0: none).
 loss_rel() {
-	python3 - "$@" <<'PY'
-import json, sys
-c = [json.load(open(f))["summary"]["train"]["curve"] for f in sys.argv[1:]]
-flip = next((a["step"] for a, b in zip(*c) if a.get("load_hash") != b.get("load_hash")), 0)
-d = [abs(a[k] - b[k]) / abs(a[k]) for a, b in zip(*c)
-     for k in ("loss", "mtp_loss", "val_loss")
-     if a[k] is not None and (not flip or a["step"] < flip)]
-print("%.2e %d" % (max(d), flip))
-PY
+	python3 "$src/tests/loss_compare.py" "$@"
 }
 bad=0
 printf '%-28s %6s %10s %10s %10s  %s\n' layout ranks loss_rel weight_rel elem_abs routing

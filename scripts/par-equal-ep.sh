@@ -31,18 +31,9 @@ run="--quiet --preset v3-tiny --data synthetic --steps 4 --batch 8 --seq 32 --va
 # alike (equal load_hash), the first step where the routing differs (0: none) and the
 # median EP time per step of the second run (ms).
 loss_rel() {
-	python3 - "$@" <<'PY'
-import json, statistics, sys
-every = sys.argv[3:] == ["all"]
-c = [json.load(open(f))["summary"]["train"]["curve"] for f in sys.argv[1:3]]
-flip = next((a["step"] for a, b in zip(*c) if a.get("load_hash") != b.get("load_hash")), 0)
-flip = 0 if every else flip
-d = [abs(a[k] - b[k]) / abs(a[k]) for a, b in zip(*c)
-     for k in ("loss", "mtp_loss", "val_loss")
-     if a[k] is not None and (not flip or a["step"] < flip)]
-ep = [p.get("ep_ms", 0) or 0 for p in c[1] if p["step"] > 0]
-print("%.2e %d %.1f" % (max(d), flip, statistics.median(ep) if ep else 0))
-PY
+	echo "$(python3 "$src/tests/loss_compare.py" "$1" "$2" ${3:+--$3}) $(python3 -c 'import json, statistics, sys
+ep = [p.get("ep_ms", 0) or 0 for p in json.load(open(sys.argv[1]))["summary"]["train"]["curve"] if p["step"] > 0]
+print("%.1f" % (statistics.median(ep) if ep else 0))' "$2")"
 }
 bad=0
 printf '%-40s %6s %10s %10s %10s %8s  %s\n' layout ranks loss_rel weight_rel elem_abs ep_ms routing

@@ -32,15 +32,7 @@ reference() {
 		--save "one_$1.safetensors" >/dev/null
 }
 loss_rel() {
-	python3 - "$@" <<'PY'
-import json, sys
-c = [json.load(open(f))["summary"]["train"]["curve"] for f in sys.argv[1:]]
-flip = next((a["step"] for a, b in zip(*c) if a.get("load_hash") != b.get("load_hash")), 0)
-d = [abs(a[k] - b[k]) / abs(a[k]) for a, b in zip(*c)
-     for k in ("loss", "mtp_loss", "val_loss")
-     if a[k] is not None and (not flip or a["step"] < flip)]
-print("%.2e %d" % (max(d), flip))
-PY
+	python3 "$src/tests/loss_compare.py" "$@"
 }
 bubble() {
 	python3 - "$1" <<'PY'

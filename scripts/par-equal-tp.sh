@@ -30,16 +30,8 @@ done
 # loss_rel prints the largest relative loss difference over the steps both runs routed
 # alike (equal load_hash), and the first step where the routing differs (0: none).
 loss_rel() {
-	python3 - "$@" <<'PY'
-import json, sys
-c = [json.load(open(f))["summary"]["train"]["curve"] for f in sys.argv[1:]]
-flip = next((a["step"] for a, b in zip(*c) if a.get("load_hash") != b.get("load_hash")), 0)
-d = [abs(a[k] - b[k]) / abs(a[k]) for a, b in zip(*c)
-     for k in ("loss", "mtp_loss", "val_loss")
-     if a[k] and (not flip or a["step"] < flip)]
-tp = json.load(open(sys.argv[2]))["records"][0]["metrics"]["tp_comm_s"]
-print("%.2e %d %.3f" % (max(d), flip, tp))
-PY
+	echo "$(python3 "$src/tests/loss_compare.py" "$@") $(python3 -c 'import json, sys
+print("%.3f" % json.load(open(sys.argv[1]))["records"][0]["metrics"]["tp_comm_s"])' "$2")"
 }
 bad=0
 printf '%-48s %5s %10s %10s %10s %9s  %s\n' layout ranks loss_rel weight_rel elem_abs tp_comm_s \
