@@ -115,8 +115,7 @@ int scale_plan_point(const struct scale_spec *s, const struct model_config *base
 	p->batch = p->mode == SCALE_STRONG ? s->batch : p->grow == SCALE_GROW_LAYERS ?
 		   s->batch * (p->ranks / p->pp) : s->batch * p->ranks;
 	struct train_grid g = { p->tp, p->pp, p->ep, p->etp, p->dp };
-	/* the step's own checks of this size, printing nothing when they pass */
-	fflush(stderr);
+	/* the step's own checks of this size: they print the error line when one refuses */
 	if (train_dp_layout_of(p->ranks, &g, p->batch, 0, cfg) == 0 &&
 	    train_pp_check(p->pp, s->schedule, 2, 1, cfg) == 0)
 		return 0;
