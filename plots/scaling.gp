@@ -1,14 +1,17 @@
 # scaling.gp - scaling efficiency against ranks from `moebench scale --csv`: one line per
-# mode (weak: tokens/s per rank at N over N0; strong: T(N0) N0 / (T(N) N)), the ideal
+# series, a mode with its layout and what it grows (weak: model FLOP/s per rank at N over
+# N0, tokens/s per rank when the model is fixed; strong: T(N0) N0 / (T(N) N)), the ideal
 # line at 1 (also Frontier's published weak scaling, arXiv 2312.12705: 100%), and
 # Frontier's strong scaling (89% and 87% at 1,024 and 3,072 MI250X) as dotted lines.
 #
-#   moebench scale --ranks 1,2,4 --csv scale.csv
+#   moebench scale --ranks 1,2,4 --layout dp,ep --csv scale.csv
 #   gnuplot -c plots/scaling.gp figures/scaling scale.csv
 #
 # The CSV's columns: mode, ranks, cores_per_rank, tokens_per_s, tokens_per_s_per_rank,
-# efficiency. Points where a rank had less than one core are drawn hollow: there the
-# ranks shared cores and the efficiency measures the machine, not the step.
+# efficiency, layout, grow, tp, pp, ep, dp, layers, experts, series (the last; a CSV of
+# an older moebench without it draws one line per mode). Weak series are solid, strong
+# ones dashed. Points where a rank had less than one core are circled: there the ranks
+# shared cores and the efficiency measures the machine, not the step.
 
 if (ARGC < 2) {
 	print "usage: gnuplot -c plots/scaling.gp OUTBASE SCALE.csv"
@@ -20,6 +23,16 @@ csv = ARG2
 set datafile separator ","
 set datafile columnheaders
 
+# the series in the order of the file (the column 'series', else 'mode')
+col = system(sprintf("head -1 '%s' | tr ',' '\\n' | grep -c '^series$'", csv)) + 0 ? 'series' : 'mode'
+series = system(sprintf("awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == \"%s\") c = i } " \
+	."NR > 1 && !seen[$c]++ { printf \"%%s \", $c }' '%s'", col, csv))
+isweak(i) = word(series, i)[1:4] eq 'weak'
+dashof(i) = isweak(i) ? 1 : 5
+pointof(i) = isweak(i) ? 7 : 5
+colors = "#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #17becf"
+colorof(i) = word(colors, (i - 1) % 8 + 1)
+
 draw = "\
 set title 'scaling efficiency of the training step (moebench scale)' font ',13'; \
 set xlabel 'ranks'; \
@@ -29,8 +42,8 @@ set yrange [0:1.2]; \
 set grid lc rgb '#e0e0e0'; \
 set key outside right top Left reverse samplen 3; \
 plot 1 with lines dt 2 lw 2 lc rgb '#555555' title 'ideal (and Frontier weak 100%)', \
-     csv using (strcol('mode') eq 'weak' ? column('ranks') : NaN):'efficiency' with linespoints lw 2 pt 7 ps 1.2 lc 1 title 'weak', \
-     csv using (strcol('mode') eq 'strong' ? column('ranks') : NaN):'efficiency' with linespoints lw 2 pt 5 ps 1.2 lc 2 title 'strong', \
+     for [i = 1:words(series)] csv using (strcol(col) eq word(series, i) ? column('ranks') : NaN):'efficiency' \
+       with linespoints lw 2 dt dashof(i) pt pointof(i) ps 1.2 lc rgb colorof(i) title word(series, i), \
      csv using (column('cores_per_rank') < 1 ? column('ranks') : NaN):'efficiency' with points pt 6 ps 2.5 lc rgb '#cc0000' title 'ranks share cores (< 1 core/rank)', \
      0.89 with lines dt 3 lw 1 lc 2 title 'Frontier strong 89% (gpt-175b, 1,024 GPUs)', \
      0.87 with lines dt 4 lw 1 lc 2 title 'Frontier strong 87% (gpt-1t, 3,072 GPUs)'"

@@ -49,7 +49,7 @@ struct report_meas {
 	char origin[256];           /* the file */
 	char precision[8];          /* "fp32", "bf16", "fp8" */
 	char device[96];            /* the run's device, or its CPU model */
-	char mode[8];               /* scale: "weak"/"strong"; else "" */
+	char mode[48];              /* scale: the series ("weak", "strong-ep", "weak-pp+layers"); else "" */
 	struct model_config cfg;    /* the preset at the run's vocabulary and seq */
 	int64_t gpus;               /* ranks (CPU: processes) */
 	double tokens_per_s;        /* of the whole run */

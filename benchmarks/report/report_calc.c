@@ -89,7 +89,11 @@ void report_scaling(const struct report_meas *meas, struct report_figs *figs, si
 		for (size_t k = 0; k < n; k++)
 			if (same_series(&meas[i], &meas[k]) && meas[k].gpus < meas[base].gpus)
 				base = k;
-		figs[i].scaling_eff = figs[i].tokens_per_gpu_s / figs[base].tokens_per_gpu_s;
+		/* NOTE: per-GPU work, as `scale` takes it: a weak sweep that grows the model
+		 * (scale --grow) does more FLOPs per token at more GPUs */
+		double grown = meas[i].flops_recorded / meas[base].flops_recorded;
+		figs[i].scaling_eff = figs[i].tokens_per_gpu_s * (isfinite(grown) ? grown : 1) /
+				      figs[base].tokens_per_gpu_s;
 		figs[i].scaling_base_gpus = meas[base].gpus;
 	}
 }

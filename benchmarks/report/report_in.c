@@ -61,6 +61,9 @@ static int read_meas(const cJSON *ctx, const cJSON *rec, const char *bench, cons
 	const cJSON *mt = cJSON_GetObjectItemCaseSensitive(rec, "metrics");
 	const char *preset = str(pm, "preset"), *prec = str(pm, "precision");
 	const char *name = str(rec, "name"), *mode = str(pm, "mode");
+	/* a scale record's series (mode, layout, what grows) is the sweep it belongs to */
+	if (str(pm, "series"))
+		mode = str(pm, "series");
 	const struct model_config *cfg = preset ? model_preset_find(preset) : NULL;
 	double vocab = num(pm, "vocab"), seq = num(pm, "seq"), gpus = num(pm, "gpus");
 

@@ -47,13 +47,20 @@ static int put_launcher(const char *tpl, int n, char *buf, size_t len)
 int scale_command(const struct scale_spec *s, const struct scale_point *p, char *buf,
 		  size_t len)
 {
-	char launch[512];
+	char launch[512], model[640];
 	if (put_launcher(s->launcher, p->ranks, launch, sizeof(launch)))
 		return -1;
-	int w = snprintf(buf, len, "%s '%s' step --preset %s --precision %s --batch %ld --seq %ld "
-			 "--dp %d --iters %ld --warmup %ld --min-time 0 --quiet --out '%s'%s",
-			 launch, s->exe, s->preset, s->precision, p->batch, s->seq, p->ranks,
-			 s->iters, s->warmup, p->file, s->force ? " --force" : "");
+	if (p->model[0])
+		snprintf(model, sizeof(model), "--model '%s'", p->model);
+	else
+		snprintf(model, sizeof(model), "--preset %s", s->preset);
+	int w = snprintf(buf, len, "%s '%s' step %s --precision %s --batch %ld --seq %ld "
+			 "--dp %d --tp %d --pp %d --ep %d --etp %d%s%s%s --iters %ld --warmup %ld "
+			 "--min-time 0 --quiet --out '%s'%s", launch, s->exe, model, s->precision,
+			 p->batch, s->seq, p->dp, p->tp, p->pp, p->ep, p->etp,
+			 p->pp > 1 ? " --schedule " : "", p->pp > 1 ? s->schedule : "",
+			 s->zero1 ? " --zero1" : "", s->iters, s->warmup, p->file,
+			 s->force ? " --force" : "");
 	return w < 0 || (size_t)w >= len ? -1 : 0;
 }
 
@@ -83,15 +90,18 @@ static int read_point(struct scale_point *p, char *why, size_t why_len)
 	const cJSON *mt = cJSON_GetObjectItem(rec, "metrics");
 	const cJSON *med = cJSON_GetObjectItem(cJSON_GetObjectItem(mt, "time_s"), "median");
 	const cJSON *tps = cJSON_GetObjectItem(mt, "tokens_per_s");
+	const cJSON *fpt = cJSON_GetObjectItem(mt, "model_flops_per_token");
 	const cJSON *st = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "check"), "status");
 	int err = MB_OK;
-	if (!cJSON_IsNumber(med) || !cJSON_IsNumber(tps) || !cJSON_IsString(st)) {
-		snprintf(why, why_len, "%s: no step record with time_s, tokens_per_s and check",
-			 p->file);
+	if (!cJSON_IsNumber(med) || !cJSON_IsNumber(tps) || !cJSON_IsNumber(fpt) ||
+	    !cJSON_IsString(st)) {
+		snprintf(why, why_len, "%s: no step record with time_s, tokens_per_s, "
+			 "model_flops_per_token and check", p->file);
 		err = MB_ERR_PARSE;
 	} else {
 		p->median_s = med->valuedouble;
 		p->tokens_per_s = tps->valuedouble;
+		p->flops_per_token = fpt->valuedouble;
 		p->pass = strcmp(st->valuestring, "pass") == 0;
 	}
 	cJSON_Delete(doc);
@@ -130,11 +140,12 @@ void scale_efficiency(struct scale_point *pts, int n)
 	for (int i = 0; i < n; i++) {
 		const struct scale_point *b = NULL;
 		for (int k = 0; k < n; k++)
-			if (pts[k].mode == pts[i].mode && (!b || pts[k].ranks < b->ranks))
+			if (!strcmp(pts[k].series, pts[i].series) && (!b || pts[k].ranks < b->ranks))
 				b = &pts[k];
+		/* NOTE: model FLOP/s, not tokens/s: a grown model does more work per token */
 		if (pts[i].mode == SCALE_WEAK)
-			pts[i].eff = (pts[i].tokens_per_s / pts[i].ranks) /
-				     (b->tokens_per_s / b->ranks);
+			pts[i].eff = (pts[i].tokens_per_s * pts[i].flops_per_token / pts[i].ranks) /
+				     (b->tokens_per_s * b->flops_per_token / b->ranks);
 		else
 			pts[i].eff = b->median_s * b->ranks / (pts[i].median_s * pts[i].ranks);
 	}

@@ -17,7 +17,12 @@
 
 int train_dp_layout(struct train_grid *g, long batch, long micro, const struct model_config *cfg)
 {
-	int world = mpi_world_size();
+	return train_dp_layout_of(mpi_world_size(), g, batch, micro, cfg);
+}
+
+int train_dp_layout_of(int world, struct train_grid *g, long batch, long micro,
+		       const struct model_config *cfg)
+{
 	if (g->tp < 1 || g->pp < 1 || g->ep < 1 || g->etp < 1 || g->dp < 0)
 		return cli_error_once("pass sizes of 1 or more", "--tp/--pp/--ep/--etp below 1");
 	if (g->pp > cfg->layers)

@@ -91,6 +91,10 @@ struct train_dp {
  * dimensions not built yet are refused. Returns 0, or exit status 2 after cli_error's
  * one line (rank 0 prints). */
 int train_dp_layout(struct train_grid *g, long batch, long micro, const struct model_config *cfg);
+/* train_dp_layout_of is train_dp_layout for a world of `world` ranks, not this run's:
+ * `moebench scale` checks every size of a sweep before it launches any. */
+int train_dp_layout_of(int world, struct train_grid *g, long batch, long micro,
+		       const struct model_config *cfg);
 /* train_dp_open makes the world, the layout and every group (timeout_s bounds each
  * collective). MB_OK or MB_ERR_*. */
 int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
