@@ -23,6 +23,7 @@ struct train_opts {
 	double timeout;  /* seconds a DP collective may wait (comm.h) */
 	uint64_t seed;
 	bool quiet, force, zero1;
+	bool overlap;    /* --ep-overlap: F of one micro-batch beside B of another */
 };
 
 /* One row of the loss curve. */
@@ -39,6 +40,9 @@ struct train_point {
 	/* pipeline: the step's idle time of its slowest rank, measured and as the simulator
 	 * predicts it from the step's own op times (NaN without --pp) */
 	double pp_bubble_ms, pp_bubble_sim_ms;
+	/* --ep-overlap: the slowest rank's dispatch/combine time hidden under the other
+	 * chunk's compute (ep_ms is then the exposed part only); 0 otherwise */
+	double ep_hidden_ms;
 };
 
 struct train_curve {
