@@ -397,8 +397,8 @@ static int train_micro(struct trainer *t, double *x)
 		return train_pp_step(&t->pp, micro_rows(t, 0), x);
 	x[0] = x[1] = x[2] = 0;
 	if (t->ov_on) {
-		struct train_overlap_job j = { { t->m, t->m2 }, t->n_micro, overlap_rows,
-					       overlap_done, t };
+		struct net_f32 *const m[2] = { t->m, t->m2 };
+		struct train_overlap_job j = { m, 2, t->n_micro, overlap_rows, overlap_done, t };
 		t->x_acc = x;
 		return train_overlap_run(&t->ov, &j);
 	}

@@ -144,7 +144,7 @@ static void *chunk_main(void *p)
 {
 	struct chunk *c = p;
 	struct train_overlap *o = c->o;
-	struct net_f32 *m = c->j->m[c->k % 2];
+	struct net_f32 *m = c->j->m[c->k % c->j->n_models];
 	take(o, c->me);
 	c->err = c->me == 0 ? net_forward_f32(m, c->j->rows(c->j->ctx, c->k), c->st)
 		 : net_backward_f32(m);
@@ -170,8 +170,8 @@ static int pair(struct train_overlap *o, const struct train_overlap_job *j, int 
 	if (pthread_create(&th, NULL, chunk_main, &f)) {
 		/* no thread: the two chunks one after the other, nothing overlapped */
 		o->pairing = false;
-		f.err = net_forward_f32(j->m[f.k % 2], j->rows(j->ctx, f.k), st_next);
-		b.err = net_backward_f32(j->m[k % 2]);
+		f.err = net_forward_f32(j->m[f.k % j->n_models], j->rows(j->ctx, f.k), st_next);
+		b.err = net_backward_f32(j->m[k % j->n_models]);
 		return f.err ? f.err : b.err;
 	}
 	chunk_main(&b);
@@ -188,9 +188,9 @@ int train_overlap_run(struct train_overlap *o, const struct train_overlap_job *j
 		if (k + 1 < j->n_micro)
 			err = pair(o, j, k, &st[(k + 1) % 2]);
 		else
-			err = net_backward_f32(j->m[k % 2]);
+			err = net_backward_f32(j->m[k % j->n_models]);
 		if (!err)
-			j->done(j->ctx, j->m[k % 2], k, &st[k % 2]);
+			j->done(j->ctx, j->m[k % j->n_models], k, &st[k % 2]);
 	}
 	return err;
 }

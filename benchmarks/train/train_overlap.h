@@ -49,10 +49,11 @@ struct train_overlap {
 	long handoffs;                 /* operations overlapped */
 };
 
-/* The work of one optimizer step's micro-batches: model m[k % 2] runs micro-batch k. */
+/* The work of one optimizer step's micro-batches: model m[k % n_models] runs
+ * micro-batch k (n_models even: the overlap's clocks and EP states go by k % 2). */
 struct train_overlap_job {
-	struct net_f32 *m[2];
-	int n_micro;
+	struct net_f32 *const *m;
+	int n_models, n_micro;
 	const int32_t *(*rows)(void *ctx, int k);   /* micro-batch k's tokens */
 	/* done is called after micro-batch k's backward, in order of k, with its forward's
 	 * figures: it accumulates the gradients (still in the models' shared buffer) */
@@ -64,8 +65,9 @@ struct train_overlap_job {
  * over 2+ ranks, with --pp, with fewer than 2 micro-batches per rank, or under an MPI
  * without MPI_THREAD_SERIALIZED. Returns 0 or 2. */
 int train_overlap_check(int ep, int pp, int n_micro);
-/* train_overlap_init prepares o and hooks it on the two chunks' EP communicators, and
- * sets the models' profile clocks (net_profile_set_f32). Returns MB_OK or an error. */
+/* train_overlap_init prepares o and hooks it on the EP communicators of the even and
+ * odd micro-batches' models, and sets the profile clocks of m0 and m1 (more models:
+ * net_profile_set_f32(m[k], &o->prof[k % 2])). Returns MB_OK or an error. */
 int train_overlap_init(struct train_overlap *o, struct comm *c0, struct comm *c1,
 		       struct net_f32 *m0, struct net_f32 *m1);
 void train_overlap_free(struct train_overlap *o, struct comm *c0, struct comm *c1);
