@@ -7,6 +7,9 @@
  * run's arithmetic in the same order, so every per-step loss is the same double and the
  * --save files are the same bytes; and it hid EP time (ep_hidden_s > 0, operations
  * overlapped, every step's hidden time in the curve).
+ * step: `step --ep 2 --micro-batch 1 --ep-overlap`'s own check (the FP64 model on each
+ * micro-batch with its selection) passes with the split's ep_comm_hidden above 0, and
+ * fails with a planted gradient error.
  * refuse: --ep-overlap without EP or with one micro-batch per rank is one
  * error, exit 2, before any work. Built only with MPI.
  */
@@ -55,6 +58,23 @@ START_TEST(overlap_equals_the_plain_run_and_hides_ep_time)
 }
 END_TEST
 
+#define STEP "--quiet --iters 1 --warmup 0 --min-time 0 --batch 4 --seq 32 --ep 2 " \
+	"--micro-batch 1 --ep-overlap"
+#define PY_CHECK "python3 -c 'import json; r=json.load(open(\"s.json\"))[\"records\"][0]; " \
+	"print(\"check\", r[\"check\"][\"status\"], \"hidden\", " \
+	"r[\"split\"][\"split_s\"][\"ep_comm_hidden\"] > 0)'"
+
+START_TEST(step_check_passes_with_overlap)
+{
+	int st = sh("%s -np 2 $MB step " STEP " --out s.json", MPIRUN);
+	ck_assert_msg(st == 0, "exited %d: %s", st, out);
+	ck_assert_int_eq(sh(PY_CHECK), 0);
+	ck_assert_msg(strstr(out, "check pass hidden True"), "%s", out);
+	st = sh("%s -np 2 $MB step " STEP " --plant-error --out p.json", MPIRUN);
+	ck_assert_msg(st == 1 && strstr(out, "check FAILED"), "exited %d: %s", st, out);
+}
+END_TEST
+
 START_TEST(overlap_outside_ep_micro_batches_is_refused)
 {
 	expect_error(MPIRUN " -np 2 $MB train --quiet --data synthetic --steps 1 --batch 4 "
@@ -77,6 +97,7 @@ static Suite *overlap_suite(void)
 		tcase_set_timeout(all[i], 300);
 	}
 	tcase_add_test(eq, overlap_equals_the_plain_run_and_hides_ep_time);
+	tcase_add_test(eq, step_check_passes_with_overlap);
 	tcase_add_test(refuse, overlap_outside_ep_micro_batches_is_refused);
 	suite_add_tcase(s, eq);
 	suite_add_tcase(s, refuse);
