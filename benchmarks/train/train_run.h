@@ -34,8 +34,8 @@ struct train_point {
 	 * dense model: runs with equal hashes routed alike (equality tests compare runs
 	 * whose selections agree; a rounding-level tie flipped elsewhere shows here) */
 	double load_hash;
-	/* expert parallelism: the slowest rank's dispatch/combine time in the step (all of it
-	 * exposed: nothing overlaps it), 0 without EP */
+	/* expert parallelism: the slowest rank's dispatch/combine time in the step that it
+	 * waited for (all of it without --ep-overlap), 0 without EP */
 	double ep_ms;
 	/* pipeline: the step's idle time of its slowest rank, measured and as the simulator
 	 * predicts it from the step's own op times (NaN without --pp) */
