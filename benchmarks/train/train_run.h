@@ -40,8 +40,8 @@ struct train_point {
 	/* pipeline: the step's idle time of its slowest rank, measured and as the simulator
 	 * predicts it from the step's own op times (NaN without --pp) */
 	double pp_bubble_ms, pp_bubble_sim_ms;
-	/* --ep-overlap: the slowest rank's dispatch/combine time hidden under the other
-	 * chunk's compute (ep_ms is then the exposed part only); 0 otherwise */
+	/* --ep-overlap: the largest over the ranks of the dispatch/combine time hidden
+	 * under the other chunk's compute (ep_ms is then the exposed part); 0 otherwise */
 	double ep_hidden_ms;
 };
 
