@@ -1,8 +1,8 @@
 /*
- * train_overlap.h - DualPipe's F&B overlap on the CPU for expert parallelism (`train
- * --ep N --micro-batch m --ep-overlap`): the forward of micro-batch j+1 runs beside the
- * backward of micro-batch j, so that each one's EP dispatch/combine travels while the
- * other computes.
+ * train_overlap.h - DualPipe's F&B overlap on the CPU for expert parallelism (`train`
+ * and `step` with --ep N --micro-batch m --ep-overlap): the forward of micro-batch j+1
+ * runs beside the backward of micro-batch j, so that each one's EP dispatch/combine
+ * travels while the other computes.
  *
  * Two threads, one per chunk, pass a baton: only the holder computes or calls MPI
  * (MPI_THREAD_SERIALIZED), so the order of the work is fixed and the same on every
