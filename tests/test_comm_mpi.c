@@ -52,9 +52,9 @@ static void run_checks(int np, const char *scenario, int min_checks)
 	ck_assert_msg(n >= min_checks, "only %d checks ran: %s", n, tail());
 }
 
-/* check: 6 types x 3 reductions x 2 + 6 x 3 + 8 alltoallv + 2 ring + barrier + split
- * (up to 3) + 4 helpers, per rank. */
-#define OP_CHECKS 68
+/* check: 6 types x 3 reductions x 2 + 6 x 3 + 8 alltoallv + 2 x 2 wait hook + 2 ring +
+ * barrier + split (up to 3) + 4 helpers, per rank. */
+#define OP_CHECKS 72
 /* sweep: 4 collectives x 2 types + 4 driver checks + np (repetitions). */
 #define SWEEP_CHECKS 12
 

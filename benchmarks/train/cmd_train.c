@@ -39,6 +39,7 @@
 #include "train_dp.h"
 #include "train_pp.h"
 #include "train_ep.h"
+#include "train_overlap.h"
 #include "train_run.h"
 
 static struct train_opts opt;
@@ -79,6 +80,7 @@ static const struct cli_opt train_options[] = {
 	{ "schedule", CLI_STRING, &opt.schedule, "1f1b", "pipeline schedule under --pp: gpipe|1f1b|interleaved|zb-h1|dualpipe|dualpipev", 0, -1, NULL },
 	{ "chunks", CLI_SIZE, &opt.chunks, "2", "model chunks per stage of --schedule interleaved", 1, 64, NULL },
 	{ "micro-batch", CLI_SIZE, &opt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's)", 0, 65536, NULL },
+	{ "ep-overlap", CLI_FLAG, &opt.overlap, NULL, "with --ep and 2+ micro-batches: the forward of one micro-batch beside the backward of the previous, EP dispatch/combine hidden under compute (DualPipe's F&B)", 0, -1, NULL },
 	{ "timeout", CLI_DOUBLE, &opt.timeout, "60", "under mpirun: end every rank, naming the silent one, when a collective waits longer (s)", 0.1, 1e6, NULL },
 	CLI_END
 };
@@ -105,6 +107,14 @@ struct trainer {
 	struct train_dp dp;
 	struct train_pp pp;
 	struct train_ep ep;
+	/* --ep-overlap: the second micro-batch in flight (weights shared with m), its EP
+	 * state over a duplicate of the EP group, and the baton of the two chunks */
+	struct net_f32 *m2;
+	struct train_ep ep2;
+	struct comm *ep_dup;
+	struct train_overlap ov;
+	bool ov_on;
+	double *x_acc;                  /* train_micro's sums while overlapping */
 	int micro, n_micro, per_rank;   /* sequences per forward, forwards per rank-step */
 	double tp_spread;               /* TP replicas' largest difference at --save (NaN: none) */
 	bool moe;
@@ -173,6 +183,28 @@ static int train_tokens(struct trainer *t, uint64_t seed, bool quiet)
 	return 0;
 }
 
+/* train_overlap_open makes the second model of --ep-overlap (sharing the weights and
+ * gradients of t->m), its EP state over a duplicate of the EP group, and the baton. */
+static int train_overlap_open(struct trainer *t, enum ep_wire wire)
+{
+	int err = net_create_f32(&t->L, &t->no, t->micro, (int)opt.seq, 0, &t->m2);
+	if (!err)
+		err = net_share_params_f32(t->m2, t->m);
+	if (!err)
+		err = comm_split(t->dp.ep, 0, comm_rank(t->dp.ep), &t->ep_dup);
+	if (err)
+		return err;
+	comm_set_name(t->ep_dup, "ep.overlap");
+	net_tp_set_f32(t->m2, train_dp_tp(&t->dp));
+	err = train_ep_open(&t->ep2, t->ep_dup, &t->L, (int)opt.ranks_per_node, wire);
+	if (err)
+		return err;
+	net_comm_set_f32(t->m2, &t->ep2.nc);
+	err = train_overlap_init(&t->ov, t->dp.ep, t->ep_dup, t->m, t->m2);
+	t->ov_on = !err;
+	return err;
+}
+
 /* train_prepare loads the text, the peak and the model. Returns 0 or exit status 2. */
 static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 {
@@ -192,6 +224,8 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 		st = train_ep_check(grid.ep, (int)opt.ranks_per_node);
 	if (!st)
 		st = train_ep_wire(opt.dispatch, opt.precision, &wire);
+	if (!st && opt.overlap)
+		st = train_overlap_check(grid.ep, grid.pp, (int)(opt.micro ? per / opt.micro : 1));
 	if (!st)
 		st = train_tokens(t, seed, quiet);
 	if (!st)
@@ -227,6 +261,8 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 		return cli_error(NULL, "out of memory for expert parallelism");
 	if (train_ep_active(&t->ep))
 		net_comm_set_f32(t->m, &t->ep.nc);
+	if (opt.overlap && train_overlap_open(t, wire))
+		return cli_error("use a smaller --batch or --seq", "out of memory for --ep-overlap");
 	if (opt.init_from && net_load(&t->L, net_params_f32(t->m), opt.init_from, why, sizeof(why)))
 		return cli_error("--init-from needs a checkpoint of the same preset and --vocab",
 				 "--init-from: %s", why);
@@ -331,6 +367,26 @@ static double load_hash(const struct trainer *t, const long *const *load)
 	return t->moe ? (double)h : NAN;
 }
 
+/* overlap_rows and overlap_done are train_overlap_job's callbacks: a micro-batch's
+ * tokens, and after its backward what train_micro's loop does after each. */
+static const int32_t *overlap_rows(void *ctx, int k)
+{
+	return micro_rows(ctx, k);
+}
+
+static void overlap_done(void *ctx, struct net_f32 *m, int k, const struct net_stats *st)
+{
+	struct trainer *t = ctx;
+	const long *load[1 + 1024 + 16];
+	(void)k;
+	for (int i = 0; i < t->L.blocks; i++)
+		load[i] = net_expert_load_f32(m, i);
+	train_dp_accumulate(&t->dp, net_grads_f32(m), load);
+	t->x_acc[0] += st->main_loss / t->n_micro;
+	t->x_acc[1] += st->mtp_loss / t->n_micro;
+	t->x_acc[2] += st->loss / t->n_micro;
+}
+
 /* train_micro runs the forward and backward of every micro-batch of this rank,
  * accumulating gradients and loads; fills the rank's mean losses x[0..1]. */
 static int train_micro(struct trainer *t, double *x)
@@ -340,6 +396,12 @@ static int train_micro(struct trainer *t, double *x)
 	if (t->pp.pp > 1)
 		return train_pp_step(&t->pp, micro_rows(t, 0), x);
 	x[0] = x[1] = x[2] = 0;
+	if (t->ov_on) {
+		struct net_f32 *const m[2] = { t->m, t->m2 };
+		struct train_overlap_job j = { m, 2, t->n_micro, overlap_rows, overlap_done, t };
+		t->x_acc = x;
+		return train_overlap_run(&t->ov, &j);
+	}
 	for (int k = 0; k < t->n_micro; k++) {
 		int err = net_forward_f32(t->m, micro_rows(t, k), &st);
 		if (!err)
@@ -361,7 +423,8 @@ static int train_micro(struct trainer *t, double *x)
 static int train_step(struct trainer *t, long step, struct train_point *p)
 {
 	const long *load[1 + 1024 + 16];
-	double x[5], t0 = timer_now(), e0 = t->ep.exposed_s;
+	double x[6], t0 = timer_now(), e0 = t->ep.exposed_s + t->ep2.exposed_s - t->ov.away_s;
+	double h0 = t->ov.hidden_s;
 	net_batch_train(&t->corpus, &t->rng, (int)opt.batch, t->len, t->tok);
 	int err = train_micro(t, x);
 	if (err)
@@ -373,8 +436,9 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	if (!err && t->moe && t->cfg.expert_bias)
 		net_bias_update(&t->L, net_params_f32(t->m), load, opt.gamma);
 	x[3] = timer_now() - t0;
-	x[4] = t->ep.exposed_s - e0;
-	if (err || (err = train_dp_mean(&t->dp, x, 3)) || (err = train_dp_max(&t->dp, x + 3, 2)))
+	x[4] = t->ep.exposed_s + t->ep2.exposed_s - t->ov.away_s - e0;
+	x[5] = t->ov.hidden_s - h0;
+	if (err || (err = train_dp_mean(&t->dp, x, 3)) || (err = train_dp_max(&t->dp, x + 3, 3)))
 		return err;
 	double dt = x[3], tokens = (double)opt.batch * opt.seq;
 	p->step = step + 1;
@@ -391,6 +455,7 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	p->pp_bubble_ms = t->pp.pp > 1 ? 1e3 * t->pp.last_idle : NAN;
 	p->pp_bubble_sim_ms = t->pp.pp > 1 ? 1e3 * t->pp.last_sim : NAN;
 	p->ep_ms = 1e3 * x[4];
+	p->ep_hidden_ms = 1e3 * x[5];
 	return isfinite(x[2]) ? MB_OK : MB_ERR_CHECK;
 }
 
@@ -408,7 +473,7 @@ static int train_loop(struct trainer *t, bool quiet)
 {
 	/* the validation loss before the first step: the curve's starting point */
 	struct train_point p0 = { 0, 0, NAN, NAN, validate(t), 0, NAN, NAN, NAN, NAN, NAN, NAN, 0,
-				  NAN, NAN };
+				  NAN, NAN, 0 };
 	int err = train_curve_add(&t->curve, &p0);
 	bool root = mpi_world_is_root();
 	if (root)
@@ -473,15 +538,16 @@ static double train_times(cJSON *r, const struct train_curve *c, long *steps)
 	return med;
 }
 
-/* ep_median_ms is the median over the steps of the slowest rank's EP time. */
-static double ep_median_ms(const struct train_curve *c)
+/* ep_median_ms is the median over the steps of the slowest rank's EP time, exposed
+ * or (hidden) hidden under the other chunk's compute. */
+static double ep_median_ms(const struct train_curve *c, bool hidden)
 {
 	struct stats st;
 	double *v = malloc((size_t)(c->n ? c->n : 1) * sizeof(double)), med = NAN;
 	size_t n = 0;
 	for (long i = 0; v && i < c->n; i++)
-		if (c->p[i].step > 0 && c->p[i].ep_ms > 0)
-			v[n++] = c->p[i].ep_ms;
+		if (c->p[i].step > 0 && (hidden ? c->p[i].ep_hidden_ms : c->p[i].ep_ms) > 0)
+			v[n++] = hidden ? c->p[i].ep_hidden_ms : c->p[i].ep_ms;
 	if (n && stats_compute(v, n, &st) == MB_OK)
 		med = st.median;
 	free(v);
@@ -527,9 +593,12 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON_AddNumberToObject(pm, "ranks_per_node", (double)opt.ranks_per_node);
 	cJSON_AddStringToObject(pm, "dispatch", opt.dispatch);
 	/* EP dispatch/combine (this rank, the whole run, validation forwards included):
-	 * blocking, so all exposed */
-	result_set_metric(r, "ep_exposed_s", t->ep.exposed_s);
-	result_set_metric(r, "ep_hidden_s", 0);
+	 * all exposed, blocking, unless --ep-overlap hid some under the other chunk */
+	result_set_metric(r, "ep_exposed_s", t->ep.exposed_s + t->ep2.exposed_s - t->ov.away_s);
+	result_set_metric(r, "ep_hidden_s", t->ov.hidden_s);
+	cJSON_AddBoolToObject(pm, "ep_overlap", t->ov_on);
+	if (t->ov_on)
+		result_set_metric(r, "ep_overlapped_ops", (double)t->ov.handoffs);
 	result_set_metric(r, "tokens_per_s", med);
 	result_set_metric(r, "model_flops_per_token", t->flops_per_token);
 	result_set_metric(r, "mfu", t->flops_per_token * med / t->peak_flops);
@@ -553,9 +622,14 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	if (opt.ep > 1) {
 		k = strlen(lines);
 		snprintf(lines + k, sizeof(lines) - k, "\ntrain: ep %lld (%s dispatch%s): dispatch/"
-			 "combine %.1f ms per step on the slowest rank (median), all exposed",
+			 "combine %.1f ms per step on the slowest rank (median), %s",
 			 (long long)opt.ep, opt.dispatch, opt.ranks_per_node > 1 ? ", two-hop" : "",
-			 ep_median_ms(c));
+			 ep_median_ms(c, false), t->ov_on ? "exposed" : "all exposed");
+		k = strlen(lines);
+		if (t->ov_on && k < sizeof(lines))
+			snprintf(lines + k, sizeof(lines) - k, "; %.1f ms hidden under the other "
+				 "chunk's compute (--ep-overlap, %ld operations overlapped on rank 0)",
+				 ep_median_ms(c, true), t->ov.handoffs);
 	}
 	ctx->failures += pass ? 0 : 1;
 	return train_summary(ctx->doc, c, lines);
@@ -573,6 +647,11 @@ static void train_release(struct trainer *t)
 	free(t->tok);
 	free(t->curve.p);
 	train_ep_close(&t->ep);
+	if (t->ov_on)
+		train_overlap_free(&t->ov, t->dp.ep, t->ep_dup);
+	net_destroy_f32(t->m2);
+	train_ep_close(&t->ep2);
+	comm_free(t->ep_dup);
 	train_dp_close(&t->dp);
 }
 

@@ -10,8 +10,10 @@
  * combine of K-wide rows, one nonzero each); the dispatch's backward is an unweighted
  * combine of the rows' input gradients.
  *
- * Every callback's wall time is added to exposed_s: dispatch and combine run blocking,
- * nothing overlaps them (the projection's "EP exposed" term; hidden is 0).
+ * Every callback's wall time is added to exposed_s: dispatch and combine run blocking
+ * (the projection's "EP exposed" term), unless --ep-overlap (train_overlap.h) hands
+ * the CPU to another micro-batch's chunk inside them: that time away is then taken off
+ * by the overlap, which counts the part the exchange was in flight as hidden.
  */
 #ifndef MB_TRAIN_EP_H
 #define MB_TRAIN_EP_H

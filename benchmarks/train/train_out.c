@@ -29,7 +29,7 @@ int train_curve_add(struct train_curve *c, const struct train_point *pt)
 
 void train_print_step(const struct train_point *p, long steps, bool moe)
 {
-	char mfu[32] = "n/a", load[32] = "", val[32] = "", ep[40] = "", pp[64] = "";
+	char mfu[32] = "n/a", load[32] = "", val[32] = "", ep[64] = "", pp[64] = "";
 	if (isfinite(p->mfu))
 		snprintf(mfu, sizeof(mfu), "%.1f%%", 100 * p->mfu);
 	if (moe)
@@ -38,6 +38,9 @@ void train_print_step(const struct train_point *p, long steps, bool moe)
 		snprintf(val, sizeof(val), " | val %.4f", p->val_loss);
 	if (p->ep_ms > 0)
 		snprintf(ep, sizeof(ep), " | ep a2a %.1f ms", p->ep_ms);
+	if (p->ep_hidden_ms > 0)
+		snprintf(ep, sizeof(ep), " | ep a2a %.1f ms +%.1f hidden", p->ep_ms,
+			 p->ep_hidden_ms);
 	if (isfinite(p->pp_bubble_ms))
 		snprintf(pp, sizeof(pp), " | bubble %.1f ms (sim %.1f)", p->pp_bubble_ms,
 			 p->pp_bubble_sim_ms);
@@ -103,6 +106,8 @@ static cJSON *point_json(const struct train_point *p)
 	/* expert parallelism's dispatch/combine, slowest rank (runs with EP only) */
 	if (o && p->ep_ms > 0)
 		cJSON_AddNumberToObject(o, "ep_ms", p->ep_ms);
+	if (o && p->ep_hidden_ms > 0)
+		cJSON_AddNumberToObject(o, "ep_hidden_ms", p->ep_hidden_ms);
 	return o;
 }
 

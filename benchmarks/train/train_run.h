@@ -23,6 +23,7 @@ struct train_opts {
 	double timeout;  /* seconds a DP collective may wait (comm.h) */
 	uint64_t seed;
 	bool quiet, force, zero1;
+	bool overlap;    /* --ep-overlap: F of one micro-batch beside B of another */
 };
 
 /* One row of the loss curve. */
@@ -33,12 +34,15 @@ struct train_point {
 	 * dense model: runs with equal hashes routed alike (equality tests compare runs
 	 * whose selections agree; a rounding-level tie flipped elsewhere shows here) */
 	double load_hash;
-	/* expert parallelism: the slowest rank's dispatch/combine time in the step (all of it
-	 * exposed: nothing overlaps it), 0 without EP */
+	/* expert parallelism: the slowest rank's dispatch/combine time in the step that it
+	 * waited for (all of it without --ep-overlap), 0 without EP */
 	double ep_ms;
 	/* pipeline: the step's idle time of its slowest rank, measured and as the simulator
 	 * predicts it from the step's own op times (NaN without --pp) */
 	double pp_bubble_ms, pp_bubble_sim_ms;
+	/* --ep-overlap: the largest over the ranks of the dispatch/combine time hidden
+	 * under the other chunk's compute (ep_ms is then the exposed part); 0 otherwise */
+	double ep_hidden_ms;
 };
 
 struct train_curve {

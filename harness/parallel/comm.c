@@ -163,6 +163,18 @@ void comm_set_blocking(struct comm *c, bool blocking)
 	c->blocking = blocking;
 }
 
+bool comm_req_test(struct comm_req *r)
+{
+	return r->test(r);
+}
+
+void comm_set_wait_hook(struct comm *c, void (*hook)(void *ctx, struct comm_req *r),
+			void *ctx)
+{
+	c->wait_hook = hook;
+	c->wait_ctx = ctx;
+}
+
 void comm_set_name(struct comm *c, const char *name)
 {
 	snprintf(c->name, sizeof(c->name), "%s", name);

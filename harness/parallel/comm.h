@@ -63,6 +63,20 @@ void comm_library(const struct comm *c, char *buf, size_t len);
  * enqueued, nor on alltoallv, point-to-point and barriers. */
 void comm_set_blocking(struct comm *c, bool blocking);
 
+/* An operation posted on an MPI communicator and not yet waited for (comm_set_wait_hook). */
+struct comm_req;
+/* comm_req_test drives MPI's progress on r and says whether it has completed; it never
+ * waits. Call it only where MPI may be called (the hook's owner serializes the threads). */
+bool comm_req_test(struct comm_req *r);
+/* comm_set_wait_hook makes c's MPI backend call hook(ctx, r) once per operation, between
+ * posting it and waiting for it: the training step's overlap (train_overlap.h) hands the
+ * CPU to another chunk of work there, so the transfer runs under that chunk's compute.
+ * The operation's timeout counts from the hook's return. NULL removes it; no effect on
+ * single-rank and NCCL communicators, nor on the blocking collectives of
+ * comm_set_blocking. */
+void comm_set_wait_hook(struct comm *c, void (*hook)(void *ctx, struct comm_req *r),
+			void *ctx);
+
 /* comm_set_name names c in error lines ("comm alltoallv on ep: ..."); the world is
  * "world", a group "<parent>.<color>" until named. */
 void comm_set_name(struct comm *c, const char *name);

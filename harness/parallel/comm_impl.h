@@ -60,6 +60,17 @@ struct comm {
 	int *world_ranks;         /* the world rank of each rank of c; NULL: the identity
 				   * (freed by comm_free) */
 	void *impl;
+	/* comm_set_wait_hook's: called between posting an MPI operation and waiting */
+	void (*wait_hook)(void *ctx, struct comm_req *r);
+	void *wait_ctx;
+};
+
+/* A posted MPI operation handed to the wait hook: test drives progress on it. */
+struct comm_req {
+	bool (*test)(struct comm_req *r);
+	const struct comm *c;
+	const char *op;
+	void *req;     /* the backend's request (MPI_Request *) */
 };
 
 /* comm_new allocates a communicator with its fields set and host = itself. */

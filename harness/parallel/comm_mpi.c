@@ -217,8 +217,21 @@ static _Noreturn void name_silent(const struct comm *c, const char *op)
 /* wait_req polls r until it completes; on an error it ends the run (comm_fail), past
  * the deadline it names the silent ranks first (name_silent). NOTE: sched_yield between polls, as pipeline_exec_mpi.c: on
  * oversubscribed cores the ranks doing work get the core. */
+/* req_test is comm_req_test on MPI: one MPI_Test (a completed request reads as null). */
+static bool req_test(struct comm_req *q)
+{
+	int done = 0;
+	posted(q->c, q->op, MPI_Test(q->req, &done, MPI_STATUS_IGNORE));
+	return done != 0;
+}
+
 static void wait_req(const struct comm *c, const char *op, MPI_Request *r)
 {
+	/* the overlap's hook runs other work while the operation is in flight */
+	if (c->wait_hook) {
+		struct comm_req q = { req_test, c, op, r };
+		c->wait_hook(c->wait_ctx, &q);
+	}
 	double deadline = comm_deadline(c);
 	for (;;) {
 		int done = 0;

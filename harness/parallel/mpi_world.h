@@ -33,6 +33,9 @@ int mpi_world_init(int *argc, char ***argv);
 
 /* mpi_world_active says whether MPI was initialised (and not yet finalised). */
 bool mpi_world_active(void);
+/* mpi_world_serialized says whether MPI runs with MPI_THREAD_SERIALIZED or more (calls
+ * from several threads, one at a time): what the training step's overlap needs. */
+bool mpi_world_serialized(void);
 
 /* mpi_world_rank and mpi_world_size are this process's rank and the number of ranks
  * (0 and 1 when MPI is not active). */

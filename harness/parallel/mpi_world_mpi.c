@@ -19,7 +19,8 @@ static struct {
 	int size;
 	int local_rank;  /* among the ranks sharing this node's memory */
 	int local_size;
-} world = { false, false, 0, 1, 0, 1 };
+	int thread_level;  /* MPI_Init_thread's provided level */
+} world = { false, false, 0, 1, 0, 1, 0 };
 
 /* find_local sets the node-local rank and size from the shared-memory split of the
  * world (the ranks of one node), ordered by world rank. */
@@ -48,10 +49,15 @@ int mpi_world_init(int *argc, char ***argv)
 		return MB_OK;
 	MPI_Initialized(&already);
 	if (!already) {
-		err = MB_MPI_CHECK(MPI_Init(argc, argv));
+		/* NOTE: SERIALIZED for the training step's overlap (two threads of work that
+		 * hand the CPU to each other, never calling MPI at the same time) */
+		err = MB_MPI_CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED,
+						   &world.thread_level));
 		if (err)
 			return err;
 		world.owned = true;
+	} else {
+		MPI_Query_thread(&world.thread_level);
 	}
 	err = MB_MPI_CHECK(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN));
 	if (!err)
@@ -115,6 +121,11 @@ int mpi_world_agree(int argc, char **argv)
 			"with the same command line and the same input files on every node\n",
 			n > 1 ? "s" : "", list, n > 16 ? ",..." : "", n > 1 ? "" : "s");
 	return n ? 2 : 0;
+}
+
+bool mpi_world_serialized(void)
+{
+	return world.active && world.thread_level >= MPI_THREAD_SERIALIZED;
 }
 
 bool mpi_world_active(void)

@@ -24,6 +24,11 @@ int mpi_world_agree(int argc, char **argv)
 	return 0;
 }
 
+bool mpi_world_serialized(void)
+{
+	return false;
+}
+
 bool mpi_world_active(void)
 {
 	return false;

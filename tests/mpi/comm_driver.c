@@ -7,7 +7,8 @@
  *   mpirun -np P --oversubscribe comm_driver sweep
  *
  * check: allreduce (sum, max, min; every type; in place), reduce_scatter, allgather,
- * alltoall, alltoallv with uneven per-peer counts including zeros, send/recv around a
+ * alltoall, alltoallv with uneven per-peer counts including zeros (and under a wait
+ * hook that tests the request in flight until it completes), send/recv around a
  * ring, barrier (nobody leaves before the last arrives), comm_split groups, the host
  * helpers and the node-local rank. Values are small integers, so every sum is exact
  * in every type and the results are compared byte for byte. Rank 0 prints
@@ -194,6 +195,36 @@ static void check_alltoallv(struct comm *c, unsigned round)
 	free(f), free(in), free(out), free(ref);
 }
 
+/* A wait hook's record: its calls, and whether the request it was handed completed. */
+struct hook_seen {
+	int calls, done;
+};
+
+/* hook_poll is a wait hook that tests the posted request until it completes (the work
+ * the training step's overlap does between posting and waiting). */
+static void hook_poll(void *ctx, struct comm_req *r)
+{
+	struct hook_seen *h = ctx;
+	double end = timer_now() + 10;
+	h->calls++;
+	while (!h->done && timer_now() < end)
+		h->done = comm_req_test(r);
+}
+
+/* check_wait_hook: the hook runs once per operation with the request in flight, sees it
+ * complete by testing it, the result is MPI's, and a removed hook is not called. */
+static void check_wait_hook(struct comm *c)
+{
+	struct hook_seen h = { 0, 0 };
+	comm_set_wait_hook(c, hook_poll, &h);
+	check_alltoallv(c, 3);
+	expect(h.calls == 1 && h.done, "wait hook once, its request completed by tests",
+	       h.calls);
+	comm_set_wait_hook(c, NULL, NULL);
+	check_alltoallv(c, 4);
+	expect(h.calls == 1, "a removed wait hook is not called", h.calls);
+}
+
 /* check_ring sends a random block to the next rank, receives from the previous one:
  * rank 0 sends first, the others receive first, so no two wait on each other. */
 static void check_ring(struct comm *c)
@@ -292,6 +323,7 @@ static int run_checks(struct comm *c)
 	}
 	for (unsigned round = 0; round < 8; round++)
 		check_alltoallv(c, round);
+	check_wait_hook(c);
 	check_ring(c);
 	check_barrier(c);
 	check_split(c);
