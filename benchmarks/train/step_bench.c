@@ -456,6 +456,17 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	return MB_OK;
 }
 
+/* step_in_flight: the micro-batches whose activations this rank keeps at once under
+ * the schedule, of the step's one (GPipe keeps all of them, 1F1B and the others up to
+ * the stages from this one to the last): 1 here. */
+static int step_in_flight(const struct step_state *s)
+{
+	int n_micro = 1, ahead = s->pp.pp > 1 ? s->pp.pp - s->pp.stage : 1;
+	if (s->pp.pp > 1 && strcmp(sopt.schedule, "gpipe") == 0)
+		return n_micro;
+	return n_micro < ahead ? n_micro : ahead;
+}
+
 /* step_case fills the driver's case for cfg. */
 static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double peak_tflops)
 {
@@ -500,9 +511,9 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		s->fig->flops_per_token = (double)fl.total;
 		s->fig->peak_tflops = peak_tflops;
 		net_memory_f32(s->m, &s->fig->mem);
-		if (net_memory_predict_par(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
-					   step_grid.dp, step_grid.tp, step_grid.ep, sopt.zero1,
-					   &s->fig->pred))
+		if (net_memory_predict_part(cfg, &s->L.part, s->per_rank, (int)sopt.seq,
+					    step_grid.dp, sopt.zero1, step_in_flight(s),
+					    &s->fig->pred))
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
 	}
