@@ -10,7 +10,8 @@
  *     embedding, head, the micro-batches in flight under its schedule.
  *   - Non-expert parameters are split over tp (norm weights and the router, replicated
  *     in practice, are < 0.1% and treated as split; tp_replicated keeps them, MLA's
- *     LoRA down-projections and an MTP module's projection whole); routed experts are split over ep,
+ *     LoRA down-projections, GQA's K and V when tp does not divide the KV heads and an
+ *     MTP module's projection whole); routed experts are split over ep,
  *     whole experts per GPU (ep must divide routed_experts).
  *   - Bytes per parameter: the GEMM working copy (weight_bytes), the gradient
  *     (grad_bytes, not sharded: ZeRO-1 shards only optimizer states), and the master
@@ -39,6 +40,8 @@
  *       tests/test_train_memory.c): equal for llama3-tiny, within 8% for v3-tiny, whose
  *       MLA keeps two extra copies (the roped key share and kv_b's output beside K and V)
  *       and whose MTP module keeps its two normed halves beside their concatenation.
+ *       A pipeline stage also keeps its last layer's output, the message to the next
+ *       stage (dim per token).
  *   - 1F1B: stage s holds pp - s micro-batches in flight (Narayanan et al., arXiv
  *     2104.04473). Not modelled: temporary buffers, communication buffers, allocator
  *     fragmentation, CUDA context: expect a real run to need 10-30% more.
@@ -187,8 +190,8 @@ static uint64_t norm_n(const struct model_config *c, int64_t n)
 
 /* layer_params splits the model's totals back into per-layer counts (all layers of a
  * kind are identical, so the divisions are exact). */
-static void layer_params(const struct model_config *c, const struct model_params *p,
-			 struct layer_params *lp)
+static void layer_params(const struct model_config *c, const struct model_layout *l,
+			 const struct model_params *p, struct layer_params *lp)
 {
 	uint64_t n_moe = (uint64_t)(c->layers - c->dense_layers), dim = (uint64_t)c->dim;
 
@@ -210,6 +213,10 @@ static void layer_params(const struct model_config *c, const struct model_params
 	if (c->attention == MODEL_ATTN_MLA)
 		lp->common_repl += dim * (uint64_t)(c->kv_lora_rank + c->qk_rope_head_dim) +
 				   norm_n(c, c->kv_lora_rank);
+	/* GQA's K and V when tp does not divide the KV heads */
+	if (c->attention == MODEL_ATTN_GQA && c->kv_heads % l->tp != 0)
+		lp->common_repl += 2 * (dim + (c->qkv_bias || c->linear_bias ? 1 : 0)) *
+				   (uint64_t)(c->kv_heads * c->head_dim);
 	lp->mtp_repl = 3 * norm_n(c, c->dim) + 2 * dim * dim;
 }
 
@@ -254,7 +261,7 @@ static void part_contents(const struct model_config *c, const struct model_layou
 	double rows = pt->routed_rows > 0 ? pt->routed_rows : (double)c->activated_experts;
 	bool first = false;
 
-	layer_params(c, p, &lp);
+	layer_params(c, l, p, &lp);
 	memset(st, 0, sizeof(*st));
 	for (int r = 0; r < pt->n_ranges; r++) {
 		int64_t lo = pt->lo[r], hi = pt->hi[r];
@@ -273,6 +280,10 @@ static void part_contents(const struct model_config *c, const struct model_layou
 			act_ffn(c, false, rows, &st->act);
 		for (int64_t i = 0; i < nm; i++)
 			act_ffn(c, true, rows, &st->act);
+		/* a range ending before the head keeps its output, the message to the next
+		 * stage (the head's range counts it as the final norm's input) */
+		if (hi < c->layers)
+			st->act.whole += (double)c->dim;
 	}
 	/* the embedding, or on a later stage its copy for the tied head or MTP (the table
 	 * alone) */

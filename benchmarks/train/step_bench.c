@@ -18,8 +18,8 @@
  * optimizer, other: shares of the timed steps' clock times the median), and memory:
  * the model's allocations by term (weights, gradients, optimizer states, saved
  * activations, scratch; from the allocation sizes, net_memory_f32) each beside
- * model/memory.c's prediction for one GPU holding FP32 weights, gradients, moments and
- * activations (net_memory_predict) and their ratio, and the process's resident set
+ * model/memory.c's prediction for this rank's part holding FP32 weights, gradients, moments
+ * and activations (net_memory_predict_part) and their ratio, and the process's resident set
  * (largest at the end of a step).
  * Also the GEMM rate of the expert and dense phases (the linear layers' GEMMs alone,
  * gemm_*_gflops, and % of the measured SGEMM).
@@ -456,17 +456,6 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	return MB_OK;
 }
 
-/* step_in_flight: the micro-batches whose activations this rank keeps at once under
- * the schedule, of the step's one (GPipe keeps all of them, 1F1B and the others up to
- * the stages from this one to the last): 1 here. */
-static int step_in_flight(const struct step_state *s)
-{
-	int n_micro = 1, ahead = s->pp.pp > 1 ? s->pp.pp - s->pp.stage : 1;
-	if (s->pp.pp > 1 && strcmp(sopt.schedule, "gpipe") == 0)
-		return n_micro;
-	return n_micro < ahead ? n_micro : ahead;
-}
-
 /* step_case fills the driver's case for cfg. */
 static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double peak_tflops)
 {
@@ -512,7 +501,8 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		s->fig->peak_tflops = peak_tflops;
 		net_memory_f32(s->m, &s->fig->mem);
 		if (net_memory_predict_part(cfg, &s->L.part, s->per_rank, (int)sopt.seq,
-					    step_grid.dp, sopt.zero1, step_in_flight(s),
+					    step_grid.dp, sopt.zero1,
+					    net_memory_in_flight(sopt.schedule, s->pp.pp, s->pp.stage, 1),
 					    &s->fig->pred))
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;

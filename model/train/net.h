@@ -395,6 +395,12 @@ int net_memory_predict_par(const struct model_config *cfg, int batch, int seq, i
 int net_memory_predict_part(const struct model_config *cfg, const struct net_part *part,
 			    int batch, int seq, int dp, bool zero1, int in_flight,
 			    struct model_memory *out);
+/* net_memory_in_flight: the micro-batches of n_micro whose activations pipeline stage
+ * `stage` of pp keeps at once under schedule: GPipe all of them, 1F1B up to pp - stage
+ * (Narayanan et al.); the others are taken as 1F1B (interleaved and DualPipe keep more
+ * on their first devices: not modelled). Note train_pp allocates a model per
+ * micro-batch (n_micro of them) whatever the schedule. */
+int net_memory_in_flight(const char *schedule, int pp, int stage, int n_micro);
 /* net_memory_ratios: measured over predicted for weights, grads, optimizer,
  * activations (NaN for scratch, which memory.c does not model). */
 #define NET_MEM_TERMS 5

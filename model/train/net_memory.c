@@ -112,6 +112,14 @@ int net_memory_predict_part(const struct model_config *cfg, const struct net_par
 	return model_memory_part(cfg, &lay, &mp, out, NULL, 0);
 }
 
+int net_memory_in_flight(const char *schedule, int pp, int stage, int n_micro)
+{
+	int ahead = pp > 1 ? pp - stage : 1;
+	if (pp > 1 && schedule && strcmp(schedule, "gpipe") == 0)
+		return n_micro;
+	return n_micro < ahead ? n_micro : ahead;
+}
+
 /* net_memory_ratios divides each measured term by its prediction (NaN where none). */
 void net_memory_ratios(const struct net_memory *got, const struct model_memory *want,
 		       double ratio[NET_MEM_TERMS])
