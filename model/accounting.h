@@ -223,6 +223,8 @@ struct model_part {
 	bool embed, head;
 	int64_t in_flight;
 	double routed_rows;
+	bool keeps_output;   /* a range ending before the head keeps its output besides
+			      * sending it (Megatron-LM frees it once sent) */
 };
 
 /* model_memory_part estimates the memory of one GPU holding `part` under lay (its

@@ -40,8 +40,9 @@
  *       tests/test_train_memory.c): equal for llama3-tiny, within 8% for v3-tiny, whose
  *       MLA keeps two extra copies (the roped key share and kv_b's output beside K and V)
  *       and whose MTP module keeps its two normed halves beside their concatenation.
- *       A pipeline stage also keeps its last layer's output, the message to the next
- *       stage (dim per token).
+ *       A stage's last layer's output, the message to the next stage, is freed once
+ *       sent (Megatron-LM deallocates it); a part with keeps_output keeps it (dim per
+ *       token), as the CPU step does.
  *   - 1F1B: stage s holds pp - s micro-batches in flight (Narayanan et al., arXiv
  *     2104.04473). Not modelled: temporary buffers, communication buffers, allocator
  *     fragmentation, CUDA context: expect a real run to need 10-30% more.
@@ -280,9 +281,9 @@ static void part_contents(const struct model_config *c, const struct model_layou
 			act_ffn(c, false, rows, &st->act);
 		for (int64_t i = 0; i < nm; i++)
 			act_ffn(c, true, rows, &st->act);
-		/* a range ending before the head keeps its output, the message to the next
-		 * stage (the head's range counts it as the final norm's input) */
-		if (hi < c->layers)
+		/* a range ending before the head may keep its output, the message to the
+		 * next stage (the head's range counts it as the final norm's input) */
+		if (hi < c->layers && pt->keeps_output)
 			st->act.whole += (double)c->dim;
 	}
 	/* the embedding, or on a later stage its copy for the tied head or MTP (the table

@@ -83,6 +83,8 @@ static void net_memory_part_of(const struct model_config *cfg, const struct net_
 	mp->head = np->n_ranges ? np->head : true;
 	mp->in_flight = in_flight > 0 ? in_flight : 1;
 	mp->routed_rows = (double)(ep * (K < El ? K : El));
+	/* the stage's output stays among its activations (net_carve_all) */
+	mp->keeps_output = true;
 }
 
 int net_memory_predict_part(const struct model_config *cfg, const struct net_part *part,
