@@ -14,6 +14,9 @@
  * rank naming the same step, which is the record's steps_done: the slowest rank's
  * clock decides for all (a rank stopping alone would leave the other waiting in the
  * next step's collectives); a negative limit is refused (exit 2).
+ * memory: `step` under pp2 (gpipe), ep2 with ZeRO-1 and tp2 records rank 0's weights,
+ * gradients and moments equal to memory.c's prediction for its part (ratio exactly 1)
+ * and its activations within 10%.
  * Built only with MPI.
  */
 #define _GNU_SOURCE
@@ -90,6 +93,24 @@ START_TEST(time_limit_stops_every_rank_after_the_same_step)
 }
 END_TEST
 
+/* step's memory on rank 0 of each layout: weights, gradients and moments exactly the
+ * prediction for its part, activations within 10% (MLA's extra copies: 6-8%). */
+START_TEST(step_predicts_each_ranks_part)
+{
+	static const char *lay[] = { "--pp 2 --schedule gpipe", "--ep 2 --zero1", "--tp 2 --etp 2" };
+	for (int i = 0; i < 3; i++) {
+		int st = sh("%s -np 2 $MB step --quiet --iters 1 --warmup 0 --batch 2 --seq 32 %s "
+			    "--out s.json --force", MPIRUN, lay[i]);
+		ck_assert_msg(st == 0, "%s exited %d: %s", lay[i], st, out);
+		st = sh("python3 -c 'import json; m=json.load(open(\"s.json\"))[\"records\"][0]"
+			"[\"metrics\"]; r=[m[\"mem_%%s_ratio\" %% t] for t in (\"weights\", "
+			"\"grads\", \"optimizer\", \"activations\")]; print(r); "
+			"assert r[:3]==[1.0,1.0,1.0] and abs(r[3]-1)<=0.10'");
+		ck_assert_msg(st == 0, "%s: %s", lay[i], out);
+	}
+}
+END_TEST
+
 static Suite *train_mpi_suite(void)
 {
 	Suite *s = suite_create("cli_train_mpi");
@@ -98,6 +119,7 @@ static Suite *train_mpi_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, train_records_its_split_by_cause);
 	tcase_add_test(tc, time_limit_stops_every_rank_after_the_same_step);
+	tcase_add_test(tc, step_predicts_each_ranks_part);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -173,6 +173,9 @@ static int step_run_pp(struct step_state *s)
 	net_bias_update(&s->L, net_params_f32(s->m), gload, 0.001);
 	s->prof.seconds[NET_PH_OPTIMIZER] += timer_now() - t0 - (s->dp.comm_s - c0);
 	s->runs++;
+	double rss = step_resident_bytes();
+	if (s->fig && !(rss <= s->fig->rss_bytes))
+		s->fig->rss_bytes = rss;
 	return MB_OK;
 }
 
@@ -631,8 +634,9 @@ static void step_memory(cJSON *rec, const struct step_figures *f, char *line, si
 	result_set_metric(rec, "model_bytes", (double)g->total);
 	result_set_metric(rec, "peak_rss_bytes", f->rss_bytes);
 	result_set_metric(rec, "predicted_bytes", w->total_bytes);
+	result_set_metric(rec, "predicted_microbatches_in_flight", (double)w->microbatches_in_flight);
 	if (len)
-		n += snprintf(line, len, "; memory MB (memory.c, ratio):");
+		n += snprintf(line, len, "; memory MB (memory.c of this rank's part, ratio):");
 	for (int i = 0; i < NET_MEM_TERMS; i++) {
 		snprintf(key, sizeof(key), "mem_%s_bytes", term[i]);
 		result_set_metric(rec, key, got[i]);
