@@ -180,8 +180,9 @@ struct model_layout {
 	 * no_seq_parallel: TP without sequence parallelism, the activations of the residual
 	 * stream, norms, MLA latents, router and the routed rows' inputs and outputs kept
 	 * whole on every TP rank, only the sliced widths (heads, FFN hidden, vocabulary)
-	 * split. tp_replicated: MLA's LoRA down-projections, the norms and the router kept
-	 * whole on every TP rank (Megatron-LM's MLA), not split. */
+	 * split. tp_replicated: MLA's LoRA down-projections (Megatron-LM's MLA), the norms,
+	 * the router, GQA's K and V when tp does not divide the KV heads and an MTP module's
+	 * projection kept whole on every TP rank, not split. */
 	bool no_seq_parallel, tp_replicated;
 };
 
