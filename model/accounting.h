@@ -176,6 +176,14 @@ struct model_layout {
 	int64_t moment_bytes;     /* per Adam moment: 4 FP32, 2 BF16 (DeepSeek-V3) */
 	int64_t act_bytes;        /* per saved activation element: 2 BF16 */
 	bool zero1;               /* shard master weights and moments over DP (EDP) */
+	/* How an implementation departs from the defaults (false: as stated in memory.c).
+	 * no_seq_parallel: TP without sequence parallelism, the activations of the residual
+	 * stream, norms, MLA latents, router and the routed rows' inputs and outputs kept
+	 * whole on every TP rank, only the sliced widths (heads, FFN hidden, vocabulary)
+	 * split. tp_replicated: MLA's LoRA down-projections (Megatron-LM's MLA), the norms,
+	 * the router, GQA's K and V when tp does not divide the KV heads and an MTP module's
+	 * projection kept whole on every TP rank, not split. */
+	bool no_seq_parallel, tp_replicated;
 };
 
 /* model_layout_default: one GPU, one sequence of cfg's seq_len and its MTP depth,
@@ -201,5 +209,30 @@ struct model_memory {
  * when the layout does not fit the model. */
 int model_memory_per_gpu(const struct model_config *cfg, const struct model_layout *lay,
 			 struct model_memory *out, char *why, size_t why_len);
+
+/* The part of the model one GPU holds, for model_memory_part: its main layers as
+ * ranges [lo, hi) (interleaved schedules hold several), whether it holds the embedding
+ * (the first stage; under PP the last one keeps a copy when tied or with MTP) and the
+ * head (final norm, head, MTP modules), the micro-batches whose activations it keeps
+ * at once, and the routed rows per token each MoE block's expert buffers are sized
+ * for (0: activated_experts, the mean of a balanced EP group; an EP receive buffer
+ * sized for the worst case holds ep * min(activated_experts, routed_experts / ep)). */
+#define MODEL_PART_RANGES 8
+struct model_part {
+	int n_ranges;
+	int64_t lo[MODEL_PART_RANGES], hi[MODEL_PART_RANGES];
+	bool embed, head;
+	int64_t in_flight;
+	double routed_rows;
+	bool keeps_output;   /* a range ending before the head keeps its output besides
+			      * sending it (Megatron-LM frees it once sent) */
+};
+
+/* model_memory_part estimates the memory of one GPU holding `part` under lay (its
+ * pp only places the tied embedding's copy; stage is -1 in out). MB_ERR_ARG as
+ * model_memory_per_gpu, or for ranges outside the model. */
+int model_memory_part(const struct model_config *cfg, const struct model_layout *lay,
+		      const struct model_part *part, struct model_memory *out, char *why,
+		      size_t why_len);
 
 #endif

@@ -16,6 +16,9 @@
  * per token are model/accounting.c's (the function `moebench model` prints); MFU is
  * against --measured-peak's SGEMM rate (`moebench peak`), n/a without it: there is no
  * datasheet peak for a CPU. Exit 0; 1 when the loss is not finite; 2 on bad input.
+ * The record's `split` is the run's time by cause under `step`'s names (train_split.h),
+ * summed over the optimizer steps (validation excluded), per rank and the slowest's.
+ * --time-limit stops every rank after the same step: the slowest rank's clock decides.
  */
 #include <math.h>
 #include <stdio.h>
@@ -41,6 +44,7 @@
 #include "train_ep.h"
 #include "train_overlap.h"
 #include "train_run.h"
+#include "train_split.h"
 
 static struct train_opts opt;
 
@@ -118,6 +122,14 @@ struct trainer {
 	int micro, n_micro, per_rank;   /* sequences per forward, forwards per rank-step */
 	double tp_spread;               /* TP replicas' largest difference at --save (NaN: none) */
 	bool moe;
+	struct net_profile prof;        /* the phases of every model of the rank */
+	struct train_split split;       /* this rank's time by cause, summed over the steps */
+	double split_step_s;            /* this rank's own step times, summed */
+};
+
+/* What the split's terms were at a step's start. */
+struct split_mark {
+	double ph[NET_PH_COUNT], dp, tp, idle, sim;
 };
 
 /* train_config resolves the preset (byte-level vocabulary) and the precision. */
@@ -418,11 +430,58 @@ static int train_micro(struct trainer *t, double *x)
 	return MB_OK;
 }
 
+/* ov_profile_fold adds the --ep-overlap models' phases (their own clocks) into the
+ * run's, so the split counts both chunks' compute. */
+static void ov_profile_fold(struct trainer *t)
+{
+	for (int c = 0; t->ov_on && c < 2; c++) {
+		struct net_profile *p = &t->ov.prof[c];
+		for (int i = 0; i < NET_PH_COUNT; i++) {
+			t->prof.seconds[i] += p->seconds[i];
+			t->prof.gemm_seconds[i] += p->gemm_seconds[i];
+			t->prof.gemm_flops[i] += p->gemm_flops[i];
+			p->seconds[i] = p->gemm_seconds[i] = p->gemm_flops[i] = 0;
+		}
+	}
+}
+
+/* split_mark_take notes the split's running terms at a step's start. */
+static void split_mark_take(const struct trainer *t, struct split_mark *m)
+{
+	memcpy(m->ph, t->prof.seconds, sizeof(m->ph));
+	m->dp = t->dp.comm_s;
+	m->tp = t->dp.tp_comm_s;
+	m->idle = t->pp.pp > 1 ? t->pp.idle[t->pp.stage] : 0;
+	m->sim = t->pp.pp > 1 ? t->pp.sim[t->pp.stage] : 0;
+}
+
+/* split_step adds one step's time by cause (the model's phases, the optimizer without
+ * its DP collectives, the DP and TP collectives, this rank's pipeline idle time and the
+ * simulator's) and its own step time dt to the run's. */
+static void split_step(struct trainer *t, const struct split_mark *m, double opt_s, double dt)
+{
+	struct net_profile d;
+	memset(&d, 0, sizeof(d));
+	for (int i = 0; i < NET_PH_COUNT; i++)
+		d.seconds[i] = t->prof.seconds[i] - m->ph[i];
+	train_split_phases(&t->split, &d);
+	t->split.s[TC_OPTIMIZER] += opt_s;
+	t->split.s[TC_DP_COMM] += t->dp.comm_s - m->dp;
+	t->split.s[TC_TP_COMM] += t->dp.tp_comm_s - m->tp;
+	if (t->pp.pp > 1) {
+		t->split.s[TC_BUBBLE] += t->pp.idle[t->pp.stage] - m->idle;
+		t->split.s[TC_BUBBLE_SIM] += t->pp.sim[t->pp.stage] - m->sim;
+	}
+	t->split_step_s += dt;
+}
+
 /* train_step runs one optimizer step and fills the point's figures: global mean
  * losses, the slowest rank's time. */
 static int train_step(struct trainer *t, long step, struct train_point *p)
 {
 	const long *load[1 + 1024 + 16];
+	struct split_mark mk;
+	split_mark_take(t, &mk);
 	double x[6], t0 = timer_now(), e0 = t->ep.exposed_s + t->ep2.exposed_s - t->ov.away_s;
 	double h0 = t->ov.hidden_s;
 	net_batch_train(&t->corpus, &t->rng, (int)opt.batch, t->len, t->tok);
@@ -430,6 +489,7 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	if (err)
 		return err;
 	t->adam.lr = net_lr_at(step, opt.warmup, opt.steps, opt.lr, opt.min_lr);
+	double o0 = timer_now(), c0 = t->dp.comm_s;
 	err = train_dp_step(&t->dp, &t->L, &t->adam, step + 1, net_params_f32(t->m),
 			    net_grads_f32(t->m), net_moment1_f32(t->m), net_moment2_f32(t->m), load,
 			    &p->grad_norm);
@@ -438,6 +498,9 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	x[3] = timer_now() - t0;
 	x[4] = t->ep.exposed_s + t->ep2.exposed_s - t->ov.away_s - e0;
 	x[5] = t->ov.hidden_s - h0;
+	ov_profile_fold(t);
+	split_step(t, &mk, t0 + x[3] - o0 - (t->dp.comm_s - c0), x[3]);
+	t->split.s[TC_EP_HIDDEN] += x[5];
 	if (err || (err = train_dp_mean(&t->dp, x, 3)) || (err = train_dp_max(&t->dp, x + 3, 3)))
 		return err;
 	double dt = x[3], tokens = (double)opt.batch * opt.seq;
@@ -483,7 +546,13 @@ static int train_loop(struct trainer *t, bool quiet)
 		struct train_point p;
 		err = train_step(t, s, &p);
 		double elapsed = timer_now() - start;
-		bool last = s + 1 == opt.steps || (opt.time_limit > 0 && elapsed >= opt.time_limit);
+		/* NOTE: every rank must stop after the same step (the next one's collectives
+		 * would wait forever for a rank that stopped): the slowest rank's clock
+		 * decides, the same figure on every rank */
+		if (!err && opt.time_limit > 0)
+			err = train_dp_max(&t->dp, &elapsed, 1);
+		bool timed_out = opt.time_limit > 0 && elapsed >= opt.time_limit;
+		bool last = s + 1 == opt.steps || timed_out;
 		if (!err && ((s + 1) % opt.val_every == 0 || last))
 			p.val_loss = validate(t);
 		if (!err)
@@ -491,6 +560,10 @@ static int train_loop(struct trainer *t, bool quiet)
 		if (root)
 			train_print_step(&p, opt.steps, t->moe);
 		progress(s + 1, opt.steps, elapsed, quiet || !root);
+		if (!err && timed_out && s + 1 < opt.steps && t->dp.lay.world > 1)
+			fprintf(stderr, "moebench: train: rank %d stopped by --time-limit after %ld "
+				"steps (%.1f s on the slowest rank's clock)\n", mpi_world_rank(), s + 1,
+				elapsed);
 		if (last)
 			break;
 	}
@@ -554,10 +627,53 @@ static double ep_median_ms(const struct train_curve *c, bool hidden)
 	return med;
 }
 
+/* train_split_record adds the run's time by cause to record r, under the names of
+ * `step`'s split (train_split.h): each rank's causes summed over the run's optimizer
+ * steps (validation excluded), the slowest rank's in split_s; beside them each rank's
+ * own step times summed (step_s_by_rank; the causes leave out only the step's work
+ * outside the model: the batch, gradient accumulation) and time_s_sum, the recorded
+ * step times (each step's slowest rank) summed. Appends the line to lines. Collective
+ * over the world. */
+static int train_split_record(struct trainer *t, cJSON *r, char *lines, size_t len)
+{
+	int n = comm_size(t->dp.world), err = MB_ERR_NOMEM;
+	struct train_split *all = calloc((size_t)n, sizeof(*all));
+	double *own = calloc((size_t)n, sizeof(*own)), sum = 0;
+	cJSON *sp = NULL, *by = NULL;
+	if (all && own) {
+		own[comm_rank(t->dp.world)] = t->split_step_s;
+		err = train_split_gather(t->dp.world, &t->split, all, n);
+	}
+	if (!err && n > 1)
+		err = comm_host_allreduce_f64(t->dp.world, own, (size_t)n, COMM_SUM);
+	if (!err && (sp = train_split_json(all, n)) && (by = cJSON_CreateDoubleArray(own, n))) {
+		int slow = cJSON_GetObjectItem(sp, "slowest_rank")->valueint;
+		char causes[512];
+		for (long i = 0; i < t->curve.n; i++)
+			sum += t->curve.p[i].step > 0 && isfinite(t->curve.p[i].step_ms)
+				       ? t->curve.p[i].step_ms / 1e3 : 0;
+		cJSON_AddStringToObject(sp, "over", "sum of the run's steps");
+		cJSON_AddItemToObject(sp, "step_s_by_rank", by);
+		cJSON_AddNumberToObject(sp, "time_s_sum", sum);
+		cJSON_AddItemToObject(r, "split", sp);
+		train_split_line(&all[slow], causes, sizeof(causes));
+		size_t k = strlen(lines);
+		snprintf(lines + k, len - k, "\ntrain: time by cause (slowest rank %d of %d, %.2f of "
+			 "its %.2f s in steps): %s", slow, n, train_split_total(&all[slow]), own[slow],
+			 causes);
+	} else if (!err) {
+		cJSON_Delete(sp);
+		err = MB_ERR_NOMEM;
+	}
+	free(all);
+	free(own);
+	return err;
+}
+
 /* train_record adds the run's record (final figures, median tokens/s) and summary. */
 static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 {
-	char name[160], lines[1024], ppl[512] = "";
+	char name[160], lines[2048], ppl[512] = "";
 	const struct train_curve *c = &t->curve;
 	double first, best;
 	long n = 0;
@@ -632,6 +748,9 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 				 ep_median_ms(c, true), t->ov.handoffs);
 	}
 	ctx->failures += pass ? 0 : 1;
+	/* NOTE: collective: a rank whose steps failed leaves it out as train_save does */
+	if (!run_err && train_split_record(t, r, lines, sizeof(lines)))
+		return MB_ERR_NOMEM;
 	return train_summary(ctx->doc, c, lines);
 }
 
@@ -672,6 +791,11 @@ static int train_run(struct run_ctx *ctx)
 	}
 	if (train_prepare(&t, ctx->opts->seed, quiet))
 		goto out;
+	/* one clock for the rank's models (the pipeline's micro-batch models too) */
+	t.prof.now = timer_now;
+	net_profile_set_f32(t.m, &t.prof);
+	for (int k = 1; t.pp.pp > 1 && k < t.pp.n_micro; k++)
+		net_profile_set_f32(t.pp.mb[k], &t.prof);
 	cli_note(quiet, "train: %s (%zu parameters), %s, batch %lld x %lld, %lld steps, dp %d%s, "
 		 "ep %lld, micro-batch %d x %d", opt.preset, t.L.total, opt.precision,
 		 (long long)opt.batch, (long long)opt.seq, (long long)opt.steps, t.dp.size,

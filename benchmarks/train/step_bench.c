@@ -18,8 +18,8 @@
  * optimizer, other: shares of the timed steps' clock times the median), and memory:
  * the model's allocations by term (weights, gradients, optimizer states, saved
  * activations, scratch; from the allocation sizes, net_memory_f32) each beside
- * model/memory.c's prediction for one GPU holding FP32 weights, gradients, moments and
- * activations (net_memory_predict) and their ratio, and the process's resident set
+ * model/memory.c's prediction for this rank's part holding FP32 weights, gradients, moments
+ * and activations (net_memory_predict_part) and their ratio, and the process's resident set
  * (largest at the end of a step).
  * Also the GEMM rate of the expert and dense phases (the linear layers' GEMMs alone,
  * gemm_*_gflops, and % of the measured SGEMM).
@@ -178,6 +178,9 @@ static int step_run_pp(struct step_state *s)
 	net_bias_update(&s->L, net_params_f32(s->m), gload, 0.001);
 	s->prof.seconds[NET_PH_OPTIMIZER] += timer_now() - t0 - (s->dp.comm_s - c0);
 	s->runs++;
+	double rss = step_resident_bytes();
+	if (s->fig && !(rss <= s->fig->rss_bytes))
+		s->fig->rss_bytes = rss;
 	return MB_OK;
 }
 
@@ -505,9 +508,10 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 		s->fig->flops_per_token = (double)fl.total;
 		s->fig->peak_tflops = peak_tflops;
 		net_memory_f32(s->m, &s->fig->mem);
-		if (net_memory_predict_par(cfg, (int)(sopt.batch / step_grid.dp), (int)sopt.seq,
-					   step_grid.dp, step_grid.tp, step_grid.ep, sopt.zero1,
-					   &s->fig->pred))
+		if (net_memory_predict_part(cfg, &s->L.part, s->per_rank, (int)sopt.seq,
+					    step_grid.dp, sopt.zero1,
+					    net_memory_in_flight(sopt.schedule, s->pp.pp, s->pp.stage, 1),
+					    &s->fig->pred))
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
 	}
@@ -637,8 +641,9 @@ static void step_memory(cJSON *rec, const struct step_figures *f, char *line, si
 	result_set_metric(rec, "model_bytes", (double)g->total);
 	result_set_metric(rec, "peak_rss_bytes", f->rss_bytes);
 	result_set_metric(rec, "predicted_bytes", w->total_bytes);
+	result_set_metric(rec, "predicted_microbatches_in_flight", (double)w->microbatches_in_flight);
 	if (len)
-		n += snprintf(line, len, "; memory MB (memory.c, ratio):");
+		n += snprintf(line, len, "; memory MB (memory.c of this rank's part, ratio):");
 	for (int i = 0; i < NET_MEM_TERMS; i++) {
 		snprintf(key, sizeof(key), "mem_%s_bytes", term[i]);
 		result_set_metric(rec, key, got[i]);

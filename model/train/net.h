@@ -387,6 +387,20 @@ int net_memory_predict_ep(const struct model_config *cfg, int batch, int seq, in
 /* net_memory_predict_par: both (tp TP ranks, ep EP ranks). */
 int net_memory_predict_par(const struct model_config *cfg, int batch, int seq, int dp, int tp,
 			   int ep, bool zero1, struct model_memory *out);
+/* net_memory_predict_part is memory.c's estimate for the part this rank holds (its
+ * pipeline layers, embedding and head, TP slices without sequence parallelism, its EP
+ * shard of the experts), batch x seq tokens a micro-batch, in_flight micro-batches'
+ * activations kept at once (the schedule's), the routed buffers as net_setup sizes
+ * them (EP: for the worst case), the moments sharded when zero1. */
+int net_memory_predict_part(const struct model_config *cfg, const struct net_part *part,
+			    int batch, int seq, int dp, bool zero1, int in_flight,
+			    struct model_memory *out);
+/* net_memory_in_flight: the micro-batches of n_micro whose activations pipeline stage
+ * `stage` of pp keeps at once under schedule: GPipe all of them, 1F1B up to pp - stage
+ * (Narayanan et al.); the others are taken as 1F1B (interleaved and DualPipe keep more
+ * on their first devices: not modelled). Note train_pp allocates a model per
+ * micro-batch (n_micro of them) whatever the schedule. */
+int net_memory_in_flight(const char *schedule, int pp, int stage, int n_micro);
 /* net_memory_ratios: measured over predicted for weights, grads, optimizer,
  * activations (NaN for scratch, which memory.c does not model). */
 #define NET_MEM_TERMS 5

@@ -99,7 +99,13 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 	size_t is = im * (size_t)cf->shared_experts;
 	size_t ws = b->mla ? mla_workspace_count(&m->mla, m->B, m->S)
 			   : gqa_workspace_count(&m->gqa, m->B, m->S);
-	a->in = (i == 0 || b->mtp) ? SFX(take)(c, T * d) : m->A[i - 1].out;
+	/* NOTE: a pipeline part keeps the activations of the blocks it holds alone; the
+	 * first block of each held range takes its input (the previous stage's output) into
+	 * a buffer of its own */
+	if (!b->held)
+		return;
+	a->in = (i == 0 || b->mtp || !m->L->blk[i - 1].held) ? SFX(take)(c, T * d)
+							     : m->A[i - 1].out;
 	a->n1 = SFX(take)(c, T * d);
 	a->ain = m->o.precision == NET_FP32 ? a->n1 : SFX(take)(c, T * d);
 	a->aws = SFX(take)(c, ws);
@@ -150,7 +156,7 @@ static size_t SFX(net_carve_all)(struct SFX(net) *m, REAL *base)
 	size_t V = (size_t)(m->L->cfg.vocab / m->L->part.tp);   /* this TP rank's logits */
 	for (int i = 0; i < m->L->blocks; i++)
 		SFX(net_block_acts)(m, i, &c);
-	for (int k = 0; k < m->D; k++) {
+	for (int k = 0; k < m->D && m->L->head >= 0; k++) {
 		struct SFX(net_mtp) *p = &m->M[k];
 		p->emb = SFX(take)(&c, T * d);
 		p->en = SFX(take)(&c, T * d);
@@ -158,8 +164,11 @@ static size_t SFX(net_carve_all)(struct SFX(net) *m, REAL *base)
 		p->cat = SFX(take)(&c, 2 * T * d);
 		p->proj = m->A[m->L->cfg.layers + k].in;
 	}
-	m->fin = SFX(take)(&c, (size_t)(1 + m->D) * T * d);
-	m->dlog = SFX(take)(&c, (size_t)(1 + m->D) * T * V);
+	/* the head passes' norms and logits on the part holding the head alone */
+	if (m->L->head >= 0) {
+		m->fin = SFX(take)(&c, (size_t)(1 + m->D) * T * d);
+		m->dlog = SFX(take)(&c, (size_t)(1 + m->D) * T * V);
+	}
 	m->pk = SFX(take)(&c, m->attn_total);
 	m->gpk = SFX(take)(&c, m->attn_total);
 	m->scratch = SFX(take)(&c, SFX(net_scratch_count)(m));
