@@ -186,7 +186,7 @@ const long *net_expert_load_f32(const struct net_f32 *m, int block)
 
 double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t)
 {
-	return net_adamw_step(m->L, a, t, m->w, m->g, m->m1, m->m2);
+	return m->ops->adamw_step(m->L, a, t, m->w, m->g, m->m1, m->m2);
 }
 
 size_t net_bytes_f32(const struct net_f32 *m)
