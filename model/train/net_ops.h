@@ -159,4 +159,33 @@ const struct attn_round *net_attn_round(enum net_precision p);
 /* FP64: every precision is computed in double (the reference of the checks). */
 extern const struct net_ops_f64 net_cpu_ops_f64;
 
+/*
+ * The CUDA table (net_ops_cuda.c, net_ops_lin_cuda.c; net_ops_nocuda.c without CUDA): the
+ * same entries on device pointers, run in order on one stream with buffers allocated once
+ * by net_cuda_ops_open for a step of at most the given sizes (no allocation inside a
+ * step). FP32 GEMMs and BF16 (operands rounded, FP32 accumulation) through cuBLASLt; the
+ * other entries are kernels/train's, kernels/moe's route_cuda and netops.cu. NOT yet on
+ * the device: the MLA / GQA blocks (mla_fwd .. gqa_bwd return MB_ERR_UNSUPPORTED), the
+ * FP8 recipe (quantisation and linear layers under fp8 fail), vocabulary-parallel
+ * embedding rows (row0 != 0). The void entries (linear, quantisation) keep their first
+ * error for net_cuda_ops_status. Host results (route's load and eoff, the losses, the
+ * hash) come back with a synchronous copy through a pinned buffer.
+ */
+struct net_cuda_sizes {
+	long tokens;            /* T = B * S of the step */
+	long rows;              /* routed rows a block holds (T K, at least T) */
+	int dim, experts, vocab;
+	long max_linear;        /* elements of the largest linear operand (x, W or dy) */
+	int tensors;            /* tensors of the layout (AdamW segments) */
+	long params;            /* elements of the parameter allocation */
+};
+/* net_cuda_ops_open makes the device context and returns the table; MB_ERR_NODEV
+ * without a device or CUDA. net_cuda_ops_close frees it. */
+int net_cuda_ops_open(const struct net_cuda_sizes *z, const struct net_ops_f32 **out);
+void net_cuda_ops_close(void);
+/* net_cuda_ops_status returns the first error of a void entry since the last call, and
+ * clears it. net_cuda_ops_sync waits for the stream. */
+int net_cuda_ops_status(void);
+int net_cuda_ops_sync(void);
+
 #endif
