@@ -48,8 +48,10 @@ struct SFX(net) {
 	struct SFX(net_mtp) *M;
 	REAL *scratch, *pk, *gpk;       /* backward scratch; packed attention weights/grads */
 	REAL *dgn;                      /* a norm's weight gradient [d] (net_norm_bwd) */
-	int32_t *ints, *tok;
-	int32_t *ids;                   /* [(2 + D), T]: the tokens at offset k, row k (net_set_tokens) */
+	int32_t *ints, *tok;            /* host: tokens, the routed experts' offsets, hids */
+	int32_t *dints;                 /* the backend's: ids, and per MoE block idx, order */
+	int32_t *ids, *hids;            /* [(2 + D), T]: the tokens at offset k, row k
+					 * (net_set_tokens), and its host copy */
 	int op_err;                     /* the first op table error of this pass */
 	long *longs;
 	float *route_buf;               /* float logits, bias and weights for route_cpu */
@@ -175,33 +177,37 @@ static int SFX(net_carve_ints)(struct SFX(net) *m)
 	const struct model_config *cf = &m->L->cfg;
 	size_t TK = (size_t)m->T * (size_t)cf->activated_experts, E = (size_t)cf->routed_experts;
 	size_t ntok = (size_t)m->B * (size_t)(m->S + 1 + m->D), nl = 0;
-	size_t ni = ntok + (size_t)(2 + m->D) * m->T;
+	size_t nids = (size_t)(2 + m->D) * m->T, ni = ntok + nids, nd = nids;
+	size_t nr = (size_t)m->T * (E + (size_t)cf->activated_experts) + E + 1;
 	for (int i = 0; i < m->L->blocks; i++)
 		if (m->L->blk[i].moe) {
-			ni += 2 * TK + E + 1;
+			ni += E + 1;
+			nd += 2 * TK;
 			nl += E;
 		}
 	m->ints = malloc(ni * sizeof(int32_t));
+	m->dints = m->ops->mem_alloc(nd * sizeof(int32_t));
 	m->longs = calloc(nl ? nl : 1, sizeof(long));
-	m->route_buf = malloc(((size_t)m->T * (E + (size_t)cf->activated_experts) + E + 1) *
-			      sizeof(float));
-	if (!m->ints || !m->longs || !m->route_buf)
+	m->route_buf = m->ops->mem_alloc(nr * sizeof(float));
+	if (!m->ints || !m->dints || !m->longs || !m->route_buf)
 		return MB_ERR_NOMEM;
-	m->mem.scratch += ni * sizeof(int32_t) + (nl ? nl : 1) * sizeof(long) +
-			  ((size_t)m->T * (E + (size_t)cf->activated_experts) + E + 1) * sizeof(float);
-	int32_t *p = m->ints;
+	m->mem.scratch += (ni + nd) * sizeof(int32_t) + (nl ? nl : 1) * sizeof(long) +
+			  nr * sizeof(float);
+	int32_t *p = m->ints, *dp = m->dints;
 	long *q = m->longs;
 	m->tok = p;
-	p += ntok;
-	m->ids = p;
-	p += (size_t)(2 + m->D) * m->T;
+	m->hids = p + ntok;
+	p += ntok + nids;
+	m->ids = dp;
+	dp += nids;
 	for (int i = 0; i < m->L->blocks; i++)
 		if (m->L->blk[i].moe) {
 			struct SFX(net_act) *a = &m->A[i];
-			a->idx = p;
-			a->order = p + TK;
-			a->eoff = p + 2 * TK;
-			p += 2 * TK + E + 1;
+			a->idx = dp;
+			a->order = dp + TK;
+			dp += 2 * TK;
+			a->eoff = p;   /* host: the experts' GEMMs take their rows from it */
+			p += E + 1;
 			a->load = q;
 			q += E;
 		}
@@ -239,18 +245,19 @@ void SFX(net_destroy)(struct SFX(net) *m)
 	if (!m)
 		return;
 	if (!m->borrowed) {
-		free(m->w);
-		free(m->m1);
+		m->ops->mem_free(m->w);
+		m->ops->mem_free(m->m1);
 	}
 	free(m->wq);
 	free(m->wdy);
-	free(m->act_base);
+	m->ops->mem_free(m->act_base);
 	free(m->A);
 	free(m->M);
 	free(m->ints);
+	m->ops->mem_free(m->dints);
 	free(m->longs);
-	free(m->route_buf);
-	free(m->ce);
+	m->ops->mem_free(m->route_buf);
+	m->ops->mem_free(m->ce);
 	free(m->tp_buf);
 	free(m);
 }
@@ -262,7 +269,7 @@ static int SFX(net_tp_alloc)(struct SFX(net) *m)
 	for (int i = 0; i < m->L->n; i++)
 		if (m->L->t[i].tp_partial)
 			m->tp_n += (size_t)(m->L->t[i].rows * m->L->t[i].cols);
-	m->ce = malloc(3 * (size_t)m->T * sizeof(double));
+	m->ce = m->ops->mem_alloc(3 * (size_t)m->T * sizeof(double));
 	m->tp_buf = malloc((m->tp_n ? m->tp_n : 1) * sizeof(REAL));
 	m->mem.scratch += 3 * (size_t)m->T * sizeof(double) + (m->tp_n ? m->tp_n : 1) * sizeof(REAL);
 	return m->ce && m->tp_buf ? MB_OK : MB_ERR_NOMEM;
@@ -276,15 +283,15 @@ static int SFX(net_alloc)(struct SFX(net) *m, bool moments)
 	m->A = calloc((size_t)m->L->blocks, sizeof(*m->A));
 	m->M = calloc((size_t)(m->D ? m->D : 1), sizeof(*m->M));
 	/* NOTE: parameters and gradients share one allocation, moments another. */
-	m->w = calloc(2 * P, sizeof(REAL));
+	m->w = m->ops->mem_alloc(2 * P * sizeof(REAL));
 	if (moments)
-		m->m1 = calloc(2 * Pm, sizeof(float));
+		m->m1 = m->ops->mem_alloc(2 * Pm * sizeof(float));
 	if (!m->A || !m->M || !m->w || (moments && !m->m1))
 		return MB_ERR_NOMEM;
 	m->g = m->w + P;
 	m->m2 = moments ? m->m1 + Pm : NULL;
 	size_t n = SFX(net_carve_all)(m, NULL);
-	m->act_base = malloc(n * sizeof(REAL));
+	m->act_base = m->ops->mem_alloc(n * sizeof(REAL));
 	if (!m->act_base)
 		return MB_ERR_NOMEM;
 	SFX(net_carve_all)(m, m->act_base);
@@ -448,12 +455,14 @@ static void SFX(net_op)(struct SFX(net) *m, int err)
  * offset k of every position: the embedding's (k <= D) and the targets' (k >= 1) ids. */
 static void SFX(net_set_tokens)(struct SFX(net) *m, const int32_t *tokens)
 {
+	size_t nids = (size_t)(2 + m->D) * m->T;
 	memcpy(m->tok, tokens, (size_t)m->B * (m->S + 1 + m->D) * sizeof(int32_t));
 	for (int k = 0; k < 2 + m->D; k++)
 		for (int b = 0; b < m->B; b++)
 			for (int p = 0; p < m->S; p++)
-				m->ids[(size_t)k * m->T + (size_t)b * m->S + p] = SFX(net_tok)(m, b, p + k);
+				m->hids[(size_t)k * m->T + (size_t)b * m->S + p] = SFX(net_tok)(m, b, p + k);
 	m->op_err = MB_OK;
+	SFX(net_op)(m, m->ops->upload(m->ids, m->hids, nids * sizeof(int32_t)));
 }
 
 /* net_ids returns the row of ids at offset shift. */

@@ -107,7 +107,7 @@ static void SFX(net_experts_each)(struct SFX(net) *m, int i, int experts, SFX(ne
 {
 	int n = openblas_get_num_threads();
 	/* NOTE: zb-h1's deferred weight gradients (wdefer) queue in one list: serial then */
-	if (n <= 1 || m->o.experts_serial || m->wdefer) {
+	if (n <= 1 || m->o.experts_serial || m->wdefer || m->ops->one_thread) {
 		for (int e = 0; e < experts; e++)
 			fn(m, i, e, bufs);
 		return;

@@ -62,6 +62,12 @@ struct net_adamw;
  *   unpermute_add:      out[order[r] / K] += w[order[r]] y[r] (w NULL: weight 1)
  *   combine_bwd:        dy[r] = w[order[r]] dout[order[r] / K]; dw[order[r]] = dout . y[r]
  *   hash_ints:          FNV-1a of n ints continuing from h (host result)
+ *   mem_alloc / mem_free: the backend's memory (zeroed; NULL when out of it), where the
+ *                       model keeps its parameters, gradients, moments, activations and
+ *                       the integer arrays the entries read; upload / download copy
+ *                       between it and the host
+ *   one_thread:         the entries are called from one thread at a time (a device table's
+ *                       shared buffers and stream): the experts then run one after another
  */
 #define NET_OPS_MODEL(R) \
 	int (*zero)(R *x, size_t n); \
@@ -101,7 +107,12 @@ struct net_adamw;
 			     int dim, R *out); \
 	int (*combine_bwd)(const R *dout, const R *y, const R *w, const int32_t *order, \
 			   long rows, int topk, int dim, R *dy, R *dw); \
-	uint64_t (*hash_ints)(const int32_t *x, size_t n, uint64_t h);
+	uint64_t (*hash_ints)(const int32_t *x, size_t n, uint64_t h); \
+	void *(*mem_alloc)(size_t bytes); \
+	void (*mem_free)(void *p); \
+	int (*upload)(void *dst, const void *host, size_t bytes); \
+	int (*download)(void *host, const void *src, size_t bytes); \
+	bool one_thread;
 
 struct net_ops_f32 {
 	void (*linear_fwd)(enum net_precision p, bool low, int t, int in, int out, const float *x,
@@ -153,6 +164,9 @@ struct net_ops_f64 {
 };
 
 extern const struct net_ops_f32 net_cpu_ops_f32;
+/* net_create_f32_ops: net_create_f32 on the table ops (its memory, its entries). */
+int net_create_f32_ops(const struct net_layout *L, const struct net_options *o, int batch,
+		       int seq, uint64_t seed, const struct net_ops_f32 *ops, struct net_f32 **out);
 /* net_attn_round returns the rounding the attention blocks' projections take under
  * precision p (its three GEMMs as linear_fwd / linear_bwd do them), NULL under fp32. */
 const struct attn_round *net_attn_round(enum net_precision p);

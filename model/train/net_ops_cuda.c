@@ -286,39 +286,43 @@ static double c_adamw_step(const struct net_layout *L, const struct net_adamw *a
 	return err ? NAN : norm;
 }
 
-/* ---- the attention blocks: not on the device yet ---- */
+/* ---- memory ---- */
 
-static int c_mla_fwd(const struct mla_config *c, int b, int s, const float *w, const float *x,
-		     float *y, float *ws)
+static void *c_mem_alloc(size_t bytes)
 {
-	(void)c, (void)b, (void)s, (void)w, (void)x, (void)y, (void)ws;
-	return MB_ERR_UNSUPPORTED;
+	void *p = NULL;
+	if (MB_CUDA_CHECK(cudaMalloc(&p, bytes ? bytes : 1)))
+		return NULL;
+	if (MB_CUDA_CHECK(cudaMemset(p, 0, bytes))) {
+		cudaFree(p);
+		return NULL;
+	}
+	return p;
 }
 
-static int c_mla_bwd(const struct mla_config *c, int b, int s, const float *w, const float *x,
-		     const float *ws, const float *dy, float *dx, float *dw)
+static void c_mem_free(void *p)
 {
-	(void)c, (void)b, (void)s, (void)w, (void)x, (void)ws, (void)dy, (void)dx, (void)dw;
-	return MB_ERR_UNSUPPORTED;
+	if (p)
+		cudaFree(p);
 }
 
-static int c_gqa_fwd(const struct gqa_config *c, int b, int s, const float *w, const float *x,
-		     float *y, float *ws)
+/* c_upload / c_download: on the table's stream (non-blocking: the legacy stream's
+ * cudaMemcpy would not wait for it), then waited for (host memory may be pageable). */
+static int c_upload(void *dst, const void *host, size_t bytes)
 {
-	(void)c, (void)b, (void)s, (void)w, (void)x, (void)y, (void)ws;
-	return MB_ERR_UNSUPPORTED;
+	int err = MB_CUDA_CHECK(cudaMemcpyAsync(dst, host, bytes, cudaMemcpyHostToDevice, S));
+	return err ? err : MB_CUDA_CHECK(cudaStreamSynchronize(S));
 }
 
-static int c_gqa_bwd(const struct gqa_config *c, int b, int s, const float *w, const float *x,
-		     const float *ws, const float *dy, float *dx, float *dw)
+static int c_download(void *host, const void *src, size_t bytes)
 {
-	(void)c, (void)b, (void)s, (void)w, (void)x, (void)ws, (void)dy, (void)dx, (void)dw;
-	return MB_ERR_UNSUPPORTED;
+	int err = MB_CUDA_CHECK(cudaMemcpyAsync(host, src, bytes, cudaMemcpyDeviceToHost, S));
+	return err ? err : MB_CUDA_CHECK(cudaStreamSynchronize(S));
 }
 
 static const struct net_ops_f32 net_cuda_ops_f32 = {
 	net_cuda_linear_fwd, net_cuda_linear_bwd, net_cuda_quant_act, net_cuda_quant_weight,
-	c_mla_fwd, c_mla_bwd, c_gqa_fwd, c_gqa_bwd,
+	net_cuda_mla_fwd, net_cuda_mla_bwd, net_cuda_gqa_fwd, net_cuda_gqa_bwd,
 	net_cuda_linear_bwd_dx, net_cuda_linear_bwd_dw,
 	.zero = c_zero, .copy = c_copy, .add = c_add, .transpose = c_transpose,
 	.add_transposed = c_add_transposed, .concat = c_concat, .split = c_split,
@@ -327,7 +331,9 @@ static const struct net_ops_f32 net_cuda_ops_f32 = {
 	.ce_max = c_ce_max, .ce_sum = c_ce_sum, .ce_grad = c_ce_grad, .route = c_route,
 	.balance_fwd = c_balance_fwd, .gate_bwd = c_gate_bwd, .permute_rows = c_permute_rows,
 	.unpermute_add = c_unpermute_add, .combine_bwd = c_combine_bwd,
-	.hash_ints = c_hash_ints, .adamw_step = c_adamw_step,
+	.hash_ints = c_hash_ints, .mem_alloc = c_mem_alloc, .mem_free = c_mem_free,
+	.upload = c_upload, .download = c_download, .one_thread = true,
+	.adamw_step = c_adamw_step,
 };
 
 /* ---- the context ---- */
@@ -395,6 +401,7 @@ void net_cuda_ops_close(void)
 	if (!net_cuda.open)
 		return;
 	net_cuda_plans_free();
+	net_cuda_attn_free();
 	int n = ctx_buffers(&net_cuda.z, p, b);
 	for (int i = 0; i < n; i++)
 		if (*p[i])

@@ -58,5 +58,15 @@ void net_cuda_linear_bwd_dw(enum net_precision p, bool low, int t, int in, int o
 void net_cuda_quant_act(enum net_precision p, int t, int n, const float *x, float *y);
 void net_cuda_quant_weight(enum net_precision p, int rows, int cols, const float *w, float *y);
 void net_cuda_plans_free(void);
+/* the attention blocks through the host (net_ops_attn_cuda.c) */
+int net_cuda_mla_fwd(const struct mla_config *c, int b, int s, const float *w, const float *x,
+		     float *y, float *ws);
+int net_cuda_mla_bwd(const struct mla_config *c, int b, int s, const float *w, const float *x,
+		     const float *ws, const float *dy, float *dx, float *dw);
+int net_cuda_gqa_fwd(const struct gqa_config *c, int b, int s, const float *w, const float *x,
+		     float *y, float *ws);
+int net_cuda_gqa_bwd(const struct gqa_config *c, int b, int s, const float *w, const float *x,
+		     const float *ws, const float *dy, float *dx, float *dw);
+void net_cuda_attn_free(void);
 
 #endif

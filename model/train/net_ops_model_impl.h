@@ -318,6 +318,22 @@ static uint64_t SFX(op_hash_ints)(const int32_t *x, size_t n, uint64_t h)
 	return h;
 }
 
+static void *SFX(op_mem_alloc)(size_t bytes)
+{
+	return calloc(1, bytes ? bytes : 1);
+}
+
+static void SFX(op_mem_free)(void *p)
+{
+	free(p);
+}
+
+static int SFX(op_copy_bytes)(void *dst, const void *src, size_t bytes)
+{
+	memcpy(dst, src, bytes);
+	return MB_OK;
+}
+
 #define NET_OPS_MODEL_CPU \
 	.zero = SFX(op_zero), .copy = SFX(op_copy), .add = SFX(op_add), \
 	.transpose = SFX(op_transpose), .add_transposed = SFX(op_add_transposed), \
@@ -328,4 +344,6 @@ static uint64_t SFX(op_hash_ints)(const int32_t *x, size_t n, uint64_t h)
 	.ce_grad = SFX(op_ce_grad), .route = SFX(op_route), \
 	.balance_fwd = SFX(op_balance_fwd), .gate_bwd = SFX(op_gate_bwd), \
 	.permute_rows = SFX(op_permute_rows), .unpermute_add = SFX(op_unpermute_add), \
-	.combine_bwd = SFX(op_combine_bwd), .hash_ints = SFX(op_hash_ints)
+	.combine_bwd = SFX(op_combine_bwd), .hash_ints = SFX(op_hash_ints), \
+	.mem_alloc = SFX(op_mem_alloc), .mem_free = SFX(op_mem_free), \
+	.upload = SFX(op_copy_bytes), .download = SFX(op_copy_bytes), .one_thread = false
