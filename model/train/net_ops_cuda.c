@@ -293,7 +293,10 @@ static void *c_mem_alloc(size_t bytes)
 	void *p = NULL;
 	if (MB_CUDA_CHECK(cudaMalloc(&p, bytes ? bytes : 1)))
 		return NULL;
-	if (MB_CUDA_CHECK(cudaMemset(p, 0, bytes))) {
+	/* zeroed on the table's stream and waited for: the stream is non-blocking, so a
+	 * cudaMemset on the legacy stream would not be ordered before its first use */
+	if (MB_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, S)) ||
+	    MB_CUDA_CHECK(cudaStreamSynchronize(S))) {
 		cudaFree(p);
 		return NULL;
 	}

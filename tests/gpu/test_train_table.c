@@ -67,6 +67,8 @@ static void *dev(const void *h, size_t bytes)
 		ck_assert_int_eq(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice), cudaSuccess);
 	else
 		ck_assert_int_eq(cudaMemset(d, 0xff, bytes + 16), cudaSuccess);
+	/* the table's stream is non-blocking: these legacy-stream copies must be done first */
+	ck_assert_int_eq(cudaDeviceSynchronize(), cudaSuccess);
 	return d;
 }
 
