@@ -81,9 +81,9 @@ int net_create_f32_ops(const struct net_layout *L, const struct net_options *o, 
 		goto out;
 	m->ops = ops;
 	err = net_setup_f32(m, L, o, batch, seq);
-	/* NOTE: TP, EP and the pipelines' deferred weight gradients move rows through host
-	 * callbacks: the CPU table alone runs them */
-	if (!err && ops != &net_cpu_ops_f32 && (L->part.tp > 1 || L->part.ep > 1))
+	/* NOTE: TP, EP and pipeline stages move rows and activations through host callbacks
+	 * and copies: the CPU table alone runs them (a shadow of it is the one exception) */
+	if (!err && ops->one_thread && (L->part.tp > 1 || L->part.ep > 1 || !L->whole))
 		err = MB_ERR_UNSUPPORTED;
 	if (!err)
 		err = net_alloc_f32(m, true);
