@@ -180,6 +180,79 @@ static int netops_misc_checks(long R, int C, uint64_t s)
 	return ok;
 }
 
+
+/* netops_table_checks: the CUDA table's compositions of kernels/train's and
+ * kernels/moe's kernels (model/train/net_ops_cuda.c: c_rmsnorm_*, c_swiglu_fwd,
+ * c_embed_*, c_route) as they call them, against the CPU table's entries: the kernels
+ * mean what the table says they mean. */
+static int netops_table_checks(long T, int D, uint64_t s)
+{
+	const struct net_ops_f32 *o = &net_cpu_ops_f32;
+	const size_t n = (size_t)T * D;
+	std::vector<float> x = uniform(n, -2, 2, s), g = uniform(D, 0.5, 1.5, s + 1), dy = uniform(n, -1, 1, s + 2);
+	std::vector<float> y(n, NAN), y_ref(n), rstd(T, NAN), dx(n, NAN), dx_ref(n), wk(D);
+	std::vector<float> dg = uniform(D, -1, 1, s + 3), dg_ref = dg;
+	std::vector<uint8_t> work(rmsnorm_bwd_workspace(T, D));
+	int ok = 1, rc = rmsnorm_fwd_cuda(x.data(), g.data(), T, D, 1e-6f, y.data(), rstd.data(), NULL);
+	o->rmsnorm_fwd(x.data(), g.data(), T, D, 1e-6, y_ref.data());
+	ok &= check("table rmsnorm fwd (kernel vs CPU entry)", rc, scaled_err(y.data(), y_ref.data(), n), 1e-5);
+	rc = netop_rstd_cuda(x.data(), T, D, 1e-6f, rstd.data(), NULL);
+	rc |= rmsnorm_bwd_cuda(dy.data(), x.data(), g.data(), rstd.data(), T, D, dx.data(), dg.data(),
+			       work.data(), work.size(), NULL);
+	o->rmsnorm_bwd(dy.data(), x.data(), g.data(), T, D, 1e-6, dx_ref.data(), dg_ref.data(), wk.data());
+	ok &= check("table rmsnorm bwd dx", rc, scaled_err(dx.data(), dx_ref.data(), n), 1e-5);
+	ok &= check("table rmsnorm bwd dgain (added)", rc, scaled_err(dg.data(), dg_ref.data(), D), 1e-5);
+	std::vector<float> h(n, NAN), h_ref(n);
+	rc = swiglu_fwd_cuda(x.data(), dy.data(), T, D, D, h.data(), NULL);
+	o->swiglu_fwd(x.data(), dy.data(), T, D, h_ref.data());
+	ok &= check("table swiglu fwd (ld = cols)", rc, scaled_err(h.data(), h_ref.data(), n), 1e-5);
+	const int V = 37;
+	std::vector<float> tab = uniform((size_t)V * D, -1, 1, s + 4), tab_ref = tab, u = uniform(T, 0, 1, s + 5);
+	std::vector<int32_t> ids(T);
+	for (long t = 0; t < T; t++)
+		ids[t] = t % 3 ? (int32_t)(u[t] * V) : 5;
+	std::vector<uint8_t> ework(embedding_bwd_workspace(T, V));
+	rc = embedding_fwd_cuda(tab.data(), V, ids.data(), T, D, y.data(), NULL);
+	o->embed_fwd(tab.data(), 0, V, ids.data(), T, D, y_ref.data());
+	ok &= check("table embedding fwd (exact)", rc, scaled_err(y.data(), y_ref.data(), n), 0);
+	rc = embedding_bwd_cuda(dy.data(), ids.data(), T, D, V, tab.data(), ework.data(), ework.size(), NULL);
+	o->embed_bwd(dy.data(), ids.data(), T, D, 0, V, tab_ref.data());
+	ok &= check("table embedding bwd (added, exact)", rc, scaled_err(tab.data(), tab_ref.data(), tab.size()), 0);
+	return ok;
+}
+
+/* netops_route_table_check: c_route's chain (the selection with a bias, then the gate
+ * after it) against the CPU table's route, selection not fixed. The selection here is
+ * route_cpu's: route_cuda (kernels/moe, not emulated here) is its bit-identical twin,
+ * checked on a GPU by gpu/test_route.c. */
+static int netops_route_table_check(long T, uint64_t s)
+{
+	const struct route_config c = { 32, 4, 4, 2, 1, 0, 2.5f };
+	const int E = c.experts, K = c.topk;
+	std::vector<float> lg, w;
+	std::vector<int32_t> idx0;
+	route_some(c, T, s, lg, idx0, w);
+	std::vector<float> bias = uniform(E, -0.05, 0.05, s + 1), s_ref = lg, fw(T * K, NAN);
+	std::vector<float> fb(T * (E + K) + E + 1), wts(T * K, NAN), wts_ref(T * K);
+	std::vector<int32_t> idx(T * K, -1), idx_ref(T * K), order(T * K, -1), order_ref(T * K);
+	std::vector<int32_t> eoff(E + 1, -1), eoff_ref(E + 1);
+	std::vector<long> load_ref(E);
+	int ok = 1, rc = route_cpu(&c, lg.data(), bias.data(), T, idx.data(), fw.data());
+	rc |= netop_route_post_cuda(lg.data(), idx.data(), T, E, K, 2.5, wts.data(), order.data(),
+				    eoff.data(), NULL);
+	net_cpu_ops_f32.route(&c, T, false, bias.data(), 2.5, s_ref.data(), fb.data(), idx_ref.data(),
+			      wts_ref.data(), load_ref.data(), order_ref.data(), eoff_ref.data());
+	double d = 0;
+	for (size_t j = 0; j < idx.size(); j++)
+		d = fmax(d, fabs((double)idx[j] - idx_ref[j]) + fabs((double)order[j] - order_ref[j]));
+	for (int e = 0; e < E; e++)
+		d = fmax(d, fabs((double)(eoff[e + 1] - eoff[e]) - load_ref[e]));
+	ok &= check("table route: selection, order, loads (exact)", rc, d, 0);
+	ok &= check("table route: scores", rc, scaled_err(lg.data(), s_ref.data(), lg.size()), 1e-6);
+	ok &= check("table route: weights", rc, scaled_err(wts.data(), wts_ref.data(), wts.size()), 1e-6);
+	return ok;
+}
+
 /* netops_checks runs them all, sizes off the block size. */
 static int netops_checks(uint64_t s)
 {
@@ -189,5 +262,7 @@ static int netops_checks(uint64_t s)
 	ok &= netops_ce_checks(7, 1337, 0, s + 30);
 	ok &= netops_ce_checks(6, 700, 650, s + 40);
 	ok &= netops_misc_checks(9, 333, s + 50);
+	ok &= netops_table_checks(45, 300, s + 60);
+	ok &= netops_route_table_check(45, s + 70);
 	return ok;
 }
