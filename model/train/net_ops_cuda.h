@@ -13,7 +13,7 @@
 #include "net_ops.h"
 #include "optim.h"
 
-#define NET_CUDA_PLANS 64            /* cuBLASLt plans kept (shapes of one model) */
+#define NET_CUDA_PLANS 256           /* cuBLASLt plans kept (then the oldest is remade) */
 #define NET_CUDA_LT_BYTES (32u << 20)
 
 struct net_cuda_plan {
@@ -37,6 +37,7 @@ struct net_cuda_ctx {
 	void *host;                     /* pinned staging */
 	size_t host_bytes;
 	struct net_cuda_plan plans[NET_CUDA_PLANS];
+	int next_plan;                  /* the slot remade next when all are taken */
 	int err;                        /* first error of a void entry */
 	bool open;
 };

@@ -19,7 +19,10 @@
 #include "netops.h"
 #include "status.h"
 
-/* lin_plan returns the kept plan of this GEMM, made on first use (NULL on failure). */
+/* lin_plan returns the kept plan of this GEMM, made on first use (NULL on failure).
+ * NOTE: the experts' row counts change every step, so their shapes do not repeat: when
+ * every slot is taken the oldest made is freed and remade (a plan is host state that
+ * cublasLtMatmul has read by the time it returns, so one in flight is not disturbed). */
 static const struct mb_lt_plan *lin_plan(cudaDataType_t ab, int m, int n, int k,
 					 const struct mb_lt_matrix *a,
 					 const struct mb_lt_matrix *b, int ldc)
@@ -36,8 +39,10 @@ static const struct mb_lt_plan *lin_plan(cudaDataType_t ab, int m, int n, int k,
 			return &p->p;
 	}
 	if (!free_slot) {
-		net_cuda_fail(MB_ERR_UNSUPPORTED);   /* more shapes than a model has */
-		return NULL;
+		free_slot = &net_cuda.plans[net_cuda.next_plan];
+		net_cuda.next_plan = (net_cuda.next_plan + 1) % NET_CUDA_PLANS;
+		mb_lt_plan_free(&free_slot->p);
+		memset(free_slot->key, 0, sizeof(free_slot->key));
 	}
 	struct mb_lt_spec s = { .a = *a, .b = *b, .c = { CUDA_R_32F, (uint64_t)m, (uint64_t)n, ldc,
 							 CUBLAS_OP_N, NULL, 0 },
