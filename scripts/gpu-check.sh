@@ -12,7 +12,10 @@
 # PHASE=check runs only the build, tests and compute-sanitizer; PHASE=measure only the
 # build (incremental) and the measurements; PHASE=moe the build and the MoE parts
 # (one-rank NCCL dispatch/combine and collectives, MLA train and decode at DeepSeek-V3
-# sizes, against a fresh measured peak); the default runs check and measure. Each phase
+# sizes, against a fresh measured peak); PHASE=table builds only the training step's CUDA
+# op table suite (gpu_test_train_table, every entry against the CPU table) and runs it
+# plainly and under memcheck (a few minutes: what a short device loan can afford; the
+# check phase runs it too); the default runs check and measure. Each phase
 # leaves at most 7 files in $OUT (the device tool returns 8).
 #
 # The GPU machine reaches no package registry: Check, cJSON and OpenBLAS come from the
@@ -51,6 +54,13 @@ fi
 nvidia-smi >> "$LOG" 2>&1 || true
 step configure cmake -S . -B build-gpu -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90a \
 	-DMOEBENCH_CUDA=ON -DMOEBENCH_MPI=OFF -DMOEBENCH_PAPI=OFF ${nccl_root:+-DNCCL_ROOT=$nccl_root}
+if [ "${PHASE:-all}" = table ]; then
+	step build-table cmake --build build-gpu -j "$(nproc)" --target gpu_test_train_table
+	step train-table build-gpu/tests/gpu_test_train_table
+	step sanitize-train-table compute-sanitizer --tool memcheck --error-exitcode 1 \
+		build-gpu/tests/gpu_test_train_table
+	exit $status
+fi
 step build cmake --build build-gpu -j "$(nproc)"
 # NOTE: the GPU machine has no gnuplot (no registry, not in .deps): the suite that
 # renders plots runs in CI instead, and is left out here with a note.

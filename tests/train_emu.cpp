@@ -138,11 +138,13 @@ template <class F> static void emu_run(F body, dim3 grid, dim3 block)
 #include "xent.cu"
 #include "optim.cu"
 #include "moe_bwd.cu"
+#include "netops.cu"
 
 extern "C" {
 #include "rng.h"
 #include "permute.h"
 #include "route.h"
+#include "net_ops.h"
 }
 #include "test_seed.h"
 
@@ -407,6 +409,8 @@ static int combine_checks(long T, int H, uint64_t s)
 	return ok;
 }
 
+#include "train_emu_netops.h"
+
 int main(void)
 {
 	int ok = 1;
@@ -423,5 +427,6 @@ int main(void)
 	ok &= grad_norm_checks(1000, 80);
 	ok &= router_checks(77, 90);
 	ok &= combine_checks(45, 300, 100);
+	ok &= netops_checks(110);
 	return ok ? 0 : 1;
 }

@@ -515,7 +515,11 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
 	}
-	return driver_run_case(ctx, &c);
+	/* NOTE: the step is host arithmetic until the CUDA op table runs it (net_ops.h: its
+	 * attention blocks still go through the host): under an opened CUDA backend (auto,
+	 * `run`) it is timed and recorded as the CPU's, never as the GPU's */
+	return ctx->backend->kind == BACKEND_CUDA ? driver_run_case_on_host(ctx, &c)
+						 : driver_run_case(ctx, &c);
 }
 
 /* step_fits refuses (exit 2) a step predicted to need more memory than --mem-limit or
@@ -583,6 +587,11 @@ static int step_bench_run(struct run_ctx *ctx)
 		sopt.dp = 0;
 	}
 	step_force = ctx->opts->force;
+	if (!ctx->suite && ctx->opts->backend && !strcmp(ctx->opts->backend, "cuda"))
+		return cli_error("use --backend cpu; the CUDA op table is checked by "
+				 "scripts/gpu-check.sh PHASE=table (gpu_test_train_table)",
+				 "step --backend cuda: the training step does not run on the GPU yet "
+				 "(its attention blocks have no device version)"), MB_ERR_ARG;
 	if (step_resolve_config(sopt.model, sopt.preset, &cfg))
 		return MB_ERR_ARG;
 	step_grid = (struct train_grid){ (int)sopt.tp, (int)sopt.pp, (int)sopt.ep, (int)sopt.etp,

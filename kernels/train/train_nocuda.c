@@ -1,6 +1,6 @@
 /*
  * train_nocuda.c - the CUDA functions of kernels/train (embedding.h, rmsnorm.h, swiglu.h,
- * xent.h, optim.h, moe_bwd.h) for builds without CUDA: each fails with
+ * xent.h, optim.h, moe_bwd.h, netops.h) for builds without CUDA: each fails with
  * MB_ERR_UNSUPPORTED (the build compiles this file or the .cu files, never both).
  */
 #include "embedding.h"
@@ -9,6 +9,7 @@
 #include "xent.h"
 #include "optim.h"
 #include "moe_bwd.h"
+#include "netops.h"
 #include "status.h"
 
 /* embedding_fwd_cuda fails: this build has no CUDA. */
@@ -103,6 +104,101 @@ int moe_expert_load_cuda(const int32_t *d_topk_idx, long tokens, int topk, int e
 /* moe_bias_update_cuda fails: this build has no CUDA. */
 int moe_bias_update_cuda(float *d_bias, const int32_t *d_load, int experts, float gamma,
 			 void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+/* The op table's device kernels (netops.h): each fails, this build has no CUDA. */
+
+int netop_add_cuda(float *d_y, const float *d_x, long n, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_transpose_cuda(int rows, int cols, const float *d_x, float *d_y, int add,
+			 void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_concat_cuda(long rows, int n, float *d_a, float *d_b, float *d_y, int back,
+		      void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_permute_rows_cuda(const float *d_x, const int32_t *d_order, long rows, int topk,
+			    int dim, float *d_y, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_unpermute_add_cuda(const float *d_y, const float *d_w, const int32_t *d_order,
+			     long rows, int topk, int dim, float *d_out, int32_t *d_pos,
+			     void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_combine_bwd_cuda(const float *d_dout, const float *d_y, const float *d_w,
+			   const int32_t *d_order, long rows, int topk, int dim, float *d_dy,
+			   float *d_dw, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_swiglu_bwd_cuda(const float *d_dh, const float *d_gate, const float *d_up, long rows,
+			  int cols, float *d_dgate, float *d_dup, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_ce_max_cuda(const float *d_lg, long rows, long vocab, double *d_mx, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_ce_sum_cuda(float *d_lg, long rows, long vocab, long v0, const int32_t *d_tgt,
+		      const double *d_mx, double *d_sum, double *d_ly, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_ce_grad_cuda(float *d_lg, long rows, long vocab, long v0, const int32_t *d_tgt,
+		       const double *d_mx, const double *d_sum, const double *d_ly, double wt,
+		       double *d_loss, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_gate_bwd_cuda(const float *d_s, const float *d_fbal, const int32_t *d_idx,
+			const float *d_wts, const float *d_dw, long tokens, int seq, int experts,
+			int topk, double route_scale, double alpha, float *d_ds, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_balance_cuda(const int32_t *d_idx, const float *d_s, int batch, int seq, int experts,
+		       int topk, float *d_fbal, double *d_rows, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_route_post_cuda(float *d_s, const int32_t *d_idx, long tokens, int experts, int topk,
+			  double route_scale, float *d_wts, int32_t *d_order, int32_t *d_eoff,
+			  void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_rstd_cuda(const float *d_x, long rows, int dim, float eps, float *d_rstd,
+		    void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int netop_round_bf16_cuda(const float *d_x, long n, float *d_y, uint16_t *d_bits,
+			  void *stream)
 {
 	return MB_ERR_UNSUPPORTED;
 }

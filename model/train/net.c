@@ -54,21 +54,43 @@
 #undef TP_SUM
 #undef ATTN_ROUND
 
-int net_create_f32(const struct net_layout *L, const struct net_options *o, int batch,
-		   int seq, uint64_t seed, struct net_f32 **out)
+/* net_init_on draws the initial weights on the host and puts them into the backend's
+ * memory (in place on the CPU). */
+static int net_init_on(struct net_f32 *m, double std, uint64_t seed)
+{
+	if (m->ops == &net_cpu_ops_f32) {
+		net_init_f32(m->L, m->w, std, seed);
+		return MB_OK;
+	}
+	float *h = malloc(m->L->total * sizeof(float) + 1);
+	if (!h)
+		return MB_ERR_NOMEM;
+	net_init_f32(m->L, h, std, seed);
+	int err = m->ops->upload(m->w, h, m->L->total * sizeof(float));
+	free(h);
+	return err;
+}
+
+int net_create_f32_ops(const struct net_layout *L, const struct net_options *o, int batch,
+		       int seq, uint64_t seed, const struct net_ops_f32 *ops, struct net_f32 **out)
 {
 	struct net_f32 *m = calloc(1, sizeof(*m));
 	int err = MB_ERR_NOMEM;
 	*out = NULL;
 	if (!m)
 		goto out;
-	m->ops = &net_cpu_ops_f32;
+	m->ops = ops;
 	err = net_setup_f32(m, L, o, batch, seq);
+	/* NOTE: TP, EP and pipeline stages move rows and activations through host callbacks
+	 * and copies: the CPU table alone runs them (a shadow of it is the one exception) */
+	if (!err && ops->one_thread && (L->part.tp > 1 || L->part.ep > 1 || !L->whole))
+		err = MB_ERR_UNSUPPORTED;
 	if (!err)
 		err = net_alloc_f32(m, true);
+	if (!err)
+		err = net_init_on(m, o->init_std, seed);
 	if (err)
 		goto out;
-	net_init_f32(L, m->w, o->init_std, seed);
 	*out = m;
 	m = NULL;
 out:
@@ -108,6 +130,38 @@ float *net_grads_f32(struct net_f32 *m)
 	return m->g;
 }
 
+int net_create_f32(const struct net_layout *L, const struct net_options *o, int batch,
+		   int seq, uint64_t seed, struct net_f32 **out)
+{
+	return net_create_f32_ops(L, o, batch, seq, seed, &net_cpu_ops_f32, out);
+}
+
+int net_create_f32_cuda(const struct net_layout *L, const struct net_options *o, int batch,
+			int seq, uint64_t seed, struct net_f32 **out)
+{
+	const struct model_config *c = &L->cfg;
+	const struct net_ops_f32 *ops;
+	long T = (long)batch * seq, K = (long)c->activated_experts, d = (long)c->dim;
+	long sh = (long)c->moe_inter_dim * (c->shared_experts > 1 ? (long)c->shared_experts : 1);
+	long wide = (long)c->inter_dim > sh ? (long)c->inter_dim : sh;   /* widest SwiGLU */
+	long lin = (T * K > T ? T * K : T) * (2 * d > wide ? 2 * d : wide);
+	long wmax = (2 * d > wide ? 2 * d : wide) * (wide > d ? wide : d);
+	struct net_cuda_sizes z = { T, T * K > T ? T * K : T, (int)d, (int)c->routed_experts,
+				    (int)c->vocab, lin > wmax ? lin : wmax, L->n, (long)L->total };
+	*out = NULL;
+	int err = net_cuda_ops_open(&z, &ops);
+	if (!err)
+		err = net_create_f32_ops(L, o, batch, seq, seed, ops, out);
+	if (err)
+		net_cuda_ops_close();
+	return err;
+}
+
+int net_download_f32(const struct net_f32 *m, bool grads, float *host)
+{
+	return m->ops->download(host, grads ? m->g : m->w, m->L->total * sizeof(float));
+}
+
 double *net_params_f64(struct net_f64 *m)
 {
 	return m->w;
@@ -132,8 +186,8 @@ int net_share_params_f32(struct net_f32 *m, struct net_f32 *owner)
 {
 	if (!m || !owner || m == owner || m->L != owner->L || m->borrowed)
 		return MB_ERR_ARG;
-	free(m->w);
-	free(m->m1);
+	m->ops->mem_free(m->w);
+	m->ops->mem_free(m->m1);
 	m->w = owner->w;
 	m->g = owner->g;
 	m->m1 = owner->m1;
@@ -186,7 +240,7 @@ const long *net_expert_load_f32(const struct net_f32 *m, int block)
 
 double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t)
 {
-	return net_adamw_step(m->L, a, t, m->w, m->g, m->m1, m->m2);
+	return m->ops->adamw_step(m->L, a, t, m->w, m->g, m->m1, m->m2);
 }
 
 size_t net_bytes_f32(const struct net_f32 *m)
@@ -207,7 +261,7 @@ int net_fix_selection_f64(struct net_f64 *d, const struct net_f32 *s)
 		return MB_ERR_ARG;
 	for (int i = 0; i < s->L->blocks; i++)
 		if (s->L->blk[i].moe)
-			memcpy(d->A[i].idx, s->A[i].idx, TK * sizeof(int32_t));
+			s->ops->download(d->A[i].idx, s->A[i].idx, TK * sizeof(int32_t));
 	d->fixed_route = true;
 	return MB_OK;
 }

@@ -241,6 +241,15 @@ int net_create_f32(const struct net_layout *L, const struct net_options *o, int 
 		   int seq, uint64_t seed, struct net_f32 **out);
 int net_create_f64(const struct net_layout *L, const struct net_options *o, int batch,
 		   int seq, uint64_t seed, struct net_f64 **out);
+/* net_create_f32_cuda: the same model in device memory, run by the CUDA op table
+ * (net_ops.h; opened here for this model's sizes, one per process): MB_ERR_NODEV without
+ * a device or CUDA, MB_ERR_UNSUPPORTED for a part (TP, EP, a pipeline stage). Its
+ * parameters and gradients are device pointers (net_download_f32 copies them out).
+ * Destroy it, then net_cuda_ops_close. */
+int net_create_f32_cuda(const struct net_layout *L, const struct net_options *o, int batch,
+			int seq, uint64_t seed, struct net_f32 **out);
+/* net_download_f32 copies the parameters (grads false) or the gradients to host [total]. */
+int net_download_f32(const struct net_f32 *m, bool grads, float *host);
 void net_destroy_f32(struct net_f32 *m);
 void net_destroy_f64(struct net_f64 *m);
 float *net_params_f32(struct net_f32 *m);

@@ -10,10 +10,8 @@
 static void SFX(net_norm_bwd)(struct SFX(net) *m, const REAL *x, int norm, const REAL *dy,
 			      REAL *dx)
 {
-	REAL *g = SFX(G)(m, norm);
-	SFX(rmsnorm_bwd)(m->T, m->d, x, m->d, SFX(W)(m, norm), m->o.norm_eps, dy, dx, m->d, m->dgn);
-	for (int j = 0; j < m->d; j++)
-		g[j] += m->dgn[j];
+	SFX(net_op)(m, m->ops->rmsnorm_bwd(dy, x, SFX(W)(m, norm), m->T, m->d, m->o.norm_eps, dx,
+					    SFX(G)(m, norm), m->dgn));
 }
 
 /* net_head_bwd: dW_head += dlog^T fin; dfin = dlog W_head; through the norm into dx
@@ -36,24 +34,14 @@ static void SFX(net_head_bwd)(struct SFX(net) *m, int k, const REAL *x, int norm
 static void SFX(net_embed_bwd)(struct SFX(net) *m, int shift, const REAL *dx)
 {
 	const struct net_tensor *t = &m->L->t[m->L->embed];
-	REAL *g = SFX(G)(m, m->L->embed);
-	for (int b = 0; b < m->B; b++)
-		for (int p = 0; p < m->S; p++) {
-			int64_t v = SFX(net_tok)(m, b, p + shift) - t->row0;
-			if (v < 0 || v >= t->rows)
-				continue;   /* another TP rank's row */
-			REAL *row = g + (size_t)v * m->d;
-			const REAL *src = dx + ((size_t)b * m->S + p) * m->d;
-			for (int j = 0; j < m->d; j++)
-				row[j] += src[j];
-		}
+	SFX(net_op)(m, m->ops->embed_bwd(dx, SFX(net_ids)(m, shift), m->T, m->d, (long)t->row0,
+					  (long)t->rows, SFX(G)(m, m->L->embed)));
 }
 
 /* net_add: y += x over n elements. */
-static void SFX(net_add)(REAL *y, const REAL *x, size_t n)
+static void SFX(net_add)(struct SFX(net) *m, REAL *y, const REAL *x, size_t n)
 {
-	for (size_t j = 0; j < n; j++)
-		y[j] += x[j];
+	SFX(net_op)(m, m->ops->add(y, x, n));
 }
 
 /* net_attention_bwd takes dres (the gradient of h) through the attention block and
@@ -77,7 +65,7 @@ static int SFX(net_attention_bwd)(struct SFX(net) *m, int i, REAL *dres, REAL *t
 	/* q and kv are column-parallel by head: the input gradient is partial */
 	SFX(net_tp_sum)(m, t1, (size_t)m->T * m->d);
 	SFX(net_norm_bwd)(m, a->in, b->attn_norm, t1, t2);
-	SFX(net_add)(dres, t2, (size_t)m->T * m->d);
+	SFX(net_add)(m, dres, t2, (size_t)m->T * m->d);
 	return MB_OK;
 }
 
@@ -101,7 +89,7 @@ static int SFX(net_block_bwd)(struct SFX(net) *m, int i, REAL *dres)
 		SFX(net_tp_sum)(m, t1, Td);
 	}
 	SFX(net_norm_bwd)(m, a->h, b->ffn_norm, t1, t2);
-	SFX(net_add)(dres, t2, Td);
+	SFX(net_add)(m, dres, t2, Td);
 	return SFX(net_attention_bwd)(m, i, dres, t1, t2);
 }
 
@@ -118,17 +106,14 @@ static int SFX(net_mtp_bwd)(struct SFX(net) *m, int k, REAL *dres, REAL *dcarry)
 	const REAL *hprev = k == 1 ? m->A[layers - 1].out : m->A[bi - 1].out;
 	SFX(net_head_bwd)(m, k, m->A[bi].out, b->head_norm, dres, t1);
 	if (k < m->D)
-		SFX(net_add)(dres, dcarry, Td);
+		SFX(net_add)(m, dres, dcarry, Td);
 	int err = SFX(net_block_bwd)(m, bi, dres);
 	if (err)
 		return err;
 	SFX(net_mark)(m, NET_PH_DENSE);
 	SFX(net_lin_bwd)(m, true, m->T, 2 * d, d, p->cat, b->eh_proj, dres, dcat, false);
 	SFX(net_mark)(m, NET_PH_OTHER);
-	for (int r = 0; r < m->T; r++) {
-		memcpy(t1 + (size_t)r * d, dcat + (size_t)r * 2 * d, (size_t)d * sizeof(REAL));
-		memcpy(t2 + (size_t)r * d, dcat + (size_t)r * 2 * d + d, (size_t)d * sizeof(REAL));
-	}
+	SFX(net_op)(m, m->ops->split(m->T, d, dcat, t1, t2));
 	SFX(net_norm_bwd)(m, p->emb, b->enorm, t1, dcat);
 	SFX(net_embed_bwd)(m, k, dcat);
 	SFX(net_norm_bwd)(m, hprev, b->hnorm, t2, dcarry);
@@ -140,7 +125,8 @@ int SFX(net_backward)(struct SFX(net) *m)
 	int layers = (int)m->L->cfg.layers, err = MB_OK;
 	size_t Td = (size_t)m->T * m->d;
 	REAL *dres = m->scratch + 4 * Td, *dcarry = dres + Td;
-	memset(m->g, 0, m->L->total * sizeof(REAL));
+	m->op_err = MB_OK;
+	SFX(net_op)(m, m->ops->zero(m->g, m->L->total));
 	m->tp_err = MB_OK;
 	if (m->prof && m->prof->now) {
 		m->prof->t0 = m->prof->now();
@@ -152,12 +138,12 @@ int SFX(net_backward)(struct SFX(net) *m)
 		return err;
 	SFX(net_head_bwd)(m, 0, m->A[layers - 1].out, m->L->final_norm, dres, m->scratch);
 	if (m->D > 0)
-		SFX(net_add)(dres, dcarry, Td);
+		SFX(net_add)(m, dres, dcarry, Td);
 	for (int i = layers - 1; i >= 0 && !err; i--)
 		err = SFX(net_block_bwd)(m, i, dres);
 	if (!err)
 		SFX(net_embed_bwd)(m, 0, dres);
 	SFX(net_tp_partial_sum)(m);
 	SFX(net_mark)(m, NET_PH_OTHER);
-	return err ? err : m->tp_err;
+	return err ? err : m->tp_err ? m->tp_err : m->op_err;
 }

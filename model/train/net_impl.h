@@ -48,7 +48,11 @@ struct SFX(net) {
 	struct SFX(net_mtp) *M;
 	REAL *scratch, *pk, *gpk;       /* backward scratch; packed attention weights/grads */
 	REAL *dgn;                      /* a norm's weight gradient [d] (net_norm_bwd) */
-	int32_t *ints, *tok;
+	int32_t *ints, *tok;            /* host: tokens, the routed experts' offsets, hids */
+	int32_t *dints;                 /* the backend's: ids, and per MoE block idx, order */
+	int32_t *ids, *hids;            /* [(2 + D), T]: the tokens at offset k, row k
+					 * (net_set_tokens), and its host copy */
+	int op_err;                     /* the first op table error of this pass */
 	long *longs;
 	float *route_buf;               /* float logits, bias and weights for route_cpu */
 	double ce_weight[1 + 16];
@@ -181,31 +185,38 @@ static int SFX(net_carve_ints)(struct SFX(net) *m)
 {
 	const struct model_config *cf = &m->L->cfg;
 	size_t TK = (size_t)m->T * (size_t)cf->activated_experts, E = (size_t)cf->routed_experts;
-	size_t ntok = (size_t)m->B * (size_t)(m->S + 1 + m->D), ni = ntok, nl = 0;
+	size_t ntok = (size_t)m->B * (size_t)(m->S + 1 + m->D), nl = 0;
+	size_t nids = (size_t)(2 + m->D) * m->T, ni = ntok + nids, nd = nids;
+	size_t nr = (size_t)m->T * (E + (size_t)cf->activated_experts) + E + 1;
 	for (int i = 0; i < m->L->blocks; i++)
 		if (m->L->blk[i].moe) {
-			ni += 2 * TK + E + 1;
+			ni += E + 1;
+			nd += 2 * TK;
 			nl += E;
 		}
 	m->ints = malloc(ni * sizeof(int32_t));
+	m->dints = m->ops->mem_alloc(nd * sizeof(int32_t));
 	m->longs = calloc(nl ? nl : 1, sizeof(long));
-	m->route_buf = malloc(((size_t)m->T * (E + (size_t)cf->activated_experts) + E + 1) *
-			      sizeof(float));
-	if (!m->ints || !m->longs || !m->route_buf)
+	m->route_buf = m->ops->mem_alloc(nr * sizeof(float));
+	if (!m->ints || !m->dints || !m->longs || !m->route_buf)
 		return MB_ERR_NOMEM;
-	m->mem.scratch += ni * sizeof(int32_t) + (nl ? nl : 1) * sizeof(long) +
-			  ((size_t)m->T * (E + (size_t)cf->activated_experts) + E + 1) * sizeof(float);
-	int32_t *p = m->ints;
+	m->mem.scratch += (ni + nd) * sizeof(int32_t) + (nl ? nl : 1) * sizeof(long) +
+			  nr * sizeof(float);
+	int32_t *p = m->ints, *dp = m->dints;
 	long *q = m->longs;
 	m->tok = p;
-	p += ntok;
+	m->hids = p + ntok;
+	p += ntok + nids;
+	m->ids = dp;
+	dp += nids;
 	for (int i = 0; i < m->L->blocks; i++)
 		if (m->L->blk[i].moe) {
 			struct SFX(net_act) *a = &m->A[i];
-			a->idx = p;
-			a->order = p + TK;
-			a->eoff = p + 2 * TK;
-			p += 2 * TK + E + 1;
+			a->idx = dp;
+			a->order = dp + TK;
+			dp += 2 * TK;
+			a->eoff = p;   /* host: the experts' GEMMs take their rows from it */
+			p += E + 1;
 			a->load = q;
 			q += E;
 		}
@@ -243,18 +254,19 @@ void SFX(net_destroy)(struct SFX(net) *m)
 	if (!m)
 		return;
 	if (!m->borrowed) {
-		free(m->w);
-		free(m->m1);
+		m->ops->mem_free(m->w);
+		m->ops->mem_free(m->m1);
 	}
 	free(m->wq);
 	free(m->wdy);
-	free(m->act_base);
+	m->ops->mem_free(m->act_base);
 	free(m->A);
 	free(m->M);
 	free(m->ints);
+	m->ops->mem_free(m->dints);
 	free(m->longs);
-	free(m->route_buf);
-	free(m->ce);
+	m->ops->mem_free(m->route_buf);
+	m->ops->mem_free(m->ce);
 	free(m->tp_buf);
 	free(m);
 }
@@ -266,7 +278,7 @@ static int SFX(net_tp_alloc)(struct SFX(net) *m)
 	for (int i = 0; i < m->L->n; i++)
 		if (m->L->t[i].tp_partial)
 			m->tp_n += (size_t)(m->L->t[i].rows * m->L->t[i].cols);
-	m->ce = malloc(3 * (size_t)m->T * sizeof(double));
+	m->ce = m->ops->mem_alloc(3 * (size_t)m->T * sizeof(double));
 	m->tp_buf = malloc((m->tp_n ? m->tp_n : 1) * sizeof(REAL));
 	m->mem.scratch += 3 * (size_t)m->T * sizeof(double) + (m->tp_n ? m->tp_n : 1) * sizeof(REAL);
 	return m->ce && m->tp_buf ? MB_OK : MB_ERR_NOMEM;
@@ -280,15 +292,15 @@ static int SFX(net_alloc)(struct SFX(net) *m, bool moments)
 	m->A = calloc((size_t)m->L->blocks, sizeof(*m->A));
 	m->M = calloc((size_t)(m->D ? m->D : 1), sizeof(*m->M));
 	/* NOTE: parameters and gradients share one allocation, moments another. */
-	m->w = calloc(2 * P, sizeof(REAL));
+	m->w = m->ops->mem_alloc(2 * P * sizeof(REAL));
 	if (moments)
-		m->m1 = calloc(2 * Pm, sizeof(float));
+		m->m1 = m->ops->mem_alloc(2 * Pm * sizeof(float));
 	if (!m->A || !m->M || !m->w || (moments && !m->m1))
 		return MB_ERR_NOMEM;
 	m->g = m->w + P;
 	m->m2 = moments ? m->m1 + Pm : NULL;
 	size_t n = SFX(net_carve_all)(m, NULL);
-	m->act_base = malloc(n * sizeof(REAL));
+	m->act_base = m->ops->mem_alloc(n * sizeof(REAL));
 	if (!m->act_base)
 		return MB_ERR_NOMEM;
 	SFX(net_carve_all)(m, m->act_base);
@@ -441,22 +453,41 @@ static int32_t SFX(net_tok)(const struct SFX(net) *m, int b, int p)
 	return m->tok[(size_t)b * (m->S + 1 + m->D) + p];
 }
 
+/* net_op keeps the first error an op table entry returns (the CPU's return none). */
+static void SFX(net_op)(struct SFX(net) *m, int err)
+{
+	if (err && !m->op_err)
+		m->op_err = err;
+}
+
+/* net_set_tokens keeps the batch's tokens and lays out, row k of ids, the tokens at
+ * offset k of every position: the embedding's (k <= D) and the targets' (k >= 1) ids. */
+static void SFX(net_set_tokens)(struct SFX(net) *m, const int32_t *tokens)
+{
+	size_t nids = (size_t)(2 + m->D) * m->T;
+	memcpy(m->tok, tokens, (size_t)m->B * (m->S + 1 + m->D) * sizeof(int32_t));
+	for (int k = 0; k < 2 + m->D; k++)
+		for (int b = 0; b < m->B; b++)
+			for (int p = 0; p < m->S; p++)
+				m->hids[(size_t)k * m->T + (size_t)b * m->S + p] = SFX(net_tok)(m, b, p + k);
+	m->op_err = MB_OK;
+	SFX(net_op)(m, m->ops->upload(m->ids, m->hids, nids * sizeof(int32_t)));
+}
+
+/* net_ids returns the row of ids at offset shift. */
+static const int32_t *SFX(net_ids)(const struct SFX(net) *m, int shift)
+{
+	return m->ids + (size_t)shift * m->T;
+}
+
 /* net_embed gathers the embedding rows of the tokens at offset shift into x [T, d].
  * Vocabulary-parallel: a TP rank holds rows [row0, row0 + rows), writes zeros for the
  * other tokens, and the sum over the group completes x. */
 static void SFX(net_embed)(struct SFX(net) *m, int shift, REAL *x)
 {
 	const struct net_tensor *t = &m->L->t[m->L->embed];
-	const REAL *E = SFX(W)(m, m->L->embed);
-	for (int b = 0; b < m->B; b++)
-		for (int p = 0; p < m->S; p++) {
-			int64_t v = SFX(net_tok)(m, b, p + shift) - t->row0;
-			REAL *dst = x + ((size_t)b * m->S + p) * m->d;
-			if (v >= 0 && v < t->rows)
-				memcpy(dst, E + (size_t)v * m->d, (size_t)m->d * sizeof(REAL));
-			else
-				memset(dst, 0, (size_t)m->d * sizeof(REAL));
-		}
+	SFX(net_op)(m, m->ops->embed_fwd(SFX(W)(m, m->L->embed), (long)t->row0, (long)t->rows,
+					  SFX(net_ids)(m, shift), m->T, m->d, x));
 	SFX(net_tp_sum)(m, x, (size_t)m->T * m->d);
 }
 
@@ -512,14 +543,12 @@ static void SFX(net_pack)(struct SFX(net) *m, const struct net_block *b)
 		const REAL *src = SFX(W)(m, tensor[i]) + (size_t)r0 * cols;
 		REAL *dst = m->pk + off[i];
 		if (cols == 1) {
-			memcpy(dst, src, (size_t)rows * sizeof(REAL));
+			SFX(net_op)(m, m->ops->copy(src, (size_t)rows, dst));
 			continue;
 		}
 		/* gpk is free during the forward: it holds the rounded copy */
 		m->ops->quant_weight(m->o.precision, rows, cols, src, m->gpk);
-		for (int r = 0; r < rows; r++)
-			for (int c = 0; c < cols; c++)
-				dst[(size_t)c * rows + r] = m->gpk[(size_t)r * cols + c];
+		SFX(net_op)(m, m->ops->transpose(rows, cols, m->gpk, dst));
 	}
 }
 
@@ -536,9 +565,7 @@ static void SFX(net_unpack_grads)(struct SFX(net) *m, const struct net_block *b)
 		SFX(net_pack_rows)(m, b, tensor[i], &r0, &rows);
 		const REAL *src = m->gpk + off[i];
 		REAL *dst = SFX(G)(m, tensor[i]) + (size_t)r0 * cols;
-		for (int r = 0; r < rows; r++)
-			for (int c = 0; c < cols; c++)
-				dst[(size_t)r * cols + c] += src[(size_t)c * rows + r];
+		SFX(net_op)(m, m->ops->add_transposed(rows, cols, src, dst));
 	}
 }
 
@@ -548,7 +575,8 @@ static int SFX(net_attention)(struct SFX(net) *m, int i)
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
 	size_t n = (size_t)m->T * m->d;
-	SFX(rmsnorm_fwd)(m->T, m->d, a->in, m->d, SFX(W)(m, b->attn_norm), m->o.norm_eps, a->n1);
+	SFX(net_op)(m, m->ops->rmsnorm_fwd(a->in, SFX(W)(m, b->attn_norm), m->T, m->d,
+					    m->o.norm_eps, a->n1));
 	SFX(net_mark)(m, NET_PH_ATTENTION);
 	if (a->ain != a->n1)
 		m->ops->quant_act(m->o.precision, m->T, m->d, a->n1, a->ain);
@@ -558,28 +586,19 @@ static int SFX(net_attention)(struct SFX(net) *m, int i)
 	SFX(net_mark)(m, NET_PH_OTHER);
 	/* o_proj is row-parallel: each TP rank's heads give a partial sum */
 	SFX(net_tp_sum)(m, a->h, n);
-	for (size_t j = 0; j < n; j++)
-		a->h[j] += a->in[j];
+	SFX(net_op)(m, m->ops->add(a->h, a->in, n));
 	return err;
-}
-
-/* net_silu returns x * sigmoid(x). */
-static REAL SFX(net_silu)(REAL x)
-{
-	return x / (1 + EXP(-x));
 }
 
 /* net_swiglu_fwd: a = x Wg^T, b = x Wu^T, act = silu(a) * b, y = act Wd^T. */
 static void SFX(net_swiglu_fwd)(struct SFX(net) *m, int t, int width, const REAL *x, int wg,
 				int wu, int wd, REAL *a, REAL *b, REAL *act, REAL *y)
 {
-	size_t n = (size_t)t * width;
 	if (t == 0)
 		return;
 	SFX(net_lin_fwd)(m, true, t, m->d, width, x, SFX(W)(m, wg), a);
 	SFX(net_lin_fwd)(m, true, t, m->d, width, x, SFX(W)(m, wu), b);
-	for (size_t j = 0; j < n; j++)
-		act[j] = SFX(net_silu)(a[j]) * b[j];
+	SFX(net_op)(m, m->ops->swiglu_fwd(a, b, t, width, act));
 	SFX(net_lin_fwd)(m, true, t, width, m->d, act, SFX(W)(m, wd), y);
 }
 
@@ -594,8 +613,7 @@ static void SFX(net_dense_ffn)(struct SFX(net) *m, int i)
 			    a->a, a->b, a->act, a->out);
 	SFX(net_mark)(m, NET_PH_OTHER);
 	SFX(net_tp_sum)(m, a->out, n);
-	for (size_t j = 0; j < n; j++)
-		a->out[j] += a->h[j];
+	SFX(net_op)(m, m->ops->add(a->out, a->h, n));
 }
 
 /* net_defer_w queues a linear layer's weight gradient for the W pass, copying dy. */
@@ -661,7 +679,8 @@ static int SFX(net_block_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 	int err = SFX(net_attention)(m, i);
 	if (err)
 		return err;
-	SFX(rmsnorm_fwd)(m->T, m->d, a->h, m->d, SFX(W)(m, b->ffn_norm), m->o.norm_eps, a->n2);
+	SFX(net_op)(m, m->ops->rmsnorm_fwd(a->h, SFX(W)(m, b->ffn_norm), m->T, m->d,
+					    m->o.norm_eps, a->n2));
 	if (b->moe)
 		return SFX(net_moe_fwd)(m, i, st);
 	SFX(net_dense_ffn)(m, i);
@@ -675,33 +694,14 @@ static int SFX(net_block_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 static double SFX(net_ce_rows)(struct SFX(net) *m, REAL *lg, size_t V, int64_t v0, int shift,
 			       double wt)
 {
-	size_t T = (size_t)m->T;
+	long T = m->T;
 	double *mx = m->ce, *sum = mx + T, *ly = sum + T, loss = 0;
-	for (size_t t = 0; t < T; t++) {
-		const REAL *r = lg + t * V;
-		mx[t] = r[0];
-		for (size_t v = 1; v < V; v++)
-			mx[t] = r[v] > mx[t] ? r[v] : mx[t];
-	}
-	SFX(net_tp_call)(m, mx, T, 2);
-	for (size_t t = 0; t < T; t++) {
-		REAL *r = lg + t * V;
-		int64_t y = SFX(net_tok)(m, (int)(t / m->S), (int)(t % m->S) + shift + 1) - v0;
-		ly[t] = y >= 0 && y < (int64_t)V ? r[y] : 0;
-		sum[t] = 0;
-		for (size_t v = 0; v < V; v++)
-			sum[t] += (r[v] = EXP(r[v] - (REAL)mx[t]));
-	}
-	SFX(net_tp_call)(m, sum, 2 * T, 1);
-	for (size_t t = 0; t < T; t++) {
-		REAL *r = lg + t * V;
-		int64_t y = SFX(net_tok)(m, (int)(t / m->S), (int)(t % m->S) + shift + 1) - v0;
-		loss += log(sum[t]) + mx[t] - ly[t];
-		for (size_t v = 0; v < V; v++)
-			r[v] = (REAL)(r[v] / sum[t] * wt);
-		if (y >= 0 && y < (int64_t)V)
-			r[y] -= (REAL)wt;
-	}
+	const int32_t *tgt = SFX(net_ids)(m, shift + 1);
+	SFX(net_op)(m, m->ops->ce_max(lg, T, (long)V, mx));
+	SFX(net_tp_call)(m, mx, (size_t)T, 2);
+	SFX(net_op)(m, m->ops->ce_sum(lg, T, (long)V, (long)v0, tgt, mx, sum, ly));
+	SFX(net_tp_call)(m, sum, 2 * (size_t)T, 1);
+	SFX(net_op)(m, m->ops->ce_grad(lg, T, (long)V, (long)v0, tgt, mx, sum, ly, wt, &loss));
 	return loss;
 }
 
@@ -716,7 +716,7 @@ static double SFX(net_head_fwd)(struct SFX(net) *m, int k, const REAL *x, int no
 	size_t V = (size_t)h->rows, T = (size_t)m->T;
 	REAL *fin = m->fin + (size_t)k * T * m->d;
 	REAL *lg = m->dlog + (size_t)k * T * V;
-	SFX(rmsnorm_fwd)(m->T, m->d, x, m->d, SFX(W)(m, norm), m->o.norm_eps, fin);
+	SFX(net_op)(m, m->ops->rmsnorm_fwd(x, SFX(W)(m, norm), m->T, m->d, m->o.norm_eps, fin));
 	SFX(net_mark)(m, NET_PH_DENSE);
 	SFX(net_lin_fwd)(m, false, m->T, m->d, (int)V, fin,
 			   SFX(W)(m, m->L->head), lg);
@@ -733,12 +733,11 @@ static void SFX(net_mtp_input)(struct SFX(net) *m, int k, const REAL *hprev)
 	struct SFX(net_mtp) *p = &m->M[k - 1];
 	int d = m->d;
 	SFX(net_embed)(m, k, p->emb);
-	SFX(rmsnorm_fwd)(m->T, d, p->emb, d, SFX(W)(m, b->enorm), m->o.norm_eps, p->en);
-	SFX(rmsnorm_fwd)(m->T, d, hprev, d, SFX(W)(m, b->hnorm), m->o.norm_eps, p->hn);
-	for (int r = 0; r < m->T; r++) {
-		memcpy(p->cat + (size_t)r * 2 * d, p->en + (size_t)r * d, (size_t)d * sizeof(REAL));
-		memcpy(p->cat + (size_t)r * 2 * d + d, p->hn + (size_t)r * d, (size_t)d * sizeof(REAL));
-	}
+	SFX(net_op)(m, m->ops->rmsnorm_fwd(p->emb, SFX(W)(m, b->enorm), m->T, d, m->o.norm_eps,
+					    p->en));
+	SFX(net_op)(m, m->ops->rmsnorm_fwd(hprev, SFX(W)(m, b->hnorm), m->T, d, m->o.norm_eps,
+					    p->hn));
+	SFX(net_op)(m, m->ops->concat(m->T, d, p->en, p->hn, p->cat));
 	SFX(net_mark)(m, NET_PH_DENSE);
 	SFX(net_lin_fwd)(m, true, m->T, 2 * d, d, p->cat, SFX(W)(m, b->eh_proj),
 			   p->proj);
@@ -752,8 +751,7 @@ static uint64_t SFX(net_route_hash)(const struct SFX(net) *m)
 	size_t TK = (size_t)m->T * (size_t)m->L->cfg.activated_experts;
 	for (int i = 0; i < m->L->blocks; i++)
 		if (m->L->blk[i].moe)
-			for (size_t j = 0; j < TK; j++)
-				h = (h ^ (uint64_t)(uint32_t)m->A[i].idx[j]) * 1099511628211ull;
+			h = m->ops->hash_ints(m->A[i].idx, TK, h);
 	return h;
 }
 
@@ -767,7 +765,7 @@ int SFX(net_forward)(struct SFX(net) *m, const int32_t *tokens, struct net_stats
 			return MB_ERR_ARG;
 	if (m->L->part.tp > 1 && !m->tp)
 		return MB_ERR_ARG;
-	memcpy(m->tok, tokens, ntok * sizeof(int32_t));
+	SFX(net_set_tokens)(m, tokens);
 	memset(st, 0, sizeof(*st));
 	m->tp_err = MB_OK;
 	if (m->prof && m->prof->now) {
@@ -791,5 +789,5 @@ int SFX(net_forward)(struct SFX(net) *m, const int32_t *tokens, struct net_stats
 	st->loss = st->main_loss + m->o.mtp_weight * st->mtp_loss + st->balance_loss;
 	st->route_hash = SFX(net_route_hash)(m);
 	SFX(net_mark)(m, NET_PH_OTHER);
-	return err ? err : m->tp_err;
+	return err ? err : m->tp_err ? m->tp_err : m->op_err;
 }

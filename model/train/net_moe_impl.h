@@ -9,56 +9,20 @@
  *   L_bal = alpha * sum_i f_i P_i   (averaged over the B sequences; f carries no gradient).
  */
 
-/* net_sigmoid returns 1 / (1 + exp(-x)). */
-static REAL SFX(net_sigmoid)(REAL x)
-{
-	return 1 / (1 + EXP(-x));
-}
-
 /* net_route turns the gate logits in a->s into scores, selects each token's experts
- * (route_cpu on float copies: the selection is not differentiated; kept as it is with
- * fixed_route) and computes the gating weights, the loads and the expert order of the
- * T*K rows. */
+ * (kept as they are with fixed_route) and computes the gating weights, the loads and the
+ * expert order of the T*K rows (the op table's route). */
 static int SFX(net_route)(struct SFX(net) *m, int i)
 {
 	const struct model_config *c = &m->L->cfg;
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
-	int E = (int)c->routed_experts, K = (int)c->activated_experts, T = m->T;
-	size_t TE = (size_t)T * E, TK = (size_t)T * K;
-	float *fl = m->route_buf, *fw = fl + TE, *fb = fw + TK;
-	const REAL *bias = SFX(W)(m, b->router_bias);
-	for (size_t j = 0; j < TE; j++) {
-		fl[j] = (float)a->s[j];
-		a->s[j] = (REAL)SFX(net_sigmoid)(a->s[j]);
-	}
-	for (int e = 0; e < E; e++)
-		fb[e] = (float)bias[e];
-	struct route_config rc = { E, K, (int)c->n_groups, (int)c->topk_groups, 1, 0,
+	struct route_config rc = { (int)c->routed_experts, (int)c->activated_experts,
+				   (int)c->n_groups, (int)c->topk_groups, 1, 0,
 				   (float)c->route_scale };
-	int err = m->fixed_route ? MB_OK : route_cpu(&rc, fl, c->expert_bias ? fb : NULL, T,
-						      a->idx, fw);
-	if (err)
-		return err;
-	for (int t = 0; t < T; t++) {
-		double sum = 0;
-		for (int k = 0; k < K; k++)
-			sum += a->s[(size_t)t * E + a->idx[(size_t)t * K + k]];
-		for (int k = 0; k < K; k++)
-			a->wts[(size_t)t * K + k] = (REAL)(c->route_scale *
-				a->s[(size_t)t * E + a->idx[(size_t)t * K + k]] / sum);
-	}
-	memset(a->load, 0, (size_t)E * sizeof(long));
-	route_count(a->idx, T, K, a->load);
-	size_t n = 0;
-	a->eoff[0] = 0;
-	for (int e = 0; e < E; e++) {
-		for (size_t j = 0; j < TK; j++)
-			if (a->idx[j] == e)
-				a->order[n++] = (int32_t)j;
-		a->eoff[e + 1] = (int32_t)n;
-	}
-	return MB_OK;
+	const REAL *bias = c->expert_bias ? SFX(W)(m, b->router_bias) : NULL;
+	return m->ops->route(&rc, m->T, m->fixed_route, bias, c->route_scale, a->s, m->route_buf,
+			     a->idx, a->wts, a->load, a->order, a->eoff);
 }
 
 /* net_balance_fwd computes f [B, E] and returns the balance loss of block i. */
@@ -66,22 +30,9 @@ static double SFX(net_balance_fwd)(struct SFX(net) *m, int i)
 {
 	const struct model_config *c = &m->L->cfg;
 	struct SFX(net_act) *a = &m->A[i];
-	int E = (int)c->routed_experts, K = (int)c->activated_experts, S = m->S;
 	double loss = 0;
-	for (int b = 0; b < m->B; b++) {
-		REAL *f = a->fbal + (size_t)b * E;
-		memset(f, 0, (size_t)E * sizeof(REAL));
-		for (int p = 0; p < S; p++)
-			for (int k = 0; k < K; k++)
-				f[a->idx[((size_t)b * S + p) * K + k]] += (REAL)((double)E / ((double)K * S));
-		for (int p = 0; p < S; p++) {
-			const REAL *s = a->s + ((size_t)b * S + p) * E;
-			double sum = 0, dot = 0;
-			for (int e = 0; e < E; e++)
-				sum += s[e], dot += (double)f[e] * s[e];
-			loss += dot / sum / S;
-		}
-	}
+	SFX(net_op)(m, m->ops->balance_fwd(a->idx, a->s, m->B, m->S, (int)c->routed_experts,
+					    (int)c->activated_experts, a->fbal, &loss));
 	return m->o.balance_alpha * loss / m->B;
 }
 
@@ -97,15 +48,10 @@ static void SFX(net_swiglu_bwd)(struct SFX(net) *m, int t, int width, const REAL
 				int wu, int wd, const REAL *a, const REAL *b, const REAL *act,
 				const REAL *dy, REAL *dx, bool acc, REAL *da, REAL *db)
 {
-	size_t n = (size_t)t * width;
 	if (t == 0)
 		return;
 	SFX(net_lin_bwd)(m, true, t, width, m->d, act, wd, dy, db, false);
-	for (size_t j = 0; j < n; j++) {
-		REAL sg = SFX(net_sigmoid)(a[j]), dact = db[j];
-		da[j] = dact * b[j] * sg * (1 + a[j] * (1 - sg));
-		db[j] = dact * a[j] * sg;
-	}
+	SFX(net_op)(m, m->ops->swiglu_bwd(db, a, b, t, width, da, db));
 	SFX(net_lin_bwd)(m, true, t, m->d, width, x, wg, da, dx, acc);
 	SFX(net_lin_bwd)(m, true, t, m->d, width, x, wu, db, dx, true);
 }
@@ -161,7 +107,7 @@ static void SFX(net_experts_each)(struct SFX(net) *m, int i, int experts, SFX(ne
 {
 	int n = openblas_get_num_threads();
 	/* NOTE: zb-h1's deferred weight gradients (wdefer) queue in one list: serial then */
-	if (n <= 1 || m->o.experts_serial || m->wdefer) {
+	if (n <= 1 || m->o.experts_serial || m->wdefer || m->ops->one_thread) {
 		for (int e = 0; e < experts; e++)
 			fn(m, i, e, bufs);
 		return;
@@ -209,8 +155,8 @@ static int SFX(net_ep_fwd)(struct SFX(net) *m, int i)
 	SFX(net_mark)(m, NET_PH_EP);
 	err = c->ep_combine(c->ctx, i, sizeof(REAL), a->ey, sum);
 	SFX(net_mark)(m, NET_PH_ROUTING);
-	for (size_t j = 0; !err && j < n; j++)
-		a->out[j] += sum[j];
+	if (!err)
+		SFX(net_op)(m, m->ops->add(a->out, sum, n));
 	return err;
 }
 
@@ -229,9 +175,8 @@ static int SFX(net_moe_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 	if (err)
 		return err;
 	bool ep = m->L->part.ep > 1;
-	for (int r = 0; !ep && r < m->T * K; r++)
-		memcpy(a->xp + (size_t)r * d, a->n2 + (size_t)(a->order[r] / K) * d,
-		       (size_t)d * sizeof(REAL));
+	if (!ep)
+		SFX(net_op)(m, m->ops->permute_rows(a->n2, a->order, (long)m->T * K, K, d, a->xp));
 	SFX(net_mark)(m, NET_PH_EXPERTS);
 	if (!ep)
 		SFX(net_experts_fwd)(m, i, E);
@@ -239,21 +184,17 @@ static int SFX(net_moe_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 		SFX(net_swiglu_fwd)(m, m->T, is, a->n2, b->sh_gate, b->sh_up, b->sh_down, a->sa,
 				    a->sb, a->sact, a->out);
 	else
-		memset(a->out, 0, n * sizeof(REAL));
+		SFX(net_op)(m, m->ops->zero(a->out, n));
 	SFX(net_mark)(m, NET_PH_ROUTING);
 	if (ep && (err = SFX(net_ep_fwd)(m, i)))
 		return err;
-	for (int r = 0; !ep && r < m->T * K; r++) {
-		REAL wt = a->wts[a->order[r]], *o = a->out + (size_t)(a->order[r] / K) * d;
-		const REAL *y = a->ey + (size_t)r * d;
-		for (int j = 0; j < d; j++)
-			o[j] += wt * y[j];
-	}
+	if (!ep)
+		SFX(net_op)(m, m->ops->unpermute_add(a->ey, a->wts, a->order, (long)m->T * K, K, d,
+						      a->out));
 	SFX(net_mark)(m, NET_PH_OTHER);
 	/* the experts' down projections are row-parallel (ETP = TP): partial sums */
 	SFX(net_tp_sum)(m, a->out, n);
-	for (size_t j = 0; j < n; j++)
-		a->out[j] += a->h[j];
+	SFX(net_op)(m, m->ops->add(a->out, a->h, n));
 	st->balance_loss += SFX(net_balance_fwd)(m, i);
 	long mx = 0, tot = 0;
 	for (int e = 0; e < E; e++)
@@ -269,24 +210,10 @@ static void SFX(net_gate_bwd)(struct SFX(net) *m, int i, const REAL *dw, REAL *d
 {
 	const struct model_config *c = &m->L->cfg;
 	const struct SFX(net_act) *a = &m->A[i];
-	int E = (int)c->routed_experts, K = (int)c->activated_experts;
-	double rs = c->route_scale, alpha = m->o.balance_alpha / (m->B * (double)m->S);
-	for (int t = 0; t < m->T; t++) {
-		const REAL *s = a->s + (size_t)t * E, *f = a->fbal + (size_t)(t / m->S) * E;
-		const int32_t *idx = a->idx + (size_t)t * K;
-		REAL *g = ds + (size_t)t * E;
-		double sel = 0, dot = 0, all = 0, bdot = 0;
-		for (int k = 0; k < K; k++)
-			sel += s[idx[k]], dot += (double)dw[(size_t)t * K + k] * a->wts[(size_t)t * K + k];
-		for (int e = 0; e < E; e++)
-			all += s[e], bdot += alpha * f[e] * s[e];
-		for (int e = 0; e < E; e++)
-			g[e] = (REAL)((alpha * f[e] - bdot / all) / all);
-		for (int k = 0; k < K; k++)
-			g[idx[k]] += (REAL)((rs * dw[(size_t)t * K + k] - dot) / sel);
-		for (int e = 0; e < E; e++)
-			g[e] = (REAL)(g[e] * s[e] * (1.0 - s[e]));
-	}
+	double alpha = m->o.balance_alpha / (m->B * (double)m->S);
+	SFX(net_op)(m, m->ops->gate_bwd(a->s, a->fbal, a->idx, a->wts, dw, m->T, m->S,
+					 (int)c->routed_experts, (int)c->activated_experts,
+					 c->route_scale, alpha, ds));
 }
 
 /* net_experts_bwd runs the backward of the experts held on their rows: dxp from dey. */
@@ -316,8 +243,8 @@ static int SFX(net_ep_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *dn
 	SFX(net_mark)(m, NET_PH_EP);
 	err = c->ep_dispatch_bwd(c->ctx, i, sizeof(REAL), dxp, sum);
 	SFX(net_mark)(m, NET_PH_ROUTING);
-	for (size_t j = 0; !err && j < n; j++)
-		dn2[j] += sum[j];
+	if (!err)
+		SFX(net_op)(m, m->ops->add(dn2, sum, n));
 	return err;
 }
 
@@ -337,7 +264,7 @@ static int SFX(net_moe_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *d
 	REAL *ds = dw + TK, *sum = ds + (size_t)T * E;
 	bool ep = m->L->part.ep > 1;
 	SFX(net_mark)(m, NET_PH_EXPERTS);
-	memset(dn2, 0, (size_t)T * d * sizeof(REAL));
+	SFX(net_op)(m, m->ops->zero(dn2, (size_t)T * d));
 	if (is > 0)
 		SFX(net_swiglu_bwd)(m, T, is, a->n2, b->sh_gate, b->sh_up, b->sh_down, a->sa, a->sb,
 				    a->sact, dout, dn2, false, dsa, dsb);
@@ -348,22 +275,12 @@ static int SFX(net_moe_bwd)(struct SFX(net) *m, int i, const REAL *dout, REAL *d
 			return err;
 		goto gate;
 	}
-	for (size_t r = 0; r < TK; r++) {
-		const REAL *g = dout + (size_t)(a->order[r] / K) * d, *y = a->ey + r * d;
-		REAL wt = a->wts[a->order[r]];
-		double dot = 0;
-		for (int j = 0; j < d; j++)
-			dey[r * d + j] = wt * g[j], dot += (double)g[j] * y[j];
-		dw[a->order[r]] = (REAL)dot;
-	}
+	SFX(net_op)(m, m->ops->combine_bwd(dout, a->ey, a->wts, a->order, (long)TK, K, d, dey,
+					    dw));
 	SFX(net_mark)(m, NET_PH_EXPERTS);
 	SFX(net_experts_bwd)(m, i, E, dey, dxp, dea, deb);
 	SFX(net_mark)(m, NET_PH_ROUTING);
-	for (size_t r = 0; r < TK; r++) {
-		REAL *o = dn2 + (size_t)(a->order[r] / K) * d;
-		for (int j = 0; j < d; j++)
-			o[j] += dxp[r * d + j];
-	}
+	SFX(net_op)(m, m->ops->unpermute_add(dxp, NULL, a->order, (long)TK, K, d, dn2));
 gate:
 	/* under TP the expert outputs were partial: so are dw (their dot products with
 	 * dout) and the experts' input gradient; the router's part is added once after

@@ -18,11 +18,25 @@
 #include "net_ops.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bf16.h"
 #include "fp8.h"
+#include "route.h"
+#include "status.h"
+
+#define REAL float
+#define SFX(name) name##_f32
+#define GEMM cblas_sgemm
+#define EXP expf
+#include "block_real.h"
+#include "net_ops_model_impl.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef EXP
 
 /* qdq writes dequant(quant(x)) for x [rows, cols] (or of x^T into y [cols, rows] when
  * transposed); FP32 copy when the precision is fp32, BF16 rounding for bf16. */
@@ -176,11 +190,22 @@ const struct attn_round *net_attn_round(enum net_precision p)
 	return p == NET_BF16 ? &r_bf16 : p == NET_FP8 ? &r_fp8 : NULL;
 }
 
+#define SFX(name) name##_f32   /* NET_OPS_MODEL_CPU names the f32 entries */
 const struct net_ops_f32 net_cpu_ops_f32 = {
 	f32_linear_fwd, f32_linear_bwd, f32_quant_act, f32_quant_weight,
 	mla_fwd_f32_blas, mla_bwd_f32_blas, gqa_fwd_f32_blas, gqa_bwd_f32_blas,
 	f32_linear_bwd_dx, f32_linear_bwd_dw,
+	NET_OPS_MODEL_CPU,
+	.adamw_step = net_adamw_step,
 };
+#undef SFX
+
+#define REAL double
+#define SFX(name) name##_f64
+#define GEMM cblas_dgemm
+#define EXP exp
+#include "block_real.h"
+#include "net_ops_model_impl.h"
 
 static void f64_linear_fwd(enum net_precision p, bool low, int t, int in, int out,
 			   const double *x, const double *w, double *y)
@@ -233,4 +258,5 @@ const struct net_ops_f64 net_cpu_ops_f64 = {
 	f64_linear_fwd, f64_linear_bwd, f64_copy_act, f64_copy_weight,
 	mla_fwd_f64, mla_bwd_f64, gqa_fwd_f64, gqa_bwd_f64,
 	f64_linear_bwd_dx, f64_linear_bwd_dw,
+	NET_OPS_MODEL_CPU,
 };

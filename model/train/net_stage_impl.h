@@ -66,7 +66,7 @@ int SFX(net_stage_forward)(struct SFX(net) *m, int chunk, const int32_t *tokens,
 	for (size_t j = 0; j < ntok; j++)
 		if (tokens[j] < 0 || tokens[j] >= c->vocab)
 			return MB_ERR_ARG;
-	memcpy(m->tok, tokens, ntok * sizeof(int32_t));
+	SFX(net_set_tokens)(m, tokens);
 	memset(st, 0, sizeof(*st));
 	SFX(net_stage_clock)(m);
 	if (lo == 0)
@@ -95,7 +95,7 @@ static int SFX(net_stage_head_bwd)(struct SFX(net) *m, REAL *dres, REAL *dcarry)
 		return err;
 	SFX(net_head_bwd)(m, 0, m->A[layers - 1].out, m->L->final_norm, dres, m->scratch);
 	if (m->D > 0)
-		SFX(net_add)(dres, dcarry, (size_t)m->T * m->d);
+		SFX(net_add)(m, dres, dcarry, (size_t)m->T * m->d);
 	return MB_OK;
 }
 

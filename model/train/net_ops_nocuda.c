@@ -1,0 +1,29 @@
+/*
+ * net_ops_nocuda.c - the CUDA op table (net_ops.h) in a build without CUDA: no device.
+ */
+#include "net_ops.h"
+#include "status.h"
+
+/* net_cuda_ops_open fails: this build has no CUDA. */
+int net_cuda_ops_open(const struct net_cuda_sizes *z, const struct net_ops_f32 **out)
+{
+	*out = NULL;
+	return MB_ERR_NODEV;
+}
+
+/* net_cuda_ops_close has nothing to free. */
+void net_cuda_ops_close(void)
+{
+}
+
+/* net_cuda_ops_status: no entry ran. */
+int net_cuda_ops_status(void)
+{
+	return MB_ERR_NODEV;
+}
+
+/* net_cuda_ops_sync: no stream. */
+int net_cuda_ops_sync(void)
+{
+	return MB_ERR_NODEV;
+}
