@@ -234,6 +234,9 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 					 t->micro, (int)opt.seq, t->n_micro, seed))
 		return cli_error("use a smaller --batch or --seq", "the pipeline of %d micro-batches "
 				 "could not be set up", t->n_micro);
+	if (grid.pp > 1 && train_pp_comm(&t->pp, train_dp_tp(&t->dp), &t->ep))
+		return cli_error("use a smaller --batch", "out of memory for the micro-batches' "
+				 "expert parallelism");
 	return 0;
 }
 
@@ -356,12 +359,18 @@ static int train_micro(struct trainer *t, double *x)
 	return MB_OK;
 }
 
+/* ep_seconds is this rank's time in EP dispatch/combine so far (every model's). */
+static double ep_seconds(const struct trainer *t)
+{
+	return t->ep.exposed_s + (t->pp.pp > 1 ? train_pp_ep_exposed(&t->pp) : 0);
+}
+
 /* train_step runs one optimizer step and fills the point's figures: global mean
  * losses, the slowest rank's time. */
 static int train_step(struct trainer *t, long step, struct train_point *p)
 {
 	const long *load[1 + 1024 + 16];
-	double x[5], t0 = timer_now(), e0 = t->ep.exposed_s;
+	double x[5], t0 = timer_now(), e0 = ep_seconds(t);
 	net_batch_train(&t->corpus, &t->rng, (int)opt.batch, t->len, t->tok);
 	int err = train_micro(t, x);
 	if (err)
@@ -373,7 +382,7 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	if (!err && t->moe && t->cfg.expert_bias)
 		net_bias_update(&t->L, net_params_f32(t->m), load, opt.gamma);
 	x[3] = timer_now() - t0;
-	x[4] = t->ep.exposed_s - e0;
+	x[4] = ep_seconds(t) - e0;
 	if (err || (err = train_dp_mean(&t->dp, x, 3)) || (err = train_dp_max(&t->dp, x + 3, 2)))
 		return err;
 	double dt = x[3], tokens = (double)opt.batch * opt.seq;
@@ -528,7 +537,7 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON_AddStringToObject(pm, "dispatch", opt.dispatch);
 	/* EP dispatch/combine (this rank, the whole run, validation forwards included):
 	 * blocking, so all exposed */
-	result_set_metric(r, "ep_exposed_s", t->ep.exposed_s);
+	result_set_metric(r, "ep_exposed_s", ep_seconds(t));
 	result_set_metric(r, "ep_hidden_s", 0);
 	result_set_metric(r, "tokens_per_s", med);
 	result_set_metric(r, "model_flops_per_token", t->flops_per_token);

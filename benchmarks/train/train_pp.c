@@ -263,6 +263,9 @@ void train_pp_close(struct train_pp *p)
 {
 	for (int k = 1; p->mb && k < p->n_micro; k++)
 		net_destroy_f32(p->mb[k]);
+	for (int k = 1; p->mb_ep && k < p->n_micro; k++)
+		train_ep_close(&p->mb_ep[k]);
+	free(p->mb_ep);
 	free(p->mb);
 	free(p->st);
 	free(p->vbuf);
