@@ -602,9 +602,10 @@ static int train_run(struct run_ctx *ctx)
 	}
 	if (train_prepare(&t, ctx->opts->seed, quiet))
 		goto out;
-	cli_note(quiet, "train: %s (%zu parameters), %s, batch %lld x %lld, %lld steps, dp %d%s, "
-		 "ep %lld, micro-batch %d x %d", opt.preset, t.L.total, opt.precision,
-		 (long long)opt.batch, (long long)opt.seq, (long long)opt.steps, t.dp.size,
+	cli_note(quiet, "train: %s (%zu parameters%s), %s, batch %lld x %lld, %lld steps, tp %d, "
+		 "pp %d, dp %d%s, ep %lld, micro-batch %d x %d", opt.preset, t.L.total,
+		 t.dp.lay.world > 1 ? " on rank 0" : "", opt.precision, (long long)opt.batch,
+		 (long long)opt.seq, (long long)opt.steps, t.dp.lay.tp, t.dp.lay.pp, t.dp.size,
 		 opt.zero1 ? " (ZeRO-1)" : "", (long long)opt.ep, t.micro, t.n_micro);
 	int run_err = train_loop(&t, quiet);
 	if (!run_err && train_save(&t, ctx->opts->force)) {
