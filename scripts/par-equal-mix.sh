@@ -43,7 +43,12 @@ rows=("4:--pp 2 --ep 2 --schedule 1f1b" "4:--pp 2 --ep 2 --schedule gpipe"
 	"4:--pp 2 --ep 2 --schedule dualpipe --micro-batch 1"
 	"4:--pp 2 --ep 2 --schedule dualpipev --micro-batch 1"
 	"4:--pp 2 --ep 2 --schedule 1f1b --zero1" "4:--pp 2 --ep 2 --schedule 1f1b --micro-batch 1"
-	"4:--pp 2 --ep 2 --schedule 1f1b --dispatch bf16")
+	"4:--pp 2 --ep 2 --schedule 1f1b --dispatch bf16"
+	"4:--pp 2 --tp 2 --etp 2 --schedule 1f1b" "4:--pp 2 --tp 2 --etp 2 --schedule gpipe"
+	"4:--pp 2 --tp 2 --etp 2 --schedule interleaved --chunks 2"
+	"4:--pp 2 --tp 2 --etp 2 --schedule zb-h1"
+	"4:--pp 2 --tp 2 --etp 2 --schedule dualpipe --micro-batch 1"
+	"4:--pp 2 --tp 2 --etp 2 --schedule dualpipev --micro-batch 1")
 if [ -n "${MIX_ROWS:-}" ]; then
 	IFS=';' read -r -a rows <<<"$MIX_ROWS"
 fi

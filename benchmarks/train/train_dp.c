@@ -52,10 +52,6 @@ int train_dp_layout(struct train_grid *g, long batch, long micro, const struct m
 				      "experts are sliced like the dense FFN over the TP ranks "
 				      "(ETP = TP); other expert slicings are not built", g->tp,
 				      g->etp);
-	if (g->pp > 1 && g->tp > 1)
-		return cli_error_once("use --pp with --ep or --dp", "--pp %d with --tp %d: pipeline "
-				      "with tensor parallelism on the step is not built yet", g->pp,
-				      g->tp);
 	if (g->etp > 1 && g->etp != g->tp)
 		return cli_error_once("pass --etp 1, or equal to --tp", "--etp %d with --tp %d: "
 				      "experts split over other than the TP ranks are not built",

@@ -118,7 +118,7 @@ int SFX(net_stage_backward)(struct SFX(net) *m, int chunk, const REAL *dout, REA
 	else if (!err)
 		memcpy(din, dres, Td * sizeof(REAL));
 	SFX(net_mark)(m, NET_PH_OTHER);
-	return err;
+	return err ? err : m->tp_err;
 }
 
 int SFX(net_stage_backward_input)(struct SFX(net) *m, int chunk, const REAL *dout, REAL *din)
@@ -154,4 +154,11 @@ int SFX(net_stage_wgrad)(struct SFX(net) *m, int chunk)
 	if (kept == 0)
 		m->wdy_used = 0;
 	return MB_OK;
+}
+
+int SFX(net_stage_tp_reduce)(struct SFX(net) *m)
+{
+	m->tp_err = MB_OK;
+	SFX(net_tp_partial_sum)(m);
+	return m->tp_err;
 }
