@@ -5,8 +5,10 @@
 # relative difference of the per-step losses (train, MTP, validation) and of the final
 # weights (--save gathers every rank's part; per-tensor relative L2 norm and the largest
 # element difference, tests/st_compare.py), and the slowest rank's EP dispatch/combine
-# time per step (median). CI runs pp2 x ep2 1f1b (test_cli_mix_mpi); this runs every
-# schedule, ranks beyond the cores oversubscribed.
+# time per step (median). Layouts: pp x ep, pp x tp, tp x ep (experts sliced with
+# --etp = --tp and sharded over EP) and all three on 8 ranks. CI runs pp2 x ep2, pp2 x tp2
+# and tp2 x ep2 with 1f1b (test_cli_mix_mpi); this runs every schedule, ranks beyond the
+# cores oversubscribed.
 #
 #   scripts/par-equal-mix.sh [BUILD_DIR]       exit 1 when a row is over its bound
 #   MIX_ROWS="4:--pp 2 --ep 2 --schedule zb-h1;..." scripts/par-equal-mix.sh   those rows
@@ -48,7 +50,13 @@ rows=("4:--pp 2 --ep 2 --schedule 1f1b" "4:--pp 2 --ep 2 --schedule gpipe"
 	"4:--pp 2 --tp 2 --etp 2 --schedule interleaved --chunks 2"
 	"4:--pp 2 --tp 2 --etp 2 --schedule zb-h1"
 	"4:--pp 2 --tp 2 --etp 2 --schedule dualpipe --micro-batch 1"
-	"4:--pp 2 --tp 2 --etp 2 --schedule dualpipev --micro-batch 1")
+	"4:--pp 2 --tp 2 --etp 2 --schedule dualpipev --micro-batch 1"
+	"4:--tp 2 --etp 2 --ep 2" "4:--tp 2 --etp 2 --ep 2 --zero1"
+	"4:--tp 2 --etp 2 --ep 2 --micro-batch 1"
+	"8:--pp 2 --ep 2 --schedule 1f1b --zero1" "8:--pp 2 --ep 4 --ranks-per-node 2 --schedule 1f1b"
+	"8:--pp 2 --tp 2 --etp 2 --ep 2 --schedule 1f1b"
+	"8:--pp 2 --tp 2 --etp 2 --ep 2 --schedule zb-h1"
+	"8:--pp 2 --tp 2 --etp 2 --ep 2 --schedule dualpipe --micro-batch 1")
 if [ -n "${MIX_ROWS:-}" ]; then
 	IFS=';' read -r -a rows <<<"$MIX_ROWS"
 fi

@@ -12,9 +12,10 @@
  * micro-batches).
  * step: `step --pp 2 --ep 2`'s own check against the FP64 model passes; --plant-error
  * fails it.
- * pp2 x tp2 (1f1b) likewise, its weights within 5e-5 (scripts/par-equal-tp.sh's bound).
- * refuse: a combination not built (tensor with expert parallelism) is one error, exit 2,
- * no file.
+ * pp2 x tp2 (1f1b) and tp2 x ep2 (experts sliced with --etp = --tp, sharded over EP)
+ * likewise, their weights within 5e-5 (scripts/par-equal-tp.sh's bound).
+ * refuse: a slicing not built (TP with EP but experts not split over TP, --etp 1) is one
+ * error, exit 2, no file.
  * Built only with MPI.
  */
 #define _GNU_SOURCE
@@ -51,7 +52,8 @@ static void expect_equal(const char *extra, double wbound)
 	int st = sh(MPIRUN " $MB train " RUN " %s --out mix.json --save mix.safetensors --force",
 		    extra);
 	ck_assert_msg(st == 0, "%s: exited %d: %s", extra, st, out);
-	ck_assert_msg(strstr(out, "pipeline: 1f1b, pp 2"), "%s: %s", extra, out);
+	ck_assert_msg(!strstr(extra, "--pp") || strstr(out, "pipeline: 1f1b, pp 2"), "%s: %s",
+		      extra, out);
 	ck_assert_int_eq(sh(PY_LOSS " one.json mix.json"), 0);
 	ck_assert_msg(figure("lossrel ") <= 1e-5 && figure(" n ") == 8, "%s: %s", extra, out);
 	ck_assert_msg(strstr(out, "flips 0"), "%s: %s", extra, out);
@@ -59,7 +61,7 @@ static void expect_equal(const char *extra, double wbound)
 	ck_assert_msg(figure("normrel ") <= wbound, "%s: %s", extra, out);
 }
 
-START_TEST(pp2_ep2_and_pp2_tp2_equal_one_rank)
+START_TEST(pp2_ep2_pp2_tp2_and_tp2_ep2_equal_one_rank)
 {
 	int st = sh("$MB train " RUN " --out one.json --save one.safetensors");
 	ck_assert_msg(st == 0, "single-rank run exited %d: %s", st, out);
@@ -69,6 +71,8 @@ START_TEST(pp2_ep2_and_pp2_tp2_equal_one_rank)
 	ck_assert_int_eq(sh("python3 -c 'import json; r=json.load(open(\"mix.json\"))[\"records\"][0]; "
 			    "print(\"tp\", r[\"params\"][\"tp\"], r[\"metrics\"][\"tp_comm_s\"] > 0)'"), 0);
 	ck_assert_msg(strstr(out, "tp 2 True"), "%s", out);
+	/* tp2 x ep2: experts sliced over TP (ETP = TP), sharded over the EP group */
+	expect_equal("--tp 2 --etp 2 --ep 2", 5e-5);
 	expect_equal("--pp 2 --ep 2", 1e-5);
 	/* every rank moved rows: the EP time of the step is in the curve */
 	ck_assert_int_eq(sh("python3 -c 'import json; c=json.load(open(\"mix.json\"))[\"summary\"]"
@@ -93,8 +97,8 @@ END_TEST
 
 START_TEST(a_combination_not_built_is_refused_before_any_work)
 {
-	expect_error(MPIRUN " $MB train " RUN " --tp 2 --etp 2 --ep 2 --out r.json",
-		     "--tp 2 with --ep 2: tensor and expert parallelism together");
+	expect_error(MPIRUN " $MB train " RUN " --tp 2 --ep 2 --out r.json",
+		     "--tp 2 --etp 1: the routed experts are sliced like the dense FFN");
 	ck_assert_int_eq(sh("test -e r.json"), 1);
 }
 END_TEST
@@ -108,7 +112,7 @@ static Suite *mix_suite(void)
 	tcase_add_checked_fixture(refuse, cli_setup, cli_teardown);
 	tcase_set_timeout(eq, 300);
 	tcase_set_timeout(refuse, 120);
-	tcase_add_test(eq, pp2_ep2_and_pp2_tp2_equal_one_rank);
+	tcase_add_test(eq, pp2_ep2_pp2_tp2_and_tp2_ep2_equal_one_rank);
 	tcase_add_test(eq, step_check_passes_under_pp2_ep2_and_catches_a_planted_error);
 	tcase_add_test(refuse, a_combination_not_built_is_refused_before_any_work);
 	suite_add_tcase(s, eq);

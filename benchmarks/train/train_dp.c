@@ -56,10 +56,6 @@ int train_dp_layout(struct train_grid *g, long batch, long micro, const struct m
 		return cli_error_once("pass --etp 1, or equal to --tp", "--etp %d with --tp %d: "
 				      "experts split over other than the TP ranks are not built",
 				      g->etp, g->tp);
-	if (g->tp > 1 && g->ep > 1)
-		return cli_error_once("use --tp or --ep, not both", "--tp %d with --ep %d: tensor "
-				      "and expert parallelism together on the step are not built "
-				      "yet", g->tp, g->ep);
 	if (batch % dp)
 		return cli_error_once("pass a --batch that the data-parallel size divides",
 				      "the data-parallel size %d does not divide --batch %ld", dp,
