@@ -15,10 +15,12 @@
 # A row is RANKS:OPTIONS; without a --micro-batch of its own it takes 2.
 #
 # Bounds as scripts/dp-equal.sh: losses 1e-5 relative, weights 5e-5 per-tensor relative
-# L2 (FP32 sums in another order). Seed 2: under the default seed 1, pp2 x ep2 (and
-# dp2 --micro-batch 2 likewise, see par-equal-ep.sh) routes one token differently at
-# step 3 at a rounding-level top-k tie; rows that still part at a tie (load_hash)
-# compare losses before it and not the weights, and say so.
+# L2 (FP32 sums in another order). Seed 2: under the default seed 1, pp2 x ep2 routes
+# differently from one rank at step 3 (losses before it equal to 1e-9, weights after
+# two steps as far apart as ep2's from one rank; ep2 and pp2 x dp2 alone do not part
+# there), which reads as a rounding-level top-k tie; seeds 2 and 3 route alike on
+# every schedule. Rows that still part at a tie (load_hash) compare losses before it
+# and not the weights, and say so.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 mb=$(cd "${1:-$src/build}" && pwd)/moebench

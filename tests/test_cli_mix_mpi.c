@@ -7,9 +7,8 @@
  * 1e-5 relative and to its final weights (--save gathers every stage's and EP rank's
  * part; st_compare.py) within 1e-5 per tensor in relative L2 norm, the routing the same
  * every step (load_hash). FP32 sums in another order: scripts/par-equal-mix.sh measured
- * 1e-9 on the losses, 1e-6 on the weights, over every schedule (seed 2: under seed 1 a
- * rounding-level top-k tie reroutes one token at step 3, as it does for dp2 with
- * micro-batches).
+ * 1e-9 on the losses, 1e-6 on the weights, over every schedule (seed 2: under seed 1
+ * pp2 x ep2 parts from one rank at step 3, what reads as a rounding-level top-k tie).
  * step: `step --pp 2 --ep 2`'s own check against the FP64 model passes; --plant-error
  * fails it.
  * pp2 x tp2 (1f1b) and tp2 x ep2 (experts sliced with --etp = --tp, sharded over EP)
