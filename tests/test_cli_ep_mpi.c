@@ -11,8 +11,8 @@
  * same experts chosen every step (load_hash); the step's EP time is in the curve.
  * step: `step`'s own check (the FP64 model through the same dispatch and combine, in
  * FP64 rows) passes under ep2 with ZeRO-1 and fails with a planted gradient error.
- * refuse: --ranks-per-node not dividing --ep, and --etp > 1, are one error, exit 2,
- * before any work. Built only with MPI.
+ * refuse: --ranks-per-node not dividing --ep, --etp > 1 without TP, and EP x ETP not
+ * dividing a stage's ranks are one error, exit 2, before any work. Built only with MPI.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -107,8 +107,8 @@ START_TEST(bad_ep_layouts_are_refused_before_any_work)
 		     "--ranks-per-node 3 does not divide --ep 2");
 	expect_error(MPIRUN " -np 2 $MB step " STEP " --etp 2 --out r.json",
 		     "--etp 2 with --tp 1: experts split over other than the TP ranks");
-	expect_error(MPIRUN " -np 4 $MB step " STEP " --tp 2 --etp 2 --ep 2 --out r.json",
-		     "--tp 2 with --ep 2: tensor and expert parallelism together");
+	expect_error(MPIRUN " -np 4 $MB step " STEP " --tp 2 --etp 2 --ep 4 --out r.json",
+		     "--ep 4 x --etp 2 does not divide the 4 ranks of a stage");
 	ck_assert_int_eq(sh("test -e r.json"), 1);
 }
 END_TEST

@@ -282,6 +282,9 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 					 t->micro, (int)opt.seq, t->n_micro, seed))
 		return cli_error("use a smaller --batch or --seq", "the pipeline of %d micro-batches "
 				 "could not be set up", t->n_micro);
+	if (grid.pp > 1 && train_pp_comm(&t->pp, train_dp_tp(&t->dp), &t->ep))
+		return cli_error("use a smaller --batch", "out of memory for the micro-batches' "
+				 "expert parallelism");
 	return 0;
 }
 
@@ -475,6 +478,14 @@ static void split_step(struct trainer *t, const struct split_mark *m, double opt
 	t->split_step_s += dt;
 }
 
+/* ep_seconds is this rank's time in EP dispatch/combine so far, exposed (every
+ * model's: the pipeline's micro-batch models and --ep-overlap's second model). */
+static double ep_seconds(const struct trainer *t)
+{
+	return t->ep.exposed_s + t->ep2.exposed_s - t->ov.away_s +
+	       (t->pp.pp > 1 ? train_pp_ep_exposed(&t->pp) : 0);
+}
+
 /* train_step runs one optimizer step and fills the point's figures: global mean
  * losses, the slowest rank's time. */
 static int train_step(struct trainer *t, long step, struct train_point *p)
@@ -482,7 +493,7 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	const long *load[1 + 1024 + 16];
 	struct split_mark mk;
 	split_mark_take(t, &mk);
-	double x[6], t0 = timer_now(), e0 = t->ep.exposed_s + t->ep2.exposed_s - t->ov.away_s;
+	double x[6], t0 = timer_now(), e0 = ep_seconds(t);
 	double h0 = t->ov.hidden_s;
 	net_batch_train(&t->corpus, &t->rng, (int)opt.batch, t->len, t->tok);
 	int err = train_micro(t, x);
@@ -496,7 +507,7 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	if (!err && t->moe && t->cfg.expert_bias)
 		net_bias_update(&t->L, net_params_f32(t->m), load, opt.gamma);
 	x[3] = timer_now() - t0;
-	x[4] = t->ep.exposed_s + t->ep2.exposed_s - t->ov.away_s - e0;
+	x[4] = ep_seconds(t) - e0;
 	x[5] = t->ov.hidden_s - h0;
 	ov_profile_fold(t);
 	split_step(t, &mk, t0 + x[3] - o0 - (t->dp.comm_s - c0), x[3]);
@@ -710,7 +721,7 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON_AddStringToObject(pm, "dispatch", opt.dispatch);
 	/* EP dispatch/combine (this rank, the whole run, validation forwards included):
 	 * all exposed, blocking, unless --ep-overlap hid some under the other chunk */
-	result_set_metric(r, "ep_exposed_s", t->ep.exposed_s + t->ep2.exposed_s - t->ov.away_s);
+	result_set_metric(r, "ep_exposed_s", ep_seconds(t));
 	result_set_metric(r, "ep_hidden_s", t->ov.hidden_s);
 	cJSON_AddBoolToObject(pm, "ep_overlap", t->ov_on);
 	if (t->ov_on)
@@ -796,9 +807,10 @@ static int train_run(struct run_ctx *ctx)
 	net_profile_set_f32(t.m, &t.prof);
 	for (int k = 1; t.pp.pp > 1 && k < t.pp.n_micro; k++)
 		net_profile_set_f32(t.pp.mb[k], &t.prof);
-	cli_note(quiet, "train: %s (%zu parameters), %s, batch %lld x %lld, %lld steps, dp %d%s, "
-		 "ep %lld, micro-batch %d x %d", opt.preset, t.L.total, opt.precision,
-		 (long long)opt.batch, (long long)opt.seq, (long long)opt.steps, t.dp.size,
+	cli_note(quiet, "train: %s (%zu parameters%s), %s, batch %lld x %lld, %lld steps, tp %d, "
+		 "pp %d, dp %d%s, ep %lld, micro-batch %d x %d", opt.preset, t.L.total,
+		 t.dp.lay.world > 1 ? " on rank 0" : "", opt.precision, (long long)opt.batch,
+		 (long long)opt.seq, (long long)opt.steps, t.dp.lay.tp, t.dp.lay.pp, t.dp.size,
 		 opt.zero1 ? " (ZeRO-1)" : "", (long long)opt.ep, t.micro, t.n_micro);
 	int run_err = train_loop(&t, quiet);
 	if (!run_err && train_save(&t, ctx->opts->force)) {

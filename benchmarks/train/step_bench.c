@@ -439,6 +439,8 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	if (!err && s->dp.lay.pp > 1)
 		err = train_pp_open(&s->pp, &s->dp, s->m, sopt.schedule, (int)sopt.chunks,
 				    s->per_rank, (int)sopt.seq, 1, seed);
+	if (!err && s->dp.lay.pp > 1)
+		err = train_pp_comm(&s->pp, train_dp_tp(&s->dp), &s->ep);
 	if (err)
 		return err;
 	if (train_ep_active(&s->ep))

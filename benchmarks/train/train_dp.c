@@ -57,18 +57,10 @@ int train_dp_layout_of(int world, struct train_grid *g, long batch, long micro,
 				      "experts are sliced like the dense FFN over the TP ranks "
 				      "(ETP = TP); other expert slicings are not built", g->tp,
 				      g->etp);
-	if (g->pp > 1 && (g->tp > 1 || g->ep > 1))
-		return cli_error_once("use --pp alone, or with --dp", "--pp %d with --tp %d --ep %d: "
-				      "pipeline with tensor or expert parallelism on the step is not "
-				      "built yet", g->pp, g->tp, g->ep);
 	if (g->etp > 1 && g->etp != g->tp)
 		return cli_error_once("pass --etp 1, or equal to --tp", "--etp %d with --tp %d: "
 				      "experts split over other than the TP ranks are not built",
 				      g->etp, g->tp);
-	if (g->tp > 1 && g->ep > 1)
-		return cli_error_once("use --tp or --ep, not both", "--tp %d with --ep %d: tensor "
-				      "and expert parallelism together on the step are not built "
-				      "yet", g->tp, g->ep);
 	if (batch % dp)
 		return cli_error_once("pass a --batch that the data-parallel size divides",
 				      "the data-parallel size %d does not divide --batch %ld", dp,

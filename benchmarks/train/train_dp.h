@@ -87,8 +87,9 @@ struct train_dp {
 
 /* train_dp_layout checks a requested grid against the world and the model before any
  * work, and completes g->dp: sizes that do not divide, PP over the layers, EP not
- * dividing the experts, a batch the DP size or the micro-batch does not divide, and the
- * dimensions not built yet are refused. Returns 0, or exit status 2 after cli_error's
+ * dividing the experts, a batch the DP size or the micro-batch does not divide, and
+ * expert slicings not built (--etp other than 1 or --tp) are refused; TP, PP, EP and DP
+ * combine (scripts/par-equal-mix.sh). Returns 0, or exit status 2 after cli_error's
  * one line (rank 0 prints). */
 int train_dp_layout(struct train_grid *g, long batch, long micro, const struct model_config *cfg);
 /* train_dp_layout_of is train_dp_layout for a world of `world` ranks, not this run's:

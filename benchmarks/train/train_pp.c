@@ -263,6 +263,9 @@ void train_pp_close(struct train_pp *p)
 {
 	for (int k = 1; p->mb && k < p->n_micro; k++)
 		net_destroy_f32(p->mb[k]);
+	for (int k = 1; p->mb_ep && k < p->n_micro; k++)
+		train_ep_close(&p->mb_ep[k]);
+	free(p->mb_ep);
 	free(p->mb);
 	free(p->st);
 	free(p->vbuf);
@@ -526,6 +529,8 @@ static int accumulate(struct train_pp *p)
 	const long *load[1 + 1024 + 16];
 	long *buf = calloc((size_t)L->blocks * (size_t)(L->cfg.routed_experts + 1), sizeof(long));
 	int err = buf ? MB_OK : MB_ERR_NOMEM;
+	if (!err && L->part.tp > 1)
+		err = net_stage_tp_reduce_f32(p->mb[0]);
 	if (!err && p->emb_hi > p->emb_lo && comm_size(p->embed) > 1)
 		err = comm_allreduce(p->embed, g + p->emb_lo, g + p->emb_lo, p->emb_hi - p->emb_lo,
 				     COMM_F32, COMM_SUM);
@@ -706,6 +711,8 @@ int train_pp_reference_f64(struct train_pp *p, struct net_f64 *md, const int32_t
 		err = ref_forward(p, md, rows, buf, loss);
 	if (!err)
 		err = ref_backward(p, md, buf);
+	if (!err && L->part.tp > 1)
+		err = net_stage_tp_reduce_f64(md);
 	if (!err)
 		err = comm_host_allreduce_f64(p->d->pp, loss, 1, COMM_SUM);
 	if (!err && p->emb_hi > p->emb_lo && comm_size(p->embed) > 1)

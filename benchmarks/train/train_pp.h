@@ -53,6 +53,7 @@
 
 #include "pipeline.h"
 #include "train_dp.h"
+#include "train_ep.h"
 
 #define TRAIN_PP_MAX 64
 
@@ -72,6 +73,8 @@ struct train_pp {
 	float *vbuf;                   /* validation messages */
 	float *turn;                   /* DualPipeV: per micro-batch, the message between the
 					* two stages of the V on one device */
+	struct train_ep *mb_ep;        /* EP: [n_micro], each micro-batch model's dispatch and
+					* combine state ([0] unused: mb[0] has the caller's) */
 	/* bubble figures, every rank of the pipeline (per rank of it; rank 0 computes them) */
 	int steps;
 	double idle[TRAIN_PP_MAX], sim[TRAIN_PP_MAX];   /* summed over the steps */
@@ -100,6 +103,16 @@ void train_pp_stage_part(const struct model_config *cfg, int schedule, int pp, i
 int train_pp_open(struct train_pp *p, struct train_dp *d, struct net_f32 *m0,
 		  const char *schedule, int chunks, int micro, int seq, int n_micro, uint64_t seed);
 void train_pp_close(struct train_pp *p);
+/* train_pp_comm (train_mix.c) gives the micro-batch models mb[1..] the caller's TP
+ * collectives tp (NULL: none) and, when ep runs over more than one rank, each its own EP
+ * state over ep's group: a micro-batch's backward reuses its forward's dispatch layout,
+ * and other micro-batches run between the two (1f1b, interleaved, DualPipe). The EP group
+ * holds the ranks of one pipeline stage, which run the same program: their dispatches
+ * and combines come in the same order. MB_OK or MB_ERR_NOMEM. */
+int train_pp_comm(struct train_pp *p, const struct net_tp_comm *tp, const struct train_ep *ep);
+/* train_pp_ep_exposed is the seconds the micro-batch models' own EP states spent in
+ * dispatch and combine (the caller's model counts in its own train_ep). */
+double train_pp_ep_exposed(const struct train_pp *p);
 /* train_pp_step runs the forward and backward of the step's micro-batches (rows: this
  * rank's n_micro x micro sequences) through the pipeline and leaves their summed
  * gradient accumulated in d (n_micro micro-batches), the embedding copies' gradients

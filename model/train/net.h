@@ -291,6 +291,12 @@ int net_stage_backward_input_f64(struct net_f64 *m, int chunk, const double *dou
 				 double *din);
 int net_stage_wgrad_f32(struct net_f32 *m, int chunk);
 int net_stage_wgrad_f64(struct net_f64 *m, int chunk);
+/* net_stage_tp_reduce sums over the TP group the gradients of the tensors whose TP ranks
+ * each hold a partial one (the replicated inputs of column-parallel layers): net_backward
+ * does it at its end; a pipeline's stage backwards leave it to the caller, once the step's
+ * micro-batches (and their W passes) have all added in. MB_OK or the collective's error. */
+int net_stage_tp_reduce_f32(struct net_f32 *m);
+int net_stage_tp_reduce_f64(struct net_f64 *m);
 /* net_share_params_f32 makes m (a model of the same layout, created for another
  * micro-batch in flight) use owner's parameters, gradients and moments: its own
  * activations, one set of weights, the gradients accumulating in one place. */

@@ -61,13 +61,15 @@ int SFX(net_stage_forward)(struct SFX(net) *m, int chunk, const int32_t *tokens,
 	const struct model_config *c = &m->L->cfg;
 	int lo, hi, err = SFX(net_chunk_range)(m, chunk, &lo, &hi);
 	size_t ntok = (size_t)m->B * (m->S + 1 + m->D), Td = (size_t)m->T * m->d;
-	if (err || (lo > 0 && !in) || (hi < c->layers && !out))
+	if (err || (lo > 0 && !in) || (hi < c->layers && !out) || (m->L->part.tp > 1 && !m->tp))
 		return MB_ERR_ARG;
 	for (size_t j = 0; j < ntok; j++)
 		if (tokens[j] < 0 || tokens[j] >= c->vocab)
 			return MB_ERR_ARG;
 	SFX(net_set_tokens)(m, tokens);
 	memset(st, 0, sizeof(*st));
+	/* a TP collective's error is kept until the stage returns it (net_tp_call) */
+	m->tp_err = MB_OK;
 	SFX(net_stage_clock)(m);
 	if (lo == 0)
 		SFX(net_embed)(m, 0, m->A[0].in);
@@ -81,7 +83,7 @@ int SFX(net_stage_forward)(struct SFX(net) *m, int chunk, const int32_t *tokens,
 		err = SFX(net_stage_losses)(m, st);
 	st->loss = st->main_loss + m->o.mtp_weight * st->mtp_loss + st->balance_loss;
 	SFX(net_mark)(m, NET_PH_OTHER);
-	return err;
+	return err ? err : m->tp_err;
 }
 
 /* net_stage_head_bwd takes the losses back to the gradient of the last layer's output
@@ -118,7 +120,7 @@ int SFX(net_stage_backward)(struct SFX(net) *m, int chunk, const REAL *dout, REA
 	else if (!err)
 		memcpy(din, dres, Td * sizeof(REAL));
 	SFX(net_mark)(m, NET_PH_OTHER);
-	return err;
+	return err ? err : m->tp_err;
 }
 
 int SFX(net_stage_backward_input)(struct SFX(net) *m, int chunk, const REAL *dout, REAL *din)
@@ -154,4 +156,11 @@ int SFX(net_stage_wgrad)(struct SFX(net) *m, int chunk)
 	if (kept == 0)
 		m->wdy_used = 0;
 	return MB_OK;
+}
+
+int SFX(net_stage_tp_reduce)(struct SFX(net) *m)
+{
+	m->tp_err = MB_OK;
+	SFX(net_tp_partial_sum)(m);
+	return m->tp_err;
 }
