@@ -492,6 +492,7 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 {
 	const long *load[1 + 1024 + 16];
 	struct split_mark mk;
+	ov_profile_fold(t);   /* what ran between steps (validation) is before the mark */
 	split_mark_take(t, &mk);
 	double x[6], t0 = timer_now(), e0 = ep_seconds(t);
 	double h0 = t->ov.hidden_s;
@@ -802,9 +803,11 @@ static int train_run(struct run_ctx *ctx)
 	}
 	if (train_prepare(&t, ctx->opts->seed, quiet))
 		goto out;
-	/* one clock for the rank's models (the pipeline's micro-batch models too) */
+	/* one clock for the rank's models (the pipeline's micro-batch models too); under
+	 * --ep-overlap the two models keep the baton's clocks (ov_profile_fold) */
 	t.prof.now = timer_now;
-	net_profile_set_f32(t.m, &t.prof);
+	if (!t.ov_on)
+		net_profile_set_f32(t.m, &t.prof);
 	for (int k = 1; t.pp.pp > 1 && k < t.pp.n_micro; k++)
 		net_profile_set_f32(t.pp.mb[k], &t.prof);
 	cli_note(quiet, "train: %s (%zu parameters%s), %s, batch %lld x %lld, %lld steps, tp %d, "

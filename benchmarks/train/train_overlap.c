@@ -133,6 +133,24 @@ void train_overlap_free(struct train_overlap *o, struct comm *c0, struct comm *c
 }
 
 /* One chunk of a pair: the forward (me 0) or the backward (me 1) of micro-batch k. */
+/* A model's running phase stays open between its chunks, while the other model
+ * computes: each chunk restarts its profile's clock when it starts and closes the
+ * running phase when it ends, so neither model's phases hold the other's work. */
+static void prof_restart(struct net_profile *p)
+{
+	if (p->now)
+		p->t0 = p->now();
+}
+
+static void prof_close(struct net_profile *p)
+{
+	if (!p->now)
+		return;
+	double t = p->now();
+	p->seconds[p->cur] += t - p->t0;
+	p->t0 = t;
+}
+
 struct chunk {
 	struct train_overlap *o;
 	const struct train_overlap_job *j;
@@ -146,8 +164,11 @@ static void *chunk_main(void *p)
 	struct train_overlap *o = c->o;
 	struct net_f32 *m = c->j->m[c->k % c->j->n_models];
 	take(o, c->me);
+	struct net_profile *pr = &o->prof[c->k % 2];
+	prof_restart(pr);
 	c->err = c->me == 0 ? net_forward_f32(m, c->j->rows(c->j->ctx, c->k), c->st)
 		 : net_backward_f32(m);
+	prof_close(pr);
 	pthread_mutex_lock(&o->mu);
 	o->live[c->me] = false;
 	o->turn = 1 - c->me;
@@ -183,12 +204,17 @@ static int pair(struct train_overlap *o, const struct train_overlap_job *j, int 
 int train_overlap_run(struct train_overlap *o, const struct train_overlap_job *j)
 {
 	struct net_stats st[2];
+	prof_restart(&o->prof[0]);
 	int err = net_forward_f32(j->m[0], j->rows(j->ctx, 0), &st[0]);
+	prof_close(&o->prof[0]);
 	for (int k = 0; !err && k < j->n_micro; k++) {
-		if (k + 1 < j->n_micro)
+		if (k + 1 < j->n_micro) {
 			err = pair(o, j, k, &st[(k + 1) % 2]);
-		else
+		} else {
+			prof_restart(&o->prof[k % 2]);
 			err = net_backward_f32(j->m[k % j->n_models]);
+			prof_close(&o->prof[k % 2]);
+		}
 		if (!err)
 			j->done(j->ctx, j->m[k % j->n_models], k, &st[k % 2]);
 	}
