@@ -582,63 +582,6 @@ static int train_loop(struct trainer *t, bool quiet)
 	return err;
 }
 
-/* best_val returns the first and the lowest validation loss of the curve. */
-static void val_range(const struct train_curve *c, double *first, double *best)
-{
-	*first = *best = NAN;
-	for (long i = 0; i < c->n; i++) {
-		double v = c->p[i].val_loss;
-		if (!isfinite(v))
-			continue;
-		if (!isfinite(*first))
-			*first = v;
-		if (!isfinite(*best) || v < *best)
-			*best = v;
-	}
-}
-
-/* train_times stores the steps' time statistics (time_s) in the record and returns the
- * median tokens/s. */
-static double train_times(cJSON *r, const struct train_curve *c, long *steps)
-{
-	struct stats st;
-	double *dt = malloc((size_t)(c->n ? c->n : 1) * sizeof(double)), med = NAN;
-	long n = 0;
-	*steps = 0;
-	if (!dt)
-		return NAN;
-	for (long i = 0; i < c->n; i++)
-		if (isfinite(c->p[i].step_ms))
-			dt[n++] = c->p[i].step_ms / 1e3;
-	if (n > 0 && stats_compute(dt, (size_t)n, &st) == MB_OK) {
-		result_set_time(r, &st);
-		med = (double)opt.batch * (double)opt.seq / st.median;
-	} else {
-		/* no step finished: the schema still wants a time_s */
-		struct stats none = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0 };
-		result_set_time(r, &none);
-	}
-	free(dt);
-	*steps = n;
-	return med;
-}
-
-/* ep_median_ms is the median over the steps of the slowest rank's EP time, exposed
- * or (hidden) hidden under the other chunk's compute. */
-static double ep_median_ms(const struct train_curve *c, bool hidden)
-{
-	struct stats st;
-	double *v = malloc((size_t)(c->n ? c->n : 1) * sizeof(double)), med = NAN;
-	size_t n = 0;
-	for (long i = 0; v && i < c->n; i++)
-		if (c->p[i].step > 0 && (hidden ? c->p[i].ep_hidden_ms : c->p[i].ep_ms) > 0)
-			v[n++] = hidden ? c->p[i].ep_hidden_ms : c->p[i].ep_ms;
-	if (n && stats_compute(v, n, &st) == MB_OK)
-		med = st.median;
-	free(v);
-	return med;
-}
-
 /* train_split_record adds the run's time by cause to record r, under the names of
  * `step`'s split (train_split.h): each rank's causes summed over the run's optimizer
  * steps (validation excluded), the slowest rank's in split_s; beside them each rank's
@@ -689,14 +632,14 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	const struct train_curve *c = &t->curve;
 	double first, best;
 	long n = 0;
-	val_range(c, &first, &best);
+	train_val_range(c, &first, &best);
 	const struct train_point *last = c->n ? &c->p[c->n - 1] : NULL;
 	snprintf(name, sizeof(name), "%s/%s/b%lld_s%lld", opt.preset, opt.precision,
 		 (long long)opt.batch, (long long)opt.seq);
 	cJSON *r = result_add_record(ctx->doc, "train", name, "cpu");
 	if (!r)
 		return MB_ERR_NOMEM;
-	double med = train_times(r, c, &n);
+	double med = train_times(r, c, (double)opt.batch * (double)opt.seq, &n);
 	cJSON *pm = cJSON_GetObjectItem(r, "params");
 	cJSON_AddStringToObject(pm, "preset", opt.preset);
 	cJSON_AddStringToObject(pm, "precision", opt.precision);
@@ -752,12 +695,12 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 		snprintf(lines + k, sizeof(lines) - k, "\ntrain: ep %lld (%s dispatch%s): dispatch/"
 			 "combine %.1f ms per step on the slowest rank (median), %s",
 			 (long long)opt.ep, opt.dispatch, opt.ranks_per_node > 1 ? ", two-hop" : "",
-			 ep_median_ms(c, false), t->ov_on ? "exposed" : "all exposed");
+			 train_ep_median_ms(c, false), t->ov_on ? "exposed" : "all exposed");
 		k = strlen(lines);
 		if (t->ov_on && k < sizeof(lines))
 			snprintf(lines + k, sizeof(lines) - k, "; %.1f ms hidden under the other "
 				 "chunk's compute (--ep-overlap, %ld operations overlapped on rank 0)",
-				 ep_median_ms(c, true), t->ov.handoffs);
+				 train_ep_median_ms(c, true), t->ov.handoffs);
 	}
 	ctx->failures += pass ? 0 : 1;
 	/* NOTE: collective: a rank whose steps failed leaves it out as train_save does */

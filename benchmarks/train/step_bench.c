@@ -50,6 +50,7 @@
 #include "train_pp.h"
 #include "step_io.h"
 #include "step_micro.h"
+#include "step_out.h"
 #include "train_ep.h"
 #include "train_run.h"
 #include "train_split.h"
@@ -95,26 +96,6 @@ static const struct cli_opt *step_opts_table(void)
 {
 	return step_options;
 }
-
-/* What a case leaves for the summary after its state is gone. */
-struct step_figures {
-	char name[160];
-	double phase[NET_PH_COUNT], tokens, flops_per_token;
-	double gemm_s[NET_PH_COUNT], gemm_flops[NET_PH_COUNT], peak_tflops;
-	struct net_memory mem;
-	struct model_memory pred;
-	double dp_comm;   /* seconds in DP collectives (gradients, ZeRO-1 gather, loads) */
-	double tp_comm;   /* seconds in the model's TP collectives (left out of the phases) */
-	double ep_exposed;   /* seconds in EP dispatch/combine waited for */
-	double ep_hidden;    /* --ep-overlap: in flight while the other chunk computed */
-	int dp, tp, ep;
-	struct train_split *split;   /* every rank's time by cause (rank 0); n_split ranks */
-	int n_split;
-	double rss_bytes;
-	/* pipeline: this rank's idle seconds over the steps, measured and simulated */
-	double pp_bubble, pp_bubble_sim;
-	int pp;
-};
 
 static struct step_figures figs[8];
 static int n_figs;
@@ -631,76 +612,6 @@ static const struct step_figures *find_figures(const char *name)
 		if (strcmp(figs[i].name, name) == 0)
 			return &figs[i];
 	return NULL;
-}
-
-/* step_memory records each memory term measured (mem_*_bytes), predicted
- * (predicted_*_bytes) and their ratio (mem_*_ratio), and appends them to line. */
-static void step_memory(cJSON *rec, const struct step_figures *f, char *line, size_t len)
-{
-	static const char *term[NET_MEM_TERMS] = { "weights", "grads", "optimizer",
-						   "activations", "scratch" };
-	const struct net_memory *g = &f->mem;
-	const struct model_memory *w = &f->pred;
-	double got[NET_MEM_TERMS] = { (double)g->weights, (double)g->grads, (double)g->optimizer,
-				      (double)g->activations, (double)g->scratch };
-	double want[NET_MEM_TERMS] = { w->weight_bytes, w->grad_bytes, w->optimizer_bytes,
-				       w->activation_bytes, NAN };
-	double ratio[NET_MEM_TERMS];
-	char key[48];
-	int n = 0;
-	net_memory_ratios(g, w, ratio);
-	result_set_metric(rec, "model_bytes", (double)g->total);
-	result_set_metric(rec, "peak_rss_bytes", f->rss_bytes);
-	result_set_metric(rec, "predicted_bytes", w->total_bytes);
-	result_set_metric(rec, "predicted_microbatches_in_flight", (double)w->microbatches_in_flight);
-	if (len)
-		n += snprintf(line, len, "; memory MB (memory.c of this rank's part, ratio):");
-	for (int i = 0; i < NET_MEM_TERMS; i++) {
-		snprintf(key, sizeof(key), "mem_%s_bytes", term[i]);
-		result_set_metric(rec, key, got[i]);
-		snprintf(key, sizeof(key), "predicted_%s_bytes", term[i]);
-		result_set_metric(rec, key, want[i]);
-		snprintf(key, sizeof(key), "mem_%s_ratio", term[i]);
-		result_set_metric(rec, key, ratio[i]);
-		if (n >= 0 && (size_t)n < len && isfinite(want[i]))
-			n += snprintf(line + n, len - (size_t)n, " %s %.1f (%.1f, %.3f)", term[i],
-				      got[i] / 1e6, want[i] / 1e6, ratio[i]);
-		else if (n >= 0 && (size_t)n < len)
-			n += snprintf(line + n, len - (size_t)n, " %s %.1f (not modelled)", term[i],
-				      got[i] / 1e6);
-	}
-	if (n >= 0 && (size_t)n < len)
-		snprintf(line + n, len - (size_t)n, "; all %.1f MB (memory.c %.1f), peak RSS %.1f MB",
-			 (double)g->total / 1e6, w->total_bytes / 1e6, f->rss_bytes / 1e6);
-}
-
-/* step_gemm_rates records the GEMM rate of the expert and dense phases (the linear
- * layers' GEMMs alone, every step run: gemm_*_gflops) and its share of the measured
- * SGEMM rate (gemm_*_pct_measured_peak, NaN without --measured-peak); appends them to
- * line and returns the characters written. */
-static int step_gemm_rates(cJSON *rec, const struct step_figures *f, char *line, size_t len)
-{
-	static const struct { int ph; const char *name; } g[2] = {
-		{ NET_PH_EXPERTS, "experts" }, { NET_PH_DENSE, "dense" } };
-	int n = len ? snprintf(line, len, "; GEMM GFLOP/s (of measured SGEMM):") : 0;
-	for (int i = 0; i < 2; i++) {
-		char key[64];
-		double rate = f->gemm_s[g[i].ph] > 0 ? f->gemm_flops[g[i].ph] / f->gemm_s[g[i].ph] / 1e9
-						     : NAN;
-		double pct = 100 * rate / (1e3 * f->peak_tflops);
-		snprintf(key, sizeof(key), "gemm_%s_gflops", g[i].name);
-		result_set_metric(rec, key, rate);
-		snprintf(key, sizeof(key), "gemm_%s_pct_measured_peak", g[i].name);
-		result_set_metric(rec, key, pct);
-		if (n >= 0 && (size_t)n < len && isfinite(pct))
-			n += snprintf(line + n, len - (size_t)n, " %s %.1f (%.0f%%;", g[i].name, rate, pct);
-		else if (n >= 0 && (size_t)n < len)
-			n += snprintf(line + n, len - (size_t)n, " %s %.1f (n/a;", g[i].name, rate);
-		if (n >= 0 && (size_t)n < len)
-			n += snprintf(line + n, len - (size_t)n, " %.0f%% of the phase)",
-				      100 * f->gemm_s[g[i].ph] / f->phase[g[i].ph]);
-	}
-	return n < 0 ? 0 : (n < (int)len ? n : (int)len);
 }
 
 /* step_annotate_record adds the timed figures to one step record; writes its line. */

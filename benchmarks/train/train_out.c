@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "result.h"
+#include "stats.h"
 #include "status.h"
 
 int train_curve_add(struct train_curve *c, const struct train_point *pt)
@@ -146,4 +147,59 @@ int train_measured_sgemm(const char *path, double *tflops, char *why, size_t why
 	}
 	cJSON_Delete(doc);
 	return MB_OK;
+}
+
+/* train_val_range: see train_run.h. */
+void train_val_range(const struct train_curve *c, double *first, double *best)
+{
+	*first = *best = NAN;
+	for (long i = 0; i < c->n; i++) {
+		double v = c->p[i].val_loss;
+		if (!isfinite(v))
+			continue;
+		if (!isfinite(*first))
+			*first = v;
+		if (!isfinite(*best) || v < *best)
+			*best = v;
+	}
+}
+
+/* train_times: see train_run.h. */
+double train_times(cJSON *r, const struct train_curve *c, double tokens_per_step, long *steps)
+{
+	struct stats st;
+	double *dt = malloc((size_t)(c->n ? c->n : 1) * sizeof(double)), med = NAN;
+	long n = 0;
+	*steps = 0;
+	if (!dt)
+		return NAN;
+	for (long i = 0; i < c->n; i++)
+		if (isfinite(c->p[i].step_ms))
+			dt[n++] = c->p[i].step_ms / 1e3;
+	if (n > 0 && stats_compute(dt, (size_t)n, &st) == MB_OK) {
+		result_set_time(r, &st);
+		med = tokens_per_step / st.median;
+	} else {
+		/* no step finished: the schema still wants a time_s */
+		struct stats none = { NAN, NAN, NAN, NAN, NAN, NAN, NAN, 0 };
+		result_set_time(r, &none);
+	}
+	free(dt);
+	*steps = n;
+	return med;
+}
+
+/* train_ep_median_ms: see train_run.h. */
+double train_ep_median_ms(const struct train_curve *c, bool hidden)
+{
+	struct stats st;
+	double *v = malloc((size_t)(c->n ? c->n : 1) * sizeof(double)), med = NAN;
+	size_t n = 0;
+	for (long i = 0; v && i < c->n; i++)
+		if (c->p[i].step > 0 && (hidden ? c->p[i].ep_hidden_ms : c->p[i].ep_ms) > 0)
+			v[n++] = hidden ? c->p[i].ep_hidden_ms : c->p[i].ep_ms;
+	if (n && stats_compute(v, n, &st) == MB_OK)
+		med = st.median;
+	free(v);
+	return med;
 }

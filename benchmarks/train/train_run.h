@@ -64,4 +64,14 @@ int train_summary(cJSON *doc, const struct train_curve *c, const char *lines);
  * *tflops (NaN when the file has no SGEMM record). Returns MB_OK or the read error. */
 int train_measured_sgemm(const char *path, double *tflops, char *why, size_t why_len);
 
+/* train_val_range returns the curve's first and best validation losses (NaN: none). */
+void train_val_range(const struct train_curve *c, double *first, double *best);
+/* train_times stores the steps' time statistics (time_s) in record r and returns the
+ * median tokens/s (tokens_per_step over the median step); *steps the steps timed. */
+double train_times(cJSON *r, const struct train_curve *c, double tokens_per_step,
+		   long *steps);
+/* train_ep_median_ms is the median over the steps of the slowest rank's EP time,
+ * exposed or (hidden) hidden under the other chunk's compute; NaN without any. */
+double train_ep_median_ms(const struct train_curve *c, bool hidden);
+
 #endif
