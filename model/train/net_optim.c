@@ -6,6 +6,7 @@
  */
 #include "net.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stddef.h>
 
@@ -42,25 +43,50 @@ double net_grad_norm(const struct net_layout *L, const float *g)
 	return sqrt(net_grad_sumsq_range(L, g, 0, L->total));
 }
 
+/* One tensor's AdamW constants, in float as the update runs. */
+struct adamw_k {
+	float b1, b2, eps, lr, sc, ic1, ic2, wd;
+};
+
+/* adamw_span updates n elements: gradient scaled by the clipping factor (in place),
+ * moments, weight. NOTE: restrict and no early exit let the compiler vectorise it
+ * (net_optim.c builds with -fno-math-errno so sqrtf needs no call; the moment v is
+ * never negative, so errno was never set anyway); element by element, the same float
+ * operations in the same order as one element at a time. */
+static void adamw_span(const struct adamw_k *k, size_t n, float *restrict w, float *restrict g,
+		       float *restrict m, float *restrict v)
+{
+	float b1 = k->b1, b2 = k->b2, eps = k->eps, lr = k->lr, sc = k->sc, ic1 = k->ic1;
+	float ic2 = k->ic2, wd = k->wd;
+	for (size_t j = 0; j < n; j++) {
+		float gj = g[j] * sc;
+		g[j] = gj;
+		m[j] = b1 * m[j] + (1.0f - b1) * gj;
+		v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
+		w[j] -= lr * (m[j] * ic1 / (sqrtf(v[j] * ic2) + eps) + wd * w[j]);
+	}
+}
+
 /* adamw_tensor scales one tensor's gradient by the clipping factor (in place) and
  * updates it: decoupled weight decay (AdamW, Loshchilov & Hutter) on matrices only,
  * bias-corrected moments; elements [lo, hi), the moments indexed from element base.
- * NOTE: float arithmetic, one pass, as fused optimizers do;
- * the moments and weights are FP32 either way. */
+ * NOTE: float arithmetic, one pass, as fused optimizers do; the moments and weights are
+ * FP32 either way. Large tensors are cut into chunks run on as many threads as OpenBLAS
+ * has: every element is updated alone, so the thread count changes no bit. */
 static void adamw_tensor(const struct net_tensor *t, const struct net_adamw *a, double scale,
 			 double c1, double c2, size_t lo, size_t hi, size_t base, float *w,
 			 float *g, float *m, float *v)
 {
-	float b1 = (float)a->beta1, b2 = (float)a->beta2, eps = (float)a->eps;
-	float lr = (float)a->lr, sc = (float)scale, ic1 = (float)(1.0 / c1);
-	float ic2 = (float)(1.0 / c2), wd = t->decay ? (float)a->weight_decay : 0.0f;
-	for (size_t j = lo; j < hi; j++) {
-		float gj = g[j] * sc;
-		g[j] = gj;
-		float *mj = &m[j - base], *vj = &v[j - base];
-		*mj = b1 * *mj + (1.0f - b1) * gj;
-		*vj = b2 * *vj + (1.0f - b2) * gj * gj;
-		w[j] -= lr * (*mj * ic1 / (sqrtf(*vj * ic2) + eps) + wd * w[j]);
+	const struct adamw_k k = { (float)a->beta1, (float)a->beta2, (float)a->eps,
+				   (float)a->lr, (float)scale, (float)(1.0 / c1), (float)(1.0 / c2),
+				   t->decay ? (float)a->weight_decay : 0.0f };
+	const size_t chunk = 1 << 14;
+	long chunks = (long)((hi - lo + chunk - 1) / chunk);
+	int n = openblas_get_num_threads();
+#pragma omp parallel for schedule(static) num_threads(n) if (n > 1 && chunks > 1)
+	for (long c = 0; c < chunks; c++) {
+		size_t j = lo + (size_t)c * chunk, e = j + chunk < hi ? j + chunk : hi;
+		adamw_span(&k, e - j, w + j, g + j, m + (j - base), v + (j - base));
 	}
 }
 
