@@ -11,13 +11,13 @@
  * FP32 rounding (tests/test_attention_blas.c checks it).
  *
  * Threads: the (sequence, head) tasks of the forward and the (sequence, key/value head)
- * tasks of the backward run side by side on OpenMP, as many as OpenBLAS has threads,
- * each SGEMM on one thread. NOTE: one head's GEMMs are small (64 x 256 x 48 in v3-tiny):
- * split over two threads they mostly wait; and an OpenMP loop around SGEMMs that keep
- * OpenBLAS's own threads nests two teams on the cores (3-8x slower, measured), hence
- * openblas_set_num_threads(1) for the loop. Every output row has one writer, the query
- * heads of a group run one after another and the row blocks in order, so results do not
- * depend on the thread count.
+ * tasks of the backward run side by side on a par_team.h team, as many threads as
+ * OpenBLAS has, each SGEMM on one thread. NOTE: one head's GEMMs are small (64 x 256 x
+ * 48 in v3-tiny): split over two threads they mostly wait; and a parallel loop around
+ * SGEMMs that keep OpenBLAS's own threads nests two teams on the cores (3-8x slower,
+ * measured), hence openblas_set_num_threads(1) for the loop (par_team.h says why not
+ * OpenMP). Every output row has one writer, the query heads of a group run one after
+ * another and the row blocks in order, so results do not depend on the thread count.
  */
 #include "attention.h"
 
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "par_team.h"
 #include "status.h"
 
 /* Query rows per block: big enough for SGEMM's kernels, small enough to skip most of
@@ -159,29 +160,38 @@ static void team_end(int n)
 		openblas_set_num_threads(n);
 }
 
+/* The forward's inputs and outputs, bundled for its tasks. */
+struct blas_fwd {
+	const struct attn_shape *s;
+	const float *q, *k, *v;
+	float *o, *lse;
+};
+
+/* fwd_task is task t = (sequence, head) of the forward; p: its thread's scratch. */
+static void fwd_task(void *ctx, long t, void *p)
+{
+	const struct blas_fwd *f = ctx;
+	int H = f->s->heads;
+	fwd_head(f->s, f->q, f->k, f->v, f->o, f->lse, (int)(t / H), (int)(t % H), p);
+}
+
 int attn_fwd_blas(const struct attn_shape *s, const float *q, const float *k, const float *v,
 		  float *o, float *lse)
 {
 	if (attn_shape_check(s, NULL, 0) || !q || !k || !v || !o || !lse)
 		return MB_ERR_ARG;
-	int nomem = 0, n = team_begin(), tasks = s->batch * s->heads;
+	struct blas_fwd f = { s, q, k, v, o, lse };
 	size_t rows = s->seq < ATTN_ROWS ? (size_t)s->seq : ATTN_ROWS;
-#pragma omp parallel num_threads(n) if (n > 1 && tasks > 1) reduction(| : nomem)
-	{
-		float *p = malloc(rows * s->seq * sizeof(*p));
-		nomem = !p;
-#pragma omp for schedule(dynamic)
-		for (int t = 0; t < tasks; t++)
-			if (p)
-				fwd_head(s, q, k, v, o, lse, t / s->heads, t % s->heads, p);
-		free(p);
-	}
+	int n = team_begin();
+	int err = par_for(n, (long)s->batch * s->heads, fwd_task, &f,
+			  rows * s->seq * sizeof(float));
 	team_end(n);
-	return nomem ? MB_ERR_NOMEM : MB_OK;
+	return err;
 }
 
 /* The inputs of the backward, bundled. */
 struct blas_bwd {
+	const struct attn_shape *s;
 	const float *q, *k, *v, *o, *dout, *lse;
 	float *dq, *dk, *dv;
 };
@@ -256,26 +266,26 @@ static void bwd_group(const struct attn_shape *s, const struct blas_bwd *a, int 
 	}
 }
 
+/* bwd_task is task t = (sequence, key/value head) of the backward. */
+static void bwd_task(void *ctx, long t, void *p)
+{
+	const struct blas_bwd *a = ctx;
+	int G = a->s->kv_heads;
+	bwd_group(a->s, a, (int)(t / G), (int)(t % G), p);
+}
+
 int attn_bwd_blas(const struct attn_shape *s, const float *q, const float *k, const float *v,
 		  const float *o, const float *dout, const float *lse, float *dq, float *dk,
 		  float *dv)
 {
-	struct blas_bwd a = { q, k, v, o, dout, lse, dq, dk, dv };
+	struct blas_bwd a = { s, q, k, v, o, dout, lse, dq, dk, dv };
 	if (attn_shape_check(s, NULL, 0) || !q || !k || !v || !o || !dout || !lse || !dq || !dk ||
 	    !dv)
 		return MB_ERR_ARG;
-	int nomem = 0, n = team_begin(), tasks = s->batch * s->kv_heads;
 	size_t rows = s->seq < ATTN_ROWS ? (size_t)s->seq : ATTN_ROWS;
-#pragma omp parallel num_threads(n) if (n > 1 && tasks > 1) reduction(| : nomem)
-	{
-		float *p = malloc(2 * rows * s->seq * sizeof(*p));
-		nomem = !p;
-#pragma omp for schedule(dynamic)
-		for (int t = 0; t < tasks; t++)
-			if (p)
-				bwd_group(s, &a, t / s->kv_heads, t % s->kv_heads, p);
-		free(p);
-	}
+	int n = team_begin();
+	int err = par_for(n, (long)s->batch * s->kv_heads, bwd_task, &a,
+			  2 * rows * s->seq * sizeof(float));
 	team_end(n);
-	return nomem ? MB_ERR_NOMEM : MB_OK;
+	return err;
 }
