@@ -2,15 +2,18 @@
  * test_attention_blas.c - Check suite for the SGEMM attention core
  * (kernels/attention/attention_blas.c): forward (o, lse) and backward (dq, dk, dv)
  * against the FP64 reference core of attention.c on fresh random inputs, MHA, GQA and
- * MQA, causal and full, d_qk != d_v, sequences on both sides of the threading threshold;
- * and the MLA and GQA blocks built on it against their FP64 versions.
+ * MQA, causal and full, d_qk != d_v, sequences of one to three row blocks; the same bits
+ * on one thread and on two; and the MLA and GQA blocks built on it against their FP64
+ * versions.
  *
  * A failure prints the seed; MB_TEST_SEED=<n> replays it.
  */
+#include <cblas.h>
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "attention.h"
 #include "check_main.h"
@@ -71,8 +74,10 @@ static void check_shape(int b, int S, int h, int g, int dqk, int dv, bool causal
 START_TEST(blas_core_matches_reference)
 {
 	const int shapes[][6] = { { 2, 7, 4, 4, 8, 8 }, { 1, 9, 4, 2, 6, 3 }, { 2, 5, 8, 2, 12, 5 },
-				  { 1, 11, 3, 1, 5, 7 }, { 2, 70, 4, 1, 24, 16 } };
-	for (int i = 0; i < 5; i++)
+				  { 1, 11, 3, 1, 5, 7 }, { 2, 70, 4, 1, 24, 16 },
+				  { 1, 150, 2, 1, 16, 8 } };
+	/* NOTE: S 70 and 150 span two and three row blocks of 64 (the last one partial) */
+	for (int i = 0; i < 6; i++)
 		for (int causal = 0; causal < 2; causal++) {
 			const int *x = shapes[i];
 			check_shape(x[0], x[1], x[2], x[3], x[4], x[5], causal);
@@ -185,6 +190,43 @@ START_TEST(projections_round_their_operands)
 }
 END_TEST
 
+/* run_core runs the SGEMM core forward and backward on OpenBLAS's `threads`; out
+ * receives o, lse, dq, dk, dv one after another. */
+static void run_core(const struct attn_shape *s, const float *const in[4], int threads,
+		     float *out)
+{
+	size_t t = (size_t)s->batch * s->seq, no = t * s->heads * s->d_v, nl = t * s->heads;
+	size_t nq = t * s->heads * s->d_qk, nk = t * s->kv_heads * s->d_qk;
+	float *o = out, *l = o + no, *dq = l + nl, *dk = dq + nq, *dv = dk + nk;
+	int was = openblas_get_num_threads();
+	openblas_set_num_threads(threads);
+	ck_assert_int_eq(attn_fwd_blas(s, in[0], in[1], in[2], o, l), MB_OK);
+	ck_assert_int_eq(attn_bwd_blas(s, in[0], in[1], in[2], o, in[3], l, dq, dk, dv), MB_OK);
+	openblas_set_num_threads(was);
+}
+
+/* The (sequence, head) tasks run side by side on as many threads as OpenBLAS has: every
+ * output has one writer and its sums a fixed order, so one thread and two give the same
+ * bits (the training step's determinism rests on it). */
+START_TEST(blas_core_same_bits_on_one_and_two_threads)
+{
+	struct attn_shape s = { 3, 130, 4, 2, 24, 16, true, (float)(1.0 / sqrt(24)) };
+	size_t t = (size_t)s.batch * s.seq, nq = t * 4 * 24, nk = t * 2 * 24, nv = t * 2 * 16;
+	size_t no = t * 4 * 16, all = no + t * 4 + nq + nk + nv;
+	double *d[4];
+	float *in[4] = { rnd_f(21, nq, &d[0]), rnd_f(22, nk, &d[1]), rnd_f(23, nv, &d[2]),
+			 rnd_f(24, no, &d[3]) };
+	float *one = malloc(all * 4), *two = malloc(all * 4);
+	run_core(&s, (const float *const *)in, 1, one);
+	run_core(&s, (const float *const *)in, 2, two);
+	ck_assert_msg(memcmp(one, two, all * 4) == 0, "seed %llu: 1 and 2 threads differ",
+		      (unsigned long long)test_seed());
+	for (int i = 0; i < 4; i++)
+		free(d[i]), free(in[i]);
+	free(one), free(two);
+}
+END_TEST
+
 static Suite *attention_blas_suite(void)
 {
 	Suite *s = suite_create("attention_blas");
@@ -193,6 +235,7 @@ static Suite *attention_blas_suite(void)
 	tcase_add_test(tc, blas_core_matches_reference);
 	tcase_add_test(tc, blocks_on_the_blas_core_match_fp64);
 	tcase_add_test(tc, projections_round_their_operands);
+	tcase_add_test(tc, blas_core_same_bits_on_one_and_two_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }

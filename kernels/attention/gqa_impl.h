@@ -13,10 +13,8 @@ static void SFX(gqa_rope_heads)(const struct gqa_config *c, int t, int seq, int 
 	int hd = c->head_dim;
 	if (!c->rope)
 		return;
-	for (int r = 0; r < t; r++)
-		for (int h = 0; h < heads; h++)
-			SFX(rope)(x + ((size_t)r * heads + h) * hd, hd, r % seq, c->rope_theta,
-				  transpose);
+	SFX(rope_rows)(x, t, seq, 0, heads, (size_t)hd, (size_t)heads * hd, hd, c->rope_theta,
+		       transpose);
 }
 
 int SFX(gqa_fwd)(const struct gqa_config *c, int batch, int seq, const REAL *w,

@@ -33,10 +33,9 @@ static void SFX(mla_kv_fwd)(const struct mla_config *c, int t, int seq, int pos0
 	SFX(rmsnorm_fwd)(t, kvl, kva, wd, w + L->kv_norm, c->eps, latn);
 	if (kv)
 		LIN_FWD(c, t, kvl, c->heads * (c->nope + c->v_dim), latn, w + L->wkv_b, kv);
-	for (int r = 0; r < t; r++) {
+	for (int r = 0; r < t; r++)
 		memcpy(krr + (size_t)r * dr, kva + (size_t)r * wd + kvl, (size_t)dr * sizeof(REAL));
-		SFX(rope)(krr + (size_t)r * dr, dr, pos0 + r % seq, c->rope_theta, false);
-	}
+	SFX(rope_rows)(krr, t, seq, pos0, 1, 0, (size_t)dr, dr, c->rope_theta, false);
 }
 
 /* mla_assemble rotates the rope part of every query head and builds the core's k
@@ -45,11 +44,12 @@ static void SFX(mla_assemble)(const struct mla_config *c, int t, int seq, REAL *
 			      const REAL *kv, const REAL *krr, REAL *k, REAL *v)
 {
 	int H = c->heads, dn = c->nope, dr = c->rope, dv = c->v_dim, dqk = dn + dr;
+	SFX(rope_rows)(q + dn, t, seq, 0, H, (size_t)dqk, (size_t)H * dqk, dr, c->rope_theta,
+		       false);
 	for (int r = 0; r < t; r++)
 		for (int h = 0; h < H; h++) {
 			size_t row = (size_t)r * H + h;
 			const REAL *kvh = kv + row * (dn + dv);
-			SFX(rope)(q + row * dqk + dn, dr, r % seq, c->rope_theta, false);
 			memcpy(k + row * dqk, kvh, (size_t)dn * sizeof(REAL));
 			memcpy(k + row * dqk + dn, krr + (size_t)r * dr, (size_t)dr * sizeof(REAL));
 			memcpy(v + row * dv, kvh + dn, (size_t)dv * sizeof(REAL));
@@ -83,19 +83,21 @@ static void SFX(mla_scatter)(const struct mla_config *c, int t, int seq, REAL *d
 {
 	int H = c->heads, dn = c->nope, dr = c->rope, dvd = c->v_dim, dqk = dn + dr;
 	int wd = c->kv_lora_rank + dr;
+	SFX(rope_rows)(dq + dn, t, seq, 0, H, (size_t)dqk, (size_t)H * dqk, dr, c->rope_theta,
+		       true);
 	for (int r = 0; r < t; r++) {
 		REAL *dkr = dkva + (size_t)r * wd + c->kv_lora_rank;
 		memset(dkr, 0, (size_t)dr * sizeof(REAL));
 		for (int h = 0; h < H; h++) {
 			size_t row = (size_t)r * H + h;
-			SFX(rope)(dq + row * dqk + dn, dr, r % seq, c->rope_theta, true);
 			memcpy(dkv + row * (dn + dvd), dk + row * dqk, (size_t)dn * sizeof(REAL));
 			memcpy(dkv + row * (dn + dvd) + dn, dv + row * dvd, (size_t)dvd * sizeof(REAL));
 			for (int i = 0; i < dr; i++)
 				dkr[i] += dk[row * dqk + dn + i];
 		}
-		SFX(rope)(dkr, dr, r % seq, c->rope_theta, true);
 	}
+	SFX(rope_rows)(dkva + c->kv_lora_rank, t, seq, 0, 1, 0, (size_t)wd, dr, c->rope_theta,
+		       true);
 }
 
 /* mla_kv_bwd takes dkv and dkva's RoPE part back through W_kvb, the latent norm and
@@ -246,10 +248,9 @@ static void SFX(mla_decode_append)(const struct mla_config *c, int batch, int ct
 		REAL *row = cache + ((size_t)b * ctx + ctx - 1) * wd;
 		memcpy(row, latn + (size_t)b * kvl, (size_t)kvl * sizeof(REAL));
 		memcpy(row + kvl, krr + (size_t)b * dr, (size_t)dr * sizeof(REAL));
-		for (int h = 0; h < H; h++)
-			SFX(rope)(q + ((size_t)b * H + h) * dqk + c->nope, dr, ctx - 1, c->rope_theta,
-				  false);
 	}
+	SFX(rope_rows)(q + c->nope, batch, 1, ctx - 1, H, (size_t)dqk, (size_t)H * dqk, dr,
+		       c->rope_theta, false);
 }
 
 int SFX(mla_decode)(const struct mla_config *c, int batch, int ctx, const REAL *w,

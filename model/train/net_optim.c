@@ -6,9 +6,11 @@
  */
 #include "net.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stddef.h>
 
+#include "par_team.h"
 #include "route.h"
 
 void net_adamw_default(struct net_adamw *a)
@@ -42,25 +44,65 @@ double net_grad_norm(const struct net_layout *L, const float *g)
 	return sqrt(net_grad_sumsq_range(L, g, 0, L->total));
 }
 
-/* adamw_tensor scales one tensor's gradient by the clipping factor (in place) and
- * updates it: decoupled weight decay (AdamW, Loshchilov & Hutter) on matrices only,
- * bias-corrected moments; elements [lo, hi), the moments indexed from element base.
- * NOTE: float arithmetic, one pass, as fused optimizers do;
- * the moments and weights are FP32 either way. */
-static void adamw_tensor(const struct net_tensor *t, const struct net_adamw *a, double scale,
-			 double c1, double c2, size_t lo, size_t hi, size_t base, float *w,
-			 float *g, float *m, float *v)
+/* One tensor's AdamW constants, in float as the update runs. */
+struct adamw_k {
+	float b1, b2, eps, lr, sc, ic1, ic2, wd;
+};
+
+/* adamw_span updates n elements: gradient scaled by the clipping factor (in place),
+ * moments, weight. NOTE: restrict and no early exit let the compiler vectorise it
+ * (net_optim.c builds with -fno-math-errno so sqrtf needs no call; the moment v is
+ * never negative, so errno was never set anyway); element by element, the same float
+ * operations in the same order as one element at a time. */
+static void adamw_span(const struct adamw_k *k, size_t n, float *restrict w, float *restrict g,
+		       float *restrict m, float *restrict v)
 {
-	float b1 = (float)a->beta1, b2 = (float)a->beta2, eps = (float)a->eps;
-	float lr = (float)a->lr, sc = (float)scale, ic1 = (float)(1.0 / c1);
-	float ic2 = (float)(1.0 / c2), wd = t->decay ? (float)a->weight_decay : 0.0f;
-	for (size_t j = lo; j < hi; j++) {
+	float b1 = k->b1, b2 = k->b2, eps = k->eps, lr = k->lr, sc = k->sc, ic1 = k->ic1;
+	float ic2 = k->ic2, wd = k->wd;
+	for (size_t j = 0; j < n; j++) {
 		float gj = g[j] * sc;
 		g[j] = gj;
-		float *mj = &m[j - base], *vj = &v[j - base];
-		*mj = b1 * *mj + (1.0f - b1) * gj;
-		*vj = b2 * *vj + (1.0f - b2) * gj * gj;
-		w[j] -= lr * (*mj * ic1 / (sqrtf(*vj * ic2) + eps) + wd * w[j]);
+		m[j] = b1 * m[j] + (1.0f - b1) * gj;
+		v[j] = b2 * v[j] + (1.0f - b2) * gj * gj;
+		w[j] -= lr * (m[j] * ic1 / (sqrtf(v[j] * ic2) + eps) + wd * w[j]);
+	}
+}
+
+/* One AdamW update of elements [lo, hi), bundled for its chunks (par_team.h tasks). */
+struct adamw_run {
+	const struct net_layout *L;
+	const struct net_adamw *a;
+	double scale, c1, c2;
+	size_t lo, hi;
+	float *w, *g, *m, *v;
+};
+
+/* Elements per chunk: large enough that a chunk costs far more than taking it. */
+#define ADAMW_CHUNK ((size_t)1 << 15)
+
+/* adamw_chunk updates chunk c of a run: the part of every trainable tensor within it,
+ * decoupled weight decay (AdamW, Loshchilov & Hutter) on matrices only, bias-corrected
+ * moments, the moments indexed from element lo. NOTE: float arithmetic, one pass, as
+ * fused optimizers do; the moments and weights are FP32 either way. Every element is
+ * updated alone, so the chunks' order and threads change no bit. */
+static void adamw_chunk(void *ctx, long c, void *scratch)
+{
+	const struct adamw_run *r = ctx;
+	const struct net_adamw *a = r->a;
+	size_t lo = r->lo + (size_t)c * ADAMW_CHUNK, hi = lo + ADAMW_CHUNK;
+	hi = hi < r->hi ? hi : r->hi;
+	(void)scratch;
+	for (int i = 0; i < r->L->n; i++) {
+		const struct net_tensor *t = &r->L->t[i];
+		size_t s = t->off > lo ? t->off : lo, e = t->off + (size_t)(t->rows * t->cols);
+		e = e < hi ? e : hi;
+		if (!t->trainable || s >= e)
+			continue;
+		const struct adamw_k k = { (float)a->beta1, (float)a->beta2, (float)a->eps,
+					   (float)a->lr, (float)r->scale, (float)(1.0 / r->c1),
+					   (float)(1.0 / r->c2),
+					   t->decay ? (float)a->weight_decay : 0.0f };
+		adamw_span(&k, e - s, r->w + s, r->g + s, r->m + (s - r->lo), r->v + (s - r->lo));
 	}
 }
 
@@ -68,13 +110,11 @@ void net_adamw_range(const struct net_layout *L, const struct net_adamw *a, long
 		     double scale, size_t lo, size_t hi, float *w, float *g, float *m, float *v)
 {
 	double c1 = 1.0 - pow(a->beta1, (double)t), c2 = 1.0 - pow(a->beta2, (double)t);
-	for (int i = 0; i < L->n; i++) {
-		const struct net_tensor *ti = &L->t[i];
-		size_t s = ti->off > lo ? ti->off : lo, e = ti->off + (size_t)(ti->rows * ti->cols);
-		e = e < hi ? e : hi;
-		if (ti->trainable && s < e)
-			adamw_tensor(ti, a, scale, c1, c2, s, e, lo, w, g, m, v);
-	}
+	struct adamw_run r = { L, a, scale, c1, c2, lo, hi, w, g, m, v };
+	long chunks = hi > lo ? (long)((hi - lo + ADAMW_CHUNK - 1) / ADAMW_CHUNK) : 0;
+	/* NOTE: the chunks on as many threads as OpenBLAS has (the step's thread count);
+	 * par_for cannot fail without scratch */
+	(void)par_for(openblas_get_num_threads(), chunks, adamw_chunk, &r, 0);
 }
 
 double net_clip_scale(const struct net_adamw *a, double norm)
