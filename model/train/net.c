@@ -14,6 +14,7 @@
 
 #include "mla.h"
 #include "net_ops.h"
+#include "par_team.h"
 #include "route.h"
 #include "status.h"
 

@@ -169,6 +169,7 @@ struct net_profile {
 	double gemm_seconds[NET_PH_COUNT], gemm_flops[NET_PH_COUNT];
 	double t0;
 	int cur;
+	int team;   /* threads of the experts' loop running now (0: none): GEMM seconds count 1/team */
 };
 
 /* Expert parallelism (net_part.ep > 1): the communication of the MoE blocks, handed in

@@ -367,7 +367,7 @@ static void SFX(net_mark)(struct SFX(net) *m, int ph)
  * wall time they took if none waits (its idle tail is not counted). */
 static void SFX(net_gemm_count)(struct net_profile *p, double seconds, double flops)
 {
-	double share = seconds / omp_get_num_threads();
+	double share = seconds / (p->team > 1 ? p->team : 1);
 #pragma omp atomic
 	p->gemm_seconds[p->cur] += share;
 #pragma omp atomic

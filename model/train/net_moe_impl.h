@@ -96,6 +96,21 @@ static void SFX(net_expert_bwd)(struct SFX(net) *m, int i, int e,
 			    bf->dea + r0 * im, bf->deb + r0 * im);
 }
 
+/* One task of the experts' team: expert e of block i. */
+struct SFX(net_expert_job) {
+	struct SFX(net) *m;
+	int i;
+	SFX(net_expert_fn) fn;
+	const struct SFX(net_ebufs) *bufs;
+};
+
+static void SFX(net_expert_task)(void *ctx, long e, void *scratch)
+{
+	const struct SFX(net_expert_job) *j = ctx;
+	(void)scratch;
+	j->fn(j->m, j->i, (int)e, j->bufs);
+}
+
 /* net_experts_each runs fn for the experts held (local index e from 0; all of them on
  * one rank) of block i. NOTE: with a BLAS of n > 1 threads the experts run n at a time,
  * one BLAS thread each: an expert gets only T*K/E rows (192 at v3-small, 2048 tokens),
@@ -112,10 +127,17 @@ static void SFX(net_experts_each)(struct SFX(net) *m, int i, int experts, SFX(ne
 			fn(m, i, e, bufs);
 		return;
 	}
+	/* NOTE: a joined team (par_team.h), not OpenMP: libgomp's idle workers spin into
+	 * the cores the next phase's BLAS threads need */
+	struct SFX(net_expert_job) j = { m, i, fn, bufs };
 	openblas_set_num_threads(1);
-#pragma omp parallel for schedule(dynamic) num_threads(n)
-	for (int e = 0; e < experts; e++)
-		fn(m, i, e, bufs);
+	if (m->prof)
+		m->prof->team = n;
+	if (par_for(n, experts, SFX(net_expert_task), &j, 0))
+		for (int e = 0; e < experts; e++)
+			fn(m, i, e, bufs);
+	if (m->prof)
+		m->prof->team = 0;
 	openblas_set_num_threads(n);
 }
 
