@@ -62,6 +62,7 @@ struct SFX(net) {
 	int kv_row0;
 	double *ce;                     /* [3 T]: the cross-entropy's max, sum, target logit */
 	REAL *tp_buf;                   /* the tp_partial gradients, packed for their sum */
+	bool *sp_partial;               /* [L->n] under sp: the gradients fed by a token shard */
 	size_t tp_n;
 	size_t bytes;                   /* every allocation above */
 	struct net_memory mem;          /* bytes by term (net_alloc, from the allocations) */
@@ -268,15 +269,46 @@ void SFX(net_destroy)(struct SFX(net) *m)
 	m->ops->mem_free(m->route_buf);
 	m->ops->mem_free(m->ce);
 	free(m->tp_buf);
+	free(m->sp_partial);
 	free(m);
+}
+
+/* net_sp_mark lists the tensors whose gradient a rank computes from its token shard
+ * alone under sequence parallelism: the residual stream's norms and the MTP projection
+ * (replicated, run on the shard). */
+static int SFX(net_sp_mark)(struct SFX(net) *m)
+{
+	const struct net_layout *L = m->L;
+	m->sp_partial = calloc((size_t)L->n, sizeof(bool));
+	if (!m->sp_partial)
+		return MB_ERR_NOMEM;
+	for (int i = 0; i < L->blocks; i++) {
+		const struct net_block *b = &L->blk[i];
+		int t[6] = { b->attn_norm, b->ffn_norm, b->enorm, b->hnorm, b->eh_proj,
+			     b->head_norm };
+		for (int j = 0; j < 6 && b->held; j++)
+			if (t[j] >= 0)
+				m->sp_partial[t[j]] = true;
+	}
+	if (L->final_norm >= 0)
+		m->sp_partial[L->final_norm] = true;
+	return MB_OK;
+}
+
+/* net_tp_summed: tensor i's gradient is summed over the TP group at the backward's end. */
+static bool SFX(net_tp_summed)(const struct SFX(net) *m, int i)
+{
+	return m->L->t[i].tp_partial || (m->sp_partial && m->sp_partial[i]);
 }
 
 /* net_tp_alloc allocates the cross-entropy's per-token figures and the buffer the
  * tp_partial gradients are summed in (scratch). */
 static int SFX(net_tp_alloc)(struct SFX(net) *m)
 {
+	if (m->o.sp && m->L->part.tp > 1 && SFX(net_sp_mark)(m))
+		return MB_ERR_NOMEM;
 	for (int i = 0; i < m->L->n; i++)
-		if (m->L->t[i].tp_partial)
+		if (SFX(net_tp_summed)(m, i))
 			m->tp_n += (size_t)(m->L->t[i].rows * m->L->t[i].cols);
 	m->ce = m->ops->mem_alloc(3 * (size_t)m->T * sizeof(double));
 	m->tp_buf = malloc((m->tp_n ? m->tp_n : 1) * sizeof(REAL));
@@ -334,6 +366,8 @@ static int SFX(net_setup)(struct SFX(net) *m, const struct net_layout *L,
 	m->D = (int)L->cfg.mtp_depth;
 	m->d = (int)L->cfg.dim;
 	if (batch < 1 || seq < 2 || batch > (1 << 20) / seq || m->D > 16)
+		return MB_ERR_ARG;
+	if (o->sp && L->part.tp > 1 && m->T % L->part.tp)
 		return MB_ERR_ARG;
 	SFX(net_attn_configs)(m);
 	/* NOTE: under EP a rank's experts may receive every EP rank's tokens: at most
@@ -398,7 +432,9 @@ static void SFX(net_tp_call)(struct SFX(net) *m, void *x, size_t n, int kind)
 		SFX(net_mark)(m, p->cur);
 	const struct net_tp_comm *c = m->tp;
 	m->tp_err = kind == 0 ? c->TP_SUM(c->ctx, x, n)
-		  : kind == 1 ? c->sum_f64(c->ctx, x, n) : c->max_f64(c->ctx, x, n);
+		  : kind == 1 ? c->sum_f64(c->ctx, x, n)
+		  : kind == 2 ? c->max_f64(c->ctx, x, n)
+		  : kind == 3 ? c->TP_RS(c->ctx, x, n) : c->TP_AG(c->ctx, x, n);
 	if (p && p->now)
 		p->t0 = p->now();
 }
@@ -408,6 +444,41 @@ static void SFX(net_tp_call)(struct SFX(net) *m, void *x, size_t n, int kind)
 static void SFX(net_tp_sum)(struct SFX(net) *m, REAL *x, size_t n)
 {
 	SFX(net_tp_call)(m, x, n, 0);
+}
+
+/* ---- sequence parallelism (net_options.sp) ---- */
+
+/* net_sp: the residual stream is split over the TP group's ranks by tokens. */
+static bool SFX(net_sp)(const struct SFX(net) *m)
+{
+	return m->o.sp && m->L->part.tp > 1;
+}
+
+/* net_sp_r0 is this rank's first token row; net_sp_rows its rows (all T without sp). */
+static size_t SFX(net_sp_r0)(const struct SFX(net) *m)
+{
+	return SFX(net_sp)(m) ? (size_t)m->L->part.tp_rank * (size_t)(m->T / m->L->part.tp) : 0;
+}
+
+static int SFX(net_sp_rows)(const struct SFX(net) *m)
+{
+	return SFX(net_sp)(m) ? m->T / m->L->part.tp : m->T;
+}
+
+/* net_tp_out completes the partial outputs x [T, d] of a row-parallel layer (forward)
+ * or the partial input gradients of a column-parallel one (backward): summed over the
+ * group, or under sp reduce-scattered (this rank's token rows alone are then defined). */
+static void SFX(net_tp_out)(struct SFX(net) *m, REAL *x, size_t n)
+{
+	SFX(net_tp_call)(m, x, n, SFX(net_sp)(m) ? 3 : 0);
+}
+
+/* net_sp_gather all-gathers x [T, d] along tokens under sp (nothing otherwise): the
+ * input of a column-parallel layer (forward) or a row-parallel one's output gradient. */
+static void SFX(net_sp_gather)(struct SFX(net) *m, REAL *x)
+{
+	if (SFX(net_sp)(m))
+		SFX(net_tp_call)(m, x, (size_t)m->T * m->d, 4);
 }
 
 /* net_tp_partial_sum sums the tp_partial tensors' gradients over the TP group (one
@@ -422,7 +493,7 @@ static void SFX(net_tp_partial_sum)(struct SFX(net) *m)
 		at = 0;
 		for (int i = 0; i < L->n; i++) {
 			size_t n = (size_t)(L->t[i].rows * L->t[i].cols);
-			if (!L->t[i].tp_partial)
+			if (!SFX(net_tp_summed)(m, i))
 				continue;
 			if (pass == 0)
 				memcpy(m->tp_buf + at, m->g + L->t[i].off, n * sizeof(REAL));
@@ -460,6 +531,21 @@ static void SFX(net_op)(struct SFX(net) *m, int err)
 		m->op_err = err;
 }
 
+/* net_norm_fwd: y = rmsnorm(x) over this rank's token rows of [T, d]. */
+static void SFX(net_norm_fwd)(struct SFX(net) *m, const REAL *x, int norm, REAL *y)
+{
+	size_t o = SFX(net_sp_r0)(m) * m->d;
+	SFX(net_op)(m, m->ops->rmsnorm_fwd(x + o, m->w + m->L->t[norm].off, SFX(net_sp_rows)(m),
+					    m->d, m->o.norm_eps, y + o));
+}
+
+/* net_add_rows: y += x over this rank's token rows of [T, d]. */
+static void SFX(net_add_rows)(struct SFX(net) *m, REAL *y, const REAL *x)
+{
+	size_t o = SFX(net_sp_r0)(m) * m->d;
+	SFX(net_op)(m, m->ops->add(y + o, x + o, (size_t)SFX(net_sp_rows)(m) * m->d));
+}
+
 /* net_set_tokens keeps the batch's tokens and lays out, row k of ids, the tokens at
  * offset k of every position: the embedding's (k <= D) and the targets' (k >= 1) ids. */
 static void SFX(net_set_tokens)(struct SFX(net) *m, const int32_t *tokens)
@@ -488,7 +574,7 @@ static void SFX(net_embed)(struct SFX(net) *m, int shift, REAL *x)
 	const struct net_tensor *t = &m->L->t[m->L->embed];
 	SFX(net_op)(m, m->ops->embed_fwd(SFX(W)(m, m->L->embed), (long)t->row0, (long)t->rows,
 					  SFX(net_ids)(m, shift), m->T, m->d, x));
-	SFX(net_tp_sum)(m, x, (size_t)m->T * m->d);
+	SFX(net_tp_out)(m, x, (size_t)m->T * m->d);
 }
 
 /* net_attn_items lists the attention tensors of block b with their offset in the
@@ -575,8 +661,8 @@ static int SFX(net_attention)(struct SFX(net) *m, int i)
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
 	size_t n = (size_t)m->T * m->d;
-	SFX(net_op)(m, m->ops->rmsnorm_fwd(a->in, SFX(W)(m, b->attn_norm), m->T, m->d,
-					    m->o.norm_eps, a->n1));
+	SFX(net_norm_fwd)(m, a->in, b->attn_norm, a->n1);
+	SFX(net_sp_gather)(m, a->n1);
 	SFX(net_mark)(m, NET_PH_ATTENTION);
 	if (a->ain != a->n1)
 		m->ops->quant_act(m->o.precision, m->T, m->d, a->n1, a->ain);
@@ -585,8 +671,8 @@ static int SFX(net_attention)(struct SFX(net) *m, int i)
 			 : m->ops->gqa_fwd(&m->gqa, m->B, m->S, m->pk, a->ain, a->h, a->aws);
 	SFX(net_mark)(m, NET_PH_OTHER);
 	/* o_proj is row-parallel: each TP rank's heads give a partial sum */
-	SFX(net_tp_sum)(m, a->h, n);
-	SFX(net_op)(m, m->ops->add(a->h, a->in, n));
+	SFX(net_tp_out)(m, a->h, n);
+	SFX(net_add_rows)(m, a->h, a->in);
 	return err;
 }
 
@@ -612,8 +698,8 @@ static void SFX(net_dense_ffn)(struct SFX(net) *m, int i)
 	SFX(net_swiglu_fwd)(m, m->T, (int)m->L->t[b->gate].rows, a->n2, b->gate, b->up, b->down,
 			    a->a, a->b, a->act, a->out);
 	SFX(net_mark)(m, NET_PH_OTHER);
-	SFX(net_tp_sum)(m, a->out, n);
-	SFX(net_op)(m, m->ops->add(a->out, a->h, n));
+	SFX(net_tp_out)(m, a->out, n);
+	SFX(net_add_rows)(m, a->out, a->h);
 }
 
 /* net_defer_w queues a linear layer's weight gradient for the W pass, copying dy. */
@@ -679,8 +765,8 @@ static int SFX(net_block_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 	int err = SFX(net_attention)(m, i);
 	if (err)
 		return err;
-	SFX(net_op)(m, m->ops->rmsnorm_fwd(a->h, SFX(W)(m, b->ffn_norm), m->T, m->d,
-					    m->o.norm_eps, a->n2));
+	SFX(net_norm_fwd)(m, a->h, b->ffn_norm, a->n2);
+	SFX(net_sp_gather)(m, a->n2);
 	if (b->moe)
 		return SFX(net_moe_fwd)(m, i, st);
 	SFX(net_dense_ffn)(m, i);
@@ -716,7 +802,8 @@ static double SFX(net_head_fwd)(struct SFX(net) *m, int k, const REAL *x, int no
 	size_t V = (size_t)h->rows, T = (size_t)m->T;
 	REAL *fin = m->fin + (size_t)k * T * m->d;
 	REAL *lg = m->dlog + (size_t)k * T * V;
-	SFX(net_op)(m, m->ops->rmsnorm_fwd(x, SFX(W)(m, norm), m->T, m->d, m->o.norm_eps, fin));
+	SFX(net_norm_fwd)(m, x, norm, fin);
+	SFX(net_sp_gather)(m, fin);
 	SFX(net_mark)(m, NET_PH_DENSE);
 	SFX(net_lin_fwd)(m, false, m->T, m->d, (int)V, fin,
 			   SFX(W)(m, m->L->head), lg);
@@ -731,16 +818,16 @@ static void SFX(net_mtp_input)(struct SFX(net) *m, int k, const REAL *hprev)
 {
 	const struct net_block *b = &m->L->blk[m->L->cfg.layers + k - 1];
 	struct SFX(net_mtp) *p = &m->M[k - 1];
-	int d = m->d;
+	int d = m->d, t = SFX(net_sp_rows)(m);
+	size_t r0 = SFX(net_sp_r0)(m);
 	SFX(net_embed)(m, k, p->emb);
-	SFX(net_op)(m, m->ops->rmsnorm_fwd(p->emb, SFX(W)(m, b->enorm), m->T, d, m->o.norm_eps,
-					    p->en));
-	SFX(net_op)(m, m->ops->rmsnorm_fwd(hprev, SFX(W)(m, b->hnorm), m->T, d, m->o.norm_eps,
-					    p->hn));
-	SFX(net_op)(m, m->ops->concat(m->T, d, p->en, p->hn, p->cat));
+	SFX(net_norm_fwd)(m, p->emb, b->enorm, p->en);
+	SFX(net_norm_fwd)(m, hprev, b->hnorm, p->hn);
+	/* the projection is replicated: under sp it runs on this rank's tokens */
+	SFX(net_op)(m, m->ops->concat(t, d, p->en + r0 * d, p->hn + r0 * d, p->cat + 2 * r0 * d));
 	SFX(net_mark)(m, NET_PH_DENSE);
-	SFX(net_lin_fwd)(m, true, m->T, 2 * d, d, p->cat, SFX(W)(m, b->eh_proj),
-			   p->proj);
+	SFX(net_lin_fwd)(m, true, t, 2 * d, d, p->cat + 2 * r0 * d, SFX(W)(m, b->eh_proj),
+			   p->proj + r0 * d);
 	SFX(net_mark)(m, NET_PH_OTHER);
 }
 
@@ -764,6 +851,8 @@ int SFX(net_forward)(struct SFX(net) *m, const int32_t *tokens, struct net_stats
 		if (tokens[j] < 0 || tokens[j] >= c->vocab)
 			return MB_ERR_ARG;
 	if (m->L->part.tp > 1 && !m->tp)
+		return MB_ERR_ARG;
+	if (SFX(net_sp)(m) && (!m->tp->TP_RS || !m->tp->TP_AG))
 		return MB_ERR_ARG;
 	SFX(net_set_tokens)(m, tokens);
 	memset(st, 0, sizeof(*st));

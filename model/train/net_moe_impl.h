@@ -193,8 +193,8 @@ static int SFX(net_moe_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 						      a->out));
 	SFX(net_mark)(m, NET_PH_OTHER);
 	/* the experts' down projections are row-parallel (ETP = TP): partial sums */
-	SFX(net_tp_sum)(m, a->out, n);
-	SFX(net_op)(m, m->ops->add(a->out, a->h, n));
+	SFX(net_tp_out)(m, a->out, n);
+	SFX(net_add_rows)(m, a->out, a->h);
 	st->balance_loss += SFX(net_balance_fwd)(m, i);
 	long mx = 0, tot = 0;
 	for (int e = 0; e < E; e++)
@@ -285,7 +285,7 @@ gate:
 	/* under TP the expert outputs were partial: so are dw (their dot products with
 	 * dout) and the experts' input gradient; the router's part is added once after
 	 * (EP runs with TP 1: nothing to sum) */
-	SFX(net_tp_sum)(m, dn2, (size_t)T * d);
+	SFX(net_tp_out)(m, dn2, (size_t)T * d);
 	SFX(net_tp_sum)(m, dw, TK);
 	SFX(net_gate_bwd)(m, i, dw, ds);
 	SFX(net_lin_bwd)(m, false, T, d, E, a->n2, b->router, ds, dn2, true);

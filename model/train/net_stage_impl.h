@@ -97,7 +97,7 @@ static int SFX(net_stage_head_bwd)(struct SFX(net) *m, REAL *dres, REAL *dcarry)
 		return err;
 	SFX(net_head_bwd)(m, 0, m->A[layers - 1].out, m->L->final_norm, dres, m->scratch);
 	if (m->D > 0)
-		SFX(net_add)(m, dres, dcarry, (size_t)m->T * m->d);
+		SFX(net_add_rows)(m, dres, dcarry);
 	return MB_OK;
 }
 
@@ -115,8 +115,10 @@ int SFX(net_stage_backward)(struct SFX(net) *m, int chunk, const REAL *dout, REA
 		memcpy(dres, dout, Td * sizeof(REAL));
 	for (int i = hi - 1; i >= lo && !err; i--)
 		err = SFX(net_block_bwd)(m, i, dres);
-	if (!err && lo == 0)
+	if (!err && lo == 0) {
+		SFX(net_sp_gather)(m, dres);
 		SFX(net_embed_bwd)(m, 0, dres);
+	}
 	else if (!err)
 		memcpy(din, dres, Td * sizeof(REAL));
 	SFX(net_mark)(m, NET_PH_OTHER);
