@@ -33,10 +33,6 @@ int train_sp_check(bool sp, const struct train_grid *g, long micro, long seq)
 				      "divide by --tp", "--sp: %ld tokens per forward (%ld x "
 				      "--seq %ld) do not split over --tp %d", micro * seq, micro,
 				      seq, g->tp);
-	if (g->pp > 1 || g->ep > 1)
-		return cli_error_once("leave --sp out with --pp or --ep", "--sp with --pp %d "
-				      "--ep %d: sequence parallelism is built for TP (x DP) alone",
-				      g->pp, g->ep);
 	return 0;
 }
 
