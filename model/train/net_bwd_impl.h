@@ -10,9 +10,10 @@
 static void SFX(net_norm_bwd)(struct SFX(net) *m, const REAL *x, int norm, const REAL *dy,
 			      REAL *dx)
 {
-	/* under sp the norm ran on this rank's token rows: so does its backward */
+	/* under sp the norm ran on this rank's token rows: so does its backward (x points
+	 * at them, as for net_norm_fwd) */
 	size_t o = SFX(net_sp_r0)(m) * m->d;
-	SFX(net_op)(m, m->ops->rmsnorm_bwd(dy + o, x + o, SFX(W)(m, norm), SFX(net_sp_rows)(m),
+	SFX(net_op)(m, m->ops->rmsnorm_bwd(dy + o, x, SFX(W)(m, norm), SFX(net_sp_rows)(m),
 					    m->d, m->o.norm_eps, dx + o, SFX(G)(m, norm), m->dgn));
 }
 
@@ -114,7 +115,7 @@ static int SFX(net_mtp_bwd)(struct SFX(net) *m, int k, REAL *dres, REAL *dcarry)
 			 dcat + 2 * r0 * d, false);
 	SFX(net_mark)(m, NET_PH_OTHER);
 	SFX(net_op)(m, m->ops->split(t, d, dcat + 2 * r0 * d, t1 + r0 * d, t2 + r0 * d));
-	SFX(net_norm_bwd)(m, p->emb, b->enorm, t1, dcat);
+	SFX(net_norm_bwd)(m, p->emb + r0 * d, b->enorm, t1, dcat);
 	SFX(net_sp_gather)(m, dcat);   /* the embedding takes every token's gradient */
 	SFX(net_embed_bwd)(m, k, dcat);
 	SFX(net_norm_bwd)(m, hprev, b->hnorm, t2, dcarry);

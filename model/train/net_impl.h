@@ -104,19 +104,21 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 	size_t is = im * (size_t)cf->shared_experts;
 	size_t ws = b->mla ? mla_workspace_count(&m->mla, m->B, m->S)
 			   : gqa_workspace_count(&m->gqa, m->B, m->S);
+	/* the residual stream: this rank's token rows alone under sequence parallelism */
+	size_t Tr = (size_t)(m->o.sp && tp > 1 ? m->T / (int)tp : m->T);
 	/* NOTE: a pipeline part keeps the activations of the blocks it holds alone; the
 	 * first block of each held range takes its input (the previous stage's output) into
 	 * a buffer of its own */
 	if (!b->held)
 		return;
-	a->in = (i == 0 || b->mtp || !m->L->blk[i - 1].held) ? SFX(take)(c, T * d)
+	a->in = (i == 0 || b->mtp || !m->L->blk[i - 1].held) ? SFX(take)(c, Tr * d)
 							     : m->A[i - 1].out;
 	a->n1 = SFX(take)(c, T * d);
 	a->ain = m->o.precision == NET_FP32 ? a->n1 : SFX(take)(c, T * d);
 	a->aws = SFX(take)(c, ws);
-	a->h = SFX(take)(c, T * d);
+	a->h = SFX(take)(c, Tr * d);
 	a->n2 = SFX(take)(c, T * d);
-	a->out = SFX(take)(c, T * d);
+	a->out = SFX(take)(c, Tr * d);
 	if (!b->moe) {
 		size_t ni = (size_t)cf->inter_dim / tp;
 		a->a = SFX(take)(c, T * ni);
@@ -531,12 +533,30 @@ static void SFX(net_op)(struct SFX(net) *m, int err)
 		m->op_err = err;
 }
 
-/* net_norm_fwd: y = rmsnorm(x) over this rank's token rows of [T, d]. */
+/* net_tp_out_to completes the partial outputs full [T, d] of a row-parallel layer
+ * (net_tp_out) into the residual-stream buffer res: full itself without sp; under sp
+ * this rank's rows are copied out of full (unless res points at them). */
+static void SFX(net_tp_out_to)(struct SFX(net) *m, REAL *full, REAL *res)
+{
+	size_t o = SFX(net_sp_r0)(m) * m->d;
+	SFX(net_tp_out)(m, full, (size_t)m->T * m->d);
+	if (SFX(net_sp)(m) && res != full + o)
+		SFX(net_op)(m, m->ops->copy(full + o, (size_t)SFX(net_sp_rows)(m) * m->d, res));
+}
+
+/* net_norm_fwd: y = rmsnorm(x) over this rank's token rows of y [T, d]; x points at
+ * those rows (a residual-stream buffer holds them alone). */
 static void SFX(net_norm_fwd)(struct SFX(net) *m, const REAL *x, int norm, REAL *y)
 {
 	size_t o = SFX(net_sp_r0)(m) * m->d;
-	SFX(net_op)(m, m->ops->rmsnorm_fwd(x + o, m->w + m->L->t[norm].off, SFX(net_sp_rows)(m),
+	SFX(net_op)(m, m->ops->rmsnorm_fwd(x, m->w + m->L->t[norm].off, SFX(net_sp_rows)(m),
 					    m->d, m->o.norm_eps, y + o));
+}
+
+/* net_add_res: y += x over the residual stream's rows (this rank's under sp). */
+static void SFX(net_add_res)(struct SFX(net) *m, REAL *y, const REAL *x)
+{
+	SFX(net_op)(m, m->ops->add(y, x, (size_t)SFX(net_sp_rows)(m) * m->d));
 }
 
 /* net_add_rows: y += x over this rank's token rows of [T, d]. */
@@ -569,12 +589,12 @@ static const int32_t *SFX(net_ids)(const struct SFX(net) *m, int shift)
 /* net_embed gathers the embedding rows of the tokens at offset shift into x [T, d].
  * Vocabulary-parallel: a TP rank holds rows [row0, row0 + rows), writes zeros for the
  * other tokens, and the sum over the group completes x. */
-static void SFX(net_embed)(struct SFX(net) *m, int shift, REAL *x)
+static void SFX(net_embed)(struct SFX(net) *m, int shift, REAL *x, REAL *res)
 {
 	const struct net_tensor *t = &m->L->t[m->L->embed];
 	SFX(net_op)(m, m->ops->embed_fwd(SFX(W)(m, m->L->embed), (long)t->row0, (long)t->rows,
 					  SFX(net_ids)(m, shift), m->T, m->d, x));
-	SFX(net_tp_out)(m, x, (size_t)m->T * m->d);
+	SFX(net_tp_out_to)(m, x, res);
 }
 
 /* net_attn_items lists the attention tensors of block b with their offset in the
@@ -660,19 +680,20 @@ static int SFX(net_attention)(struct SFX(net) *m, int i)
 {
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
-	size_t n = (size_t)m->T * m->d;
 	SFX(net_norm_fwd)(m, a->in, b->attn_norm, a->n1);
 	SFX(net_sp_gather)(m, a->n1);
 	SFX(net_mark)(m, NET_PH_ATTENTION);
 	if (a->ain != a->n1)
 		m->ops->quant_act(m->o.precision, m->T, m->d, a->n1, a->ain);
 	SFX(net_pack)(m, b);
-	int err = b->mla ? m->ops->mla_fwd(&m->mla, m->B, m->S, m->pk, a->ain, a->h, a->aws)
-			 : m->ops->gqa_fwd(&m->gqa, m->B, m->S, m->pk, a->ain, a->h, a->aws);
+	/* under sp the partial sums fill the scratch, free in the forward */
+	REAL *y = SFX(net_sp)(m) ? m->scratch : a->h;
+	int err = b->mla ? m->ops->mla_fwd(&m->mla, m->B, m->S, m->pk, a->ain, y, a->aws)
+			 : m->ops->gqa_fwd(&m->gqa, m->B, m->S, m->pk, a->ain, y, a->aws);
 	SFX(net_mark)(m, NET_PH_OTHER);
 	/* o_proj is row-parallel: each TP rank's heads give a partial sum */
-	SFX(net_tp_out)(m, a->h, n);
-	SFX(net_add_rows)(m, a->h, a->in);
+	SFX(net_tp_out_to)(m, y, a->h);
+	SFX(net_add_res)(m, a->h, a->in);
 	return err;
 }
 
@@ -693,13 +714,13 @@ static void SFX(net_dense_ffn)(struct SFX(net) *m, int i)
 {
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
-	size_t n = (size_t)m->T * m->d;
+	REAL *y = SFX(net_sp)(m) ? m->scratch : a->out;
 	SFX(net_mark)(m, NET_PH_DENSE);
 	SFX(net_swiglu_fwd)(m, m->T, (int)m->L->t[b->gate].rows, a->n2, b->gate, b->up, b->down,
-			    a->a, a->b, a->act, a->out);
+			    a->a, a->b, a->act, y);
 	SFX(net_mark)(m, NET_PH_OTHER);
-	SFX(net_tp_out)(m, a->out, n);
-	SFX(net_add_rows)(m, a->out, a->h);
+	SFX(net_tp_out_to)(m, y, a->out);
+	SFX(net_add_res)(m, a->out, a->h);
 }
 
 /* net_defer_w queues a linear layer's weight gradient for the W pass, copying dy. */
@@ -820,14 +841,14 @@ static void SFX(net_mtp_input)(struct SFX(net) *m, int k, const REAL *hprev)
 	struct SFX(net_mtp) *p = &m->M[k - 1];
 	int d = m->d, t = SFX(net_sp_rows)(m);
 	size_t r0 = SFX(net_sp_r0)(m);
-	SFX(net_embed)(m, k, p->emb);
-	SFX(net_norm_fwd)(m, p->emb, b->enorm, p->en);
+	SFX(net_embed)(m, k, p->emb, p->emb + r0 * d);
+	SFX(net_norm_fwd)(m, p->emb + r0 * d, b->enorm, p->en);
 	SFX(net_norm_fwd)(m, hprev, b->hnorm, p->hn);
 	/* the projection is replicated: under sp it runs on this rank's tokens */
 	SFX(net_op)(m, m->ops->concat(t, d, p->en + r0 * d, p->hn + r0 * d, p->cat + 2 * r0 * d));
 	SFX(net_mark)(m, NET_PH_DENSE);
 	SFX(net_lin_fwd)(m, true, t, 2 * d, d, p->cat + 2 * r0 * d, SFX(W)(m, b->eh_proj),
-			   p->proj + r0 * d);
+			   p->proj);
 	SFX(net_mark)(m, NET_PH_OTHER);
 }
 
@@ -861,7 +882,7 @@ int SFX(net_forward)(struct SFX(net) *m, const int32_t *tokens, struct net_stats
 		m->prof->t0 = m->prof->now();
 		m->prof->cur = NET_PH_OTHER;
 	}
-	SFX(net_embed)(m, 0, m->A[0].in);
+	SFX(net_embed)(m, 0, SFX(net_sp)(m) ? m->scratch : m->A[0].in, m->A[0].in);
 	for (int i = 0; i < layers && !err; i++)
 		err = SFX(net_block_fwd)(m, i, st);
 	if (err)
