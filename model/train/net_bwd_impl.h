@@ -48,13 +48,23 @@ static int SFX(net_attention_bwd)(struct SFX(net) *m, int i, REAL *dres, REAL *t
 	const struct net_block *b = &m->L->blk[i];
 	const struct SFX(net_act) *a = &m->A[i];
 	SFX(net_sp_gather)(m, dres);   /* o_proj's output gradient, whole */
+	const REAL *x = a->ain;
+	if (SFX(net_sp)(m) && a->ain == a->n1) {
+		/* sp kept this rank's rows of n1: gathered again into the scratch (t1 and t2
+		 * come before it; the MTP's dcat is not in use during a block) */
+		size_t Td = (size_t)m->T * m->d, o = SFX(net_sp_r0)(m) * m->d;
+		REAL *g = m->scratch + 2 * Td;
+		SFX(net_op)(m, m->ops->copy(a->n1, (size_t)SFX(net_sp_rows)(m) * m->d, g + o));
+		SFX(net_sp_gather)(m, g);
+		x = g;
+	}
 	SFX(net_mark)(m, NET_PH_ATTENTION);
 	SFX(net_pack)(m, b);
 	/* NOTE: under bf16/fp8 the block saw a rounded copy of n1; its gradient passes
 	 * straight through the rounding (the usual straight-through estimator). */
-	int err = b->mla ? m->ops->mla_bwd(&m->mla, m->B, m->S, m->pk, a->ain, a->aws, dres, t1,
+	int err = b->mla ? m->ops->mla_bwd(&m->mla, m->B, m->S, m->pk, x, a->aws, dres, t1,
 					   m->gpk)
-			 : m->ops->gqa_bwd(&m->gqa, m->B, m->S, m->pk, a->ain, a->aws, dres, t1,
+			 : m->ops->gqa_bwd(&m->gqa, m->B, m->S, m->pk, x, a->aws, dres, t1,
 					   m->gpk);
 	if (err)
 		return err;

@@ -113,7 +113,9 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 		return;
 	a->in = (i == 0 || b->mtp || !m->L->blk[i - 1].held) ? SFX(take)(c, Tr * d)
 							     : m->A[i - 1].out;
-	a->n1 = SFX(take)(c, T * d);
+	/* under sp n1 keeps this rank's rows, gathered again for the backward (Megatron-LM
+	 * keeps the gathered input of a column-parallel layer so) */
+	a->n1 = SFX(take)(c, Tr * d);
 	a->ain = m->o.precision == NET_FP32 ? a->n1 : SFX(take)(c, T * d);
 	a->aws = SFX(take)(c, ws);
 	a->h = SFX(take)(c, Tr * d);
@@ -562,16 +564,22 @@ static int SFX(net_attention)(struct SFX(net) *m, int i)
 {
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
-	SFX(net_norm_fwd)(m, a->in, b->attn_norm, a->n1);
-	SFX(net_sp_gather)(m, a->n1);
+	bool sp = SFX(net_sp)(m);
+	size_t Td = (size_t)m->T * m->d, o = SFX(net_sp_r0)(m) * m->d;
+	/* under sp the gathered norm and the partial sums fill the scratch, free in the
+	 * forward; n1 keeps this rank's rows */
+	REAL *g = sp ? m->scratch + Td : a->n1, *y = sp ? m->scratch : a->h;
+	SFX(net_norm_fwd)(m, a->in, b->attn_norm, g);
+	if (sp)
+		SFX(net_op)(m, m->ops->copy(g + o, (size_t)SFX(net_sp_rows)(m) * m->d, a->n1));
+	SFX(net_sp_gather)(m, g);
 	SFX(net_mark)(m, NET_PH_ATTENTION);
 	if (a->ain != a->n1)
-		m->ops->quant_act(m->o.precision, m->T, m->d, a->n1, a->ain);
+		m->ops->quant_act(m->o.precision, m->T, m->d, g, a->ain);
+	const REAL *x = a->ain == a->n1 ? g : a->ain;
 	SFX(net_pack)(m, b);
-	/* under sp the partial sums fill the scratch, free in the forward */
-	REAL *y = SFX(net_sp)(m) ? m->scratch : a->h;
-	int err = b->mla ? m->ops->mla_fwd(&m->mla, m->B, m->S, m->pk, a->ain, y, a->aws)
-			 : m->ops->gqa_fwd(&m->gqa, m->B, m->S, m->pk, a->ain, y, a->aws);
+	int err = b->mla ? m->ops->mla_fwd(&m->mla, m->B, m->S, m->pk, x, y, a->aws)
+			 : m->ops->gqa_fwd(&m->gqa, m->B, m->S, m->pk, x, y, a->aws);
 	SFX(net_mark)(m, NET_PH_OTHER);
 	/* o_proj is row-parallel: each TP rank's heads give a partial sum */
 	SFX(net_tp_out_to)(m, y, a->h);
