@@ -85,6 +85,13 @@ static int SFX(net_block_bwd)(struct SFX(net) *m, int i, REAL *dres)
 	size_t Td = (size_t)m->T * m->d;
 	REAL *t1 = m->scratch, *t2 = t1 + Td, *rest = m->scratch + 6 * Td;
 	SFX(net_sp_gather)(m, dres);   /* the FFN's output gradient, whole */
+	if (a->n2s) {
+		/* sp kept this rank's rows of n2: gathered again into the scratch's third
+		 * [T, d] (its view a->n2; the MTP's dcat is not in use during a block) */
+		SFX(net_op)(m, m->ops->copy(a->n2s, (size_t)SFX(net_sp_rows)(m) * m->d,
+					    a->n2 + SFX(net_sp_r0)(m) * m->d));
+		SFX(net_sp_gather)(m, a->n2);
+	}
 	if (b->moe) {
 		int err = SFX(net_moe_bwd)(m, i, dres, t1, rest);
 		if (err)

@@ -9,6 +9,7 @@
 /* What one block's forward keeps for the backward (pointers into one allocation). */
 struct SFX(net_act) {
 	REAL *in, *n1, *ain, *aws, *h, *n2, *out;  /* ain: n1 itself under fp32 */
+	REAL *n2s;                                /* sp: this rank's rows of n2, kept */
 	REAL *a, *b, *act;                        /* dense SwiGLU [T, I] */
 	REAL *s, *wts, *fbal;                     /* MoE: scores [T,E], weights [T,K], f [B,E] */
 	REAL *sa, *sb, *sact;                     /* shared experts [T, Is] */
@@ -23,8 +24,8 @@ struct SFX(net_act) {
 struct SFX(net_wdef) {
 	int chunk, tensor, t, in, out;
 	bool low;
-	const REAL *x;
-	size_t dy;          /* offset in the model's wdy buffer */
+	const REAL *x;      /* NULL: x was in the scratch (sp's gathered n2), copied */
+	size_t dy, xo;      /* offsets in the model's wdy buffer */
 };
 
 /* The MTP module of one depth: inputs of its projection. */
@@ -119,7 +120,11 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 	a->ain = m->o.precision == NET_FP32 ? a->n1 : SFX(take)(c, T * d);
 	a->aws = SFX(take)(c, ws);
 	a->h = SFX(take)(c, Tr * d);
-	a->n2 = SFX(take)(c, T * d);
+	/* under sp n2 is gathered into the scratch (net_sp_n2) from the rows kept */
+	if (Tr < T)
+		a->n2s = SFX(take)(c, Tr * d);
+	else
+		a->n2 = SFX(take)(c, T * d);
 	a->out = SFX(take)(c, Tr * d);
 	if (!b->moe) {
 		size_t ni = (size_t)cf->inter_dim / tp;
@@ -181,6 +186,10 @@ static size_t SFX(net_carve_all)(struct SFX(net) *m, REAL *base)
 	m->pk = SFX(take)(&c, m->attn_total);
 	m->gpk = SFX(take)(&c, m->attn_total);
 	m->scratch = SFX(take)(&c, SFX(net_scratch_count)(m));
+	/* sp: every block's gathered n2 is the scratch's third [T, d] (net_sp_n2) */
+	for (int i = 0; i < m->L->blocks; i++)
+		if (m->A[i].n2s)
+			m->A[i].n2 = m->scratch + 2 * T * d;
 	m->dgn = SFX(take)(&c, d);
 	return c.used;
 }
@@ -618,6 +627,9 @@ static void SFX(net_defer_w)(struct SFX(net) *m, bool low, int t, int in, int ou
 			     const REAL *x, int tensor, const REAL *dy)
 {
 	size_t n = (size_t)t * out;
+	/* sp's gathered n2 lives in the scratch until the next block: copied */
+	bool xs = m->o.sp && x >= m->scratch && x < m->scratch + SFX(net_scratch_count)(m);
+	size_t nx = xs ? (size_t)t * in : 0;
 	if (m->nwq == m->capwq) {
 		int cap = m->capwq ? 2 * m->capwq : 64;
 		struct SFX(net_wdef) *q = realloc(m->wq, (size_t)cap * sizeof(*q));
@@ -628,8 +640,8 @@ static void SFX(net_defer_w)(struct SFX(net) *m, bool low, int t, int in, int ou
 		m->wq = q;
 		m->capwq = cap;
 	}
-	if (m->wdy_used + n > m->wdy_cap) {
-		size_t cap = 2 * (m->wdy_used + n);
+	if (m->wdy_used + n + nx > m->wdy_cap) {
+		size_t cap = 2 * (m->wdy_used + n + nx);
 		REAL *b = realloc(m->wdy, cap * sizeof(REAL));
 		if (!b) {
 			m->werr = true;
@@ -639,9 +651,11 @@ static void SFX(net_defer_w)(struct SFX(net) *m, bool low, int t, int in, int ou
 		m->wdy_cap = cap;
 	}
 	memcpy(m->wdy + m->wdy_used, dy, n * sizeof(REAL));
-	m->wq[m->nwq++] = (struct SFX(net_wdef)){ m->wchunk, tensor, t, in, out, low, x,
-						  m->wdy_used };
-	m->wdy_used += n;
+	if (xs)
+		memcpy(m->wdy + m->wdy_used + n, x, nx * sizeof(REAL));
+	m->wq[m->nwq++] = (struct SFX(net_wdef)){ m->wchunk, tensor, t, in, out, low,
+						  xs ? NULL : x, m->wdy_used, m->wdy_used + n };
+	m->wdy_used += n + nx;
 }
 
 /* net_lin_bwd is the op table's linear_bwd for weight tensor wt, timed and counted
@@ -677,6 +691,9 @@ static int SFX(net_block_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 	if (err)
 		return err;
 	SFX(net_norm_fwd)(m, a->h, b->ffn_norm, a->n2);
+	if (a->n2s)
+		SFX(net_op)(m, m->ops->copy(a->n2 + SFX(net_sp_r0)(m) * m->d,
+					    (size_t)SFX(net_sp_rows)(m) * m->d, a->n2s));
 	SFX(net_sp_gather)(m, a->n2);
 	if (b->moe)
 		return SFX(net_moe_fwd)(m, i, st);

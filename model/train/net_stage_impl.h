@@ -152,7 +152,8 @@ int SFX(net_stage_wgrad)(struct SFX(net) *m, int chunk)
 			m->wq[kept++] = *q;
 			continue;
 		}
-		m->ops->linear_bwd_dw(p, q->low, q->t, q->in, q->out, q->x, m->wdy + q->dy,
+		m->ops->linear_bwd_dw(p, q->low, q->t, q->in, q->out,
+				      q->x ? q->x : m->wdy + q->xo, m->wdy + q->dy,
 				      SFX(G)(m, q->tensor));
 	}
 	SFX(net_mark)(m, NET_PH_OTHER);
