@@ -163,7 +163,9 @@ struct net_options {
 	 * T / tp of the tokens; all-gather before the column-parallel layers, reduce-scatter
 	 * after the row-parallel ones (the backward mirrors it); the norms' (and the MTP
 	 * projection's) gradients are then partial and summed over TP with the tp_partial
-	 * ones. Needs T % tp == 0 and the rs/ag collectives. Pipeline stages pass the
+	 * ones. The model keeps its rows of in, h, out, n2 and (FP32) n1, gathering n1
+	 * and n2 again in the backward; the other activations stay whole. Needs
+	 * T % tp == 0 and the rs/ag collectives. Pipeline stages pass the
 	 * whole [T, d] buffers between them (only this rank's rows are defined); EP
 	 * dispatches the gathered tokens, as under TP without sp. */
 	bool sp;
