@@ -16,6 +16,8 @@
 # losses compared before it, weights only for runs that routed alike throughout).
 # --sp rows: sequence parallelism (the residual stream on 1/tp of the tokens, reduce-scatter
 # and all-gather in place of the all-reduces) sums in another order again: same bounds.
+# `step --sp` checks itself against its FP64 model and fails with --plant-error (exit 1):
+# run by hand for tp2 (fp32, bf16, fp8), tp4, pp2 x tp2 (zb-h1) and tp2 x ep2.
 # Under --precision bf16/fp8 the 128x128 weight blocks of a slice are not those of the
 # whole tensor, so only FP32 is compared here.
 set -euo pipefail
