@@ -58,7 +58,14 @@ rows=("4:--pp 2 --ep 2 --schedule 1f1b" "4:--pp 2 --ep 2 --schedule gpipe"
 	"8:--pp 2 --ep 2 --schedule 1f1b --zero1" "8:--pp 2 --ep 4 --ranks-per-node 2 --schedule 1f1b"
 	"8:--pp 2 --tp 2 --etp 2 --ep 2 --schedule 1f1b"
 	"8:--pp 2 --tp 2 --etp 2 --ep 2 --schedule zb-h1"
-	"8:--pp 2 --tp 2 --etp 2 --ep 2 --schedule dualpipe --micro-batch 1")
+	"8:--pp 2 --tp 2 --etp 2 --ep 2 --schedule dualpipe --micro-batch 1"
+	"4:--pp 2 --tp 2 --etp 2 --schedule 1f1b --sp" "4:--pp 2 --tp 2 --etp 2 --schedule gpipe --sp"
+	"4:--pp 2 --tp 2 --etp 2 --schedule interleaved --chunks 2 --sp"
+	"4:--pp 2 --tp 2 --etp 2 --schedule zb-h1 --sp"
+	"4:--pp 2 --tp 2 --etp 2 --schedule dualpipe --micro-batch 1 --sp"
+	"4:--pp 2 --tp 2 --etp 2 --schedule dualpipev --micro-batch 1 --sp"
+	"4:--tp 2 --etp 2 --ep 2 --sp" "4:--tp 2 --etp 2 --ep 2 --ep-overlap --sp"
+	"8:--pp 2 --tp 2 --etp 2 --ep 2 --schedule 1f1b --sp")
 if [ -n "${MIX_ROWS:-}" ]; then
 	IFS=';' read -r -a rows <<<"$MIX_ROWS"
 fi

@@ -14,6 +14,10 @@
 # losses 1e-5 relative, weights 5e-5 per-tensor relative L2. MoE routing is discrete: a
 # top-k tie decided by rounding parts the runs legitimately (load_hash shows where;
 # losses compared before it, weights only for runs that routed alike throughout).
+# --sp rows: sequence parallelism (the residual stream on 1/tp of the tokens, reduce-scatter
+# and all-gather in place of the all-reduces) sums in another order again: same bounds.
+# `step --sp` checks itself against its FP64 model and fails with --plant-error (exit 1):
+# run by hand for tp2 (fp32, bf16, fp8), tp4, pp2 x tp2 (zb-h1) and tp2 x ep2.
 # Under --precision bf16/fp8 the 128x128 weight blocks of a slice are not those of the
 # whole tensor, so only FP32 is compared here.
 set -euo pipefail
@@ -39,7 +43,10 @@ printf '%-48s %5s %10s %10s %10s %9s  %s\n' layout ranks loss_rel weight_rel ele
 for row in "2:v3-tiny:--tp 2 --etp 2" "4:v3-tiny:--tp 2 --etp 2" \
 	   "4:v3-tiny:--tp 2 --etp 2 --zero1" "4:v3-tiny:--tp 2 --etp 2 --zero1 --micro-batch 1" \
 	   "4:v3-tiny:--tp 4 --etp 4" "2:llama3-tiny:--tp 2" "4:llama3-tiny:--tp 4" \
-	   "4:llama3-tiny:--tp 2 --zero1"; do
+	   "4:llama3-tiny:--tp 2 --zero1" "2:v3-tiny:--tp 2 --etp 2 --sp" \
+	   "4:v3-tiny:--tp 4 --etp 4 --sp" "4:v3-tiny:--tp 2 --etp 2 --sp --zero1" \
+	   "2:llama3-tiny:--tp 2 --sp" "4:llama3-tiny:--tp 4 --sp" \
+	   "4:llama3-tiny:--tp 2 --sp --micro-batch 2"; do
 	np=${row%%:*} rest=${row#*:}
 	p=${rest%%:*} extra=${rest#*:}
 	mpirun --oversubscribe -np "$np" "$mb" train $run --preset $p $extra --out tp.json \

@@ -101,7 +101,7 @@ static void *rank_main(void *arg)
 	struct net_part p;
 	struct net_options o;
 	struct net_stats st;
-	struct net_tp_comm comm = { &r->ctx, sum_f32, sum_f64, max_f64 };
+	struct net_tp_comm comm = { &r->ctx, sum_f32, sum_f64, max_f64, NULL, NULL, NULL, NULL };
 	net_part_whole(&p);
 	p.tp = r->ctx.g->n;
 	p.tp_rank = r->ctx.rank;

@@ -80,6 +80,7 @@ static const struct cli_opt train_options[] = {
 	{ "ranks-per-node", CLI_SIZE, &opt.ranks_per_node, "1", "EP ranks per node: >1 routes node-limited over two hops (DeepSeek-V3)", 1, 1024, NULL },
 	{ "dispatch", CLI_CHOICE, &opt.dispatch, "fp32", "EP dispatch payload: bf16 rounds it, fp8 (with --precision fp8) quantizes it 1x128; combine then in bf16", 0, -1, "fp32|bf16|fp8" },
 	{ "etp", CLI_SIZE, &opt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
+	{ "sp", CLI_FLAG, &opt.sp, NULL, "sequence parallelism under --tp: norms and residuals on 1/tp of the tokens, reduce-scatter/all-gather for all-reduce", 0, -1, NULL },
 	{ "zero1", CLI_FLAG, &opt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "schedule", CLI_STRING, &opt.schedule, "1f1b", "pipeline schedule under --pp: gpipe|1f1b|interleaved|zb-h1|dualpipe|dualpipev", 0, -1, NULL },
 	{ "chunks", CLI_SIZE, &opt.chunks, "2", "model chunks per stage of --schedule interleaved", 1, 64, NULL },
@@ -156,6 +157,7 @@ static int train_config(struct trainer *t, bool quiet)
 	t->no.init_std = opt.init_std;
 	t->no.mtp_weight = opt.mtp_weight;
 	t->no.balance_alpha = opt.alpha;
+	t->no.sp = opt.sp;
 	net_adamw_default(&t->adam);
 	t->adam.clip = opt.clip;
 	t->adam.weight_decay = opt.wd;
@@ -236,6 +238,8 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 		st = train_ep_check(grid.ep, (int)opt.ranks_per_node);
 	if (!st)
 		st = train_ep_wire(opt.dispatch, opt.precision, &wire);
+	if (!st)
+		st = train_sp_check(opt.sp, &grid, opt.micro ? opt.micro : per, (long)opt.seq);
 	if (!st && opt.overlap)
 		st = train_overlap_check(grid.ep, grid.pp, (int)(opt.micro ? per / opt.micro : 1));
 	if (!st)
@@ -660,6 +664,7 @@ static int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	result_set_metric(r, "tp_comm_s", t->dp.tp_comm_s);
 	result_set_metric(r, "tp_replica_spread", t->tp_spread);
 	cJSON_AddNumberToObject(pm, "tp", (double)t->dp.lay.tp);
+	cJSON_AddBoolToObject(pm, "sp", opt.sp);
 	cJSON_AddNumberToObject(pm, "ep", (double)opt.ep);
 	cJSON_AddNumberToObject(pm, "ranks_per_node", (double)opt.ranks_per_node);
 	cJSON_AddStringToObject(pm, "dispatch", opt.dispatch);

@@ -60,7 +60,7 @@ static struct {
 	const char *init_from, *dump;
 	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp, ranks_per_node, chunks, micro;
 	double timeout;
-	bool plant, zero1, serial, overlap;
+	bool plant, zero1, serial, overlap, sp;
 } sopt;
 
 static const struct cli_opt step_options[] = {
@@ -77,6 +77,7 @@ static const struct cli_opt step_options[] = {
 	{ "ranks-per-node", CLI_SIZE, &sopt.ranks_per_node, "1", "EP ranks per node: >1 routes node-limited over two hops (DeepSeek-V3)", 1, 1024, NULL },
 	{ "dispatch", CLI_CHOICE, &sopt.dispatch, "fp32", "EP dispatch payload: bf16 rounds it, fp8 (with --precision fp8) quantizes it 1x128; combine then in bf16", 0, -1, "fp32|bf16|fp8" },
 	{ "etp", CLI_SIZE, &sopt.etp, "1", "tensor-parallel ranks of each expert", 1, 1024, NULL },
+	{ "sp", CLI_FLAG, &sopt.sp, NULL, "sequence parallelism under --tp (Megatron-LM)", 0, -1, NULL },
 	{ "schedule", CLI_STRING, &sopt.schedule, "1f1b", "pipeline schedule under --pp (one micro-batch per step: the rank's batch)", 0, -1, NULL },
 	{ "chunks", CLI_SIZE, &sopt.chunks, "2", "model chunks per stage of --schedule interleaved", 1, 64, NULL },
 	{ "micro-batch", CLI_SIZE, &sopt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's; not with --pp)", 0, 65536, NULL },
@@ -396,6 +397,7 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	train_dp_moments(&s->dp, &s->no);
 	net_precision_parse(sopt.precision, &s->no.precision);
 	s->no.experts_serial = sopt.serial;
+	s->no.sp = sopt.sp;
 	net_adamw_default(&s->adam);
 	/* NOTE: gradients carry a whole backward's rounding: FP8's 3 mantissa bits give
 	 * ~10% on the attention projections of v3-tiny (measured), BF16's 8 under 1% */
@@ -479,6 +481,7 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	cJSON_AddNumberToObject(c.params, "dp", (double)s->dp.size);
 	cJSON_AddNumberToObject(c.params, "tp", (double)s->dp.lay.tp);
 	cJSON_AddBoolToObject(c.params, "zero1", sopt.zero1);
+	cJSON_AddBoolToObject(c.params, "sp", sopt.sp);
 	cJSON_AddBoolToObject(c.params, "experts_serial", sopt.serial);
 	cJSON_AddNumberToObject(c.params, "ep", (double)s->dp.lay.ep);
 	cJSON_AddNumberToObject(c.params, "ranks_per_node", (double)sopt.ranks_per_node);
@@ -584,6 +587,9 @@ static int step_bench_run(struct run_ctx *ctx)
 			     sopt.overlap) ||
 	    train_pp_check(step_grid.pp, sopt.schedule, (int)sopt.chunks, 1, &cfg) ||
 	    train_ep_check(step_grid.ep, (int)sopt.ranks_per_node) ||
+	    train_sp_check(sopt.sp, &step_grid, sopt.micro ? (long)sopt.micro
+							   : (long)(sopt.batch / step_grid.dp),
+			   (long)sopt.seq) ||
 	    train_ep_wire(sopt.dispatch, sopt.precision, &step_wire) || step_outputs_free())
 		return MB_ERR_ARG;
 	if (cfg.vocab != 256)

@@ -20,6 +20,22 @@ int train_dp_layout(struct train_grid *g, long batch, long micro, const struct m
 	return train_dp_layout_of(mpi_world_size(), g, batch, micro, cfg);
 }
 
+int train_sp_check(bool sp, const struct train_grid *g, long micro, long seq)
+{
+	if (!sp)
+		return 0;
+	if (g->tp < 2)
+		return cli_error_once("pass --sp with --tp 2 or more", "--sp: sequence "
+				      "parallelism splits the tokens over the TP ranks (--tp %d)",
+				      g->tp);
+	if ((micro * seq) % g->tp)
+		return cli_error_once("pass a --seq (or --micro-batch) whose tokens per forward "
+				      "divide by --tp", "--sp: %ld tokens per forward (%ld x "
+				      "--seq %ld) do not split over --tp %d", micro * seq, micro,
+				      seq, g->tp);
+	return 0;
+}
+
 int train_dp_layout_of(int world, struct train_grid *g, long batch, long micro,
 		       const struct model_config *cfg)
 {
@@ -115,6 +131,53 @@ static int tp_max_f64(void *ctx, double *x, size_t n)
 	return tp_reduce(ctx, x, n, COMM_F64, COMM_MAX);
 }
 
+/* tp_seq: sequence parallelism's in-place reduce-scatter (gather false) or all-gather of
+ * x [n] over the TP group, rank r's chunk at r n / tp, through a copy of the chunk (the
+ * communicator's send and receive buffers do not alias); timed into tp_comm_s. */
+static int tp_seq(struct train_dp *d, void *x, size_t n, size_t es, enum comm_dtype t,
+		  bool gather)
+{
+	int size = comm_size(d->tp), rank = comm_rank(d->tp);
+	size_t c = n / (size_t)size;
+	char *chunk = (char *)x + (size_t)rank * c * es;
+	void *tmp = malloc(c ? c * es : 1);
+	if (!tmp)
+		return MB_ERR_NOMEM;
+	double t0 = timer_now();
+	int err;
+	if (gather) {
+		memcpy(tmp, chunk, c * es);
+		err = comm_allgather(d->tp, tmp, x, c, t);
+	} else {
+		err = comm_reduce_scatter(d->tp, x, tmp, c, t, COMM_SUM);
+		if (!err)
+			memcpy(chunk, tmp, c * es);
+	}
+	d->tp_comm_s += timer_now() - t0;
+	free(tmp);
+	return err;
+}
+
+static int tp_rs_f32(void *ctx, float *x, size_t n)
+{
+	return tp_seq(ctx, x, n, sizeof(float), COMM_F32, false);
+}
+
+static int tp_rs_f64(void *ctx, double *x, size_t n)
+{
+	return tp_seq(ctx, x, n, sizeof(double), COMM_F64, false);
+}
+
+static int tp_ag_f32(void *ctx, float *x, size_t n)
+{
+	return tp_seq(ctx, x, n, sizeof(float), COMM_F32, true);
+}
+
+static int tp_ag_f64(void *ctx, double *x, size_t n)
+{
+	return tp_seq(ctx, x, n, sizeof(double), COMM_F64, true);
+}
+
 int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
 		  const struct model_config *cfg, double timeout_s, char *why, size_t why_len)
 {
@@ -141,7 +204,8 @@ int train_dp_open(struct train_dp *d, const struct train_grid *g, bool zero1,
 	d->rank = comm_rank(d->dp);
 	d->size = comm_size(d->dp);
 	d->zero1 = zero1;
-	d->tpc = (struct net_tp_comm){ d, tp_sum_f32, tp_sum_f64, tp_max_f64 };
+	d->tpc = (struct net_tp_comm){ d, tp_sum_f32, tp_sum_f64, tp_max_f64, tp_rs_f32, tp_rs_f64,
+				     tp_ag_f32, tp_ag_f64 };
 	return MB_OK;
 }
 

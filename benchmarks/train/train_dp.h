@@ -92,6 +92,10 @@ struct train_dp {
  * combine (scripts/par-equal-mix.sh). Returns 0, or exit status 2 after cli_error's
  * one line (rank 0 prints). */
 int train_dp_layout(struct train_grid *g, long batch, long micro, const struct model_config *cfg);
+/* train_sp_check refuses --sp (sequence parallelism) without --tp 2 or more, and on
+ * micro-batches whose tokens (micro x seq) the TP size does not divide; it combines with
+ * PP, EP and DP (scripts/par-equal-mix.sh). Returns 0, or 2 after cli_error's line. */
+int train_sp_check(bool sp, const struct train_grid *g, long micro, long seq);
 /* train_dp_layout_of is train_dp_layout for a world of `world` ranks, not this run's:
  * `moebench scale` checks every size of a sweep before it launches any. */
 int train_dp_layout_of(int world, struct train_grid *g, long batch, long micro,

@@ -24,6 +24,7 @@ struct train_opts {
 	uint64_t seed;
 	bool quiet, force, zero1;
 	bool overlap;    /* --ep-overlap: F of one micro-batch beside B of another */
+	bool sp;         /* --sp: sequence parallelism under --tp (net_options.sp) */
 };
 
 /* One row of the loss curve. */

@@ -24,6 +24,8 @@
 #define OPS net_ops_f32
 #define EXP expf
 #define TP_SUM sum_f32
+#define TP_RS rs_f32
+#define TP_AG ag_f32
 /* the attention blocks' projections take the run's precision (net_ops.c) */
 #define ATTN_ROUND(p) net_attn_round(p)
 #include "net_impl.h"
@@ -35,6 +37,8 @@
 #undef OPS
 #undef EXP
 #undef TP_SUM
+#undef TP_RS
+#undef TP_AG
 #undef ATTN_ROUND
 
 #define REAL double
@@ -43,6 +47,8 @@
 #define OPS net_ops_f64
 #define EXP exp
 #define TP_SUM sum_f64
+#define TP_RS rs_f64
+#define TP_AG ag_f64
 #define ATTN_ROUND(p) ((void)(p), (const struct attn_round *)NULL)
 #include "net_impl.h"
 #include "net_bwd_impl.h"
@@ -53,6 +59,8 @@
 #undef OPS
 #undef EXP
 #undef TP_SUM
+#undef TP_RS
+#undef TP_AG
 #undef ATTN_ROUND
 
 /* net_init_on draws the initial weights on the host and puts them into the backend's

@@ -136,6 +136,14 @@ struct net_tp_comm {
 	int (*sum_f32)(void *ctx, float *x, size_t n);
 	int (*sum_f64)(void *ctx, double *x, size_t n);
 	int (*max_f64)(void *ctx, double *x, size_t n);
+	/* sequence parallelism (net_options.sp), in place over x [n] (n divides by the
+	 * group's size; rank r's chunk is [r n / tp, (r + 1) n / tp)): reduce-scatter sums
+	 * the group's x into this rank's chunk (the rest of x is left undefined);
+	 * all-gather fills x with every rank's chunk */
+	int (*rs_f32)(void *ctx, float *x, size_t n);
+	int (*rs_f64)(void *ctx, double *x, size_t n);
+	int (*ag_f32)(void *ctx, float *x, size_t n);
+	int (*ag_f64)(void *ctx, double *x, size_t n);
 };
 
 struct net_options {
@@ -150,6 +158,17 @@ struct net_options {
 	/* elements of AdamW moments the f32 model keeps: a ZeRO-1 shard's (the harness
 	 * indexes them); 0: every element of the allocation */
 	size_t moments;
+	/* sequence parallelism on a TP part (Korthikanti et al. 2022): outside the TP
+	 * regions the residual stream, the norms and the residual adds take this rank's
+	 * T / tp of the tokens; all-gather before the column-parallel layers, reduce-scatter
+	 * after the row-parallel ones (the backward mirrors it); the norms' (and the MTP
+	 * projection's) gradients are then partial and summed over TP with the tp_partial
+	 * ones. The model keeps its rows of in, h, out, n2 and (FP32) n1, gathering n1
+	 * and n2 again in the backward; the other activations stay whole. Needs
+	 * T % tp == 0 and the rs/ag collectives. Pipeline stages pass the
+	 * whole [T, d] buffers between them (only this rank's rows are defined); EP
+	 * dispatches the gathered tokens, as under TP without sp. */
+	bool sp;
 };
 
 /* Phases a step's time is split into (net_profile). */

@@ -9,6 +9,7 @@
 /* What one block's forward keeps for the backward (pointers into one allocation). */
 struct SFX(net_act) {
 	REAL *in, *n1, *ain, *aws, *h, *n2, *out;  /* ain: n1 itself under fp32 */
+	REAL *n2s;                                /* sp: this rank's rows of n2, kept */
 	REAL *a, *b, *act;                        /* dense SwiGLU [T, I] */
 	REAL *s, *wts, *fbal;                     /* MoE: scores [T,E], weights [T,K], f [B,E] */
 	REAL *sa, *sb, *sact;                     /* shared experts [T, Is] */
@@ -23,8 +24,8 @@ struct SFX(net_act) {
 struct SFX(net_wdef) {
 	int chunk, tensor, t, in, out;
 	bool low;
-	const REAL *x;
-	size_t dy;          /* offset in the model's wdy buffer */
+	const REAL *x;      /* NULL: x was in the scratch (sp's gathered n2), copied */
+	size_t dy, xo;      /* offsets in the model's wdy buffer */
 };
 
 /* The MTP module of one depth: inputs of its projection. */
@@ -62,6 +63,7 @@ struct SFX(net) {
 	int kv_row0;
 	double *ce;                     /* [3 T]: the cross-entropy's max, sum, target logit */
 	REAL *tp_buf;                   /* the tp_partial gradients, packed for their sum */
+	bool *sp_partial;               /* [L->n] under sp: the gradients fed by a token shard */
 	size_t tp_n;
 	size_t bytes;                   /* every allocation above */
 	struct net_memory mem;          /* bytes by term (net_alloc, from the allocations) */
@@ -103,19 +105,27 @@ static void SFX(net_block_acts)(struct SFX(net) *m, int i, struct SFX(carve) *c)
 	size_t is = im * (size_t)cf->shared_experts;
 	size_t ws = b->mla ? mla_workspace_count(&m->mla, m->B, m->S)
 			   : gqa_workspace_count(&m->gqa, m->B, m->S);
+	/* the residual stream: this rank's token rows alone under sequence parallelism */
+	size_t Tr = (size_t)(m->o.sp && tp > 1 ? m->T / (int)tp : m->T);
 	/* NOTE: a pipeline part keeps the activations of the blocks it holds alone; the
 	 * first block of each held range takes its input (the previous stage's output) into
 	 * a buffer of its own */
 	if (!b->held)
 		return;
-	a->in = (i == 0 || b->mtp || !m->L->blk[i - 1].held) ? SFX(take)(c, T * d)
+	a->in = (i == 0 || b->mtp || !m->L->blk[i - 1].held) ? SFX(take)(c, Tr * d)
 							     : m->A[i - 1].out;
-	a->n1 = SFX(take)(c, T * d);
+	/* under sp n1 keeps this rank's rows, gathered again for the backward (Megatron-LM
+	 * keeps the gathered input of a column-parallel layer so) */
+	a->n1 = SFX(take)(c, Tr * d);
 	a->ain = m->o.precision == NET_FP32 ? a->n1 : SFX(take)(c, T * d);
 	a->aws = SFX(take)(c, ws);
-	a->h = SFX(take)(c, T * d);
-	a->n2 = SFX(take)(c, T * d);
-	a->out = SFX(take)(c, T * d);
+	a->h = SFX(take)(c, Tr * d);
+	/* under sp n2 is gathered into the scratch (net_sp_n2) from the rows kept */
+	if (Tr < T)
+		a->n2s = SFX(take)(c, Tr * d);
+	else
+		a->n2 = SFX(take)(c, T * d);
+	a->out = SFX(take)(c, Tr * d);
 	if (!b->moe) {
 		size_t ni = (size_t)cf->inter_dim / tp;
 		a->a = SFX(take)(c, T * ni);
@@ -176,6 +186,10 @@ static size_t SFX(net_carve_all)(struct SFX(net) *m, REAL *base)
 	m->pk = SFX(take)(&c, m->attn_total);
 	m->gpk = SFX(take)(&c, m->attn_total);
 	m->scratch = SFX(take)(&c, SFX(net_scratch_count)(m));
+	/* sp: every block's gathered n2 is the scratch's third [T, d] (net_sp_n2) */
+	for (int i = 0; i < m->L->blocks; i++)
+		if (m->A[i].n2s)
+			m->A[i].n2 = m->scratch + 2 * T * d;
 	m->dgn = SFX(take)(&c, d);
 	return c.used;
 }
@@ -268,15 +282,46 @@ void SFX(net_destroy)(struct SFX(net) *m)
 	m->ops->mem_free(m->route_buf);
 	m->ops->mem_free(m->ce);
 	free(m->tp_buf);
+	free(m->sp_partial);
 	free(m);
+}
+
+/* net_sp_mark lists the tensors whose gradient a rank computes from its token shard
+ * alone under sequence parallelism: the residual stream's norms and the MTP projection
+ * (replicated, run on the shard). */
+static int SFX(net_sp_mark)(struct SFX(net) *m)
+{
+	const struct net_layout *L = m->L;
+	m->sp_partial = calloc((size_t)L->n, sizeof(bool));
+	if (!m->sp_partial)
+		return MB_ERR_NOMEM;
+	for (int i = 0; i < L->blocks; i++) {
+		const struct net_block *b = &L->blk[i];
+		int t[6] = { b->attn_norm, b->ffn_norm, b->enorm, b->hnorm, b->eh_proj,
+			     b->head_norm };
+		for (int j = 0; j < 6 && b->held; j++)
+			if (t[j] >= 0)
+				m->sp_partial[t[j]] = true;
+	}
+	if (L->final_norm >= 0)
+		m->sp_partial[L->final_norm] = true;
+	return MB_OK;
+}
+
+/* net_tp_summed: tensor i's gradient is summed over the TP group at the backward's end. */
+static bool SFX(net_tp_summed)(const struct SFX(net) *m, int i)
+{
+	return m->L->t[i].tp_partial || (m->sp_partial && m->sp_partial[i]);
 }
 
 /* net_tp_alloc allocates the cross-entropy's per-token figures and the buffer the
  * tp_partial gradients are summed in (scratch). */
 static int SFX(net_tp_alloc)(struct SFX(net) *m)
 {
+	if (m->o.sp && m->L->part.tp > 1 && SFX(net_sp_mark)(m))
+		return MB_ERR_NOMEM;
 	for (int i = 0; i < m->L->n; i++)
-		if (m->L->t[i].tp_partial)
+		if (SFX(net_tp_summed)(m, i))
 			m->tp_n += (size_t)(m->L->t[i].rows * m->L->t[i].cols);
 	m->ce = m->ops->mem_alloc(3 * (size_t)m->T * sizeof(double));
 	m->tp_buf = malloc((m->tp_n ? m->tp_n : 1) * sizeof(REAL));
@@ -335,6 +380,8 @@ static int SFX(net_setup)(struct SFX(net) *m, const struct net_layout *L,
 	m->d = (int)L->cfg.dim;
 	if (batch < 1 || seq < 2 || batch > (1 << 20) / seq || m->D > 16)
 		return MB_ERR_ARG;
+	if (o->sp && L->part.tp > 1 && m->T % L->part.tp)
+		return MB_ERR_ARG;
 	SFX(net_attn_configs)(m);
 	/* NOTE: under EP a rank's experts may receive every EP rank's tokens: at most
 	 * min(K, E / ep) rows per token of each of the ep ranks (equal batches) */
@@ -385,55 +432,14 @@ static void SFX(net_lin_fwd)(struct SFX(net) *m, bool low, int t, int in, int ou
 		SFX(net_gemm_count)(p, p->now() - t0, 2.0 * t * in * out);
 }
 
-/* ---- tensor parallelism ---- */
-
-/* net_tp_call runs one TP collective (nothing on one rank, nor after an error): the
- * running phase is closed before it and restarted after, leaving its time out. */
-static void SFX(net_tp_call)(struct SFX(net) *m, void *x, size_t n, int kind)
+/* net_op keeps the first error an op table entry returns (the CPU's return none). */
+static void SFX(net_op)(struct SFX(net) *m, int err)
 {
-	if (m->L->part.tp == 1 || m->tp_err || n == 0)
-		return;
-	struct net_profile *p = m->prof;
-	if (p && p->now)
-		SFX(net_mark)(m, p->cur);
-	const struct net_tp_comm *c = m->tp;
-	m->tp_err = kind == 0 ? c->TP_SUM(c->ctx, x, n)
-		  : kind == 1 ? c->sum_f64(c->ctx, x, n) : c->max_f64(c->ctx, x, n);
-	if (p && p->now)
-		p->t0 = p->now();
+	if (err && !m->op_err)
+		m->op_err = err;
 }
 
-/* net_tp_sum sums x [n] over the TP group in place: the partial outputs of row-parallel
- * layers (forward) and the partial input gradients of column-parallel ones (backward). */
-static void SFX(net_tp_sum)(struct SFX(net) *m, REAL *x, size_t n)
-{
-	SFX(net_tp_call)(m, x, n, 0);
-}
-
-/* net_tp_partial_sum sums the tp_partial tensors' gradients over the TP group (one
- * packed collective): every TP rank then holds the whole gradient. */
-static void SFX(net_tp_partial_sum)(struct SFX(net) *m)
-{
-	const struct net_layout *L = m->L;
-	size_t at = 0;
-	if (m->tp_n == 0 || L->part.tp == 1)
-		return;
-	for (int pass = 0; pass < 2; pass++) {
-		at = 0;
-		for (int i = 0; i < L->n; i++) {
-			size_t n = (size_t)(L->t[i].rows * L->t[i].cols);
-			if (!L->t[i].tp_partial)
-				continue;
-			if (pass == 0)
-				memcpy(m->tp_buf + at, m->g + L->t[i].off, n * sizeof(REAL));
-			else
-				memcpy(m->g + L->t[i].off, m->tp_buf + at, n * sizeof(REAL));
-			at += n;
-		}
-		if (pass == 0)
-			SFX(net_tp_sum)(m, m->tp_buf, m->tp_n);
-	}
-}
+#include "net_tp_impl.h"
 
 /* ---- pieces of the forward ---- */
 
@@ -451,13 +457,6 @@ static REAL *SFX(G)(const struct SFX(net) *m, int tensor)
 static int32_t SFX(net_tok)(const struct SFX(net) *m, int b, int p)
 {
 	return m->tok[(size_t)b * (m->S + 1 + m->D) + p];
-}
-
-/* net_op keeps the first error an op table entry returns (the CPU's return none). */
-static void SFX(net_op)(struct SFX(net) *m, int err)
-{
-	if (err && !m->op_err)
-		m->op_err = err;
 }
 
 /* net_set_tokens keeps the batch's tokens and lays out, row k of ids, the tokens at
@@ -483,110 +482,41 @@ static const int32_t *SFX(net_ids)(const struct SFX(net) *m, int shift)
 /* net_embed gathers the embedding rows of the tokens at offset shift into x [T, d].
  * Vocabulary-parallel: a TP rank holds rows [row0, row0 + rows), writes zeros for the
  * other tokens, and the sum over the group completes x. */
-static void SFX(net_embed)(struct SFX(net) *m, int shift, REAL *x)
+static void SFX(net_embed)(struct SFX(net) *m, int shift, REAL *x, REAL *res)
 {
 	const struct net_tensor *t = &m->L->t[m->L->embed];
 	SFX(net_op)(m, m->ops->embed_fwd(SFX(W)(m, m->L->embed), (long)t->row0, (long)t->rows,
 					  SFX(net_ids)(m, shift), m->T, m->d, x));
-	SFX(net_tp_sum)(m, x, (size_t)m->T * m->d);
+	SFX(net_tp_out_to)(m, x, res);
 }
 
-/* net_attn_items lists the attention tensors of block b with their offset in the
- * packed (kernels/attention) vector; returns how many. */
-static int SFX(net_attn_items)(const struct SFX(net) *m, const struct net_block *b,
-			       int tensor[8], size_t off[8])
-{
-	int n = 0;
-	if (b->mla) {
-		struct mla_layout l;
-		mla_layout_of(&m->mla, &l);
-		int t[7] = { b->q_a, b->q_a_norm, b->q_b, b->kv_a, b->kv_a_norm, b->kv_b, b->o };
-		size_t o[7] = { l.wq_a, l.q_norm, l.wq_b, l.wkv_a, l.kv_norm, l.wkv_b, l.wo };
-		for (int i = 0; i < 7; i++)
-			if (t[i] >= 0)
-				tensor[n] = t[i], off[n++] = o[i];
-		return n;
-	}
-	struct gqa_layout l;
-	gqa_layout_of(&m->gqa, &l);
-	int t[4] = { b->q, b->k, b->v, b->o };
-	size_t o[4] = { l.wq, l.wk, l.wv, l.wo };
-	for (int i = 0; i < 4; i++)
-		tensor[n] = t[i], off[n++] = o[i];
-	return n;
-}
-
-/* net_pack_rows gives the rows of tensor i of block b the attention block uses: all of
- * them, or the kv head of this TP rank's query heads when k and v are whole here. */
-static void SFX(net_pack_rows)(const struct SFX(net) *m, const struct net_block *b, int i,
-			       int *r0, int *rows)
-{
-	*r0 = 0;
-	*rows = (int)m->L->t[i].rows;
-	if (m->kv_rep && (i == b->k || i == b->v)) {
-		*r0 = m->kv_row0;
-		*rows = m->gqa.head_dim;
-	}
-}
-
-/* net_pack writes block b's attention weights, [out, in] here, into the block's
- * [in, out] vector m->pk, rounded to the run's precision (norm vectors copied). */
-static void SFX(net_pack)(struct SFX(net) *m, const struct net_block *b)
-{
-	int tensor[8];
-	size_t off[8];
-	int n = SFX(net_attn_items)(m, b, tensor, off);
-	for (int i = 0; i < n; i++) {
-		const struct net_tensor *t = &m->L->t[tensor[i]];
-		int r0, rows, cols = (int)t->cols;
-		SFX(net_pack_rows)(m, b, tensor[i], &r0, &rows);
-		const REAL *src = SFX(W)(m, tensor[i]) + (size_t)r0 * cols;
-		REAL *dst = m->pk + off[i];
-		if (cols == 1) {
-			SFX(net_op)(m, m->ops->copy(src, (size_t)rows, dst));
-			continue;
-		}
-		/* gpk is free during the forward: it holds the rounded copy */
-		m->ops->quant_weight(m->o.precision, rows, cols, src, m->gpk);
-		SFX(net_op)(m, m->ops->transpose(rows, cols, m->gpk, dst));
-	}
-}
-
-/* net_unpack_grads adds the packed attention gradients m->gpk to the [out, in]
- * gradients of block b. */
-static void SFX(net_unpack_grads)(struct SFX(net) *m, const struct net_block *b)
-{
-	int tensor[8];
-	size_t off[8];
-	int n = SFX(net_attn_items)(m, b, tensor, off);
-	for (int i = 0; i < n; i++) {
-		const struct net_tensor *t = &m->L->t[tensor[i]];
-		int r0, rows, cols = (int)t->cols;
-		SFX(net_pack_rows)(m, b, tensor[i], &r0, &rows);
-		const REAL *src = m->gpk + off[i];
-		REAL *dst = SFX(G)(m, tensor[i]) + (size_t)r0 * cols;
-		SFX(net_op)(m, m->ops->add_transposed(rows, cols, src, dst));
-	}
-}
+#include "net_pack_impl.h"
 
 /* net_attention: n1 = norm(in); h = in + attention(n1). */
 static int SFX(net_attention)(struct SFX(net) *m, int i)
 {
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
-	size_t n = (size_t)m->T * m->d;
-	SFX(net_op)(m, m->ops->rmsnorm_fwd(a->in, SFX(W)(m, b->attn_norm), m->T, m->d,
-					    m->o.norm_eps, a->n1));
+	bool sp = SFX(net_sp)(m);
+	size_t Td = (size_t)m->T * m->d, o = SFX(net_sp_r0)(m) * m->d;
+	/* under sp the gathered norm and the partial sums fill the scratch, free in the
+	 * forward; n1 keeps this rank's rows */
+	REAL *g = sp ? m->scratch + Td : a->n1, *y = sp ? m->scratch : a->h;
+	SFX(net_norm_fwd)(m, a->in, b->attn_norm, g);
+	if (sp)
+		SFX(net_op)(m, m->ops->copy(g + o, (size_t)SFX(net_sp_rows)(m) * m->d, a->n1));
+	SFX(net_sp_gather)(m, g);
 	SFX(net_mark)(m, NET_PH_ATTENTION);
 	if (a->ain != a->n1)
-		m->ops->quant_act(m->o.precision, m->T, m->d, a->n1, a->ain);
+		m->ops->quant_act(m->o.precision, m->T, m->d, g, a->ain);
+	const REAL *x = a->ain == a->n1 ? g : a->ain;
 	SFX(net_pack)(m, b);
-	int err = b->mla ? m->ops->mla_fwd(&m->mla, m->B, m->S, m->pk, a->ain, a->h, a->aws)
-			 : m->ops->gqa_fwd(&m->gqa, m->B, m->S, m->pk, a->ain, a->h, a->aws);
+	int err = b->mla ? m->ops->mla_fwd(&m->mla, m->B, m->S, m->pk, x, y, a->aws)
+			 : m->ops->gqa_fwd(&m->gqa, m->B, m->S, m->pk, x, y, a->aws);
 	SFX(net_mark)(m, NET_PH_OTHER);
 	/* o_proj is row-parallel: each TP rank's heads give a partial sum */
-	SFX(net_tp_sum)(m, a->h, n);
-	SFX(net_op)(m, m->ops->add(a->h, a->in, n));
+	SFX(net_tp_out_to)(m, y, a->h);
+	SFX(net_add_res)(m, a->h, a->in);
 	return err;
 }
 
@@ -607,13 +537,13 @@ static void SFX(net_dense_ffn)(struct SFX(net) *m, int i)
 {
 	const struct net_block *b = &m->L->blk[i];
 	struct SFX(net_act) *a = &m->A[i];
-	size_t n = (size_t)m->T * m->d;
+	REAL *y = SFX(net_sp)(m) ? m->scratch : a->out;
 	SFX(net_mark)(m, NET_PH_DENSE);
 	SFX(net_swiglu_fwd)(m, m->T, (int)m->L->t[b->gate].rows, a->n2, b->gate, b->up, b->down,
-			    a->a, a->b, a->act, a->out);
+			    a->a, a->b, a->act, y);
 	SFX(net_mark)(m, NET_PH_OTHER);
-	SFX(net_tp_sum)(m, a->out, n);
-	SFX(net_op)(m, m->ops->add(a->out, a->h, n));
+	SFX(net_tp_out_to)(m, y, a->out);
+	SFX(net_add_res)(m, a->out, a->h);
 }
 
 /* net_defer_w queues a linear layer's weight gradient for the W pass, copying dy. */
@@ -621,6 +551,9 @@ static void SFX(net_defer_w)(struct SFX(net) *m, bool low, int t, int in, int ou
 			     const REAL *x, int tensor, const REAL *dy)
 {
 	size_t n = (size_t)t * out;
+	/* sp's gathered n2 lives in the scratch until the next block: copied */
+	bool xs = m->o.sp && x >= m->scratch && x < m->scratch + SFX(net_scratch_count)(m);
+	size_t nx = xs ? (size_t)t * in : 0;
 	if (m->nwq == m->capwq) {
 		int cap = m->capwq ? 2 * m->capwq : 64;
 		struct SFX(net_wdef) *q = realloc(m->wq, (size_t)cap * sizeof(*q));
@@ -631,8 +564,8 @@ static void SFX(net_defer_w)(struct SFX(net) *m, bool low, int t, int in, int ou
 		m->wq = q;
 		m->capwq = cap;
 	}
-	if (m->wdy_used + n > m->wdy_cap) {
-		size_t cap = 2 * (m->wdy_used + n);
+	if (m->wdy_used + n + nx > m->wdy_cap) {
+		size_t cap = 2 * (m->wdy_used + n + nx);
 		REAL *b = realloc(m->wdy, cap * sizeof(REAL));
 		if (!b) {
 			m->werr = true;
@@ -642,9 +575,11 @@ static void SFX(net_defer_w)(struct SFX(net) *m, bool low, int t, int in, int ou
 		m->wdy_cap = cap;
 	}
 	memcpy(m->wdy + m->wdy_used, dy, n * sizeof(REAL));
-	m->wq[m->nwq++] = (struct SFX(net_wdef)){ m->wchunk, tensor, t, in, out, low, x,
-						  m->wdy_used };
-	m->wdy_used += n;
+	if (xs)
+		memcpy(m->wdy + m->wdy_used + n, x, nx * sizeof(REAL));
+	m->wq[m->nwq++] = (struct SFX(net_wdef)){ m->wchunk, tensor, t, in, out, low,
+						  xs ? NULL : x, m->wdy_used, m->wdy_used + n };
+	m->wdy_used += n + nx;
 }
 
 /* net_lin_bwd is the op table's linear_bwd for weight tensor wt, timed and counted
@@ -679,8 +614,11 @@ static int SFX(net_block_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 	int err = SFX(net_attention)(m, i);
 	if (err)
 		return err;
-	SFX(net_op)(m, m->ops->rmsnorm_fwd(a->h, SFX(W)(m, b->ffn_norm), m->T, m->d,
-					    m->o.norm_eps, a->n2));
+	SFX(net_norm_fwd)(m, a->h, b->ffn_norm, a->n2);
+	if (a->n2s)
+		SFX(net_op)(m, m->ops->copy(a->n2 + SFX(net_sp_r0)(m) * m->d,
+					    (size_t)SFX(net_sp_rows)(m) * m->d, a->n2s));
+	SFX(net_sp_gather)(m, a->n2);
 	if (b->moe)
 		return SFX(net_moe_fwd)(m, i, st);
 	SFX(net_dense_ffn)(m, i);
@@ -716,7 +654,8 @@ static double SFX(net_head_fwd)(struct SFX(net) *m, int k, const REAL *x, int no
 	size_t V = (size_t)h->rows, T = (size_t)m->T;
 	REAL *fin = m->fin + (size_t)k * T * m->d;
 	REAL *lg = m->dlog + (size_t)k * T * V;
-	SFX(net_op)(m, m->ops->rmsnorm_fwd(x, SFX(W)(m, norm), m->T, m->d, m->o.norm_eps, fin));
+	SFX(net_norm_fwd)(m, x, norm, fin);
+	SFX(net_sp_gather)(m, fin);
 	SFX(net_mark)(m, NET_PH_DENSE);
 	SFX(net_lin_fwd)(m, false, m->T, m->d, (int)V, fin,
 			   SFX(W)(m, m->L->head), lg);
@@ -731,15 +670,15 @@ static void SFX(net_mtp_input)(struct SFX(net) *m, int k, const REAL *hprev)
 {
 	const struct net_block *b = &m->L->blk[m->L->cfg.layers + k - 1];
 	struct SFX(net_mtp) *p = &m->M[k - 1];
-	int d = m->d;
-	SFX(net_embed)(m, k, p->emb);
-	SFX(net_op)(m, m->ops->rmsnorm_fwd(p->emb, SFX(W)(m, b->enorm), m->T, d, m->o.norm_eps,
-					    p->en));
-	SFX(net_op)(m, m->ops->rmsnorm_fwd(hprev, SFX(W)(m, b->hnorm), m->T, d, m->o.norm_eps,
-					    p->hn));
-	SFX(net_op)(m, m->ops->concat(m->T, d, p->en, p->hn, p->cat));
+	int d = m->d, t = SFX(net_sp_rows)(m);
+	size_t r0 = SFX(net_sp_r0)(m);
+	SFX(net_embed)(m, k, p->emb, p->emb + r0 * d);
+	SFX(net_norm_fwd)(m, p->emb + r0 * d, b->enorm, p->en);
+	SFX(net_norm_fwd)(m, hprev, b->hnorm, p->hn);
+	/* the projection is replicated: under sp it runs on this rank's tokens */
+	SFX(net_op)(m, m->ops->concat(t, d, p->en + r0 * d, p->hn + r0 * d, p->cat + 2 * r0 * d));
 	SFX(net_mark)(m, NET_PH_DENSE);
-	SFX(net_lin_fwd)(m, true, m->T, 2 * d, d, p->cat, SFX(W)(m, b->eh_proj),
+	SFX(net_lin_fwd)(m, true, t, 2 * d, d, p->cat + 2 * r0 * d, SFX(W)(m, b->eh_proj),
 			   p->proj);
 	SFX(net_mark)(m, NET_PH_OTHER);
 }
@@ -765,6 +704,8 @@ int SFX(net_forward)(struct SFX(net) *m, const int32_t *tokens, struct net_stats
 			return MB_ERR_ARG;
 	if (m->L->part.tp > 1 && !m->tp)
 		return MB_ERR_ARG;
+	if (SFX(net_sp)(m) && (!m->tp->TP_RS || !m->tp->TP_AG))
+		return MB_ERR_ARG;
 	SFX(net_set_tokens)(m, tokens);
 	memset(st, 0, sizeof(*st));
 	m->tp_err = MB_OK;
@@ -772,7 +713,7 @@ int SFX(net_forward)(struct SFX(net) *m, const int32_t *tokens, struct net_stats
 		m->prof->t0 = m->prof->now();
 		m->prof->cur = NET_PH_OTHER;
 	}
-	SFX(net_embed)(m, 0, m->A[0].in);
+	SFX(net_embed)(m, 0, SFX(net_sp)(m) ? m->scratch : m->A[0].in, m->A[0].in);
 	for (int i = 0; i < layers && !err; i++)
 		err = SFX(net_block_fwd)(m, i, st);
 	if (err)

@@ -23,6 +23,7 @@ void net_options_default(struct net_options *o)
 	o->rope_theta = 10000.0;
 	o->experts_serial = false;
 	o->moments = 0;
+	o->sp = false;
 }
 
 const char *net_precision_name(enum net_precision p)

@@ -150,7 +150,7 @@ static void SFX(net_experts_fwd)(struct SFX(net) *m, int i, int experts)
 /* net_ep_fwd is the routed part of block i under expert parallelism: dispatch the
  * tokens' rows to the experts' ranks, run the experts held, combine the weighted
  * outputs back and add them to a->out (the shared experts' output). */
-static int SFX(net_ep_fwd)(struct SFX(net) *m, int i)
+static int SFX(net_ep_fwd)(struct SFX(net) *m, int i, REAL *y)
 {
 	const struct net_comm *c = m->comm;
 	struct SFX(net_act) *a = &m->A[i];
@@ -178,7 +178,7 @@ static int SFX(net_ep_fwd)(struct SFX(net) *m, int i)
 	err = c->ep_combine(c->ctx, i, sizeof(REAL), a->ey, sum);
 	SFX(net_mark)(m, NET_PH_ROUTING);
 	if (!err)
-		SFX(net_op)(m, m->ops->add(a->out, sum, n));
+		SFX(net_op)(m, m->ops->add(y, sum, n));
 	return err;
 }
 
@@ -191,6 +191,8 @@ static int SFX(net_moe_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 	int E = (int)c->routed_experts, K = (int)c->activated_experts, d = m->d;
 	int is = b->sh_gate >= 0 ? (int)m->L->t[b->sh_gate].rows : 0;
 	size_t n = (size_t)m->T * d;
+	/* under sp the partial sums fill the scratch past net_ep_fwd's [T, d] */
+	REAL *y = SFX(net_sp)(m) ? m->scratch + n : a->out;
 	SFX(net_mark)(m, NET_PH_ROUTING);
 	SFX(net_lin_fwd)(m, false, m->T, d, E, a->n2, SFX(W)(m, b->router), a->s);
 	int err = SFX(net_route)(m, i);
@@ -204,19 +206,19 @@ static int SFX(net_moe_fwd)(struct SFX(net) *m, int i, struct net_stats *st)
 		SFX(net_experts_fwd)(m, i, E);
 	if (is > 0)
 		SFX(net_swiglu_fwd)(m, m->T, is, a->n2, b->sh_gate, b->sh_up, b->sh_down, a->sa,
-				    a->sb, a->sact, a->out);
+				    a->sb, a->sact, y);
 	else
-		SFX(net_op)(m, m->ops->zero(a->out, n));
+		SFX(net_op)(m, m->ops->zero(y, n));
 	SFX(net_mark)(m, NET_PH_ROUTING);
-	if (ep && (err = SFX(net_ep_fwd)(m, i)))
+	if (ep && (err = SFX(net_ep_fwd)(m, i, y)))
 		return err;
 	if (!ep)
 		SFX(net_op)(m, m->ops->unpermute_add(a->ey, a->wts, a->order, (long)m->T * K, K, d,
-						      a->out));
+						      y));
 	SFX(net_mark)(m, NET_PH_OTHER);
 	/* the experts' down projections are row-parallel (ETP = TP): partial sums */
-	SFX(net_tp_sum)(m, a->out, n);
-	SFX(net_op)(m, m->ops->add(a->out, a->h, n));
+	SFX(net_tp_out_to)(m, y, a->out);
+	SFX(net_add_res)(m, a->out, a->h);
 	st->balance_loss += SFX(net_balance_fwd)(m, i);
 	long mx = 0, tot = 0;
 	for (int e = 0; e < E; e++)
@@ -307,7 +309,7 @@ gate:
 	/* under TP the expert outputs were partial: so are dw (their dot products with
 	 * dout) and the experts' input gradient; the router's part is added once after
 	 * (EP runs with TP 1: nothing to sum) */
-	SFX(net_tp_sum)(m, dn2, (size_t)T * d);
+	SFX(net_tp_out)(m, dn2, (size_t)T * d);
 	SFX(net_tp_sum)(m, dw, TK);
 	SFX(net_gate_bwd)(m, i, dw, ds);
 	SFX(net_lin_bwd)(m, false, T, d, E, a->n2, b->router, ds, dn2, true);

@@ -60,7 +60,7 @@ int SFX(net_stage_forward)(struct SFX(net) *m, int chunk, const int32_t *tokens,
 {
 	const struct model_config *c = &m->L->cfg;
 	int lo, hi, err = SFX(net_chunk_range)(m, chunk, &lo, &hi);
-	size_t ntok = (size_t)m->B * (m->S + 1 + m->D), Td = (size_t)m->T * m->d;
+	size_t ntok = (size_t)m->B * (m->S + 1 + m->D);
 	if (err || (lo > 0 && !in) || (hi < c->layers && !out) || (m->L->part.tp > 1 && !m->tp))
 		return MB_ERR_ARG;
 	for (size_t j = 0; j < ntok; j++)
@@ -71,14 +71,16 @@ int SFX(net_stage_forward)(struct SFX(net) *m, int chunk, const int32_t *tokens,
 	/* a TP collective's error is kept until the stage returns it (net_tp_call) */
 	m->tp_err = MB_OK;
 	SFX(net_stage_clock)(m);
+	/* under sp the residual stream holds this rank's rows (r0 on) alone */
+	size_t r0d = SFX(net_sp_r0)(m) * m->d, Tr = (size_t)SFX(net_sp_rows)(m) * m->d;
 	if (lo == 0)
-		SFX(net_embed)(m, 0, m->A[0].in);
+		SFX(net_embed)(m, 0, SFX(net_sp)(m) ? m->scratch : m->A[0].in, m->A[0].in);
 	else
-		memcpy(m->A[lo].in, in, Td * sizeof(REAL));
+		memcpy(m->A[lo].in, in + r0d, Tr * sizeof(REAL));
 	for (int i = lo; i < hi && !err; i++)
 		err = SFX(net_block_fwd)(m, i, st);
 	if (!err && hi < c->layers)
-		memcpy(out, m->A[hi - 1].out, Td * sizeof(REAL));
+		memcpy(out + r0d, m->A[hi - 1].out, Tr * sizeof(REAL));
 	else if (!err)
 		err = SFX(net_stage_losses)(m, st);
 	st->loss = st->main_loss + m->o.mtp_weight * st->mtp_loss + st->balance_loss;
@@ -97,7 +99,7 @@ static int SFX(net_stage_head_bwd)(struct SFX(net) *m, REAL *dres, REAL *dcarry)
 		return err;
 	SFX(net_head_bwd)(m, 0, m->A[layers - 1].out, m->L->final_norm, dres, m->scratch);
 	if (m->D > 0)
-		SFX(net_add)(m, dres, dcarry, (size_t)m->T * m->d);
+		SFX(net_add_rows)(m, dres, dcarry);
 	return MB_OK;
 }
 
@@ -115,8 +117,10 @@ int SFX(net_stage_backward)(struct SFX(net) *m, int chunk, const REAL *dout, REA
 		memcpy(dres, dout, Td * sizeof(REAL));
 	for (int i = hi - 1; i >= lo && !err; i--)
 		err = SFX(net_block_bwd)(m, i, dres);
-	if (!err && lo == 0)
+	if (!err && lo == 0) {
+		SFX(net_sp_gather)(m, dres);
 		SFX(net_embed_bwd)(m, 0, dres);
+	}
 	else if (!err)
 		memcpy(din, dres, Td * sizeof(REAL));
 	SFX(net_mark)(m, NET_PH_OTHER);
@@ -148,7 +152,8 @@ int SFX(net_stage_wgrad)(struct SFX(net) *m, int chunk)
 			m->wq[kept++] = *q;
 			continue;
 		}
-		m->ops->linear_bwd_dw(p, q->low, q->t, q->in, q->out, q->x, m->wdy + q->dy,
+		m->ops->linear_bwd_dw(p, q->low, q->t, q->in, q->out,
+				      q->x ? q->x : m->wdy + q->xo, m->wdy + q->dy,
 				      SFX(G)(m, q->tensor));
 	}
 	SFX(net_mark)(m, NET_PH_OTHER);
