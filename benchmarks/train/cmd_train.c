@@ -441,15 +441,8 @@ static int train_micro(struct trainer *t, double *x)
  * run's, so the split counts both chunks' compute. */
 static void ov_profile_fold(struct trainer *t)
 {
-	for (int c = 0; t->ov_on && c < 2; c++) {
-		struct net_profile *p = &t->ov.prof[c];
-		for (int i = 0; i < NET_PH_COUNT; i++) {
-			t->prof.seconds[i] += p->seconds[i];
-			t->prof.gemm_seconds[i] += p->gemm_seconds[i];
-			t->prof.gemm_flops[i] += p->gemm_flops[i];
-			p->seconds[i] = p->gemm_seconds[i] = p->gemm_flops[i] = 0;
-		}
-	}
+	if (t->ov_on)
+		train_overlap_fold(&t->ov, &t->prof);
 }
 
 /* split_mark_take notes the split's running terms at a step's start. */

@@ -160,15 +160,8 @@ int step_micro_reference(struct step_micro *sm, struct net_f64 *md, const int32_
 
 void step_micro_profile(struct step_micro *sm, struct net_profile *prof)
 {
-	for (int c = 0; sm->ov_on && c < 2; c++) {
-		struct net_profile *p = &sm->ov.prof[c];
-		for (int i = 0; i < NET_PH_COUNT; i++) {
-			prof->seconds[i] += p->seconds[i];
-			prof->gemm_seconds[i] += p->gemm_seconds[i];
-			prof->gemm_flops[i] += p->gemm_flops[i];
-			p->seconds[i] = p->gemm_seconds[i] = p->gemm_flops[i] = 0;
-		}
-	}
+	if (sm->ov_on)
+		train_overlap_fold(&sm->ov, prof);
 }
 
 void step_micro_ep(const struct step_micro *sm, double *exposed_extra, double *hidden)

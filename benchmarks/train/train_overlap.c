@@ -220,3 +220,16 @@ int train_overlap_run(struct train_overlap *o, const struct train_overlap_job *j
 	}
 	return err;
 }
+
+void train_overlap_fold(struct train_overlap *o, struct net_profile *prof)
+{
+	for (int c = 0; c < 2; c++) {
+		struct net_profile *p = &o->prof[c];
+		for (int i = 0; i < NET_PH_COUNT; i++) {
+			prof->seconds[i] += p->seconds[i];
+			prof->gemm_seconds[i] += p->gemm_seconds[i];
+			prof->gemm_flops[i] += p->gemm_flops[i];
+			p->seconds[i] = p->gemm_seconds[i] = p->gemm_flops[i] = 0;
+		}
+	}
+}

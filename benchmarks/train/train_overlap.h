@@ -75,4 +75,8 @@ void train_overlap_free(struct train_overlap *o, struct comm *c0, struct comm *c
  * B. Returns MB_OK or the first error of a forward or backward. */
 int train_overlap_run(struct train_overlap *o, const struct train_overlap_job *j);
 
+/* train_overlap_fold moves the two models' phase times (their own clocks) into prof
+ * and zeroes them, so a split counts both chunks' compute once. */
+void train_overlap_fold(struct train_overlap *o, struct net_profile *prof);
+
 #endif
