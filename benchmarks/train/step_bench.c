@@ -59,6 +59,7 @@ static struct {
 	const char *preset, *precision, *peak_file, *dispatch, *schedule, *model, *save;
 	const char *init_from, *dump;
 	int64_t batch, seq, mem_limit, dp, tp, pp, ep, etp, ranks_per_node, chunks, micro;
+	int64_t replicas;
 	double timeout;
 	bool plant, zero1, serial, overlap, sp;
 } sopt;
@@ -81,6 +82,7 @@ static const struct cli_opt step_options[] = {
 	{ "schedule", CLI_STRING, &sopt.schedule, "1f1b", "pipeline schedule under --pp (one micro-batch per step: the rank's batch)", 0, -1, NULL },
 	{ "chunks", CLI_SIZE, &sopt.chunks, "2", "model chunks per stage of --schedule interleaved", 1, 64, NULL },
 	{ "micro-batch", CLI_SIZE, &sopt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's; not with --pp)", 0, 65536, NULL },
+	{ "replicas", CLI_SIZE, &sopt.replicas, "1", "micro-batches run side by side, one thread (and one BLAS thread) each, gradients summed in micro-batch order (in-process data parallelism; --micro-batch defaults to the rank's batch / replicas)", 1, 64, NULL },
 	{ "ep-overlap", CLI_FLAG, &sopt.overlap, NULL, "with --ep and 2+ micro-batches: the forward of one micro-batch beside the backward of the previous, EP dispatch/combine hidden under compute (DualPipe's F&B)", 0, -1, NULL },
 	{ "zero1", CLI_FLAG, &sopt.zero1, NULL, "ZeRO-1: reduce-scatter, AdamW on the owned shard, all-gather", 0, -1, NULL },
 	{ "timeout", CLI_DOUBLE, &sopt.timeout, "60", "under mpirun: end every rank, naming the silent one, when a collective waits longer (s)", 0.1, 1e6, NULL },
@@ -446,7 +448,8 @@ static int step_state_new(const struct model_config *cfg, uint64_t seed, struct 
 	int n = sopt.micro ? s->per_rank / (int)sopt.micro : 1;
 	return step_micro_open(&s->sm, &s->L, s->m, (int)sopt.micro, n, (int)sopt.seq,
 			       (int)(ntok / (size_t)sopt.batch), &s->dp, &s->ep,
-			       (int)sopt.ranks_per_node, step_wire, sopt.overlap, &s->prof);
+			       (int)sopt.ranks_per_node, step_wire, sopt.overlap,
+			       (int)sopt.replicas, &s->prof);
 }
 
 /* step_case fills the driver's case for cfg. */
@@ -463,8 +466,11 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	}
 	model_flops_per_token(cfg, sopt.seq, cfg->mtp_depth, 0, &fl);
 	double tokens = (double)sopt.batch * (double)sopt.seq;
-	snprintf(c.name, sizeof(c.name), "%s/%s/b%lld_s%lld", cfg->name, sopt.precision,
-		 (long long)sopt.batch, (long long)sopt.seq);
+	snprintf(c.name, sizeof(c.name), "%s/%s/b%lld_s%lld%s", cfg->name, sopt.precision,
+		 (long long)sopt.batch, (long long)sopt.seq, sopt.replicas > 1 ? "_r" : "");
+	if (sopt.replicas > 1)
+		snprintf(c.name + strlen(c.name), sizeof(c.name) - strlen(c.name), "%lld",
+			 (long long)sopt.replicas);
 	c.flops = (double)fl.total * tokens;
 	c.state = s;
 	c.run = step_run;
@@ -478,6 +484,9 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	cJSON_AddNumberToObject(c.params, "seq", (double)sopt.seq);
 	cJSON_AddNumberToObject(c.params, "vocab", (double)cfg->vocab);
 	cJSON_AddNumberToObject(c.params, "params", (double)s->L.total);
+	cJSON_AddNumberToObject(c.params, "micro_batch", (double)(sopt.micro ? sopt.micro
+										      : s->per_rank));
+	cJSON_AddNumberToObject(c.params, "replicas", (double)sopt.replicas);
 	cJSON_AddNumberToObject(c.params, "dp", (double)s->dp.size);
 	cJSON_AddNumberToObject(c.params, "tp", (double)s->dp.lay.tp);
 	cJSON_AddBoolToObject(c.params, "zero1", sopt.zero1);
@@ -567,7 +576,7 @@ static int step_bench_run(struct run_ctx *ctx)
 		sopt.model = NULL;
 		sopt.batch = mpi_world_size();   /* one sequence per rank */
 		sopt.seq = 64;
-		sopt.tp = sopt.pp = sopt.ep = sopt.etp = sopt.ranks_per_node = 1;
+		sopt.tp = sopt.pp = sopt.ep = sopt.etp = sopt.ranks_per_node = sopt.replicas = 1;
 		sopt.dispatch = "fp32";
 		sopt.schedule = "1f1b";
 		sopt.dp = 0;
@@ -592,6 +601,11 @@ static int step_bench_run(struct run_ctx *ctx)
 			   (long)sopt.seq) ||
 	    train_ep_wire(sopt.dispatch, sopt.precision, &step_wire) || step_outputs_free())
 		return MB_ERR_ARG;
+	long micro = (long)sopt.micro;
+	if (step_replicas_check(sopt.batch / step_grid.dp, &micro, sopt.replicas, step_grid.tp,
+				step_grid.ep, step_grid.pp, sopt.overlap))
+		return MB_ERR_ARG;
+	sopt.micro = micro;
 	if (cfg.vocab != 256)
 		cli_note(ctx->opts->quiet, "byte-level tokens: vocabulary %lld -> 256",
 			 (long long)cfg.vocab);

@@ -8,7 +8,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "par_team.h"
 #include "status.h"
+
+#include <cblas.h>   /* openblas_set_num_threads (OpenBLAS's cblas.h) */
 
 int step_micro_check(long per_rank, long micro, int ep, int pp, bool overlap)
 {
@@ -16,6 +19,43 @@ int step_micro_check(long per_rank, long micro, int ep, int pp, bool overlap)
 		return cli_error_once("leave --micro-batch out with --pp", "--micro-batch in "
 				      "`step` is one pipeline stage's");
 	return overlap ? train_overlap_check(ep, pp, (int)(micro ? per_rank / micro : 1)) : 0;
+}
+
+int step_replicas_check(long per_rank, long *micro, long replicas, int tp, int ep, int pp,
+			bool overlap)
+{
+	if (replicas <= 1)
+		return 0;
+	if (tp > 1 || ep > 1 || pp > 1 || overlap)
+		return cli_error_once("leave --replicas out with --tp, --ep, --pp and --ep-overlap "
+				      "(or run ranks with --dp instead)", "--replicas: the "
+				      "micro-batches side by side would call the layout's "
+				      "collectives from several threads");
+	if (!*micro && per_rank % replicas)
+		return cli_error_once("choose --replicas dividing the rank's sequences (e.g. "
+				      "--batch 8 --replicas 2)", "--replicas %ld: the rank's %ld "
+				      "sequences do not split into %ld micro-batches", replicas,
+				      per_rank, replicas);
+	if (!*micro)
+		*micro = per_rank / replicas;
+	if (per_rank % *micro || (per_rank / *micro) % replicas)
+		return cli_error_once("choose --replicas dividing the rank's micro-batches",
+				      "--replicas %ld: %ld micro-batches of %ld sequences do not "
+				      "make whole waves of %ld", replicas, per_rank / *micro,
+				      *micro, replicas);
+	return 0;
+}
+
+/* micro_of is the micro-batch model k runs: under --replicas the last micro-batch runs
+ * on the step's own model (k = 0) and micro-batch k - 1 on model k (step_micro.h). */
+static int micro_of(const struct step_micro *sm, int k)
+{
+	return sm->replicas > 1 ? (k ? k - 1 : sm->n - 1) : k;
+}
+
+struct net_f32 *step_micro_model(const struct step_micro *sm, int k)
+{
+	return sm->replicas > 1 ? sm->m[k == sm->n - 1 ? 0 : k + 1] : sm->m[k];
 }
 
 double step_grad_error(const struct net_tensor *t, const float *g, const double *ref)
@@ -32,21 +72,25 @@ double step_grad_error(const struct net_tensor *t, const float *g, const double 
 int step_micro_open(struct step_micro *sm, const struct net_layout *L, struct net_f32 *m0,
 		    int micro, int n, int seq, int len, struct train_dp *dp,
 		    struct train_ep *ep, int rpn, enum ep_wire wire, bool overlap,
-		    struct net_profile *prof)
+		    int replicas, struct net_profile *prof)
 {
 	memset(sm, 0, sizeof(*sm));
-	sm->micro = micro, sm->n = n, sm->len = len, sm->dp = dp;
+	sm->micro = micro, sm->n = n, sm->len = len, sm->dp = dp, sm->prof = prof;
+	sm->replicas = replicas > 1 && n > 1 ? replicas : 1;
 	if (n <= 1)
 		return MB_OK;
 	sm->m = calloc((size_t)n, sizeof(*sm->m));
-	if (!sm->m)
+	sm->rprof = calloc((size_t)sm->replicas, sizeof(*sm->rprof));
+	sm->rst = calloc((size_t)sm->replicas, sizeof(*sm->rst));
+	if (!sm->m || !sm->rprof || !sm->rst)
 		return MB_ERR_NOMEM;
 	sm->m[0] = m0;
 	int err = MB_OK;
 	for (int k = 1; k < n && !err; k++) {
 		err = net_create_f32(L, net_options_of_f32(m0), micro, seq, 0, &sm->m[k]);
 		if (!err)
-			err = net_share_params_f32(sm->m[k], m0);
+			err = sm->replicas > 1 ? net_share_weights_f32(sm->m[k], m0)
+					       : net_share_params_f32(sm->m[k], m0);
 		if (!err)
 			net_tp_set_f32(sm->m[k], train_dp_tp(dp));
 	}
@@ -63,7 +107,11 @@ int step_micro_open(struct step_micro *sm, const struct net_layout *L, struct ne
 		err = train_overlap_init(&sm->ov, dp->ep, sm->ep_dup, sm->m[0], sm->m[1]);
 	sm->ov_on = !err && overlap;
 	for (int k = 0; !err && k < n; k++)
-		net_profile_set_f32(sm->m[k], overlap ? &sm->ov.prof[k % 2] : prof);
+		net_profile_set_f32(sm->m[k], overlap ? &sm->ov.prof[k % 2]
+					      : sm->replicas > 1 && prof
+					      ? &sm->rprof[micro_of(sm, k) % sm->replicas] : prof);
+	for (int r = 0; prof && r < sm->replicas; r++)
+		sm->rprof[r].now = prof->now;
 	return err;
 }
 
@@ -74,6 +122,8 @@ void step_micro_close(struct step_micro *sm)
 	for (int k = 1; sm->m && k < sm->n; k++)
 		net_destroy_f32(sm->m[k]);
 	free(sm->m);
+	free(sm->rprof);
+	free(sm->rst);
 	train_ep_close(&sm->ep2);
 	comm_free(sm->ep_dup);
 	memset(sm, 0, sizeof(*sm));
@@ -106,6 +156,61 @@ static void micro_done(void *ctx, struct net_f32 *m, int k, const struct net_sta
 	sm->sum.route_hash = sm->sum.route_hash * 1099511628211ull ^ st->route_hash;
 }
 
+/* The micro-batches of one --replicas wave, bundled for its tasks. */
+struct replica_wave {
+	struct step_micro *sm;
+	int k0;                    /* the wave's first micro-batch */
+	int err[64];
+};
+
+static void replica_task(void *ctx, long r, void *scratch)
+{
+	struct replica_wave *w = ctx;
+	struct net_f32 *m = step_micro_model(w->sm, w->k0 + (int)r);
+	(void)scratch;
+	w->err[r] = net_forward_f32(m, micro_rows(w->sm, w->k0 + (int)r), &w->sm->rst[r]);
+	if (!w->err[r])
+		w->err[r] = net_backward_f32(m);
+}
+
+/* replicas_fold adds the wave's clocks into the step's: the threads ran side by side, so
+ * a phase took the mean of their times (each GEMM's seconds likewise; its FLOPs add). */
+static void replicas_fold(struct step_micro *sm)
+{
+	double inv = 1.0 / sm->replicas;
+	for (int r = 0; sm->prof && r < sm->replicas; r++) {
+		struct net_profile *p = &sm->rprof[r];
+		for (int i = 0; i < NET_PH_COUNT; i++) {
+			sm->prof->seconds[i] += p->seconds[i] * inv;
+			sm->prof->gemm_seconds[i] += p->gemm_seconds[i] * inv;
+			sm->prof->gemm_flops[i] += p->gemm_flops[i];
+			p->seconds[i] = p->gemm_seconds[i] = p->gemm_flops[i] = 0;
+		}
+	}
+}
+
+/* replicas_run runs the micro-batches wave by wave, each of its replicas on a thread of
+ * one BLAS thread, then takes their gradients and losses in micro-batch order. */
+static int replicas_run(struct step_micro *sm)
+{
+	int blas = openblas_get_num_threads(), err = MB_OK;
+	struct replica_wave w = { .sm = sm };
+	if (sm->replicas > (int)(sizeof(w.err) / sizeof(w.err[0])))
+		return MB_ERR_ARG;
+	for (int k0 = 0; k0 < sm->n && !err; k0 += sm->replicas) {
+		w.k0 = k0;
+		openblas_set_num_threads(1);
+		err = par_for(sm->replicas, sm->replicas, replica_task, &w, 0);
+		openblas_set_num_threads(blas);
+		replicas_fold(sm);
+		for (int r = 0; r < sm->replicas && !err; r++)
+			err = w.err[r];
+		for (int r = 0; r < sm->replicas && !err; r++)
+			micro_done(sm, step_micro_model(sm, k0 + r), k0 + r, &sm->rst[r]);
+	}
+	return err;
+}
+
 int step_micro_run(struct step_micro *sm, const int32_t *rows, struct net_stats *st)
 {
 	struct train_overlap_job j = { sm->m, sm->n, sm->n, micro_rows, micro_done, sm };
@@ -114,6 +219,8 @@ int step_micro_run(struct step_micro *sm, const int32_t *rows, struct net_stats 
 	sm->rows = rows;
 	if (sm->ov_on) {
 		err = train_overlap_run(&sm->ov, &j);
+	} else if (sm->replicas > 1) {
+		err = replicas_run(sm);
 	} else {
 		for (int k = 0; k < sm->n && !err; k++) {
 			struct net_stats s1;
@@ -130,7 +237,7 @@ int step_micro_run(struct step_micro *sm, const int32_t *rows, struct net_stats 
 
 struct net_f32 *step_micro_last(const struct step_micro *sm)
 {
-	return sm->m[sm->n - 1];
+	return step_micro_model(sm, sm->n - 1);
 }
 
 int step_micro_reference(struct step_micro *sm, struct net_f64 *md, const int32_t *rows,
@@ -143,7 +250,7 @@ int step_micro_reference(struct step_micro *sm, struct net_f64 *md, const int32_
 	*loss = 0;
 	for (int k = 0; k < sm->n && !err; k++) {
 		struct net_stats st;
-		err = net_fix_selection_f64(md, sm->m[k]);
+		err = net_fix_selection_f64(md, step_micro_model(sm, k));
 		if (!err)
 			err = net_forward_f64(md, micro_rows(sm, k), &st);
 		if (!err)

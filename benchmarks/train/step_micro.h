@@ -8,6 +8,15 @@
  * keeps its forward's expert selection, which the FP64 check takes micro-batch by
  * micro-batch (the reference's gradients are the mean of its micro-batches', as the
  * step's are).
+ *
+ * --replicas r: the micro-batches run r at a time, one thread each with one BLAS thread
+ * (in-process data parallelism: whole forwards and backwards side by side, where one
+ * GEMM split over two threads of a 2-core machine ran at ~60% of two single-threaded
+ * ones, REPRODUCE.md). Each model of a wave writes its own gradients
+ * (net_share_weights), all but the last's added into the accumulator in micro-batch
+ * order after the wave, as when they run in turn: the same bits as --micro-batch alone.
+ * The last micro-batch runs on the step's own model (its gradients in the shared
+ * buffer, as the caller expects), micro-batch k < n-1 on model k + 1.
  */
 #ifndef MB_STEP_MICRO_H
 #define MB_STEP_MICRO_H
@@ -23,6 +32,10 @@
 
 struct step_micro {
 	int micro, n;              /* sequences per micro-batch, micro-batches (n <= 1: off) */
+	int replicas;              /* --replicas: micro-batches run side by side (1: in turn) */
+	struct net_profile *rprof; /* [replicas]: each thread's clock, folded after a wave */
+	struct net_stats *rst;     /* [replicas]: each thread's forward */
+	struct net_profile *prof;  /* the step's clock */
 	int len;                   /* tokens of one sequence row */
 	struct net_f32 **m;        /* [n]: m[0] is the step's own model */
 	struct train_dp *dp;
@@ -37,6 +50,12 @@ struct step_micro {
 /* step_micro_check refuses --micro-batch with --pp, and --ep-overlap where it cannot
  * run (train_overlap_check), after train_dp_layout. Returns 0 or exit status 2. */
 int step_micro_check(long per_rank, long micro, int ep, int pp, bool overlap);
+/* step_replicas_check refuses --replicas r that the rank's micro-batches (per_rank /
+ * micro, or r of per_rank / r sequences when micro is 0: *micro is set) do not fill in
+ * whole waves, or beside collectives inside the forward (--tp, --ep, --pp, --ep-overlap).
+ * Returns 0 or exit status 2. */
+int step_replicas_check(long per_rank, long *micro, long replicas, int tp, int ep, int pp,
+			bool overlap);
 /* step_grad_error returns ||g - ref|| / ||ref|| over up to 4096 evenly spaced elements
  * of tensor t (the check's measure of a gradient). */
 double step_grad_error(const struct net_tensor *t, const float *g, const double *ref);
@@ -46,14 +65,16 @@ double step_grad_error(const struct net_tensor *t, const float *g, const double 
  * Nothing to do for n <= 1. Returns MB_OK or an error. */
 int step_micro_open(struct step_micro *sm, const struct net_layout *L, struct net_f32 *m0,
 		    int micro, int n, int seq, int len, struct train_dp *dp, struct train_ep *ep, int rpn, enum ep_wire wire,
-		    bool overlap, struct net_profile *prof);
+		    bool overlap, int replicas, struct net_profile *prof);
 void step_micro_close(struct step_micro *sm);
 /* step_micro_run runs the forward and backward of every micro-batch of rows,
  * accumulating the gradients of all but the last into dp (the last ones are left in
  * the shared buffer for the caller, the plant of --plant-error and the accumulation);
  * *st gets the forwards' mean losses. */
 int step_micro_run(struct step_micro *sm, const int32_t *rows, struct net_stats *st);
-/* step_micro_last is the model of the last micro-batch (its loads). */
+/* step_micro_model is the model micro-batch k ran on; step_micro_last the last's (its
+ * loads). */
+struct net_f32 *step_micro_model(const struct step_micro *sm, int k);
 struct net_f32 *step_micro_last(const struct step_micro *sm);
 /* step_micro_reference runs md (micro sequences) on each micro-batch of rows with that
  * micro-batch's selection: md's gradients become the mean of the micro-batches', *loss

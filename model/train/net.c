@@ -205,6 +205,19 @@ int net_share_params_f32(struct net_f32 *m, struct net_f32 *owner)
 	return MB_OK;
 }
 
+int net_share_weights_f32(struct net_f32 *m, struct net_f32 *owner)
+{
+	if (!m || !owner || m == owner || m->L != owner->L || m->borrowed)
+		return MB_ERR_ARG;
+	/* NOTE: m->w's allocation holds m->g too (net_alloc): kept, freed from g */
+	m->ops->mem_free(m->m1);
+	m->w = owner->w;
+	m->m1 = owner->m1;
+	m->m2 = owner->m2;
+	m->borrowed = m->own_grads = true;
+	return MB_OK;
+}
+
 const struct net_options *net_options_of_f32(const struct net_f32 *m)
 {
 	return &m->o;

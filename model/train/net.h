@@ -321,6 +321,9 @@ int net_stage_tp_reduce_f64(struct net_f64 *m);
  * micro-batch in flight) use owner's parameters, gradients and moments: its own
  * activations, one set of weights, the gradients accumulating in one place. */
 int net_share_params_f32(struct net_f32 *m, struct net_f32 *owner);
+/* net_share_weights_f32 is net_share_params_f32 but m keeps its own gradients: models
+ * running side by side on threads (step --replicas) each write their own, summed after. */
+int net_share_weights_f32(struct net_f32 *m, struct net_f32 *owner);
 /* net_options_of_f32 returns the options the model was made with. */
 const struct net_options *net_options_of_f32(const struct net_f32 *m);
 /* net_fix_selection_f64 makes d's forwards keep the experts s's last forward selected

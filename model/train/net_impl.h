@@ -71,6 +71,8 @@ struct SFX(net) {
 	const struct net_comm *comm;    /* expert parallelism (part.ep > 1) */
 	long rows_max;                  /* routed rows a block may hold: T*K, or EP's bound */
 	bool borrowed;                  /* w, g, m1 are another model's (net_share_params) */
+	bool own_grads;                 /* borrowed w and m1, but g is this model's own
+					 * (net_share_weights; its allocation starts at g - P) */
 	/* deferred weight gradients (net_stage_backward_input / net_stage_wgrad) */
 	bool wdefer, werr;
 	int wchunk;                     /* the chunk whose backward is deferring */
@@ -270,6 +272,8 @@ void SFX(net_destroy)(struct SFX(net) *m)
 	if (!m->borrowed) {
 		m->ops->mem_free(m->w);
 		m->ops->mem_free(m->m1);
+	} else if (m->own_grads) {
+		m->ops->mem_free(m->g - m->L->total);
 	}
 	free(m->wq);
 	free(m->wdy);
