@@ -6,7 +6,7 @@
  * `step` passes its FP64 check and fails it (exit 1) with a planted error; --save,
  * --init-from (a mismatched checkpoint refused, the tensor named) and --vocab; `step`'s
  * --save, --init-from, --dump-batch (the batch and losses scripts/torch_step.py reads)
- * and --model (a preset with fewer layers); bad input
+ * and --model (a preset with fewer layers); --replicas equal to --micro-batch; bad input
  * exits 2 with one error line and a hint, and writes no file.
  */
 #define _GNU_SOURCE
@@ -101,6 +101,33 @@ START_TEST(step_checks_itself)
 }
 END_TEST
 
+/* --replicas runs the micro-batches side by side on threads: the same losses and the same
+ * gradients (the check's error against FP64, to the last digit) as --micro-batch alone,
+ * and a planted error still fails it. */
+START_TEST(step_replicas_same_bits)
+{
+	const char *run = "$MB step " QUIET " --batch 4 --seq 32 --iters 2 --warmup 0 ";
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "%s --micro-batch 2 --dump-batch da.json --out a.json && "
+		 "%s --replicas 2 --dump-batch db.json --out b.json", run, run);
+	ck_assert_int_eq(sh(cmd), 0);
+	ck_assert_int_eq(sh("python3 -c 'import json; a, b = (json.load(open(f))[\"records\"][0] "
+			    "for f in (\"a.json\", \"b.json\")); da, db = (json.load(open(f)) for f "
+			    "in (\"da.json\", \"db.json\")); print(b[\"name\"], "
+			    "b[\"params\"][\"replicas\"], b[\"check\"][\"status\"], "
+			    "a[\"check\"][\"max_err\"] == b[\"check\"][\"max_err\"] > 0, "
+			    "[da[k] == db[k] for k in (\"loss\", \"main_loss\", \"mtp_loss\")])'"),
+			 0);
+	ck_assert_str_eq(out, "v3-tiny/fp32/b4_s32_r2 2 pass True [True, True, True]\n");
+	snprintf(cmd, sizeof(cmd), "%s --replicas 4 --plant-error --out p.json", run);
+	ck_assert_int_eq(sh(cmd), 1);
+	expect_has("check FAILED");
+	expect_error("$MB step --batch 4 --replicas 3 --out x.json", "do not split into 3");
+	expect_error("$MB step --batch 4 --micro-batch 2 --replicas 4 --out x.json",
+		     "whole waves of 4");
+}
+END_TEST
+
 START_TEST(bad_input_exits_2)
 {
 	expect_error("$MB train --preset nope --out x.json", "nope");
@@ -192,6 +219,7 @@ static Suite *cli_train_suite(void)
 	tcase_add_test(run, compare_pairs_two_train_runs);
 	tcase_add_test(run, learning_lowers_validation_loss);
 	tcase_add_test(run, step_checks_itself);
+	tcase_add_test(run, step_replicas_same_bits);
 	tcase_add_test(run, save_init_from_and_bpe);
 	tcase_add_test(run, step_save_init_from_dump_and_model);
 	suite_add_tcase(s, run);
