@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rope_angles.h"
+
 /* linear_fwd: y[T, out] = x[T, in] w[in, out]. */
 static inline void SFX(linear_fwd)(int t, int in, int out, const REAL *x, const REAL *w,
 				   REAL *y)
@@ -43,16 +45,17 @@ static inline void SFX(rope)(REAL *r, int dr, int pos, double theta, bool transp
 
 /* rope_rows rotates (or, with transpose, rotates back) `heads` vectors of dr per row of
  * t rows, row r at position pos0 + r mod seq: x + r * row_stride + h * head_stride.
- * NOTE: the angles' cos and sin are computed once per position into a table, with the
- * very expressions rope uses, so the results are rope's to the bit; rope's pow, cos and
- * sin per element pair showed in the CPU step's profile. Falls back to rope when the
- * table cannot be allocated. */
+ * NOTE: the angles' cos and sin come from the thread's table (rope_angles.h), computed
+ * with the very expressions rope uses, so the results are rope's to the bit (rotating
+ * back by -sin: a c - b (-s) is a c + b s and a (-s) + b c is b c - a s in IEEE
+ * arithmetic); rope's pow, cos and sin per element pair showed in the CPU step's
+ * profile. Falls back to rope when the table cannot be allocated. */
 static inline void SFX(rope_rows)(REAL *x, int t, int seq, int pos0, int heads,
 				  size_t head_stride, size_t row_stride, int dr, double theta,
 				  bool transpose)
 {
 	int npos = t < seq ? t : seq, half = dr / 2;
-	double *cs = malloc(2 * (size_t)npos * half * sizeof(*cs));
+	const double *cs = rope_angles(npos, pos0, dr, theta);
 	if (!cs) {
 		for (int r = 0; r < t; r++)
 			for (int h = 0; h < heads; h++)
@@ -60,24 +63,22 @@ static inline void SFX(rope_rows)(REAL *x, int t, int seq, int pos0, int heads,
 					  pos0 + r % seq, theta, transpose);
 		return;
 	}
-	double *sn = cs + (size_t)npos * half;
-	for (int p = 0; p < npos; p++)
-		for (int i = 0; i < half; i++) {
-			double ang = (pos0 + p) * pow(theta, -2.0 * i / dr);
-			cs[(size_t)p * half + i] = cos(ang);
-			sn[(size_t)p * half + i] = transpose ? -sin(ang) : sin(ang);
-		}
+	const double *sn = cs + (size_t)npos * half;
 	for (int r = 0; r < t; r++)
 		for (int h = 0; h < heads; h++) {
 			REAL *v = x + (size_t)r * row_stride + (size_t)h * head_stride;
 			const double *c = cs + (size_t)(r % seq) * half, *s = sn + (size_t)(r % seq) * half;
-			for (int i = 0; i < half; i++) {
+			for (int i = 0; i < half && !transpose; i++) {
 				double a = v[2 * i], b = v[2 * i + 1];
 				v[2 * i] = (REAL)(a * c[i] - b * s[i]);
 				v[2 * i + 1] = (REAL)(a * s[i] + b * c[i]);
 			}
+			for (int i = 0; i < half && transpose; i++) {
+				double a = v[2 * i], b = v[2 * i + 1];
+				v[2 * i] = (REAL)(a * c[i] + b * s[i]);
+				v[2 * i + 1] = (REAL)(b * c[i] - a * s[i]);
+			}
 		}
-	free(cs);
 }
 
 /* rmsnorm_fwd: y[t] = x[t] / rms(x[t]) * g for T rows of n (x rows ldx apart). */
