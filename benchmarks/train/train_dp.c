@@ -336,12 +336,7 @@ void train_dp_accumulate(struct train_dp *d, const float *g, const long *const *
 	bool first = d->micro_done == 0;
 	for (int r = 0; r < 2; r++) {
 		struct train_region *q = &d->reg[r];
-		size_t n = q->hi - q->lo;
-		if (first)
-			memcpy(q->acc, g + q->lo, n * sizeof(float));
-		else
-			for (size_t j = 0; j < n; j++)
-				q->acc[j] += g[q->lo + j];
+		net_vec_pass(first ? 0 : 1, q->acc, g + q->lo, 1.0f, q->hi - q->lo);
 	}
 	for (int b = 0; b < d->blocks && d->experts; b++) {
 		long *dst = d->load + (size_t)b * (size_t)d->experts;
@@ -404,8 +399,8 @@ static int region_reduce(struct train_dp *d, const struct net_layout *L, struct 
 	if (q->size > 1 && q->hi > q->lo)
 		err = comm_allreduce(q->c, q->acc, q->acc, q->hi - q->lo, COMM_F32, COMM_SUM);
 	d->comm_s += timer_now() - t0;
-	for (size_t j = q->lo; j < q->hi && !err; j++)
-		g[j] = q->acc[j - q->lo] * inv;
+	if (!err)
+		net_vec_pass(2, g + q->lo, q->acc, inv, q->hi - q->lo);
 	*ss = err || q->rank != 0 ? 0 : sumsq_counted(d, L, g, q->lo, q->hi);
 	return err;
 }

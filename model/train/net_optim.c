@@ -9,6 +9,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "par_team.h"
 #include "route.h"
@@ -23,6 +24,22 @@ void net_adamw_default(struct net_adamw *a)
 	a->clip = 1.0;
 }
 
+/* sumsq_span returns the sum of squares of x[n] in double: four running sums over
+ * x[j], j mod 4 fixed, added in a fixed order. NOTE: one running sum was a chain of n
+ * dependent additions (~4 cycles each, 5M elements at v3-tiny); four keep the order
+ * independent of threads and of where a span starts. */
+static double sumsq_span(const float *x, size_t n)
+{
+	double s[4] = { 0, 0, 0, 0 };
+	size_t j = 0;
+	for (; j + 4 <= n; j += 4)
+		for (int u = 0; u < 4; u++)
+			s[u] += (double)x[j + u] * x[j + u];
+	for (; j < n; j++)
+		s[0] += (double)x[j] * x[j];
+	return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t lo, size_t hi)
 {
 	double ss = 0;
@@ -31,12 +48,47 @@ double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t l
 		size_t a = t->off > lo ? t->off : lo, e = t->off + (size_t)(t->rows * t->cols);
 		e = e < hi ? e : hi;
 		bool sliced = t->rows != t->full_rows || t->cols != t->full_cols;
-		if (!t->trainable || (L->part.tp_rank != 0 && !sliced))
+		if (!t->trainable || (L->part.tp_rank != 0 && !sliced) || a >= e)
 			continue;
-		for (size_t j = a; j < e; j++)
-			ss += (double)g[j] * g[j];
+		ss += sumsq_span(g + a, e - a);
 	}
 	return ss;
+}
+
+/* One element-wise pass over n floats, bundled for its chunks: y = x (copy), y += x
+ * (add) or y = x * s (scale). */
+struct vec_run {
+	int op;
+	float *y;
+	const float *x;
+	float s;
+	size_t n;
+};
+
+#define VEC_CHUNK ((size_t)1 << 16)
+
+static void vec_chunk(void *ctx, long c, void *scratch)
+{
+	const struct vec_run *r = ctx;
+	size_t lo = (size_t)c * VEC_CHUNK, hi = lo + VEC_CHUNK < r->n ? lo + VEC_CHUNK : r->n;
+	float *restrict y = r->y + lo;
+	const float *restrict x = r->x + lo;
+	(void)scratch;
+	if (r->op == 0)
+		memcpy(y, x, (hi - lo) * sizeof(float));
+	for (size_t j = 0; r->op == 1 && j < hi - lo; j++)
+		y[j] += x[j];
+	for (size_t j = 0; r->op == 2 && j < hi - lo; j++)
+		y[j] = x[j] * r->s;
+}
+
+void net_vec_pass(int op, float *y, const float *x, float s, size_t n)
+{
+	struct vec_run r = { op, y, x, s, n };
+	/* NOTE: element by element, so the threads change no bit; par_for cannot fail
+	 * without scratch */
+	(void)par_for(openblas_get_num_threads(), (long)((n + VEC_CHUNK - 1) / VEC_CHUNK),
+		      vec_chunk, &r, 0);
 }
 
 double net_grad_norm(const struct net_layout *L, const float *g)
