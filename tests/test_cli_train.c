@@ -101,9 +101,10 @@ START_TEST(step_checks_itself)
 }
 END_TEST
 
-/* --replicas runs the micro-batches side by side on threads: the same losses and the same
- * gradients (the check's error against FP64, to the last digit) as --micro-batch alone,
- * and a planted error still fails it. */
+/* --replicas runs the micro-batches side by side on threads: in `step` the same losses
+ * and the same gradients (the check's error against FP64, to the last digit) as
+ * --micro-batch alone, and a planted error still fails it; in `train` the same weights,
+ * byte for byte, after three steps. */
 START_TEST(step_replicas_same_bits)
 {
 	const char *run = "$MB step " QUIET " --batch 4 --seq 32 --iters 2 --warmup 0 ";
@@ -122,7 +123,13 @@ START_TEST(step_replicas_same_bits)
 	snprintf(cmd, sizeof(cmd), "%s --replicas 4 --plant-error --out p.json", run);
 	ck_assert_int_eq(sh(cmd), 1);
 	expect_has("check FAILED");
+	const char *tr = "$MB train " QUIET " --data synthetic --steps 3 --batch 4 --seq 32 ";
+	snprintf(cmd, sizeof(cmd), "%s --micro-batch 2 --save ta.safetensors --out ta.json && "
+		 "%s --replicas 2 --save tb.safetensors --out tb.json && "
+		 "cmp ta.safetensors tb.safetensors", tr, tr);
+	ck_assert_int_eq(sh(cmd), 0);
 	expect_error("$MB step --batch 4 --replicas 3 --out x.json", "do not split into 3");
+	expect_error("$MB train --batch 4 --replicas 8 --out x.json", "do not split into 8");
 	expect_error("$MB step --batch 4 --micro-batch 2 --replicas 4 --out x.json",
 		     "whole waves of 4");
 }

@@ -43,6 +43,7 @@
 #include "train_pp.h"
 #include "train_ep.h"
 #include "train_overlap.h"
+#include "train_replicas.h"
 #include "train_run.h"
 #include "train_split.h"
 
@@ -85,6 +86,7 @@ static const struct cli_opt train_options[] = {
 	{ "schedule", CLI_STRING, &opt.schedule, "1f1b", "pipeline schedule under --pp: gpipe|1f1b|interleaved|zb-h1|dualpipe|dualpipev", 0, -1, NULL },
 	{ "chunks", CLI_SIZE, &opt.chunks, "2", "model chunks per stage of --schedule interleaved", 1, 64, NULL },
 	{ "micro-batch", CLI_SIZE, &opt.micro, "0", "sequences per forward on a rank, gradients accumulated (0: all of the rank's)", 0, 65536, NULL },
+	{ "replicas", CLI_SIZE, &opt.replicas, "1", "micro-batches side by side, one thread (and one BLAS thread) each, gradients summed in micro-batch order (--micro-batch defaults to the rank's batch / replicas)", 1, 64, NULL },
 	{ "ep-overlap", CLI_FLAG, &opt.overlap, NULL, "with --ep and 2+ micro-batches: the forward of one micro-batch beside the backward of the previous, EP dispatch/combine hidden under compute (DualPipe's F&B)", 0, -1, NULL },
 	{ "timeout", CLI_DOUBLE, &opt.timeout, "60", "under mpirun: end every rank, naming the silent one, when a collective waits longer (s)", 0.1, 1e6, NULL },
 	CLI_END
@@ -119,6 +121,7 @@ struct trainer {
 	struct comm *ep_dup;
 	struct train_overlap ov;
 	bool ov_on;
+	struct train_replicas rep;      /* --replicas (rep.r 1: the micro-batches in turn) */
 	double *x_acc;                  /* train_micro's sums while overlapping */
 	int micro, n_micro, per_rank;   /* sequences per forward, forwards per rank-step */
 	double tp_spread;               /* TP replicas' largest difference at --save (NaN: none) */
@@ -242,6 +245,11 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 		st = train_sp_check(opt.sp, &grid, opt.micro ? opt.micro : per, (long)opt.seq);
 	if (!st && opt.overlap)
 		st = train_overlap_check(grid.ep, grid.pp, (int)(opt.micro ? per / opt.micro : 1));
+	long mic = (long)opt.micro;
+	if (!st)
+		st = train_replicas_check(per, &mic, (long)opt.replicas, grid.tp, grid.ep, grid.pp,
+					  opt.overlap);
+	opt.micro = mic;
 	if (!st)
 		st = train_tokens(t, seed, quiet);
 	if (!st)
@@ -406,12 +414,11 @@ static void overlap_done(void *ctx, struct net_f32 *m, int k, const struct net_s
 	t->x_acc[2] += st->loss / t->n_micro;
 }
 
-/* train_micro runs the forward and backward of every micro-batch of this rank,
- * accumulating gradients and loads; fills the rank's mean losses x[0..1]. */
+/* train_micro runs the forward and backward of every micro-batch of this rank (in
+ * turn, or --replicas at a time), accumulating gradients and loads; fills the rank's
+ * mean losses x[0..2]. */
 static int train_micro(struct trainer *t, double *x)
 {
-	struct net_stats st;
-	const long *load[1 + 1024 + 16];
 	if (t->pp.pp > 1)
 		return train_pp_step(&t->pp, micro_rows(t, 0), x);
 	x[0] = x[1] = x[2] = 0;
@@ -421,20 +428,7 @@ static int train_micro(struct trainer *t, double *x)
 		t->x_acc = x;
 		return train_overlap_run(&t->ov, &j);
 	}
-	for (int k = 0; k < t->n_micro; k++) {
-		int err = net_forward_f32(t->m, micro_rows(t, k), &st);
-		if (!err)
-			err = net_backward_f32(t->m);
-		if (err)
-			return err;
-		for (int i = 0; i < t->L.blocks; i++)
-			load[i] = net_expert_load_f32(t->m, i);
-		train_dp_accumulate(&t->dp, net_grads_f32(t->m), load);
-		x[0] += st.main_loss / t->n_micro;
-		x[1] += st.mtp_loss / t->n_micro;
-		x[2] += st.loss / t->n_micro;
-	}
-	return MB_OK;
+	return train_replicas_micro(&t->rep, &t->dp, t->n_micro, overlap_rows, t, x);
 }
 
 /* ov_profile_fold adds the --ep-overlap models' phases (their own clocks) into the
@@ -712,6 +706,7 @@ static void train_release(struct trainer *t)
 {
 	if (t->pp.pp > 1)
 		train_pp_close(&t->pp);
+	train_replicas_close(&t->rep);
 	net_destroy_f32(t->m);
 	net_layout_free(&t->L);
 	net_corpus_free(&t->corpus);
@@ -751,6 +746,11 @@ static int train_run(struct run_ctx *ctx)
 		net_profile_set_f32(t.m, &t.prof);
 	for (int k = 1; t.pp.pp > 1 && k < t.pp.n_micro; k++)
 		net_profile_set_f32(t.pp.mb[k], &t.prof);
+	if (train_replicas_open(&t.rep, &t.L, t.m, (int)opt.replicas, t.micro, (int)opt.seq,
+				&t.prof)) {
+		cli_error("use a smaller --batch or --seq", "out of memory for --replicas");
+		goto out;
+	}
 	cli_note(quiet, "train: %s (%zu parameters%s), %s, batch %lld x %lld, %lld steps, tp %d, "
 		 "pp %d, dp %d%s, ep %lld, micro-batch %d x %d", opt.preset, t.L.total,
 		 t.dp.lay.world > 1 ? " on rank 0" : "", opt.precision, (long long)opt.batch,

@@ -602,8 +602,8 @@ static int step_bench_run(struct run_ctx *ctx)
 	    train_ep_wire(sopt.dispatch, sopt.precision, &step_wire) || step_outputs_free())
 		return MB_ERR_ARG;
 	long micro = (long)sopt.micro;
-	if (step_replicas_check(sopt.batch / step_grid.dp, &micro, sopt.replicas, step_grid.tp,
-				step_grid.ep, step_grid.pp, sopt.overlap))
+	if (train_replicas_check(sopt.batch / step_grid.dp, &micro, sopt.replicas, step_grid.tp,
+				 step_grid.ep, step_grid.pp, sopt.overlap))
 		return MB_ERR_ARG;
 	sopt.micro = micro;
 	if (cfg.vocab != 256)

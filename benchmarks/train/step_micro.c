@@ -8,10 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "par_team.h"
 #include "status.h"
-
-#include <cblas.h>   /* openblas_set_num_threads (OpenBLAS's cblas.h) */
 
 int step_micro_check(long per_rank, long micro, int ep, int pp, bool overlap)
 {
@@ -19,31 +16,6 @@ int step_micro_check(long per_rank, long micro, int ep, int pp, bool overlap)
 		return cli_error_once("leave --micro-batch out with --pp", "--micro-batch in "
 				      "`step` is one pipeline stage's");
 	return overlap ? train_overlap_check(ep, pp, (int)(micro ? per_rank / micro : 1)) : 0;
-}
-
-int step_replicas_check(long per_rank, long *micro, long replicas, int tp, int ep, int pp,
-			bool overlap)
-{
-	if (replicas <= 1)
-		return 0;
-	if (tp > 1 || ep > 1 || pp > 1 || overlap)
-		return cli_error_once("leave --replicas out with --tp, --ep, --pp and --ep-overlap "
-				      "(or run ranks with --dp instead)", "--replicas: the "
-				      "micro-batches side by side would call the layout's "
-				      "collectives from several threads");
-	if (!*micro && per_rank % replicas)
-		return cli_error_once("choose --replicas dividing the rank's sequences (e.g. "
-				      "--batch 8 --replicas 2)", "--replicas %ld: the rank's %ld "
-				      "sequences do not split into %ld micro-batches", replicas,
-				      per_rank, replicas);
-	if (!*micro)
-		*micro = per_rank / replicas;
-	if (per_rank % *micro || (per_rank / *micro) % replicas)
-		return cli_error_once("choose --replicas dividing the rank's micro-batches",
-				      "--replicas %ld: %ld micro-batches of %ld sequences do not "
-				      "make whole waves of %ld", replicas, per_rank / *micro,
-				      *micro, replicas);
-	return 0;
 }
 
 /* micro_of is the micro-batch model k runs: under --replicas the last micro-batch runs
@@ -156,57 +128,21 @@ static void micro_done(void *ctx, struct net_f32 *m, int k, const struct net_sta
 	sm->sum.route_hash = sm->sum.route_hash * 1099511628211ull ^ st->route_hash;
 }
 
-/* The micro-batches of one --replicas wave, bundled for its tasks. */
-struct replica_wave {
-	struct step_micro *sm;
-	int k0;                    /* the wave's first micro-batch */
-	int err[64];
-};
-
-static void replica_task(void *ctx, long r, void *scratch)
-{
-	struct replica_wave *w = ctx;
-	struct net_f32 *m = step_micro_model(w->sm, w->k0 + (int)r);
-	(void)scratch;
-	w->err[r] = net_forward_f32(m, micro_rows(w->sm, w->k0 + (int)r), &w->sm->rst[r]);
-	if (!w->err[r])
-		w->err[r] = net_backward_f32(m);
-}
-
-/* replicas_fold adds the wave's clocks into the step's: the threads ran side by side, so
- * a phase took the mean of their times (each GEMM's seconds likewise; its FLOPs add). */
-static void replicas_fold(struct step_micro *sm)
-{
-	double inv = 1.0 / sm->replicas;
-	for (int r = 0; sm->prof && r < sm->replicas; r++) {
-		struct net_profile *p = &sm->rprof[r];
-		for (int i = 0; i < NET_PH_COUNT; i++) {
-			sm->prof->seconds[i] += p->seconds[i] * inv;
-			sm->prof->gemm_seconds[i] += p->gemm_seconds[i] * inv;
-			sm->prof->gemm_flops[i] += p->gemm_flops[i];
-			p->seconds[i] = p->gemm_seconds[i] = p->gemm_flops[i] = 0;
-		}
-	}
-}
-
-/* replicas_run runs the micro-batches wave by wave, each of its replicas on a thread of
- * one BLAS thread, then takes their gradients and losses in micro-batch order. */
+/* replicas_run runs the micro-batches wave by wave (train_replicas_run), then takes
+ * their gradients and losses in micro-batch order. */
 static int replicas_run(struct step_micro *sm)
 {
-	int blas = openblas_get_num_threads(), err = MB_OK;
-	struct replica_wave w = { .sm = sm };
-	if (sm->replicas > (int)(sizeof(w.err) / sizeof(w.err[0])))
-		return MB_ERR_ARG;
-	for (int k0 = 0; k0 < sm->n && !err; k0 += sm->replicas) {
-		w.k0 = k0;
-		openblas_set_num_threads(1);
-		err = par_for(sm->replicas, sm->replicas, replica_task, &w, 0);
-		openblas_set_num_threads(blas);
-		replicas_fold(sm);
-		for (int r = 0; r < sm->replicas && !err; r++)
-			err = w.err[r];
-		for (int r = 0; r < sm->replicas && !err; r++)
-			micro_done(sm, step_micro_model(sm, k0 + r), k0 + r, &sm->rst[r]);
+	struct net_f32 *m[TRAIN_REPLICAS_MAX];
+	const int32_t *rows[TRAIN_REPLICAS_MAX];
+	int err = MB_OK, r = sm->replicas;
+	for (int k0 = 0; k0 < sm->n && !err; k0 += r) {
+		for (int i = 0; i < r; i++) {
+			m[i] = step_micro_model(sm, k0 + i);
+			rows[i] = micro_rows(sm, k0 + i);
+		}
+		err = train_replicas_run(m, rows, r, sm->rst, sm->rprof, sm->prof);
+		for (int i = 0; i < r && !err; i++)
+			micro_done(sm, m[i], k0 + i, &sm->rst[i]);
 	}
 	return err;
 }

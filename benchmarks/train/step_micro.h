@@ -9,14 +9,11 @@
  * micro-batch (the reference's gradients are the mean of its micro-batches', as the
  * step's are).
  *
- * --replicas r: the micro-batches run r at a time, one thread each with one BLAS thread
- * (in-process data parallelism: whole forwards and backwards side by side, where one
- * GEMM split over two threads of a 2-core machine ran at ~60% of two single-threaded
- * ones, REPRODUCE.md). Each model of a wave writes its own gradients
- * (net_share_weights), all but the last's added into the accumulator in micro-batch
- * order after the wave, as when they run in turn: the same bits as --micro-batch alone.
- * The last micro-batch runs on the step's own model (its gradients in the shared
- * buffer, as the caller expects), micro-batch k < n-1 on model k + 1.
+ * --replicas r (train_replicas.h): the micro-batches run r at a time, each model
+ * writing its own gradients (net_share_weights), all but the last's added into the
+ * accumulator in micro-batch order after the wave. The last micro-batch runs on the
+ * step's own model (its gradients in the shared buffer, as the caller expects),
+ * micro-batch k < n-1 on model k + 1.
  */
 #ifndef MB_STEP_MICRO_H
 #define MB_STEP_MICRO_H
@@ -29,6 +26,7 @@
 #include "train_dp.h"
 #include "train_ep.h"
 #include "train_overlap.h"
+#include "train_replicas.h"
 
 struct step_micro {
 	int micro, n;              /* sequences per micro-batch, micro-batches (n <= 1: off) */
@@ -50,12 +48,7 @@ struct step_micro {
 /* step_micro_check refuses --micro-batch with --pp, and --ep-overlap where it cannot
  * run (train_overlap_check), after train_dp_layout. Returns 0 or exit status 2. */
 int step_micro_check(long per_rank, long micro, int ep, int pp, bool overlap);
-/* step_replicas_check refuses --replicas r that the rank's micro-batches (per_rank /
- * micro, or r of per_rank / r sequences when micro is 0: *micro is set) do not fill in
- * whole waves, or beside collectives inside the forward (--tp, --ep, --pp, --ep-overlap).
- * Returns 0 or exit status 2. */
-int step_replicas_check(long per_rank, long *micro, long replicas, int tp, int ep, int pp,
-			bool overlap);
+
 /* step_grad_error returns ||g - ref|| / ||ref|| over up to 4096 evenly spaced elements
  * of tensor t (the check's measure of a gradient). */
 double step_grad_error(const struct net_tensor *t, const float *g, const double *ref);

@@ -18,6 +18,7 @@ struct train_opts {
 	const char *preset, *precision, *data, *out, *csv, *peak_file;
 	const char *save, *init_from, *tokenizer, *dispatch, *schedule;
 	int64_t steps, batch, seq, warmup, val_every, val_batches, vocab, dp, micro;
+	int64_t replicas;  /* --replicas: micro-batches side by side (train_replicas.h) */
 	int64_t tp, pp, ep, etp, ranks_per_node, chunks;
 	double lr, min_lr, init_std, mtp_weight, alpha, gamma, clip, wd, time_limit;
 	double timeout;  /* seconds a DP collective may wait (comm.h) */
