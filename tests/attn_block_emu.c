@@ -60,6 +60,7 @@
 #undef MB_CUDA_CHECK
 #define MB_CUDA_CHECK(call) ((call) == cudaSuccess ? MB_OK : MB_ERR_CUDA)
 #define cudaMemsetAsync(p, v, n, s) ((void)(s), memset((p), (v), (n)), cudaSuccess)
+#define cudaMemcpyAsync(d, p, n, k, s) ((void)(k), (void)(s), memcpy((d), (p), (n)), cudaSuccess)
 
 #include "net_ops_cuda.h"
 

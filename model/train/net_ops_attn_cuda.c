@@ -33,15 +33,16 @@
 #include "status.h"
 
 #define S (net_cuda.stream)
-#define SCR_N 22          /* pieces of the scratch */
+#define SCR_N 23          /* pieces of the scratch */
 
 /* The scratch of one block call (struct attn_scr's order is the sizes' order). */
 struct attn_scr {
-	uint16_t *ba, *bb;                      /* GEMM operands under bf16 [nb] */
+	uint16_t *ba, *bb;                      /* GEMM operands: bf16, or fp32 realigned [nb] */
 	uint16_t *bq, *bk, *bv, *bo, *bdo;      /* the core's BF16 inputs */
 	uint16_t *bdq, *bdk, *bdv;              /* its BF16 gradients */
 	float *dout, *dq, *dk, *dv, *dkv, *dkva, *s1, *s2, *nx, *rstd;
 	void *core_work, *norm_work;
+	float *bc;                              /* a GEMM's output, realigned [nb] */
 	size_t core_bytes, norm_bytes;
 };
 
@@ -67,11 +68,12 @@ static size_t align256(size_t n)
 static size_t scr_bytes(const struct attn_counts *n, size_t b[SCR_N])
 {
 	size_t wide = n->t * n->wide;
-	size_t v[SCR_N] = { 2 * n->nb, 2 * n->nb, 2 * n->nq, 2 * n->nk, 2 * n->nv, 2 * n->no,
+	size_t v[SCR_N] = { 4 * n->nb, 4 * n->nb, 2 * n->nq, 2 * n->nk, 2 * n->nv, 2 * n->no,
 			    2 * n->no, 2 * n->nq, 2 * n->nk, 2 * n->nv, 4 * n->no, 4 * n->nq,
 			    4 * n->nk, 4 * n->nv, 4 * n->nkv, 4 * n->nkva, 4 * wide, 4 * wide,
 			    4 * wide, 4 * n->t, attn_bwd_cuda_workspace(&n->s),
-			    n->wide ? rmsnorm_bwd_workspace((long)n->t, (int)n->wide) : 0 };
+			    n->wide ? rmsnorm_bwd_workspace((long)n->t, (int)n->wide) : 0,
+			    4 * n->nb };
 	size_t total = 0;
 	for (int i = 0; i < SCR_N; i++)
 		total += align256(b[i] = v[i] ? v[i] : 16);
@@ -94,7 +96,7 @@ static int scr_carve(const struct attn_counts *n, struct attn_scr *s)
 			    (void **)&s->bdk, (void **)&s->bdv, (void **)&s->dout, (void **)&s->dq,
 			    (void **)&s->dk, (void **)&s->dv, (void **)&s->dkv, (void **)&s->dkva,
 			    (void **)&s->s1, (void **)&s->s2, (void **)&s->nx, (void **)&s->rstd,
-			    &s->core_work, &s->norm_work };
+			    &s->core_work, &s->norm_work, (void **)&s->bc };
 	char *at = net_cuda.attn;
 	for (int i = 0; i < SCR_N; i++) {
 		*p[i] = at;
@@ -166,12 +168,44 @@ static int blk_low(const struct attn_round *r, bool *low)
 	return MB_OK;
 }
 
-/* blk_operand returns x [n] as the GEMM takes it: itself, or under low its BF16 copy. */
+/* aligned says whether p is on a 256-byte boundary, the alignment cuBLASLt's heuristic
+ * assumes by default (lt_plan sets no smaller one): the blocks' weights and saved
+ * activations sit at offsets in one vector that need not be. */
+static bool aligned(const void *p)
+{
+	return ((uintptr_t)p & 255) == 0;
+}
+
+/* blk_copy copies n floats on the stream (error kept). */
+static int blk_copy(float *dst, const float *src, size_t n)
+{
+	return net_cuda_fail(MB_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float),
+							   cudaMemcpyDeviceToDevice, S)));
+}
+
+/* blk_operand returns x [n] as the GEMM takes it: under low its BF16 copy in buf; else
+ * itself, or its copy in buf when x is not aligned. NULL on error (kept). */
 static const void *blk_operand(bool low, const float *x, size_t n, uint16_t *buf)
 {
 	if (!low)
-		return x;
+		return aligned(x) ? (const void *)x : blk_copy((float *)buf, x, n) ? NULL : buf;
 	return net_cuda_fail(netop_round_bf16_cuda(x, (long)n, NULL, buf, S)) ? NULL : buf;
+}
+
+/* blk_gemm is net_cuda_gemm into c [m, n] through the aligned sc->bc when c is not
+ * aligned (c copied in first when acc, the result copied back). */
+static int blk_gemm(const struct attn_scr *sc, cudaDataType_t ty, int m, int n, int k,
+		    struct mb_lt_matrix a, const void *pa, struct mb_lt_matrix b, const void *pb,
+		    float *c, bool acc)
+{
+	size_t cn = (size_t)m * n;
+	float *out = aligned(c) ? c : sc->bc;
+	if (out != c && acc && blk_copy(out, c, cn))
+		return net_cuda.err;
+	net_cuda_gemm(ty, m, n, k, a, pa, b, pb, m, out, acc);
+	if (out != c && !net_cuda.err)
+		blk_copy(c, out, cn);
+	return net_cuda.err;
 }
 
 /* blk_fwd: y [t, out] = x [t, in] W [in, out] (column-major: y^T = W^T x^T, W^T being
@@ -186,8 +220,7 @@ static int blk_fwd(bool low, const struct attn_scr *sc, int t, int in, int out,
 		return net_cuda.err;
 	struct mb_lt_matrix a = { ty, (uint64_t)out, (uint64_t)in, out, CUBLAS_OP_N, NULL, 0 };
 	struct mb_lt_matrix b = { ty, (uint64_t)in, (uint64_t)t, in, CUBLAS_OP_N, NULL, 0 };
-	net_cuda_gemm(ty, out, t, in, a, wb, b, xa, out, y, false);
-	return net_cuda.err;
+	return blk_gemm(sc, ty, out, t, in, a, wb, b, xa, y, false);
 }
 
 /* blk_bwd: dW [in, out] = x^T dy (overwritten), dx [t, in] = dy W^T (added when acc). */
@@ -203,15 +236,15 @@ static int blk_bwd(bool low, const struct attn_scr *sc, int t, int in, int out,
 	/* dW^T [out, in] = dy^T [out, t] (x^T)^T */
 	struct mb_lt_matrix a = { ty, (uint64_t)out, (uint64_t)t, out, CUBLAS_OP_N, NULL, 0 };
 	struct mb_lt_matrix b = { ty, (uint64_t)in, (uint64_t)t, in, CUBLAS_OP_T, NULL, 0 };
-	net_cuda_gemm(ty, out, in, t, a, dya, b, xb, out, dw, false);
+	if (blk_gemm(sc, ty, out, in, t, a, dya, b, xb, dw, false))
+		return net_cuda.err;
 	/* dx^T [in, t] = (W^T)^T dy^T; bb is free again once the GEMM above is queued */
 	const void *wb = blk_operand(low, w, (size_t)in * out, sc->bb);
 	if (!wb)
 		return net_cuda.err;
 	struct mb_lt_matrix a2 = { ty, (uint64_t)out, (uint64_t)in, out, CUBLAS_OP_T, NULL, 0 };
 	struct mb_lt_matrix b2 = { ty, (uint64_t)out, (uint64_t)t, out, CUBLAS_OP_N, NULL, 0 };
-	net_cuda_gemm(ty, in, t, out, a2, wb, b2, dya, in, dx, acc);
-	return net_cuda.err;
+	return blk_gemm(sc, ty, in, t, out, a2, wb, b2, dya, dx, acc);
 }
 
 /* ---- the core ---- */
