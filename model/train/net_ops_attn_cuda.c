@@ -54,6 +54,7 @@ struct attn_counts {
 	struct attn_shape s;
 };
 
+/* max2 and align256 (to the 256 bytes cuBLASLt and the core's 16 need, with room). */
 static size_t max2(size_t a, size_t b)
 {
 	return a > b ? a : b;
@@ -86,7 +87,7 @@ static int scr_carve(const struct attn_counts *n, struct attn_scr *s)
 {
 	size_t b[SCR_N];
 	if (scr_bytes(n, b) > net_cuda.attn_bytes || !net_cuda.attn) {
-		fprintf(stderr, "moebench: error: the CUDA attention block needs %zu bytes of "
+		fprintf(stderr, "CUDA attention block: it needs %zu bytes of "
 			"scratch, the table was opened with %zu\n", scr_bytes(n, b),
 			net_cuda.attn_bytes);
 		return MB_ERR_ARG;
@@ -141,6 +142,7 @@ static int gqa_counts(const struct gqa_config *c, int batch, int seq, struct att
 	return MB_OK;
 }
 
+/* net_cuda_attn_bytes: see net_ops.h. */
 size_t net_cuda_attn_bytes(const struct mla_config *mla, const struct gqa_config *gqa,
 			   int batch, int seq)
 {
@@ -161,7 +163,7 @@ static int blk_low(const struct attn_round *r, bool *low)
 {
 	*low = r != NULL;
 	if (r && r != net_attn_round(NET_BF16)) {
-		fprintf(stderr, "moebench: error: the CUDA attention block runs fp32 and bf16, "
+		fprintf(stderr, "CUDA attention block: it runs fp32 and bf16, "
 			"not fp8\n");
 		return MB_ERR_UNSUPPORTED;
 	}
@@ -303,6 +305,7 @@ struct mla_call {
 	int t, seq;
 };
 
+/* mla_call_make checks the config, fills the layouts and carves the scratch. */
 static int mla_call_make(const struct mla_config *c, int batch, int seq, struct mla_call *m)
 {
 	m->c = c;
@@ -450,6 +453,7 @@ struct gqa_call {
 	int t, seq, qw, kw;   /* qw = H hd, kw = G hd */
 };
 
+/* gqa_call_make: mla_call_make for GQA. */
 static int gqa_call_make(const struct gqa_config *c, int batch, int seq, struct gqa_call *g)
 {
 	int err = gqa_counts(c, batch, seq, &g->n);
