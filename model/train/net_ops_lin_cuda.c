@@ -166,6 +166,8 @@ void net_cuda_plans_free(void)
 	}
 }
 
+/* net_cuda_gemm is lin_gemm for the attention blocks (net_ops_attn_cuda.c), whose
+ * weights are [in, out]: the same kept plans, stream and workspace. */
 void net_cuda_gemm(cudaDataType_t ab, int m, int n, int k, struct mb_lt_matrix a,
 		   const void *pa, struct mb_lt_matrix b, const void *pb, int ldc, float *c,
 		   bool acc)
