@@ -139,6 +139,7 @@ template <class F> static void emu_run(F body, dim3 grid, dim3 block)
 #include "optim.cu"
 #include "moe_bwd.cu"
 #include "netops.cu"
+#include "attnblk.cu"
 
 extern "C" {
 #include "rng.h"
@@ -410,6 +411,7 @@ static int combine_checks(long T, int H, uint64_t s)
 }
 
 #include "train_emu_netops.h"
+#include "train_emu_attnblk.h"
 
 int main(void)
 {
@@ -428,5 +430,6 @@ int main(void)
 	ok &= router_checks(77, 90);
 	ok &= combine_checks(45, 300, 100);
 	ok &= netops_checks(110);
+	ok &= attnblk_checks(120);
 	return ok ? 0 : 1;
 }

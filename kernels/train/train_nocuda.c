@@ -1,7 +1,7 @@
 /*
  * train_nocuda.c - the CUDA functions of kernels/train (embedding.h, rmsnorm.h, swiglu.h,
- * xent.h, optim.h, moe_bwd.h, netops.h) for builds without CUDA: each fails with
- * MB_ERR_UNSUPPORTED (the build compiles this file or the .cu files, never both).
+ * xent.h, optim.h, moe_bwd.h, netops.h, attnblk.h) for builds without CUDA: each fails
+ * with MB_ERR_UNSUPPORTED (the build compiles this file or the .cu files, never both).
  */
 #include "embedding.h"
 #include "rmsnorm.h"
@@ -10,6 +10,7 @@
 #include "optim.h"
 #include "moe_bwd.h"
 #include "netops.h"
+#include "attnblk.h"
 #include "status.h"
 
 /* embedding_fwd_cuda fails: this build has no CUDA. */
@@ -199,6 +200,29 @@ int netop_rstd_cuda(const float *d_x, long rows, int dim, float eps, float *d_rs
 
 int netop_round_bf16_cuda(const float *d_x, long n, float *d_y, uint16_t *d_bits,
 			  void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int attnblk_rope_cuda(float *d_x, long rows, int seq, int pos0, int heads, long head_stride,
+		      long row_stride, int dr, double theta, int inverse, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int attnblk_copy_cuda(long rows, int heads, int cols, const float *d_x, long ldx, long hx,
+		      float *d_y, long ldy, long hy, int add, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int attnblk_headsum_cuda(long rows, int heads, int cols, const float *d_x, long ldx, long hx,
+			 float *d_y, long ldy, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int attnblk_widen_cuda(const uint16_t *d_x, long n, float *d_y, void *stream)
 {
 	return MB_ERR_UNSUPPORTED;
 }

@@ -145,6 +145,23 @@ int net_create_f32(const struct net_layout *L, const struct net_options *o, int 
 	return net_create_f32_ops(L, o, batch, seq, seed, &net_cpu_ops_f32, out);
 }
 
+/* net_cuda_attn_scratch returns the device scratch of the layout's attention block
+ * (this TP rank's heads, as net_impl.h's net_attn_configs makes it). */
+static size_t net_cuda_attn_scratch(const struct net_layout *L, int batch, int seq)
+{
+	const struct model_config *c = &L->cfg;
+	int tp = L->part.tp > 0 ? L->part.tp : 1, G = (int)c->kv_heads;
+	bool rep = c->attention != MODEL_ATTN_MLA && tp > 1 && G % tp != 0;
+	struct mla_config mla = { (int)c->dim, (int)c->heads / tp, (int)c->q_lora_rank,
+				  (int)c->kv_lora_rank, (int)c->qk_nope_head_dim,
+				  (int)c->qk_rope_head_dim, (int)c->v_head_dim, 10000, 1e-6, NULL };
+	struct gqa_config gqa = { (int)c->dim, (int)c->heads / tp, rep ? 1 : G / tp,
+				  (int)c->head_dim, true, 10000, NULL };
+	if (c->attention == MODEL_ATTN_MLA)
+		return net_cuda_attn_bytes(&mla, NULL, batch, seq);
+	return net_cuda_attn_bytes(NULL, &gqa, batch, seq);
+}
+
 int net_create_f32_cuda(const struct net_layout *L, const struct net_options *o, int batch,
 			int seq, uint64_t seed, struct net_f32 **out)
 {
@@ -156,7 +173,8 @@ int net_create_f32_cuda(const struct net_layout *L, const struct net_options *o,
 	long lin = (T * K > T ? T * K : T) * (2 * d > wide ? 2 * d : wide);
 	long wmax = (2 * d > wide ? 2 * d : wide) * (wide > d ? wide : d);
 	struct net_cuda_sizes z = { T, T * K > T ? T * K : T, (int)d, (int)c->routed_experts,
-				    (int)c->vocab, lin > wmax ? lin : wmax, L->n, (long)L->total };
+				    (int)c->vocab, lin > wmax ? lin : wmax, L->n, (long)L->total,
+				    net_cuda_attn_scratch(L, batch, seq) };
 	*out = NULL;
 	int err = net_cuda_ops_open(&z, &ops);
 	if (!err)

@@ -178,10 +178,12 @@ extern const struct net_ops_f64 net_cpu_ops_f64;
  * same entries on device pointers, run in order on one stream with buffers allocated once
  * by net_cuda_ops_open for a step of at most the given sizes (no allocation inside a
  * step). FP32 GEMMs and BF16 (operands rounded, FP32 accumulation) through cuBLASLt; the
- * other entries are kernels/train's, kernels/moe's route_cuda and netops.cu. NOT yet on
- * the device: the MLA / GQA blocks (mla_fwd .. gqa_bwd return MB_ERR_UNSUPPORTED), the
- * FP8 recipe (quantisation and linear layers under fp8 fail), vocabulary-parallel
- * embedding rows (row0 != 0). The void entries (linear, quantisation) keep their first
+ * other entries are kernels/train's, kernels/moe's route_cuda and netops.cu. The MLA / GQA
+ * blocks run on the device (net_ops_attn_cuda.c: projections on cuBLASLt at the run's
+ * precision, norms, RoPE, the BF16-operand CUDA attention core with FP32 accumulation;
+ * scratch sized at open by attn_bytes). NOT yet on the device: the FP8 recipe
+ * (quantisation, linear layers and the attention blocks under fp8 fail),
+ * vocabulary-parallel embedding rows (row0 != 0). The void entries (linear, quantisation) keep their first
  * error for net_cuda_ops_status. Host results (route's load and eoff, the losses, the
  * hash) come back with a synchronous copy through a pinned buffer.
  */
@@ -192,7 +194,14 @@ struct net_cuda_sizes {
 	long max_linear;        /* elements of the largest linear operand (x, W or dy) */
 	int tensors;            /* tensors of the layout (AdamW segments) */
 	long params;            /* elements of the parameter allocation */
+	size_t attn_bytes;      /* the attention blocks' device scratch: net_cuda_attn_bytes
+				 * of the step's block (0: the attention entries fail) */
 };
+/* net_cuda_attn_bytes returns the device scratch bytes the CUDA table's attention
+ * entries need for the blocks given (either may be NULL) at batch x seq; 0 without CUDA
+ * or for an invalid block. */
+size_t net_cuda_attn_bytes(const struct mla_config *mla, const struct gqa_config *gqa,
+			   int batch, int seq);
 /* net_cuda_ops_open makes the device context and returns the table; MB_ERR_NODEV
  * without a device or CUDA. net_cuda_ops_close frees it. */
 int net_cuda_ops_open(const struct net_cuda_sizes *z, const struct net_ops_f32 **out);

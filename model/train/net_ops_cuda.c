@@ -352,12 +352,12 @@ static int ctx_buffers(const struct net_cuda_sizes *z, void ***p, size_t *b)
 			 (void **)&net_cuda.bf_c, (void **)&net_cuda.rstd, &net_cuda.work,
 			 (void **)&net_cuda.pos, (void **)&net_cuda.load,
 			 (void **)&net_cuda.rowsd, (void **)&net_cuda.segs,
-			 (void **)&net_cuda.norm };
+			 (void **)&net_cuda.norm, &net_cuda.attn };
 	size_t bytes[] = { NET_CUDA_LT_BYTES, (size_t)z->max_linear * 2, (size_t)z->max_linear * 2,
 			   (size_t)z->max_linear * 2, (size_t)z->rows * 4, net_cuda.work_bytes,
 			   (size_t)z->rows * 4, ((size_t)z->experts + 1) * 4,
 			   (size_t)z->rows * 8, (size_t)z->tensors * sizeof(struct adamw_segment),
-			   2 * sizeof(float) };
+			   2 * sizeof(float), z->attn_bytes };
 	int n = (int)(sizeof(bytes) / sizeof(bytes[0]));
 	for (int i = 0; i < n; i++)
 		p[i] = ptr[i], b[i] = bytes[i] ? bytes[i] : 16;
@@ -376,6 +376,7 @@ int net_cuda_ops_open(const struct net_cuda_sizes *z, const struct net_ops_f32 *
 		return MB_ERR_NODEV;
 	memset(&net_cuda, 0, sizeof(net_cuda));
 	net_cuda.z = *z;
+	net_cuda.attn_bytes = z->attn_bytes;
 	net_cuda.open = true;
 	int n = ctx_buffers(z, p, b);
 	for (int i = 0; i < n && !err; i++)
@@ -404,7 +405,6 @@ void net_cuda_ops_close(void)
 	if (!net_cuda.open)
 		return;
 	net_cuda_plans_free();
-	net_cuda_attn_free();
 	int n = ctx_buffers(&net_cuda.z, p, b);
 	for (int i = 0; i < n; i++)
 		if (*p[i])

@@ -1,6 +1,7 @@
 /*
  * net_ops_cuda.h - what the two files of the CUDA op table (net_ops_cuda.c: context and
- * model entries; net_ops_lin_cuda.c: linear layers and quantisation) share: the one
+ * model entries; net_ops_lin_cuda.c: linear layers and quantisation; net_ops_attn_cuda.c:
+ * the attention blocks) share: the one
  * device context of the process. Internal to model/train.
  */
 #ifndef MB_NET_OPS_CUDA_H
@@ -33,6 +34,8 @@ struct net_cuda_ctx {
 	int32_t *pos, *load;            /* [rows], [experts] */
 	double *rowsd;                  /* [rows]: per-row losses */
 	struct adamw_segment *segs;     /* [tensors] */
+	void *attn;                     /* the attention blocks' scratch [attn_bytes] */
+	size_t attn_bytes;
 	float *norm;                    /* [2]: norm, scale */
 	void *host;                     /* pinned staging */
 	size_t host_bytes;
@@ -59,7 +62,12 @@ void net_cuda_linear_bwd_dw(enum net_precision p, bool low, int t, int in, int o
 void net_cuda_quant_act(enum net_precision p, int t, int n, const float *x, float *y);
 void net_cuda_quant_weight(enum net_precision p, int rows, int cols, const float *w, float *y);
 void net_cuda_plans_free(void);
-/* the attention blocks through the host (net_ops_attn_cuda.c) */
+/* net_cuda_gemm runs C [m, n] (column-major, ld ldc) = A B (+ C when acc) on a kept
+ * plan (net_ops_lin_cuda.c); errors kept as a void entry's */
+void net_cuda_gemm(cudaDataType_t ab, int m, int n, int k, struct mb_lt_matrix a,
+		   const void *pa, struct mb_lt_matrix b, const void *pb, int ldc, float *c,
+		   bool acc);
+/* the attention blocks on the device (net_ops_attn_cuda.c) */
 int net_cuda_mla_fwd(const struct mla_config *c, int b, int s, const float *w, const float *x,
 		     float *y, float *ws);
 int net_cuda_mla_bwd(const struct mla_config *c, int b, int s, const float *w, const float *x,
@@ -68,6 +76,5 @@ int net_cuda_gqa_fwd(const struct gqa_config *c, int b, int s, const float *w, c
 		     float *y, float *ws);
 int net_cuda_gqa_bwd(const struct gqa_config *c, int b, int s, const float *w, const float *x,
 		     const float *ws, const float *dy, float *dx, float *dw);
-void net_cuda_attn_free(void);
 
 #endif

@@ -165,3 +165,12 @@ void net_cuda_plans_free(void)
 		memset(net_cuda.plans[i].key, 0, sizeof(net_cuda.plans[i].key));
 	}
 }
+
+/* net_cuda_gemm is lin_gemm for the attention blocks (net_ops_attn_cuda.c), whose
+ * weights are [in, out]: the same kept plans, stream and workspace. */
+void net_cuda_gemm(cudaDataType_t ab, int m, int n, int k, struct mb_lt_matrix a,
+		   const void *pa, struct mb_lt_matrix b, const void *pb, int ldc, float *c,
+		   bool acc)
+{
+	lin_gemm(ab, m, n, k, a, pa, b, pb, ldc, c, acc);
+}

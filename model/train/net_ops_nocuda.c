@@ -27,3 +27,10 @@ int net_cuda_ops_sync(void)
 {
 	return MB_ERR_NODEV;
 }
+
+/* net_cuda_attn_bytes: no device scratch in this build. */
+size_t net_cuda_attn_bytes(const struct mla_config *mla, const struct gqa_config *gqa,
+			   int batch, int seq)
+{
+	return 0;
+}
