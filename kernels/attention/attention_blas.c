@@ -6,7 +6,7 @@
  * recomputes the probabilities from the saved log-sum-exp (FlashAttention-2's equations,
  * tiled along the queries only) with five SGEMMs per block. NOTE: the row blocks skip the
  * causal mask's upper blocks: at S = 256 and 64 rows a block, 10 of 16 score tiles are
- * computed instead of all 16. Exponentials in float (exp_f below, within ~2 ulp of
+ * computed instead of all 16. Exponentials in float (exp_poly.h, within ~2 ulp of
  * expf), their sums and D_i = dout_i . o_i accumulated in double. Same results as attention.c's reference to
  * FP32 rounding (tests/test_attention_blas.c checks it).
  *
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exp_poly.h"
 #include "par_team.h"
 #include "status.h"
 
@@ -56,31 +57,6 @@ static struct blas_slice slice_of(const struct attn_shape *s, int b, int h)
 static int keys(const struct attn_shape *s, int i1)
 {
 	return s->causal ? i1 : s->seq;
-}
-
-/* exp_f returns e^x for x <= 88 (here x <= 0 plus rounding: scores minus their
- * maximum or their lse) within about 2 ulp of expf: x = n ln2 + r, |r| <= ln2 / 2,
- * Cody-Waite's two-part ln2, e^r by its Taylor polynomial to degree 6, 2^n by the
- * exponent bits; below x = -87, n is held at -126: a value under 2e-38 instead of a
- * subnormal or 0. NOTE: no call, no branch and no float comparison (which may trap, so
- * GCC will not if-convert it) so the softmax loops vectorise: libm's expf, one call
- * per score, was a quarter of the core's time (perf). */
-static inline float exp_f(float x)
-{
-	float t = x * 1.44269504f + 12582912.0f;   /* round to nearest: 1.5 * 2^23 */
-	float n = t - 12582912.0f;
-	float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
-	float p = 1.0f / 720;
-	p = p * r + 1.0f / 120;
-	p = p * r + 1.0f / 24;
-	p = p * r + 1.0f / 6;
-	p = p * r + 0.5f;
-	p = p * r + 1.0f;
-	p = p * r + 1.0f;
-	int32_t ni = (int32_t)n;
-	ni = ni < -126 ? -126 : ni;
-	union { uint32_t u; float f; } e = { (uint32_t)(ni + 127) << 23 };
-	return p * e.f;
 }
 
 /* sum_d returns the sum of x[n] in double, four running sums (a fixed order). */
@@ -117,7 +93,7 @@ static void softmax_rows(const struct attn_shape *s, int i0, int m, int n, float
 			mx = row[j] > mx ? row[j] : mx;
 #pragma omp simd
 		for (int j = 0; j < len; j++)
-			row[j] = exp_f(row[j] - mx);
+			row[j] = exp_poly_f(row[j] - mx);
 		double sum = sum_d(row, len);
 		float inv = (float)(1.0 / sum);
 #pragma omp simd
@@ -211,7 +187,7 @@ static void ds_rows(const struct attn_shape *s, const struct blas_bwd *a,
 			d += (double)gi[c] * oi[c];
 #pragma omp simd
 		for (int j = 0; j < len; j++) {
-			pr[j] = exp_f(pr[j] - l);
+			pr[j] = exp_poly_f(pr[j] - l);
 			dr[j] = (float)(pr[j] * (dr[j] - d));
 		}
 		for (int j = len; j < n; j++)

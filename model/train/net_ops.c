@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "bf16.h"
+#include "exp_poly.h"
 #include "fp8.h"
 #include "route.h"
 #include "status.h"
@@ -30,7 +31,9 @@
 #define REAL float
 #define SFX(name) name##_f32
 #define GEMM cblas_sgemm
-#define EXP expf
+/* NOTE: the FP32 table's SiLU, sigmoid and softmax through exp_poly_f (about 2 ulp from
+ * expf): libm's expf, a call per element, kept SwiGLU's loops scalar (perf) */
+#define EXP exp_poly_f
 #include "block_real.h"
 #include "net_ops_model_impl.h"
 #undef REAL

@@ -107,13 +107,13 @@ static int SFX(op_rmsnorm_bwd)(const REAL *dy, const REAL *x, const REAL *gain, 
 }
 
 /* op_sigmoid returns 1 / (1 + exp(-x)). */
-static REAL SFX(op_sigmoid)(REAL x)
+static inline REAL SFX(op_sigmoid)(REAL x)
 {
 	return 1 / (1 + EXP(-x));
 }
 
 /* op_silu returns x * sigmoid(x). */
-static REAL SFX(op_silu)(REAL x)
+static inline REAL SFX(op_silu)(REAL x)
 {
 	return x / (1 + EXP(-x));
 }
