@@ -201,5 +201,20 @@ void net_cuda_ops_close(void);
  * clears it. net_cuda_ops_sync waits for the stream. */
 int net_cuda_ops_status(void);
 int net_cuda_ops_sync(void);
+/*
+ * The device step's clock (net_clock_cuda.c), a struct net_profile's now() on the table's
+ * stream: each call records a CUDA event, waits for it and returns the seconds the stream
+ * has run since net_cuda_clock_open (the events' elapsed times summed in double), so the
+ * profile's phases and GEMM times are the device's work between its boundaries, not the
+ * host's launches. Each call also samples cudaMemGetInfo: net_cuda_mem_peak returns the
+ * most bytes in use on the device seen since the open (NaN before). NOTE: the wait at
+ * every boundary serialises launches with the host (a few microseconds each); the table
+ * already waits at every routing and loss. Open after net_cuda_ops_open (MB_ERR_NODEV
+ * without CUDA), close before net_cuda_ops_close.
+ */
+int net_cuda_clock_open(void);
+double net_cuda_clock_now(void);
+double net_cuda_mem_peak(void);
+void net_cuda_clock_close(void);
 
 #endif

@@ -1,6 +1,8 @@
 /*
  * net_ops_nocuda.c - the CUDA op table (net_ops.h) in a build without CUDA: no device.
  */
+#include <math.h>
+
 #include "net_ops.h"
 #include "status.h"
 
@@ -26,4 +28,24 @@ int net_cuda_ops_status(void)
 int net_cuda_ops_sync(void)
 {
 	return MB_ERR_NODEV;
+}
+
+/* the device clock: no device */
+int net_cuda_clock_open(void)
+{
+	return MB_ERR_NODEV;
+}
+
+double net_cuda_clock_now(void)
+{
+	return NAN;
+}
+
+double net_cuda_mem_peak(void)
+{
+	return NAN;
+}
+
+void net_cuda_clock_close(void)
+{
 }
