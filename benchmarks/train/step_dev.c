@@ -14,7 +14,8 @@
  * mark (sampled at every boundary; it counts the CUDA context and cuBLASLt's workspace
  * too), and MFU against the datasheet's BF16 (fp8: FP8) dense peak of the device and
  * --measured-peak's bf16_gemm (fp8: fp8_tensor_gemm) rate of a `moebench peak` run on it.
- * One rank only: the parallel options are refused (exit 2).
+ * One rank only: the parallel options are refused (exit 2). Under fp8 the low linear
+ * layers take cuBLASLt's block scaling (net_ops_fp8_cuda.c), the rest FP32 as on the CPU.
  */
 #include "step_dev.h"
 
@@ -62,10 +63,6 @@ int step_dev_refuse(const struct step_dev_opts *o)
 	if (what)
 		return cli_error(hint, "step --backend cuda: %s: the device step runs on one rank "
 				 "without it", what), MB_ERR_ARG;
-	if (!strcmp(o->precision, "fp8"))
-		return cli_error("use --precision bf16 or fp32 on the device, or --backend cpu for "
-				 "fp8", "step --backend cuda: --precision fp8: the CUDA op table has "
-				 "no FP8 linear layers yet"), MB_ERR_ARG;
 	return MB_OK;
 }
 

@@ -178,10 +178,10 @@ extern const struct net_ops_f64 net_cpu_ops_f64;
  * same entries on device pointers, run in order on one stream with buffers allocated once
  * by net_cuda_ops_open for a step of at most the given sizes (no allocation inside a
  * step). FP32 GEMMs and BF16 (operands rounded, FP32 accumulation) through cuBLASLt; the
- * other entries are kernels/train's, kernels/moe's route_cuda and netops.cu. NOT yet on
- * the device: the MLA / GQA blocks (mla_fwd .. gqa_bwd return MB_ERR_UNSUPPORTED), the
- * FP8 recipe (quantisation and linear layers under fp8 fail), vocabulary-parallel
- * embedding rows (row0 != 0). The void entries (linear, quantisation) keep their first
+ * other entries are kernels/train's, kernels/moe's route_cuda and netops.cu. FP8 (low
+ * layers under fp8): cuBLASLt block scaling, 1x128 / 128x128 (net_ops_fp8_cuda.c). NOT
+ * yet on the device: the MLA / GQA blocks (mla_fwd .. gqa_bwd return MB_ERR_UNSUPPORTED),
+ * vocabulary-parallel embedding rows (row0 != 0). The void entries (linear, quantisation) keep their first
  * error for net_cuda_ops_status. Host results (route's load and eoff, the losses, the
  * hash) come back with a synchronous copy through a pinned buffer.
  */
