@@ -97,10 +97,10 @@ static int fp8_dequant_checks(int R, int C, uint64_t s)
 
 static int fp8_layout_checks(uint64_t s)
 {
-	int ok = fp8_pad_checks(150, 136, s);
+	int ok = fp8_pad_checks(130, 40, s);   /* K = 130 past one 1x128 tile */
 	ok &= fp8_pad_checks(7, 129, s + 1);
 	ok &= fp8_scale_checks(37, 3, s + 2);
 	ok &= fp8_scale_checks(5, 8, s + 3);
-	ok &= fp8_dequant_checks(129, 260, s + 4);
+	ok &= fp8_dequant_checks(130, 140, s + 4);
 	return ok;
 }
