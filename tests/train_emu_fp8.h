@@ -4,9 +4,9 @@
  * fp8.c (the CPU table's FP8 recipe). Included by train_emu.cpp after its helpers.
  */
 
-/* fp8_pad_checks: the copy and the transpose into padded rows, bit for bit, and that
- * padding changes no code or scale: quantizing the padded X^T (1x128) and dequantizing
- * gives fp8_quantize_transposed's values in the unpadded columns. */
+/* fp8_pad_checks: the copy (rows padded too) and the transpose into padded rows, bit for
+ * bit, and that padding changes no code or scale: quantizing the padded X^T (1x128) and
+ * dequantizing gives fp8_quantize_transposed's values in the unpadded columns. */
 static int fp8_pad_checks(int R, int C, uint64_t s)
 {
 	std::vector<float> x = uniform((size_t)R * C, -3, 3, s);
@@ -15,11 +15,12 @@ static int fp8_pad_checks(int R, int C, uint64_t s)
 	int ok = 1;
 	for (int trans = 0; trans < 2; trans++) {
 		int yr = trans ? C : R, w = trans ? R : C, ld = (w + 15) / 16 * 16 + 16;
-		std::vector<float> y((size_t)yr * ld, NAN), ref((size_t)yr * ld, 0);
+		int yrows = trans ? yr : yr + 3;   /* rows padded too (an activation's, to 4) */
+		std::vector<float> y((size_t)yrows * ld, NAN), ref((size_t)yrows * ld, 0);
 		for (int r = 0; r < yr; r++)
 			for (int c = 0; c < w; c++)
 				ref[(size_t)r * ld + c] = trans ? x[(size_t)c * C + r] : x[(size_t)r * C + c];
-		int rc = fp8lay_pad_cuda(R, C, x.data(), trans, ld, y.data(), NULL);
+		int rc = fp8lay_pad_cuda(R, C, x.data(), trans, yrows, ld, y.data(), NULL);
 		ok &= check(trans ? "fp8 pad, transposed (exact)" : "fp8 pad (exact)", rc,
 			    scaled_err(y.data(), ref.data(), y.size()), 0);
 		if (!trans)

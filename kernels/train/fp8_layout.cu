@@ -18,14 +18,15 @@ static inline unsigned fp8lay_grid(long n)
 }
 
 /* fp8lay_pad_kernel: i runs over y in its own order (coalesced writes). */
-__global__ void fp8lay_pad_kernel(int rows, int cols, const float *x, int trans, int ld, float *y)
+__global__ void fp8lay_pad_kernel(int rows, int cols, const float *x, int trans, int yrows,
+				  int ld, float *y)
 {
 	const int yr = trans ? cols : rows, w = trans ? rows : cols;
-	const long n = (long)yr * ld;
+	const long n = (long)yrows * ld;
 	for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
 	     i += (long)gridDim.x * blockDim.x) {
 		const long r = i / ld, c = i % ld;
-		y[i] = c >= w ? 0.0f : trans ? x[c * cols + r] : x[r * cols + c];
+		y[i] = c >= w || r >= yr ? 0.0f : trans ? x[c * cols + r] : x[r * cols + c];
 	}
 }
 
@@ -68,16 +69,16 @@ __global__ void fp8lay_dequant_kernel(int rows, int cols, const uint8_t *q, cons
 	}
 }
 
-extern "C" int fp8lay_pad_cuda(int rows, int cols, const float *d_x, int trans, int ld,
-			       float *d_y, void *stream)
+extern "C" int fp8lay_pad_cuda(int rows, int cols, const float *d_x, int trans, int yrows,
+			       int ld, float *d_y, void *stream)
 {
-	if (rows < 0 || cols < 0 || ld < (trans ? rows : cols))
+	if (rows < 0 || cols < 0 || ld < (trans ? rows : cols) || yrows < (trans ? cols : rows))
 		return MB_ERR_ARG;
-	const long n = (long)(trans ? cols : rows) * ld;
+	const long n = (long)yrows * ld;
 	if (n == 0)
 		return MB_OK;
 	TR_LAUNCH(fp8lay_pad_kernel, fp8lay_grid(n), FP8LAY_THREADS, stream, rows, cols, d_x,
-		  trans, ld, d_y);
+		  trans, yrows, ld, d_y);
 	return TR_LAUNCHED();
 }
 

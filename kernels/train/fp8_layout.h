@@ -2,9 +2,11 @@
  * fp8_layout.h - the layouts the CUDA op table's FP8 linear layers hand cuBLASLt's block
  * scaling (model/train/net_ops_fp8_cuda.c), which the table's FP32 tensors are not in:
  *   fp8lay_pad_cuda     an operand copied (or transposed) into rows of ld floats, zero
- *                       past its columns: every GEMM's K becomes a multiple of 16 (FP8's
- *                       leading-dimension rule) without changing a 1x128 or 128x128
- *                       tile's amax, so the codes and scales are the unpadded ones'
+ *                       past its columns (and rows): every GEMM's K becomes a multiple
+ *                       of 16 (FP8's leading-dimension rule), an activation's rows a
+ *                       multiple of 4 (see net_ops_fp8_cuda.c), without changing a
+ *                       1x128 or 128x128 tile's amax: the codes and scales are the
+ *                       unpadded ones'
  *   fp8lay_scales_cuda  fp8_quantize's row-major scales [sr, sc] in cuBLASLt's order:
  *                       vec (1x128, VEC128_32F) transposed, out[c sr + r]; otherwise
  *                       (128x128, BLK128x128_32F) rows of ld = sc rounded up to 4, zero
@@ -24,10 +26,10 @@
 extern "C" {
 #endif
 
-/* y [trans ? cols : rows, ld] = x [rows, cols] (trans: x^T), zeros in columns past the
- * copied ones; ld >= the copied width. Bit for bit. */
-int fp8lay_pad_cuda(int rows, int cols, const float *d_x, int trans, int ld, float *d_y,
-		    void *stream);
+/* y [yrows, ld] = x [rows, cols] (trans: x^T) in its first rows and columns, zeros past
+ * them; yrows >= the copied rows, ld >= the copied width. Bit for bit. */
+int fp8lay_pad_cuda(int rows, int cols, const float *d_x, int trans, int yrows, int ld,
+		    float *d_y, void *stream);
 /* the scales of an fp8_matrix [sr, sc] in cuBLASLt's order (vec 1: 1x128; 0: 128x128,
  * ld = (sc + 3) / 4 * 4 floats a row); d_out holds sr * sc (vec) or sr * ld floats. */
 int fp8lay_scales_cuda(int sr, int sc, const float *d_in, int vec, float *d_out, void *stream);

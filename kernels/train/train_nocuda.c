@@ -204,8 +204,8 @@ int netop_round_bf16_cuda(const float *d_x, long n, float *d_y, uint16_t *d_bits
 	return MB_ERR_UNSUPPORTED;
 }
 
-int fp8lay_pad_cuda(int rows, int cols, const float *d_x, int trans, int ld, float *d_y,
-		    void *stream)
+int fp8lay_pad_cuda(int rows, int cols, const float *d_x, int trans, int yrows, int ld,
+		    float *d_y, void *stream)
 {
 	return MB_ERR_UNSUPPORTED;
 }

@@ -7,7 +7,11 @@
  *   Dgrad  dx [T, in]    A = dy [T, out] (1x128)    B = W^T [in, out] (128x128)
  *   Wgrad  dW [out, in] += A = dy^T [out, T] (1x128) B = x^T [in, T] (1x128)
  * Each operand is copied (transposed where the form needs it) into rows padded with zeros
- * to K a multiple of 16 (fp8_layout.h: the codes and scales are the unpadded ones'),
+ * to K a multiple of 16 (fp8_layout.h: the codes and scales are the unpadded ones'), and
+ * A's rows to a multiple of 4 (D then through a scratch of those rows): cuBLASLt reads a
+ * 1x128 operand's scales with its rows outermost, and with those a multiple of 4 the
+ * layout is the same whether it pads that stride to 16 bytes or not (Transformer
+ * Engine pads it); Wgrad's x^T (1x128 too) pads N the same way,
  * quantized to E4M3 by fp8_quantize_cuda (bit-equal to fp8.c, the CPU table's), its
  * scales put in cuBLASLt's order, and the GEMM accumulates in FP32 with the partial sums
  * promoted (no fast accumulation) into an FP32 D (beta 1 where the entry adds).
@@ -43,6 +47,8 @@ struct f8_operand {
 
 static struct {
 	struct f8_operand a, b;
+	float *d;                 /* D of padded rows or columns (M or N not a multiple of 4) */
+	size_t d_b;
 	struct { int key[6]; struct mb_lt_plan p; } plans[F8_PLANS];
 	int next;
 } f8;
@@ -74,14 +80,16 @@ static int f8_grow(void **p, size_t *have, size_t need)
 }
 
 /* f8_prepare quantizes x [rows, cols] (trans: x^T) as a K-major operand of K padded to
- * *ld (a multiple of 16) in o, 128x128 blocks when blk else 1x128 tiles; *yr: its rows. */
+ * *ld (a multiple of 16) in o, 128x128 blocks when blk, else 1x128 tiles with the rows
+ * padded to a multiple of 4; *yr: its rows, padded. */
 static int f8_prepare(struct f8_operand *o, const float *x, int rows, int cols, bool trans,
 		      bool blk, int *yr, int *ld)
 {
-	int r = trans ? cols : rows, w = trans ? rows : cols, L = (w + 15) / 16 * 16;
+	int r0 = trans ? cols : rows, w = trans ? rows : cols, L = (w + 15) / 16 * 16;
+	int r = blk ? r0 : (r0 + 3) / 4 * 4;
 	int tr = blk ? FP8_TILE : 1, sr = (r + tr - 1) / tr, sc = (L + FP8_TILE - 1) / FP8_TILE;
 	size_t n = (size_t)r * (size_t)L, lay = (size_t)sr * (size_t)(blk ? (sc + 3) / 4 * 4 : sc);
-	bool copy = trans || L != w;
+	bool copy = trans || L != w || r != r0;
 	*yr = r;
 	*ld = L;
 	int err = copy ? f8_grow((void **)&o->pad, &o->pad_b, n * sizeof(float)) : MB_OK;
@@ -89,7 +97,7 @@ static int f8_prepare(struct f8_operand *o, const float *x, int rows, int cols, 
 	err = err ? err : f8_grow((void **)&o->scale, &o->scale_b, (size_t)sr * sc * sizeof(float));
 	err = err ? err : f8_grow((void **)&o->lay, &o->lay_b, lay * sizeof(float));
 	if (!err && copy)
-		err = fp8lay_pad_cuda(rows, cols, x, trans, L, o->pad, net_cuda.stream);
+		err = fp8lay_pad_cuda(rows, cols, x, trans, r, L, o->pad, net_cuda.stream);
 	if (!err)
 		err = fp8_quantize_cuda(copy ? o->pad : x, r, L, FP8_E4M3,
 					blk ? FP8_PER_128X128 : FP8_PER_1X128, false, o->q, o->scale,
@@ -130,7 +138,8 @@ static const struct mb_lt_plan *f8_plan(int m, int n, int k, bool blk)
 }
 
 /* f8_gemm: D [M, N] (+)= A [M, K] B [N, K]^T from x_a [ar, ac] (ta: transposed) and x_b
- * [br, bc] (tb), B's scales 128x128 when blk. */
+ * [br, bc] (tb), B's scales 128x128 when blk. A NOTE on the padded D: its rows and
+ * columns past M and N hold products of zero rows, never read. */
 static int f8_gemm(const float *x_a, int ar, int ac, bool ta, const float *x_b, int br, int bc,
 		   bool tb, bool blk, float *d, bool acc)
 {
@@ -146,11 +155,23 @@ static int f8_gemm(const float *x_a, int ar, int ac, bool ta, const float *x_b, 
 	err = err ? err : f8_prepare(&f8.b, x_b, br, bc, tb, blk, &n, &k2);
 	if (err || k != k2)
 		return err ? err : MB_ERR_ARG;
-	const struct mb_lt_plan *p = f8_plan(m, n, k, blk);
+	/* M or N padded: D [m, n] is a scratch whose first M rows and N columns are d's */
+	float *dd = m == M && n == N ? d : NULL;
+	size_t w = (size_t)N * sizeof(float), ldd = (size_t)n * sizeof(float);
+	if (!dd && !(err = f8_grow((void **)&f8.d, &f8.d_b, (size_t)m * ldd)))
+		dd = f8.d;
+	if (!err && dd != d && acc)
+		err = MB_CUDA_CHECK(cudaMemcpy2DAsync(dd, ldd, d, w, w, (size_t)M,
+						      cudaMemcpyDeviceToDevice, net_cuda.stream));
+	const struct mb_lt_plan *p = err ? NULL : f8_plan(m, n, k, blk);
 	if (!p)
-		return MB_ERR_UNSUPPORTED;
-	return mb_lt_plan_run(net_cuda.lt, p, &one, f8.b.q, f8.a.q, &beta, d, net_cuda.lt_ws,
-			      net_cuda.stream);
+		return err ? err : MB_ERR_UNSUPPORTED;
+	err = mb_lt_plan_run(net_cuda.lt, p, &one, f8.b.q, f8.a.q, &beta, dd, net_cuda.lt_ws,
+			     net_cuda.stream);
+	if (!err && dd != d)
+		err = MB_CUDA_CHECK(cudaMemcpy2DAsync(d, w, dd, ldd, w, (size_t)M,
+						      cudaMemcpyDeviceToDevice, net_cuda.stream));
+	return err;
 }
 
 int net_cuda_fp8_fwd(int t, int in, int out, const float *x, const float *w, float *y)
@@ -193,5 +214,6 @@ void net_cuda_fp8_free(void)
 		cudaFree(o[i]->scale);
 		cudaFree(o[i]->lay);
 	}
+	cudaFree(f8.d);
 	memset(&f8, 0, sizeof(f8));
 }
