@@ -14,7 +14,7 @@ static struct {
 	double seconds;            /* stream time from the open to base */
 	double peak;               /* most bytes in use seen (NaN: none yet) */
 	bool open;
-} clk;
+} clk = { .peak = NAN };
 
 /* clk_sample keeps the most bytes in use on the device (total - free). */
 static void clk_sample(void)
