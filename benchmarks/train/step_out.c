@@ -64,7 +64,9 @@ int step_gemm_rates(cJSON *rec, const struct step_figures *f, char *line, size_t
 {
 	static const struct { int ph; const char *name; } g[2] = {
 		{ NET_PH_EXPERTS, "experts" }, { NET_PH_DENSE, "dense" } };
-	int n = len ? snprintf(line, len, "; GEMM GFLOP/s (of measured SGEMM):") : 0;
+	/* the device step's measured peak is a `peak` GEMM of its precision (step_dev.c) */
+	int n = len ? snprintf(line, len, "; GEMM GFLOP/s (of measured %s):",
+			       f->dev_peak_bytes != 0 ? "GEMM peak" : "SGEMM") : 0;
 	for (int i = 0; i < 2; i++) {
 		char key[64];
 		double rate = f->gemm_s[g[i].ph] > 0 ? f->gemm_flops[g[i].ph] / f->gemm_s[g[i].ph] / 1e9
