@@ -295,6 +295,23 @@ static void dev_figures(const struct model_config *cfg, const struct dev_state *
 	f->dev_peak_bytes = NAN;
 }
 
+/* dev_fits refuses (exit 2) a step memory.c predicts above the device's memory (the
+ * model's FP32 weights, gradients, moments and activations; the table's buffers, the
+ * CUDA context and cuBLASLt's workspace come on top). */
+static int dev_fits(const struct run_ctx *ctx, const struct model_config *cfg,
+		    const struct step_dev_opts *o)
+{
+	struct model_memory w;
+	double have = (double)ctx->backend->dev.mem_bytes;
+	if (net_memory_predict(cfg, (int)o->batch, (int)o->seq, 1, false, &w) || !(have > 0) ||
+	    w.total_bytes <= have)
+		return MB_OK;   /* net_layout_build says what is wrong with a bad config */
+	return cli_error("choose a smaller --batch, --seq or --preset (--model with fewer layers)",
+			 "step --backend cuda: %s at batch %lld x %lld needs about %.1f GB, more "
+			 "than the device's %.1f GB", cfg->name, (long long)o->batch,
+			 (long long)o->seq, w.total_bytes / 1e9, have / 1e9), MB_ERR_ARG;
+}
+
 int step_dev_bench(struct run_ctx *ctx, const struct step_dev_opts *o, struct step_figures *fig)
 {
 	struct model_config cfg;
@@ -310,6 +327,8 @@ int step_dev_bench(struct run_ctx *ctx, const struct step_dev_opts *o, struct st
 				 "--measured-peak: %s", why), MB_ERR_ARG;
 	cfg.vocab = 256;
 	cfg.seq_len = o->seq;
+	if (dev_fits(ctx, &cfg, o))
+		return MB_ERR_ARG;
 	struct dev_state *s = calloc(1, sizeof(*s));
 	if (!s)
 		return MB_ERR_NOMEM;
