@@ -331,6 +331,47 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t lt, cublasLtMatmu
 	return CUBLAS_STATUS_SUCCESS;
 }
 
+void (*lt_fake_matmul_hook)(const struct lt_fake_matmul *mm);
+
+/* attr_int returns attribute id of o as an integer (0 where not set). */
+static int64_t attr_int(const struct fake_obj *o, int id)
+{
+	int32_t i = 0;
+	if (!o->attr[id].set)
+		return 0;
+	memcpy(&i, o->attr[id].v, sizeof(i));
+	return i;
+}
+
+/* attr_ptr returns pointer attribute id of o (NULL where not set). */
+static const void *attr_ptr(const struct fake_obj *o, int id)
+{
+	const void *p = NULL;
+	if (o->attr[id].set)
+		memcpy(&p, o->attr[id].v, sizeof(p));
+	return p;
+}
+
+/* fake_hook hands the matmul to lt_fake_matmul_hook. */
+static void fake_hook(const struct fake_obj *op, const struct fake_obj *const l[3],
+		      const void *alpha, const void *a, const void *b, const void *beta, void *d)
+{
+	struct lt_fake_matmul mm;
+	memset(&mm, 0, sizeof(mm));
+	mm.a = a, mm.b = b, mm.d = d;
+	mm.alpha = *(const float *)alpha, mm.beta = *(const float *)beta;
+	for (int i = 0; i < 3; i++)
+		mm.type[i] = l[i]->type, mm.rows[i] = l[i]->rows, mm.cols[i] = l[i]->cols,
+		mm.ld[i] = l[i]->ld;
+	mm.trans_a = (int)attr_int(op, CUBLASLT_MATMUL_DESC_TRANSA);
+	mm.trans_b = (int)attr_int(op, CUBLASLT_MATMUL_DESC_TRANSB);
+	mm.scale_a = attr_ptr(op, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER);
+	mm.scale_b = attr_ptr(op, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER);
+	mm.mode_a = (int)attr_int(op, CUBLASLT_MATMUL_DESC_A_SCALE_MODE);
+	mm.mode_b = (int)attr_int(op, CUBLASLT_MATMUL_DESC_B_SCALE_MODE);
+	lt_fake_matmul_hook(&mm);
+}
+
 /* The matmul writes everything it is handed: the descriptor and layouts in full, the
  * host alpha and beta (FP32 scale type), the device pointers by name, the algorithm's
  * number from the heuristic and the workspace. */
@@ -352,5 +393,9 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t lt, cublasLtMatmulDesc_t op,
 			"algo %llu ws %s %zu\n", o, *(const float *)alpha, pa, ta, pb, tb,
 			*(const float *)beta, pc, tc, pd, td,
 			(unsigned long long)(algo ? algo->data[0] : 0), pw, ws_bytes);
+	if (lt_fake_matmul_hook) {
+		const struct fake_obj *l[3] = { (const void *)la, (const void *)lb, (const void *)ld };
+		fake_hook((const void *)op, l, alpha, a, b, beta, d);
+	}
 	return CUBLAS_STATUS_SUCCESS;
 }

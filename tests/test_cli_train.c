@@ -7,7 +7,8 @@
  * --init-from (a mismatched checkpoint refused, the tensor named) and --vocab; `step`'s
  * --save, --init-from, --dump-batch (the batch and losses scripts/torch_step.py reads)
  * and --model (a preset with fewer layers); --replicas equal to --micro-batch; bad input
- * exits 2 with one error line and a hint, and writes no file.
+ * exits 2 with one error line and a hint, and writes no file; so does `step --backend
+ * cuda` without a CUDA device.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -151,6 +152,21 @@ START_TEST(bad_input_exits_2)
 }
 END_TEST
 
+/* `step --backend cuda` without a device (this CI, or a build without CUDA): one error
+ * line naming CUDA, a hint, exit 2, no result; with a GPU the path cannot be reached. */
+START_TEST(step_cuda_without_device)
+{
+	sh("$MB info --json | grep -c '\"cc\"'");
+	if (atoi(out) > 0)
+		return;
+	expect_error("$MB step --backend cuda --out x.json", "CUDA");
+	expect_error("$MB step --backend cuda --precision bf16 --preset v3-small --seq 4096 "
+		     "--batch 1 --out x.json", "--backend cuda");
+	ck_assert_int_eq(sh("ls x.json 2>/dev/null | wc -l"), 0);
+	ck_assert_str_eq(out, "0\n");
+}
+END_TEST
+
 START_TEST(save_init_from_and_bpe)
 {
 	ck_assert_int_eq(sh("$MB train " QUIET " --steps 2 --batch 1 --seq 32 --vocab 300 "
@@ -233,6 +249,7 @@ static Suite *cli_train_suite(void)
 	TCase *bad = tcase_create("errors");
 	tcase_add_checked_fixture(bad, cli_setup, cli_teardown);
 	tcase_add_test(bad, bad_input_exits_2);
+	tcase_add_test(bad, step_cuda_without_device);
 	suite_add_tcase(s, bad);
 	return s;
 }

@@ -140,12 +140,14 @@ template <class F> static void emu_run(F body, dim3 grid, dim3 block)
 #include "moe_bwd.cu"
 #include "netops.cu"
 #include "attnblk.cu"
+#include "fp8_layout.cu"
 
 extern "C" {
 #include "rng.h"
 #include "permute.h"
 #include "route.h"
 #include "net_ops.h"
+#include "fp8.h"
 }
 #include "test_seed.h"
 
@@ -412,6 +414,7 @@ static int combine_checks(long T, int H, uint64_t s)
 
 #include "train_emu_netops.h"
 #include "train_emu_attnblk.h"
+#include "train_emu_fp8.h"
 
 int main(void)
 {
@@ -431,5 +434,6 @@ int main(void)
 	ok &= combine_checks(45, 300, 100);
 	ok &= netops_checks(110);
 	ok &= attnblk_checks(120);
+	ok &= fp8_layout_checks(120);
 	return ok ? 0 : 1;
 }

@@ -737,6 +737,14 @@ static int train_run(struct run_ctx *ctx)
 			       opt.save);
 		goto out;
 	}
+	/* NOTE: the loop's optimizer, checkpoints and DP buffers are host arithmetic: on the
+	 * device only `step` runs yet (step_dev.c), never silently the CPU under cuda */
+	if (ctx->opts->backend && !strcmp(ctx->opts->backend, "cuda")) {
+		cli_error("use `moebench step --backend cuda` for the step on the GPU, or train with "
+			  "--backend cpu", "train --backend cuda: the training loop does not run on the "
+			  "GPU yet");
+		goto out;
+	}
 	if (train_prepare(&t, ctx->opts->seed, quiet))
 		goto out;
 	/* one clock for the rank's models (the pipeline's micro-batch models too); under

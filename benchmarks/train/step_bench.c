@@ -48,6 +48,7 @@
 #include "timer.h"
 #include "train_dp.h"
 #include "train_pp.h"
+#include "step_dev.h"
 #include "step_io.h"
 #include "step_micro.h"
 #include "step_out.h"
@@ -563,6 +564,17 @@ static int step_outputs_free(void)
 	return MB_OK;
 }
 
+/* step_cuda_hook hands the options to the device step; its figures are the one case's. */
+static int step_cuda_hook(struct run_ctx *ctx)
+{
+	struct step_dev_opts d = {
+		sopt.preset, sopt.model, sopt.precision, sopt.peak_file, sopt.batch, sopt.seq,
+		sopt.dp, sopt.tp, sopt.pp, sopt.ep, sopt.etp, sopt.micro, sopt.zero1, sopt.sp,
+		sopt.overlap, sopt.serial, sopt.plant, sopt.init_from, sopt.save, sopt.dump };
+	n_figs = 1;
+	return step_dev_bench(ctx, &d, &figs[0]);
+}
+
 /* step_bench_run resolves the preset or --model (byte-level vocabulary) and runs its
  * one case; the suite runs a small v3-tiny step. */
 static int step_bench_run(struct run_ctx *ctx)
@@ -582,11 +594,9 @@ static int step_bench_run(struct run_ctx *ctx)
 		sopt.dp = 0;
 	}
 	step_force = ctx->opts->force;
+	/* --backend cuda: the device step (step_dev.c), one rank */
 	if (!ctx->suite && ctx->opts->backend && !strcmp(ctx->opts->backend, "cuda"))
-		return cli_error("use --backend cpu; the CUDA op table is checked by "
-				 "scripts/gpu-check.sh PHASE=table (gpu_test_train_table)",
-				 "step --backend cuda: the training step does not run on the GPU yet "
-				 "(its attention blocks have no device version)"), MB_ERR_ARG;
+		return step_cuda_hook(ctx);
 	if (step_resolve_config(sopt.model, sopt.preset, &cfg))
 		return MB_ERR_ARG;
 	step_grid = (struct train_grid){ (int)sopt.tp, (int)sopt.pp, (int)sopt.ep, (int)sopt.etp,

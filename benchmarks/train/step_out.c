@@ -45,8 +45,15 @@ void step_memory(cJSON *rec, const struct step_figures *f, char *line, size_t le
 				      got[i] / 1e6);
 	}
 	if (n >= 0 && (size_t)n < len)
-		snprintf(line + n, len - (size_t)n, "; all %.1f MB (memory.c %.1f), peak RSS %.1f MB",
+		n += snprintf(line + n, len - (size_t)n, "; all %.1f MB (memory.c %.1f), peak RSS %.1f MB",
 			 (double)g->total / 1e6, w->total_bytes / 1e6, f->rss_bytes / 1e6);
+	/* the device's high-water mark beside memory.c's total (it counts the CUDA context,
+	 * cuBLASLt's workspace and the table's buffers as well) */
+	if (f->dev_peak_bytes != 0)
+		result_set_metric(rec, "device_peak_bytes", f->dev_peak_bytes);
+	if (f->dev_peak_bytes != 0 && n >= 0 && (size_t)n < len)
+		snprintf(line + n, len - (size_t)n, ", device high-water %.1f MB (%.3f of memory.c)",
+			 f->dev_peak_bytes / 1e6, f->dev_peak_bytes / w->total_bytes);
 }
 
 /* step_gemm_rates records the GEMM rate of the expert and dense phases (the linear
@@ -57,7 +64,9 @@ int step_gemm_rates(cJSON *rec, const struct step_figures *f, char *line, size_t
 {
 	static const struct { int ph; const char *name; } g[2] = {
 		{ NET_PH_EXPERTS, "experts" }, { NET_PH_DENSE, "dense" } };
-	int n = len ? snprintf(line, len, "; GEMM GFLOP/s (of measured SGEMM):") : 0;
+	/* the device step's measured peak is a `peak` GEMM of its precision (step_dev.c) */
+	int n = len ? snprintf(line, len, "; GEMM GFLOP/s (of measured %s):",
+			       f->dev_peak_bytes != 0 ? "GEMM peak" : "SGEMM") : 0;
 	for (int i = 0; i < 2; i++) {
 		char key[64];
 		double rate = f->gemm_s[g[i].ph] > 0 ? f->gemm_flops[g[i].ph] / f->gemm_s[g[i].ph] / 1e9

@@ -31,6 +31,9 @@ struct step_figures {
 	/* pipeline: this rank's idle seconds over the steps, measured and simulated */
 	double pp_bubble, pp_bubble_sim;
 	int pp;
+	/* the device step (step_dev.c): the most bytes in use on the GPU (cudaMemGetInfo at
+	 * the phase boundaries); 0 on the CPU, where the record leaves it out */
+	double dev_peak_bytes;
 };
 
 /* step_memory records each memory term measured, predicted and their ratio, and

@@ -3,6 +3,7 @@
  * xent.h, optim.h, moe_bwd.h, netops.h, attnblk.h) for builds without CUDA: each fails
  * with MB_ERR_UNSUPPORTED (the build compiles this file or the .cu files, never both).
  */
+#include "fp8_layout.h"
 #include "embedding.h"
 #include "rmsnorm.h"
 #include "swiglu.h"
@@ -223,6 +224,23 @@ int attnblk_headsum_cuda(long rows, int heads, int cols, const float *d_x, long 
 }
 
 int attnblk_widen_cuda(const uint16_t *d_x, long n, float *d_y, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int fp8lay_pad_cuda(int rows, int cols, const float *d_x, int trans, int yrows, int ld,
+		    float *d_y, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int fp8lay_scales_cuda(int sr, int sc, const float *d_in, int vec, float *d_out, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
+int fp8lay_dequant_cuda(int rows, int cols, const uint8_t *d_q, const float *d_scale,
+			int tile_rows, float *d_y, void *stream)
 {
 	return MB_ERR_UNSUPPORTED;
 }

@@ -305,3 +305,28 @@ int net_fix_selection_f64(struct net_f64 *d, const struct net_f32 *s)
 	d->fixed_route = true;
 	return MB_OK;
 }
+
+/* net_bias_update_f32: each held MoE block's routing bias comes to the host (E floats),
+ * takes route_bias_update (net_bias_update's step) and goes back: the same arithmetic on
+ * either table, the host's copies on the CPU's. */
+int net_bias_update_f32(struct net_f32 *m, const long *const *load, double gamma)
+{
+	const struct net_layout *L = m->L;
+	int E = (int)L->cfg.routed_experts, err = MB_OK;
+	float *b = malloc((size_t)(E > 0 ? E : 1) * sizeof(float));
+	if (!b)
+		return MB_ERR_NOMEM;
+	for (int i = 0; !err && i < L->blocks && L->cfg.expert_bias; i++) {
+		const struct net_block *k = &L->blk[i];
+		float *dev = m->w + L->t[k->router_bias].off;
+		if (!k->moe || !k->held || !load[i])
+			continue;
+		err = m->ops->download(b, dev, (size_t)E * sizeof(float));
+		if (!err)
+			route_bias_update(b, load[i], E, (float)gamma);
+		if (!err)
+			err = m->ops->upload(dev, b, (size_t)E * sizeof(float));
+	}
+	free(b);
+	return err;
+}

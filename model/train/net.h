@@ -451,5 +451,8 @@ void net_memory_ratios(const struct net_memory *got, const struct model_memory *
 /* net_adam_step_f32 is net_adamw_step on the model's own weights, gradients, moments
  * (which must be the whole allocation's: moments 0). */
 double net_adam_step_f32(struct net_f32 *m, const struct net_adamw *a, long t);
+/* net_bias_update_f32 is net_bias_update on the model's own weights through its table
+ * (device memory included): loads per block as net_expert_load_f32 gives them. */
+int net_bias_update_f32(struct net_f32 *m, const long *const *load, double gamma);
 
 #endif

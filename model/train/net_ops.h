@@ -181,8 +181,9 @@ extern const struct net_ops_f64 net_cpu_ops_f64;
  * other entries are kernels/train's, kernels/moe's route_cuda and netops.cu. The MLA / GQA
  * blocks run on the device (net_ops_attn_cuda.c: projections on cuBLASLt at the run's
  * precision, norms, RoPE, the BF16-operand CUDA attention core with FP32 accumulation;
- * scratch sized at open by attn_bytes). NOT yet on the device: the FP8 recipe
- * (quantisation, linear layers and the attention blocks under fp8 fail),
+ * scratch sized at open by attn_bytes). FP8 (low layers under fp8): cuBLASLt block
+ * scaling, 1x128 / 128x128 (net_ops_fp8_cuda.c). NOT yet on the device: the attention
+ * blocks under fp8 (they fail),
  * vocabulary-parallel embedding rows (row0 != 0). The void entries (linear, quantisation) keep their first
  * error for net_cuda_ops_status. Host results (route's load and eoff, the losses, the
  * hash) come back with a synchronous copy through a pinned buffer.
@@ -210,5 +211,20 @@ void net_cuda_ops_close(void);
  * clears it. net_cuda_ops_sync waits for the stream. */
 int net_cuda_ops_status(void);
 int net_cuda_ops_sync(void);
+/*
+ * The device step's clock (net_clock_cuda.c), a struct net_profile's now() on the table's
+ * stream: each call records a CUDA event, waits for it and returns the seconds the stream
+ * has run since net_cuda_clock_open (the events' elapsed times summed in double), so the
+ * profile's phases and GEMM times are the device's work between its boundaries, not the
+ * host's launches. Each call also samples cudaMemGetInfo: net_cuda_mem_peak returns the
+ * most bytes in use on the device seen since the open (NaN before). NOTE: the wait at
+ * every boundary serialises launches with the host (a few microseconds each); the table
+ * already waits at every routing and loss. Open after net_cuda_ops_open (MB_ERR_NODEV
+ * without CUDA), close before net_cuda_ops_close.
+ */
+int net_cuda_clock_open(void);
+double net_cuda_clock_now(void);
+double net_cuda_mem_peak(void);
+void net_cuda_clock_close(void);
 
 #endif

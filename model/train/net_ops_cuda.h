@@ -67,6 +67,13 @@ void net_cuda_plans_free(void);
 void net_cuda_gemm(cudaDataType_t ab, int m, int n, int k, struct mb_lt_matrix a,
 		   const void *pa, struct mb_lt_matrix b, const void *pb, int ldc, float *c,
 		   bool acc);
+/* the fp8 linear layers and round trips (net_ops_fp8_cuda.c): MB_OK or an error;
+ * net_cuda_fp8_free releases their buffers and plans (from net_cuda_plans_free) */
+int net_cuda_fp8_fwd(int t, int in, int out, const float *x, const float *w, float *y);
+int net_cuda_fp8_dx(int t, int in, int out, const float *w, const float *dy, float *dx, bool acc);
+int net_cuda_fp8_dw(int t, int in, int out, const float *x, const float *dy, float *dw);
+int net_cuda_fp8_qdq(const float *x, int rows, int cols, bool blk, float *y);
+void net_cuda_fp8_free(void);
 /* the attention blocks on the device (net_ops_attn_cuda.c) */
 int net_cuda_mla_fwd(const struct mla_config *c, int b, int s, const float *w, const float *x,
 		     float *y, float *ws);

@@ -9,7 +9,7 @@
  *   Wgrad  dW^T [in, out] += x^T [in, T]      (dy^T [out, T])^T     A = x (op N), B = dy (op T)
  * FP32: FP32 operands, CUBLAS_COMPUTE_32F (no TF32). BF16 (low layers under bf16): each
  * operand rounded to BF16 into the context's buffers first, FP32 output and
- * accumulation, as the CPU emulates it. FP8 is not on the device yet: MB_ERR_UNSUPPORTED.
+ * accumulation, as the CPU emulates it. FP8 (low layers under fp8): net_ops_fp8_cuda.c.
  */
 #include <stdbool.h>
 #include <string.h>
@@ -97,6 +97,10 @@ void net_cuda_linear_fwd(enum net_precision p, bool low, int t, int in, int out,
 			 const float *x, const float *w, float *y)
 {
 	cudaDataType_t ty;
+	if (p == NET_FP8 && low) {
+		net_cuda_fail(net_cuda_fp8_fwd(t, in, out, x, w, y));
+		return;
+	}
 	const void *xa = lin_operand(p, low, x, (long)t * in, net_cuda.bf_a, &ty);
 	const void *wb = lin_operand(p, low, w, (long)out * in, net_cuda.bf_b, &ty);
 	if (!xa || !wb)
@@ -110,6 +114,10 @@ void net_cuda_linear_bwd_dx(enum net_precision p, bool low, int t, int in, int o
 			    const float *w, const float *dy, float *dx, bool acc)
 {
 	cudaDataType_t ty;
+	if (p == NET_FP8 && low) {
+		net_cuda_fail(net_cuda_fp8_dx(t, in, out, w, dy, dx, acc));
+		return;
+	}
 	const void *wa = lin_operand(p, low, w, (long)out * in, net_cuda.bf_b, &ty);
 	const void *dyb = lin_operand(p, low, dy, (long)t * out, net_cuda.bf_c, &ty);
 	if (!wa || !dyb)
@@ -123,6 +131,10 @@ void net_cuda_linear_bwd_dw(enum net_precision p, bool low, int t, int in, int o
 			    const float *x, const float *dy, float *dw)
 {
 	cudaDataType_t ty;
+	if (p == NET_FP8 && low) {
+		net_cuda_fail(net_cuda_fp8_dw(t, in, out, x, dy, dw));
+		return;
+	}
 	const void *xa = lin_operand(p, low, x, (long)t * in, net_cuda.bf_a, &ty);
 	const void *dyb = lin_operand(p, low, dy, (long)t * out, net_cuda.bf_c, &ty);
 	if (!xa || !dyb)
@@ -140,7 +152,8 @@ void net_cuda_linear_bwd(enum net_precision p, bool low, int t, int in, int out,
 	net_cuda_linear_bwd_dx(p, low, t, in, out, w, dy, dx, acc);
 }
 
-/* quant: a copy under fp32, BF16 rounding under bf16; fp8 not yet on the device. */
+/* quant: a copy under fp32, BF16 rounding under bf16, the E4M3 round trip under fp8
+ * (activations 1x128 tiles, weights 128x128 blocks: net_ops_fp8_cuda.c). */
 void net_cuda_quant_act(enum net_precision p, int t, int n, const float *x, float *y)
 {
 	size_t count = (size_t)t * n;
@@ -150,16 +163,20 @@ void net_cuda_quant_act(enum net_precision p, int t, int n, const float *x, floa
 	else if (p == NET_BF16)
 		net_cuda_fail(netop_round_bf16_cuda(x, (long)count, y, NULL, net_cuda.stream));
 	else
-		net_cuda_fail(MB_ERR_UNSUPPORTED);
+		net_cuda_fail(net_cuda_fp8_qdq(x, t, n, false, y));
 }
 
 void net_cuda_quant_weight(enum net_precision p, int rows, int cols, const float *w, float *y)
 {
-	net_cuda_quant_act(p, rows, cols, w, y);
+	if (p == NET_FP8)
+		net_cuda_fail(net_cuda_fp8_qdq(w, rows, cols, true, y));
+	else
+		net_cuda_quant_act(p, rows, cols, w, y);
 }
 
 void net_cuda_plans_free(void)
 {
+	net_cuda_fp8_free();
 	for (int i = 0; i < NET_CUDA_PLANS; i++) {
 		mb_lt_plan_free(&net_cuda.plans[i].p);
 		memset(net_cuda.plans[i].key, 0, sizeof(net_cuda.plans[i].key));

@@ -1,6 +1,8 @@
 /*
  * net_ops_nocuda.c - the CUDA op table (net_ops.h) in a build without CUDA: no device.
  */
+#include <math.h>
+
 #include "net_ops.h"
 #include "status.h"
 
@@ -33,4 +35,24 @@ size_t net_cuda_attn_bytes(const struct mla_config *mla, const struct gqa_config
 			   int batch, int seq)
 {
 	return 0;
+}
+
+/* the device clock: no device */
+int net_cuda_clock_open(void)
+{
+	return MB_ERR_NODEV;
+}
+
+double net_cuda_clock_now(void)
+{
+	return NAN;
+}
+
+double net_cuda_mem_peak(void)
+{
+	return NAN;
+}
+
+void net_cuda_clock_close(void)
+{
 }
