@@ -511,9 +511,9 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 			s->fig->pred.total_bytes = NAN;
 		s->fig->rss_bytes = NAN;
 	}
-	/* NOTE: the step is host arithmetic until the CUDA op table runs it (net_ops.h: its
-	 * attention blocks still go through the host): under an opened CUDA backend (auto,
-	 * `run`) it is timed and recorded as the CPU's, never as the GPU's */
+	/* NOTE: this is the host step: under a CUDA backend opened by auto (`run`) it is
+	 * timed and recorded as the CPU's, never as the GPU's; `--backend cuda` runs the
+	 * device step instead (step_dev.c) */
 	return ctx->backend->kind == BACKEND_CUDA ? driver_run_case_on_host(ctx, &c)
 						 : driver_run_case(ctx, &c);
 }
@@ -571,6 +571,9 @@ static int step_cuda_hook(struct run_ctx *ctx)
 		sopt.preset, sopt.model, sopt.precision, sopt.peak_file, sopt.batch, sopt.seq,
 		sopt.dp, sopt.tp, sopt.pp, sopt.ep, sopt.etp, sopt.micro, sopt.zero1, sopt.sp,
 		sopt.overlap, sopt.serial, sopt.plant, sopt.init_from, sopt.save, sopt.dump };
+	if (sopt.replicas > 1)
+		return cli_error("leave --replicas out with --backend cuda", "--replicas: the "
+				 "device step runs its batch as one forward"), MB_ERR_ARG;
 	n_figs = 1;
 	return step_dev_bench(ctx, &d, &figs[0]);
 }

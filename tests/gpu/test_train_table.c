@@ -545,13 +545,9 @@ START_TEST(whole_step_bf16)
 }
 END_TEST
 
-/* NOTE: tolerances not yet measured on a GPU: the same FP8 codes as the CPU's, but a
- * code near a rounding boundary may flip after upstream FP32 differences */
-START_TEST(whole_step_fp8)
-{
-	step_case("v3-tiny", NET_FP8, 2e-2, 5e-2);
-}
-END_TEST
+/* NOTE: no whole_step_fp8 yet: the FP8 recipe reaches the attention blocks'
+ * projections, which have no FP8 path on the device (net_ops_attn_cuda.c refuses it);
+ * the FP8 linear layers are checked alone in linear_layers */
 
 static Suite *make_suite(void)
 {
@@ -571,7 +567,6 @@ static Suite *make_suite(void)
 	tcase_set_timeout(w, 300);
 	tcase_add_test(w, whole_step_fp32);
 	tcase_add_test(w, whole_step_bf16);
-	tcase_add_test(w, whole_step_fp8);
 	suite_add_tcase(s, w);
 	return s;
 }
