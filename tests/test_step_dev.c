@@ -53,9 +53,11 @@ START_TEST(refuses_what_one_rank_does_not_do)
 	struct step_dev_opts o = base;
 	ck_assert_int_eq(refused(&o), MB_OK);
 	ck_assert_str_eq(err_text, "");
-	o.precision = "fp8";   /* the device's FP8 linear layers take it */
 	o.dp = 0;              /* the world's ranks: one */
 	ck_assert_int_eq(refused(&o), MB_OK);
+	o.precision = "fp8";   /* not until the attention blocks have a device FP8 path */
+	ck_assert_int_eq(refused(&o), MB_ERR_ARG);
+	ck_assert_msg(strstr(err_text, "no FP8 path on the device"), "%s", err_text);
 	for (int i = 0; i < 12; i++) {
 		o = base;
 		int64_t *n[5] = { &o.tp, &o.pp, &o.ep, &o.etp, &o.dp };
