@@ -260,7 +260,7 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 	t->micro = opt.micro ? (int)opt.micro : t->per_rank;
 	t->n_micro = t->per_rank / t->micro;
 	t->peak_flops = NAN;
-	if (opt.peak_file && train_measured_sgemm(opt.peak_file, &t->peak_flops, why, sizeof(why)))
+	if (opt.peak_file && train_measured_rate(opt.peak_file, "sgemm", &t->peak_flops, why, sizeof(why)))
 		return cli_error("pass a result file written by `moebench peak`", "--measured-peak: %s",
 				 why);
 	t->peak_flops *= 1e12;

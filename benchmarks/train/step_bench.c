@@ -327,10 +327,7 @@ static int step_check(void *p, struct bench_check *chk)
 		bool mine = s->L.t[i].expert ? i % es == er : i % s->dp.size == s->dp.rank;
 		if (!s->L.t[i].trainable || !mine)
 			continue;
-		double e = step_grad_error(&s->L.t[i], s->g0, net_grads_f64(md)) / s->gtol;
-		chk->mismatches += e > 1;
-		chk->max_err = fmax(chk->max_err, e);
-		chk->samples++;
+		step_grad_check(&s->L.t[i], s->g0, net_grads_f64(md), s->gtol, chk);
 	}
 	chk->tolerance = 1;
 	chk->metric = s->metric;
@@ -631,7 +628,7 @@ static int step_bench_run(struct run_ctx *ctx)
 	net_layout_free(&L);
 	if (step_fits(&cfg))
 		return MB_ERR_ARG;
-	if (sopt.peak_file && train_measured_sgemm(sopt.peak_file, &peak, why, sizeof(why)))
+	if (sopt.peak_file && train_measured_rate(sopt.peak_file, "sgemm", &peak, why, sizeof(why)))
 		return cli_error("pass a result file written by `moebench peak`",
 				 "--measured-peak: %s", why), MB_ERR_ARG;
 	n_figs = 0;

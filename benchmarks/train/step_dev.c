@@ -36,6 +36,7 @@
 #include "status.h"
 #include "step_io.h"
 #include "step_micro.h"
+#include "train_run.h"
 
 struct dev_state {
 	struct net_layout L;
@@ -71,27 +72,6 @@ int step_dev_refuse(const struct step_dev_opts *o)
 		return cli_error("use --precision bf16 or fp32 with --backend cuda (fp8 runs on "
 				 "the CPU step)", "step --backend cuda --precision fp8: the "
 				 "attention blocks have no FP8 path on the device yet"), MB_ERR_ARG;
-	return MB_OK;
-}
-
-/* dev_measured_peak reads the rate of op (bf16_gemm, fp8_tensor_gemm) from a `moebench
- * peak` result: NaN when it has none. */
-static int dev_measured_peak(const char *path, const char *op, double *tflops, char *why,
-			     size_t why_len)
-{
-	cJSON *doc;
-	const cJSON *rec;
-	*tflops = NAN;
-	int err = result_read(path, &doc, why, why_len);
-	if (err)
-		return err;
-	cJSON_ArrayForEach(rec, cJSON_GetObjectItem(doc, "records")) {
-		const cJSON *p = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "params"), "op");
-		const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "metrics"), "tflops");
-		if (cJSON_IsString(p) && !strcmp(p->valuestring, op) && cJSON_IsNumber(t))
-			*tflops = t->valuedouble;
-	}
-	cJSON_Delete(doc);
 	return MB_OK;
 }
 
@@ -175,10 +155,7 @@ static int dev_check(void *p, struct bench_check *chk)
 	for (int i = 0; !err && i < s->L.n; i++) {
 		if (!s->L.t[i].trainable)
 			continue;
-		double e = step_grad_error(&s->L.t[i], s->g0, net_grads_f64(md)) / s->gtol;
-		chk->mismatches += e > 1;
-		chk->max_err = fmax(chk->max_err, e);
-		chk->samples++;
+		step_grad_check(&s->L.t[i], s->g0, net_grads_f64(md), s->gtol, chk);
 	}
 	chk->tolerance = 1;
 	chk->metric = s->metric;
@@ -328,7 +305,7 @@ int step_dev_bench(struct run_ctx *ctx, const struct step_dev_opts *o, struct st
 	bool fp8 = !strcmp(o->precision, "fp8");
 	if (step_dev_refuse(o) || step_resolve_config(o->model, o->preset, &cfg))
 		return MB_ERR_ARG;
-	if (o->peak_file && dev_measured_peak(o->peak_file, fp8 ? "fp8_tensor_gemm" : "bf16_gemm",
+	if (o->peak_file && train_measured_rate(o->peak_file, fp8 ? "fp8_tensor_gemm" : "bf16_gemm",
 					      &measured, why, sizeof(why)))
 		return cli_error("pass a result file written by `moebench peak` on this GPU",
 				 "--measured-peak: %s", why), MB_ERR_ARG;

@@ -41,6 +41,15 @@ double step_grad_error(const struct net_tensor *t, const float *g, const double 
 	return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+void step_grad_check(const struct net_tensor *t, const float *g, const double *ref,
+		     double gtol, struct bench_check *chk)
+{
+	double e = step_grad_error(t, g, ref) / gtol;
+	chk->mismatches += e > 1;
+	chk->max_err = fmax(chk->max_err, e);
+	chk->samples++;
+}
+
 int step_micro_open(struct step_micro *sm, const struct net_layout *L, struct net_f32 *m0,
 		    int micro, int n, int seq, int len, struct train_dp *dp,
 		    struct train_ep *ep, int rpn, enum ep_wire wire, bool overlap,

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "driver.h"
 #include "ep.h"
 #include "net.h"
 #include "train_dp.h"
@@ -52,6 +53,10 @@ int step_micro_check(long per_rank, long micro, int ep, int pp, bool overlap);
 /* step_grad_error returns ||g - ref|| / ||ref|| over up to 4096 evenly spaced elements
  * of tensor t (the check's measure of a gradient). */
 double step_grad_error(const struct net_tensor *t, const float *g, const double *ref);
+/* step_grad_check adds tensor t's error (step_grad_error over gtol: it passes at <= 1)
+ * to chk's largest error, samples and mismatches. */
+void step_grad_check(const struct net_tensor *t, const float *g, const double *ref,
+		     double gtol, struct bench_check *chk);
 /* step_micro_open makes the models of micro-batches 1..n-1 of layout L beside m0
  * (micro sequences of seq tokens, rows of len), their EP callbacks (ep, or ep and a second state over a
  * duplicate of ep's group with overlap) and their clock (prof, or the overlap's).

@@ -131,7 +131,8 @@ int train_summary(cJSON *doc, const struct train_curve *c, const char *lines)
 	return MB_OK;
 }
 
-int train_measured_sgemm(const char *path, double *tflops, char *why, size_t why_len)
+int train_measured_rate(const char *path, const char *op, double *tflops, char *why,
+			size_t why_len)
 {
 	cJSON *doc;
 	const cJSON *rec;
@@ -142,7 +143,7 @@ int train_measured_sgemm(const char *path, double *tflops, char *why, size_t why
 	cJSON_ArrayForEach(rec, cJSON_GetObjectItem(doc, "records")) {
 		const cJSON *o = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "params"), "op");
 		const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "metrics"), "tflops");
-		if (cJSON_IsString(o) && strcmp(o->valuestring, "sgemm") == 0 && cJSON_IsNumber(t))
+		if (cJSON_IsString(o) && strcmp(o->valuestring, op) == 0 && cJSON_IsNumber(t))
 			*tflops = t->valuedouble;
 	}
 	cJSON_Delete(doc);

@@ -62,9 +62,11 @@ int train_write_csv(const char *path, const cJSON *doc, const struct train_curve
 /* train_summary adds doc["summary"]["train"]: text lines and the curve. */
 int train_summary(cJSON *doc, const struct train_curve *c, const char *lines);
 
-/* train_measured_sgemm reads the SGEMM TFLOP/s of a `moebench peak` result file into
- * *tflops (NaN when the file has no SGEMM record). Returns MB_OK or the read error. */
-int train_measured_sgemm(const char *path, double *tflops, char *why, size_t why_len);
+/* train_measured_rate reads the TFLOP/s of the records of `op` (sgemm, bf16_gemm,
+ * fp8_tensor_gemm, ...) of a `moebench peak` result file into *tflops (the last one; NaN
+ * when it has none). Returns MB_OK, or the read error with why. */
+int train_measured_rate(const char *path, const char *op, double *tflops, char *why,
+			size_t why_len);
 
 /* train_val_range returns the curve's first and best validation losses (NaN: none). */
 void train_val_range(const struct train_curve *c, double *first, double *best);
