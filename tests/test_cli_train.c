@@ -222,6 +222,10 @@ START_TEST(step_save_init_from_dump_and_model)
 	expect_has("step v3-tiny-2l/fp32/b1_s32: ");
 	ck_assert_int_eq(sh(DUMP_CHECK("g.json")), 0);
 	ck_assert_str_eq(out, "1 34 True True True 2 256\n");
+	/* report counts the FLOPs of the model measured (params.config), not its preset's */
+	ck_assert_int_eq(sh("$MB report s4.json"), 0);
+	expect_has("step v3-tiny-2l/fp32/b1_s32 (s4.json");
+	expect_has("the record says 1.10531e+07 (same)");
 	expect_error("$MB step --batch 2 --seq 32 --dump-batch d.json --out x.json", "d.json exists");
 	expect_error("$MB step --batch 2 --seq 32 --save w.safetensors --out x.json", "w.safetensors exists");
 	expect_error("$MB step --model /no/such.json --out x.json", "/no/such.json");

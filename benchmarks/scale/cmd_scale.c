@@ -232,6 +232,9 @@ static int add_record(cJSON *doc, const struct scale_point *p)
 	cJSON_AddNumberToObject(pm, "batch", (double)p->batch);
 	cJSON_AddNumberToObject(pm, "cores_per_rank", p->cores_per_rank);
 	cJSON_AddStringToObject(pm, "step_result", p->file);
+	/* the model the step measured (a grown one's layers or experts): `report` counts it */
+	if (p->config)
+		cJSON_AddItemToObject(pm, "config", cJSON_Duplicate(p->config, 1));
 	result_set_metric(r, "tokens_per_s", p->tokens_per_s);
 	result_set_metric(r, "tokens_per_s_per_rank", p->tokens_per_s / p->ranks);
 	result_set_metric(r, "model_flops_per_token", p->flops_per_token);
@@ -394,6 +397,8 @@ static int scale_run(struct run_ctx *ctx)
 		goto out;
 	err = summary(ctx->doc, pts, n);
 out:
+	for (int i = 0; i < 2 * SCALE_LAYOUTS * SCALE_MAX_SIZES; i++)
+		cJSON_Delete(pts[i].config);
 	free(pts);
 	return err;
 }

@@ -103,6 +103,9 @@ static int read_point(struct scale_point *p, char *why, size_t why_len)
 		p->tokens_per_s = tps->valuedouble;
 		p->flops_per_token = fpt->valuedouble;
 		p->pass = strcmp(st->valuestring, "pass") == 0;
+		const cJSON *cf = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "params"), "config");
+		cJSON_Delete(p->config);
+		p->config = cJSON_IsObject(cf) ? cJSON_Duplicate(cf, 1) : NULL;
 	}
 	cJSON_Delete(doc);
 	free(text);

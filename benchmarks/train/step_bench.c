@@ -493,6 +493,9 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	cJSON_AddNumberToObject(c.params, "ep", (double)s->dp.lay.ep);
 	cJSON_AddNumberToObject(c.params, "ranks_per_node", (double)sopt.ranks_per_node);
 	cJSON_AddStringToObject(c.params, "dispatch", sopt.dispatch);
+	/* the whole resolved config (a --model's, a scale sweep's grown one): `report`
+	 * counts the FLOPs of this model, not of the preset it names */
+	cJSON_AddItemToObject(c.params, "config", model_config_to_json(cfg));
 	if (n_figs < 8) {
 		s->fig = &figs[n_figs++];
 		memset(s->fig, 0, sizeof(*s->fig));

@@ -257,8 +257,7 @@ static cJSON *dev_params(const struct model_config *cfg, const struct step_dev_o
 	cJSON_AddBoolToObject(p, "zero1", false);
 	cJSON_AddBoolToObject(p, "experts_serial", o->serial);
 	cJSON_AddStringToObject(p, "op_table", "cuda");
-	/* NOTE: until net_ops_attn_cuda.c runs them on the device, the attention blocks
-	 * copy through the host inside the step (their time is the attention phase's) */
+	cJSON_AddItemToObject(p, "config", model_config_to_json(cfg));
 	return p;
 }
 
