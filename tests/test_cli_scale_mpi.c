@@ -57,6 +57,7 @@
 	"  assert r[\"check\"][\"status\"]==\"pass\" and p[\"ep\"]==n and p[\"dp\"]==n, p\n" \
 	"  assert p[\"tp\"]==1 and p[\"pp\"]==1 and p[\"routed_experts\"]==(4*n if grown else 8), p\n" \
 	"  if grown: assert json.load(open(p[\"model\"]))[\"routed_experts\"]==4*n\n" \
+	"  assert r[\"model_config\"][\"routed_experts\"]==p[\"routed_experts\"], r\n" \
 	"  if grown and n==2: assert s[\"model_flops_per_token\"]>b[\"model_flops_per_token\"] and " \
 	"abs(s[\"mem_weights_bytes\"]/b[\"mem_weights_bytes\"]-1)<0.01, (s, b)\n" \
 	"print(\"records\", len(d), \"worst\", worst)'"
@@ -81,6 +82,8 @@ START_TEST(ep_sweep_with_grown_experts)
 	st = sh("$MB report l.json");
 	ck_assert_msg(st == 0 && strstr(out, "(weak-ep+experts vs 1)") &&
 		      strstr(out, "(strong-ep vs 1)"), "%s", out);
+	/* each point counted as the model it measured (the grown experts), not the preset */
+	ck_assert_msg(strstr(out, "(same)") && !strstr(out, "DIFFERS"), "%s", out);
 }
 END_TEST
 

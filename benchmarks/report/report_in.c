@@ -66,16 +66,16 @@ static int read_meas(const cJSON *ctx, const cJSON *rec, const char *bench, cons
 		mode = str(pm, "series");
 	const struct model_config *cfg = preset ? model_preset_find(preset) : NULL;
 	double vocab = num(pm, "vocab"), seq = num(pm, "seq"), gpus = num(pm, "gpus");
-	/* NOTE: the record's whole config when it has one (step --model, a scale sweep's
-	 * grown model): the preset it names would count another model's FLOPs */
-	const cJSON *whole = cJSON_GetObjectItemCaseSensitive(pm, "config");
+	/* NOTE: the record's whole config when it has one (model_config: step --model, a
+	 * scale sweep's grown model): the preset it names would count another model's FLOPs */
+	const cJSON *whole = cJSON_GetObjectItemCaseSensitive(rec, "model_config");
 	struct model_config own;
 	char cwhy[256];
 
 	memset(m, 0, sizeof(*m));
 	if (cJSON_IsObject(whole)) {
 		if (model_config_from_json(whole, NULL, &own, cwhy, sizeof(cwhy))) {
-			snprintf(why, why_len, "%s: %s record '%s': params.config: %s", origin, bench,
+			snprintf(why, why_len, "%s: %s record '%s': model_config: %s", origin, bench,
 				 name ? name : "?", cwhy);
 			return MB_ERR_PARSE;
 		}

@@ -234,7 +234,7 @@ static int add_record(cJSON *doc, const struct scale_point *p)
 	cJSON_AddStringToObject(pm, "step_result", p->file);
 	/* the model the step measured (a grown one's layers or experts): `report` counts it */
 	if (p->config)
-		cJSON_AddItemToObject(pm, "config", cJSON_Duplicate(p->config, 1));
+		cJSON_AddItemToObject(r, "model_config", cJSON_Duplicate(p->config, 1));
 	result_set_metric(r, "tokens_per_s", p->tokens_per_s);
 	result_set_metric(r, "tokens_per_s_per_rank", p->tokens_per_s / p->ranks);
 	result_set_metric(r, "model_flops_per_token", p->flops_per_token);

@@ -35,7 +35,7 @@ struct scale_point {
 	char series[48];         /* mode[-layout][+grown]: "weak", "strong-ep", "weak-pp+layers" */
 	char model[512];         /* the grown model's JSON (`step --model`), kept; "" else */
 	char file[1024];         /* its result file, kept */
-	cJSON *config;           /* the step record's params.config (the model measured), or NULL */
+	cJSON *config;           /* the step record's model_config (the model measured), or NULL */
 	double median_s, tokens_per_s, flops_per_token, eff;
 	double cores_per_rank;
 	bool pass;               /* the step's own check passed */

@@ -103,7 +103,7 @@ static int read_point(struct scale_point *p, char *why, size_t why_len)
 		p->tokens_per_s = tps->valuedouble;
 		p->flops_per_token = fpt->valuedouble;
 		p->pass = strcmp(st->valuestring, "pass") == 0;
-		const cJSON *cf = cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "params"), "config");
+		const cJSON *cf = cJSON_GetObjectItem(rec, "model_config");
 		cJSON_Delete(p->config);
 		p->config = cJSON_IsObject(cf) ? cJSON_Duplicate(cf, 1) : NULL;
 	}

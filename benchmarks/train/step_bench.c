@@ -493,15 +493,13 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	cJSON_AddNumberToObject(c.params, "ep", (double)s->dp.lay.ep);
 	cJSON_AddNumberToObject(c.params, "ranks_per_node", (double)sopt.ranks_per_node);
 	cJSON_AddStringToObject(c.params, "dispatch", sopt.dispatch);
-	/* the whole resolved config (a --model's, a scale sweep's grown one): `report`
-	 * counts the FLOPs of this model, not of the preset it names */
-	cJSON_AddItemToObject(c.params, "config", model_config_to_json(cfg));
 	if (n_figs < 8) {
 		s->fig = &figs[n_figs++];
 		memset(s->fig, 0, sizeof(*s->fig));
 		snprintf(s->fig->name, sizeof(s->fig->name), "%s", c.name);
 		s->fig->tokens = tokens;
 		s->fig->flops_per_token = (double)fl.total;
+		s->fig->cfg = *cfg;
 		s->fig->peak_tflops = peak_tflops;
 		net_memory_f32(s->m, &s->fig->mem);
 		if (net_memory_predict_part(cfg, &s->L.part, s->per_rank, (int)sopt.seq,
@@ -662,6 +660,8 @@ static void step_annotate_record(cJSON *rec, const struct step_figures *f, char 
 		total += f->phase[i];
 	result_set_metric(rec, "tokens_per_s", f->tokens / t);
 	result_set_metric(rec, "model_flops_per_token", f->flops_per_token);
+	/* NOTE: beside params, not in them: `compare` keys records by their params */
+	cJSON_AddItemToObject(rec, "model_config", model_config_to_json(&f->cfg));
 	n += snprintf(line + n, len - (size_t)n, "step %s: %.0f tok/s, %.1f ms:", f->name,
 		      f->tokens / t, 1e3 * t);
 	for (int i = 0; i < NET_PH_COUNT; i++) {

@@ -257,7 +257,6 @@ static cJSON *dev_params(const struct model_config *cfg, const struct step_dev_o
 	cJSON_AddBoolToObject(p, "zero1", false);
 	cJSON_AddBoolToObject(p, "experts_serial", o->serial);
 	cJSON_AddStringToObject(p, "op_table", "cuda");
-	cJSON_AddItemToObject(p, "config", model_config_to_json(cfg));
 	return p;
 }
 
@@ -270,6 +269,7 @@ static void dev_figures(const struct model_config *cfg, const struct dev_state *
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	f->tokens = tokens;
 	f->flops_per_token = fpt;
+	f->cfg = *cfg;
 	f->peak_tflops = peak;
 	net_memory_f32(s->m, &f->mem);
 	if (net_memory_predict(cfg, s->batch, s->seq, 1, false, &f->pred))

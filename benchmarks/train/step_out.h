@@ -34,6 +34,9 @@ struct step_figures {
 	/* the device step (step_dev.c): the most bytes in use on the GPU (cudaMemGetInfo at
 	 * the phase boundaries); 0 on the CPU, where the record leaves it out */
 	double dev_peak_bytes;
+	/* the model measured (a --model's, a scale sweep's grown one): the record's
+	 * model_config, which `report` counts rather than the preset the name gives */
+	struct model_config cfg;
 };
 
 /* step_memory records each memory term measured, predicted and their ratio, and
