@@ -318,9 +318,10 @@ int net_bias_update_f32(struct net_f32 *m, const long *const *load, double gamma
 		return MB_ERR_NOMEM;
 	for (int i = 0; !err && i < L->blocks && L->cfg.expert_bias; i++) {
 		const struct net_block *k = &L->blk[i];
-		float *dev = m->w + L->t[k->router_bias].off;
+		/* NOTE: a dense block has no router_bias tensor (-1): test before indexing */
 		if (!k->moe || !k->held || !load[i])
 			continue;
+		float *dev = m->w + L->t[k->router_bias].off;
 		err = m->ops->download(b, dev, (size_t)E * sizeof(float));
 		if (!err)
 			route_bias_update(b, load[i], E, (float)gamma);
