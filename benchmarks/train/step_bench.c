@@ -464,11 +464,11 @@ static int step_case(struct run_ctx *ctx, const struct model_config *cfg, double
 	}
 	model_flops_per_token(cfg, sopt.seq, cfg->mtp_depth, 0, &fl);
 	double tokens = (double)sopt.batch * (double)sopt.seq;
-	snprintf(c.name, sizeof(c.name), "%s/%s/b%lld_s%lld%s", cfg->name, sopt.precision,
-		 (long long)sopt.batch, (long long)sopt.seq, sopt.replicas > 1 ? "_r" : "");
+	char rep[32] = "";
 	if (sopt.replicas > 1)
-		snprintf(c.name + strlen(c.name), sizeof(c.name) - strlen(c.name), "%lld",
-			 (long long)sopt.replicas);
+		snprintf(rep, sizeof(rep), "_r%lld", (long long)sopt.replicas);
+	snprintf(c.name, sizeof(c.name), "%s/%s/b%lld_s%lld%s", cfg->name, sopt.precision,
+		 (long long)sopt.batch, (long long)sopt.seq, rep);
 	c.flops = (double)fl.total * tokens;
 	c.state = s;
 	c.run = step_run;

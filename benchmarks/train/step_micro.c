@@ -18,13 +18,6 @@ int step_micro_check(long per_rank, long micro, int ep, int pp, bool overlap)
 	return overlap ? train_overlap_check(ep, pp, (int)(micro ? per_rank / micro : 1)) : 0;
 }
 
-/* micro_of is the micro-batch model k runs: under --replicas the last micro-batch runs
- * on the step's own model (k = 0) and micro-batch k - 1 on model k (step_micro.h). */
-static int micro_of(const struct step_micro *sm, int k)
-{
-	return sm->replicas > 1 ? (k ? k - 1 : sm->n - 1) : k;
-}
-
 struct net_f32 *step_micro_model(const struct step_micro *sm, int k)
 {
 	return sm->replicas > 1 ? sm->m[k == sm->n - 1 ? 0 : k + 1] : sm->m[k];
@@ -61,9 +54,7 @@ int step_micro_open(struct step_micro *sm, const struct net_layout *L, struct ne
 	if (n <= 1)
 		return MB_OK;
 	sm->m = calloc((size_t)n, sizeof(*sm->m));
-	sm->rprof = calloc((size_t)sm->replicas, sizeof(*sm->rprof));
-	sm->rst = calloc((size_t)sm->replicas, sizeof(*sm->rst));
-	if (!sm->m || !sm->rprof || !sm->rst)
+	if (!sm->m)
 		return MB_ERR_NOMEM;
 	sm->m[0] = m0;
 	int err = MB_OK;
@@ -87,10 +78,11 @@ int step_micro_open(struct step_micro *sm, const struct net_layout *L, struct ne
 	if (!err && overlap)
 		err = train_overlap_init(&sm->ov, dp->ep, sm->ep_dup, sm->m[0], sm->m[1]);
 	sm->ov_on = !err && overlap;
+	/* a micro-batch's clock: the overlap chunk's, its thread's in a wave, or prof */
 	for (int k = 0; !err && k < n; k++)
-		net_profile_set_f32(sm->m[k], overlap ? &sm->ov.prof[k % 2]
-					      : sm->replicas > 1 && prof
-					      ? &sm->rprof[micro_of(sm, k) % sm->replicas] : prof);
+		net_profile_set_f32(step_micro_model(sm, k), overlap ? &sm->ov.prof[k % 2]
+						  : sm->replicas > 1 && prof
+						  ? &sm->rprof[k % sm->replicas] : prof);
 	for (int r = 0; prof && r < sm->replicas; r++)
 		sm->rprof[r].now = prof->now;
 	return err;
@@ -103,8 +95,6 @@ void step_micro_close(struct step_micro *sm)
 	for (int k = 1; sm->m && k < sm->n; k++)
 		net_destroy_f32(sm->m[k]);
 	free(sm->m);
-	free(sm->rprof);
-	free(sm->rst);
 	train_ep_close(&sm->ep2);
 	comm_free(sm->ep_dup);
 	memset(sm, 0, sizeof(*sm));

@@ -32,8 +32,8 @@
 struct step_micro {
 	int micro, n;              /* sequences per micro-batch, micro-batches (n <= 1: off) */
 	int replicas;              /* --replicas: micro-batches run side by side (1: in turn) */
-	struct net_profile *rprof; /* [replicas]: each thread's clock, folded after a wave */
-	struct net_stats *rst;     /* [replicas]: each thread's forward */
+	struct net_profile rprof[TRAIN_REPLICAS_MAX];  /* each thread's clock, folded after a wave */
+	struct net_stats rst[TRAIN_REPLICAS_MAX];      /* each thread's forward */
 	struct net_profile *prof;  /* the step's clock */
 	int len;                   /* tokens of one sequence row */
 	struct net_f32 **m;        /* [n]: m[0] is the step's own model */

@@ -336,7 +336,7 @@ void train_dp_accumulate(struct train_dp *d, const float *g, const long *const *
 	bool first = d->micro_done == 0;
 	for (int r = 0; r < 2; r++) {
 		struct train_region *q = &d->reg[r];
-		net_vec_pass(first ? 0 : 1, q->acc, g + q->lo, 1.0f, q->hi - q->lo);
+		net_vec_pass(first ? NET_VEC_COPY : NET_VEC_ADD, q->acc, g + q->lo, 1.0f, q->hi - q->lo);
 	}
 	for (int b = 0; b < d->blocks && d->experts; b++) {
 		long *dst = d->load + (size_t)b * (size_t)d->experts;
@@ -400,7 +400,7 @@ static int region_reduce(struct train_dp *d, const struct net_layout *L, struct 
 		err = comm_allreduce(q->c, q->acc, q->acc, q->hi - q->lo, COMM_F32, COMM_SUM);
 	d->comm_s += timer_now() - t0;
 	if (!err)
-		net_vec_pass(2, g + q->lo, q->acc, inv, q->hi - q->lo);
+		net_vec_pass(NET_VEC_SCALE, g + q->lo, q->acc, inv, q->hi - q->lo);
 	*ss = err || q->rank != 0 ? 0 : sumsq_counted(d, L, g, q->lo, q->hi);
 	return err;
 }

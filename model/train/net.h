@@ -377,9 +377,10 @@ double net_adamw_step(const struct net_layout *L, const struct net_adamw *a, lon
  * sliced) count on tp_rank 0 alone, so a sum over the group counts them once. */
 double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t lo, size_t hi);
 /* net_vec_pass runs one element-wise pass over n floats on the step's threads (as many
- * as OpenBLAS has): op 0 y = x, 1 y += x, 2 y = x * s (y and x apart). The same bits on
- * any number of threads. */
-void net_vec_pass(int op, float *y, const float *x, float s, size_t n);
+ * as OpenBLAS has): y = x, y += x or y = x * s (y and x apart). The same bits on any
+ * number of threads. */
+enum net_vec_op { NET_VEC_COPY, NET_VEC_ADD, NET_VEC_SCALE };
+void net_vec_pass(enum net_vec_op op, float *y, const float *x, float s, size_t n);
 /* net_clip_scale is the factor clipping to a->clip makes of gradients of global norm. */
 double net_clip_scale(const struct net_adamw *a, double norm);
 /* net_adamw_range scales the trainable gradients among elements [lo, hi) by scale and

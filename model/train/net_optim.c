@@ -55,10 +55,9 @@ double net_grad_sumsq_range(const struct net_layout *L, const float *g, size_t l
 	return ss;
 }
 
-/* One element-wise pass over n floats, bundled for its chunks: y = x (copy), y += x
- * (add) or y = x * s (scale). */
+/* One element-wise pass over n floats, bundled for its chunks (net_vec_pass). */
 struct vec_run {
-	int op;
+	enum net_vec_op op;
 	float *y;
 	const float *x;
 	float s;
@@ -74,15 +73,18 @@ static void vec_chunk(void *ctx, long c, void *scratch)
 	float *restrict y = r->y + lo;
 	const float *restrict x = r->x + lo;
 	(void)scratch;
-	if (r->op == 0)
+	if (r->op == NET_VEC_COPY) {
 		memcpy(y, x, (hi - lo) * sizeof(float));
-	for (size_t j = 0; r->op == 1 && j < hi - lo; j++)
-		y[j] += x[j];
-	for (size_t j = 0; r->op == 2 && j < hi - lo; j++)
-		y[j] = x[j] * r->s;
+	} else if (r->op == NET_VEC_ADD) {
+		for (size_t j = 0; j < hi - lo; j++)
+			y[j] += x[j];
+	} else {
+		for (size_t j = 0; j < hi - lo; j++)
+			y[j] = x[j] * r->s;
+	}
 }
 
-void net_vec_pass(int op, float *y, const float *x, float s, size_t n)
+void net_vec_pass(enum net_vec_op op, float *y, const float *x, float s, size_t n)
 {
 	struct vec_run r = { op, y, x, s, n };
 	/* NOTE: element by element, so the threads change no bit; par_for cannot fail
