@@ -1,0 +1,76 @@
+/*
+ * train_state.h - the state of one `moebench train` run, shared by the command
+ * (cmd_train.c), its record (train_record.c) and its device loop (train_dev.c).
+ */
+#ifndef MB_TRAIN_STATE_H
+#define MB_TRAIN_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bpe.h"
+#include "driver.h"
+#include "net.h"
+#include "net_data.h"
+#include "rng.h"
+#include "train_dp.h"
+#include "train_ep.h"
+#include "train_overlap.h"
+#include "train_pp.h"
+#include "train_replicas.h"
+#include "train_run.h"
+#include "train_split.h"
+
+struct train_dev;
+
+/* The state of one training run. */
+struct trainer {
+	const struct train_opts *o;   /* the command's options */
+	struct model_config cfg;
+	struct net_layout L;
+	struct net_options no;
+	struct net_adamw adam;
+	struct net_corpus corpus;
+	struct net_f32 *m;
+	struct mb_rng rng;
+	struct bpe *bpe;
+	int32_t *tok;
+	int len;
+	double flops_per_token, peak_flops;
+	struct train_curve curve;
+	struct train_dp dp;
+	struct train_pp pp;
+	struct train_ep ep;
+	/* --ep-overlap: the second micro-batch in flight (weights shared with m), its EP
+	 * state over a duplicate of the EP group, and the baton of the two chunks */
+	struct net_f32 *m2;
+	struct train_ep ep2;
+	struct comm *ep_dup;
+	struct train_overlap ov;
+	bool ov_on;
+	struct train_replicas rep;      /* --replicas (rep.r 1: the micro-batches in turn) */
+	double *x_acc;                  /* train_micro's sums while overlapping */
+	int micro, n_micro, per_rank;   /* sequences per forward, forwards per rank-step */
+	double tp_spread;               /* TP replicas' largest difference at --save (NaN: none) */
+	bool moe;
+	struct net_profile prof;        /* the phases of every model of the rank */
+	struct train_split split;       /* this rank's time by cause, summed over the steps */
+	double split_step_s;            /* this rank's own step times, summed */
+	const char *split_over;         /* what the split sums (the record's "over") */
+	/* --backend cuda (train_dev.c): the model in device memory on one rank */
+	struct train_dev *dev;          /* NULL on the CPU */
+};
+
+/* What the split's terms were at a step's start. */
+struct split_mark {
+	double ph[NET_PH_COUNT], dp, tp, idle, sim;
+};
+
+/* train_ep_seconds is this rank's time in EP dispatch/combine so far, exposed (every
+ * model's: the pipeline's micro-batch models and --ep-overlap's second model). */
+double train_ep_seconds(const struct trainer *t);
+/* train_record adds the run's record (final figures, median tokens/s), its time by cause
+ * and the summary to ctx->doc. Collective over the world. */
+int train_record(struct run_ctx *ctx, struct trainer *t, int run_err);
+
+#endif
