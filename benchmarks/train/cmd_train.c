@@ -554,7 +554,9 @@ static int train_run(struct run_ctx *ctx)
 	struct trainer t;
 	char why[512];
 	memset(&t, 0, sizeof(t));
+	t.o = &opt;
 	t.tp_spread = NAN;
+	t.split_over = "sum of the run's steps";
 	bool quiet = ctx->opts->quiet;
 	int err = MB_ERR_ARG;
 	/* a kept --save is refused before any work, on every rank alike */

@@ -46,7 +46,7 @@ static int train_split_record(struct trainer *t, cJSON *r, char *lines, size_t l
 		for (long i = 0; i < t->curve.n; i++)
 			sum += t->curve.p[i].step > 0 && isfinite(t->curve.p[i].step_ms)
 				       ? t->curve.p[i].step_ms / 1e3 : 0;
-		cJSON_AddStringToObject(sp, "over", "sum of the run's steps");
+		cJSON_AddStringToObject(sp, "over", t->split_over);
 		cJSON_AddItemToObject(sp, "step_s_by_rank", by);
 		cJSON_AddNumberToObject(sp, "time_s_sum", sum);
 		cJSON_AddItemToObject(r, "split", sp);
