@@ -152,7 +152,7 @@ START_TEST(bad_input_exits_2)
 }
 END_TEST
 
-/* `step --backend cuda` without a device (this CI, or a build without CUDA): one error
+/* `step --backend cuda` and `train --backend cuda` without a device (this CI, or a build without CUDA): one error
  * line naming CUDA, a hint, exit 2, no result; with a GPU the path cannot be reached. */
 START_TEST(step_cuda_without_device)
 {
@@ -162,6 +162,7 @@ START_TEST(step_cuda_without_device)
 	expect_error("$MB step --backend cuda --out x.json", "CUDA");
 	expect_error("$MB step --backend cuda --precision bf16 --preset v3-small --seq 4096 "
 		     "--batch 1 --out x.json", "--backend cuda");
+	expect_error("$MB train --backend cuda --steps 2 --out x.json", "CUDA");
 	ck_assert_int_eq(sh("ls x.json 2>/dev/null | wc -l"), 0);
 	ck_assert_str_eq(out, "0\n");
 }

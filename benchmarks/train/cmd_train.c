@@ -184,8 +184,25 @@ static int train_overlap_open(struct trainer *t, enum ep_wire wire)
 	return err;
 }
 
-/* train_prepare loads the text, the peak and the model. Returns 0 or exit status 2. */
-static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
+/* train_init_from reads --init-from's weights into the model (through the host copy on
+ * the device). Returns 0 or exit status 2. */
+static int train_init_from(struct trainer *t)
+{
+	char why[512];
+	float *w = t->dev ? train_dev_host(t) : net_params_f32(t->m);
+	if (!opt.init_from)
+		return 0;
+	if (net_load(&t->L, w, opt.init_from, why, sizeof(why)))
+		return cli_error("--init-from needs a checkpoint of the same preset and --vocab",
+				 "--init-from: %s", why);
+	if (t->dev && train_dev_params(t, true))
+		return cli_error(NULL, "--init-from: the weights could not be copied to the device");
+	return 0;
+}
+
+/* train_prepare loads the text, the peak and the model (on be's device under cuda).
+ * Returns 0 or exit status 2. */
+static int train_prepare(struct trainer *t, const struct backend *be, uint64_t seed, bool quiet)
 {
 	char why[512];
 	struct model_flops fl;
@@ -239,7 +256,11 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 		return cli_error("use a smaller model", "out of memory for the gradient buffers");
 	train_dp_moments(&t->dp, &t->no);
 	t->tok = malloc((size_t)opt.batch * t->len * sizeof(int32_t));
-	if (!t->tok || net_create_f32(&t->L, &t->no, t->micro, (int)opt.seq, seed, &t->m))
+	if (!t->tok)
+		return cli_error("use a smaller --batch or --seq", "out of memory for the batch");
+	if (be && be->kind == BACKEND_CUDA)
+		return train_dev_open(t, be, seed) ? 2 : train_init_from(t);
+	if (net_create_f32(&t->L, &t->no, t->micro, (int)opt.seq, seed, &t->m))
 		return cli_error("use a smaller --batch or --seq", "out of memory for the model");
 	net_tp_set_f32(t->m, train_dp_tp(&t->dp));
 	if (train_ep_open(&t->ep, t->dp.ep, &t->L, (int)opt.ranks_per_node,
@@ -249,9 +270,8 @@ static int train_prepare(struct trainer *t, uint64_t seed, bool quiet)
 		net_comm_set_f32(t->m, &t->ep.nc);
 	if (opt.overlap && train_overlap_open(t, wire))
 		return cli_error("use a smaller --batch or --seq", "out of memory for --ep-overlap");
-	if (opt.init_from && net_load(&t->L, net_params_f32(t->m), opt.init_from, why, sizeof(why)))
-		return cli_error("--init-from needs a checkpoint of the same preset and --vocab",
-				 "--init-from: %s", why);
+	if (train_init_from(t))
+		return 2;
 	if (grid.pp > 1 && train_pp_open(&t->pp, &t->dp, t->m, opt.schedule, (int)opt.chunks,
 					 t->micro, (int)opt.seq, t->n_micro, seed))
 		return cli_error("use a smaller --batch or --seq", "the pipeline of %d micro-batches "
@@ -276,8 +296,10 @@ static int train_save(struct trainer *t, bool force)
 	/* every rank sends its part, rank 0 writes the whole model (or, refusing to
 	 * replace a file that appeared meanwhile, takes the parts and drops them) */
 	bool kept = mpi_world_is_root() && !force && access(opt.save, F_OK) == 0;
-	int err = train_dp_save(&t->dp, &t->L, net_params_f32(t->m), kept ? NULL : opt.save, why,
-				sizeof(why));
+	if (t->dev && train_dev_params(t, false))
+		return cli_error(NULL, "--save: the weights could not be copied from the device");
+	int err = train_dp_save(&t->dp, &t->L, t->dev ? train_dev_host(t) : net_params_f32(t->m),
+				kept ? NULL : opt.save, why, sizeof(why));
 	if (!mpi_world_is_root())
 		return err ? 2 : 0;
 	if (kept)
@@ -431,25 +453,22 @@ static void split_step(struct trainer *t, const struct split_mark *m, double opt
 	t->split_step_s += dt;
 }
 
-/* train_step runs one optimizer step and fills the point's figures: global mean
- * losses, the slowest rank's time. */
-static int train_step(struct trainer *t, long step, struct train_point *p)
+/* host_step runs optimizer step `step` on the CPU (t->adam.lr set): every micro-batch,
+ * the DP collectives and AdamW, the bias update; fills x[0..5] (train_dev_step's). */
+static int host_step(struct trainer *t, long step, double *x, double *norm, const long **load)
 {
-	const long *load[1 + 1024 + 16];
 	struct split_mark mk;
 	ov_profile_fold(t);   /* what ran between steps (validation) is before the mark */
 	split_mark_take(t, &mk);
-	double x[6], t0 = timer_now(), e0 = train_ep_seconds(t);
+	double t0 = timer_now(), e0 = train_ep_seconds(t);
 	double h0 = t->ov.hidden_s;
-	net_batch_train(&t->corpus, &t->rng, (int)opt.batch, t->len, t->tok);
 	int err = train_micro(t, x);
 	if (err)
 		return err;
-	t->adam.lr = net_lr_at(step, opt.warmup, opt.steps, opt.lr, opt.min_lr);
 	double o0 = timer_now(), c0 = t->dp.comm_s;
 	err = train_dp_step(&t->dp, &t->L, &t->adam, step + 1, net_params_f32(t->m),
 			    net_grads_f32(t->m), net_moment1_f32(t->m), net_moment2_f32(t->m), load,
-			    &p->grad_norm);
+			    norm);
 	if (!err && t->moe && t->cfg.expert_bias)
 		net_bias_update(&t->L, net_params_f32(t->m), load, opt.gamma);
 	x[3] = timer_now() - t0;
@@ -458,6 +477,19 @@ static int train_step(struct trainer *t, long step, struct train_point *p)
 	ov_profile_fold(t);
 	split_step(t, &mk, t0 + x[3] - o0 - (t->dp.comm_s - c0), x[3]);
 	t->split.s[TC_EP_HIDDEN] += x[5];
+	return err;
+}
+
+/* train_step runs one optimizer step (on the device under cuda) and fills the point's
+ * figures: global mean losses, the slowest rank's time. */
+static int train_step(struct trainer *t, long step, struct train_point *p)
+{
+	const long *load[1 + 1024 + 16];
+	double x[6];
+	net_batch_train(&t->corpus, &t->rng, (int)opt.batch, t->len, t->tok);
+	t->adam.lr = net_lr_at(step, opt.warmup, opt.steps, opt.lr, opt.min_lr);
+	int err = t->dev ? train_dev_step(t, step, t->tok, x, &p->grad_norm, load)
+			 : host_step(t, step, x, &p->grad_norm, load);
 	if (err || (err = train_dp_mean(&t->dp, x, 3)) || (err = train_dp_max(&t->dp, x + 3, 3)))
 		return err;
 	double dt = x[3], tokens = (double)opt.batch * opt.seq;
@@ -533,6 +565,7 @@ static void train_release(struct trainer *t)
 	if (t->pp.pp > 1)
 		train_pp_close(&t->pp);
 	train_replicas_close(&t->rep);
+	train_dev_close(t);   /* the device model, before its table closes */
 	net_destroy_f32(t->m);
 	net_layout_free(&t->L);
 	net_corpus_free(&t->corpus);
@@ -565,20 +598,18 @@ static int train_run(struct run_ctx *ctx)
 			       opt.save);
 		goto out;
 	}
-	/* NOTE: the loop's optimizer, checkpoints and DP buffers are host arithmetic: on the
-	 * device only `step` runs yet (step_dev.c), never silently the CPU under cuda */
-	if (ctx->opts->backend && !strcmp(ctx->opts->backend, "cuda")) {
-		cli_error("use `moebench step --backend cuda` for the step on the GPU, or train with "
-			  "--backend cpu", "train --backend cuda: the training loop does not run on the "
-			  "GPU yet");
+	/* --backend cuda: the device loop (train_dev.c) on one rank */
+	bool dev = ctx->backend->kind == BACKEND_CUDA;
+	if (dev && train_dev_refuse(&opt, mpi_world_size()))
 		goto out;
-	}
-	if (train_prepare(&t, ctx->opts->seed, quiet))
+	if (train_prepare(&t, ctx->backend, ctx->opts->seed, quiet))
 		goto out;
 	/* one clock for the rank's models (the pipeline's micro-batch models too); under
 	 * --ep-overlap the two models keep the baton's clocks (ov_profile_fold) */
-	t.prof.now = timer_now;
-	if (!t.ov_on)
+	if (dev)
+		t.split_over = "step 2 alone (1 when the run has one), profiled with CUDA events";
+	t.prof.now = dev ? t.prof.now : timer_now;
+	if (!t.ov_on && !dev)
 		net_profile_set_f32(t.m, &t.prof);
 	for (int k = 1; t.pp.pp > 1 && k < t.pp.n_micro; k++)
 		net_profile_set_f32(t.pp.mb[k], &t.prof);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "result.h"
 #include "status.h"
 #include "train_state.h"
@@ -64,22 +65,9 @@ static int train_split_record(struct trainer *t, cJSON *r, char *lines, size_t l
 	return err;
 }
 
-/* train_record: see train_state.h. */
-int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
+/* record_params adds the run's configuration (compare pairs runs on it) to pm. */
+static void record_params(const struct trainer *t, cJSON *pm)
 {
-	char name[160], lines[2048], ppl[512] = "";
-	const struct train_curve *c = &t->curve;
-	double first, best;
-	long n = 0;
-	train_val_range(c, &first, &best);
-	const struct train_point *last = c->n ? &c->p[c->n - 1] : NULL;
-	snprintf(name, sizeof(name), "%s/%s/b%lld_s%lld", t->o->preset, t->o->precision,
-		 (long long)t->o->batch, (long long)t->o->seq);
-	cJSON *r = result_add_record(ctx->doc, "train", name, "cpu");
-	if (!r)
-		return MB_ERR_NOMEM;
-	double med = train_times(r, c, (double)t->o->batch * (double)t->o->seq, &n);
-	cJSON *pm = cJSON_GetObjectItem(r, "params");
 	cJSON_AddStringToObject(pm, "preset", t->o->preset);
 	cJSON_AddStringToObject(pm, "precision", t->o->precision);
 	cJSON_AddStringToObject(pm, "data", t->corpus.source);
@@ -95,14 +83,33 @@ int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 	cJSON_AddNumberToObject(pm, "dp", (double)t->dp.size);
 	cJSON_AddBoolToObject(pm, "zero1", t->o->zero1);
 	cJSON_AddNumberToObject(pm, "micro_batch", (double)t->micro);
-	result_set_metric(r, "dp_comm_s", t->dp.comm_s);
-	result_set_metric(r, "tp_comm_s", t->dp.tp_comm_s);
-	result_set_metric(r, "tp_replica_spread", t->tp_spread);
 	cJSON_AddNumberToObject(pm, "tp", (double)t->dp.lay.tp);
 	cJSON_AddBoolToObject(pm, "sp", t->o->sp);
 	cJSON_AddNumberToObject(pm, "ep", (double)t->o->ep);
 	cJSON_AddNumberToObject(pm, "ranks_per_node", (double)t->o->ranks_per_node);
 	cJSON_AddStringToObject(pm, "dispatch", t->o->dispatch);
+}
+
+/* train_record: see train_state.h. */
+int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
+{
+	char name[160], lines[2048], ppl[512] = "";
+	const struct train_curve *c = &t->curve;
+	double first, best;
+	long n = 0;
+	train_val_range(c, &first, &best);
+	const struct train_point *last = c->n ? &c->p[c->n - 1] : NULL;
+	snprintf(name, sizeof(name), "%s/%s/b%lld_s%lld", t->o->preset, t->o->precision,
+		 (long long)t->o->batch, (long long)t->o->seq);
+	cJSON *r = result_add_record(ctx->doc, "train", name, backend_name(ctx->backend->kind));
+	if (!r)
+		return MB_ERR_NOMEM;
+	double med = train_times(r, c, (double)t->o->batch * (double)t->o->seq, &n);
+	cJSON *pm = cJSON_GetObjectItem(r, "params");
+	record_params(t, pm);
+	result_set_metric(r, "dp_comm_s", t->dp.comm_s);
+	result_set_metric(r, "tp_comm_s", t->dp.tp_comm_s);
+	result_set_metric(r, "tp_replica_spread", t->tp_spread);
 	/* EP dispatch/combine (this rank, the whole run, validation forwards included):
 	 * all exposed, blocking, unless --ep-overlap hid some under the other chunk */
 	result_set_metric(r, "ep_exposed_s", train_ep_seconds(t));
@@ -142,6 +149,8 @@ int train_record(struct run_ctx *ctx, struct trainer *t, int run_err)
 				 "chunk's compute (--ep-overlap, %ld operations overlapped on rank 0)",
 				 train_ep_median_ms(c, true), t->ov.handoffs);
 	}
+	if (t->dev)
+		train_dev_record(t, med, r, lines, sizeof(lines));
 	ctx->failures += pass ? 0 : 1;
 	/* NOTE: collective: a rank whose steps failed leaves it out as train_save does */
 	if (!run_err && train_split_record(t, r, lines, sizeof(lines)))

@@ -189,6 +189,16 @@ int net_download_f32(const struct net_f32 *m, bool grads, float *host)
 	return m->ops->download(host, grads ? m->g : m->w, m->L->total * sizeof(float));
 }
 
+int net_sync_f32(struct net_f32 *m)
+{
+	return m->ops->sync ? m->ops->sync() : MB_OK;
+}
+
+int net_upload_f32(struct net_f32 *m, const float *host)
+{
+	return m->ops->upload(m->w, host, m->L->total * sizeof(float));
+}
+
 double *net_params_f64(struct net_f64 *m)
 {
 	return m->w;

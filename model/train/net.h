@@ -270,6 +270,11 @@ int net_create_f32_cuda(const struct net_layout *L, const struct net_options *o,
 			int seq, uint64_t seed, struct net_f32 **out);
 /* net_download_f32 copies the parameters (grads false) or the gradients to host [total]. */
 int net_download_f32(const struct net_f32 *m, bool grads, float *host);
+/* net_sync_f32 waits for the model's table (a device's stream) and returns the first
+ * error its entries kept; MB_OK at once on the CPU. */
+int net_sync_f32(struct net_f32 *m);
+/* net_upload_f32 copies host [total] into the parameters (the moments are left). */
+int net_upload_f32(struct net_f32 *m, const float *host);
 void net_destroy_f32(struct net_f32 *m);
 void net_destroy_f64(struct net_f64 *m);
 float *net_params_f32(struct net_f32 *m);

@@ -139,6 +139,9 @@ struct net_ops_f32 {
 	/* net_adamw_step (net_optim.c) on the whole model: clip, AdamW; returns the norm */
 	double (*adamw_step)(const struct net_layout *L, const struct net_adamw *a, long t,
 			     float *w, float *g, float *m1, float *m2);
+	/* waits for the table's queued work and returns (and clears) the first error it
+	 * kept; NULL for a table whose entries run synchronously (the CPU's) */
+	int (*sync)(void);
 };
 
 struct net_ops_f64 {

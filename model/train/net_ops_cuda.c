@@ -286,6 +286,14 @@ static double c_adamw_step(const struct net_layout *L, const struct net_adamw *a
 	return err ? NAN : norm;
 }
 
+/* c_sync waits for the stream and returns the first error kept since the last call. */
+static int c_sync(void)
+{
+	int err = MB_CUDA_CHECK(cudaStreamSynchronize(S));
+	int kept = net_cuda_ops_status();
+	return kept ? kept : err;
+}
+
 /* ---- memory ---- */
 
 static void *c_mem_alloc(size_t bytes)
@@ -336,7 +344,7 @@ static const struct net_ops_f32 net_cuda_ops_f32 = {
 	.unpermute_add = c_unpermute_add, .combine_bwd = c_combine_bwd,
 	.hash_ints = c_hash_ints, .mem_alloc = c_mem_alloc, .mem_free = c_mem_free,
 	.upload = c_upload, .download = c_download, .one_thread = true,
-	.adamw_step = c_adamw_step,
+	.adamw_step = c_adamw_step, .sync = c_sync,
 };
 
 /* ---- the context ---- */
