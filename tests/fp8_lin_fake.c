@@ -97,12 +97,13 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
 
 static int matmuls;
 
+/* mm_scale: the scale of element (outer, p) under mode (VEC128 or BLK128x128, checked
+ * once per matmul: a ck_assert per element writes to Check's pipe each time). */
 static float mm_scale(int mode, const float *s, long outer, long p, long outer_n, long k)
 {
 	long kb = p / FP8_TILE, ld = ((k + FP8_TILE - 1) / FP8_TILE + 3) / 4 * 4;
 	if (mode == CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F)
 		return s[kb * outer_n + outer];
-	ck_assert_int_eq(mode, CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F);
 	return s[(outer / FP8_TILE) * ld + kb];
 }
 
@@ -114,6 +115,9 @@ static void block_scaled(const struct lt_fake_matmul *mm)
 	long m = (long)mm->rows[2], n = (long)mm->cols[2], k = (long)mm->rows[0];
 	ck_assert(mm->cols[0] == (uint64_t)m && mm->rows[1] == (uint64_t)k && mm->cols[1] == (uint64_t)n);
 	ck_assert_int_eq(k % 16, 0);
+	ck_assert(mm->mode_a == CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F ||
+		  mm->mode_a == CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F);
+	ck_assert_int_eq(mm->mode_b, CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F);
 	const uint8_t *a = mm->a, *b = mm->b;
 	float *d = mm->d, lut[256];
 	for (int c = 0; c < 256; c++)
