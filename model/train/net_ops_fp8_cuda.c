@@ -16,9 +16,10 @@
  * scales put in cuBLASLt's order, and the GEMM accumulates in FP32 with the partial sums
  * promoted (no fast accumulation) into an FP32 D (beta 1 where the entry adds).
  * The attention blocks' projections (net_ops_attn_cuda.c) keep their weights [in, out]:
- * the _io entries are the same three GEMMs with W read transposed, i.e. copied into the
- * K-major form by the padding copy every operand passes through anyway (a 128x128 block
- * of W is one of W^T, so the scales are the same), dW [in, out] = x^T dy overwritten.
+ * the _io entries are the same three GEMMs with W's transposition swapped (Fprop then
+ * copies W transposed into K-major rows, Dgrad takes it as it is: one transposing copy
+ * of W per layer, as in the [out, in] form; a 128x128 block of W is one of W^T, so its
+ * scales are the same) and dW [in, out] = x^T dy, overwritten.
  * quant_act / quant_weight give the round trip (codes times scales) the attention blocks
  * consume, as the CPU table's qdq does.
  *
