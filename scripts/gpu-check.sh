@@ -15,10 +15,10 @@
 # sizes, against a fresh measured peak); PHASE=table builds only the training step's CUDA
 # op table suite (gpu_test_train_table, every entry against the CPU table) and runs it
 # plainly and under memcheck, then builds moebench and runs `step --backend cuda` for
-# v3-tiny and v3-small's shapes at sequence 4096 (2 layers), BF16 and FP8, beside a short
-# `peak` (a few minutes: what a short device loan can afford; the check phase runs the
-# suite too); the default runs check and measure. Each phase
-# leaves at most 7 files in $OUT (the device tool returns 8).
+# v3-tiny and v3-small's shapes at sequence 4096 (2 layers), FP32, BF16 and FP8 (v3-tiny
+# BF16 and FP8 only), beside a short `peak` (a few minutes: what a short device loan can
+# afford; the check phase runs the suite too); the default runs check and measure. Each
+# phase leaves at most 7 files in $OUT (the device tool returns 8).
 #
 # The GPU machine reaches no package registry: Check, cJSON and OpenBLAS come from the
 # .deb files in .deps/, unpacked into /opt/deps. A tree copied without .git records
@@ -61,18 +61,19 @@ if [ "${PHASE:-all}" = table ]; then
 	step train-table build-gpu/tests/gpu_test_train_table
 	# the device step (step_dev.c) on the table, checked against FP64 on the host:
 	# v3-tiny, then v3-small's shapes at sequence 4096 cut to 2 layers (the FP64 check of
-	# all 12 on the host would take most of a short loan); FP32 and BF16 (fp8 is refused
-	# until the attention blocks have a device FP8 path), MFU against a short peak.
-	# Files: the log, peak and four steps (7 at most, see above).
+	# all 12 on the host would take most of a short loan); FP32, BF16 and FP8 (every
+	# projection, the attention blocks' too, through cuBLASLt block scaling), MFU against
+	# a short peak. Files: the log, peak and five steps (7 at most, see above: v3-tiny's
+	# FP32 step is left out, v3-small's covers that path).
 	step build-moebench cmake --build build-gpu -j "$(nproc)" --target moebench
 	MB=build-gpu/moebench
 	V3S=$(mktemp --suffix .json)   # outside $OUT: not one of its files
 	echo '{"preset": "v3-small", "layers": 2}' > "$V3S"
 	RUN="--backend cuda --iters 3 --warmup 1 --min-time 0 --quiet --force"
 	step peak-short "$MB" peak $RUN --out "$R/peak.json"
-	for p in fp32 bf16; do
-		step "step-v3-tiny-$p" "$MB" step $RUN --preset v3-tiny --precision $p \
-			--measured-peak "$R/peak.json" --out "$R/step-v3-tiny-$p.json"
+	for p in fp32 bf16 fp8; do
+		[ "$p" = fp32 ] || step "step-v3-tiny-$p" "$MB" step $RUN --preset v3-tiny \
+			--precision $p --measured-peak "$R/peak.json" --out "$R/step-v3-tiny-$p.json"
 		step "step-v3-small-2l-s4096-$p" timeout 300 "$MB" step $RUN --model "$V3S" \
 			--batch 1 --seq 4096 --precision $p --measured-peak "$R/peak.json" \
 			--out "$R/step-v3-small-2l-s4096-$p.json"

@@ -9,15 +9,21 @@
  * their CPU twins (train_emu checks the kernels against those, one thread per CUDA
  * thread), rmsnorm by rmsnorm.h's CPU versions, BF16 rounding by bf16.h, the cuBLASLt GEMM
  * by a plain column-major GEMM that reads the descriptors as cuBLASLt does (op, ld,
- * type), the attention core by the CPU core on the widened operands.
+ * type), the attention core by the CPU core on the widened operands, the FP8 entries
+ * (net_ops_fp8_cuda.c's _io forms, checked against lt_fake by fp8_lin_fake) by what
+ * their contract says they compute: each operand's E4M3 round trip by fp8.c in the
+ * K-major form the entry builds (x 1x128 along in, dy along out, x^T and dy^T along the
+ * tokens, W^T or W in 128x128 blocks), then the product in double.
  *
  * Two modes. "exact core": the stand-in core reads the FP32 values its BF16 inputs were
  * rounded from (a side table kept by the rounding stand-in) and hands back FP32 results,
  * so everything but the GEMMs' summation order is the CPU block's: FP32 tolerance (1e-5
  * relative to the largest value). "bf16 core": the core sees the BF16 bits, as the CUDA
- * core does: BF16 tolerance (3e-2). Both under fp32 and bf16 projections (c->round).
- * Fresh random inputs (MB_TEST_SEED replays), sizes off every tile (head dims 18/10,
- * 10), outputs poisoned (NaN) first. Exit 0 when all pass.
+ * core does: BF16 tolerance (3e-2). Under fp32, bf16 and fp8 projections (c->round),
+ * fp8 against the CPU block under net_attn_round(NET_FP8); the fp8 cases add blocks with
+ * dims and tokens past one 128 tile (dim 200, ranks 136 and 132, 140 tokens) so a tile
+ * along the wrong dimension shows. Fresh random inputs (MB_TEST_SEED replays), sizes off
+ * every tile (head dims 18/10, 10), outputs poisoned (NaN) first. Exit 0 when all pass.
  */
 #include <math.h>
 #include <stdint.h>
@@ -29,6 +35,7 @@
 #include "attnblk.h"
 #include "bf16.h"
 #include "cuda_check.h"
+#include "fp8.h"
 #include "mla.h"
 #include "net_ops.h"
 #include "rmsnorm.h"
@@ -57,6 +64,9 @@
 #define attn_fwd_cuda emu_core_fwd
 #define attn_bwd_cuda emu_core_bwd
 #define attn_bwd_cuda_workspace emu_core_ws
+#define net_cuda_fp8_fwd_io emu_f8_fwd
+#define net_cuda_fp8_dx_io emu_f8_dx
+#define net_cuda_fp8_dw_io emu_f8_dw
 #undef MB_CUDA_CHECK
 #define MB_CUDA_CHECK(call) ((call) == cudaSuccess ? MB_OK : MB_ERR_CUDA)
 #define cudaMemsetAsync(p, v, n, s) ((void)(s), memset((p), (v), (n)), cudaSuccess)
@@ -66,6 +76,7 @@
 
 struct net_cuda_ctx net_cuda;
 static int exact_core;   /* the core reads and writes FP32 through the side table */
+static int f8_calls, gemm_calls;   /* which path the projections took */
 
 int net_cuda_fail(int err)
 {
@@ -203,6 +214,7 @@ void emu_gemm(cudaDataType_t ab, int m, int n, int k, struct mb_lt_matrix a, con
 	      struct mb_lt_matrix b, const void *pb, int ldc, float *c, bool acc)
 {
 	a.type = b.type = ab;
+	gemm_calls++;
 	uint64_t am = a.op == CUBLAS_OP_N ? a.rows : a.cols, ak = a.op == CUBLAS_OP_N ? a.cols : a.rows;
 	uint64_t bk = b.op == CUBLAS_OP_N ? b.rows : b.cols, bn = b.op == CUBLAS_OP_N ? b.cols : b.rows;
 	if (am != (uint64_t)m || ak != (uint64_t)k || bk != (uint64_t)k || bn != (uint64_t)n ||
@@ -217,6 +229,63 @@ void emu_gemm(cudaDataType_t ab, int m, int n, int k, struct mb_lt_matrix a, con
 				s += emu_elem(&a, pa, i, p) * emu_elem(&b, pb, p, j);
 			c[i + j * ldc] = (float)(s + (acc ? c[i + j * ldc] : 0));
 		}
+}
+
+/* ---- the FP8 entries ---- */
+
+/* emu_qdq returns the E4M3 round trip of x [rows, cols] (of x^T when trans) in 128x128
+ * blocks (blk) or 1x128 tiles along its rows, as fp8.c computes it (NULL on a non-finite
+ * input, which the entries' quantizer refuses too). */
+static float *emu_qdq(const float *x, int rows, int cols, bool trans, bool blk)
+{
+	struct fp8_matrix m;
+	int r = trans ? cols : rows, c = trans ? rows : cols;
+	float *y = malloc((size_t)r * c * sizeof(float));
+	if (fp8_matrix_alloc(&m, r, c, FP8_E4M3, blk ? FP8_PER_128X128 : FP8_PER_1X128))
+		abort();
+	int err = trans ? fp8_quantize_transposed(x, rows, cols, &m, false)
+			: fp8_quantize(x, &m, false);
+	if (!err)
+		fp8_dequantize(&m, y);
+	fp8_matrix_free(&m);
+	if (err)
+		free(y);
+	return err ? NULL : y;
+}
+
+/* emu_abt: C [M, N] (+ C when acc) = A [M, K] B [N, K]^T in double, freeing a and b;
+ * MB_ERR_ARG when either is NULL. */
+static int emu_abt(float *a, float *b, int M, int N, int K, bool acc, float *c)
+{
+	f8_calls++;
+	for (long i = 0; a && b && i < M; i++)
+		for (long j = 0; j < N; j++) {
+			double s = acc ? c[i * N + j] : 0;
+			for (long p = 0; p < K; p++)
+				s += (double)a[i * K + p] * b[j * K + p];
+			c[i * N + j] = (float)s;
+		}
+	int err = a && b ? MB_OK : MB_ERR_ARG;
+	free(a), free(b);
+	return err;
+}
+
+int emu_f8_fwd(int t, int in, int out, const float *x, const float *w, float *y)
+{
+	return emu_abt(emu_qdq(x, t, in, false, false), emu_qdq(w, in, out, true, true), t, out,
+		       in, false, y);
+}
+
+int emu_f8_dx(int t, int in, int out, const float *w, const float *dy, float *dx, bool acc)
+{
+	return emu_abt(emu_qdq(dy, t, out, false, false), emu_qdq(w, in, out, false, true), t,
+		       in, out, acc, dx);
+}
+
+int emu_f8_dw(int t, int in, int out, const float *x, const float *dy, float *dw)
+{
+	return emu_abt(emu_qdq(x, t, in, true, false), emu_qdq(dy, t, out, true, false), in, out,
+		       t, false, dw);
 }
 
 /* emu_out stores FP32 results as BF16 bits and, for the exact mode, behind them. */

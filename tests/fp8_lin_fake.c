@@ -11,6 +11,9 @@
  * against the same loops). What it checks: which operand goes where, every shape and
  * padding (K to 16, rows to 4, D through its scratch), the scales' orders, beta. What it
  * cannot: that cuBLASLt reads the scales as modelled, or takes these modes at all.
+ * The attention blocks' _io entries (W [in, out], dW overwritten) are checked against
+ * the CPU attention blocks' own recipe, attn_round.c under net_attn_round(NET_FP8), on
+ * W rounded first to its 128x128 blocks as net_pack rounds it.
  */
 #include <check.h>
 #include <math.h>
@@ -23,6 +26,8 @@
 #include "fp8_layout.h"
 #include "gemm_cuda.h"
 #include "lt_fake.h"
+#include "mla.h"
+#include "net_ops.h"
 #include "net_ops_cuda.h"
 #include "rng.h"
 #include "status.h"
@@ -92,12 +97,13 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
 
 static int matmuls;
 
+/* mm_scale: the scale of element (outer, p) under mode (VEC128 or BLK128x128, checked
+ * once per matmul: a ck_assert per element writes to Check's pipe each time). */
 static float mm_scale(int mode, const float *s, long outer, long p, long outer_n, long k)
 {
 	long kb = p / FP8_TILE, ld = ((k + FP8_TILE - 1) / FP8_TILE + 3) / 4 * 4;
 	if (mode == CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F)
 		return s[kb * outer_n + outer];
-	ck_assert_int_eq(mode, CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F);
 	return s[(outer / FP8_TILE) * ld + kb];
 }
 
@@ -109,6 +115,9 @@ static void block_scaled(const struct lt_fake_matmul *mm)
 	long m = (long)mm->rows[2], n = (long)mm->cols[2], k = (long)mm->rows[0];
 	ck_assert(mm->cols[0] == (uint64_t)m && mm->rows[1] == (uint64_t)k && mm->cols[1] == (uint64_t)n);
 	ck_assert_int_eq(k % 16, 0);
+	ck_assert(mm->mode_a == CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F ||
+		  mm->mode_a == CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F);
+	ck_assert_int_eq(mm->mode_b, CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F);
 	const uint8_t *a = mm->a, *b = mm->b;
 	float *d = mm->d, lut[256];
 	for (int c = 0; c < 256; c++)
@@ -213,6 +222,44 @@ static void one_layer(int t, int in, int out, uint64_t id)
 		free(f[i]);
 }
 
+/* nans returns n NaNs (an output poisoned first). */
+static float *nans(size_t n)
+{
+	float *x = malloc(n * sizeof(float));
+	for (size_t i = 0; i < n; i++)
+		x[i] = NAN;
+	return x;
+}
+
+/* one_attn: the _io entries of a t x in -> out projection (W [in, out]) against
+ * attn_round.c under the fp8 rounding: fwd, dgrad (added), wgrad (overwritten). */
+static void one_attn(int t, int in, int out, uint64_t id)
+{
+	size_t nx = (size_t)t * in, ny = (size_t)t * out, nw = (size_t)in * out;
+	float *x = rnd(nx, 1, id), *w0 = rnd(nw, 0.05, id + 1), *dy = rnd(ny, 1e-3, id + 2);
+	float *w = qdq(w0, in, out, false, FP8_PER_128X128), *dx = rnd(nx, 1e-4, id + 3);
+	float *rdx = malloc(nx * 4), *y = nans(ny), *ry = nans(ny), *dw = nans(nw), *rdw = nans(nw);
+	const struct attn_round *r = net_attn_round(NET_FP8);
+	memcpy(rdx, dx, nx * 4);
+	attn_round_linear_fwd(r, t, in, out, x, w, ry);
+	attn_round_linear_bwd(r, t, in, out, x, w, dy, rdx, true, rdw);
+	matmuls = 0;
+	ck_assert_int_eq(net_cuda_fp8_fwd_io(t, in, out, x, w, y), MB_OK);
+	ck_assert_int_eq(net_cuda_fp8_dx_io(t, in, out, w, dy, dx, true), MB_OK);
+	ck_assert_int_eq(net_cuda_fp8_dw_io(t, in, out, x, dy, dw), MB_OK);
+	ck_assert_int_eq(matmuls, 3);
+	char what[3][64];
+	snprintf(what[0], 64, "attn fprop [in,out] %dx%d->%d", t, in, out);
+	snprintf(what[1], 64, "attn dgrad (added) %dx%d->%d", t, in, out);
+	snprintf(what[2], 64, "attn wgrad (overwritten) %dx%d->%d", t, in, out);
+	expect_near(what[0], y, ry, ny, 1e-5);
+	expect_near(what[1], dx, rdx, nx, 1e-5);
+	expect_near(what[2], dw, rdw, nw, 1e-5);
+	float *f[] = { x, w0, dy, w, dx, rdx, y, ry, dw, rdw };
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		free(f[i]);
+}
+
 START_TEST(fp8_linear_layers)
 {
 	lt_fake_reset(NULL, LT_FAKE_ALGO);
@@ -222,6 +269,9 @@ START_TEST(fp8_linear_layers)
 	one_layer(37, 200, 130, 10);    /* rows to 4, K to 16, several 128 tiles */
 	one_layer(64, 256, 128, 20);    /* nothing padded */
 	one_layer(133, 136, 132, 30);   /* expert-like rows: Wgrad's K past one tile */
+	one_attn(37, 200, 130, 40);     /* the attention blocks' W [in, out] */
+	one_attn(140, 136, 264, 50);    /* W's blocks 2 x 3, Wgrad's K past one tile */
+	one_attn(6, 40, 28, 60);        /* a small block's: all under one tile */
 	ck_assert_int_eq(net_cuda.err, MB_OK);
 	net_cuda_fp8_free();
 	cublasLtDestroy(net_cuda.lt);

@@ -15,9 +15,10 @@
  * steps and at every step's end; it counts the CUDA context and cuBLASLt's workspace
  * too), and MFU against the datasheet's BF16 (fp8: FP8) dense peak of the device and
  * --measured-peak's bf16_gemm (fp8: fp8_tensor_gemm) rate of a `moebench peak` run on it.
- * One rank only: the parallel options are refused (exit 2), and so is fp8 until the
- * attention blocks have an FP8 path on the device (the table's FP8 linear layers,
- * cuBLASLt block scaling in net_ops_fp8_cuda.c, are checked by gpu_test_train_table).
+ * One rank only: the parallel options are refused (exit 2). Every precision runs: under
+ * fp8 the linear layers and the attention blocks' projections take cuBLASLt's block
+ * scaling (net_ops_fp8_cuda.c, net_ops_attn_cuda.c; checked on the host by fp8_lin_fake
+ * and attn_block_emu, on a GPU by gpu_test_train_table), at FP8's tolerances below.
  */
 #include "step_dev.h"
 
@@ -66,12 +67,6 @@ int step_dev_refuse(const struct step_dev_opts *o)
 	if (what)
 		return cli_error(hint, "step --backend cuda: %s: the device step runs on one rank "
 				 "without it", what), MB_ERR_ARG;
-	/* NOTE: the FP8 linear layers run on the device (net_ops_fp8_cuda.c), but the
-	 * attention blocks' projections under fp8 do not yet (net_ops_attn_cuda.c) */
-	if (!strcmp(o->precision, "fp8"))
-		return cli_error("use --precision bf16 or fp32 with --backend cuda (fp8 runs on "
-				 "the CPU step)", "step --backend cuda --precision fp8: the "
-				 "attention blocks have no FP8 path on the device yet"), MB_ERR_ARG;
 	return MB_OK;
 }
 

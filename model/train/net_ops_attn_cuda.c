@@ -4,7 +4,11 @@
  * step on device pointers and the table's stream:
  *   projections  the table's cuBLASLt GEMMs (net_cuda_gemm) on the blocks' [in, out]
  *                weights: FP32 operands, or under bf16 every operand rounded to BF16
- *                first, FP32 accumulation (attn_round.c's Fprop, Dgrad and Wgrad)
+ *                first, FP32 accumulation (attn_round.c's Fprop, Dgrad and Wgrad);
+ *                under fp8 the FP8 linear layers' block-scaled GEMMs in their W [in,
+ *                out] form (net_ops_fp8_cuda.c's _io entries: x, dy 1x128 along the
+ *                reduction, x^T and dy^T 1x128 along the tokens, W 128x128), attn_round.c
+ *                under net_attn_round(NET_FP8) as the CPU table runs it
  *   norms        kernels/train's rmsnorm_fwd_cuda / rmsnorm_bwd_cuda (FP32)
  *   RoPE, glue   kernels/train/attnblk.cu (FP64 angles, as block_real.h)
  *   core         kernels/attention's attn_fwd_cuda / attn_bwd_cuda: BF16 operands
@@ -16,7 +20,9 @@
  * The workspace the forward saves (ws) has the CPU block's layout (mla_ws, gqa.c's), lse
  * the CUDA core's [B, H, S]. Scratch: one device buffer carved per call, allocated at
  * open (net_cuda_sizes.attn_bytes, net_cuda_attn_bytes); a block that needs more fails
- * with MB_ERR_ARG. FP8 (c->round other than bf16's) is MB_ERR_UNSUPPORTED.
+ * with MB_ERR_ARG. A rounding other than bf16's or fp8's is MB_ERR_UNSUPPORTED. Under fp8
+ * the FP8 entries' own operand buffers (net_ops_fp8_cuda.c) grow to the blocks' shapes
+ * in the first step, which the driver does not time, as the FFN layers' do.
  */
 #include <math.h>
 #include <stdint.h>
@@ -157,14 +163,17 @@ size_t net_cuda_attn_bytes(const struct mla_config *mla, const struct gqa_config
 
 /* ---- the projections: y = x W with the blocks' W [in, out] ---- */
 
-/* blk_low says whether the projections round to BF16 (c->round is bf16's); MB_OK or
- * MB_ERR_UNSUPPORTED for another rounding (fp8's, not on the device yet). */
-static int blk_low(const struct attn_round *r, bool *low)
+/* How the projections run: FP32, BF16 operands, or the FP8 entries. */
+enum blk_prec { BLK_FP32, BLK_BF16, BLK_FP8 };
+
+/* blk_prec_of says how the projections of a block with rounding r run; MB_OK or
+ * MB_ERR_UNSUPPORTED for a rounding the device has no path for. */
+static int blk_prec_of(const struct attn_round *r, enum blk_prec *p)
 {
-	*low = r != NULL;
-	if (r && r != net_attn_round(NET_BF16)) {
-		fprintf(stderr, "CUDA attention block: it runs fp32 and bf16, "
-			"not fp8\n");
+	*p = !r ? BLK_FP32 : r == net_attn_round(NET_BF16) ? BLK_BF16 : BLK_FP8;
+	if (r && *p == BLK_FP8 && r != net_attn_round(NET_FP8)) {
+		fprintf(stderr, "CUDA attention block: it runs fp32, bf16 and fp8 "
+			"roundings, not this one\n");
 		return MB_ERR_UNSUPPORTED;
 	}
 	return MB_OK;
@@ -210,11 +219,34 @@ static int blk_gemm(const struct attn_scr *sc, cudaDataType_t ty, int m, int n, 
 	return net_cuda.err;
 }
 
+/* The FP8 entries blk_f8 calls. */
+enum blk_f8_kind { F8_FWD, F8_DX, F8_DW };
+
+/* blk_f8 runs one FP8 entry (net_ops_fp8_cuda.c, W [in, out]) into c [cn]: Fprop
+ * (a = x, b = W), Dgrad (a = dy, b = W; added when acc) or Wgrad (a = x, b = dy),
+ * through the aligned sc->bc when c is not aligned (c copied in first when acc). */
+static int blk_f8(const struct attn_scr *sc, enum blk_f8_kind kind, int t, int in, int out,
+		  const float *a, const float *b, float *c, size_t cn, bool acc)
+{
+	float *o = aligned(c) ? c : sc->bc;
+	if (o != c && acc && blk_copy(o, c, cn))
+		return net_cuda.err;
+	int err = kind == F8_FWD  ? net_cuda_fp8_fwd_io(t, in, out, a, b, o)
+		  : kind == F8_DX ? net_cuda_fp8_dx_io(t, in, out, b, a, o, acc)
+				  : net_cuda_fp8_dw_io(t, in, out, a, b, o);
+	if (net_cuda_fail(err))
+		return err;
+	return o != c ? blk_copy(c, o, cn) : MB_OK;
+}
+
 /* blk_fwd: y [t, out] = x [t, in] W [in, out] (column-major: y^T = W^T x^T, W^T being
  * W's row-major storage read column-major). */
-static int blk_fwd(bool low, const struct attn_scr *sc, int t, int in, int out,
+static int blk_fwd(enum blk_prec prec, const struct attn_scr *sc, int t, int in, int out,
 		   const float *x, const float *w, float *y)
 {
+	bool low = prec == BLK_BF16;
+	if (prec == BLK_FP8)
+		return blk_f8(sc, F8_FWD, t, in, out, x, w, y, (size_t)t * out, false);
 	cudaDataType_t ty = low ? CUDA_R_16BF : CUDA_R_32F;
 	const void *xa = blk_operand(low, x, (size_t)t * in, sc->ba);
 	const void *wb = blk_operand(low, w, (size_t)in * out, sc->bb);
@@ -226,10 +258,15 @@ static int blk_fwd(bool low, const struct attn_scr *sc, int t, int in, int out,
 }
 
 /* blk_bwd: dW [in, out] = x^T dy (overwritten), dx [t, in] = dy W^T (added when acc). */
-static int blk_bwd(bool low, const struct attn_scr *sc, int t, int in, int out,
+static int blk_bwd(enum blk_prec prec, const struct attn_scr *sc, int t, int in, int out,
 		   const float *x, const float *w, const float *dy, float *dx, bool acc,
 		   float *dw)
 {
+	bool low = prec == BLK_BF16;
+	if (prec == BLK_FP8) {
+		int err = blk_f8(sc, F8_DW, t, in, out, x, dy, dw, (size_t)in * out, false);
+		return err ? err : blk_f8(sc, F8_DX, t, in, out, dy, w, dx, (size_t)t * in, acc);
+	}
 	cudaDataType_t ty = low ? CUDA_R_16BF : CUDA_R_32F;
 	const void *dya = blk_operand(low, dy, (size_t)t * out, sc->ba);
 	const void *xb = blk_operand(low, x, (size_t)t * in, sc->bb);
@@ -301,7 +338,7 @@ struct mla_call {
 	struct mla_ws W;
 	struct attn_counts n;
 	struct attn_scr sc;
-	bool low;
+	enum blk_prec prec;
 	int t, seq;
 };
 
@@ -316,7 +353,7 @@ static int mla_call_make(const struct mla_config *c, int batch, int seq, struct 
 		return err;
 	mla_layout_of(c, &m->L);
 	mla_ws_layout(c, batch, seq, &m->W);
-	err = blk_low(c->round, &m->low);
+	err = blk_prec_of(c->round, &m->prec);
 	return err ? err : scr_carve(&m->n, &m->sc);
 }
 
@@ -329,19 +366,19 @@ static int mla_proj_fwd(const struct mla_call *m, const float *w, const float *x
 	int hq = c->heads * (c->nope + dr), err;
 	float eps = (float)c->eps;
 	if (ql == 0) {
-		err = blk_fwd(m->low, &m->sc, t, c->dim, hq, x, w + m->L.wq_b, ws + m->W.q);
+		err = blk_fwd(m->prec, &m->sc, t, c->dim, hq, x, w + m->L.wq_b, ws + m->W.q);
 	} else {
-		err = blk_fwd(m->low, &m->sc, t, c->dim, ql, x, w + m->L.wq_a, ws + m->W.cq);
+		err = blk_fwd(m->prec, &m->sc, t, c->dim, ql, x, w + m->L.wq_a, ws + m->W.cq);
 		err = err ? err : rmsnorm_fwd_cuda(ws + m->W.cq, w + m->L.q_norm, t, ql, eps,
 						   ws + m->W.cqn, m->sc.rstd, S);
-		err = err ? err : blk_fwd(m->low, &m->sc, t, ql, hq, ws + m->W.cqn,
+		err = err ? err : blk_fwd(m->prec, &m->sc, t, ql, hq, ws + m->W.cqn,
 					  w + m->L.wq_b, ws + m->W.q);
 	}
-	err = err ? err : blk_fwd(m->low, &m->sc, t, c->dim, wd, x, w + m->L.wkv_a, ws + m->W.kva);
+	err = err ? err : blk_fwd(m->prec, &m->sc, t, c->dim, wd, x, w + m->L.wkv_a, ws + m->W.kva);
 	err = err ? err : attnblk_copy_cuda(t, 1, kvl, ws + m->W.kva, wd, 0, m->sc.nx, kvl, 0, 0, S);
 	err = err ? err : rmsnorm_fwd_cuda(m->sc.nx, w + m->L.kv_norm, t, kvl, eps, ws + m->W.latn,
 					   m->sc.rstd, S);
-	err = err ? err : blk_fwd(m->low, &m->sc, t, kvl, c->heads * (c->nope + c->v_dim),
+	err = err ? err : blk_fwd(m->prec, &m->sc, t, kvl, c->heads * (c->nope + c->v_dim),
 				  ws + m->W.latn, w + m->L.wkv_b, ws + m->W.kv);
 	err = err ? err : attnblk_copy_cuda(t, 1, dr, ws + m->W.kva + kvl, wd, 0, ws + m->W.krr,
 					    dr, 0, 0, S);
@@ -376,7 +413,7 @@ int net_cuda_mla_fwd(const struct mla_config *c, int b, int s, const float *w, c
 	err = err ? err : mla_assemble(&m, ws);
 	err = err ? err : core_fwd(&m.n, &m.sc, ws + m.W.q, ws + m.W.k, ws + m.W.v, ws + m.W.o,
 				   ws + m.W.lse);
-	return err ? err : blk_fwd(m.low, &m.sc, m.t, c->heads * c->v_dim, c->dim, ws + m.W.o,
+	return err ? err : blk_fwd(m.prec, &m.sc, m.t, c->heads * c->v_dim, c->dim, ws + m.W.o,
 				   w + m.L.wo, y);
 }
 
@@ -408,20 +445,20 @@ static int mla_proj_bwd(const struct mla_call *m, const float *w, const float *x
 	const struct attn_scr *sc = &m->sc;
 	int t = m->t, ql = c->q_lora_rank, kvl = c->kv_lora_rank, wd = kvl + c->rope;
 	int hq = c->heads * (c->nope + c->rope);
-	int err = blk_bwd(m->low, sc, t, kvl, c->heads * (c->nope + c->v_dim), ws + m->W.latn,
+	int err = blk_bwd(m->prec, sc, t, kvl, c->heads * (c->nope + c->v_dim), ws + m->W.latn,
 			  w + m->L.wkv_b, sc->dkv, sc->s1, false, dw + m->L.wkv_b);
 	err = err ? err : norm_bwd(sc, t, kvl, ws + m->W.kva, wd, w + m->L.kv_norm, c->eps, sc->s1,
 				   sc->dkva, wd, dw + m->L.kv_norm);
-	err = err ? err : blk_bwd(m->low, sc, t, c->dim, wd, x, w + m->L.wkv_a, sc->dkva, dx,
+	err = err ? err : blk_bwd(m->prec, sc, t, c->dim, wd, x, w + m->L.wkv_a, sc->dkva, dx,
 				  false, dw + m->L.wkv_a);
 	if (err || ql == 0)
-		return err ? err : blk_bwd(m->low, sc, t, c->dim, hq, x, w + m->L.wq_b, sc->dq, dx,
+		return err ? err : blk_bwd(m->prec, sc, t, c->dim, hq, x, w + m->L.wq_b, sc->dq, dx,
 					   true, dw + m->L.wq_b);
-	err = blk_bwd(m->low, sc, t, ql, hq, ws + m->W.cqn, w + m->L.wq_b, sc->dq, sc->s1, false,
+	err = blk_bwd(m->prec, sc, t, ql, hq, ws + m->W.cqn, w + m->L.wq_b, sc->dq, sc->s1, false,
 		      dw + m->L.wq_b);
 	err = err ? err : norm_bwd(sc, t, ql, ws + m->W.cq, ql, w + m->L.q_norm, c->eps, sc->s1,
 				   sc->s2, ql, dw + m->L.q_norm);
-	return err ? err : blk_bwd(m->low, sc, t, c->dim, ql, x, w + m->L.wq_a, sc->s2, dx, true,
+	return err ? err : blk_bwd(m->prec, sc, t, c->dim, ql, x, w + m->L.wq_a, sc->s2, dx, true,
 				   dw + m->L.wq_a);
 }
 
@@ -432,7 +469,7 @@ int net_cuda_mla_bwd(const struct mla_config *c, int b, int s, const float *w, c
 	if (!w || !x || !ws || !dy || !dx || !dw)
 		return MB_ERR_ARG;
 	int err = mla_call_make(c, b, s, &m);
-	err = err ? err : blk_bwd(m.low, &m.sc, m.t, c->heads * c->v_dim, c->dim, ws + m.W.o,
+	err = err ? err : blk_bwd(m.prec, &m.sc, m.t, c->heads * c->v_dim, c->dim, ws + m.W.o,
 				  w + m.L.wo, dy, m.sc.dout, false, dw + m.L.wo);
 	err = err ? err : core_bwd(&m.n, &m.sc, ws + m.W.q, ws + m.W.k, ws + m.W.v, ws + m.W.o,
 				   ws + m.W.lse);
@@ -449,7 +486,7 @@ struct gqa_call {
 	size_t q, k, v, o, lse;
 	struct attn_counts n;
 	struct attn_scr sc;
-	bool low;
+	enum blk_prec prec;
 	int t, seq, qw, kw;   /* qw = H hd, kw = G hd */
 };
 
@@ -470,7 +507,7 @@ static int gqa_call_make(const struct gqa_config *c, int batch, int seq, struct 
 	g->v = g->k + (size_t)g->t * g->kw;
 	g->o = g->v + (size_t)g->t * g->kw;
 	g->lse = g->o + (size_t)g->t * g->qw;
-	err = blk_low(c->round, &g->low);
+	err = blk_prec_of(c->round, &g->prec);
 	return err ? err : scr_carve(&g->n, &g->sc);
 }
 
@@ -491,13 +528,13 @@ int net_cuda_gqa_fwd(const struct gqa_config *c, int b, int s, const float *w, c
 	if (!w || !x || !y || !ws)
 		return MB_ERR_ARG;
 	int err = gqa_call_make(c, b, s, &g), t = g.t;
-	err = err ? err : blk_fwd(g.low, &g.sc, t, c->dim, g.qw, x, w + g.L.wq, ws + g.q);
-	err = err ? err : blk_fwd(g.low, &g.sc, t, c->dim, g.kw, x, w + g.L.wk, ws + g.k);
-	err = err ? err : blk_fwd(g.low, &g.sc, t, c->dim, g.kw, x, w + g.L.wv, ws + g.v);
+	err = err ? err : blk_fwd(g.prec, &g.sc, t, c->dim, g.qw, x, w + g.L.wq, ws + g.q);
+	err = err ? err : blk_fwd(g.prec, &g.sc, t, c->dim, g.kw, x, w + g.L.wk, ws + g.k);
+	err = err ? err : blk_fwd(g.prec, &g.sc, t, c->dim, g.kw, x, w + g.L.wv, ws + g.v);
 	err = err ? err : gqa_rope(&g, ws + g.q, c->heads, 0);
 	err = err ? err : gqa_rope(&g, ws + g.k, c->kv_heads, 0);
 	err = err ? err : core_fwd(&g.n, &g.sc, ws + g.q, ws + g.k, ws + g.v, ws + g.o, ws + g.lse);
-	return err ? err : blk_fwd(g.low, &g.sc, t, g.qw, c->dim, ws + g.o, w + g.L.wo, y);
+	return err ? err : blk_fwd(g.prec, &g.sc, t, g.qw, c->dim, ws + g.o, w + g.L.wo, y);
 }
 
 int net_cuda_gqa_bwd(const struct gqa_config *c, int b, int s, const float *w, const float *x,
@@ -508,15 +545,15 @@ int net_cuda_gqa_bwd(const struct gqa_config *c, int b, int s, const float *w, c
 		return MB_ERR_ARG;
 	int err = gqa_call_make(c, b, s, &g), t = g.t;
 	const struct attn_scr *sc = &g.sc;
-	err = err ? err : blk_bwd(g.low, sc, t, g.qw, c->dim, ws + g.o, w + g.L.wo, dy, sc->dout,
+	err = err ? err : blk_bwd(g.prec, sc, t, g.qw, c->dim, ws + g.o, w + g.L.wo, dy, sc->dout,
 				  false, dw + g.L.wo);
 	err = err ? err : core_bwd(&g.n, sc, ws + g.q, ws + g.k, ws + g.v, ws + g.o, ws + g.lse);
 	err = err ? err : gqa_rope(&g, sc->dq, c->heads, 1);
 	err = err ? err : gqa_rope(&g, sc->dk, c->kv_heads, 1);
-	err = err ? err : blk_bwd(g.low, sc, t, c->dim, g.qw, x, w + g.L.wq, sc->dq, dx, false,
+	err = err ? err : blk_bwd(g.prec, sc, t, c->dim, g.qw, x, w + g.L.wq, sc->dq, dx, false,
 				  dw + g.L.wq);
-	err = err ? err : blk_bwd(g.low, sc, t, c->dim, g.kw, x, w + g.L.wk, sc->dk, dx, true,
+	err = err ? err : blk_bwd(g.prec, sc, t, c->dim, g.kw, x, w + g.L.wk, sc->dk, dx, true,
 				  dw + g.L.wk);
-	return err ? err : blk_bwd(g.low, sc, t, c->dim, g.kw, x, w + g.L.wv, sc->dv, dx, true,
+	return err ? err : blk_bwd(g.prec, sc, t, c->dim, g.kw, x, w + g.L.wv, sc->dv, dx, true,
 				   dw + g.L.wv);
 }

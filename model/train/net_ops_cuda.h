@@ -72,6 +72,11 @@ void net_cuda_gemm(cudaDataType_t ab, int m, int n, int k, struct mb_lt_matrix a
 int net_cuda_fp8_fwd(int t, int in, int out, const float *x, const float *w, float *y);
 int net_cuda_fp8_dx(int t, int in, int out, const float *w, const float *dy, float *dx, bool acc);
 int net_cuda_fp8_dw(int t, int in, int out, const float *x, const float *dy, float *dw);
+/* the same with W [in, out] (the attention blocks' layout), dW [in, out] overwritten */
+int net_cuda_fp8_fwd_io(int t, int in, int out, const float *x, const float *w, float *y);
+int net_cuda_fp8_dx_io(int t, int in, int out, const float *w, const float *dy, float *dx,
+		       bool acc);
+int net_cuda_fp8_dw_io(int t, int in, int out, const float *x, const float *dy, float *dw);
 int net_cuda_fp8_qdq(const float *x, int rows, int cols, bool blk, float *y);
 void net_cuda_fp8_free(void);
 /* the attention blocks on the device (net_ops_attn_cuda.c) */

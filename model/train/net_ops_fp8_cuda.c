@@ -15,6 +15,11 @@
  * quantized to E4M3 by fp8_quantize_cuda (bit-equal to fp8.c, the CPU table's), its
  * scales put in cuBLASLt's order, and the GEMM accumulates in FP32 with the partial sums
  * promoted (no fast accumulation) into an FP32 D (beta 1 where the entry adds).
+ * The attention blocks' projections (net_ops_attn_cuda.c) keep their weights [in, out]:
+ * the _io entries are the same three GEMMs with W's transposition swapped (Fprop then
+ * copies W transposed into K-major rows, Dgrad takes it as it is: one transposing copy
+ * of W per layer, as in the [out, in] form; a 128x128 block of W is one of W^T, so its
+ * scales are the same) and dW [in, out] = x^T dy, overwritten.
  * quant_act / quant_weight give the round trip (codes times scales) the attention blocks
  * consume, as the CPU table's qdq does.
  *
@@ -187,6 +192,24 @@ int net_cuda_fp8_dx(int t, int in, int out, const float *w, const float *dy, flo
 int net_cuda_fp8_dw(int t, int in, int out, const float *x, const float *dy, float *dw)
 {
 	return f8_gemm(dy, t, out, true, x, t, in, true, false, dw, true);
+}
+
+/* the attention blocks' forms (W [in, out]): Fprop B = (W [in, out])^T, Dgrad B = W as
+ * it is, Wgrad A = x^T and B = dy^T (dW [in, out], overwritten) */
+int net_cuda_fp8_fwd_io(int t, int in, int out, const float *x, const float *w, float *y)
+{
+	return f8_gemm(x, t, in, false, w, in, out, true, true, y, false);
+}
+
+int net_cuda_fp8_dx_io(int t, int in, int out, const float *w, const float *dy, float *dx,
+		       bool acc)
+{
+	return f8_gemm(dy, t, out, false, w, in, out, false, true, dx, acc);
+}
+
+int net_cuda_fp8_dw_io(int t, int in, int out, const float *x, const float *dy, float *dw)
+{
+	return f8_gemm(x, t, in, true, dy, t, out, true, false, dw, false);
 }
 
 /* net_cuda_fp8_qdq: y = the E4M3 round trip of x [rows, cols] (128x128 blocks when blk,
