@@ -16,9 +16,13 @@
 # op table suite (gpu_test_train_table, every entry against the CPU table) and runs it
 # plainly and under memcheck, then builds moebench and runs `step --backend cuda` for
 # v3-tiny and v3-small's shapes at sequence 4096 (2 layers), FP32, BF16 and FP8 (v3-tiny
-# BF16 and FP8 only), beside a short `peak` (a few minutes: what a short device loan can
-# afford; the check phase runs the suite too); the default runs check and measure. Each
-# phase leaves at most 7 files in $OUT (the device tool returns 8).
+# BF16 and FP8 only), `train --backend cuda` beside the same run on the CPU (the losses
+# must track), and one DeepSeek-V3 layer (MLA + MoE, 64 of its 256 experts: what one
+# device and the host's FP64 check hold) at sequence 4096 in BF16, beside a short `peak`
+# (a few minutes: what a short device loan can afford; the check phase runs the suite
+# too); the default runs check and measure. Each phase leaves at most 7 files in $OUT
+# (the device tool returns 8); the table phase leaves two, the log and results.tar
+# (rewritten after every step, so a loan cut short keeps what ran).
 #
 # The GPU machine reaches no package registry: Check, cJSON and OpenBLAS come from the
 # .deb files in .deps/, unpacked into /opt/deps. A tree copied without .git records
@@ -38,6 +42,7 @@ step() { # step NAME CMD...: run, append to the log, print the tail, remember fa
 	local t0=$SECONDS
 	if "$@" >> "$LOG" 2>&1; then echo "   ok ($((SECONDS - t0)) s)"; else
 		echo "   FAILED (rc=$?)"; status=1; tail -n 30 "$LOG"; fi
+	[ -z "${TAR_R:-}" ] || tar -C "$R" -cf "$OUT/results.tar" .
 }
 
 if [ -d .deps ]; then
@@ -57,6 +62,8 @@ nvidia-smi >> "$LOG" 2>&1 || true
 step configure cmake -S . -B build-gpu -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90a \
 	-DMOEBENCH_CUDA=ON -DMOEBENCH_MPI=OFF -DMOEBENCH_PAPI=OFF ${nccl_root:+-DNCCL_ROOT=$nccl_root}
 if [ "${PHASE:-all}" = table ]; then
+	rmdir "$R"; R=$(mktemp -d)   # its files travel in $OUT/results.tar (step rewrites it)
+	TAR_R=1
 	step build-table cmake --build build-gpu -j "$(nproc)" --target gpu_test_train_table
 	step train-table build-gpu/tests/gpu_test_train_table
 	# the device step (step_dev.c) on the table, checked against FP64 on the host:
@@ -78,10 +85,27 @@ if [ "${PHASE:-all}" = table ]; then
 			--batch 1 --seq 4096 --precision $p --measured-peak "$R/peak.json" \
 			--out "$R/step-v3-small-2l-s4096-$p.json"
 	done
+	# the training loop on the device (train_dev.c) against the CPU's, same options: the
+	# losses track within 5% (the device core's BF16 operands, a routing tie flipping)
+	TR="--preset v3-tiny --precision bf16 --steps 20 --batch 8 --seq 256 --val-every 10 --quiet --force"
+	step train-cpu "$MB" train $TR --backend cpu --out "$R/train-v3-tiny-bf16-cpu.json"
+	step train-cuda "$MB" train $TR --backend cuda --measured-peak "$R/peak.json" \
+		--out "$R/train-v3-tiny-bf16-cuda.json" --csv "$R/train-v3-tiny-bf16-cuda.csv"
+	step train-tracks python3 tests/train_track.py "$R/train-v3-tiny-bf16-cpu.json" \
+		"$R/train-v3-tiny-bf16-cuda.json" 0.05
+	# one DeepSeek-V3 layer at its own shapes (dim 7168, MLA with 128 heads, 8 of 64
+	# routed experts + 1 shared, no MTP), BF16, sequence 4096: 256 experts would need
+	# ~180 GB of FP32 weights, gradients and moments on the device, and the FP64 check
+	# as much again on the host
+	V3L=$(mktemp --suffix .json)
+	echo '{"preset": "deepseek-v3", "layers": 1, "dense_layers": 0, "routed_experts": 64, "mtp_depth": 0}' > "$V3L"
+	step step-v3-layer-s4096-bf16 timeout 300 "$MB" step $RUN --model "$V3L" --batch 1 \
+		--seq 4096 --precision bf16 --measured-peak "$R/peak.json" \
+		--out "$R/step-deepseek-v3-layer-s4096-bf16.json"
 	# memcheck last: the slowest part, so a loan cut short still has the step results
 	step sanitize-train-table compute-sanitizer --tool memcheck --error-exitcode 1 \
 		build-gpu/tests/gpu_test_train_table
-	grep -E "^step " "$LOG" | tail -n 8
+	grep -E "^(step |train)" "$LOG" | tail -n 12
 	exit $status
 fi
 step build cmake --build build-gpu -j "$(nproc)"

@@ -120,7 +120,7 @@ END_TEST
 START_TEST(no_device_no_cuda_table)
 {
 	const struct net_ops_f32 *t = NULL;
-	struct net_cuda_sizes z = { 64, 256, 64, 8, 256, 1 << 16, 64, 1 << 16, 0 };
+	struct net_cuda_sizes z = { 64, 256, 64, 8, 256, 1 << 16, 64, 1 << 16, 0, false };
 	int err = net_cuda_ops_open(&z, &t);
 	if (err == MB_OK) {   /* a CUDA build on a machine with a device */
 		net_cuda_ops_close();

@@ -174,7 +174,7 @@ int net_create_f32_cuda(const struct net_layout *L, const struct net_options *o,
 	long wmax = (2 * d > wide ? 2 * d : wide) * (wide > d ? wide : d);
 	struct net_cuda_sizes z = { T, T * K > T ? T * K : T, (int)d, (int)c->routed_experts,
 				    (int)c->vocab, lin > wmax ? lin : wmax, L->n, (long)L->total,
-				    net_cuda_attn_scratch(L, batch, seq) };
+				    net_cuda_attn_scratch(L, batch, seq), o->precision == NET_FP8 };
 	*out = NULL;
 	int err = net_cuda_ops_open(&z, &ops);
 	if (!err)

@@ -200,6 +200,7 @@ struct net_cuda_sizes {
 	long params;            /* elements of the parameter allocation */
 	size_t attn_bytes;      /* the attention blocks' device scratch: net_cuda_attn_bytes
 				 * of the step's block (0: the attention entries fail) */
+	bool fp8;               /* the FP8 entries' buffers sized at open (fp8 runs) */
 };
 /* net_cuda_attn_bytes returns the device scratch bytes the CUDA table's attention
  * entries need for the blocks given (either may be NULL) at batch x seq; 0 without CUDA

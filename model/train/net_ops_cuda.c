@@ -398,6 +398,10 @@ int net_cuda_ops_open(const struct net_cuda_sizes *z, const struct net_ops_f32 *
 		err = MB_CUDA_CHECK(cudaStreamCreateWithFlags(&net_cuda.stream, cudaStreamNonBlocking));
 	if (!err)
 		err = MB_CUBLAS_CHECK(cublasLtCreate(&net_cuda.lt));
+	/* the rows of the widest operand bound every operand's (x [rows, in] or x^T) */
+	if (!err && z->fp8)
+		err = net_cuda_fp8_reserve((size_t)z->max_linear,
+					   (size_t)(z->rows > z->dim ? z->rows : z->dim) * 4);
 	if (err) {
 		net_cuda_ops_close();
 		return err;

@@ -78,6 +78,9 @@ int net_cuda_fp8_dx_io(int t, int in, int out, const float *w, const float *dy, 
 		       bool acc);
 int net_cuda_fp8_dw_io(int t, int in, int out, const float *x, const float *dy, float *dw);
 int net_cuda_fp8_qdq(const float *x, int rows, int cols, bool blk, float *y);
+/* net_cuda_fp8_reserve sizes the FP8 entries' buffers at open for operands of up to elems
+ * elements and rows rows (either orientation), padding included. */
+int net_cuda_fp8_reserve(size_t elems, size_t rows);
 void net_cuda_fp8_free(void);
 /* the attention blocks on the device (net_ops_attn_cuda.c) */
 int net_cuda_mla_fwd(const struct mla_config *c, int b, int s, const float *w, const float *x,

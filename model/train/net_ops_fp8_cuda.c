@@ -23,10 +23,11 @@
  * quant_act / quant_weight give the round trip (codes times scales) the attention blocks
  * consume, as the CPU table's qdq does.
  *
- * Buffers grow to the largest operand seen (the first step, which the driver does not
- * time, meets every shape but the experts' row counts; a later larger expert grows them
- * inside a step: cudaMalloc then). Plans are kept per shape; a buffer that moves drops
- * them all (their scale pointers are baked in).
+ * Buffers are sized at open for the step's largest linear operand (net_cuda_fp8_reserve,
+ * the table's max_linear with the padding), so no step allocates; an operand past that
+ * (an attention projection wider than the FFN's) grows them in the first step, which the
+ * driver does not time. Plans are kept per shape; a buffer that moves drops them all
+ * (their scale pointers are baked in).
  * NOTE: compiled for sm_90a but not yet run on a GPU: whether cuBLASLt takes 1x128 x
  * 1x128 (Wgrad) and an FP32 D with block scaling on the H200 is what gpu-check.sh
  * PHASE=table answers first.
@@ -225,6 +226,22 @@ int net_cuda_fp8_qdq(const float *x, int rows, int cols, bool blk, float *y)
 					    blk ? FP8_PER_128X128 : FP8_PER_1X128, false, f8.a.q,
 					    f8.a.scale, net_cuda.stream);
 	return err ? err : fp8lay_dequant_cuda(rows, cols, f8.a.q, f8.a.scale, tr, y, net_cuda.stream);
+}
+
+int net_cuda_fp8_reserve(size_t elems, size_t rows)
+{
+	/* 1x128 scales: a row's ceil(L / 128) <= L / 128 + 1; 128x128 ones fewer; cuBLASLt's
+	 * order pads the blocks' columns to 4 */
+	size_t sc = elems / 128 + 4 * (rows + 4) + 4096, n = elems + 16 * (rows + 4) + 4096;
+	struct f8_operand *o[2] = { &f8.a, &f8.b };
+	int err = MB_OK;
+	for (int i = 0; i < 2 && !err; i++) {
+		err = f8_grow((void **)&o[i]->pad, &o[i]->pad_b, n * sizeof(float));
+		err = err ? err : f8_grow((void **)&o[i]->q, &o[i]->q_b, n);
+		err = err ? err : f8_grow((void **)&o[i]->scale, &o[i]->scale_b, sc * sizeof(float));
+		err = err ? err : f8_grow((void **)&o[i]->lay, &o[i]->lay_b, sc * sizeof(float));
+	}
+	return err ? err : f8_grow((void **)&f8.d, &f8.d_b, n * sizeof(float));
 }
 
 void net_cuda_fp8_free(void)

@@ -55,7 +55,7 @@ static void open_table(void)
 	size_t a = net_cuda_attn_bytes(&tmla[0], &tgqa, TB, TS);
 	size_t b = net_cuda_attn_bytes(&tmla[1], NULL, TB, TS);
 	struct net_cuda_sizes z = { TT, TT * TK, TD, TE, TV, 1L << 21, 4096, 8L << 20,
-				    a > b ? a : b };
+				    a > b ? a : b, true };
 	ck_assert_int_eq(net_cuda_ops_open(&z, &cu), MB_OK);
 }
 
