@@ -5,7 +5,7 @@
  * reference. Included by train_emu.cpp after its helpers (uniform, scaled_err, check).
  */
 
-/* netops_layout_checks: add, both transposes, concat and split, the expert-order gather:
+/* netops_layout_checks: add, scale, both transposes, concat and split, the expert-order gather:
  * bit for bit. */
 static int netops_layout_checks(int R, int C, uint64_t s)
 {
@@ -15,6 +15,11 @@ static int netops_layout_checks(int R, int C, uint64_t s)
 	int ok = 1, rc = netop_add_cuda(a.data(), x.data(), (long)x.size(), NULL);
 	o->add(a_ref.data(), x.data(), x.size());
 	ok &= check("netops add (exact)", rc, scaled_err(a.data(), a_ref.data(), a.size()), 0);
+	a = y, a_ref = y;
+	rc = netop_scale_cuda(a.data(), 1.0f / 3.0f, (long)a.size(), NULL);
+	o->scale(a_ref.data(), 1.0f / 3.0f, a_ref.size());
+	ok &= check("netops scale (exact)", rc, scaled_err(a.data(), a_ref.data(), a.size()), 0);
+	ok &= check("netops scale moved y", MB_OK, a[0] == y[0] ? 1 : 0, 0);
 	rc = netop_transpose_cuda(R, C, x.data(), t.data(), 0, NULL);
 	o->transpose(R, C, x.data(), t_ref.data());
 	ok &= check("netops transpose (exact)", rc, scaled_err(t.data(), t_ref.data(), t.size()), 0);

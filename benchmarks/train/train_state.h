@@ -76,25 +76,25 @@ int train_record(struct run_ctx *ctx, struct trainer *t, int run_err);
 
 /* ---- --backend cuda (train_dev.c) ---- */
 /* train_dev_refuse returns MB_ERR_ARG after one error line for what the device loop does
- * not take (more than one rank, --zero1, --sp, --ep-overlap, --replicas, a --micro-batch
- * below the batch), else MB_OK. */
+ * not take (more than one rank, --zero1, --sp, --ep-overlap, --replicas), else MB_OK. */
 int train_dev_refuse(const struct train_opts *o, int world);
 /* train_dev_open makes t->m on the device (t->L, t->no, t->micro), the event clock and
  * the weights' host copy, and sets t->peak_flops; 0 or exit status 2 (one error line). */
 int train_dev_open(struct trainer *t, const struct backend *be, uint64_t seed);
-/* train_dev_attach gives t (t->o, t->L set) the device loop's state around a model it
- * makes itself (a test's, on the CPU table): train_dev_open without the device, the
- * clock and the peaks. MB_OK or MB_ERR_NOMEM. */
+/* train_dev_attach gives t (t->o, t->L, t->cfg, t->m, t->micro, t->n_micro, t->len set)
+ * the device loop's state around a model made elsewhere (a test's, on the CPU table):
+ * train_dev_open without the device, the clock and the peaks. MB_OK or MB_ERR_NOMEM. */
 int train_dev_attach(struct trainer *t);
 /* train_dev_host is the weights' host copy; train_dev_params fills it from the device
  * (upload false) or sends it there. MB_OK or the error. */
 float *train_dev_host(struct trainer *t);
 int train_dev_params(struct trainer *t, bool upload);
-/* train_dev_step runs optimizer step `step` (0-based; t->adam.lr set) on tok: forward,
- * backward, AdamW with the clip, the bias update; waits for the stream. x[0..2] the
+/* train_dev_step runs optimizer step `step` (0-based; t->adam.lr set) on tok (t->n_micro
+ * micro-batches of t->micro rows of t->len): forward and backward of each, their mean
+ * gradient, AdamW with the clip, the bias update; waits for the stream. x[0..2] the mean
  * losses (main, MTP, total), x[3] the step's seconds, x[4..5] 0 (no EP); *norm the
- * gradient norm before clipping; load[block] the experts' loads. The profiled step adds
- * its phases to t->split. */
+ * gradient norm before clipping; load[block] the experts' loads summed over the
+ * micro-batches. The profiled step adds its phases to t->split. */
 int train_dev_step(struct trainer *t, long step, const int32_t *tok, double *x, double *norm,
 		   const long **load);
 /* train_dev_record adds the device's figures to record r (tok_s: the median tokens/s)

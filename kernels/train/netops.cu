@@ -20,6 +20,14 @@ __global__ void netop_add_kernel(float *y, const float *x, long n)
 		y[i] += x[i];
 }
 
+/* netop_scale_kernel: y *= s, element by element (one rounding each, as the CPU's). */
+__global__ void netop_scale_kernel(float *y, float s, long n)
+{
+	for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+	     i += (long)gridDim.x * blockDim.x)
+		y[i] *= s;
+}
+
 /* netop_transpose_kernel: i runs over the output in its own order (coalesced writes). */
 __global__ void netop_transpose_kernel(int rows, int cols, const float *x, float *y, int add)
 {
@@ -309,6 +317,16 @@ extern "C" int netop_add_cuda(float *d_y, const float *d_x, long n, void *stream
 	if (n == 0)
 		return MB_OK;
 	TR_LAUNCH(netop_add_kernel, netop_grid(n), NETOP_THREADS, stream, d_y, d_x, n);
+	return TR_LAUNCHED();
+}
+
+extern "C" int netop_scale_cuda(float *d_y, float s, long n, void *stream)
+{
+	if (n < 0)
+		return MB_ERR_ARG;
+	if (n == 0)
+		return MB_OK;
+	TR_LAUNCH(netop_scale_kernel, netop_grid(n), NETOP_THREADS, stream, d_y, s, n);
 	return TR_LAUNCHED();
 }
 

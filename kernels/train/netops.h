@@ -25,6 +25,8 @@ extern "C" {
 
 /* y += x (n elements). */
 int netop_add_cuda(float *d_y, const float *d_x, long n, void *stream);
+/* y *= s (n elements). Bit for bit. */
+int netop_scale_cuda(float *d_y, float s, long n, void *stream);
 /* add 0: y [cols, rows] = x [rows, cols]^T; add 1: y [rows, cols] += x [cols, rows]^T.
  * Bit for bit. */
 int netop_transpose_cuda(int rows, int cols, const float *d_x, float *d_y, int add,

@@ -117,6 +117,11 @@ int netop_add_cuda(float *d_y, const float *d_x, long n, void *stream)
 	return MB_ERR_UNSUPPORTED;
 }
 
+int netop_scale_cuda(float *d_y, float s, long n, void *stream)
+{
+	return MB_ERR_UNSUPPORTED;
+}
+
 int netop_transpose_cuda(int rows, int cols, const float *d_x, float *d_y, int add,
 			 void *stream)
 {

@@ -189,6 +189,28 @@ int net_download_f32(const struct net_f32 *m, bool grads, float *host)
 	return m->ops->download(host, grads ? m->g : m->w, m->L->total * sizeof(float));
 }
 
+float *net_acc_alloc_f32(struct net_f32 *m)
+{
+	return m->ops->mem_alloc(m->L->total * sizeof(float));
+}
+
+void net_acc_free_f32(struct net_f32 *m, float *acc)
+{
+	if (acc)
+		m->ops->mem_free(acc);
+}
+
+int net_acc_add_f32(struct net_f32 *m, float *acc, bool first)
+{
+	return first ? m->ops->copy(m->g, m->L->total, acc) : m->ops->add(acc, m->g, m->L->total);
+}
+
+int net_acc_mean_f32(struct net_f32 *m, const float *acc, int n)
+{
+	int err = m->ops->copy(acc, m->L->total, m->g);
+	return err ? err : m->ops->scale(m->g, 1.0f / (float)n, m->L->total);
+}
+
 int net_sync_f32(struct net_f32 *m)
 {
 	return m->ops->sync ? m->ops->sync() : MB_OK;

@@ -273,6 +273,14 @@ int net_download_f32(const struct net_f32 *m, bool grads, float *host);
 /* net_sync_f32 waits for the model's table (a device's stream) and returns the first
  * error its entries kept; MB_OK at once on the CPU. */
 int net_sync_f32(struct net_f32 *m);
+/* Gradient accumulation in the model's table memory (a device's on the CUDA table):
+ * net_acc_alloc_f32 allocates room for the gradients (NULL: out of memory; free it with
+ * net_acc_free_f32); net_acc_add_f32 sets acc to the gradients (first) or adds them;
+ * net_acc_mean_f32 sets the gradients to acc / n. MB_OK or the table's error. */
+float *net_acc_alloc_f32(struct net_f32 *m);
+void net_acc_free_f32(struct net_f32 *m, float *acc);
+int net_acc_add_f32(struct net_f32 *m, float *acc, bool first);
+int net_acc_mean_f32(struct net_f32 *m, const float *acc, int n);
 /* net_upload_f32 copies host [total] into the parameters (the moments are left). */
 int net_upload_f32(struct net_f32 *m, const float *host);
 void net_destroy_f32(struct net_f32 *m);

@@ -193,13 +193,21 @@ const struct attn_round *net_attn_round(enum net_precision p)
 	return p == NET_BF16 ? &r_bf16 : p == NET_FP8 ? &r_fp8 : NULL;
 }
 
+/* f32_scale: y *= s, one rounding an element (the CUDA table's netop_scale_cuda). */
+static int f32_scale(float *y, float s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] *= s;
+	return MB_OK;
+}
+
 #define SFX(name) name##_f32   /* NET_OPS_MODEL_CPU names the f32 entries */
 const struct net_ops_f32 net_cpu_ops_f32 = {
 	f32_linear_fwd, f32_linear_bwd, f32_quant_act, f32_quant_weight,
 	mla_fwd_f32_blas, mla_bwd_f32_blas, gqa_fwd_f32_blas, gqa_bwd_f32_blas,
 	f32_linear_bwd_dx, f32_linear_bwd_dw,
 	NET_OPS_MODEL_CPU,
-	.adamw_step = net_adamw_step,
+	.adamw_step = net_adamw_step, .scale = f32_scale,
 };
 #undef SFX
 

@@ -142,6 +142,8 @@ struct net_ops_f32 {
 	/* waits for the table's queued work and returns (and clears) the first error it
 	 * kept; NULL for a table whose entries run synchronously (the CPU's) */
 	int (*sync)(void);
+	/* y *= s over n elements of the table's memory (the mean of accumulated gradients) */
+	int (*scale)(float *y, float s, size_t n);
 };
 
 struct net_ops_f64 {

@@ -57,6 +57,11 @@ static int c_add(float *y, const float *x, size_t n)
 	return netop_add_cuda(y, x, (long)n, S);
 }
 
+static int c_scale(float *y, float s, size_t n)
+{
+	return netop_scale_cuda(y, s, (long)n, S);
+}
+
 static int c_transpose(int rows, int cols, const float *x, float *y)
 {
 	return netop_transpose_cuda(rows, cols, x, y, 0, S);
@@ -344,7 +349,7 @@ static const struct net_ops_f32 net_cuda_ops_f32 = {
 	.unpermute_add = c_unpermute_add, .combine_bwd = c_combine_bwd,
 	.hash_ints = c_hash_ints, .mem_alloc = c_mem_alloc, .mem_free = c_mem_free,
 	.upload = c_upload, .download = c_download, .one_thread = true,
-	.adamw_step = c_adamw_step, .sync = c_sync,
+	.adamw_step = c_adamw_step, .sync = c_sync, .scale = c_scale,
 };
 
 /* ---- the context ---- */
