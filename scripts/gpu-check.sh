@@ -86,8 +86,8 @@ if [ "${PHASE:-all}" = table ]; then
 			--out "$R/step-v3-small-2l-s4096-$p.json"
 	done
 	# the training loop on the device (train_dev.c; two micro-batches a step, summed on
-	# the device) against the CPU's, same options: the
-	# losses track within 5% (the device core's BF16 operands, a routing tie flipping)
+	# the device) against the CPU's with the same options: the losses track within 5%
+	# (the device core's BF16 operands, a routing tie flipping)
 	TR="--preset v3-tiny --precision bf16 --steps 20 --batch 8 --micro-batch 4 --seq 256 --val-every 10 --quiet --force"
 	step train-cpu "$MB" train $TR --backend cpu --out "$R/train-v3-tiny-bf16-cpu.json"
 	step train-cuda "$MB" train $TR --backend cuda --measured-peak "$R/peak.json" \
