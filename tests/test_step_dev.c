@@ -19,6 +19,7 @@
 #include "net.h"
 #include "rng.h"
 #include "status.h"
+#include "stderr_catch.h"
 #include "step_dev.h"
 #include "test_seed.h"
 
@@ -27,19 +28,10 @@ static char err_text[4096];
 /* refused runs step_dev_refuse with stderr caught into err_text; returns its status. */
 static int refused(const struct step_dev_opts *o)
 {
-	FILE *f = tmpfile();
-	ck_assert_ptr_nonnull(f);
-	fflush(stderr);
-	int saved = dup(2);
-	dup2(fileno(f), 2);
+	struct stderr_catch c;
+	stderr_catch_begin(&c);
 	int st = step_dev_refuse(o);
-	fflush(stderr);
-	dup2(saved, 2);
-	close(saved);
-	rewind(f);
-	size_t n = fread(err_text, 1, sizeof(err_text) - 1, f);
-	err_text[n] = '\0';
-	fclose(f);
+	stderr_catch_end(&c, err_text, sizeof(err_text));
 	return st;
 }
 
