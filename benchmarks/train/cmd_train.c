@@ -19,6 +19,8 @@
  * The record's `split` is the run's time by cause under `step`'s names (train_split.h),
  * summed over the optimizer steps (validation excluded), per rank and the slowest's.
  * --time-limit stops every rank after the same step: the slowest rank's clock decides.
+ * --backend cuda runs the same loop with the model on the GPU (train_dev.c: one rank,
+ * MFU against the datasheet and --measured-peak's bf16/fp8 GEMM rate).
  */
 #include <math.h>
 #include <stdio.h>
@@ -74,7 +76,7 @@ static const struct cli_opt train_options[] = {
 	{ "save", CLI_STRING, &opt.save, NULL, "write the weights to FILE.safetensors (and the BPE beside it)", 0, -1, NULL },
 	{ "init-from", CLI_STRING, &opt.init_from, NULL, "start from a FILE.safetensors of the same configuration", 0, -1, NULL },
 	{ "csv", CLI_STRING, &opt.csv, NULL, "also write the loss curve as CSV (plots/train_loss.gp)", 0, -1, NULL },
-	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate", 0, -1, NULL },
+	{ "measured-peak", CLI_STRING, &opt.peak_file, NULL, "a `moebench peak` result: MFU against its SGEMM rate (bf16/fp8 GEMM under --backend cuda)", 0, -1, NULL },
 	{ "dp", CLI_SIZE, &opt.dp, "0", "data-parallel ranks (0: the world / (tp x pp))", 0, 1e6, NULL },
 	{ "tp", CLI_SIZE, &opt.tp, "1", "tensor-parallel ranks (Megatron order tp-cp-dp-pp)", 1, 1024, NULL },
 	{ "pp", CLI_SIZE, &opt.pp, "1", "pipeline stages", 1, 1024, NULL },
